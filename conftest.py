@@ -1,0 +1,59 @@
+"""Shared fixtures: the cell environment most tests use, a helper that runs one real cell, and a guard
+that fails any test after which a cell process, a named semaphore or a cell folder is left behind."""
+import glob
+import os
+import tempfile
+
+import psutil
+import pytest
+
+from hangmatrix import cases, configs, runner
+
+PY = "3.11"
+GEVENT = "26.9.0"
+
+
+def cell_processes():
+    """Live processes started for a cell (they carry HANGMATRIX_CELL in their environment)."""
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if "HANGMATRIX_CELL" in proc.environ() and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def shm_entries():
+    return set(os.listdir("/dev/shm"))
+
+
+def cell_dirs():
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "hangmatrix-cell-*")))
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind():
+    """Every test: no cell process, /dev/shm entry or cell folder survives it."""
+    shm, dirs = shm_entries(), cell_dirs()
+    yield
+    assert cell_processes() == [], "cell processes outlived the test"
+    assert shm_entries() - shm == set(), "named semaphores or shared memory left in /dev/shm"
+    assert cell_dirs() - dirs == set(), "cell folders left in %s" % tempfile.gettempdir()
+
+
+@pytest.fixture(scope="session")
+def env311():
+    from hangmatrix import envs
+    return envs.ensure_env(envs.find_interpreter(PY), GEVENT)
+
+
+@pytest.fixture(scope="session")
+def run_one(env311):
+    """run_one('seed_original', 'patch_all', 'fork') -> the record of one real run."""
+    def run(case, config, start, env=None, timeout=20.0, detect=True, folders=None):
+        chosen = cases.select([case], folders)[0]
+        spec = runner.make_spec(chosen, configs.parse(config), start, env or env311, timeout, detect)
+        return runner.run_cell(spec)
+    return run

@@ -1,0 +1,53 @@
+"""Patch configurations: what the harness does at a case's patch point instead of its `monkey.patch_all()`.
+
+The seed post's three fixes are `selective`, `thread_false` and `lazy`; `flags:k=v,...` is any set of
+patch_all keyword flags. The injected sitecustomize applies them; this module only names and parses them.
+"""
+
+NAMED = {
+    "none": {"kind": "none"},
+    "patch_all": {"kind": "patch_all", "flags": {}},
+    "selective": {"kind": "selective"},
+    "thread_false": {"kind": "patch_all", "flags": {"thread": False}},
+    "thread_queue_false": {"kind": "patch_all", "flags": {"thread": False, "queue": False}},
+    "lazy": {"kind": "lazy"},
+}
+
+DESCRIPTIONS = {
+    "none": "no monkey patching at all",
+    "patch_all": "monkey.patch_all(), as the seed program does",
+    "selective": "only patch_socket() and patch_time() (the post's first fix)",
+    "thread_false": "patch_all(thread=False) (the post's second fix)",
+    "thread_queue_false": "patch_all(thread=False, queue=False)",
+    "lazy": "no patching in the parent; patch_all() inside the worker function, after the fork (the post's third fix)",
+}
+
+STARTS = ("fork", "spawn", "forkserver", "default")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A configuration name that means nothing; one line."""
+
+
+def parse(name):
+    """Return the spec dict the injected code applies, for a named config or `flags:thread=0,queue=0`."""
+    if name in NAMED:
+        return dict(NAMED[name], name=name)
+    if name.startswith("flags:"):
+        flags = {}
+        for item in filter(None, name[len("flags:"):].split(",")):
+            key, sep, value = item.partition("=")
+            if not sep or not key.isidentifier() or value.lower() not in _TRUE | _FALSE:
+                raise ConfigError("bad patch flag %r in %r: write flags:name=0|1,..." % (item, name))
+            flags[key] = value.lower() in _TRUE
+        return {"kind": "patch_all", "flags": flags, "name": name}
+    raise ConfigError("unknown configuration %r (known: %s, or flags:name=0|1,...)" % (name, ", ".join(NAMED)))
+
+
+def check_start(start):
+    if start not in STARTS:
+        raise ConfigError("unknown start method %r (known: %s)" % (start, ", ".join(STARTS)))
+    return start

@@ -1,0 +1,297 @@
+# -*- coding: utf-8 -*-
+"""Loaded by every Python process of a cell (PYTHONPATH points here), so spawned children get it too.
+
+It never edits the case. It does four things, all driven by the HANGMATRIX_CELL environment variable:
+- at the case's patch point (the `monkey.patch_all()` call on the line marked `# hangmatrix: patch-point`)
+  it applies the cell's patch configuration instead, then the cell's start method;
+- it reports calls and loop ticks of the case's named functions (its progress) to an events file;
+- it registers faulthandler on SIGUSR1, so the harness can dump every thread's stack from outside;
+- it dumps gevent's greenlets on SIGUSR2 when gevent is loaded.
+Runs on Python 2.7 and 3.6+; imports only what the interpreter has already loaded, until it must.
+"""
+import os
+import sys
+import time
+
+try:
+    import builtins
+except ImportError:  # Python 2
+    import __builtin__ as builtins
+
+MARKER = "hangmatrix: patch-point"
+UNSUPPORTED_EXIT = 86
+
+_spec = None
+_orig_import = builtins.__import__
+_orig_patch_all = None
+_patched_pids = set()
+
+
+def emit(ev, **fields):
+    """Append one event line; open/close each time so no fd of ours lingers in the case's processes."""
+    import json
+    fields["ev"] = ev
+    fields["pid"] = os.getpid()
+    fields["t"] = time.time()
+    line = (json.dumps(fields) + "\n").encode("utf-8")
+    try:
+        fd = os.open(_spec["events"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def _gevent_version():
+    g = sys.modules.get("gevent")
+    return getattr(g, "__version__", None)
+
+
+# ---------------------------------------------------------------- patch configurations
+
+def _flag_names(func):
+    import inspect
+    try:
+        return list(inspect.signature(func).parameters)
+    except AttributeError:  # Python 2
+        return inspect.getargspec(func).args
+
+
+def _patch_with_flags(flags, where):
+    """patch_all(**flags), but a flag this gevent does not name is `unsupported`, not a case error."""
+    known = _flag_names(_orig_patch_all)
+    unknown = sorted(k for k in flags if k not in known)
+    if unknown:
+        emit("unsupported", reason="gevent %s patch_all() has no flag %s" % (_gevent_version(), ", ".join(unknown)))
+        sys.stderr.flush()
+        os._exit(UNSUPPORTED_EXIT)
+    _orig_patch_all(**flags)
+    emit("patched", where=where, call="patch_all(%s)" % ", ".join("%s=%s" % kv for kv in sorted(flags.items())))
+
+
+def _apply_config(frame):
+    config = _spec["config"]
+    kind = config["kind"]
+    from gevent import monkey
+    if kind == "patch_all":
+        _patch_with_flags(config.get("flags", {}), "patch point")
+    elif kind == "selective":
+        monkey.patch_socket()
+        monkey.patch_time()
+        emit("patched", where="patch point", call="patch_socket(); patch_time()")
+    elif kind == "lazy":
+        emit("patched", where="patch point", call="nothing (patch_all deferred to the worker functions)")
+    else:
+        emit("patched", where="patch point", call="nothing")
+    names = set(_spec.get("progress", []))
+    if kind == "lazy":
+        names |= set(_spec.get("workers", []))
+    if names:
+        _wrap_when_defined(frame, names)
+    if frame.f_globals.get("__name__") == "__main__":
+        _apply_start_method()
+
+
+def _apply_start_method():
+    """Set the requested start method; if the context is already set (gevent does it on 3.14+), record
+    that and install the requested context anyway, so the cell runs with the method it names."""
+    start = _spec["start"]
+    import multiprocessing
+    if start == "default" or not hasattr(multiprocessing, "set_start_method"):
+        current = getattr(multiprocessing, "get_start_method", lambda **kw: "fork")(allow_none=True)
+        emit("start_method", requested=start, current=current, via="default")
+        return
+    try:
+        multiprocessing.set_start_method(start)
+        via = "set_start_method"
+    except RuntimeError as exc:
+        emit("start_method_refused", requested=start, error="%s: %s" % (type(exc).__name__, exc),
+             current=multiprocessing.get_start_method(allow_none=True))
+        multiprocessing.set_start_method(start, force=True)
+        via = "get_context(%r) forced as default context" % start
+    emit("start_method", requested=start, current=multiprocessing.get_start_method(), via=via)
+
+
+def _patch_point_patch_all(*args, **kwargs):
+    """Stands in for gevent.monkey.patch_all: only the call on the marked line is the patch point."""
+    import linecache
+    frame = sys._getframe(1)
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+    if MARKER not in line:
+        return _orig_patch_all(*args, **kwargs)
+    return _apply_config(frame)
+
+
+# ---------------------------------------------------------------- progress of named functions
+
+def _wrap_when_defined(frame, names):
+    """Wrap the named module functions; those defined below the patch point are wrapped as soon as
+    their `def` has run, by tracing the module frame's lines (the pdb set_trace technique)."""
+    g = frame.f_globals
+    pending = set(names)
+
+    def wrap_ready():
+        for name in list(pending):
+            func = g.get(name)
+            if callable(func):
+                if not getattr(func, "_hangmatrix_wrapped", False):
+                    g[name] = _wrapper(func, name)
+                pending.discard(name)
+
+    wrap_ready()
+    if not pending:
+        return
+    previous = sys.gettrace()
+
+    def on_line(fr, event, arg):
+        wrap_ready()
+        if not pending or event == "return":
+            fr.f_trace = None
+            sys.settrace(previous)
+            return None
+        return on_line
+
+    def on_call(fr, event, arg):
+        return None
+
+    frame.f_trace = on_line
+    sys.settrace(on_call)
+
+
+def _wrapper(func, name):
+    progress = name in _spec.get("progress", [])
+    if progress and hasattr(func, "__code__"):
+        _tick_codes[func.__code__] = name
+    lazy = _spec["config"]["kind"] == "lazy" and name in _spec.get("workers", [])
+
+    def hangmatrix_wrapper(*args, **kwargs):
+        if lazy and os.getpid() not in _patched_pids:
+            _patched_pids.add(os.getpid())
+            from gevent import monkey
+            monkey.patch_all()
+            emit("patched", where="worker %s" % name, call="patch_all()")
+        if progress:
+            emit("call", fn=name)
+            _trace_ticks()
+        return func(*args, **kwargs)
+
+    for attr in ("__name__", "__qualname__", "__module__", "__doc__"):
+        if hasattr(func, attr):
+            setattr(hangmatrix_wrapper, attr, getattr(func, attr))
+    hangmatrix_wrapper._hangmatrix_wrapped = True
+    hangmatrix_wrapper.__wrapped__ = func
+    return hangmatrix_wrapper
+
+
+_tick_codes = {}
+
+
+def _trace_ticks():
+    """Report a tick each time a progress function's loop jumps back (a new iteration): at most one a
+    0.2 s per frame, so a tight loop is one tick but ten greenlets each sleeping in a loop are ten."""
+    if sys.gettrace() is not None:
+        return
+    last_line = {}
+    last_emit = {}
+
+    def on_line(fr, event, arg):
+        key = id(fr)
+        if event == "line":
+            if fr.f_lineno <= last_line.get(key, 0):
+                now = time.time()
+                if now - last_emit.get(key, 0.0) >= 0.2:
+                    last_emit[key] = now
+                    emit("tick", fn=_tick_codes[fr.f_code])
+            last_line[key] = fr.f_lineno
+        elif event == "return":
+            last_line.pop(key, None)
+            last_emit.pop(key, None)
+        return on_line
+
+    def on_call(fr, event, arg):
+        return on_line if fr.f_code in _tick_codes else None
+
+    sys.settrace(on_call)
+
+
+# ---------------------------------------------------------------- roles and stacks
+
+def _hook_bootstrap(cls):
+    original = cls._bootstrap
+
+    def _bootstrap(self, *args, **kwargs):
+        emit("process", name=self.name, ppid=os.getppid())
+        return original(self, *args, **kwargs)
+
+    cls._bootstrap = _bootstrap
+
+
+def _dump_greenlets(signum, frame):
+    util = sys.modules.get("gevent.util")
+    if util is None and "gevent" in sys.modules:
+        import gevent.util as util
+    if util is None or not hasattr(util, "format_run_info"):
+        text = "(gevent not loaded or too old for format_run_info)"
+    else:
+        try:
+            text = "\n".join(util.format_run_info())
+        except Exception as exc:  # the dump must never raise into the case
+            text = "format_run_info failed: %r" % (exc,)
+    block = "=== greenlets pid=%d ===\n%s\n=== end pid=%d ===\n" % (os.getpid(), text, os.getpid())
+    fd = os.open(_spec["greenlets"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, block.encode("utf-8", "replace"))
+    finally:
+        os.close(fd)
+
+
+def _install_stack_dumps():
+    import signal
+    try:
+        import faulthandler
+        _install_stack_dumps.file = open(_spec["stacks"], "a")
+        faulthandler.register(signal.SIGUSR1, file=_install_stack_dumps.file, all_threads=True)
+    except (ImportError, AttributeError, OSError, RuntimeError, ValueError):
+        pass
+    if signal.getsignal(signal.SIGUSR2) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGUSR2, _dump_greenlets)
+
+
+# ---------------------------------------------------------------- the import hook
+
+_hooked = set()
+
+
+def _watch_imports(name, *args, **kwargs):
+    module = _orig_import(name, *args, **kwargs)
+    global _orig_patch_all
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and "monkey" not in _hooked and hasattr(monkey, "patch_all"):
+        _hooked.add("monkey")
+        _orig_patch_all = monkey.patch_all
+        monkey.patch_all = _patch_point_patch_all
+    process = sys.modules.get("multiprocessing.process")
+    cls = getattr(process, "BaseProcess", None) or getattr(process, "Process", None)
+    if cls is not None and "process" not in _hooked and hasattr(cls, "_bootstrap"):
+        _hooked.add("process")
+        _hook_bootstrap(cls)
+    if len(_hooked) == 2 and builtins.__import__ is _watch_imports:
+        builtins.__import__ = _orig_import
+    return module
+
+
+def _install():
+    global _spec
+    raw = os.environ.get("HANGMATRIX_CELL")
+    if not raw:
+        return
+    import json
+    _spec = json.loads(raw)
+    _install_stack_dumps()
+    emit("start", ppid=os.getppid())
+    builtins.__import__ = _watch_imports
+
+
+_install()

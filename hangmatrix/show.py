@@ -1,0 +1,63 @@
+"""`hangmatrix show CELL`: a record's diagnosis as a person reads it: the process tree with each thread's
+blocked call, the pipes it waits on and who holds their other end, then the Python stacks and greenlets."""
+
+
+def render(rec):
+    lines = []
+    head = "%s: %s" % (rec.get("id"), rec.get("verdict"))
+    timing = "%.2f s from launch" % rec.get("elapsed_s", 0)
+    if rec.get("quiescent_at_s") is not None:
+        timing += ", still from %.2f s" % rec["quiescent_at_s"]
+    lines.append("%s (%s)" % (head, timing))
+    if rec.get("signature"):
+        lines.append("  " + rec["signature"])
+    prov = rec.get("provenance", {})
+    start = rec.get("start_used", {})
+    lines.append("python %s (%s), gevent %s, greenlet %s; start method requested %s, used %s%s" % (
+        rec.get("python"), prov.get("interpreter", "?"), rec.get("gevent"), rec.get("greenlet"),
+        rec.get("start"), start.get("seen_in_tree") or start.get("reported") or "?",
+        "; set_start_method refused: %s" % start["refused"] if start.get("refused") else ""))
+    for ev in rec.get("events", {}).get("notable", []):
+        if ev.get("ev") == "patched":
+            lines.append("patched at %s: %s" % (ev.get("where"), ev.get("call")))
+    diag = rec.get("diagnosis") or {}
+    procs = diag.get("processes", [])
+    if procs:
+        lines.append("")
+        lines.append("process tree (as sampled before the kill):")
+        depth = {}
+        for p in procs:
+            depth[p["pid"]] = depth.get(p["ppid"], -1) + 1
+            pad = "  " * (depth[p["pid"]] + 1)
+            lines.append("%s%d %s  [%s]" % (pad, p["pid"], p["role"], p["cmdline"][:120]))
+            for t in p["threads"]:
+                lines.append("%s  thread %d %-12s %s %s  (%s%s)" % (
+                    pad, t["tid"], t["name"], t["state"], t["call"], t["wchan"] or "-",
+                    ", " + t["wait"] + " wait" if t.get("wait") else ""))
+                pipe = t.get("pipe")
+                if pipe:
+                    holders = ", ".join("%s %d (fd %d) in %s" % (h["role"], h["pid"], h["fd"], h["blocked_in"])
+                                        for h in pipe["holders"]) or "nobody"
+                    lines.append("%s    %s %s end held by: %s" % (pad, pipe["target"], pipe["other_end"], holders))
+                    if pipe.get("outside_holders"):
+                        lines.append("%s    also held outside the tree by %s" % (pad, pipe["outside_holders"]))
+    for title, key in (("python stacks (faulthandler)", "python_stacks"), ("greenlets", "greenlets")):
+        blocks = diag.get(key) or {}
+        if blocks:
+            lines.append("")
+            lines.append(title + ":")
+            roles = {str(p["pid"]): p["role"] for p in procs}
+            for pid, text in blocks.items():
+                lines.append("  --- %s %s" % (pid, roles.get(pid, "")))
+                lines.extend("    " + line for line in text.splitlines())
+    for key in ("stderr_tail", "stdout_tail"):
+        if rec.get(key, "").strip():
+            lines.append("")
+            lines.append(key.replace("_tail", "") + " (end):")
+            lines.extend("  " + line for line in rec[key].strip().splitlines()[-25:])
+    cleanup = rec.get("cleanup")
+    if cleanup:
+        lines.append("")
+        lines.append("cleanup: tree killed in %.3f s, survivors %s, removed %s" % (
+            cleanup.get("kill_s", 0), cleanup.get("survivors") or "none", cleanup.get("shm_removed") or "nothing"))
+    return "\n".join(lines)

@@ -1,0 +1,201 @@
+"""Verdicts, each proven from what was observed.
+
+- deadlock: every thread of the tree in an untimed blocking wait, and nothing (CPU, wake-ups, threads,
+  processes, output, events) changed over consecutive samples. Nothing inside can wake anything then.
+- stall: a hang proven by absence of progress, not a deadlock: some threads only poll (wake, find nothing,
+  wait again), every other thread waits untimed, and the program made no progress for a window.
+- running: an endless case whose progress functions were seen ticking.
+- timeout: the backstop ran out without either proof. ok / error / crash come from how the program ended.
+"""
+import re
+from dataclasses import dataclass, field
+
+from . import watch
+
+VERDICTS = ("ok", "running", "deadlock", "stall", "error", "timeout", "crash", "env-error", "unsupported")
+HANGS = ("deadlock", "stall", "timeout")
+
+
+@dataclass
+class Marks:
+    """The program's own progress so far, as counters that only grow."""
+    events: int = 0      # progress events (calls and ticks of the case's functions, process starts)
+    ticks: int = 0
+    output: int = 0      # bytes on stdout + stderr
+
+    def key(self):
+        return (self.events, self.output)
+
+
+@dataclass
+class Detector:
+    """Fed one sample at a time; returns (verdict, proof) once a verdict is proven, else None."""
+    endless: bool = False
+    quiet_samples: int = 3      # identical, all-untimed samples needed for deadlock
+    min_quiet_s: float = 0.1
+    stall_s: float = 2.0        # no progress for this long while only polling -> stall
+    min_polls: int = 2          # a poller must have woken at least this often in the window
+    _prev: dict = None
+    _quiet: int = 0
+    _quiet_since: float = 0.0
+    _window: list = field(default_factory=list)
+    _progress_key: tuple = None
+    _progress_t: float = 0.0
+
+    def feed(self, snap, marks, io_total=0):
+        if self.endless and marks.ticks >= 2:
+            return "running", {"ticks": marks.ticks, "events": marks.events}
+        threads = {(pid, th.tid): th for pid, p in snap.procs.items() for th in p.threads.values()}
+        if not threads:
+            return None
+        now_key = {k: (th.run_ns, th.slices, th.syscall, th.args) for k, th in threads.items()}
+        progress = (marks.key(), io_total, frozenset(threads))
+        if progress != self._progress_key:
+            self._progress_key, self._progress_t, self._window = progress, snap.t, []
+        all_untimed = all(watch.wait_kind(th) == "untimed" for th in threads.values())
+        if all_untimed and now_key == self._prev:
+            self._quiet += 1
+        else:
+            self._quiet, self._quiet_since = (1 if all_untimed else 0), snap.t
+        self._prev = now_key
+        if self._quiet >= self.quiet_samples and snap.t - self._quiet_since >= self.min_quiet_s \
+                and snap.t - self._progress_t >= self.min_quiet_s:
+            return "deadlock", {"quiet_samples": self._quiet, "quiet_for_s": round(snap.t - self._quiet_since, 3)}
+        self._window.append((snap.t, threads))
+        return self._stall(snap.t)
+
+    def _stall(self, now):
+        """Stall: for stall_s, no progress; every thread waiting at every sample; each thread that woke in
+        the window is back in a timed wait each time (a poller); any thread in a timed wait woke often."""
+        if now - self._progress_t < self.stall_s or len(self._window) < 3:
+            return None
+        first = self._window[0][1]
+        last = self._window[-1][1]
+        pollers = []
+        for key, th in last.items():
+            for _, sample_threads in self._window:
+                if watch.wait_kind(sample_threads[key]) is None:
+                    return None
+            woke = th.slices - first[key].slices
+            cpu = (th.run_ns - first[key].run_ns) / 1e9
+            if cpu > 0.2 * (now - self._window[0][0]):
+                return None  # busy, maybe computing: not a stall
+            if watch.wait_kind(th) == "timed":
+                if woke < self.min_polls:
+                    return None  # one long timed wait: it may still end in progress
+                pollers.append({"pid": key[0], "tid": key[1], "name": th.name, "syscall": th.syscall,
+                                "wakeups": woke})
+            elif woke:
+                pollers.append({"pid": key[0], "tid": key[1], "name": th.name, "syscall": th.syscall,
+                                "wakeups": woke})
+        if not pollers:
+            return None
+        return "stall", {"no_progress_for_s": round(now - self._progress_t, 2), "pollers": pollers}
+
+
+# ---------------------------------------------------------------- ending, and the one-line signature
+
+_EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Timeout)|[A-Za-z_][\w.]*)(: .*)?$")
+
+
+def last_exception(stderr):
+    """`LoopExit: This operation would block forever` from the last traceback on stderr, or ''."""
+    lines = stderr.splitlines()
+    idx = max((i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")),
+              default=None)
+    if idx is None:
+        return ""
+    for line in lines[idx + 1:]:
+        if line and not line.startswith((" ", "\t", "Traceback")) and _EXC_LINE.match(line.strip()):
+            return line.strip()[:300]
+    return ""
+
+
+def ended(returncode, endless, expect, stdout, stderr, unsupported_reason=""):
+    """Verdict of a cell whose program ended by itself."""
+    if unsupported_reason:
+        return "unsupported", unsupported_reason
+    if returncode < 0:
+        import signal
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = "signal %d" % -returncode
+        return "crash", "killed by %s%s" % (name, _also(stderr))
+    if returncode != 0:
+        exc = last_exception(stderr) or (stderr.strip().splitlines() or ["no stderr"])[-1][:300]
+        return "error", "exit %d: %s" % (returncode, exc)
+    if endless:
+        return "error", "an endless case exited (code 0)" + _also(stderr)
+    if expect and not re.search(expect, stdout, re.M):
+        tail = stdout.strip().splitlines()[-1:] or ["(no output)"]
+        return "error", "output check failed: no line matches %r (last line: %s)" % (expect, tail[0][:200])
+    return "ok", ""
+
+
+def _also(stderr):
+    exc = last_exception(stderr)
+    return "; after %s" % exc if exc else ""
+
+
+def _call_name(call):
+    return call.split("(", 1)[0] + "()"
+
+
+def signature(verdict, diag, proof, stderr=""):
+    """One line naming where the tree is stuck: the parent's main-thread wait, and for a pipe, who holds
+    the other end and what they are blocked in. A helper thread's exception is appended as the cause."""
+    procs = diag.get("processes", []) if diag else []
+    if verdict == "stall":
+        polls = ", ".join("%s %s in %s() woke %d×" % (_role(procs, p["pid"]), p["name"], p["syscall"], p["wakeups"])
+                          for p in proof.get("pollers", [])[:4])
+        head = "no progress for %.1f s; only polling: %s" % (proof.get("no_progress_for_s", 0), polls)
+        root = _root_wait(procs)
+        return head + ("; " + root if root else "") + _also(stderr)
+    if verdict == "deadlock":
+        return (_root_wait(procs) or "every thread in an untimed wait") + _also(stderr)
+    if verdict == "timeout":
+        root = _root_wait(procs)
+        return "no proof of deadlock or progress before the timeout" + ("; " + root if root else "") + _also(stderr)
+    return ""
+
+
+def _role(procs, pid):
+    for p in procs:
+        if p["pid"] == pid:
+            return p["role"]
+    return str(pid)
+
+
+def _root_wait(procs):
+    if not procs:
+        return ""
+    root = procs[0]
+    main = next((t for t in root["threads"] if t["tid"] == root["pid"]), None)
+    if main is None:
+        return ""
+    text = "%s blocked in %s" % (root["role"], _call_name(main["call"]))
+    pipe = main.get("pipe")
+    if pipe:
+        text += " on %s" % pipe["target"]
+        groups = {}
+        for h in pipe["holders"]:
+            who = "itself" if h["pid"] == root["pid"] else re.sub(r" \d+$", "", h["role"])
+            groups.setdefault(who, []).append(_call_name(h["blocked_in"]))
+        parts = []
+        for who, calls in groups.items():
+            if who == "itself":
+                parts.append("the parent itself")
+                continue
+            counts = {}
+            for c in calls:
+                counts[c] = counts.get(c, 0) + 1
+            plural = who + ("s" if len(calls) > 1 and not who.endswith("s") else "")
+            parts.append("%d %s (%s)" % (len(calls), plural, ", ".join("%d in %s" % (n, c) for c, n in counts.items())))
+        text += "; its %s: %s" % ("writers" if pipe["other_end"] == "write" else "readers",
+                                 ", ".join(parts) or "none")
+        if pipe.get("outside_holders"):
+            text += "; also held outside the tree by %s" % pipe["outside_holders"]
+    elif main["call"].startswith("futex"):
+        text += " (an untimed lock wait)" if main.get("wait") == "untimed" else ""
+    return text

@@ -1,0 +1,390 @@
+"""Looking at a cell's process tree from outside, through /proc: cheap samples for the detector, and the
+full diagnosis (blocked syscalls decoded, fds, pipes and who holds their other end, Python stacks).
+
+Samples are raw /proc reads, not psutil: reading /proc is the point here, and a sample must cost little
+(the supervisor takes one every 25-100 ms for the whole life of the cell).
+"""
+import os
+import re
+import signal
+import time
+from dataclasses import dataclass, field
+
+# x86_64 syscall numbers the diagnosis names (see FACTS.md); others show as syscall_N.
+SYSCALLS = {
+    0: "read", 1: "write", 7: "poll", 17: "pread64", 19: "readv", 20: "writev", 23: "select",
+    34: "pause", 35: "nanosleep", 42: "connect", 43: "accept", 44: "sendto", 45: "recvfrom",
+    46: "sendmsg", 47: "recvmsg", 61: "wait4", 64: "semop", 72: "fcntl", 73: "flock", 130: "rt_sigsuspend",
+    202: "futex", 228: "clock_gettime", 230: "clock_nanosleep", 232: "epoll_wait", 247: "waitid",
+    270: "pselect6", 271: "ppoll", 281: "epoll_pwait", 288: "accept4", 441: "epoll_pwait2",
+}
+FD_WAITS = {"read", "write", "pread64", "readv", "writev", "recvfrom", "recvmsg", "sendto", "sendmsg",
+            "accept", "accept4", "connect"}
+UNTIMED_BY_NATURE = FD_WAITS | {"wait4", "waitid", "pause", "rt_sigsuspend", "flock", "semop"}
+TIMED_BY_NATURE = {"nanosleep", "clock_nanosleep"}
+FUTEX_WAITS = {0: "FUTEX_WAIT", 6: "FUTEX_LOCK_PI", 9: "FUTEX_WAIT_BITSET", 11: "FUTEX_WAIT_REQUEUE_PI"}
+NO_TIMEOUT = (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)  # -1 as a 32- or 64-bit register
+
+
+@dataclass
+class Thread:
+    tid: int
+    name: str
+    state: str          # R, S, D, T, Z ...
+    syscall: str        # name, "running", or "" when not in a syscall
+    args: tuple         # raw syscall arguments (ints)
+    wchan: str
+    run_ns: int         # CPU time
+    slices: int         # times scheduled in: rises with every wake-up
+    pid: int = 0
+
+
+@dataclass
+class Proc:
+    pid: int
+    ppid: int
+    cmdline: str
+    threads: dict       # tid -> Thread
+    rchar: int = 0
+    wchar: int = 0
+
+
+@dataclass
+class Sample:
+    t: float
+    procs: dict = field(default_factory=dict)   # pid -> Proc
+
+
+def to_json(snap):
+    """A sample as plain data (recorded snapshots of real runs feed the classifier's tests)."""
+    return {"t": snap.t, "procs": [dict(vars(p), threads=[vars(t) for t in p.threads.values()])
+                                   for p in snap.procs.values()]}
+
+
+def from_json(data):
+    procs = {}
+    for p in data["procs"]:
+        threads = {t["tid"]: Thread(**dict(t, args=tuple(t["args"]))) for t in p["threads"]}
+        procs[p["pid"]] = Proc(**dict(p, threads=threads))
+    return Sample(data["t"], procs)
+
+
+def _read(path, limit=4096):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, limit).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def children(pid):
+    """Direct children of every thread of pid (needs a kernel with /proc/.../children, as here)."""
+    kids = []
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return kids
+    for tid in tids:
+        text = _read("/proc/%d/task/%s/children" % (pid, tid), 65536)
+        if text:
+            kids.extend(int(k) for k in text.split())
+    return kids
+
+
+def descendants(pid):
+    """All live descendants of pid (the supervisor is a subreaper, so orphans of the cell stay below it)."""
+    found, todo = [], children(pid)
+    while todo:
+        p = todo.pop()
+        if p not in found:
+            found.append(p)
+            todo.extend(children(p))
+    return found
+
+
+def read_thread(pid, tid):
+    base = "/proc/%d/task/%d/" % (pid, tid)
+    stat = _read(base + "stat")
+    if not stat:
+        return None
+    name = stat[stat.find("(") + 1:stat.rfind(")")]
+    rest = stat[stat.rfind(")") + 2:].split()
+    sched = (_read(base + "schedstat") or "0 0 0").split()
+    raw = (_read(base + "syscall") or "").split()
+    syscall, args = "", ()
+    if raw and raw[0] == "running":
+        syscall = "running"
+    elif raw and raw[0] != "-1":
+        nr = int(raw[0])
+        syscall = SYSCALLS.get(nr, "syscall_%d" % nr)
+        args = tuple(int(a, 16) for a in raw[1:7])
+    return Thread(tid, name, rest[0], syscall, args, _read(base + "wchan") or "", int(sched[0]), int(sched[2]), pid)
+
+
+def read_proc(pid):
+    stat = _read("/proc/%d/stat" % pid)
+    if not stat:
+        return None
+    state, ppid = stat[stat.rfind(")") + 2:].split()[:2]
+    if state == "Z":
+        return None  # a zombie can do nothing and wake nobody: not part of the live tree
+    ppid = int(ppid)
+    cmdline = (_read("/proc/%d/cmdline" % pid, 8192) or "").replace("\0", " ").strip()
+    try:
+        tids = sorted(int(t) for t in os.listdir("/proc/%d/task" % pid))
+    except OSError:
+        return None
+    threads = {}
+    for tid in tids:
+        th = read_thread(pid, tid)
+        if th is not None:
+            threads[tid] = th
+    io = dict(line.split(": ") for line in (_read("/proc/%d/io" % pid) or "").splitlines() if ": " in line)
+    return Proc(pid, ppid, cmdline, threads, int(io.get("rchar", 0)), int(io.get("wchar", 0)))
+
+
+def sample(root_parent):
+    """One look at every process below root_parent (the supervisor) and every thread of each."""
+    snap = Sample(time.time())
+    for pid in descendants(root_parent):
+        proc = read_proc(pid)
+        if proc is not None and proc.threads:
+            snap.procs[pid] = proc
+    return snap
+
+
+# ---------------------------------------------------------------- what a blocked thread waits for
+
+def _signed(value):
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def wait_kind(th):
+    """'untimed' when the thread can only be woken by another thread or process, 'timed' when it will wake
+    by itself, None when it is not waiting (running, or a syscall we cannot vouch for)."""
+    if th.state not in ("S",) or not th.syscall or th.syscall == "running":
+        return None
+    sc, a = th.syscall, th.args
+    if sc in UNTIMED_BY_NATURE:
+        return "untimed"
+    if sc in TIMED_BY_NATURE:
+        return "timed"
+    if sc == "futex" and len(a) >= 4:
+        if (a[1] & 0x7F) not in FUTEX_WAITS:
+            return None
+        return "untimed" if a[3] == 0 else "timed"
+    if sc in ("poll",) and len(a) >= 3:
+        return "untimed" if a[2] in NO_TIMEOUT else "timed"
+    if sc in ("epoll_wait", "epoll_pwait") and len(a) >= 4:
+        return "untimed" if a[3] in NO_TIMEOUT else "timed"
+    if sc in ("select", "pselect6") and len(a) >= 5:
+        return "untimed" if a[4] == 0 else "timed"
+    if sc in ("ppoll", "epoll_pwait2") and len(a) >= 4:
+        return "untimed" if (a[2] if sc == "ppoll" else a[3]) == 0 else "timed"
+    return None
+
+
+# ---------------------------------------------------------------- the full diagnosis
+
+def fd_table(pid):
+    """fd -> (target, mode) where mode is 'r', 'w' or 'rw'."""
+    table = {}
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return table
+    for fd in fds:
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        info = _read("/proc/%d/fdinfo/%s" % (pid, fd)) or ""
+        m = re.search(r"^flags:\s*(\d+)", info, re.M)
+        acc = int(m.group(1), 8) & 3 if m else 0
+        table[int(fd)] = (target, {0: "r", 1: "w", 2: "rw"}.get(acc, "?"))
+    return table
+
+
+def epoll_targets(pid, epfd):
+    """fds registered in an epoll instance (from fdinfo 'tfd:' lines)."""
+    info = _read("/proc/%d/fdinfo/%d" % (pid, epfd), 65536) or ""
+    return [int(m) for m in re.findall(r"^tfd:\s*(\d+)", info, re.M)]
+
+
+def describe_call(th, fds):
+    """`read(fd=5 → pipe:[4745])`, `futex(FUTEX_WAIT_BITSET|PRIVATE, timeout=NULL)`..."""
+    sc, a = th.syscall, th.args
+    if not sc or sc == "running":
+        return sc or "-"
+    if sc in FD_WAITS and a:
+        return "%s(fd=%d → %s)" % (sc, a[0], fds.get(a[0], ("?", ""))[0])
+    if sc == "futex" and len(a) >= 4:
+        op = a[1]
+        name = FUTEX_WAITS.get(op & 0x7F, "op=%d" % (op & 0x7F))
+        flags = ("|PRIVATE" if op & 128 else "") + ("|CLOCK_REALTIME" if op & 256 else "")
+        return "futex(%s%s, timeout=%s)" % (name, flags, "NULL" if a[3] == 0 else "set")
+    if sc in ("epoll_wait", "epoll_pwait") and len(a) >= 4:
+        watched = ", ".join("%d → %s" % (fd, fds.get(fd, ("?",))[0]) for fd in epoll_targets(th.pid, a[0]))
+        return "%s(epfd=%d, timeout=%s ms%s)" % (sc, a[0], _signed(a[3]) if a[3] not in NO_TIMEOUT else -1,
+                                                 "; watching " + watched if watched else "")
+    if sc == "poll" and len(a) >= 3:
+        return "poll(nfds=%d, timeout=%d ms)" % (a[1], -1 if a[2] in NO_TIMEOUT else _signed(a[2]))
+    if sc in ("wait4", "waitid") and a:
+        return "%s(pid=%d)" % (sc, _signed(a[0]) if sc == "wait4" else _signed(a[1]))
+    if sc in ("select", "pselect6") and len(a) >= 5:
+        return "%s(nfds=%d, timeout=%s)" % (sc, a[0], "NULL" if a[4] == 0 else "set")
+    return "%s(%s)" % (sc, ", ".join(hex(x) for x in a[:3]))
+
+
+def role_of(pid, proc, root_pid, names):
+    """A person's name for a process of the tree."""
+    if pid == root_pid:
+        return "parent"
+    name = names.get(pid, "")
+    m = re.match(r"^\w*PoolWorker-(\d+)$", name)
+    if m:
+        return "pool worker %s" % m.group(1)
+    if name.startswith("SyncManager"):
+        return "manager server"
+    if name:
+        return "child %s" % name
+    cmd = proc.cmdline
+    if "resource_tracker" in cmd or "semaphore_tracker" in cmd:
+        return "resource tracker"
+    if "forkserver import main" in cmd:
+        return "forkserver"
+    return "child of %d" % proc.ppid
+
+
+def pipe_peers(inode_target, want_mode, pids):
+    """(pid, fd) of the given processes holding pipe inode_target open for want_mode ('w' or 'r')."""
+    peers = []
+    for pid in pids:
+        for fd, (target, mode) in fd_table(pid).items():
+            if target == inode_target and (want_mode in mode or mode == "rw"):
+                peers.append((pid, fd))
+    return peers
+
+
+def outside_holders(target, tree_pids):
+    """Processes outside the tree holding `target` (a pipe): they could still wake it, so no proof."""
+    holders = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in tree_pids or int(entry) == os.getpid():
+            continue
+        try:
+            fds = os.listdir("/proc/%s/fd" % entry)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink("/proc/%s/fd/%s" % (entry, fd)) == target:
+                    holders.append(int(entry))
+                    break
+            except OSError:
+                continue
+    return holders
+
+
+def diagnose(snap, root_pid, names, harness_files=()):
+    """The whole picture of a sample, as plain data for the record: processes, threads with decoded
+    blocked calls, their fds, and for each blocked pipe read/write the holders of the other end."""
+    tree = set(snap.procs)
+    fds = {pid: fd_table(pid) for pid in tree}
+    roles = {pid: role_of(pid, p, root_pid, names) for pid, p in snap.procs.items()}
+    procs = []
+    for pid in sorted(tree, key=lambda p: (p != root_pid, p)):
+        proc = snap.procs[pid]
+        threads = []
+        for th in proc.threads.values():
+            entry = {"tid": th.tid, "name": th.name, "state": th.state, "wchan": th.wchan,
+                     "syscall": th.syscall, "call": describe_call(th, fds[pid]), "wait": wait_kind(th),
+                     "cpu_ms": round(th.run_ns / 1e6, 1), "switches": th.slices}
+            fd = th.args[0] if th.syscall in FD_WAITS and th.args else None
+            target = fds[pid].get(fd, ("", ""))[0] if fd is not None else ""
+            if target.startswith("pipe:"):
+                other = "w" if th.syscall in ("read", "readv", "pread64") else "r"
+                peers = pipe_peers(target, other, tree)
+                entry["pipe"] = {"target": target, "other_end": "write" if other == "w" else "read",
+                                 "holders": [{"pid": p, "fd": f, "role": roles[p],
+                                              "blocked_in": _main_call(snap.procs[p], fds[p])}
+                                             for p, f in peers],
+                                 "outside_holders": outside_holders(target, tree)}
+            threads.append(entry)
+        procs.append({"pid": pid, "ppid": proc.ppid, "role": roles[pid], "cmdline": proc.cmdline[:300],
+                      "threads": threads,
+                      "fds": {str(fd): "%s (%s)%s" % (t, m, " [hangmatrix]" if t in harness_files else "")
+                              for fd, (t, m) in sorted(fds[pid].items())}})
+    return {"t": snap.t, "processes": procs}
+
+
+def _main_call(proc, fds):
+    th = proc.threads.get(proc.pid)
+    if th is None:
+        return "?"
+    return describe_call(th, fds)
+
+
+# ---------------------------------------------------------------- Python stacks, from inside, on a signal
+
+def _caught(pid, signum):
+    text = _read("/proc/%d/status" % pid) or ""
+    m = re.search(r"^SigCgt:\s*([0-9a-f]+)", text, re.M)
+    return bool(m) and bool(int(m.group(1), 16) & (1 << (signum - 1)))
+
+
+def _tgkill(pid, signum):
+    """Signal the main thread itself: a Python-level handler only runs there."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall(234, pid, pid, signum)  # SYS_tgkill on x86_64
+
+
+def _wait_stable(path, before, limit):
+    """Wait until path grew past `before` and stopped growing (a dump is written in many small writes)."""
+    deadline, last = time.time() + limit, -1
+    while time.time() < deadline:
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        if size > before and size == last:
+            return size
+        last = size
+        time.sleep(0.01)
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def python_stacks(pids, stacks_path, greenlets_path):
+    """faulthandler (SIGUSR1) dump of every thread, one process at a time so each dump is attributed;
+    then gevent's greenlets (SIGUSR2) where a handler is installed. Only after the verdict: signals
+    wake blocked calls, so this would disturb the observation it explains."""
+    stacks = {}
+    for pid in pids:
+        if not _caught(pid, signal.SIGUSR1):
+            stacks[str(pid)] = "(no faulthandler in this process)"
+            continue
+        before = os.path.getsize(stacks_path) if os.path.exists(stacks_path) else 0
+        _tgkill(pid, signal.SIGUSR1)
+        after = _wait_stable(stacks_path, before, 0.3)
+        with open(stacks_path, "rb") as f:
+            f.seek(before)
+            stacks[str(pid)] = f.read(after - before).decode("utf-8", "replace").strip() or "(no dump)"
+    greenlets = {}
+    targets = [p for p in pids if _caught(p, signal.SIGUSR2)]
+    for pid in targets:
+        _tgkill(pid, signal.SIGUSR2)
+    deadline = time.time() + 0.5
+    while targets and time.time() < deadline:
+        text = open(greenlets_path, encoding="utf-8", errors="replace").read() \
+            if os.path.exists(greenlets_path) else ""
+        for m in re.finditer(r"=== greenlets pid=(\d+) ===\n(.*?)\n=== end pid=\1 ===", text, re.S):
+            greenlets[m.group(1)] = m.group(2)
+        if all(str(p) in greenlets for p in targets):
+            break
+        time.sleep(0.02)
+    for pid in targets:
+        greenlets.setdefault(str(pid), "(no answer within 0.5 s: the main thread did not run Python code)")
+    return stacks, greenlets

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what hangmatrix needs on a fresh machine: uv, then .venv (Python 3.11) with the package and its
+# test tools. Cell environments (other Pythons, other gevent releases) are built later, on demand, by
+# hangmatrix itself into ~/.cache/hangmatrix.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${HANGMATRIX_PYTHON:-$(python3 -c 'import sys; print(sys.executable)')}
+"$PY" -m uv --version >/dev/null 2>&1 || "$PY" -m pip install -q uv
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m uv venv -q --python "$PY" .venv
+fi
+"$PY" -m uv pip install -q --python .venv/bin/python -e '.[test]'
+echo "hangmatrix installed in .venv ($(.venv/bin/hangmatrix --version))"

@@ -1,0 +1,64 @@
+"""The seed program, run for real on Python 3.11 with gevent 26.9.0: the post's hang and its absence."""
+import os
+import re
+
+import pytest
+
+from conftest import GEVENT, PY
+from hangmatrix import cases, records
+
+SEED_POST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "seed")
+
+
+def cell(case, config, start):
+    return pytest.param(case, config, start, id=records.cell_id(case, PY, GEVENT, config, start))
+
+
+@pytest.mark.parametrize("case,config,start", [
+    cell("seed_original", "patch_all", "fork"),
+    cell("seed_terminating", "patch_all", "fork"),
+])
+def test_patch_all_deadlocks_parent_in_pipe_read(run_one, case, config, start):
+    rec = run_one(case, config, start)
+    assert rec["verdict"] == "deadlock", rec["signature"]
+    assert re.match(r"parent blocked in read\(\) on pipe:\[\d+\]; its writers: .*pool worker", rec["signature"])
+    parent = rec["diagnosis"]["processes"][0]
+    assert parent["role"] == "parent"
+    assert all(t["wait"] == "untimed" for p in rec["diagnosis"]["processes"] for t in p["threads"])
+    assert rec["cleanup"]["survivors"] == []
+    assert rec["quiescent_at_s"] is not None and rec["quiescent_at_s"] <= rec["elapsed_s"]
+
+
+def test_unpatched_seed_is_running(run_one):
+    rec = run_one("seed_original", "none", "fork")
+    assert rec["verdict"] == "running", rec["signature"]
+    assert rec["proof"]["ticks"] >= 2
+    assert rec["events"]["counts"].get("call:krun", 0) >= 10
+
+
+def test_unpatched_terminating_seed_is_ok(run_one):
+    rec = run_one("seed_terminating", "none", "fork")
+    assert rec["verdict"] == "ok", rec["signature"]
+    assert "results: [45, 1045]" in rec["stdout_tail"]
+
+
+def test_record_has_the_scripted_fields(run_one):
+    rec = run_one("seed_terminating", "none", "fork")
+    for key in records.REQUIRED:
+        assert key in rec, key
+    assert rec["python"].startswith(PY + ".") and rec["gevent"] == GEVENT and rec["greenlet"]
+    prov = rec["provenance"]
+    assert prov["interpreter"] and prov["build"] and prov["kernel"] and len(prov["case_sha256"]) == 64
+    assert rec["start_used"]["reported"] == "fork"
+
+
+@pytest.mark.skipif(not os.path.isdir(SEED_POST), reason="../shared/seed (the post) is not beside the repo")
+def test_seed_original_is_the_program_as_printed():
+    """Only the marker comment and the header comments differ from the post's program."""
+    post = open(next(os.path.join(SEED_POST, f) for f in os.listdir(SEED_POST) if f.startswith("000_")),
+                encoding="utf-8").read()
+    printed = post[post.index("# xiaorui.cc"):post.index("pool.join()") + len("pool.join()")]
+    case = open(cases.select(["seed_original"])[0].path, encoding="utf-8").read()
+    ours = "\n".join(line.replace("  " + cases.MARKER, "") for line in case.splitlines()
+                     if not line.startswith("# hangmatrix:"))
+    assert ours.strip() == printed.strip()

@@ -1,0 +1,134 @@
+"""The classifier: replayed on samples recorded from real runs (tests/data, made with
+HANGMATRIX_DUMP_SAMPLES), and checked by property over generated process trees."""
+import dataclasses
+import json
+import os
+
+from hypothesis import given, settings, strategies as st
+
+from hangmatrix import verdict, watch
+from hangmatrix.watch import Proc, Sample, Thread
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def replay(name, endless):
+    det = verdict.Detector(endless=endless)
+    for n, line in enumerate(open(os.path.join(DATA, name))):
+        row = json.loads(line)
+        found = det.feed(watch.from_json(row["sample"]), verdict.Marks(**row["marks"]))
+        if found:
+            return n, found
+    return n, None
+
+
+def test_recorded_seed_deadlock_is_proven_after_the_tree_is_still():
+    n, found = replay("seed_original-patch_all-fork.jsonl", endless=True)
+    assert found[0] == "deadlock"
+    assert found[1]["quiet_samples"] >= 3 and n >= 3
+
+
+def test_recorded_spawn_deadlock_is_proven():
+    assert replay("seed_original-patch_all-spawn.jsonl", endless=True)[1][0] == "deadlock"
+
+
+def test_recorded_working_seed_is_running_never_deadlocked():
+    assert replay("seed_original-none-fork.jsonl", endless=True)[1][0] == "running"
+
+
+def test_recorded_terminating_run_gets_no_hang_verdict():
+    assert replay("seed_terminating-none-fork.jsonl", endless=False)[1] is None
+
+
+# ---------------------------------------------------------------- generated trees
+
+UNTIMED = [("read", (5, 0, 4)), ("futex", (1, 0x189, 0, 0)), ("wait4", (0xFFFFFFFFFFFFFFFF, 0, 0, 0)),
+           ("epoll_wait", (7, 0, 64, 0xFFFFFFFF)), ("poll", (0, 1, 0xFFFFFFFFFFFFFFFF))]
+TIMED = [("futex", (1, 0x189, 0, 0x7FFF0000)), ("epoll_wait", (7, 0, 64, 1000)), ("clock_nanosleep", (1, 0, 0, 0)),
+         ("select", (0, 0, 0, 0, 0x7FFF0000)), ("poll", (0, 1, 50))]
+
+call = st.sampled_from(UNTIMED + TIMED + [("running", ())])
+
+
+@st.composite
+def trees(draw):
+    procs = {}
+    for i in range(draw(st.integers(1, 4))):
+        pid = 100 + i
+        threads = {}
+        for j in range(draw(st.integers(1, 3))):
+            sc, args = draw(call)
+            state = "R" if sc == "running" else "S"
+            threads[pid * 10 + j] = Thread(pid * 10 + j, "python", state, sc, args, "", draw(st.integers(0, 10**9)),
+                                           draw(st.integers(0, 1000)), pid)
+        procs[pid] = Proc(pid, 1 if i == 0 else 100, "python case.py", threads)
+    return procs
+
+
+def kinds(procs):
+    return [watch.wait_kind(t) for p in procs.values() for t in p.threads.values()]
+
+
+@given(trees(), st.integers(3, 8))
+@settings(max_examples=200, deadline=None)
+def test_deadlock_only_when_every_thread_waits_untimed(procs, repeats):
+    det = verdict.Detector()
+    results = [det.feed(Sample(0.05 * k, procs), verdict.Marks()) for k in range(repeats)]
+    deadlocked = any(r and r[0] == "deadlock" for r in results)
+    assert deadlocked == all(k == "untimed" for k in kinds(procs))
+
+
+@given(trees())
+@settings(max_examples=100, deadline=None)
+def test_no_deadlock_while_anything_changes(procs):
+    det = verdict.Detector()
+    for k in range(10):
+        for p in procs.values():
+            for t in p.threads.values():
+                t.slices += 1  # every thread woke between samples
+        assert det.feed(Sample(0.05 * k, procs), verdict.Marks()) is None
+
+
+@given(trees())
+@settings(max_examples=100, deadline=None)
+def test_no_deadlock_while_the_program_makes_progress(procs):
+    det = verdict.Detector()
+    for k in range(10):
+        assert det.feed(Sample(0.05 * k, procs), verdict.Marks(events=k)) is None
+
+
+def test_a_long_timed_wait_is_never_a_stall():
+    procs = {1: Proc(1, 0, "python", {1: Thread(1, "python", "S", "clock_nanosleep", (1, 0, 0, 0), "", 5, 5, 1)})}
+    det = verdict.Detector()
+    assert all(det.feed(Sample(0.1 * k, procs), verdict.Marks()) is None for k in range(100))
+
+
+def test_polling_without_progress_is_a_stall_naming_the_poller():
+    main = Thread(1, "python", "S", "read", (5, 0, 4), "", 5, 5, 1)
+    poller = Thread(2, "Thread-1", "S", "clock_nanosleep", (1, 0, 0, 0), "", 5, 5, 1)
+    det = verdict.Detector(stall_s=2.0)
+    found = None
+    for k in range(40):
+        poller = dataclasses.replace(poller, slices=poller.slices + 1)  # each sample reads fresh values
+        found = det.feed(Sample(0.1 * k, {1: Proc(1, 0, "python", {1: main, 2: poller})}), verdict.Marks())
+        if found:
+            break
+    assert found[0] == "stall" and 2.0 <= k * 0.1 <= 2.5
+    assert found[1]["pollers"][0]["name"] == "Thread-1"
+
+
+@given(st.sampled_from(UNTIMED), st.sampled_from(TIMED))
+def test_wait_kinds(untimed, timed):
+    assert watch.wait_kind(Thread(1, "t", "S", untimed[0], untimed[1], "", 0, 0)) == "untimed"
+    assert watch.wait_kind(Thread(1, "t", "S", timed[0], timed[1], "", 0, 0)) == "timed"
+    assert watch.wait_kind(Thread(1, "t", "R", "running", (), "", 0, 0)) is None
+
+
+def test_exception_of_a_helper_thread_is_found_on_stderr():
+    err = ("Exception in thread Thread-1:\nTraceback (most recent call last):\n  File \"x.py\", line 1, in f\n"
+           "    g()\ngevent.exceptions.LoopExit: This operation would block forever\n")
+    assert verdict.last_exception(err) == "gevent.exceptions.LoopExit: This operation would block forever"
+    assert verdict.ended(1, False, "", "", err)[1].endswith("LoopExit: This operation would block forever")
+    assert verdict.ended(-11, False, "", "", "")[0] == "crash"
+    assert verdict.ended(0, False, "^done$", "nope\n", "")[0] == "error"
+    assert verdict.ended(0, False, "^done$", "done\n", "") == ("ok", "")
