@@ -27,6 +27,9 @@ UNSUPPORTED_EXIT = 86
 OUTPUT_CAP = 16 * 1024 * 1024
 TAIL = 4000
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+CLONE_NEWNS, MS_REC, MS_PRIVATE = 0x00020000, 0x4000, 1 << 18
+MAX_PROCESSES = 400  # a case that forks more is stopped: the harness must stay responsive
+STOP = []  # set by SIGTERM (the harness died): the watch loop ends and the tree is killed
 
 
 # ---------------------------------------------------------------- the harness side
@@ -76,7 +79,7 @@ def without_run(spec, verdict_name, reason):
 def run_cell(spec):
     """Run one cell under its own supervisor; always returns a record (a supervisor failure is `error`)."""
     proc = subprocess.Popen([sys.executable, "-m", "hangmatrix.runner"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     out, err = proc.communicate(json.dumps(spec).encode())
     try:
@@ -88,9 +91,27 @@ def run_cell(spec):
 
 # ---------------------------------------------------------------- the supervisor side
 
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
 def _prctl(option, value):
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.prctl(option, value, 0, 0, 0)
+    return _libc.prctl(option, value, 0, 0, 0)
+
+
+def _private_shm(root):
+    """In the cell's first process, before exec: a mount namespace of its own with a fresh tmpfs on
+    /dev/shm, so every named semaphore and shared-memory segment of the tree vanishes with it; and
+    death with the supervisor, in case the supervisor itself is killed."""
+    def setup():
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if _libc.unshare(CLONE_NEWNS) != 0:
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+        if _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+            raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
+        target = (root + "/dev/shm").encode()
+        if _libc.mount(b"tmpfs", target, b"tmpfs", 0, b"mode=1777,size=256m") != 0:
+            raise OSError(ctypes.get_errno(), "mount tmpfs on " + target.decode())
+    return setup
 
 
 class Cell:
@@ -125,8 +146,14 @@ class Cell:
                 "greenlets": self.inside(self.paths["greenlets"])}),
         })
         with open(self.paths["stdout"], "wb") as out, open(self.paths["stderr"], "wb") as err:
-            self.proc = subprocess.Popen(spec["argv"], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                         cwd=os.path.join(self.dir, "tmp"), env=cell_env, start_new_session=True)
+            kwargs = dict(stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=os.path.join(self.dir, "tmp"),
+                          env=cell_env, start_new_session=True)
+            try:
+                self.proc = subprocess.Popen(spec["argv"], preexec_fn=_private_shm(self.root), **kwargs)
+                self.private_shm = True
+            except (OSError, subprocess.SubprocessError):  # not root: clean /dev/shm by what the tree mapped
+                self.proc = subprocess.Popen(spec["argv"], **kwargs)
+                self.private_shm = False
         self.launched = time.time()
 
     def read_events(self):
@@ -170,7 +197,10 @@ class Cell:
                     pass
 
     def note_shm(self, pids):
-        """Named semaphores and shared memory the tree has mapped: removed after the kill if still there."""
+        """Without a private /dev/shm: the named semaphores and shared memory the tree has mapped, to
+        remove after the kill."""
+        if self.private_shm:
+            return
         for pid in pids:
             for line in (watch._read("/proc/%d/maps" % pid, 1 << 20) or "").splitlines():
                 i = line.find("/dev/shm/")
@@ -230,7 +260,7 @@ def supervise(spec):
         detector = verdict.Detector(endless=spec["case"]["endless"])
         marks = verdict.Marks()
         snap, result, proof = None, None, {}
-        quiet_at = None
+        quiet_at = fixed_mode_found = None
         dump = open(os.environ["HANGMATRIX_DUMP_SAMPLES"], "a") if os.environ.get("HANGMATRIX_DUMP_SAMPLES") else None
         while True:
             elapsed = time.time() - cell.launched
@@ -245,13 +275,24 @@ def supervise(spec):
             if code is not None:
                 result = "ended"
                 break
-            if marks.output > OUTPUT_CAP:
-                result, proof = "error", {"output_bytes": marks.output}
+            if STOP:
+                result = "interrupted"
                 break
-            if spec["detect"]:
-                io_total = sum(p.rchar + p.wchar for p in snap.procs.values())
-                found = detector.feed(snap, marks, io_total)
-                if found and found[0] == "deadlock":
+            if marks.output > OUTPUT_CAP:
+                result, proof = "error", {"why": "output over the %d MiB cap" % (OUTPUT_CAP >> 20)}
+                break
+            if len(snap.procs) > MAX_PROCESSES:
+                result, proof = "error", {"why": "more than %d processes in the tree" % MAX_PROCESSES}
+                break
+            io_total = sum(p.rchar + p.wchar for p in snap.procs.values())
+            found = detector.feed(snap, marks, io_total)
+            if found and not spec["detect"]:
+                fixed_mode_found = found  # fixed-timeout mode: observe the same way, but wait it out
+                found = None
+            elif not spec["detect"]:
+                fixed_mode_found = None
+            if found:
+                if found[0] == "deadlock":
                     diag = watch.diagnose(snap, cell.proc.pid, _names(cell.events), harness_files)
                     outside = [t.get("pipe", {}).get("outside_holders") for p in diag["processes"]
                                for t in p["threads"] if t.get("pipe", {}).get("outside_holders")]
@@ -264,8 +305,10 @@ def supervise(spec):
                     break
             if elapsed > spec["timeout"]:
                 result = "timeout"
+                if not spec["detect"] and fixed_mode_found:
+                    result, proof = fixed_mode_found[0], dict(proof, **fixed_mode_found[1])
                 break
-            time.sleep(interval(elapsed))
+            time.sleep(interval(elapsed) if spec["detect"] else 0.25)
         rec["elapsed_s"] = round(time.time() - cell.launched, 3)
         out_at, err_at = (os.path.getsize(cell.paths[k]) for k in ("stdout", "stderr"))
         diag = {}
@@ -289,8 +332,8 @@ def supervise(spec):
             if left:
                 proof["left_running_at_exit"] = left
             rec["exit_code"] = code
-        elif result == "error":
-            name, sig = "error", "output over the %d MiB cap" % (OUTPUT_CAP >> 20)
+        elif result in ("error", "interrupted"):
+            name, sig = "error", proof.get("why", "the harness stopped before a verdict")
         elif result == "running":
             name, sig = "running", ""
         else:
@@ -301,7 +344,11 @@ def supervise(spec):
         rec["start_used"] = _start_used(spec, cell.events, diag)
     finally:
         kill_s, survivors = cell.kill_tree()
-        rec["cleanup"] = {"kill_s": kill_s, "survivors": survivors, "shm_removed": cell.clean()}
+        rec["cleanup"] = {"kill_s": kill_s, "survivors": survivors, "shm_removed": cell.clean(),
+                          "private_shm": getattr(cell, "private_shm", False)}
+        import resource
+        rec["cpu_s"] = {"cell": round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3),
+                        "watch": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 3)}
     return rec
 
 
@@ -351,7 +398,7 @@ def main():
     if os.getppid() != spec["harness_pid"]:
         return 1  # the harness is already gone
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, lambda *_: STOP.append(True))
     rec = supervise(spec)
     sys.stdout.write(json.dumps(rec, default=str) + "\n")
     return 0

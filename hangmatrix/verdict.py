@@ -129,7 +129,8 @@ def ended(returncode, endless, expect, stdout, stderr, unsupported_reason=""):
         return "error", "an endless case exited (code 0)" + _also(stderr)
     if expect and not re.search(expect, stdout, re.M):
         tail = stdout.strip().splitlines()[-1:] or ["(no output)"]
-        return "error", "output check failed: no line matches %r (last line: %s)" % (expect, tail[0][:200])
+        return "error", "output check failed: no line matches %r (last line: %s)%s" % (
+            expect, tail[0][:200], _also(stderr))
     return "ok", ""
 
 
@@ -168,34 +169,43 @@ def _role(procs, pid):
 
 
 def _root_wait(procs):
+    """`parent blocked in read() on pipe:[…]; its writers: …`, then the parent's other threads that wait on
+    a pipe (with thread=False, the Pool's helper threads are real threads and the chain runs through them)."""
     if not procs:
         return ""
     root = procs[0]
     main = next((t for t in root["threads"] if t["tid"] == root["pid"]), None)
     if main is None:
         return ""
-    text = "%s blocked in %s" % (root["role"], _call_name(main["call"]))
-    pipe = main.get("pipe")
-    if pipe:
-        text += " on %s" % pipe["target"]
-        groups = {}
-        for h in pipe["holders"]:
-            who = "itself" if h["pid"] == root["pid"] else re.sub(r" \d+$", "", h["role"])
-            groups.setdefault(who, []).append(_call_name(h["blocked_in"]))
-        parts = []
-        for who, calls in groups.items():
-            if who == "itself":
-                parts.append("the parent itself")
-                continue
-            counts = {}
-            for c in calls:
-                counts[c] = counts.get(c, 0) + 1
-            plural = who + ("s" if len(calls) > 1 and not who.endswith("s") else "")
-            parts.append("%d %s (%s)" % (len(calls), plural, ", ".join("%d in %s" % (n, c) for c, n in counts.items())))
-        text += "; its %s: %s" % ("writers" if pipe["other_end"] == "write" else "readers",
-                                 ", ".join(parts) or "none")
-        if pipe.get("outside_holders"):
-            text += "; also held outside the tree by %s" % pipe["outside_holders"]
-    elif main["call"].startswith("futex"):
-        text += " (an untimed lock wait)" if main.get("wait") == "untimed" else ""
+    text = "%s blocked in %s" % (root["role"], _call_name(main["call"])) + _pipe_chain(main, root)
+    if not main.get("pipe") and main["call"].startswith("futex") and main.get("wait") == "untimed":
+        text += " (an untimed lock wait)"
+    others = [t for t in root["threads"] if t is not main and t.get("pipe")]
+    for t in others[:2]:
+        text += "; its thread %d in %s%s" % (t["tid"], _call_name(t["call"]), _pipe_chain(t, root))
+    return text
+
+
+def _pipe_chain(thread, root):
+    pipe = thread.get("pipe")
+    if not pipe:
+        return ""
+    groups = {}
+    for h in pipe["holders"]:
+        who = "itself" if h["pid"] == root["pid"] else re.sub(r" \d+$", "", h["role"])
+        groups.setdefault(who, []).append(_call_name(h["blocked_in"]))
+    parts = []
+    for who, calls in groups.items():
+        if who == "itself":
+            parts.append("the parent itself")
+            continue
+        counts = {}
+        for c in calls:
+            counts[c] = counts.get(c, 0) + 1
+        plural = who + ("s" if len(calls) > 1 and not who.endswith("s") else "")
+        parts.append("%d %s (%s)" % (len(calls), plural, ", ".join("%d in %s" % (n, c) for c, n in counts.items())))
+    text = " on %s; its %s: %s" % (pipe["target"], "writers" if pipe["other_end"] == "write" else "readers",
+                                   ", ".join(parts) or "none")
+    if pipe.get("outside_holders"):
+        text += "; also held outside the tree by %s" % pipe["outside_holders"]
     return text

@@ -24,6 +24,7 @@ UNTIMED_BY_NATURE = FD_WAITS | {"wait4", "waitid", "pause", "rt_sigsuspend", "fl
 TIMED_BY_NATURE = {"nanosleep", "clock_nanosleep"}
 FUTEX_WAITS = {0: "FUTEX_WAIT", 6: "FUTEX_LOCK_PI", 9: "FUTEX_WAIT_BITSET", 11: "FUTEX_WAIT_REQUEUE_PI"}
 NO_TIMEOUT = (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)  # -1 as a 32- or 64-bit register
+LONG_WAIT_S = 3600.0  # a wait that cannot end within an hour counts as untimed (gevent's idle hub: ~17 days)
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Thread:
     run_ns: int         # CPU time
     slices: int         # times scheduled in: rises with every wake-up
     pid: int = 0
+    timeout_s: float = None  # for a timed wait: how long it can last at most (read from the process)
 
 
 @dataclass
@@ -75,7 +77,14 @@ def _read(path, limit=4096):
     except OSError:
         return None
     try:
-        return os.read(fd, limit).decode("utf-8", "replace")
+        chunks, size = [], 0
+        while size < limit:  # /proc files come a page at a time
+            chunk = os.read(fd, limit - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks).decode("utf-8", "replace")
     except OSError:
         return None
     finally:
@@ -123,7 +132,58 @@ def read_thread(pid, tid):
         nr = int(raw[0])
         syscall = SYSCALLS.get(nr, "syscall_%d" % nr)
         args = tuple(int(a, 16) for a in raw[1:7])
-    return Thread(tid, name, rest[0], syscall, args, _read(base + "wchan") or "", int(sched[0]), int(sched[2]), pid)
+    th = Thread(tid, name, rest[0], syscall, args, _read(base + "wchan") or "", int(sched[0]), int(sched[2]), pid)
+    if th.state == "S" and args:
+        th.timeout_s = timeout_of(th)
+    return th
+
+
+def _read_mem(pid, addr, size):
+    """Bytes of a process's memory (root may read any): how a timed wait's timeout struct is seen."""
+    try:
+        fd = os.open("/proc/%d/mem" % pid, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        data = os.pread(fd, size, addr)
+        return data if len(data) == size else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _timespec(pid, addr, micro=False):
+    import struct
+    data = _read_mem(pid, addr, 16)
+    if data is None:
+        return None
+    sec, frac = struct.unpack("qq", data)
+    return sec + frac / (1e6 if micro else 1e9)
+
+
+def timeout_of(th):
+    """The longest a timed wait can still last, in seconds, or None when it has no timeout or is unknown."""
+    sc, a = th.syscall, th.args
+    if sc in ("epoll_wait", "epoll_pwait", "poll"):
+        ms = a[3] if sc != "poll" else a[2]
+        return None if ms in NO_TIMEOUT else (ms & 0xFFFFFFFF) / 1000.0
+    if sc == "futex" and a[3] and (a[1] & 0x7F) in FUTEX_WAITS:
+        value = _timespec(th.pid, a[3])
+        if value is None or (a[1] & 0x7F) == 0:
+            return value  # FUTEX_WAIT: relative
+        clock = time.CLOCK_REALTIME if a[1] & 256 or (a[1] & 0x7F) == 6 else time.CLOCK_MONOTONIC
+        return value - time.clock_gettime(clock)
+    if sc in ("select", "pselect6") and a[4]:
+        return _timespec(th.pid, a[4], micro=(sc == "select"))
+    if sc == "ppoll" and a[2]:
+        return _timespec(th.pid, a[2])
+    if sc == "nanosleep":
+        return _timespec(th.pid, a[0])
+    if sc == "clock_nanosleep":
+        value = _timespec(th.pid, a[2])
+        return value - time.clock_gettime(a[0]) if value is not None and a[1] & 1 else value
+    return None
 
 
 def read_proc(pid):
@@ -165,10 +225,12 @@ def _signed(value):
 
 
 def wait_kind(th):
-    """'untimed' when the thread can only be woken by another thread or process, 'timed' when it will wake
-    by itself, None when it is not waiting (running, or a syscall we cannot vouch for)."""
+    """'untimed' when the thread can only be woken by another thread or process (or not within an hour),
+    'timed' when it will wake by itself, None when it is not waiting (running, or a call we cannot vouch for)."""
     if th.state not in ("S",) or not th.syscall or th.syscall == "running":
         return None
+    if th.timeout_s is not None and th.timeout_s > LONG_WAIT_S:
+        return "untimed"
     sc, a = th.syscall, th.args
     if sc in UNTIMED_BY_NATURE:
         return "untimed"
@@ -227,18 +289,28 @@ def describe_call(th, fds):
         op = a[1]
         name = FUTEX_WAITS.get(op & 0x7F, "op=%d" % (op & 0x7F))
         flags = ("|PRIVATE" if op & 128 else "") + ("|CLOCK_REALTIME" if op & 256 else "")
-        return "futex(%s%s, timeout=%s)" % (name, flags, "NULL" if a[3] == 0 else "set")
+        return "futex(%s%s, timeout=%s)" % (name, flags, "NULL" if a[3] == 0 else _duration(th.timeout_s))
     if sc in ("epoll_wait", "epoll_pwait") and len(a) >= 4:
         watched = ", ".join("%d → %s" % (fd, fds.get(fd, ("?",))[0]) for fd in epoll_targets(th.pid, a[0]))
-        return "%s(epfd=%d, timeout=%s ms%s)" % (sc, a[0], _signed(a[3]) if a[3] not in NO_TIMEOUT else -1,
-                                                 "; watching " + watched if watched else "")
+        return "%s(epfd=%d, timeout=%s%s)" % (sc, a[0], "-1" if a[3] in NO_TIMEOUT else _duration(th.timeout_s),
+                                              "; watching " + watched if watched else "")
     if sc == "poll" and len(a) >= 3:
-        return "poll(nfds=%d, timeout=%d ms)" % (a[1], -1 if a[2] in NO_TIMEOUT else _signed(a[2]))
+        return "poll(nfds=%d, timeout=%s)" % (a[1], "-1" if a[2] in NO_TIMEOUT else _duration(th.timeout_s))
+    if sc in TIMED_BY_NATURE:
+        return "%s(%s)" % (sc, _duration(th.timeout_s))
     if sc in ("wait4", "waitid") and a:
         return "%s(pid=%d)" % (sc, _signed(a[0]) if sc == "wait4" else _signed(a[1]))
     if sc in ("select", "pselect6") and len(a) >= 5:
         return "%s(nfds=%d, timeout=%s)" % (sc, a[0], "NULL" if a[4] == 0 else "set")
     return "%s(%s)" % (sc, ", ".join(hex(x) for x in a[:3]))
+
+
+def _duration(seconds):
+    if seconds is None:
+        return "set"
+    if seconds > LONG_WAIT_S:
+        return "%.1f days (counts as untimed)" % (seconds / 86400)
+    return "%.3f s" % seconds
 
 
 def role_of(pid, proc, root_pid, names):
