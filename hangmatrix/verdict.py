@@ -65,27 +65,27 @@ class Detector:
         return self._stall(snap.t)
 
     def _stall(self, now):
-        """Stall: for stall_s, no progress; every thread waiting at every sample; each thread that woke in
-        the window is back in a timed wait each time (a poller); any thread in a timed wait woke often."""
-        if now - self._progress_t < self.stall_s or len(self._window) < 3:
+        """Stall: no progress for stall_s; over that window every thread waits (a poller may be caught
+        awake now and then, but not busy), each thread that woke is back in a wait, and each thread in a
+        timed wait woke repeatedly (a poller) rather than sleeping once for long."""
+        while self._window and self._window[0][0] < now - self.stall_s:
+            self._window.pop(0)
+        if now - self._progress_t < self.stall_s or len(self._window) < 5:
             return None
-        first = self._window[0][1]
+        t0, first = self._window[0]
         last = self._window[-1][1]
         pollers = []
         for key, th in last.items():
-            for _, sample_threads in self._window:
-                if watch.wait_kind(sample_threads[key]) is None:
-                    return None
+            kind = watch.wait_kind(th)
+            waiting = sum(1 for _, threads in self._window if watch.wait_kind(threads[key]) is not None)
+            if kind is None or waiting < 0.7 * len(self._window):
+                return None
             woke = th.slices - first[key].slices
-            cpu = (th.run_ns - first[key].run_ns) / 1e9
-            if cpu > 0.2 * (now - self._window[0][0]):
+            if (th.run_ns - first[key].run_ns) / 1e9 > 0.2 * (now - t0):
                 return None  # busy, maybe computing: not a stall
-            if watch.wait_kind(th) == "timed":
-                if woke < self.min_polls:
-                    return None  # one long timed wait: it may still end in progress
-                pollers.append({"pid": key[0], "tid": key[1], "name": th.name, "syscall": th.syscall,
-                                "wakeups": woke})
-            elif woke:
+            if kind == "timed" and woke < self.min_polls:
+                return None  # one long timed wait: it may still end in progress
+            if woke:
                 pollers.append({"pid": key[0], "tid": key[1], "name": th.name, "syscall": th.syscall,
                                 "wakeups": woke})
         if not pollers:

@@ -1,0 +1,6 @@
+# hangmatrix: what = A case that does not even compile.
+from gevent import monkey
+monkey.patch_all()  # hangmatrix: patch-point
+
+def broken(:
+    pass

@@ -1,0 +1,97 @@
+"""Nothing outlives a cell, and bad input gets a verdict, not a hang of the harness. Every test runs real
+programs from tests/cases; the autouse fixture in conftest.py also checks processes, /dev/shm and folders."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import cell_processes
+
+CASES = [os.path.join(os.path.dirname(__file__), "cases")]
+
+
+@pytest.fixture
+def run_test_case(run_one):
+    def run(name, config="none", start="fork", timeout=10.0, detect=True):
+        return run_one(name, config, start, timeout=timeout, detect=detect, folders=CASES)
+    return run
+
+
+def test_double_forked_setsid_daemon_is_killed(run_test_case):
+    rec = run_test_case("daemonizes")
+    assert rec["verdict"] == "ok"
+    assert rec["proof"]["left_running_at_exit"], "the daemon was seen alive when the parent exited"
+    assert rec["cleanup"]["survivors"] == []
+
+
+def test_child_ignoring_sigterm_in_its_own_session_is_killed(run_test_case):
+    rec = run_test_case("ignores_sigterm", timeout=2.0)
+    assert rec["verdict"] in ("timeout", "stall"), rec["signature"]
+    assert rec["cleanup"]["survivors"] == []
+
+
+def test_forkserver_and_resource_tracker_are_killed(run_one):
+    rec = run_one("seed_original", "patch_all", "forkserver")
+    roles = {p["role"] for p in rec["diagnosis"]["processes"]}
+    assert {"forkserver", "resource tracker"} <= roles
+    assert rec["cleanup"]["survivors"] == []
+
+
+def test_named_semaphores_and_shared_memory_do_not_leak(run_test_case):
+    before = set(os.listdir("/dev/shm"))
+    rec = run_test_case("shm_hang", timeout=10.0)
+    assert rec["verdict"] == "deadlock", rec["signature"]
+    assert set(os.listdir("/dev/shm")) - before == set()
+
+
+def test_syntax_error_is_an_error_verdict(run_test_case):
+    rec = run_test_case("syntax_error")
+    assert rec["verdict"] == "error" and "SyntaxError" in rec["signature"]
+
+
+def test_case_that_exits_at_once_is_ok(run_test_case):
+    assert run_test_case("exits_at_once")["verdict"] == "ok"
+
+
+def test_gigabytes_of_output_are_capped(run_test_case):
+    rec = run_test_case("prints_gigabytes")
+    assert rec["verdict"] == "error" and "cap" in rec["signature"]
+    assert len(rec["stdout_tail"]) <= 4000
+
+
+def test_a_thousand_forks_are_stopped_and_all_killed(run_test_case):
+    rec = run_test_case("fork_bomb", timeout=30.0)
+    assert rec["verdict"] == "error" and "processes" in rec["signature"]
+    assert rec["cleanup"]["survivors"] == []
+
+
+def test_a_stopped_process_is_not_a_deadlock(run_test_case):
+    rec = run_test_case("stops_itself", timeout=2.0)
+    assert rec["verdict"] == "timeout", rec["signature"]
+
+
+def test_harness_killed_with_sigkill_leaves_no_cell_behind(env311, tmp_path):
+    """The harness (here a small script running one cell) dies by SIGKILL mid-run: its supervisor gets
+    SIGTERM through PR_SET_PDEATHSIG and kills the cell tree within 2 s."""
+    script = tmp_path / "harness.py"
+    script.write_text(
+        "import sys\nsys.path.insert(0, %r)\n" % os.path.dirname(os.path.dirname(os.path.abspath(__file__))) +
+        "from hangmatrix import cases, configs, envs, runner\n"
+        "env = envs.ensure_env(envs.find_interpreter('3.11'), %r)\n" % env311.gevent +
+        "spec = runner.make_spec(cases.select(['seed_original'])[0], configs.parse('none'), 'fork', env, 60, False)\n"
+        "runner.run_cell(spec)\n")
+    harness = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.time() + 30
+        while len(cell_processes()) < 5 and time.time() < deadline:
+            time.sleep(0.1)
+        assert len(cell_processes()) >= 5, "the cell did not start"
+    finally:
+        harness.kill()
+        harness.wait()
+    killed_at = time.time()
+    while cell_processes() and time.time() - killed_at < 2.0:
+        time.sleep(0.05)
+    assert cell_processes() == [], "cell processes outlived the harness by 2 s"
