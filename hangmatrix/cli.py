@@ -4,7 +4,7 @@ import os
 import sys
 import time
 
-from . import __version__, cases, configs, records, runner
+from . import __version__, cases, configs, matrix, records, runner
 
 DEFAULT_RECORDS = os.path.join("results", "records.jsonl")
 
@@ -45,7 +45,11 @@ def cmd_run(args):
         print("%-11s %6.2fs  %s  %s" % (rec["verdict"], rec.get("elapsed_s", 0), rec["id"], rec.get("signature", "")),
               flush=True)
 
-    runner.execute(todo, jobs=args.jobs, on_record=report, progress=not args.quiet)
+    done = runner.execute(todo, jobs=args.jobs, on_record=report, progress=not args.quiet and sys.stderr.isatty())
+    if args.repeat > 1:
+        for cid, summary in sorted(records.summarize(done).items()):
+            print("%-11s %-28s 95%% CI %.2f-%.2f  %s" % (summary["verdict"], summary["rate"], summary["ci"][0],
+                                                       summary["ci"][1], cid))
     _say("%d cells in %.1f s: %s; records in %s" % (
         sum(counts.values()), time.time() - started,
         ", ".join("%s %d" % kv for kv in sorted(counts.items())) or "nothing to run", args.records))
@@ -121,7 +125,7 @@ def main(argv=None):
         args.records = [DEFAULT_RECORDS]
     try:
         return args.func(args)
-    except (cases.CaseError, configs.ConfigError, runner.PlanError) as exc:
+    except (cases.CaseError, configs.ConfigError, runner.PlanError, matrix.MatrixError) as exc:
         _say(str(exc))
         return 2
 

@@ -77,3 +77,32 @@ def latest(records):
     for rec in records:
         by_id[rec.get("id")] = rec
     return list(by_id.values())
+
+
+def wilson(k, n, z=1.96):
+    """95% Wilson score interval of a rate k/n: honest for the small n of repeated cells."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def summarize(records):
+    """Per cell id, every run's verdict kept: {id: {"runs": n, "counts": {verdict: k}, "verdict": the
+    verdict if all runs agree else "flaky", "rate": "deadlock 10/10", "ci": (lo, hi) of the top verdict}}."""
+    by_id = {}
+    for rec in records:
+        by_id.setdefault(rec.get("id"), []).append(rec.get("verdict"))
+    out = {}
+    for cid, verdicts in by_id.items():
+        counts = {}
+        for v in verdicts:
+            counts[v] = counts.get(v, 0) + 1
+        top, k = max(counts.items(), key=lambda kv: kv[1])
+        n = len(verdicts)
+        out[cid] = {"runs": n, "counts": counts, "verdict": top if k == n else "flaky",
+                    "rate": ", ".join("%s %d/%d" % (v, c, n) for v, c in sorted(counts.items(), key=lambda kv: -kv[1])),
+                    "ci": tuple(round(x, 2) for x in wilson(k, n))}
+    return out

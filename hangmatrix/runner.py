@@ -430,44 +430,44 @@ def _installed_gevent():
 
 def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matrix=None, matrix_file=None,
          timeout=30.0, detect=True, warn=print):
-    """The cells a selection names, as items {id, case, config, start, interpreter, gevent, ...}; an
-    interpreter that is missing is reported (one line) and the rest still planned."""
-    from . import envs
-    axes = {}
+    """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
+    the harness's own gevent), any axis overridden by explicit options. A missing interpreter is reported
+    in one line and the rest is still planned; an unknown gevent release becomes env-error records."""
+    import dataclasses
+    from . import envs, matrix as matrix_mod
     if matrix or matrix_file:
-        from . import matrix as matrix_mod
         m = matrix_mod.load_matrix(matrix_file, matrix or "default")
-        axes = {"cases": m.cases, "configs": m.configs, "starts": m.starts, "pythons": m.pythons,
-                "gevents": m.gevents, "debian_root": getattr(m, "debian_root", False)}
-    chosen_cases = cases.select(list(case_names) or axes.get("cases") or None)
-    chosen_configs = [configs.parse(c) for c in (list(config_names) or axes.get("configs") or list(configs.NAMED))]
-    chosen_starts = [configs.check_start(s) for s in (list(starts) or axes.get("starts") or list(configs.STARTS))]
-    python_specs = list(pythons) or axes.get("pythons") or ["%d.%d" % sys.version_info[:2]]
-    if python_specs in (["discovered"], "discovered"):
-        interps = envs.discover(debian_root=axes.get("debian_root", False))
+    else:
+        m = matrix_mod.Matrix(pythons=["%d.%d" % sys.version_info[:2]], gevents=[_installed_gevent() or "default"],
+                              starts=list(configs.STARTS), configs=list(configs.NAMED))
+    overrides = {"cases": case_names, "configs": config_names, "starts": starts, "pythons": pythons,
+                 "gevents": gevents}
+    m = dataclasses.replace(m, **{axis: list(v) for axis, v in overrides.items() if v})
+    chosen_cases = cases.select(m.cases)
+    chosen_configs = [configs.parse(c) for c in m.configs]
+    chosen_starts = [configs.check_start(s) for s in m.starts]
+    debian_root = m.debian_root or os.environ.get("HANGMATRIX_DEBIAN_ROOT") == "1"
+    if m.pythons == ["discovered"]:
+        interps = envs.discover(debian_root=debian_root)
     else:
         interps = []
-        for spec in python_specs:
+        for spec in m.pythons:
             try:
-                interps.append(envs.find_interpreter(spec, debian_root=axes.get("debian_root", False)))
+                interps.append(envs.find_interpreter(spec, debian_root=debian_root))
             except envs.EnvError as exc:
                 warn(str(exc))
-    gevent_spec = list(gevents) or axes.get("gevents") or [_installed_gevent() or "default"]
+    if m.gevents in (["default"], ["all"]):
+        pairs = m.pairs(interps, envs.gevent_releases)
+    else:
+        pairs = [(interp, gv) for interp in interps for gv in m.gevents]
     items = []
-    for interp in interps:
-        if gevent_spec in (["default"], "default"):
-            wanted = envs.default_gevents(interp)
-        elif gevent_spec in (["all"], "all"):
-            wanted = envs.gevent_releases(interp)
-        else:
-            wanted = gevent_spec
-        for gv in wanted:
-            for case in chosen_cases:
-                for config in chosen_configs:
-                    for start in chosen_starts:
-                        items.append({"id": records.cell_id(case.name, interp.short, gv, config["name"], start),
-                                      "case": case, "config": config, "start": start, "interpreter": interp,
-                                      "gevent": gv, "timeout": timeout, "detect": detect})
+    for interp, gv in pairs:
+        for case in chosen_cases:
+            for config in chosen_configs:
+                for start in chosen_starts:
+                    items.append({"id": records.cell_id(case.name, interp.short, gv, config["name"], start),
+                                  "case": case, "config": config, "start": start, "interpreter": interp,
+                                  "gevent": gv, "timeout": timeout, "detect": detect})
     if not items:
         raise PlanError("the selection names no cell (no interpreter found, or an empty axis)")
     return items

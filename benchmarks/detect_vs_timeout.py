@@ -1,0 +1,81 @@
+"""Benchmark (run by hand): the same matrix in fixed-timeout mode and in detection mode, one after the
+other in one run. Checks the verdicts are identical and prints wall and CPU time of both, their ratio,
+the CPU floor (CPU seconds of all cells / cores) and, for hung cells, median and p95 launch-to-verdict
+next to launch-to-quiescence (the floor no detector can beat).
+
+    .venv/bin/python benchmarks/detect_vs_timeout.py --matrix default            # the whole default matrix
+    .venv/bin/python benchmarks/detect_vs_timeout.py --case seed_original --python 3.11 --gevent 26.9.0
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from hangmatrix import runner  # noqa: E402
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
+
+
+def one_mode(items, detect, timeout, jobs):
+    for item in items:
+        item.update(detect=detect, timeout=timeout)
+    t0, c0 = time.time(), os.times()
+    recs = runner.execute(items, jobs=jobs)
+    wall, c1 = time.time() - t0, os.times()
+    harness_cpu = (c1.user - c0.user) + (c1.system - c0.system)
+    cell_cpu = sum(r.get("cpu_s", {}).get("cell", 0) for r in recs)
+    watch_cpu = sum(r.get("cpu_s", {}).get("watch", 0) for r in recs)
+    return {"wall_s": wall, "cell_cpu_s": cell_cpu, "watch_cpu_s": watch_cpu, "harness_cpu_s": harness_cpu,
+            "records": {r["id"]: r for r in recs}}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for axis in ("case", "config", "start", "python", "gevent"):
+        ap.add_argument("--" + axis, action="append", default=[])
+    ap.add_argument("--matrix")
+    ap.add_argument("--timeout", type=float, default=10.0)
+    ap.add_argument("--jobs", type=int, default=runner.default_jobs())
+    ap.add_argument("--json", help="also write the numbers here")
+    args = ap.parse_args()
+    items = runner.plan(args.case, args.config, args.start, args.python, args.gevent, matrix=args.matrix)
+    cores = os.cpu_count()
+    fixed = one_mode([dict(i) for i in items], False, args.timeout, args.jobs)
+    detect = one_mode([dict(i) for i in items], True, max(args.timeout, 30.0), args.jobs)
+    changed = [(cid, fixed["records"][cid]["verdict"], r["verdict"]) for cid, r in detect["records"].items()
+               if fixed["records"][cid]["verdict"] != r["verdict"]]
+    hung = [r for r in detect["records"].values() if r["verdict"] in ("deadlock", "stall")]
+    dead = [r for r in hung if r["verdict"] == "deadlock"]
+    stall = [r for r in hung if r["verdict"] == "stall"]
+    floor = (detect["cell_cpu_s"]) / cores
+    report = {
+        "machine": "%d cores, %s" % (cores, os.uname().release), "cells": len(items),
+        "verdicts_identical": not changed, "changed": changed[:20],
+        "fixed": {k: round(v, 2) for k, v in fixed.items() if k != "records"},
+        "detect": {k: round(v, 2) for k, v in detect.items() if k != "records"},
+        "speedup": round(fixed["wall_s"] / detect["wall_s"], 2),
+        "cpu_floor_s": round(floor, 2),
+        "wall_over_floor": round(detect["wall_s"] / floor, 2) if floor else None,
+        "deadlocks": len(dead), "stalls": len(stall),
+        "deadlock_verdict_median_s": round(statistics.median([r["elapsed_s"] for r in dead]), 3) if dead else None,
+        "deadlock_verdict_p95_s": round(pct([r["elapsed_s"] for r in dead], 0.95), 3) if dead else None,
+        "quiescence_median_s": round(statistics.median([r["quiescent_at_s"] for r in dead]), 3) if dead else None,
+        "quiescence_p95_s": round(pct([r["quiescent_at_s"] for r in dead], 0.95), 3) if dead else None,
+        "stall_verdict_median_s": round(statistics.median([r["elapsed_s"] for r in stall]), 3) if stall else None,
+        "stall_verdict_p95_s": round(pct([r["elapsed_s"] for r in stall], 0.95), 3) if stall else None,
+    }
+    print(json.dumps(report, indent=1))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+    return 0 if not changed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
