@@ -3,6 +3,7 @@ that fails any test after which a cell process, a named semaphore or a cell fold
 import glob
 import os
 import tempfile
+import uuid
 
 import psutil
 import pytest
@@ -11,14 +12,26 @@ from hangmatrix import cases, configs, runner
 
 PY = "3.11"
 GEVENT = "26.9.0"
+OWNER = os.environ.setdefault("HANGMATRIX_OWNER", uuid.uuid4().hex)  # inherited by this session's cells
+# This session's temp folder (cell folders included), so other runs on the machine never confuse the checks.
+SESSION_TMP = tempfile.mkdtemp(prefix="hangmatrix-tests-")
+os.environ["TMPDIR"] = SESSION_TMP
+tempfile.tempdir = None
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import shutil
+    shutil.rmtree(SESSION_TMP, ignore_errors=True)
 
 
 def cell_processes():
-    """Live processes started for a cell (they carry HANGMATRIX_CELL in their environment)."""
+    """Live processes started for a cell of this test session (their environment carries our owner tag)."""
     found = []
     for proc in psutil.process_iter(["pid"]):
         try:
-            if "HANGMATRIX_CELL" in proc.environ() and proc.status() != psutil.STATUS_ZOMBIE:
+            env = proc.environ()
+            if env.get("HANGMATRIX_OWNER") == OWNER and "HANGMATRIX_CELL" in env \
+                    and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc.pid)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue

@@ -1,0 +1,90 @@
+"""The scriptable interface, end to end through the real `hangmatrix` command."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import GEVENT, PY
+from hangmatrix import cases, configs, records
+
+HM = [sys.executable, "-m", "hangmatrix.cli"]
+
+
+def hm(*args, **kwargs):
+    return subprocess.run(HM + list(args), capture_output=True, text=True, timeout=900, **kwargs)
+
+
+@pytest.mark.slow
+def test_every_case_config_start_has_a_record_and_a_readable_diagnosis(tmp_path, env311):
+    store = str(tmp_path / "records.jsonl")
+    out = hm("run", "--python", PY, "--gevent", GEVENT, "--records", store, "--timeout", "20", "--quiet")
+    assert out.returncode == 0, out.stderr
+    recs = records.read(store)
+    expected = {records.cell_id(c, PY, GEVENT, k, s) for c in cases.discover() for k in configs.NAMED
+                for s in configs.STARTS}
+    assert {r["id"] for r in recs} == expected
+    assert len(out.stdout.splitlines()) == len(expected)  # one line per cell
+    for rec in recs:
+        for key in records.REQUIRED:
+            assert key in rec
+        if rec["verdict"] not in ("ok", "running", "unsupported"):
+            shown = hm("show", rec["id"], "--records", store)
+            assert shown.returncode == 0 and rec["verdict"] in shown.stdout
+            if rec["verdict"] in ("deadlock", "stall", "timeout"):
+                assert "process tree" in shown.stdout and "thread" in shown.stdout
+                assert "python stacks" in shown.stdout
+
+
+def test_options_are_repeatable_and_comma_separated(tmp_path, env311):
+    store = str(tmp_path / "r.jsonl")
+    out = hm("run", "--case", "seed_terminating", "--config", "none,patch_all", "--config", "flags:thread=0,queue=0",
+             "--start", "fork", "--python", PY, "--gevent", GEVENT, "--records", store, "--quiet")
+    assert out.returncode == 0, out.stderr
+    got = {r["config"]: r["verdict"] for r in records.read(store)}
+    assert got == {"none": "ok", "patch_all": "deadlock", "flags:thread=0,queue=0": "ok"}
+
+
+def test_unknown_flag_is_unsupported_not_an_error(tmp_path, env311):
+    store = str(tmp_path / "r.jsonl")
+    hm("run", "--case", "seed_terminating", "--config", "flags:nonesuch=1", "--start", "fork", "--python", PY,
+       "--gevent", GEVENT, "--records", store, "--quiet")
+    rec = records.read(store)[0]
+    assert rec["verdict"] == "unsupported" and "nonesuch" in rec["signature"]
+
+
+def test_bad_input_gets_one_line_and_the_rest_still_runs(tmp_path, env311):
+    store = str(tmp_path / "r.jsonl")
+    out = hm("run", "--case", "seed_terminating", "--config", "none", "--start", "fork",
+             "--python", "/nonexistent/python", "--python", PY, "--gevent", GEVENT, "--gevent", "0.0.1",
+             "--records", store, "--quiet")
+    assert out.returncode == 0
+    assert "/nonexistent/python" in out.stderr
+    verdicts = {r["gevent"]: r["verdict"] for r in records.read(store)}
+    assert verdicts == {GEVENT: "ok", "0.0.1": "env-error"}
+    for bad in (["--config", "bogus"], ["--start", "vfork"], ["--case", "no_such_case"]):
+        out = hm("run", "--python", PY, "--records", store, *bad)
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_resume_after_the_harness_is_killed_gives_the_same_table(tmp_path, env311):
+    selection = ["--case", "seed_terminating,event_shared", "--config", "none,patch_all,lazy", "--start",
+                 "fork,spawn", "--python", PY, "--gevent", GEVENT, "--quiet", "--jobs", "2"]
+    whole = str(tmp_path / "whole.jsonl")
+    assert hm("run", *selection, "--records", whole).returncode == 0
+    broken = str(tmp_path / "broken.jsonl")
+    proc = subprocess.Popen(HM + ["run", *selection, "--records", broken], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    while not os.path.exists(broken) or len(records.read(broken)) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = len(records.read(broken))
+    assert partial < 12
+    out = hm("run", *selection, "--records", broken, "--resume")
+    assert "resuming: %d of 12" % partial in out.stderr
+    table = lambda path: {r["id"]: r["verdict"] for r in records.latest(records.read(path))}  # noqa: E731
+    assert table(broken) == table(whole)
+    assert len(records.read(broken)) == 12
