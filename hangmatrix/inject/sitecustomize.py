@@ -232,19 +232,33 @@ def _dump_greenlets(signum, frame):
     util = sys.modules.get("gevent.util")
     if util is None and "gevent" in sys.modules:
         import gevent.util as util
-    if util is None or not hasattr(util, "format_run_info"):
-        text = "(gevent not loaded or too old for format_run_info)"
-    else:
-        try:
+    try:
+        if util is not None and hasattr(util, "format_run_info"):
             text = "\n".join(util.format_run_info())
-        except Exception as exc:  # the dump must never raise into the case
-            text = "format_run_info failed: %r" % (exc,)
+        else:  # gevent before 1.3: walk the greenlets ourselves
+            text = _greenlet_stacks()
+    except Exception as exc:  # the dump must never raise into the case
+        text = "greenlet dump failed: %r" % (exc,)
     block = "=== greenlets pid=%d ===\n%s\n=== end pid=%d ===\n" % (os.getpid(), text, os.getpid())
     fd = os.open(_spec["greenlets"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, block.encode("utf-8", "replace"))
     finally:
         os.close(fd)
+
+
+def _greenlet_stacks():
+    import gc
+    import traceback
+    greenlet = sys.modules.get("greenlet")
+    if greenlet is None:
+        return "(greenlet not loaded)"
+    lines = []
+    for ob in gc.get_objects():
+        if isinstance(ob, greenlet.greenlet) and getattr(ob, "gr_frame", None) is not None:
+            lines.append(repr(ob))
+            lines.extend("  " + line.rstrip() for line in traceback.format_stack(ob.gr_frame))
+    return "\n".join(lines) or "(no suspended greenlets)"
 
 
 def _install_stack_dumps():
