@@ -95,3 +95,19 @@ def test_harness_killed_with_sigkill_leaves_no_cell_behind(env311, tmp_path):
     while cell_processes() and time.time() - killed_at < 2.0:
         time.sleep(0.05)
     assert cell_processes() == [], "cell processes outlived the harness by 2 s"
+
+
+def test_soak_three_rounds_leave_no_trace(env311):
+    """Three rounds of --repeat 3 in one harness process: processes, fds, /dev/shm end where they started,
+    and memory stops growing after the first round."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+    import soak
+    from hangmatrix import runner
+    items = runner.plan(["seed_original", "seed_terminating"], ["patch_all", "none"], ["fork", "spawn"], ["3.11"],
+                        [env311.gevent], timeout=20.0)
+    marks = soak.soak(items, rounds=3, repeat=3)
+    first, last = marks[0], marks[-1]
+    assert last["children"] == first["children"] == 0
+    assert last["fds"] == first["fds"]
+    assert last["dev_shm"] == first["dev_shm"]
+    assert last["rss_mb"] - marks[1]["rss_mb"] < 10, marks
