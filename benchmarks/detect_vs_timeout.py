@@ -15,6 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hangmatrix import runner  # noqa: E402
+from hangmatrix.cli import _list  # noqa: E402
 
 
 def pct(values, q):
@@ -44,7 +45,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=runner.default_jobs())
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args()
-    items = runner.plan(args.case, args.config, args.start, args.python, args.gevent, matrix=args.matrix)
+    items = runner.plan(*(_list(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")),
+                        matrix=args.matrix)
     cores = os.cpu_count()
     fixed = one_mode([dict(i) for i in items], False, args.timeout, args.jobs)
     detect = one_mode([dict(i) for i in items], True, max(args.timeout, 30.0), args.jobs)

@@ -262,7 +262,7 @@ def supervise(spec):
         detector = verdict.Detector(endless=spec["case"]["endless"])
         marks = verdict.Marks()
         snap, result, proof = None, None, {}
-        quiet_at = fixed_mode_found = None
+        quiet_at = fixed_mode_found = proven_diag = None
         dump = open(os.environ["HANGMATRIX_DUMP_SAMPLES"], "a") if os.environ.get("HANGMATRIX_DUMP_SAMPLES") else None
         while True:
             elapsed = time.time() - cell.launched
@@ -295,9 +295,9 @@ def supervise(spec):
                 fixed_mode_found = None
             if found:
                 if found[0] == "deadlock":
-                    diag = watch.diagnose(snap, cell.proc.pid, _names(cell.events), harness_files)
-                    outside = [t.get("pipe", {}).get("outside_holders") for p in diag["processes"]
-                               for t in p["threads"] if t.get("pipe", {}).get("outside_holders")]
+                    diag = proven_diag = watch.diagnose(watch.sample(os.getpid(), full=True), cell.proc.pid, _names(cell.events),
+                                          harness_files)
+                    outside = _outside(diag)
                     if outside:  # something outside could still write: no proof, keep watching
                         proof["unproven"] = "pipe also held outside the tree: %s" % outside
                         found = None
@@ -316,8 +316,10 @@ def supervise(spec):
         diag = {}
         if snap is not None and snap.procs:
             cell.note_shm(snap.procs)
-            diag = watch.diagnose(watch.sample(os.getpid()), cell.proc.pid,
-                                  _names(cell.events), harness_files)
+            diag = proven_diag if result == "deadlock" and proven_diag else watch.diagnose(
+                watch.sample(os.getpid(), full=True), cell.proc.pid, _names(cell.events), harness_files)
+            if result == "deadlock" and _outside(diag):  # fixed-timeout mode decides here, not in the loop
+                result, proof["unproven"] = "timeout", "pipe also held outside the tree: %s" % _outside(diag)
             if result != "ended":
                 pids = [p["pid"] for p in diag["processes"]]
                 diag["python_stacks"], diag["greenlets"] = watch.python_stacks(
@@ -352,6 +354,12 @@ def supervise(spec):
         rec["cpu_s"] = {"cell": round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3),
                         "watch": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 3)}
     return rec
+
+
+def _outside(diag):
+    """Pipes a blocked thread waits on that a process outside the tree also holds."""
+    return [t["pipe"]["outside_holders"] for p in diag.get("processes", []) for t in p["threads"]
+            if t.get("pipe", {}).get("outside_holders")]
 
 
 def _most_ticks(events):

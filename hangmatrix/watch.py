@@ -49,6 +49,7 @@ class Proc:
     threads: dict       # tid -> Thread
     rchar: int = 0
     wchar: int = 0
+    children: list = field(default_factory=list)
 
 
 @dataclass
@@ -77,8 +78,10 @@ def _read(path, limit=4096):
     except OSError:
         return None
     try:
+        if limit <= 4096:  # one page: a single read is the whole file
+            return os.read(fd, limit).decode("utf-8", "replace")
         chunks, size = [], 0
-        while size < limit:  # /proc files come a page at a time
+        while size < limit:  # bigger /proc files come a page at a time
             chunk = os.read(fd, limit - size)
             if not chunk:
                 break
@@ -116,7 +119,8 @@ def descendants(pid):
     return found
 
 
-def read_thread(pid, tid):
+def read_thread(pid, tid, full=True):
+    """One thread; `full` adds what only the diagnosis needs (the kernel wait channel)."""
     base = "/proc/%d/task/%d/" % (pid, tid)
     stat = _read(base + "stat")
     if not stat:
@@ -132,7 +136,8 @@ def read_thread(pid, tid):
         nr = int(raw[0])
         syscall = SYSCALLS.get(nr, "syscall_%d" % nr)
         args = tuple(int(a, 16) for a in raw[1:7])
-    th = Thread(tid, name, rest[0], syscall, args, _read(base + "wchan") or "", int(sched[0]), int(sched[2]), pid)
+    wchan = (_read(base + "wchan") or "") if full else ""
+    th = Thread(tid, name, rest[0], syscall, args, wchan, int(sched[0]), int(sched[2]), pid)
     if th.state == "S" and args:
         th.timeout_s = timeout_of(th)
     return th
@@ -186,7 +191,9 @@ def timeout_of(th):
     return None
 
 
-def read_proc(pid):
+def read_proc(pid, full=True):
+    """One process with all its threads and its children; a sample (full=False) skips what only the
+    diagnosis needs: each read costs, and the supervisor samples every 25-100 ms."""
     stat = _read("/proc/%d/stat" % pid)
     if not stat:
         return None
@@ -194,27 +201,37 @@ def read_proc(pid):
     if state == "Z":
         return None  # a zombie can do nothing and wake nobody: not part of the live tree
     ppid = int(ppid)
-    cmdline = (_read("/proc/%d/cmdline" % pid, 8192) or "").replace("\0", " ").strip()
+    cmdline = (_read("/proc/%d/cmdline" % pid, 8192) or "").replace("\0", " ").strip() if full else ""
     try:
         tids = sorted(int(t) for t in os.listdir("/proc/%d/task" % pid))
     except OSError:
         return None
-    threads = {}
+    threads, kids = {}, []
     for tid in tids:
-        th = read_thread(pid, tid)
+        th = read_thread(pid, tid, full)
         if th is not None:
             threads[tid] = th
+        text = _read("/proc/%d/task/%d/children" % (pid, tid), 65536)
+        if text:
+            kids.extend(int(k) for k in text.split())
     io = dict(line.split(": ") for line in (_read("/proc/%d/io" % pid) or "").splitlines() if ": " in line)
-    return Proc(pid, ppid, cmdline, threads, int(io.get("rchar", 0)), int(io.get("wchar", 0)))
+    return Proc(pid, ppid, cmdline, threads, int(io.get("rchar", 0)), int(io.get("wchar", 0)), kids)
 
 
-def sample(root_parent):
-    """One look at every process below root_parent (the supervisor) and every thread of each."""
+def sample(root_parent, full=False):
+    """One look at every live process below root_parent (the supervisor) and every thread of each,
+    walking the tree through each thread's children file as it goes."""
     snap = Sample(time.time())
-    for pid in descendants(root_parent):
-        proc = read_proc(pid)
+    todo, seen = children(root_parent), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        proc = read_proc(pid, full)
         if proc is not None and proc.threads:
             snap.procs[pid] = proc
+            todo.extend(proc.children)
     return snap
 
 
@@ -333,19 +350,22 @@ def role_of(pid, proc, root_pid, names):
     return "child of %d" % proc.ppid
 
 
-def pipe_peers(inode_target, want_mode, pids):
-    """(pid, fd) of the given processes holding pipe inode_target open for want_mode ('w' or 'r')."""
+def pipe_peers(inode_target, want_mode, tables):
+    """(pid, fd) of the processes whose fd tables hold pipe inode_target open for want_mode ('w' or 'r')."""
     peers = []
-    for pid in pids:
-        for fd, (target, mode) in fd_table(pid).items():
+    for pid, table in sorted(tables.items()):
+        for fd, (target, mode) in table.items():
             if target == inode_target and (want_mode in mode or mode == "rw"):
                 peers.append((pid, fd))
     return peers
 
 
-def outside_holders(target, tree_pids):
-    """Processes outside the tree holding `target` (a pipe): they could still wake it, so no proof."""
-    holders = []
+def outside_holders(targets, tree_pids):
+    """{pipe: [pid]} of processes outside the tree holding any of `targets` open: they could still wake
+    a wait on it, so no deadlock proof. One pass over /proc, and only when a pipe wait is being proven."""
+    holders = {}
+    if not targets:
+        return holders
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in tree_pids or int(entry) == os.getpid():
             continue
@@ -355,11 +375,11 @@ def outside_holders(target, tree_pids):
             continue
         for fd in fds:
             try:
-                if os.readlink("/proc/%s/fd/%s" % (entry, fd)) == target:
-                    holders.append(int(entry))
-                    break
+                target = os.readlink("/proc/%s/fd/%s" % (entry, fd))
             except OSError:
                 continue
+            if target in targets:
+                holders.setdefault(target, []).append(int(entry))
     return holders
 
 
@@ -369,6 +389,9 @@ def diagnose(snap, root_pid, names, harness_files=()):
     tree = set(snap.procs)
     fds = {pid: fd_table(pid) for pid in tree}
     roles = {pid: role_of(pid, p, root_pid, names) for pid, p in snap.procs.items()}
+    waited = {fds[pid].get(th.args[0], ("", ""))[0] for pid, p in snap.procs.items() for th in p.threads.values()
+              if th.syscall in FD_WAITS and th.args}
+    outside = outside_holders({t for t in waited if t.startswith("pipe:")}, tree)
     procs = []
     for pid in sorted(tree, key=lambda p: (p != root_pid, p)):
         proc = snap.procs[pid]
@@ -381,12 +404,12 @@ def diagnose(snap, root_pid, names, harness_files=()):
             target = fds[pid].get(fd, ("", ""))[0] if fd is not None else ""
             if target.startswith("pipe:"):
                 other = "w" if th.syscall in ("read", "readv", "pread64") else "r"
-                peers = pipe_peers(target, other, tree)
+                peers = pipe_peers(target, other, fds)
                 entry["pipe"] = {"target": target, "other_end": "write" if other == "w" else "read",
                                  "holders": [{"pid": p, "fd": f, "role": roles[p],
                                               "blocked_in": _main_call(snap.procs[p], fds[p])}
                                              for p, f in peers],
-                                 "outside_holders": outside_holders(target, tree)}
+                                 "outside_holders": outside.get(target, [])}
             threads.append(entry)
         procs.append({"pid": pid, "ppid": proc.ppid, "role": roles[pid], "cmdline": proc.cmdline[:300],
                       "threads": threads,
