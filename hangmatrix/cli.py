@@ -82,6 +82,86 @@ def cmd_envs(args, rest):
     return envs.envs_main(rest)
 
 
+def cmd_upgrade_check(args):
+    from . import upgrade
+    return upgrade.main(args, _list)
+
+
+def cmd_table(args):
+    from . import table
+    recs = table.select(table.load(args.records or [DEFAULT_RECORDS], warn=_say), case=_list(args.case),
+                        config=_list(args.config), start=_list(args.start), python=_list(args.python),
+                        gevent=_list(args.gevent))
+    if not recs:
+        _say("no records match in %s" % ", ".join(args.records or [DEFAULT_RECORDS]))
+        return 2
+    if args.out:
+        for path in table.write_all(recs, args.out).values():
+            print(path)
+        return 0
+    render = {"md": table.markdown, "html": table.html, "csv": table.csv_text, "json": table.json_text,
+              "claims": lambda r: table.claims_markdown(table.claims(r))}[args.format]
+    sys.stdout.write(render(recs).rstrip("\n") + "\n")
+    return 0
+
+
+def cmd_diff(args):
+    import json
+    from . import table
+    old, new = table.load(args.old, warn=_say), table.load(args.new, warn=_say)
+    result = table.diff(old, new, ignore=_list(args.ignore) or None)
+    if args.json:
+        print(json.dumps(result, indent=1, default=str))
+    else:
+        print(table.diff_text(result, args.old, args.new))
+    return 1 if result["changes"] else 0
+
+
+def cmd_bisect(args):
+    from . import bisect
+    try:
+        result = bisect.bisect(args.case, args.config, args.start, args.python, args.good, args.bad,
+                               timeout=args.timeout, records_path=args.records)
+    except bisect.BisectError as exc:
+        _say(str(exc))
+        return 2
+    print(bisect.report(result, show_diagnoses=not args.brief), flush=True)
+    return 0 if result["first_changed"] else 1
+
+
+def cmd_minimal(args):
+    from . import minimal
+    try:
+        result = minimal.search(args.case, args.start, args.python, args.gevent, universe=_list(args.flags) or None,
+                                rest=args.rest, timeout=args.timeout, max_examples=args.max_examples)
+    except minimal.MinimalError as exc:
+        _say(str(exc))
+        return 2
+    print(minimal.report(result), flush=True)
+    return 0
+
+
+def cmd_baseline(args):
+    from . import baseline, table
+    try:
+        if args.update:
+            recs = table.load(args.records or [DEFAULT_RECORDS], warn=_say)
+            new = baseline.update(recs, args.baseline)
+            _say("%s rewritten: %d rules from %d records" % (args.baseline, len(new.rules), len(recs)))
+            return 0
+        expectations = baseline.load(args.baseline)
+    except baseline.BaselineError as exc:
+        _say(str(exc))
+        return 2
+    recs = table.load(args.records or [DEFAULT_RECORDS], warn=_say)
+    failures = baseline.check(recs, expectations)
+    for f in failures:
+        print(f.message if args.verbose else f.message.split("\n  diagnosis:")[0], end="\n\n")
+    _say("%d cells checked against %s: %d as expected, %d not" % (
+        len(table.cells(recs)), args.baseline, len(table.cells(recs)) - len(failures), len(failures)))
+    return 1 if failures else 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="hangmatrix", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
@@ -110,6 +190,58 @@ def build_parser():
     show.add_argument("cell", help="cell id (or a unique part of one)")
     show.add_argument("--records", action="append", default=None, help="records file(s) (default results/)")
     show.set_defaults(func=cmd_show)
+
+    from . import upgrade
+    up = sub.add_parser("upgrade-check", help="run the matrix with a new gevent; exit 1 on a new hang")
+    upgrade.add_arguments(up, DEFAULT_RECORDS)
+    up.set_defaults(func=cmd_upgrade_check)
+
+    tab = sub.add_parser("table", help="the compatibility table from records (Markdown, HTML, CSV, JSON, claims)")
+    tab.add_argument("--records", action="append", help="records: JSONL files, folders, or a compat.json "
+                                                          "(default results/records.jsonl)")
+    tab.add_argument("--out", help="write compat.md, compat.html, compat.csv and compat.json to this folder")
+    tab.add_argument("--format", choices=("md", "html", "csv", "json", "claims"), default="md",
+                     help="what to print without --out (default md)")
+    for axis in ("case", "config", "start", "python", "gevent"):
+        tab.add_argument("--" + axis, action="append", help="only these %ss (globs)" % axis)
+    tab.set_defaults(func=cmd_table)
+
+    dif = sub.add_parser("diff", help="cells whose verdict changed between two record sets (exit 1 if any)")
+    dif.add_argument("old", help="records A: a JSONL file, a folder, or a compat.json")
+    dif.add_argument("new", help="records B")
+    dif.add_argument("--ignore", action="append", help="axes not to match cells on (default: python or gevent "
+                                                       "when each side has one value and they differ)")
+    dif.add_argument("--json", action="store_true", help="the result as JSON")
+    dif.set_defaults(func=cmd_diff)
+
+    bis = sub.add_parser("bisect", help="the first gevent release whose verdict differs from a good one")
+    for name, text in (("case", "one case"), ("config", "one configuration"), ("start", "one start method"),
+                       ("python", "one interpreter (3.11 or a path)"), ("good", "a gevent release with the "
+                       "reference verdict"), ("bad", "a gevent release whose verdict differs")):
+        bis.add_argument("--" + name, required=True, help=text)
+    bis.add_argument("--timeout", type=float, default=30.0, help="backstop per cell, seconds (default 30)")
+    bis.add_argument("--records", help="also append the records of the runs to this file")
+    bis.add_argument("--brief", action="store_true", help="without the two diagnoses")
+    bis.set_defaults(func=cmd_bisect)
+
+    mini = sub.add_parser("minimal", help="the smallest set of patch_all flags that still hangs (hypothesis)")
+    mini.add_argument("--case", default="seed_original", help="one case (default seed_original)")
+    mini.add_argument("--start", default="fork", help="one start method (default fork)")
+    mini.add_argument("--python", default="%d.%d" % sys.version_info[:2], help="one interpreter")
+    mini.add_argument("--gevent", required=True, help="one gevent release")
+    mini.add_argument("--flags", action="append", help="candidate flags (default: every flag patch_all enables)")
+    mini.add_argument("--rest", choices=("default", "off"), default="default",
+                      help="flags that are not candidates: patch_all's defaults (default) or off")
+    mini.add_argument("--max-examples", type=int, default=25, help="hypothesis examples before shrinking")
+    mini.add_argument("--timeout", type=float, default=20.0, help="backstop per cell, seconds (default 20)")
+    mini.set_defaults(func=cmd_minimal)
+
+    base = sub.add_parser("baseline", help="check records against expectations.toml, or rewrite it")
+    base.add_argument("--records", action="append", help="records (default results/records.jsonl)")
+    base.add_argument("--baseline", default="expectations.toml", help="the baseline file (default expectations.toml)")
+    base.add_argument("--update", "--update-baseline", action="store_true", help="rewrite the baseline from the records")
+    base.add_argument("--verbose", action="store_true", help="with each failing cell's diagnosis")
+    base.set_defaults(func=cmd_baseline)
 
     envs = sub.add_parser("envs", help="list, build and prune cell environments", add_help=False)
     envs.set_defaults(func=None)

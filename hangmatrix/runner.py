@@ -42,7 +42,7 @@ def make_spec(case, config, start, env, timeout=30.0, detect=True, harness_pid=N
         "case": {"name": case.name, "path": case.path, "sha256": case.sha256, "endless": case.endless,
                  "expect": case.expect, "progress": case.progress, "workers": case.workers},
         "config": config, "start": start, "timeout": timeout, "detect": detect,
-        "argv": env.command([env.python, env.stage(case.path)]),
+        "argv": [env.python, env.stage(case.path)],
         "inject": env.stage(INJECT_DIR), "root": interp.root or "", "tmp_base": env.tmp_base,
         "harness_pid": harness_pid or os.getpid(),
         "provenance": {
@@ -150,11 +150,14 @@ class Cell:
         with open(self.paths["stdout"], "wb") as out, open(self.paths["stderr"], "wb") as err:
             kwargs = dict(stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=os.path.join(self.dir, "tmp"),
                           env=cell_env, start_new_session=True)
+            argv = spec["argv"]
+            if self.root:  # chroot resets the working directory: set it again inside
+                argv = ["chroot", self.root, "/usr/bin/env", "--chdir=" + self.inside(kwargs["cwd"])] + argv
             try:
-                self.proc = subprocess.Popen(spec["argv"], preexec_fn=_private_shm(self.root), **kwargs)
+                self.proc = subprocess.Popen(argv, preexec_fn=_private_shm(self.root), **kwargs)
                 self.private_shm = True
             except (OSError, subprocess.SubprocessError):  # not root: clean /dev/shm by what the tree mapped
-                self.proc = subprocess.Popen(spec["argv"], **kwargs)
+                self.proc = subprocess.Popen(argv, **kwargs)
                 self.private_shm = False
         self.launched = time.time()
 

@@ -41,7 +41,7 @@ def render(rec):
                     lines.append("%s    %s %s end held by: %s" % (pad, pipe["target"], pipe["other_end"], holders))
                     if pipe.get("outside_holders"):
                         lines.append("%s    also held outside the tree by %s" % (pad, pipe["outside_holders"]))
-    for title, key in (("python stacks (faulthandler)", "python_stacks"), ("greenlets", "greenlets")):
+    for title, key in (("python stacks (every thread, on SIGUSR1)", "python_stacks"), ("greenlets", "greenlets")):
         blocks = diag.get(key) or {}
         if blocks:
             lines.append("")

@@ -247,6 +247,19 @@ def _dump_greenlets(signum, frame):
         os.close(fd)
 
 
+def _dump_threads(signum, frame):
+    import traceback
+    lines = []
+    for ident, top in sys._current_frames().items():
+        lines.append("Thread 0x%x (most recent call first):" % ident)
+        lines.extend("  " + line.rstrip() for line in reversed(traceback.format_stack(top)))
+    fd = os.open(_spec["stacks"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, ("\n".join(lines) + "\n").encode("utf-8", "replace"))
+    finally:
+        os.close(fd)
+
+
 def _greenlet_stacks():
     import gc
     import traceback
@@ -267,7 +280,9 @@ def _install_stack_dumps():
         import faulthandler
         _install_stack_dumps.file = open(_spec["stacks"], "a")
         faulthandler.register(signal.SIGUSR1, file=_install_stack_dumps.file, all_threads=True)
-    except (ImportError, AttributeError, OSError, RuntimeError, ValueError):
+    except ImportError:  # Python 2.7: a Python-level dump, which runs once the main thread runs bytecode
+        signal.signal(signal.SIGUSR1, _dump_threads)
+    except (AttributeError, OSError, RuntimeError, ValueError):
         pass
     if signal.getsignal(signal.SIGUSR2) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGUSR2, _dump_greenlets)
