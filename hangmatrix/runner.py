@@ -326,7 +326,8 @@ def supervise(spec):
             if result != "ended":
                 pids = [p["pid"] for p in diag["processes"]]
                 diag["python_stacks"], diag["greenlets"] = watch.python_stacks(
-                    pids, cell.paths["stacks"], cell.paths["greenlets"])
+                    pids, cell.paths["stacks"], cell.paths["greenlets"],
+                    faulthandler=not spec["provenance"]["python"].startswith("2."))
         stdout, stderr = cell.tail("stdout", out_at), cell.tail("stderr", err_at)
         if result == "ended":
             unsupported = next((e["reason"] for e in cell.events if e["ev"] == "unsupported"), "")

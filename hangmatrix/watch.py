@@ -452,34 +452,47 @@ def _wait_stable(path, before, limit):
     return os.path.getsize(path) if os.path.exists(path) else 0
 
 
-def python_stacks(pids, stacks_path, greenlets_path):
-    """faulthandler (SIGUSR1) dump of every thread, one process at a time so each dump is attributed;
-    then gevent's greenlets (SIGUSR2) where a handler is installed. Only after the verdict: signals
-    wake blocked calls, so this would disturb the observation it explains."""
+def python_stacks(pids, stacks_path, greenlets_path, faulthandler=True):
+    """Every thread's stack (SIGUSR1) and gevent's greenlets (SIGUSR2), from inside each process. Only
+    after the verdict: signals wake blocked calls, so this would disturb the observation it explains.
+    faulthandler writes a dump in many small writes, so those processes are asked one at a time; the
+    Python-level handlers (greenlets; threads where faulthandler is missing, Python 2.7) write one
+    marked block each, so those are asked all at once."""
     stacks = {}
-    for pid in pids:
-        if not _caught(pid, signal.SIGUSR1):
-            stacks[str(pid)] = "(no faulthandler in this process)"
-            continue
-        before = os.path.getsize(stacks_path) if os.path.exists(stacks_path) else 0
-        _tgkill(pid, signal.SIGUSR1)
-        after = _wait_stable(stacks_path, before, 0.3)
-        with open(stacks_path, "rb") as f:
-            f.seek(before)
-            stacks[str(pid)] = f.read(after - before).decode("utf-8", "replace").strip() or "(no dump)"
-    greenlets = {}
-    targets = [p for p in pids if _caught(p, signal.SIGUSR2)]
+    if faulthandler:
+        for pid in pids:
+            if not _caught(pid, signal.SIGUSR1):
+                stacks[str(pid)] = "(no faulthandler in this process)"
+                continue
+            before = os.path.getsize(stacks_path) if os.path.exists(stacks_path) else 0
+            _tgkill(pid, signal.SIGUSR1)
+            after = _wait_stable(stacks_path, before, 0.3)
+            if after <= before:
+                stacks[str(pid)] = "(no dump within 0.3 s)"
+                continue
+            with open(stacks_path, "rb") as f:
+                f.seek(before)
+                stacks[str(pid)] = f.read(after - before).decode("utf-8", "replace").strip()
+    else:
+        stacks = _marked_blocks(pids, signal.SIGUSR1, stacks_path, "stacks")
+    return stacks, _marked_blocks(pids, signal.SIGUSR2, greenlets_path, "greenlets")
+
+
+def _marked_blocks(pids, signum, path, label, limit=0.5):
+    """Signal every process that handles signum, then collect the `=== label pid=N ===` blocks they append."""
+    blocks = {}
+    targets = [p for p in pids if _caught(p, signum)]
     for pid in targets:
-        _tgkill(pid, signal.SIGUSR2)
-    deadline = time.time() + 0.5
+        _tgkill(pid, signum)
+    deadline = time.time() + limit
+    pattern = re.compile(r"=== %s pid=(\d+) ===\n(.*?)\n=== end pid=\1 ===" % label, re.S)
     while targets and time.time() < deadline:
-        text = open(greenlets_path, encoding="utf-8", errors="replace").read() \
-            if os.path.exists(greenlets_path) else ""
-        for m in re.finditer(r"=== greenlets pid=(\d+) ===\n(.*?)\n=== end pid=\1 ===", text, re.S):
-            greenlets[m.group(1)] = m.group(2)
-        if all(str(p) in greenlets for p in targets):
+        text = open(path, encoding="utf-8", errors="replace").read() if os.path.exists(path) else ""
+        for m in pattern.finditer(text):
+            blocks[m.group(1)] = m.group(2)
+        if all(str(p) in blocks for p in targets):
             break
         time.sleep(0.02)
     for pid in targets:
-        greenlets.setdefault(str(pid), "(no answer within 0.5 s: the main thread did not run Python code)")
-    return stacks, greenlets
+        blocks.setdefault(str(pid), "(no answer within %.1f s: the main thread did not run Python code)" % limit)
+    return blocks

@@ -239,8 +239,13 @@ def _dump_greenlets(signum, frame):
             text = _greenlet_stacks()
     except Exception as exc:  # the dump must never raise into the case
         text = "greenlet dump failed: %r" % (exc,)
-    block = "=== greenlets pid=%d ===\n%s\n=== end pid=%d ===\n" % (os.getpid(), text, os.getpid())
-    fd = os.open(_spec["greenlets"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    _write_block("greenlets", text)
+
+
+def _write_block(label, text):
+    """One marked block in one O_APPEND write, so blocks of several processes never interleave."""
+    block = "=== %s pid=%d ===\n%s\n=== end pid=%d ===\n" % (label, os.getpid(), text, os.getpid())
+    fd = os.open(_spec[label], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, block.encode("utf-8", "replace"))
     finally:
@@ -253,11 +258,7 @@ def _dump_threads(signum, frame):
     for ident, top in sys._current_frames().items():
         lines.append("Thread 0x%x (most recent call first):" % ident)
         lines.extend("  " + line.rstrip() for line in reversed(traceback.format_stack(top)))
-    fd = os.open(_spec["stacks"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, ("\n".join(lines) + "\n").encode("utf-8", "replace"))
-    finally:
-        os.close(fd)
+    _write_block("stacks", "\n".join(lines))
 
 
 def _greenlet_stacks():
