@@ -19,6 +19,11 @@ os.environ["TMPDIR"] = SESSION_TMP
 tempfile.tempdir = None
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-baseline", action="store_true",
+                     help="rewrite expectations.toml from this run's verdicts (tests/test_baseline.py)")
+
+
 def pytest_sessionfinish(session, exitstatus):
     import shutil
     shutil.rmtree(SESSION_TMP, ignore_errors=True)

@@ -10,4 +10,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m uv venv -q --python "$PY" .venv
 fi
 "$PY" -m uv pip install -q --python .venv/bin/python -e '.[test]'
+# The HTML table's test opens the page in Debian's chromium (as root we can install it).
+if [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then
+  (apt-get update -q && apt-get install -y -q chromium) >/dev/null 2>&1 || echo "bootstrap: could not install chromium" >&2
+fi
 echo "hangmatrix installed in .venv ($(.venv/bin/hangmatrix --version))"

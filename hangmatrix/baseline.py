@@ -1,0 +1,551 @@
+"""The expectations baseline: the verdict every cell is expected to have, written as patterns.
+
+The committed file is `expectations.toml` at the repository's top level:
+
+    expect = [
+      { case = "seed_*", config = "patch_all", gevent = ">=20.0", verdict = "deadlock" },
+      { config = ["none", "lazy"], python = "3.11", verdict = ["ok", "running"], note = "why" },
+    ]
+
+(`[[expect]]` tables work too.) Keys of a rule, every one optional but `verdict`:
+- case, config, start: a glob, or a list of globs (any may match);
+- python, gevent: a version (`3.11` matches 3.11.x: a version matches on the components it gives), a glob
+  (`3.1*`), a range (`>=20.0`, `>=3.8,<3.14`; operators >= <= > < == !=, compared on the bound's
+  components, so `<3.14` excludes 3.14.0rc1 and `<=3.10` includes 3.10.13), or a list of those;
+- verdict: a verdict, a list of them, or a group: `hang` (deadlock, stall, timeout), `works` (ok, running),
+  `any`;
+- note: free text.
+The first rule that matches a cell decides what the cell may be.
+
+Stable interfaces (hangmatrix.upgrade and CI call them):
+
+    load(path) -> Baseline                    Baseline.rules: [Rule]; raises BaselineError (one line)
+    parse(text, source="<text>") -> Baseline
+    check(records, expectations) -> [Failure]
+        expectations: a Baseline or a list of Rule. Checks the newest record of each cell. A Failure has
+        .cell (id) .verdict .expected (tuple) .rule (Rule or None) .kind .record .message; str() is the
+        message, which names the cell, the expectation and the diagnosis. kind: "regression" (a new hang,
+        or a failure where it worked), "new pass" (must be acknowledged), "unexpected", "uncovered".
+    update(records, path, previous=None) -> Baseline
+        rewrites path from records, compactly (cells merged into patterns); every run of a cell counts,
+        so `hangmatrix run --repeat 3` then update records flaky cells as lists; verdict lists of the
+        previous baseline that still hold are kept. The file's [scope] lists the cells its rules came
+        from, so an update from a partial run (one Python) keeps every other cell's expectation. Rules
+        with a note that are still exactly right are kept as written, first.
+    compact(cells) -> [Rule]   cells: {(case, config, start, python X.Y, gevent): frozenset of verdicts}
+    render(baseline_or_rules, header="") -> str
+"""
+import fnmatch
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+
+from . import table, verdict as verdict_mod
+
+KEYS = ("case", "config", "start", "python", "gevent", "verdict", "note")
+PATTERN_KEYS = ("case", "config", "start", "python", "gevent")
+GROUPS = {"hang": ("deadlock", "stall", "timeout"), "works": ("ok", "running"),
+          "any": tuple(verdict_mod.VERDICTS)}
+_OPS = (">=", "<=", "==", "!=", ">", "<")
+_CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([0-9][0-9A-Za-z.+_-]*)\s*$")
+_GLOB_CHARS = set("*?[")
+
+
+class BaselineError(ValueError):
+    """A baseline that cannot be read; one line naming the file and the rule."""
+
+
+# ---------------------------------------------------------------- versions
+
+def _parts(version):
+    """(release numbers as given, rest of the sort key) of a version text; None when it is no version."""
+    m = table._VERSION.match(str(version).strip())
+    if not m or (m.group(5) and not re.match(r"^\+[A-Za-z0-9.]*$", m.group(5))):
+        return None
+    rel = tuple(int(x) for x in m.group(1).split("."))
+    tail = table.vkey(version)[1:]
+    return rel, tail, bool(m.group(2) or m.group(4) or m.group(5))
+
+
+def compare(version, bound):
+    """-1, 0 or 1: version against a bound, on the bound's components (3.11.7 == 3.11; 3.14.0rc1 == 3.14)."""
+    v, b = _parts(version), _parts(bound)
+    if v is None or b is None:
+        a, c = table.vkey(version), table.vkey(bound)
+        return (a > c) - (a < c)
+    n = len(b[0])
+    head = (v[0] + (0,) * n)[:n]
+    if head != b[0]:
+        return 1 if head > b[0] else -1
+    if not b[2]:  # the bound gives release numbers only: anything in that release line is equal
+        return 0
+    a, c = table.vkey(version), table.vkey(bound)
+    return (a > c) - (a < c)
+
+
+@dataclass(frozen=True)
+class VersionPattern:
+    """One version pattern: `*`, a glob, a plain version (prefix by components) or a range."""
+    text: str
+
+    def __post_init__(self):
+        t = self.text.strip()
+        if not t:
+            raise BaselineError("empty version pattern")
+        if t != "*" and any(op in t for op in ("<", ">", "=", "!")):
+            for clause in t.split(","):
+                m = _CLAUSE.match(clause)
+                if not m or _parts(m.group(2)) is None:
+                    raise BaselineError("bad version range %r (write e.g. >=20.0,<24)" % t)
+        elif t != "*" and not (set(t) & _GLOB_CHARS) and _parts(t) is None:
+            raise BaselineError("bad version %r" % t)
+
+    def matches(self, version):
+        t, version = self.text.strip(), str(version)
+        if t == "*":
+            return True
+        if any(op in t for op in ("<", ">", "=", "!")):
+            for clause in t.split(","):
+                op, bound = _CLAUSE.match(clause).groups()
+                c = compare(version, bound)
+                ok = {">=": c >= 0, "<=": c <= 0, ">": c > 0, "<": c < 0, "==": c == 0, "!=": c != 0}[op]
+                if not ok:
+                    return False
+            return True
+        if set(t) & _GLOB_CHARS:
+            short = ".".join(version.split(".")[:2])
+            return fnmatch.fnmatchcase(version, t) or fnmatch.fnmatchcase(short, t)
+        return compare(version, t) == 0 and _parts(version) is not None
+
+
+# ---------------------------------------------------------------- rules
+
+def _tuple(value, key):
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise BaselineError("%s must be a non-empty string or a list of them, not %r" % (key, value))
+    return tuple(v.strip() for v in value)
+
+
+def expand_verdicts(spec):
+    out = []
+    for v in spec:
+        for name in GROUPS.get(v, (v,)):
+            if name not in verdict_mod.VERDICTS:
+                raise BaselineError("unknown verdict %r (known: %s, or %s)" % (
+                    v, ", ".join(verdict_mod.VERDICTS), ", ".join(GROUPS)))
+            if name not in out:
+                out.append(name)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Rule:
+    verdict: tuple
+    case: tuple = ("*",)
+    config: tuple = ("*",)
+    start: tuple = ("*",)
+    python: tuple = ("*",)
+    gevent: tuple = ("*",)
+    note: str = ""
+    verdicts: tuple = field(default=(), compare=False)
+    _py: tuple = field(default=(), compare=False, repr=False)
+    _gv: tuple = field(default=(), compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, d):
+        if not isinstance(d, dict):
+            raise BaselineError("a rule must be a table, not %r" % (d,))
+        unknown = sorted(set(d) - set(KEYS))
+        if unknown:
+            raise BaselineError("unknown key %s (keys: %s)" % (", ".join(unknown), ", ".join(KEYS)))
+        if "verdict" not in d:
+            raise BaselineError("rule %s has no verdict" % _inline(d))
+        kw = {k: _tuple(d[k], k) for k in PATTERN_KEYS + ("verdict",) if k in d}
+        note = d.get("note", "")
+        if not isinstance(note, str):
+            raise BaselineError("note must be a string")
+        return cls(note=note, **kw)
+
+    def __post_init__(self):
+        object.__setattr__(self, "verdicts", expand_verdicts(self.verdict))
+        object.__setattr__(self, "_py", tuple(VersionPattern(p) for p in self.python))
+        object.__setattr__(self, "_gv", tuple(VersionPattern(p) for p in self.gevent))
+
+    def matches(self, case, config, start, python, gevent):
+        return (any(fnmatch.fnmatchcase(str(case), p) for p in self.case)
+                and any(fnmatch.fnmatchcase(str(config), p) for p in self.config)
+                and any(fnmatch.fnmatchcase(str(start), p) for p in self.start)
+                and any(p.matches(python) for p in self._py)
+                and any(p.matches(gevent) for p in self._gv))
+
+    def matches_record(self, rec):
+        return self.matches(rec.get("case"), rec.get("config"), rec.get("start"), rec.get("python"),
+                            rec.get("gevent"))
+
+    def as_dict(self):
+        d = {}
+        for k in PATTERN_KEYS:
+            v = getattr(self, k)
+            if v != ("*",):
+                d[k] = v[0] if len(v) == 1 else list(v)
+        d["verdict"] = self.verdict[0] if len(self.verdict) == 1 else list(self.verdict)
+        if self.note:
+            d["note"] = self.note
+        return d
+
+    def __str__(self):
+        return _inline(self.as_dict())
+
+
+def _toml_str(text):
+    """A TOML basic string (JSON's escapes, plus DEL, which TOML does not allow raw)."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _inline(d):
+    def val(v):
+        if isinstance(v, list):
+            return "[" + ", ".join(_toml_str(x) for x in v) + "]"
+        return _toml_str(v)
+    return "{ " + ", ".join("%s = %s" % (k, val(v)) for k, v in d.items()) + " }"
+
+
+@dataclass
+class Baseline:
+    rules: list
+    source: str = "<text>"
+    scope: dict = field(default_factory=dict)  # {"case": [...], "config": [...], "start": [...], "cells": ["3.11 26.9.0"]}
+
+    def scope_cells(self):
+        """The cells the rules were derived from: case x config x start x each (python, gevent) pair."""
+        s = self.scope
+        pairs = [tuple(p.split()) for p in s.get("cells", []) if len(p.split()) == 2]
+        return [(c, k, st, py, gv) for c in s.get("case", []) for k in s.get("config", [])
+                for st in s.get("start", []) for py, gv in pairs]
+
+    def find(self, rec):
+        """(index, rule) of the first rule matching a record, or (None, None)."""
+        for i, rule in enumerate(self.rules):
+            if rule.matches_record(rec):
+                return i, rule
+        return None, None
+
+
+def parse(text, source="<text>"):
+    import tomllib
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BaselineError("%s: not TOML: %s" % (source, exc)) from None
+    unknown = sorted(set(data) - {"expect", "scope"})
+    if unknown:
+        raise BaselineError("%s: unknown top-level key %s (rules go in `expect`)" % (source, ", ".join(unknown)))
+    scope = data.get("scope", {})
+    if not isinstance(scope, dict) or set(scope) - {"case", "config", "start", "cells"} or not all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in scope.values()):
+        raise BaselineError("%s: [scope] holds lists of strings: case, config, start, cells" % source)
+    raw = data.get("expect", [])
+    if not isinstance(raw, list):
+        raise BaselineError("%s: `expect` must be a list of rules" % source)
+    rules = []
+    for i, d in enumerate(raw, 1):
+        try:
+            rules.append(Rule.from_dict(d))
+        except BaselineError as exc:
+            raise BaselineError("%s: rule %d: %s" % (source, i, exc)) from None
+    return Baseline(rules, source, scope)
+
+
+def load(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise BaselineError("cannot read baseline %s: %s" % (path, exc.strerror)) from None
+    return parse(text, path)
+
+
+HEADER = """\
+# hangmatrix expectations baseline: the verdict each cell is expected to have, as patterns.
+# Checked by tests/test_baseline.py (pytest); rewritten by `pytest tests/test_baseline.py --update-baseline`
+# or `hangmatrix baseline --update --records FILE`. A new hang is a regression; a new pass must be
+# acknowledged by updating. The first rule matching a cell decides.
+# Keys: case, config, start (glob or list); python, gevent (version, glob, range like ">=20.0,<24", or list);
+# verdict (name, list, or hang / works / any); note.
+"""
+
+
+def render(baseline, header=HEADER):
+    rules = baseline.rules if isinstance(baseline, Baseline) else list(baseline)
+    scope = baseline.scope if isinstance(baseline, Baseline) else {}
+    lines = [header.rstrip("\n")] if header else []
+    lines.append("expect = [")
+    lines += ["  %s," % r for r in rules]
+    lines.append("]")
+    if scope:
+        lines += ["", "# The cells the rules were derived from (case x config x start x each Python/gevent pair):",
+                  "# an update from a partial run keeps the expectations of the cells it did not run.", "[scope]"]
+        for key in ("case", "config", "start", "cells"):
+            if key in scope:
+                lines.append("%s = [%s]" % (key, ", ".join(_toml_str(v) for v in scope[key])))
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- checking
+
+@dataclass
+class Failure:
+    cell: str
+    verdict: str
+    expected: tuple
+    rule: object
+    kind: str
+    record: dict
+    message: str = ""
+
+    def __str__(self):
+        return self.message
+
+
+def _kind(actual, expected):
+    if actual in table.HANG and not set(expected) & set(table.HANG):
+        return "regression"
+    if actual in table.FAIL and set(expected) <= set(table.WORKS):
+        return "regression"
+    if actual in table.WORKS:
+        return "new pass"
+    return "unexpected"
+
+
+def _diagnosis(rec, lines=40):
+    from . import show
+    text = show.render(rec).splitlines()
+    more = len(text) - lines
+    return "\n".join("    " + t for t in text[:lines]) + ("\n    … (%d more lines: hangmatrix show %s)" % (
+        more, rec.get("id")) if more > 0 else "")
+
+
+def check(records, expectations):
+    """Failures of the newest record of each cell against the expectations (see module doc)."""
+    base = expectations if isinstance(expectations, Baseline) else Baseline(list(expectations))
+    failures = []
+    for cell in table.cells(records):
+        rec = cell["rec"]
+        i, rule = base.find(rec)
+        if rule is None:
+            kind, expected = "uncovered", ()
+            expectation = "no rule of %s matches this cell" % base.source
+        elif cell["verdict"] in rule.verdicts:
+            continue
+        else:
+            kind, expected = _kind(cell["verdict"], rule.verdicts), rule.verdicts
+            expectation = "rule %d of %s: %s" % (i + 1, base.source, rule)
+        what = {"regression": "REGRESSION: a new hang" if cell["verdict"] in table.HANG else
+                "REGRESSION: a new failure", "new pass": "NEW PASS: acknowledge it",
+                "unexpected": "UNEXPECTED verdict", "uncovered": "NOT COVERED by any rule"}[kind]
+        msg = "%s: %s, expected %s (%s)\n  expectation: %s\n  signature: %s\n  diagnosis:\n%s\n  %s" % (
+            cell["id"], cell["verdict"], " or ".join(expected) or "nothing", what, expectation,
+            cell["signature"] or "(none)", _diagnosis(rec),
+            "if this is the new truth: pytest tests/test_baseline.py --update-baseline "
+            "(or hangmatrix baseline --update --records FILE)")
+        failures.append(Failure(cell["id"], cell["verdict"], expected, rule, kind, rec, msg))
+    order = ("regression", "unexpected", "new pass", "uncovered")
+    failures.sort(key=lambda f: (order.index(f.kind), f.cell))
+    return failures
+
+
+# ---------------------------------------------------------------- compacting cells into rules
+
+def cell_key(rec):
+    return (str(rec.get("case")), str(rec.get("config")), str(rec.get("start")), table.python_short(rec),
+            str(rec.get("gevent")))
+
+
+def observed(records):
+    """{cell key: frozenset of every verdict its records gave}."""
+    out = {}
+    for rec in records:
+        k = cell_key(rec)
+        out[k] = out.get(k, frozenset()) | {rec.get("verdict")}
+    return out
+
+
+_DECIDED = frozenset({"<decided by an earlier rule>"})  # a cell compact() must neither cover nor write a rule for
+_ORDERS = ((2, 3, 4, 0, 1), (2, 0, 3, 4, 1), (2, 1, 3, 4, 0), (2, 3, 4, 1, 0), (4, 3, 2, 0, 1))
+
+
+def compact(cells, orders=_ORDERS):
+    """Rules that give every cell exactly its verdict set, few of them. The commonest verdict set becomes
+    the last rule, with no pattern (`everything else`); each other cell grows into the largest box (globs or
+    lists on case/config/start, ranges on python/gevent) whose cells all have its verdict set; cells not in
+    the input are don't-cares. Several axis orders are tried, the shortest result kept. A range that reaches
+    the newest (oldest) value seen is left open upwards (downwards): releases not tried yet are expected to
+    behave like their nearest neighbour."""
+    if not cells:
+        return []
+    counts = {}
+    for vs in cells.values():
+        if vs != _DECIDED:
+            counts[vs] = counts.get(vs, 0) + 1
+    if not counts:
+        return []
+    default = max(counts, key=lambda vs: (counts[vs], sorted(vs)))
+    best = None
+    for order in orders:
+        rules = _compact(cells, order, default)
+        if best is None or len(rules) < len(best):
+            best = rules
+    return best + [_rule_of(None, default, None)]
+
+
+def _compact(cells, order, default):
+    orders = (table._case_order, table._config_order, table._start_order, table.vkey, table.vkey)
+    universe = [sorted({k[a] for k in cells}, key=orders[a]) for a in range(5)]
+    pos = [{v: i for i, v in enumerate(u)} for u in universe]
+    groups = {}
+    for k, vs in cells.items():
+        groups.setdefault(k[:3], []).append((pos[3][k[3]], pos[4][k[4]], vs))
+
+    def valid(box, vs):
+        cases, cfgs, starts, (plo, phi), (glo, ghi) = box
+        for c in cases:
+            for k in cfgs:
+                for s in starts:
+                    for pi, gi, v in groups.get((c, k, s), ()):
+                        if plo <= pi <= phi and glo <= gi <= ghi and v != vs:
+                            return False
+        return True
+
+    def covered(box, k):
+        return (k[0] in box[0] and k[1] in box[1] and k[2] in box[2]
+                and box[3][0] <= pos[3][k[3]] <= box[3][1] and box[4][0] <= pos[4][k[4]] <= box[4][1])
+
+    boxes = []
+    keys = sorted(cells, key=lambda k: tuple(orders[a](k[a]) for a in range(5)))
+    done = set()
+    for key in keys:
+        if key in done or cells[key] == default or cells[key] == _DECIDED:
+            continue
+        vs = cells[key]
+        box = [{key[0]}, {key[1]}, {key[2]}, (pos[3][key[3]],) * 2, (pos[4][key[4]],) * 2]
+        for axis in order:
+            if axis < 3:
+                trial = list(box)
+                trial[axis] = set(universe[axis])
+                if valid(trial, vs):
+                    box = trial
+                    continue
+                for value in universe[axis]:
+                    if value in box[axis]:
+                        continue
+                    trial = list(box)
+                    trial[axis] = box[axis] | {value}
+                    if valid(trial, vs):
+                        box = trial
+            else:
+                lo, hi = box[axis]
+                while hi + 1 < len(universe[axis]):
+                    trial = list(box)
+                    trial[axis] = (lo, hi + 1)
+                    if not valid(trial, vs):
+                        break
+                    hi += 1
+                    box = trial
+                while lo > 0:
+                    trial = list(box)
+                    trial[axis] = (lo - 1, hi)
+                    if not valid(trial, vs):
+                        break
+                    lo -= 1
+                    box = trial
+        boxes.append((box, vs))
+        done.update(k for k in cells if k not in done and cells[k] == vs and covered(box, k))
+    # drop boxes whose cells the others cover too
+    final = list(range(len(boxes)))
+    for i in range(len(boxes)):
+        others = [boxes[j][0] for j in final if j != i]
+        if all(any(covered(b, k) for b in others) for k in cells
+               if covered(boxes[i][0], k) and cells[k] not in (default, _DECIDED)):
+            final.remove(i)
+    kept = sorted((boxes[i] for i in final), key=lambda b: (
+        min(table._case_order(c) for c in b[0][0]), min(table._config_order(c) for c in b[0][1]),
+        min(table._start_order(c) for c in b[0][2]), b[0][3], b[0][4]))
+    return [_rule_of(box, vs, universe) for box, vs in kept]
+
+
+def _rule_of(box, vs, universe):
+    kw = {}
+    for axis, name in enumerate(("case", "config", "start") if box else ()):
+        values = box[axis]
+        if len(values) < len(universe[axis]):
+            kw[name] = tuple(v for v in universe[axis] if v in values)
+    for axis, name in ((3, "python"), (4, "gevent")) if box else ():
+        lo, hi = box[axis]
+        u = universe[axis]
+        if lo == 0 and hi == len(u) - 1:
+            continue
+        if hi == len(u) - 1:  # open towards newer releases: they are expected to behave like the newest tried
+            kw[name] = (">=" + u[lo],)
+        elif lo == 0:
+            kw[name] = ("<=" + u[hi],)
+        elif lo == hi:
+            kw[name] = (u[lo],)
+        else:
+            kw[name] = (">=%s,<=%s" % (u[lo], u[hi]),)
+    ordered = tuple(v for v in verdict_mod.VERDICTS if v in vs) + tuple(sorted(v for v in vs
+                                                                                if v not in verdict_mod.VERDICTS))
+    return Rule(verdict=ordered, **kw)
+
+
+def update(records, path, previous=None):
+    """Rewrite the baseline at path from records (see module doc); returns the new Baseline. The cells of
+    the previous baseline's scope that the records do not have keep their expected verdicts."""
+    if previous is None and os.path.exists(path):
+        previous = load(path)
+    fields = ("case", "config", "start", "python", "gevent")
+    cells = {}
+    if previous is not None:
+        for key in previous.scope_cells():
+            _, rule = previous.find(dict(zip(fields, key)))
+            if rule is not None:
+                cells[key] = frozenset(rule.verdicts)
+    for k, vs in observed(records).items():
+        if previous is not None:
+            _, rule = previous.find(dict(zip(fields, k)))
+            if rule is not None and vs <= set(rule.verdicts):
+                vs = frozenset(rule.verdicts)  # a flaky cell's acknowledged verdicts stay
+        cells[k] = vs
+    kept, noted = [], []
+    for rule in previous.rules if previous is not None else ():
+        mine = [k for k in cells if rule.matches(*k)]
+        if not mine:
+            kept.append(rule)  # about cells this baseline does not know: keep as written
+        elif rule.note and all(cells[k] == frozenset(rule.verdicts) for k in mine):
+            noted.append(rule)  # a rule someone explained that is still exactly right: keep it and its note
+    # cells a kept note decides: no generated rule may claim them too (it would read as a contradiction)
+    rest = {k: (_DECIDED if any(r.matches(*k) for r in noted) else vs) for k, vs in cells.items()}
+    rules = noted + compact(rest)
+    scope = {
+        "case": sorted({k[0] for k in cells}, key=table._case_order),
+        "config": sorted({k[1] for k in cells}, key=table._config_order),
+        "start": sorted({k[2] for k in cells}, key=table._start_order),
+        "cells": ["%s %s" % p for p in sorted({(k[3], k[4]) for k in cells},
+                                               key=lambda p: (table.vkey(p[0]), table.vkey(p[1])))],
+    }
+    run_pairs = sorted({"%s %s" % (k[3], k[4]) for k in observed(records)})
+    header = HEADER + "# Updated %s from %d records (Python/gevent: %s).\n" % (
+        time.strftime("%Y-%m-%d", time.gmtime()), len(records), ", ".join(run_pairs))
+    if kept:
+        header += "# The first %d rules were kept from before: no cell of the scope matches them.\n" % len(kept)
+    new = Baseline(kept + rules, path, scope)
+    text = render(new, header)
+    parse(text, path)  # never write what cannot be read back
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return new

@@ -1,0 +1,184 @@
+"""`hangmatrix diff`, `hangmatrix bisect` and the minimal patch set, each run for real on Python 3.11 (the
+answers below are measured facts of those gevent releases), then the properties of their algorithms."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+from conftest import PY
+from hangmatrix import bisect, minimal, records, runner, table, verdict
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BEFORE, AFTER = "24.11.1", "25.4.1"  # patch_all(thread=False) stops working for the seed program here
+
+
+def hangmatrix(*args):
+    out = subprocess.run([sys.executable, "-m", "hangmatrix.cli"] + list(args), cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    return out.returncode, out.stdout, out.stderr
+
+
+def test_bisect_finds_the_release_where_thread_false_stopped_working():
+    code, out, err = hangmatrix("bisect", "--case", "seed_terminating", "--config", "thread_false", "--start",
+                                "fork", "--python", PY, "--good", "24.10.3", "--bad", "25.4.2", "--timeout", "20")
+    print(out)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[-1] == "first changed: %s" % AFTER
+    tried = [line.split() for line in lines if line.startswith("  gevent ")]
+    assert len(tried) <= bisect.max_tries(4) == 3  # 24.10.3, 24.11.1, 25.4.1, 25.4.2
+    assert [t[1] for t in tried][0] == "24.10.3" and len({t[1] for t in tried}) == len(tried)
+    verdicts = {t[1]: t[2] for t in tried}
+    assert verdicts["24.10.3"] == "ok" and verdicts[AFTER] == "deadlock"
+    assert "last like good: gevent %s (ok)   first changed: gevent %s (deadlock)" % (BEFORE, AFTER) in out
+    # both diagnoses: the good one's and the deadlock's process tree
+    assert "--- last like good: gevent %s ---" % BEFORE in out and "--- first changed: gevent %s ---" % AFTER in out
+    assert "process tree" in out.split("--- first changed")[1] and "pool worker" in out
+
+
+def test_diff_of_two_gevent_releases_lists_the_new_hang_with_both_signatures(tmp_path):
+    paths = {}
+    for release in (BEFORE, AFTER):
+        items = runner.plan(case_names=["seed_terminating"], config_names=["patch_all", "thread_false",
+                                                                          "thread_queue_false"],
+                            starts=["fork"], pythons=[PY], gevents=[release], timeout=20.0)
+        paths[release] = str(tmp_path / ("gevent%s.jsonl" % release))
+        for rec in runner.execute(items):
+            records.append(paths[release], rec)
+    code, out, err = hangmatrix("diff", paths[BEFORE], paths[AFTER])
+    print(out)
+    assert code == 1, err
+    assert "cells matched on case, config, start, python (ignoring gevent)" in out
+    block = out.split("new hangs (1):")[1]
+    assert "seed_terminating thread_false fork py%s [gevent %s → %s]: ok → deadlock" % (PY, BEFORE, AFTER) in block
+    a_sig, b_sig = [line.strip() for line in block.splitlines()[2:4]]
+    assert a_sig.endswith("(no signature)") and b_sig.split(": ", 1)[1].startswith("parent blocked in")
+    assert "1 changed, 2 unchanged" in out
+    code, out, _ = hangmatrix("diff", "--json", paths[BEFORE], paths[AFTER])
+    result = json.loads(out)
+    assert [g["direction"] for g in result["groups"]] == ["new hangs"] and result["unchanged"] == 2
+    code, out, _ = hangmatrix("diff", paths[AFTER], paths[AFTER])
+    assert code == 0 and "0 changed, 3 unchanged" in out
+
+
+def test_minimal_patch_set_of_the_seed_on_gevent_26_9(env311):
+    lines = []
+    result = minimal.search("seed_terminating", "fork", PY, env311.gevent, universe=["thread", "queue", "socket"],
+                            rest="off", timeout=20.0, say=lines.append)
+    print("\n".join(lines))
+    print(minimal.report(result))
+    assert result["full"] == "deadlock"
+    assert len(result["minimal"]) == 1 and result["globally_smallest"]
+    (flag,) = result["minimal"]
+    assert result["minimal_verdict"] == "deadlock"
+    assert result["removal_from_minimal"] == {flag: "ok"}  # removing that one flag makes it run
+    # the measured fact behind the post's second fix failing on 26.9: thread alone, or queue alone, hangs
+    assert result["hangs_alone"] == ["thread", "queue"] and flag in ("thread", "queue")
+    assert [f for s in result["also_minimal"] for f in s] == [f for f in ("thread", "queue") if f != flag]
+    assert result["runs_after_single_removal"] == []  # no one flag's removal from the three is enough
+    assert result["runs"] <= 2 ** 3 and result["single_removals"] == {"thread": "deadlock", "queue": "deadlock",
+                                                                      "socket": "deadlock"}
+    assert minimal.report(result).splitlines()[-1] == "smallest set of enabled flags that still hangs: " + flag
+
+
+def test_minimal_configurations_name_every_candidate():
+    assert minimal.config_for({"thread"}, ["thread", "queue"]) == "flags:queue=0,thread=1"
+    assert minimal.config_for(set(), ["thread"], "off", ["os"]) == "flags:os=0,thread=0"
+
+
+# ---------------------------------------------------------------- properties: bisect
+
+def _fake_bisect(seq, good_last=False):
+    """Bisect over releases 1.0 … 1.(n-1) whose verdicts are seq, without running anything."""
+    releases = ["1.%d" % i for i in range(len(seq))]
+    ran = []
+
+    def run(release):
+        ran.append(release)
+        return {"verdict": seq[releases.index(release)], "signature": "", "elapsed_s": 0.0}
+
+    good, bad = (releases[-1], releases[0]) if good_last else (releases[0], releases[-1])
+    result = bisect.bisect("seed_terminating", "thread_false", "fork", PY, good, bad, say=lambda m: None,
+                           releases=releases, run=run)
+    return releases, ran, result
+
+
+@given(st.integers(2, 64), st.data(), st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_bisect_finds_a_step_within_the_bound(n, data, reverse):
+    change = data.draw(st.integers(1, n - 1))
+    seq = ["ok"] * change + ["deadlock"] * (n - change)
+    if reverse:
+        seq = seq[::-1]
+    releases, ran, result = _fake_bisect(seq, good_last=reverse)
+    assert len(ran) == len(set(ran)) <= bisect.max_tries(n)
+    want = releases[change] if not reverse else releases[n - 1 - change]
+    assert result["first_changed"] == want and result["message"] == "first changed: %s" % want
+
+
+@given(st.lists(st.sampled_from(["ok", "deadlock", "error", "env-error"]), min_size=2, max_size=40))
+@settings(max_examples=150, deadline=None)
+def test_bisect_lands_on_a_change_point_of_any_sequence(seq):
+    assume(seq[0] != "env-error")
+    releases, ran, result = _fake_bisect(seq)
+    skips = sum(1 for r in ran if seq[releases.index(r)] == "env-error")
+    assert len(ran) == len(set(ran)) <= bisect.max_tries(len(seq)) + skips
+    line = [r for r in releases if r not in result["skipped"]]
+    if result["first_changed"] is None:  # the search ended on the last buildable release, like good
+        assert seq[releases.index(line[-1])] == seq[0] and "no change" in result["message"]
+        return
+    i = line.index(result["first_changed"])
+    assert seq[releases.index(line[i])] != seq[0]
+    assert line[i - 1] == result["last_same"] and seq[releases.index(line[i - 1])] == seq[0]
+
+
+def test_bisect_refuses_releases_it_cannot_install():
+    with pytest.raises(bisect.BisectError, match="not a gevent release installable"):
+        bisect.bisect("seed_terminating", "thread_false", "fork", PY, "0.13.8", "26.9.0", say=lambda m: None)
+
+
+# ---------------------------------------------------------------- properties: diff
+
+verdicts = st.sampled_from(verdict.VERDICTS)
+keys = st.tuples(st.sampled_from(["seed_original", "pipe_echo"]), st.sampled_from(["none", "patch_all", "lazy"]),
+                 st.sampled_from(["fork", "spawn"]), st.sampled_from(["3.8.18", "3.11.7"]))
+
+
+def _recs(mapping, gevent):
+    return [{"id": records.cell_id(c, py[:py.rindex(".")], gevent, k, s), "case": c, "config": k, "start": s,
+             "python": py, "gevent": gevent, "verdict": v, "signature": "sig %s" % v}
+            for (c, k, s, py), v in mapping.items()]
+
+
+@given(st.dictionaries(keys, st.tuples(verdicts, verdicts), min_size=1, max_size=30), st.booleans())
+@settings(max_examples=100, deadline=None)
+def test_diff_lists_exactly_the_changed_cells_grouped_by_direction(pairs, same_release):
+    old = _recs({k: v[0] for k, v in pairs.items()}, "24.11.1")
+    new = _recs({k: v[1] for k, v in pairs.items()}, "24.11.1" if same_release else "25.4.1")
+    result = table.diff(old, new)
+    assert result["ignored"] == ([] if same_release else ["gevent"])
+    changed = {k for k, (a, b) in pairs.items() if a != b}
+    assert len(result["changes"]) == len(changed) and result["unchanged"] == len(pairs) - len(changed)
+    for c in result["changes"]:
+        assert c["direction"] == table.direction(c["old"]["verdict"], c["new"]["verdict"])
+        assert c["old"]["signature"] == "sig " + c["old"]["verdict"]
+    order = [g["direction"] for g in result["groups"]]
+    assert order == [d for d in table.DIRECTIONS if d in order]
+    assert result["changes"] == [c for g in result["groups"] for c in g["changes"]]
+    back = table.diff(new, old)
+    assert {c["key"] for c in back["changes"]} == {c["key"] for c in result["changes"]}
+    text = table.diff_text(result)
+    assert ("%d changed" % len(changed)) in text
+    if any(table.direction(a, b) == "new hangs" for a, b in pairs.values() if a != b):
+        assert text.split("\n\n")[1].startswith("new hangs (")  # new hangs come first
+
+
+@given(st.dictionaries(keys, verdicts, max_size=20))
+@settings(max_examples=50, deadline=None)
+def test_diff_of_a_record_set_with_itself_is_empty(mapping):
+    recs = _recs(mapping, "26.9.0")
+    result = table.diff(recs, recs)
+    assert result["changes"] == [] and result["unchanged"] == len(mapping) and not result["only_old"]
