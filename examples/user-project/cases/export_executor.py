@@ -1,0 +1,25 @@
+# hangmatrix: what = Our exporter: a greenlet per table hands the row formatting to a ProcessPoolExecutor.
+# hangmatrix: success = exits 0 and prints the exported row count
+# hangmatrix: expect = ^exported 60 rows$
+# hangmatrix: progress = format_rows
+# hangmatrix: workers = format_rows
+from concurrent.futures import ProcessPoolExecutor
+
+import gevent
+from gevent import monkey
+monkey.patch_all(thread=False)  # hangmatrix: patch-point
+
+
+def format_rows(table):
+    return ["%s,%d" % (table, row) for row in range(20)]
+
+
+def export(executor, table, out):
+    out.extend(executor.submit(format_rows, table).result())
+
+
+if __name__ == "__main__":
+    rows = []
+    with ProcessPoolExecutor(max_workers=2) as executor:
+        gevent.joinall([gevent.spawn(export, executor, t, rows) for t in ("users", "orders", "items")])
+    print("exported %d rows" % len(rows))

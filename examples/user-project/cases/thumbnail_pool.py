@@ -1,0 +1,27 @@
+# hangmatrix: what = Our web service (gevent, monkey-patched at start-up) renders thumbnails in a process pool, from a request greenlet.
+# hangmatrix: success = exits 0 and prints the rendered sizes
+# hangmatrix: expect = ^rendered: \[1024, 4096, 16384\]$
+# hangmatrix: progress = render
+# hangmatrix: workers = render
+import multiprocessing
+
+import gevent
+from gevent import monkey
+monkey.patch_all(thread=False)  # hangmatrix: patch-point
+
+
+def render(side):
+    """Stands in for the CPU-bound work we keep out of the event loop."""
+    return side * side
+
+
+def handle_request(pool):
+    return pool.map(render, [32, 64, 128])
+
+
+if __name__ == "__main__":
+    pool = multiprocessing.Pool(processes=2)
+    request = gevent.spawn(handle_request, pool)
+    print("rendered: %s" % request.get())
+    pool.close()
+    pool.join()

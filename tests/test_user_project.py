@@ -1,0 +1,75 @@
+"""A user's project uses hangmatrix on its own code, exactly as the README tells: pip-install hangmatrix into
+a fresh venv, then, from a copy of examples/user-project (own cases, matrix file and expectations), get the
+table and the upgrade check. The project ships `patch_all(thread=False)` and pins gevent 24.11.1; its
+thumbnail service deadlocks under gevent 25.4.2 (measured), so that upgrade must fail the check."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(REPO, "examples", "user-project")
+PINNED, NEXT = "24.11.1", "25.4.2"
+
+
+def sh(argv, cwd, env, timeout=300):
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """(project dir, env, hangmatrix executable) after `pip install` of this repo into a fresh venv."""
+    tmp = tmp_path_factory.mktemp("user")
+    # pip builds a source tree in place (build/, *.egg-info): give it a copy so the repo stays clean
+    src = tmp / "hangmatrix-src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
+        ".*", "build", "*.egg-info", "__pycache__", "results", "tests", "examples", "docs", "benchmarks"))
+    venv = tmp / "venv"
+    keep = ("HANGMATRIX_OWNER", "HANGMATRIX_CACHE")  # the leak guard's tag; the env cache a user would share
+    env = {k: v for k, v in os.environ.items()
+           if k in keep or not k.startswith(("HANGMATRIX_", "PYTHON", "VIRTUAL_ENV", "GITHUB_"))}
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    done = sh([str(venv / "bin" / "pip"), "install", "-q", str(src)], str(tmp), env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    proj = tmp / "project"
+    shutil.copytree(EXAMPLE, proj)
+    return str(proj), env, str(venv / "bin" / "hangmatrix")
+
+
+def test_own_cases_run_and_make_the_table(project):
+    proj, env, hangmatrix = project
+    done = sh([hangmatrix, "run", "--matrix", "quick", "--quiet"], proj, env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert sorted(line.split()[0] + " " + line.split()[2] for line in lines) == [
+        "ok export_executor-py3.11-gevent%s-selective-fork" % PINNED,
+        "ok export_executor-py3.11-gevent%s-thread_false-fork" % PINNED,
+        "ok thumbnail_pool-py3.11-gevent%s-selective-fork" % PINNED,
+        "ok thumbnail_pool-py3.11-gevent%s-thread_false-fork" % PINNED,
+    ]
+    done = sh([hangmatrix, "table", "--out", "results/table"], proj, env)
+    assert done.returncode == 0, done.stderr
+    md = open(os.path.join(proj, "results", "table", "compat.md"), encoding="utf-8").read()
+    assert "## thumbnail_pool" in md and "## export_executor" in md
+    assert "| 3.11.7 | %s | ✅ | ✅ |" % PINNED in md
+
+
+def test_upgrade_check_fails_on_the_release_that_hangs_our_service(project):
+    proj, env, hangmatrix = project
+    done = sh([hangmatrix, "upgrade-check", "--matrix", "quick", "--gevent", NEXT], proj, env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "thumbnail_pool py3.11 thread_false fork: ok or running -> deadlock" in done.stdout
+    assert "As expected: 3 cells." in done.stdout
+    done = sh([hangmatrix, "upgrade-check", "--matrix", "quick", "--gevent", NEXT, "--against", PINNED], proj, env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "thumbnail_pool py3.11 thread_false fork: ok -> deadlock" in done.stdout
+
+
+def test_upgrade_check_passes_on_the_pinned_release(project):
+    proj, env, hangmatrix = project
+    done = sh([hangmatrix, "upgrade-check", "--matrix", "quick", "--gevent", PINNED], proj, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.rstrip().splitlines()[-1].startswith("OK: no new hang or failure (gevent %s against the "
+                                                            "baseline expectations.toml)" % PINNED)
