@@ -511,9 +511,10 @@ def _unbuilt_spec(item, env_error=""):
             "detect": item["detect"], "provenance": prov}
 
 
-def execute(items, jobs=None, on_record=None, progress=False):
+def execute(items, jobs=None, on_record=None, progress=False, ensure=None):
     """Build each (interpreter, gevent) environment once, in a pool of its own, and start that env's
-    cells as soon as it is ready, so builds overlap runs. Returns the records."""
+    cells as soon as it is ready, so builds overlap runs. Returns the records. `ensure(interp, gevent)`
+    makes an environment (default envs.ensure_env; upgrade-check passes one for local wheels)."""
     from concurrent.futures import as_completed
     from . import envs
     jobs = jobs or default_jobs()
@@ -532,7 +533,7 @@ def execute(items, jobs=None, on_record=None, progress=False):
         groups.setdefault((item["interpreter"], item["gevent"]), []).append(item)
     try:
         with ThreadPoolExecutor(max_workers=2) as builders, ThreadPoolExecutor(max_workers=jobs) as cells:
-            builds = {builders.submit(envs.ensure_env, interp, gv): (interp, gv) for interp, gv in groups}
+            builds = {builders.submit(ensure or envs.ensure_env, interp, gv): (interp, gv) for interp, gv in groups}
             running = []
             for fut in as_completed(builds):
                 group = groups[builds[fut]]

@@ -24,13 +24,11 @@ Stable interface (CI calls it):
 """
 import concurrent.futures
 import glob
-import hashlib
 import os
 import re
-import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from . import baseline, configs, envs, matrix as matrix_mod, records, runner, table
 
@@ -93,52 +91,7 @@ def ensure(interp, tgt):
     """The environment of the target on the interpreter (EnvError: it does not install there)."""
     if not tgt.wheels:
         return envs.ensure_env(interp, tgt.version)
-    return wheel_env(interp, tgt.wheels)
-
-
-def wheel_env(interp, wheels):
-    """A venv holding the first of the wheels that fits the interpreter (plus setuptools, which gevent
-    imports on some releases), its dependencies resolved today; checked like hangmatrix.envs' envs and
-    cached under the same folder, keyed by the wheel's content, with the same manifest."""
-    if interp.root or interp.short == "2.7":
-        raise envs.EnvError("local wheels are installed with uv, which cannot build envs for Python %s%s"
-                            % (interp.version, " in the Debian root" if interp.root else ""), lasting=True)
-    supported = envs._supported_tags(interp)
-    fitting = [w for w in wheels if envs._fits(os.path.basename(w), supported)]
-    if not fitting:
-        raise envs.EnvError("no wheel for Python %s (%s) among %s" % (
-            interp.version, interp.abi, ", ".join(os.path.basename(w) for w in wheels)), lasting=True)
-    wheel = fitting[0]
-    with open(wheel, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    base = envs.cache_dir()
-    path = os.path.join(base, "envs", "%s-wheel-%s" % (interp.key, digest))
-    manifest = os.path.join(path, envs.MANIFEST)
-    if os.path.exists(manifest):
-        return envs._load(manifest, interp)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with envs._locked(path + ".lock"):
-        if os.path.exists(manifest):
-            return envs._load(manifest, interp)
-        started = time.time()
-        shutil.rmtree(path, ignore_errors=True)
-        try:
-            envs._run([envs._uv(), "venv", "--no-config", "-q", "--python", interp.path, path])
-            python = os.path.join(path, "bin", "python")
-            envs._run([envs._uv(), "pip", "install", "--no-config", "-q", "--python", python, wheel, "setuptools"])
-            version = WHEEL.match(os.path.basename(wheel)).group("version")
-            check = envs._check_sound(interp, python, path, version)
-        except envs.EnvError:
-            shutil.rmtree(path, ignore_errors=True)
-            raise
-        packages = envs._installed(path)
-        envs._write_json(manifest, {
-            "gevent": packages.get("gevent", version), "greenlet": packages.get("greenlet", ""), "python": python,
-            "packages": packages, "resolved_as_of": envs._now()[:10], "late_wheels": {}, "wheel": wheel,
-            "wheel_sha256": digest, "builder": envs._uv_version(), "check": check,
-            "interpreter": asdict(interp), "built": envs._now(),
-            "build_seconds": round(time.time() - started, 1)})
-    return envs._load(manifest, interp, reused=False)
+    return envs.ensure_wheel_env(interp, tgt.wheels)
 
 
 def build_envs(tgt, interps, jobs=2):
@@ -172,27 +125,7 @@ def run_target(tgt, built, selection, jobs=None, on_record=None):
         return []
     items = runner.plan(pythons=[i.path if i.source == "explicit" else i.short for i in built],
                         gevents=[tgt.version], warn=_say, **selection)
-    if not tgt.wheels:
-        return runner.execute(items, jobs=jobs, on_record=on_record)
-    env_for = {interp.short: env for interp, env in built.items()}
-    out = []
-
-    def one(item):
-        decided = runner._decided_before_launch(item)
-        if decided:
-            rec = runner.without_run(runner._unbuilt_spec(item), *decided)
-            rec.update(greenlet=env_for[item["interpreter"].short].greenlet)
-            return rec
-        env = env_for[item["interpreter"].short]
-        return runner.run_cell(runner.make_spec(item["case"], item["config"], item["start"], env, item["timeout"],
-                                                item["detect"]))
-
-    with concurrent.futures.ThreadPoolExecutor(jobs or runner.default_jobs()) as pool:
-        for rec in pool.map(one, items):
-            out.append(rec)
-            if on_record:
-                on_record(rec)
-    return out
+    return runner.execute(items, jobs=jobs, on_record=on_record, ensure=lambda interp, _: ensure(interp, tgt))
 
 
 # ---------------------------------------------------------------- comparing
