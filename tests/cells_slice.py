@@ -1,16 +1,18 @@
 """One slice of the matrix as pytest cells, for tox (`tox -e py27-geventold`): the default matrix's cases,
 configurations and start methods on $HANGMATRIX_PYTHON with gevent $HANGMATRIX_GEVENT (old, mid, new or
-a release). Records go to $HANGMATRIX_RESULTS/<slice>.jsonl. Not part of the plain test suite (its file
+a release), each checked against expectations.toml. Records go to $HANGMATRIX_RESULTS/<slice>.jsonl. Not part of the plain test suite (its file
 name does not match test_*.py): tox names it explicitly."""
 import os
 
 import pytest
 
-from hangmatrix import envs, matrix, records, runner, verdict
+from hangmatrix import baseline, envs, matrix, records, runner, verdict
 
 PYTHON = os.environ.get("HANGMATRIX_PYTHON", "3.11")
 GEVENT = os.environ.get("HANGMATRIX_GEVENT", "new")
 RESULTS = os.environ.get("HANGMATRIX_RESULTS", "results/tox")
+EXPECTATIONS = baseline.load(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                          "expectations.toml"))
 
 
 def _release():
@@ -38,3 +40,5 @@ def test_cell(outcomes, cell_id):
     if rec["verdict"] in ("deadlock", "stall"):
         assert rec["signature"] and rec["diagnosis"]["processes"]
     assert not rec["signature"].startswith("harness supervisor failed"), rec["signature"]
+    failures = baseline.check([rec], EXPECTATIONS)
+    assert not failures, str(failures[0])
