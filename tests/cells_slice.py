@@ -1,4 +1,4 @@
-"""One slice of the matrix as pytest cells, for tox (`tox -e py27-geventold`): the default matrix's cases,
+"""One slice of the matrix as pytest cells, for tox (`tox -e cells27-geventold`): the default matrix's cases,
 configurations and start methods on $HANGMATRIX_PYTHON with gevent $HANGMATRIX_GEVENT (old, mid, new or
 a release), each checked against expectations.toml. Records go to $HANGMATRIX_RESULTS/<slice>.jsonl. Not part of the plain test suite (its file
 name does not match test_*.py): tox names it explicitly."""

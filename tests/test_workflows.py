@@ -113,7 +113,7 @@ def test_every_tox_environment_the_workflows_call_exists(tox_envs):
             for name in TOX_E.findall(substitute(text, combo)):
                 assert "${{" not in name, "%s job %s: tox env name left unexpanded: %s" % (where, job_id, name)
                 called.update(n for n in name.split(",") if n)
-    assert len(called) == 9 * 3 + 2, sorted(called)  # py27..py313 x gevent{old,mid,new}, table, upgrade
+    assert len(called) == 9 * 3 + 2, sorted(called)  # cells27..cells313 x gevent{old,mid,new}, table, upgrade
     missing = sorted(called - tox_envs)
     assert not missing, "tox.ini lacks environments the workflows run: %s" % ", ".join(missing)
 
