@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from hangmatrix import runner  # noqa: E402
+from hangmatrix import records, runner  # noqa: E402
 from hangmatrix.cli import _list  # noqa: E402
 
 
@@ -23,11 +23,11 @@ def pct(values, q):
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
 
 
-def one_mode(items, detect, timeout, jobs):
+def one_mode(items, detect, timeout, jobs, store=None):
     for item in items:
         item.update(detect=detect, timeout=timeout)
     t0, c0 = time.time(), os.times()
-    recs = runner.execute(items, jobs=jobs)
+    recs = runner.execute(items, jobs=jobs, on_record=(lambda r: records.append(store, r)) if store else None)
     wall, c1 = time.time() - t0, os.times()
     harness_cpu = (c1.user - c0.user) + (c1.system - c0.system)
     cell_cpu = sum(r.get("cpu_s", {}).get("cell", 0) for r in recs)
@@ -44,12 +44,14 @@ def main():
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--jobs", type=int, default=runner.default_jobs())
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--records", help="keep both modes' records: FILE.fixed.jsonl and FILE.detect.jsonl")
     args = ap.parse_args()
     items = runner.plan(*(_list(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")),
                         matrix=args.matrix)
     cores = os.cpu_count()
-    fixed = one_mode([dict(i) for i in items], False, args.timeout, args.jobs)
-    detect = one_mode([dict(i) for i in items], True, max(args.timeout, 30.0), args.jobs)
+    keep = (lambda mode: "%s.%s.jsonl" % (args.records, mode)) if args.records else (lambda mode: None)
+    fixed = one_mode([dict(i) for i in items], False, args.timeout, args.jobs, keep("fixed"))
+    detect = one_mode([dict(i) for i in items], True, max(args.timeout, 30.0), args.jobs, keep("detect"))
     changed = [(cid, fixed["records"][cid]["verdict"], r["verdict"]) for cid, r in detect["records"].items()
                if fixed["records"][cid]["verdict"] != r["verdict"]]
     hung = [r for r in detect["records"].values() if r["verdict"] in ("deadlock", "stall")]
