@@ -317,7 +317,7 @@ def supervise(spec):
         rec["elapsed_s"] = round(time.time() - cell.launched, 3)
         out_at, err_at = (os.path.getsize(cell.paths[k]) for k in ("stdout", "stderr"))
         diag = {}
-        if snap is not None and snap.procs:
+        if snap is not None and snap.procs and result != "interrupted":  # interrupted: kill at once
             cell.note_shm(snap.procs)
             diag = proven_diag if result == "deadlock" and proven_diag else watch.diagnose(
                 watch.sample(os.getpid(), full=True), cell.proc.pid, _names(cell.events), harness_files)
