@@ -5,6 +5,7 @@ Keys: what, success, expect (a regex stdout must match), endless (true: never ex
 progress), progress (functions whose calls and loop ticks prove progress), workers (functions that
 `lazy` patches in), python (e.g. `>=3.2`: older interpreters are `unsupported`).
 """
+import fnmatch
 import glob
 import hashlib
 import os
@@ -98,7 +99,7 @@ def select(patterns, folders=None):
             case = load(pattern)
             chosen[case.name] = case
             continue
-        hits = [n for n in available if glob.fnmatch.fnmatch(n, pattern)]
+        hits = [n for n in available if fnmatch.fnmatch(n, pattern)]
         if not hits:
             raise CaseError("no case named %r (known: %s)" % (pattern, ", ".join(sorted(available))))
         for n in hits:
