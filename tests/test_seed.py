@@ -62,3 +62,19 @@ def test_seed_original_is_the_program_as_printed():
     ours = "\n".join(line.replace("  " + cases.MARKER, "") for line in case.splitlines()
                      if not line.startswith("# hangmatrix:"))
     assert ours.strip() == printed.strip()
+
+
+@pytest.mark.debian_root
+def test_on_python_314_gevent_forces_fork_and_the_refusal_is_recorded(run_one):
+    """3.14's default start method is forkserver; gevent's patch_all() sets fork, so set_start_method()
+    after it raises "context has already been set": recorded, and the cell still runs with what it asked."""
+    from hangmatrix import envs
+    if not envs.debian_root_dir(build=envs._want_debian_root()):
+        pytest.skip("no Debian root built (HANGMATRIX_DEBIAN_ROOT=1 builds it, about a minute)")
+    env = envs.ensure_env(envs.find_interpreter("3.14", debian_root=True), "26.9.0")
+    rec = run_one("seed_original", "patch_all", "fork", env=env)
+    assert rec["verdict"] == "deadlock" and rec["python"].startswith("3.14"), rec["signature"]
+    assert "context has already been set" in rec["start_used"]["refused"]
+    assert rec["start_used"]["seen_in_tree"] == "fork"
+    default = run_one("seed_original", "patch_all", "default", env=env)
+    assert default["start_used"]["reported"] == "fork" and not default["start_used"]["refused"]
