@@ -78,3 +78,20 @@ def test_on_python_314_gevent_forces_fork_and_the_refusal_is_recorded(run_one):
     assert rec["start_used"]["seen_in_tree"] == "fork"
     default = run_one("seed_original", "patch_all", "default", env=env)
     assert default["start_used"]["reported"] == "fork" and not default["start_used"]["refused"]
+
+
+@pytest.fixture(scope="module")
+def env27():
+    from hangmatrix import envs
+    return envs.ensure_env(envs.find_interpreter("2.7"), "1.2.2")
+
+
+@pytest.mark.parametrize("config,expected", [("patch_all", "deadlock"), ("selective", "running"),
+                                             ("thread_false", "running"), ("lazy", "running")])
+def test_python_27_gevent_122_agrees_with_the_post(run_one, env27, config, expected):
+    """The post's own era: patch_all hangs on the pipe read; each of its three fixes runs."""
+    rec = run_one("seed_original", config, "fork", env=env27)
+    assert rec["python"].startswith("2.7.") and rec["gevent"] == "1.2.2"
+    assert rec["verdict"] == expected, rec["signature"]
+    if expected == "deadlock":
+        assert rec["signature"].startswith("parent blocked in read() on pipe:[")
