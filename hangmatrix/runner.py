@@ -12,6 +12,7 @@ import ctypes
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import subprocess
@@ -354,7 +355,6 @@ def supervise(spec):
         kill_s, survivors = cell.kill_tree()
         rec["cleanup"] = {"kill_s": kill_s, "survivors": survivors, "shm_removed": cell.clean(),
                           "private_shm": getattr(cell, "private_shm", False)}
-        import resource
         rec["cpu_s"] = {"cell": round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3),
                         "watch": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 3)}
     return rec
