@@ -127,6 +127,8 @@ class Cell:
         os.mkdir(os.path.join(self.dir, "tmp"))
         self.proc = None
         self.events = []
+        self.progress_events = 0
+        self.ticks = {}
         self._events_offset = 0
         self.shm_seen = set()
 
@@ -173,9 +175,15 @@ class Cell:
         self._events_offset += end
         for line in data[:end].splitlines():
             try:
-                self.events.append(json.loads(line.decode()))
+                event = json.loads(line.decode())
             except ValueError:
-                pass
+                continue
+            self.events.append(event)
+            if event["ev"] in ("call", "tick", "process", "start"):
+                self.progress_events += 1
+            if event["ev"] == "tick":  # loop ticks per (process, function): 2 in one prove `running`
+                key = (event["pid"], event["fn"])
+                self.ticks[key] = self.ticks.get(key, 0) + 1
 
     def output_size(self):
         return sum(os.path.getsize(self.paths[k]) for k in ("stdout", "stderr") if os.path.exists(self.paths[k]))
@@ -272,8 +280,8 @@ def supervise(spec):
             elapsed = time.time() - cell.launched
             snap = watch.sample(os.getpid())
             cell.read_events()
-            marks.events = sum(1 for e in cell.events if e["ev"] in ("call", "tick", "process", "start"))
-            marks.ticks = _most_ticks(cell.events)
+            marks.events = cell.progress_events
+            marks.ticks = max(cell.ticks.values(), default=0)
             marks.output = cell.output_size()
             if dump:
                 dump.write(json.dumps({"sample": watch.to_json(snap), "marks": vars(marks)}) + "\n")
@@ -364,15 +372,6 @@ def _outside(diag):
     """Pipes a blocked thread waits on that a process outside the tree also holds."""
     return [t["pipe"]["outside_holders"] for p in diag.get("processes", []) for t in p["threads"]
             if t.get("pipe", {}).get("outside_holders")]
-
-
-def _most_ticks(events):
-    """The most loop ticks one progress function made in one process: 2 proves an endless case runs."""
-    counts = {}
-    for e in events:
-        if e["ev"] == "tick":
-            counts[(e["pid"], e["fn"])] = counts.get((e["pid"], e["fn"]), 0) + 1
-    return max(counts.values(), default=0)
 
 
 def _names(events):
