@@ -30,10 +30,12 @@ def one_mode(items, detect, timeout, jobs, store=None):
     recs = runner.execute(items, jobs=jobs, on_record=(lambda r: records.append(store, r)) if store else None)
     wall, c1 = time.time() - t0, os.times()
     harness_cpu = (c1.user - c0.user) + (c1.system - c0.system)
+    # everything below the harness once reaped: the supervisor server, every supervisor, every cell
+    below_cpu = (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
     cell_cpu = sum(r.get("cpu_s", {}).get("cell", 0) for r in recs)
     watch_cpu = sum(r.get("cpu_s", {}).get("watch", 0) for r in recs)
     return {"wall_s": wall, "cell_cpu_s": cell_cpu, "watch_cpu_s": watch_cpu, "harness_cpu_s": harness_cpu,
-            "records": {r["id"]: r for r in recs}}
+            "all_cpu_s": harness_cpu + below_cpu, "records": {r["id"]: r for r in recs}}
 
 
 def main():
@@ -45,13 +47,17 @@ def main():
     ap.add_argument("--jobs", type=int, default=runner.default_jobs())
     ap.add_argument("--json", help="also write the numbers here")
     ap.add_argument("--records", help="keep both modes' records: FILE.fixed.jsonl and FILE.detect.jsonl")
+    ap.add_argument("--detect-only", action="store_true", help="skip the fixed-timeout run (no verdict check)")
     args = ap.parse_args()
     items = runner.plan(*(_list(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")),
                         matrix=args.matrix)
     cores = os.cpu_count()
     keep = (lambda mode: "%s.%s.jsonl" % (args.records, mode)) if args.records else (lambda mode: None)
-    fixed = one_mode([dict(i) for i in items], False, args.timeout, args.jobs, keep("fixed"))
+    fixed = None if args.detect_only else one_mode([dict(i) for i in items], False, args.timeout, args.jobs,
+                                                   keep("fixed"))
     detect = one_mode([dict(i) for i in items], True, max(args.timeout, 30.0), args.jobs, keep("detect"))
+    if fixed is None:  # --detect-only, for tuning the detector: nothing to compare with
+        fixed = {"wall_s": float("nan"), "records": detect["records"]}
     changed = [(cid, fixed["records"][cid]["verdict"], r["verdict"]) for cid, r in detect["records"].items()
                if fixed["records"][cid]["verdict"] != r["verdict"]]
     hung = [r for r in detect["records"].values() if r["verdict"] in ("deadlock", "stall")]
@@ -66,6 +72,7 @@ def main():
         "speedup": round(fixed["wall_s"] / detect["wall_s"], 2),
         "cpu_floor_s": round(floor, 2),
         "wall_over_floor": round(detect["wall_s"] / floor, 2) if floor else None,
+        "wall_over_all_cpu_per_core": round(detect["wall_s"] * cores / detect["all_cpu_s"], 2),
         "deadlocks": len(dead), "stalls": len(stall),
         "deadlock_verdict_median_s": round(statistics.median([r["elapsed_s"] for r in dead]), 3) if dead else None,
         "deadlock_verdict_p95_s": round(pct([r["elapsed_s"] for r in dead], 0.95), 3) if dead else None,

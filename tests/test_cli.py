@@ -71,7 +71,7 @@ def test_bad_input_gets_one_line_and_the_rest_still_runs(tmp_path, env311):
 
 
 def test_resume_after_the_harness_is_killed_gives_the_same_table(tmp_path, env311):
-    selection = ["--case", "seed_terminating,event_shared", "--config", "none,patch_all,lazy", "--start",
+    selection = ["--case", "seed_terminating,pipe_echo", "--config", "none,patch_all,lazy", "--start",
                  "fork,spawn", "--python", PY, "--gevent", GEVENT, "--quiet", "--jobs", "2"]
     whole = str(tmp_path / "whole.jsonl")
     assert hm("run", *selection, "--records", whole).returncode == 0

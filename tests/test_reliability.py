@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import cell_processes
+from conftest import cell_dirs, cell_processes
 
 CASES = [os.path.join(os.path.dirname(__file__), "cases")]
 
@@ -73,8 +73,9 @@ def test_a_stopped_process_is_not_a_deadlock(run_test_case):
 
 
 def test_harness_killed_with_sigkill_leaves_no_cell_behind(env311, tmp_path):
-    """The harness (here a small script running one cell) dies by SIGKILL mid-run: its supervisor gets
-    SIGTERM through PR_SET_PDEATHSIG and kills the cell tree within 2 s."""
+    """The harness (here a small script running one cell) dies by SIGKILL mid-run: the supervisor server
+    sees its stdin close and stops the cell's supervisor, which kills the cell tree and removes the cell's
+    folder within 2 s."""
     script = tmp_path / "harness.py"
     script.write_text(
         "import sys\nsys.path.insert(0, %r)\n" % os.path.dirname(os.path.dirname(os.path.abspath(__file__))) +
@@ -82,6 +83,7 @@ def test_harness_killed_with_sigkill_leaves_no_cell_behind(env311, tmp_path):
         "env = envs.ensure_env(envs.find_interpreter('3.11'), %r)\n" % env311.gevent +
         "spec = runner.make_spec(cases.select(['seed_original'])[0], configs.parse('none'), 'fork', env, 60, False)\n"
         "runner.run_cell(spec)\n")
+    folders = cell_dirs()
     harness = subprocess.Popen([sys.executable, str(script)])
     try:
         deadline = time.time() + 30
@@ -92,9 +94,31 @@ def test_harness_killed_with_sigkill_leaves_no_cell_behind(env311, tmp_path):
         harness.kill()
         harness.wait()
     killed_at = time.time()
-    while cell_processes() and time.time() - killed_at < 2.0:
+    while (cell_processes() or cell_dirs() - folders) and time.time() - killed_at < 2.0:
         time.sleep(0.05)
     assert cell_processes() == [], "cell processes outlived the harness by 2 s"
+    assert cell_dirs() - folders == set(), "the cell's folder outlived the harness by 2 s"
+
+
+def test_closing_the_supervisor_server_mid_run_stops_the_cell_and_kills_its_tree(env311):
+    """The harness closes the server while a cell runs (a harness interrupted by Ctrl-C does): the cell's
+    supervisor is told to stop, kills the tree and still returns a record saying so."""
+    from concurrent.futures import ThreadPoolExecutor
+    from hangmatrix import cases, configs, runner
+    spec = runner.make_spec(cases.select(["seed_original"])[0], configs.parse("none"), "fork", env311, 60, False)
+    server = runner.Supervisors()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(server.run, spec)
+        deadline = time.time() + 30
+        while len(cell_processes()) < 5 and time.time() < deadline:
+            time.sleep(0.05)
+        assert len(cell_processes()) >= 5, "the cell did not start"
+        server.close()
+        rec = pending.result(timeout=30)
+    assert server.proc.returncode == 0
+    assert rec["verdict"] == "error" and "stopped before a verdict" in rec["signature"], rec["signature"]
+    assert rec["cleanup"]["survivors"] == []
+    assert cell_processes() == []
 
 
 def test_soak_three_rounds_leave_no_trace(env311):

@@ -1,0 +1,479 @@
+"""The supervisor: the process that runs and watches one cell.
+
+One supervisor server per run (`python -m hangmatrix.supervisor`, started by runner.Supervisors) forks a
+supervisor for each cell, so no cell pays for an interpreter start-up and its imports (the fork costs about
+a millisecond; an exec'd supervisor cost ~60 ms of CPU, a fifth of what a seed cell itself uses). Each
+supervisor:
+
+- dies with the server (PR_SET_PDEATHSIG), which dies with the harness (its stdin closes), and adopts every
+  orphan of the cell (PR_SET_CHILD_SUBREAPER), so setsid'd children and double-forked daemons stay in view
+  and none outlives the run;
+- launches the case in its own session, stdout/stderr to files (a hung grandchild holding a pipe can never
+  hang the harness), TMPDIR in a private folder;
+- samples the tree, lets the Detector prove a verdict (or hits the timeout backstop), diagnoses, then
+  kills the whole tree and checks it is gone, removes named semaphores and the folder it made;
+- writes the record as one JSON line on its connection to the harness.
+"""
+import ctypes
+import json
+import os
+import platform
+import resource
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+from . import __version__, verdict, watch
+
+UNSUPPORTED_EXIT = 86
+OUTPUT_CAP = 16 * 1024 * 1024
+TAIL = 4000
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+CLONE_NEWNS, MS_REC, MS_PRIVATE = 0x00020000, 0x4000, 1 << 18
+MAX_PROCESSES = 400  # a case that forks more is stopped: the harness must stay responsive
+STOP = []  # set by SIGTERM (the server or the harness died): the watch loop ends and the tree is killed
+
+
+_HOST = {}
+
+
+def host():
+    """The machine, for provenance; platform.platform() reads the interpreter binary, so once per server."""
+    if not _HOST:
+        _HOST.update(os=platform.platform(), kernel=platform.release(), machine=platform.machine(),
+                     cpus=os.cpu_count(), hangmatrix=__version__)
+    return _HOST
+
+
+def base_record(spec):
+    prov = spec["provenance"]
+    return {
+        "id": spec["id"], "case": spec["case"]["name"], "config": spec["config"]["name"], "start": spec["start"],
+        "python": prov["python"], "gevent": prov["gevent"], "greenlet": prov["greenlet"],
+        "verdict": "", "signature": "", "elapsed_s": 0.0, "diagnosis": {},
+        "provenance": dict(prov, case_path=spec["case"]["path"], case_sha256=spec["case"]["sha256"],
+                           **host()),
+        "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "detect": spec["detect"], "timeout_s": spec["timeout"],
+    }
+
+
+def without_run(spec, verdict_name, reason):
+    """A record for a cell decided before launch (unsupported start method, broken case, env-error)."""
+    rec = base_record(spec)
+    rec.update(verdict=verdict_name, signature=reason)
+    return rec
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _prctl(option, value):
+    return _libc.prctl(option, value, 0, 0, 0)
+
+
+def _private_shm(root):
+    """In the cell's first process, before exec: a mount namespace of its own with a fresh tmpfs on
+    /dev/shm, so every named semaphore and shared-memory segment of the tree vanishes with it; and
+    death with the supervisor, in case the supervisor itself is killed."""
+    def setup():
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if _libc.unshare(CLONE_NEWNS) != 0:
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+        if _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+            raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
+        target = (root + "/dev/shm").encode()
+        if _libc.mount(b"tmpfs", target, b"tmpfs", 0, b"mode=1777,size=256m") != 0:
+            raise OSError(ctypes.get_errno(), "mount tmpfs on " + target.decode())
+    return setup
+
+
+class Cell:
+    """One supervised run of a case: its folder, its process, what it printed and reported."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.root = spec["root"]
+        os.makedirs(spec["tmp_base"], exist_ok=True)
+        self.dir = tempfile.mkdtemp(prefix="hangmatrix-cell-", dir=spec["tmp_base"])
+        self.paths = {k: os.path.join(self.dir, k) for k in ("stdout", "stderr", "events", "stacks", "greenlets")}
+        os.mkdir(os.path.join(self.dir, "tmp"))
+        self.proc = None
+        self.events = []
+        self.progress_events = 0
+        self.ticks = {}
+        self._events_offset = 0
+        self.shm_seen = set()
+
+    def inside(self, path):
+        """The path as the cell sees it (inside the chroot, for Debian-root interpreters)."""
+        return path[len(self.root):] if self.root and path.startswith(self.root) else path
+
+    def launch(self):
+        spec = self.spec
+        cell_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HANGMATRIX", "VIRTUAL_ENV"))}
+        if os.environ.get("HANGMATRIX_OWNER"):  # lets a test suite tell its own cells from others'
+            cell_env["HANGMATRIX_OWNER"] = os.environ["HANGMATRIX_OWNER"]
+        cell_env.update({
+            "PYTHONPATH": spec["inject"], "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+            "TMPDIR": self.inside(os.path.join(self.dir, "tmp")),
+            "HANGMATRIX_CELL": json.dumps({
+                "config": spec["config"], "start": spec["start"],
+                "progress": spec["case"]["progress"], "workers": spec["case"]["workers"],
+                "events": self.inside(self.paths["events"]), "stacks": self.inside(self.paths["stacks"]),
+                "greenlets": self.inside(self.paths["greenlets"])}),
+        })
+        with open(self.paths["stdout"], "wb") as out, open(self.paths["stderr"], "wb") as err:
+            kwargs = dict(stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=os.path.join(self.dir, "tmp"),
+                          env=cell_env, start_new_session=True)
+            argv = spec["argv"]
+            if self.root:  # chroot resets the working directory: set it again inside
+                argv = ["chroot", self.root, "/usr/bin/env", "--chdir=" + self.inside(kwargs["cwd"])] + argv
+            try:
+                self.proc = subprocess.Popen(argv, preexec_fn=_private_shm(self.root), **kwargs)
+                self.private_shm = True
+            except (OSError, subprocess.SubprocessError):  # not root: clean /dev/shm by what the tree mapped
+                self.proc = subprocess.Popen(argv, **kwargs)
+                self.private_shm = False
+        self.launched = time.time()
+
+    def read_events(self):
+        try:
+            with open(self.paths["events"], "rb") as f:
+                f.seek(self._events_offset)
+                data = f.read()
+        except OSError:
+            return
+        end = data.rfind(b"\n") + 1
+        self._events_offset += end
+        for line in data[:end].splitlines():
+            try:
+                event = json.loads(line.decode())
+            except ValueError:
+                continue
+            self.events.append(event)
+            if event["ev"] in ("call", "tick", "process", "start"):
+                self.progress_events += 1
+            if event["ev"] == "tick":  # loop ticks per (process, function): 2 in one prove `running`
+                key = (event["pid"], event["fn"])
+                self.ticks[key] = self.ticks.get(key, 0) + 1
+
+    def output_size(self):
+        return sum(os.path.getsize(self.paths[k]) for k in ("stdout", "stderr") if os.path.exists(self.paths[k]))
+
+    def tail(self, key, upto=None):
+        """The end of stdout or stderr as it was at the verdict (upto), capped."""
+        try:
+            with open(self.paths[key], "rb") as f:
+                size = os.fstat(f.fileno()).st_size if upto is None else upto
+                f.seek(max(0, size - TAIL))
+                return f.read(min(size, TAIL)).decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def reap_orphans(self):
+        """Reap zombies that were re-parented to us (we are their subreaper), never the root's status."""
+        for pid in watch.children(os.getpid()):
+            if self.proc and pid == self.proc.pid:
+                continue
+            stat = watch._read("/proc/%d/stat" % pid) or ""
+            if ") Z " in stat:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+
+    def note_shm(self, pids):
+        """Without a private /dev/shm: the named semaphores and shared memory the tree has mapped, to
+        remove after the kill."""
+        if self.private_shm:
+            return
+        for pid in pids:
+            for line in (watch._read("/proc/%d/maps" % pid, 1 << 20) or "").splitlines():
+                i = line.find("/dev/shm/")
+                if i >= 0:
+                    self.shm_seen.add(line[i:].replace(" (deleted)", ""))
+
+    def kill_tree(self):
+        """SIGKILL every descendant until none is left; returns (seconds taken, survivors)."""
+        t0 = time.time()
+        me = os.getpid()
+        while time.time() - t0 < 5:
+            pids = watch.descendants(me)
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if self.proc:
+                self.proc.poll()
+            self.reap_orphans()
+            time.sleep(0.005)
+        survivors = watch.descendants(me)
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.proc.wait(1)
+            except subprocess.TimeoutExpired:
+                survivors.append(self.proc.pid)
+        return round(time.time() - t0, 3), survivors
+
+    def clean(self):
+        removed = []
+        for path in sorted(self.shm_seen):
+            if os.path.exists(path):
+                try:
+                    os.unlink(path)
+                    removed.append(path)
+                except OSError:
+                    pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return removed
+
+
+def interval(elapsed):
+    """Sample fast while a verdict is likeliest (the seed deadlock is still at ~0.15 s), slower later."""
+    return 0.025 if elapsed < 1.5 else 0.05 if elapsed < 4 else 0.1
+
+
+def supervise(spec):
+    """The supervisor's whole job for one cell; returns the record."""
+    rec = base_record(spec)
+    cell = Cell(spec)
+    harness_files = {cell.inside(p) for p in cell.paths.values()}
+    try:
+        cell.launch()
+        detector = verdict.Detector(endless=spec["case"]["endless"])
+        marks = verdict.Marks()
+        snap, result, proof = None, None, {}
+        quiet_at = fixed_mode_found = proven_diag = None
+        dump = open(os.environ["HANGMATRIX_DUMP_SAMPLES"], "a") if os.environ.get("HANGMATRIX_DUMP_SAMPLES") else None
+        while True:
+            elapsed = time.time() - cell.launched
+            snap = watch.sample(os.getpid())
+            cell.read_events()
+            marks.events = cell.progress_events
+            marks.ticks = max(cell.ticks.values(), default=0)
+            marks.output = cell.output_size()
+            if dump:
+                dump.write(json.dumps({"sample": watch.to_json(snap), "marks": vars(marks)}) + "\n")
+            code = cell.proc.poll()
+            if code is not None:
+                result = "ended"
+                break
+            if STOP:
+                result = "interrupted"
+                break
+            if marks.output > OUTPUT_CAP:
+                result, proof = "error", {"why": "output over the %d MiB cap" % (OUTPUT_CAP >> 20)}
+                break
+            if len(snap.procs) > MAX_PROCESSES:
+                result, proof = "error", {"why": "more than %d processes in the tree" % MAX_PROCESSES}
+                break
+            io_total = sum(p.rchar + p.wchar for p in snap.procs.values())
+            found = detector.feed(snap, marks, io_total)
+            if found and not spec["detect"]:
+                fixed_mode_found = found  # fixed-timeout mode: observe the same way, but wait it out
+                found = None
+            elif not spec["detect"]:
+                fixed_mode_found = None
+            if found:
+                if found[0] == "deadlock":
+                    diag = proven_diag = watch.diagnose(watch.sample(os.getpid(), full=True), cell.proc.pid, _names(cell.events),
+                                          harness_files)
+                    outside = _outside(diag)
+                    if outside:  # something outside could still write: no proof, keep watching
+                        proof["unproven"] = "pipe also held outside the tree: %s" % outside
+                        found = None
+                if found:
+                    result, proof = found[0], dict(proof, **found[1])
+                    quiet_at = round(detector._quiet_since - cell.launched, 3) if result == "deadlock" else None
+                    break
+            if elapsed > spec["timeout"]:
+                result = "timeout"
+                if not spec["detect"] and fixed_mode_found:
+                    result, proof = fixed_mode_found[0], dict(proof, **fixed_mode_found[1])
+                break
+            time.sleep(interval(elapsed) if spec["detect"] else 0.25)
+        rec["elapsed_s"] = round(time.time() - cell.launched, 3)
+        out_at, err_at = (os.path.getsize(cell.paths[k]) for k in ("stdout", "stderr"))
+        diag = {}
+        if snap is not None and snap.procs and result != "interrupted":  # interrupted: kill at once
+            cell.note_shm(snap.procs)
+            diag = proven_diag if result == "deadlock" and proven_diag else watch.diagnose(
+                watch.sample(os.getpid(), full=True), cell.proc.pid, _names(cell.events), harness_files)
+            if result == "deadlock" and _outside(diag):  # fixed-timeout mode decides here, not in the loop
+                result, proof["unproven"] = "timeout", "pipe also held outside the tree: %s" % _outside(diag)
+            if result != "ended":
+                pids = [p["pid"] for p in diag["processes"]]
+                diag["python_stacks"], diag["greenlets"] = watch.python_stacks(
+                    pids, cell.paths["stacks"], cell.paths["greenlets"],
+                    faulthandler=not spec["provenance"]["python"].startswith("2."))
+        stdout, stderr = cell.tail("stdout", out_at), cell.tail("stderr", err_at)
+        if result == "ended":
+            unsupported = next((e["reason"] for e in cell.events if e["ev"] == "unsupported"), "")
+            if code == UNSUPPORTED_EXIT and unsupported:
+                name, sig = "unsupported", unsupported
+            else:
+                name, sig = verdict.ended(code, spec["case"]["endless"], spec["case"]["expect"], stdout, stderr)
+            left = [{"pid": p["pid"], "role": p["role"]} for p in diag.get("processes", [])
+                    if p["pid"] != cell.proc.pid]
+            if left:
+                proof["left_running_at_exit"] = left
+            rec["exit_code"] = code
+        elif result in ("error", "interrupted"):
+            name, sig = "error", proof.get("why", "the harness stopped before a verdict")
+        elif result == "running":
+            name, sig = "running", ""
+        else:
+            name, sig = result, verdict.signature(result, diag, proof, stderr)
+        rec.update(verdict=name, signature=sig, diagnosis=diag, proof=proof, stdout_tail=stdout, stderr_tail=stderr)
+        rec["quiescent_at_s"] = quiet_at
+        rec["events"] = _event_summary(cell.events)
+        rec["start_used"] = _start_used(spec, cell.events, diag)
+    finally:
+        kill_s, survivors = cell.kill_tree()
+        rec["cleanup"] = {"kill_s": kill_s, "survivors": survivors, "shm_removed": cell.clean(),
+                          "private_shm": getattr(cell, "private_shm", False)}
+        rec["cpu_s"] = {"cell": round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3),
+                        "watch": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 3)}
+    return rec
+
+
+def _outside(diag):
+    """Pipes a blocked thread waits on that a process outside the tree also holds."""
+    return [t["pipe"]["outside_holders"] for p in diag.get("processes", []) for t in p["threads"]
+            if t.get("pipe", {}).get("outside_holders")]
+
+
+def _names(events):
+    return {e["pid"]: e["name"] for e in events if e["ev"] == "process"}
+
+
+def _event_summary(events):
+    """Counts per event kind and function, plus the patch and start-method events verbatim."""
+    counts = {}
+    keep = []
+    for e in events:
+        key = e["ev"] + (":" + e["fn"] if "fn" in e else "")
+        counts[key] = counts.get(key, 0) + 1
+        if e["ev"] in ("patched", "start_method", "start_method_refused", "unsupported", "process"):
+            keep.append({k: v for k, v in e.items() if k != "t"})
+    return {"counts": counts, "notable": keep[:40]}
+
+
+def _start_used(spec, events, diag):
+    """The start method the cell really used: what the parent reported, confirmed by what the tree shows."""
+    reported = next((e.get("current") for e in events if e["ev"] == "start_method"), None)
+    seen = ""
+    for p in diag.get("processes", []):
+        if "forkserver import main" in p["cmdline"]:
+            seen = "forkserver"
+        elif "spawn_main" in p["cmdline"] and not seen:
+            seen = "spawn"
+    if not seen and len(diag.get("processes", [])) > 1:
+        seen = "fork"
+    return {"requested": spec["start"], "reported": reported, "seen_in_tree": seen or None,
+            "refused": next((e["error"] for e in events if e["ev"] == "start_method_refused"), None)}
+
+
+
+# ---------------------------------------------------------------- the server
+
+class _Stopped(Exception):
+    """SIGTERM reached the server."""
+
+
+def _stopped(*_):
+    raise _Stopped()
+
+
+def handle(conn, server_pid):
+    """In a forked child of the server: read the spec from the connection, supervise, write the record.
+    Whatever happens, the harness gets a record (a supervisor failure is `error`)."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != server_pid:
+        return  # the server is already gone
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    signal.signal(signal.SIGTERM, lambda *_: STOP.append(True))
+    with conn.makefile("rb") as request:
+        spec = json.loads(request.read().decode())
+    os.environ.clear()  # the harness's environment when it asked, not the server's when it started
+    os.environ.update(spec.pop("environ", {}))
+    try:
+        rec = supervise(spec)
+    except Exception as exc:
+        line = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        rec = without_run(spec, "error", "harness supervisor failed: %s" % line[:300])
+    conn.sendall((json.dumps(rec, default=str) + "\n").encode())
+
+
+def serve(listen_fd, harness_pid):
+    """Accept one connection per cell and fork a supervisor for it, until the harness closes our stdin
+    (done, or dead) or SIGTERM comes; then stop the supervisors still running and wait for them, so
+    their cells are killed before the server is gone."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != harness_pid:
+        return 1  # the harness is already gone
+    signal.signal(signal.SIGTERM, _stopped)
+    listener = socket.socket(fileno=listen_fd)
+    host()
+    me, live = os.getpid(), set()
+    try:
+        while True:
+            ready = select.select([listener, sys.stdin], [], [], 1.0)[0]
+            _reap(live)
+            if sys.stdin in ready and not os.read(sys.stdin.fileno(), 4096):
+                break
+            if listener in ready:
+                conn = listener.accept()[0]
+                pid = os.fork()
+                if pid == 0:
+                    code = 0
+                    try:
+                        listener.close()
+                        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                        handle(conn, me)
+                    except BaseException:
+                        code = 1
+                    finally:
+                        os._exit(code)  # never back into the server's loop
+                conn.close()
+                live.add(pid)
+    except _Stopped:
+        pass
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for pid in live:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + 10  # a supervisor kills its tree within 5 s
+    while live and time.time() < deadline:
+        time.sleep(0.02)
+        _reap(live)
+    for pid in live:
+        os.kill(pid, signal.SIGKILL)
+    return 0
+
+
+def _reap(live):
+    """Collect finished supervisors (so their CPU time counts in the harness's children times)."""
+    for pid in list(live):
+        try:
+            done = os.waitpid(pid, os.WNOHANG)[0]
+        except ChildProcessError:
+            done = pid
+        if done:
+            live.discard(pid)
+
+
+if __name__ == "__main__":
+    sys.exit(serve(int(sys.argv[1]), int(sys.argv[2])))
