@@ -164,6 +164,11 @@ class Cell:
                 key = (event["pid"], event["fn"])
                 self.ticks[key] = self.ticks.get(key, 0) + 1
 
+    def diagnose(self):
+        """The full look at the tree (fds, pipes and their holders, decoded waits), as watch.diagnose."""
+        harness_files = {self.inside(p) for p in self.paths.values()}
+        return watch.diagnose(watch.sample(os.getpid(), full=True), self.proc.pid, _names(self.events), harness_files)
+
     def output_size(self):
         return sum(os.path.getsize(self.paths[k]) for k in ("stdout", "stderr") if os.path.exists(self.paths[k]))
 
@@ -244,17 +249,31 @@ def interval(elapsed):
 
 
 def supervise(spec):
-    """The supervisor's whole job for one cell; returns the record."""
+    """The supervisor's whole job for one cell: launch, watch until a verdict, conclude, kill; the record."""
     rec = base_record(spec)
     cell = Cell(spec)
-    harness_files = {cell.inside(p) for p in cell.paths.values()}
     try:
         cell.launch()
-        detector = verdict.Detector(endless=spec["case"]["endless"])
-        marks = verdict.Marks()
-        snap, result, proof = None, None, {}
-        quiet_at = fixed_mode_found = proven_diag = None
-        dump = open(os.environ["HANGMATRIX_DUMP_SAMPLES"], "a") if os.environ.get("HANGMATRIX_DUMP_SAMPLES") else None
+        rec.update(conclude(cell, spec, **watch_until_verdict(cell, spec)))
+    finally:
+        kill_s, survivors = cell.kill_tree()
+        rec["cleanup"] = {"kill_s": kill_s, "survivors": survivors, "shm_removed": cell.clean(),
+                          "private_shm": getattr(cell, "private_shm", False)}
+        rec["cpu_s"] = {"cell": round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3),
+                        "watch": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 3)}
+    return rec
+
+
+def watch_until_verdict(cell, spec):
+    """Sample the tree until the program ends, a verdict is proven, a limit is hit or the timeout runs
+    out. In fixed-timeout mode (detect off) the same observation runs, but the verdict waits for the
+    timeout. Returns how the watch ended, for conclude()."""
+    detector = verdict.Detector(endless=spec["case"]["endless"])
+    marks = verdict.Marks()
+    snap, code, result, proof = None, None, None, {}
+    quiet_at = fixed_mode_found = proven_diag = None
+    dump_path = os.environ.get("HANGMATRIX_DUMP_SAMPLES")  # recorded samples for the classifier's tests
+    with open(dump_path, "a") if dump_path else open(os.devnull, "w") as dump:
         while True:
             elapsed = time.time() - cell.launched
             snap = watch.sample(os.getpid())
@@ -262,7 +281,7 @@ def supervise(spec):
             marks.events = cell.progress_events
             marks.ticks = max(cell.ticks.values(), default=0)
             marks.output = cell.output_size()
-            if dump:
+            if dump_path:
                 dump.write(json.dumps({"sample": watch.to_json(snap), "marks": vars(marks)}) + "\n")
             code = cell.proc.poll()
             if code is not None:
@@ -284,67 +303,64 @@ def supervise(spec):
                 found = None
             elif not spec["detect"]:
                 fixed_mode_found = None
+            if found and found[0] == "deadlock":
+                proven_diag = cell.diagnose()
+                outside = _outside(proven_diag)
+                if outside:  # something outside could still write: no proof, keep watching
+                    proof["unproven"] = "pipe also held outside the tree: %s" % outside
+                    found = None
             if found:
-                if found[0] == "deadlock":
-                    diag = proven_diag = watch.diagnose(watch.sample(os.getpid(), full=True), cell.proc.pid, _names(cell.events),
-                                          harness_files)
-                    outside = _outside(diag)
-                    if outside:  # something outside could still write: no proof, keep watching
-                        proof["unproven"] = "pipe also held outside the tree: %s" % outside
-                        found = None
-                if found:
-                    result, proof = found[0], dict(proof, **found[1])
-                    quiet_at = round(detector._quiet_since - cell.launched, 3) if result == "deadlock" else None
-                    break
+                result, proof = found[0], dict(proof, **found[1])
+                quiet_at = round(detector._quiet_since - cell.launched, 3) if result == "deadlock" else None
+                break
             if elapsed > spec["timeout"]:
                 result = "timeout"
                 if not spec["detect"] and fixed_mode_found:
                     result, proof = fixed_mode_found[0], dict(proof, **fixed_mode_found[1])
                 break
             time.sleep(interval(elapsed) if spec["detect"] else 0.25)
-        rec["elapsed_s"] = round(time.time() - cell.launched, 3)
-        out_at, err_at = (os.path.getsize(cell.paths[k]) for k in ("stdout", "stderr"))
-        diag = {}
-        if snap is not None and snap.procs and result != "interrupted":  # interrupted: kill at once
-            cell.note_shm(snap.procs)
-            diag = proven_diag if result == "deadlock" and proven_diag else watch.diagnose(
-                watch.sample(os.getpid(), full=True), cell.proc.pid, _names(cell.events), harness_files)
-            if result == "deadlock" and _outside(diag):  # fixed-timeout mode decides here, not in the loop
-                result, proof["unproven"] = "timeout", "pipe also held outside the tree: %s" % _outside(diag)
-            if result != "ended":
-                pids = [p["pid"] for p in diag["processes"]]
-                diag["python_stacks"], diag["greenlets"] = watch.python_stacks(
-                    pids, cell.paths["stacks"], cell.paths["greenlets"],
-                    faulthandler=not spec["provenance"]["python"].startswith("2."))
-        stdout, stderr = cell.tail("stdout", out_at), cell.tail("stderr", err_at)
-        if result == "ended":
-            unsupported = next((e["reason"] for e in cell.events if e["ev"] == "unsupported"), "")
-            if code == UNSUPPORTED_EXIT and unsupported:
-                name, sig = "unsupported", unsupported
-            else:
-                name, sig = verdict.ended(code, spec["case"]["endless"], spec["case"]["expect"], stdout, stderr)
-            left = [{"pid": p["pid"], "role": p["role"]} for p in diag.get("processes", [])
-                    if p["pid"] != cell.proc.pid]
-            if left:
-                proof["left_running_at_exit"] = left
-            rec["exit_code"] = code
-        elif result in ("error", "interrupted"):
-            name, sig = "error", proof.get("why", "the harness stopped before a verdict")
-        elif result == "running":
-            name, sig = "running", ""
+    return {"result": result, "proof": proof, "snap": snap, "code": code, "quiet_at": quiet_at,
+            "proven_diag": proven_diag}
+
+
+def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
+    """From how the watch ended to the record's verdict, signature and diagnosis (stacks included),
+    taken while the tree is still there to look at."""
+    elapsed = round(time.time() - cell.launched, 3)
+    out_at, err_at = (os.path.getsize(cell.paths[k]) for k in ("stdout", "stderr"))
+    diag, fields = {}, {}
+    if snap is not None and snap.procs and result != "interrupted":  # interrupted: kill at once
+        cell.note_shm(snap.procs)
+        diag = proven_diag if result == "deadlock" and proven_diag else cell.diagnose()
+        if result == "deadlock" and _outside(diag):  # fixed-timeout mode decides here, not in the loop
+            result, proof["unproven"] = "timeout", "pipe also held outside the tree: %s" % _outside(diag)
+        if result != "ended":
+            pids = [p["pid"] for p in diag["processes"]]
+            diag["python_stacks"], diag["greenlets"] = watch.python_stacks(
+                pids, cell.paths["stacks"], cell.paths["greenlets"],
+                faulthandler=not spec["provenance"]["python"].startswith("2."))
+    stdout, stderr = cell.tail("stdout", out_at), cell.tail("stderr", err_at)
+    if result == "ended":
+        unsupported = next((e["reason"] for e in cell.events if e["ev"] == "unsupported"), "")
+        if code == UNSUPPORTED_EXIT and unsupported:
+            name, sig = "unsupported", unsupported
         else:
-            name, sig = result, verdict.signature(result, diag, proof, stderr)
-        rec.update(verdict=name, signature=sig, diagnosis=diag, proof=proof, stdout_tail=stdout, stderr_tail=stderr)
-        rec["quiescent_at_s"] = quiet_at
-        rec["events"] = _event_summary(cell.events)
-        rec["start_used"] = _start_used(spec, cell.events, diag)
-    finally:
-        kill_s, survivors = cell.kill_tree()
-        rec["cleanup"] = {"kill_s": kill_s, "survivors": survivors, "shm_removed": cell.clean(),
-                          "private_shm": getattr(cell, "private_shm", False)}
-        rec["cpu_s"] = {"cell": round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3),
-                        "watch": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 3)}
-    return rec
+            name, sig = verdict.ended(code, spec["case"]["endless"], spec["case"]["expect"], stdout, stderr)
+        left = [{"pid": p["pid"], "role": p["role"]} for p in diag.get("processes", [])
+                if p["pid"] != cell.proc.pid]
+        if left:
+            proof["left_running_at_exit"] = left
+        fields["exit_code"] = code
+    elif result in ("error", "interrupted"):
+        name, sig = "error", proof.get("why", "the harness stopped before a verdict")
+    elif result == "running":
+        name, sig = "running", ""
+    else:
+        name, sig = result, verdict.signature(result, diag, proof, stderr)
+    fields.update(verdict=name, signature=sig, elapsed_s=elapsed, diagnosis=diag, proof=proof,
+                  stdout_tail=stdout, stderr_tail=stderr, quiescent_at_s=quiet_at,
+                  events=_event_summary(cell.events), start_used=_start_used(spec, cell.events, diag))
+    return fields
 
 
 def _outside(diag):

@@ -132,3 +132,17 @@ def test_exception_of_a_helper_thread_is_found_on_stderr():
     assert verdict.ended(-11, False, "", "", "")[0] == "crash"
     assert verdict.ended(0, False, "^done$", "nope\n", "")[0] == "error"
     assert verdict.ended(0, False, "^done$", "done\n", "") == ("ok", "")
+
+
+def test_a_run_records_its_samples_and_they_replay_to_its_verdict(run_one, tmp_path, monkeypatch):
+    """HANGMATRIX_DUMP_SAMPLES (how tests/data was made) still records every sample of a real run, and
+    the detector fed them again proves the same verdict at the same sample."""
+    dump = tmp_path / "samples.jsonl"
+    monkeypatch.setenv("HANGMATRIX_DUMP_SAMPLES", str(dump))
+    rec = run_one("seed_original", "patch_all", "fork")
+    assert rec["verdict"] == "deadlock"
+    rows = [json.loads(line) for line in open(dump)]
+    det = verdict.Detector(endless=True)
+    found = [det.feed(watch.from_json(r["sample"]), verdict.Marks(**r["marks"])) for r in rows]
+    assert found[-1] and found[-1][0] == "deadlock" and not any(found[:-1])
+    assert found[-1][1]["quiet_samples"] == rec["proof"]["quiet_samples"]
