@@ -14,7 +14,9 @@ supervisor:
   kills the whole tree and checks it is gone, removes named semaphores and the folder it made;
 - writes the record as one JSON line on its connection to the harness.
 """
+import contextlib
 import ctypes
+import functools
 import json
 import os
 import platform
@@ -40,15 +42,11 @@ MAX_PROCESSES = 400  # a case that forks more is stopped: the harness must stay 
 STOP = []  # set by SIGTERM (the server or the harness died): the watch loop ends and the tree is killed
 
 
-_HOST = {}
-
-
+@functools.lru_cache(maxsize=None)
 def host():
     """The machine, for provenance; platform.platform() reads the interpreter binary, so once per server."""
-    if not _HOST:
-        _HOST.update(os=platform.platform(), kernel=platform.release(), machine=platform.machine(),
-                     cpus=os.cpu_count(), hangmatrix=__version__)
-    return _HOST
+    return {"os": platform.platform(), "kernel": platform.release(), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "hangmatrix": __version__}
 
 
 def base_record(spec):
@@ -273,7 +271,7 @@ def watch_until_verdict(cell, spec):
     snap, code, result, proof = None, None, None, {}
     quiet_at = fixed_mode_found = proven_diag = None
     dump_path = os.environ.get("HANGMATRIX_DUMP_SAMPLES")  # recorded samples for the classifier's tests
-    with open(dump_path, "a") if dump_path else open(os.devnull, "w") as dump:
+    with open(dump_path, "a") if dump_path else contextlib.nullcontext() as dump:
         while True:
             elapsed = time.time() - cell.launched
             snap = watch.sample(os.getpid())
@@ -281,7 +279,7 @@ def watch_until_verdict(cell, spec):
             marks.events = cell.progress_events
             marks.ticks = max(cell.ticks.values(), default=0)
             marks.output = cell.output_size()
-            if dump_path:
+            if dump:
                 dump.write(json.dumps({"sample": watch.to_json(snap), "marks": vars(marks)}) + "\n")
             code = cell.proc.poll()
             if code is not None:
