@@ -522,7 +522,7 @@ def representatives(cs):
     start methods; pages and docs carry them once, the JSONL store keeps every one."""
     groups = {}
     for c in cs:
-        groups.setdefault((c["case"], c["config"], c["verdict"], normalize_signature(c["signature"])), []).append(c)
+        groups.setdefault(_situation(c), []).append(c)
     out = {}
     for group in groups.values():
         rep = max(group, key=lambda c: (vkey(c["python"]), vkey(c["gevent"]), _start_order(c["start"])[0] == 0,
@@ -532,22 +532,30 @@ def representatives(cs):
     return out
 
 
+def _situation(rec):
+    """What one set of stacks stands for: case, configuration, verdict and normalized signature."""
+    return rec["case"], rec["config"], rec["verdict"], normalize_signature(rec["signature"])
+
+
 def trimmed(records):
     """The records with the bulky parts of the diagnosis (Python stacks, greenlets, fd tables) kept only in
-    each situation's representative; the others name it in diagnosis["stacks_as_in"]."""
+    each situation's representative; the others name it in diagnosis["stacks_as_in"]. An older run of a
+    cell that ended in another situation than the cell's newest run has no representative: kept whole."""
     cs = cells(records)
     reps = representatives(cs)
+    situations = {c["id"]: _situation(c) for c in cs}
     newest = {id(c["rec"]) for c in cs}
     out = []
     for rec in records:
         cid = _cell_id(rec)
         diag = rec.get("diagnosis") or {}
-        if id(rec) in newest and reps.get(cid) == cid or not diag:
+        rep = reps.get(cid)
+        if id(rec) in newest and rep == cid or not diag or situations.get(rep) != _situation(rec):
             out.append(rec)
             continue
         slim = {k: v for k, v in diag.items() if k not in ("python_stacks", "greenlets")}
         slim["processes"] = [{k: v for k, v in p.items() if k != "fds"} for p in diag.get("processes") or []]
-        slim["stacks_as_in"] = reps.get(cid, "")
+        slim["stacks_as_in"] = rep
         out.append(dict(rec, diagnosis=slim, trimmed=True))
     return out
 
