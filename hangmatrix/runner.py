@@ -43,7 +43,8 @@ class Supervisors:
     """The supervisor server of a run: a process started once, which forks one supervisor per cell.
 
     It listens on an abstract Unix socket (nothing to remove afterwards); each cell is one connection: the
-    spec goes in, the record comes out. It dies with the harness: when the harness exits or is killed, the
+    spec goes in, the record comes out. Such a socket has no permissions, so the server serves only
+    connections whose SO_PEERCRED is this process (supervisor._from_harness). It dies with the harness: when the harness exits or is killed, the
     server's stdin (a pipe only the harness holds) closes, and it stops every supervisor still running."""
 
     def __init__(self):

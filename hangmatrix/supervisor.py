@@ -25,6 +25,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -448,6 +449,9 @@ def serve(listen_fd, harness_pid):
                 break
             if listener in ready:
                 conn = listener.accept()[0]
+                if not _from_harness(conn, harness_pid):
+                    conn.close()
+                    continue
                 pid = os.fork()
                 if pid == 0:
                     code = 0
@@ -476,6 +480,22 @@ def serve(listen_fd, harness_pid):
     for pid in live:
         os.kill(pid, signal.SIGKILL)
     return 0
+
+
+def _from_harness(conn, harness_pid):
+    """Whether the connection comes from the harness process itself (SO_PEERCRED: its pid and our uid).
+
+    The listening socket is abstract, so it has no file permissions and every local user can see its name
+    in /proc/net/unix; a spec is a command line the server runs as its own user (root). Anyone else is
+    refused before a byte of their spec is read, and the refusal is logged on the server's stderr."""
+    ucred = struct.Struct("iII")  # pid_t pid, uid_t uid, gid_t gid
+    pid, uid, _ = ucred.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, ucred.size))
+    if pid == harness_pid and uid == os.getuid():
+        return True
+    sys.stderr.write("hangmatrix supervisor server: refused a connection from pid %d (uid %d): only the "
+                     "harness (pid %d, uid %d) may start cells\n" % (pid, uid, harness_pid, os.getuid()))
+    sys.stderr.flush()
+    return False
 
 
 def _reap(live):
