@@ -205,7 +205,8 @@ def build_parser():
     run.add_argument("--start", action="append", help="start methods: fork, spawn, forkserver, default")
     run.add_argument("--python", action="append", help="interpreter versions (3.11) or paths")
     run.add_argument("--gevent", action="append", help="gevent releases (default: the matrix's)")
-    run.add_argument("--matrix", help="a matrix of matrix.toml: default or full")
+    run.add_argument("--matrix", help="a matrix by name: ./matrix.toml's, else the built-in default, full, patterns "
+                                          "(hangmatrix matrices lists them)")
     run.add_argument("--matrix-file", help="another matrix file")
     run.add_argument("--timeout", type=float, default=30.0, help="backstop per cell, seconds (default 30)")
     run.add_argument("--detect", choices=("on", "off"), default="on",
