@@ -1,5 +1,9 @@
 """Cases: real programs in cases/ (or a user's own folder), each with a header the harness reads.
 
+Where they come from, first wins by name: the folders in $HANGMATRIX_CASES, the current project's cases/
+folder (in the working folder), then the built-in cases (package data, hangmatrix.packaged). A file whose
+name starts with `_` is not a case (cases/__init__.py makes the built-in folder a package).
+
 A header line is `# hangmatrix: key = value`; the patch point is the line marked `# hangmatrix: patch-point`.
 Keys: what, success, expect (a regex stdout must match), endless (true: never exits, verdict from
 progress), progress (functions whose calls and loop ticks prove progress), workers (functions that
@@ -12,7 +16,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
-BUILTIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cases")
+from . import packaged
+
 HEADER = re.compile(r"^#\s*hangmatrix:\s*([\w-]+)\s*=\s*(.*?)\s*$")
 MARKER = "# hangmatrix: patch-point"
 
@@ -75,17 +80,31 @@ def load(path):
 
 
 def dirs():
-    """Case folders: the built-in cases/ plus any in $HANGMATRIX_CASES (os.pathsep-separated)."""
+    """Case folders, first wins: $HANGMATRIX_CASES (os.pathsep-separated), ./cases, the built-in ones."""
     extra = [d for d in os.environ.get("HANGMATRIX_CASES", "").split(os.pathsep) if d]
-    return extra + [BUILTIN_DIR]
+    project = os.path.abspath("cases")
+    out, seen = [], set()
+    for folder in extra + ([project] if os.path.isdir(project) else []) + [packaged.cases_dir()]:
+        if folder and os.path.realpath(folder) not in seen:
+            seen.add(os.path.realpath(folder))
+            out.append(folder)
+    return out
+
+
+def listing(folders=None):
+    """[(folder, [Case])] in the order names are looked up; the same name may be in several folders."""
+    out = []
+    for folder in folders or dirs():
+        paths = sorted(glob.glob(os.path.join(folder, "*.py")))
+        out.append((folder, [load(p) for p in paths if not os.path.basename(p).startswith("_")]))
+    return out
 
 
 def discover(folders=None):
-    """All cases by name; a user's folder listed first wins over a built-in case of the same name."""
+    """All cases by name; a case in an earlier folder wins over one of the same name in a later one."""
     found = {}
-    for folder in folders or dirs():
-        for path in sorted(glob.glob(os.path.join(folder, "*.py"))):
-            case = load(path)
+    for _, found_here in listing(folders):
+        for case in found_here:
             found.setdefault(case.name, case)
     return found
 

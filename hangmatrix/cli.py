@@ -29,7 +29,7 @@ def cmd_run(args):
     plan = runner.plan(
         case_names=_list(args.case), config_names=_list(args.config), starts=_list(args.start),
         pythons=_list(args.python), gevents=_list(args.gevent), matrix=args.matrix, matrix_file=args.matrix_file,
-        timeout=args.timeout, detect=args.detect == "on", warn=_say)
+        timeout=args.timeout, detect=args.detect == "on", warn=_say, note=_say)
     done_ids = set()
     if args.resume and os.path.exists(args.records):
         done_ids = {r.get("id") for r in records.read(args.records, warn=_say)}
@@ -57,6 +57,36 @@ def cmd_run(args):
         from . import table
         table.write_all(records.read(args.records, warn=_say), args.table)  # every run: disagreements show
         _say("tables written to %s" % args.table)
+    return 0
+
+
+def cmd_cases(args):
+    """Every case `run --case` can name, folder by folder in lookup order, with its `what` line."""
+    from . import packaged
+    seen = {}
+    for folder, found in cases.listing():
+        source = packaged.source(folder)
+        print("%s (%s):" % (source, folder) if source == packaged.BUILTIN else "%s:" % folder)
+        for case in found or []:
+            hidden = " (hidden by %s)" % seen[case.name] if case.name in seen else ""
+            print("  %-24s %s%s" % (case.name, case.what or case.problem or "-", hidden))
+            seen.setdefault(case.name, "the one in %s" % folder)
+        if not found:
+            print("  (no cases)")
+    return 0
+
+
+def cmd_matrices(args):
+    """Every matrix `run --matrix` can name, file by file in lookup order, with its `what` line."""
+    from . import packaged
+    seen = {}
+    for path, found in matrix.listing(args.matrix_file):
+        source = packaged.source(path)
+        print("%s (%s):" % (source, path) if source == packaged.BUILTIN else "%s:" % path)
+        for m in found:
+            hidden = " (hidden by %s)" % seen[m.name] if m.name in seen else ""
+            print("  %-24s %s%s" % (m.name, m.what or "-", hidden))
+            seen.setdefault(m.name, "the one in %s" % path)
     return 0
 
 
@@ -145,10 +175,12 @@ def cmd_baseline(args):
     from . import baseline, table
     try:
         if args.update:
+            path = args.baseline or "expectations.toml"  # a user's own, in the working folder
             recs = table.load(args.records or [DEFAULT_RECORDS], warn=_say)
-            new = baseline.update(recs, args.baseline)
-            _say("%s rewritten: %d rules from %d records" % (args.baseline, len(new.rules), len(recs)))
+            new = baseline.update(recs, path)
+            _say("%s rewritten: %d rules from %d records" % (path, len(new.rules), len(recs)))
             return 0
+        args.baseline = args.baseline or baseline.default_path()
         expectations = baseline.load(args.baseline)
     except baseline.BaselineError as exc:
         _say(str(exc))
@@ -173,7 +205,8 @@ def build_parser():
     run.add_argument("--start", action="append", help="start methods: fork, spawn, forkserver, default")
     run.add_argument("--python", action="append", help="interpreter versions (3.11) or paths")
     run.add_argument("--gevent", action="append", help="gevent releases (default: the matrix's)")
-    run.add_argument("--matrix", help="a matrix of matrix.toml: default or full")
+    run.add_argument("--matrix", help="a matrix by name: ./matrix.toml's, else the built-in default, full, patterns "
+                                          "(hangmatrix matrices lists them)")
     run.add_argument("--matrix-file", help="another matrix file")
     run.add_argument("--timeout", type=float, default=30.0, help="backstop per cell, seconds (default 30)")
     run.add_argument("--detect", choices=("on", "off"), default="on",
@@ -185,6 +218,13 @@ def build_parser():
     run.add_argument("--table", help="also write the compatibility tables to this folder")
     run.add_argument("--quiet", action="store_true", help="no live progress display")
     run.set_defaults(func=cmd_run)
+
+    lst = sub.add_parser("cases", help="the cases run can name: $HANGMATRIX_CASES, ./cases, the built-in ones")
+    lst.set_defaults(func=cmd_cases)
+
+    mats = sub.add_parser("matrices", help="the matrices run --matrix can name: ./matrix.toml's, the built-in ones")
+    mats.add_argument("--matrix-file", help="list only this file's matrices")
+    mats.set_defaults(func=cmd_matrices)
 
     show = sub.add_parser("show", help="the whole diagnosis of a cell")
     show.add_argument("cell", help="cell id (or a unique part of one)")
@@ -238,7 +278,8 @@ def build_parser():
 
     base = sub.add_parser("baseline", help="check records against expectations.toml, or rewrite it")
     base.add_argument("--records", action="append", help="records (default results/records.jsonl)")
-    base.add_argument("--baseline", default="expectations.toml", help="the baseline file (default expectations.toml)")
+    base.add_argument("--baseline", help="the baseline file (default: ./expectations.toml, else the built-in one; "
+                                         "--update writes ./expectations.toml)")
     base.add_argument("--update", "--update-baseline", action="store_true", help="rewrite the baseline from the records")
     base.add_argument("--verbose", action="store_true", help="with each failing cell's diagnosis")
     base.set_defaults(func=cmd_baseline)

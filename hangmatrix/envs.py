@@ -892,7 +892,7 @@ def envs_main(argv):
     prune = sub.add_parser("prune", help="remove unfinished builds and envs of vanished interpreters")
     for p in (build, prune):
         p.add_argument("--matrix", default="default" if p is build else None, help="matrix name in the file")
-        p.add_argument("--matrix-file", default=None, help="default: matrix.toml")
+        p.add_argument("--matrix-file", default=None, help="default: ./matrix.toml, else the built-in one")
     build.add_argument("--python", action="append", help="version or path (repeatable); default: the matrix")
     build.add_argument("--gevent", action="append", help="release, 'default' or 'all' (repeatable)")
     build.add_argument("--jobs", type=int, default=4)

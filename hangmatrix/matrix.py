@@ -1,10 +1,15 @@
 """The matrix file: which cases, configurations, start methods, interpreters and gevent releases a run
-covers. Parsing only; interpreters and releases come from hangmatrix.envs, case names from hangmatrix.cases."""
+covers. Parsing only; interpreters and releases come from hangmatrix.envs, case names from hangmatrix.cases.
+
+A matrix is looked up by name in the user's ./matrix.toml first, then in the built-in one (package data,
+hangmatrix.packaged), unless a file is named (--matrix-file), which is then the only one."""
 import json
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
+
+from . import packaged
 
 CONFIG_NAMES = ("none", "patch_all", "selective", "thread_false", "lazy", "thread_queue_false")
 START_NAMES = ("fork", "spawn", "forkserver", "default")
@@ -27,6 +32,7 @@ class Matrix:
     pythons: list = field(default_factory=lambda: ["discovered"])
     gevents: list = field(default_factory=lambda: ["default"])
     debian_root: bool = False
+    what: str = ""  # one line: what the matrix is for (`hangmatrix matrices` lists it)
     path: str = ""
 
     def select(self, interpreters):
@@ -58,6 +64,8 @@ class Matrix:
     def to_toml(self):
         """This matrix as a [matrix.NAME] table (load_matrix reads it back unchanged)."""
         lines = ["[matrix.%s]" % self.name]
+        if self.what:
+            lines.append("what = %s" % _toml_str(self.what))
         for axis in AXES:
             lines.append("%s = [%s]" % (axis, ", ".join(_toml_str(v) for v in getattr(self, axis))))
         lines.append("debian_root = %s" % ("true" if self.debian_root else "false"))
@@ -72,17 +80,17 @@ def spread(releases):
     return [r for i, r in enumerate(picks) if r not in picks[:i]]
 
 
-def default_path():
-    """./matrix.toml if there is one, else the one committed beside the package."""
+def files():
+    """The matrix files a name is looked up in, first wins: ./matrix.toml (when there is one), the built-in."""
     here = os.path.abspath("matrix.toml")
-    if os.path.exists(here):
-        return here
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "matrix.toml")
+    builtin = packaged.matrix_path()
+    if os.path.exists(here) and os.path.realpath(here) != builtin:
+        return [here, builtin]
+    return [builtin]
 
 
-def load_matrix(path=None, name="default"):
-    """The named matrix from the file; MatrixError (one line) when it is missing or malformed."""
-    path = path or default_path()
+def tables(path):
+    """The [matrix.NAME] tables of one file, unparsed, in file order; MatrixError when it has none."""
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -90,12 +98,35 @@ def load_matrix(path=None, name="default"):
         raise MatrixError("%s: cannot read: %s" % (path, exc.strerror or exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise MatrixError("%s: not valid TOML: %s" % (path, exc)) from None
-    tables = data.get("matrix")
-    if not isinstance(tables, dict) or not tables:
+    found = data.get("matrix")
+    if not isinstance(found, dict) or not found:
         raise MatrixError("%s: no [matrix.NAME] tables" % path)
-    if name not in tables:
-        raise MatrixError("%s: no matrix named %r (has: %s)" % (path, name, ", ".join(tables)))
-    return parse(tables[name], name, path)
+    return found
+
+
+def listing(path=None):
+    """[(file, [Matrix])] in lookup order: the named file alone, or files()."""
+    return [(p, [parse(t, n, p) for n, t in tables(p).items()]) for p in ([path] if path else files())]
+
+
+def load_matrix(path=None, name="default"):
+    """The named matrix from the file (or the first of files() that has it); MatrixError (one line) when it
+    is missing or malformed."""
+    has = {}
+    for p in [path] if path else files():
+        found = tables(p)
+        if name in found:
+            return parse(found[name], name, p)
+        has[p] = ", ".join(found)
+    if len(has) == 1:
+        raise MatrixError("%s: no matrix named %r (has: %s)" % (*has, name, *has.values()))
+    raise MatrixError("no matrix named %r (%s)" % (name, "; ".join("%s has: %s" % kv for kv in has.items())))
+
+
+def describe(m):
+    """One line naming the matrix and the file it came from: what `run` and `upgrade-check` print."""
+    source = packaged.source(m.path)
+    return "matrix %s from %s" % (m.name, "the built-in %s" % m.path if source == packaged.BUILTIN else m.path)
 
 
 def parse(table, name, path=""):
@@ -122,7 +153,10 @@ def parse(table, name, path=""):
         values[axis] = list(items)
     if not isinstance(table.get("debian_root", False), bool):
         raise MatrixError("%s: debian_root must be true or false" % where)
-    return Matrix(name=name, path=path, debian_root=table.get("debian_root", False), **values)
+    if not isinstance(table.get("what", ""), str) or "\n" in table.get("what", ""):
+        raise MatrixError("%s: what must be one line of text" % where)
+    return Matrix(name=name, path=path, debian_root=table.get("debian_root", False), what=table.get("what", ""),
+                  **values)
 
 
 def _check(axis, value, items):

@@ -14,6 +14,8 @@ from . import cases, configs, records
 from .supervisor import without_run
 
 INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
+# The folder this package was imported from (site-packages for a wheel): the supervisor server starts there,
+# so `-m hangmatrix.supervisor` runs this very package, never a `hangmatrix/` in the user's working folder.
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -119,14 +121,17 @@ def _installed_gevent():
 
 
 def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matrix=None, matrix_file=None,
-         timeout=30.0, detect=True, warn=print):
+         timeout=30.0, detect=True, warn=print, note=None):
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
     the harness's own gevent), any axis overridden by explicit options. A missing interpreter is reported
-    in one line and the rest is still planned; an unknown gevent release becomes env-error records."""
+    in one line and the rest is still planned; an unknown gevent release becomes env-error records.
+    note(text), when given, hears which matrix file was used."""
     import dataclasses
     from . import envs, matrix as matrix_mod
     if matrix or matrix_file:
         m = matrix_mod.load_matrix(matrix_file, matrix or "default")
+        if note:
+            note(matrix_mod.describe(m))
     else:
         m = matrix_mod.Matrix(pythons=["%d.%d" % sys.version_info[:2]], gevents=[_installed_gevent() or "default"],
                               starts=list(configs.STARTS), configs=list(configs.NAMED))

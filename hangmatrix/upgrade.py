@@ -270,7 +270,7 @@ def add_arguments(parser, default_records):
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--against", metavar="OLD", help="compare with gevent OLD run now (a release, wheel or "
                                                       "folder of wheels) instead of the baseline")
-    how.add_argument("--baseline", help="expectations file (default: expectations.toml)")
+    how.add_argument("--baseline", help="expectations file (default: ./expectations.toml, else the built-in one)")
     parser.add_argument("--from-records", action="append", metavar="PATH",
                         help="check these records (files or folders) instead of running; with --gevent only "
                              "that release's, with --against OLD compared with OLD's records among them")
@@ -300,7 +300,7 @@ def _main(args, listed, started):
                  "matrix": args.matrix, "matrix_file": args.matrix_file, "timeout": args.timeout}
     expectations = None
     if not args.against:
-        path = args.baseline or "expectations.toml"
+        path = args.baseline or baseline.default_path()
         if not os.path.exists(path):
             _say("no baseline %s and no --against OLD: nothing to compare with" % path)
             return 2
@@ -314,7 +314,7 @@ def _main(args, listed, started):
         _say("no records of %s to check" % new_label)
         return 2
     if expectations is not None:
-        old_label = "the baseline %s" % (args.baseline or "expectations.toml")
+        old_label = "the baseline %s" % path
         result = check(new_recs, expectations=expectations)
     else:
         result = check(new_recs, old_records=old_recs)
@@ -348,6 +348,7 @@ def _not_installed(tgt, reason):
 def _by_running(args, pythons, selection):
     """Build NEW (and OLD) on the matrix's interpreters, run the cells where they install, keep records."""
     m = matrix_mod.load_matrix(args.matrix_file, args.matrix)
+    _say(matrix_mod.describe(m))
     interps = interpreters(m, pythons)
     if not interps:
         _say("the matrix names no interpreter on this machine")
