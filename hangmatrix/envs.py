@@ -920,8 +920,11 @@ def _list_cmd(args):
             m = json.load(f)
         late = " late wheels: " + ", ".join("%s %s" % kv for kv in m.get("late_wheels", {}).items()) \
             if m.get("late_wheels") else ""
-        print("%-7s gevent %-12s greenlet %-8s as of %s  %s%s" % (m["interpreter"]["version"], m["gevent"],
-              m["greenlet"], m["resolved_as_of"], os.path.dirname(path), late))
+        requires = "  requires: %s (%s, as of %s)" % (", ".join(
+            "%s %s" % kv for kv in m["requires_resolved"].items()), "; ".join(m["requires"]),
+            "newest" if m.get("requires_newest") else m["requires_as_of"]) if m.get("requires") else ""
+        print("%-7s gevent %-12s greenlet %-8s as of %s  %s%s%s" % (m["interpreter"]["version"], m["gevent"],
+              m["greenlet"], m["resolved_as_of"], os.path.dirname(path), late, requires))
     for path in sorted(glob.glob(os.path.join(base, "envs", "*.failed"))):
         with open(path) as f:
             print("env-error %s: %s" % (os.path.basename(path)[:-len(".failed")], f.read().strip()))
