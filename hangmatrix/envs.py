@@ -593,9 +593,10 @@ def _ensure(interp, label, gevent, requirement, resolution_date, cache_dir, retr
 
 def _build(interp, gevent, requirement, cutoff, path, base, requires=(), newest=False):
     started = time.time()
-    if interp.root:
+    kind = _builder(interp)
+    if kind == "root":
         python, builder, late = _build_in_root(interp, requirement, cutoff, path)
-    elif interp.short == "2.7":
+    elif kind == "virtualenv":
         python, builder, late = _build_with_virtualenv(interp, requirement, cutoff, path, base)
     else:
         python, builder, late = _build_with_uv(interp, requirement, cutoff, path)
@@ -614,6 +615,11 @@ def _build(interp, gevent, requirement, cutoff, path, base, requires=(), newest=
             "build_seconds": round(time.time() - started, 1)}
 
 
+def _builder(interp):
+    """How an interpreter's envs are made: in the Debian root, by virtualenv and pip (2.7), or by uv."""
+    return "root" if interp.root else "virtualenv" if interp.short == "2.7" else "uv"
+
+
 def _add_requires(interp, python, path, requires, cutoff, late):
     """The program's requirements, installed after gevent with everything gevent's step installed pinned:
     gevent, greenlet and the rest stay those of the plain env (a requirement that needs others is an
@@ -622,9 +628,9 @@ def _add_requires(interp, python, path, requires, cutoff, late):
     with open(pins, "w") as f:
         f.writelines("%s==%s\n" % kv for kv in _installed(path).items() if kv[0] not in ("pip", "wheel"))
     try:
-        if interp.short == "2.7" and not interp.root:
+        if _builder(interp) == "virtualenv":
             return _pip_install_as_of(python, path, pins, requires, cutoff)
-        if interp.root:
+        if _builder(interp) == "root":
             target, options = _root_target(interp), ["--target", _site(path), "--only-binary", ":all:"]
         else:
             target, options = ["--python", python], []
