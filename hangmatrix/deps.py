@@ -98,8 +98,9 @@ def read_file(path):
 
 def label(requirements, newest=False):
     """The part of an environment's cache name that says which requirements it holds: '' for none (so
-    the environments built before requirements existed keep their names), else '-req' and a hash."""
-    if not requirements and not newest:
+    the environments built before requirements existed keep their names), else '-req' and a hash of them
+    and of how they were resolved."""
+    if not requirements:
         return ""
     text = "\n".join(normalize(requirements)) + ("\nnewest" if newest else "")
     return "-req" + hashlib.sha256(text.encode()).hexdigest()[:12]

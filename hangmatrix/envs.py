@@ -528,6 +528,7 @@ def ensure_env(interpreter, gevent, cache_dir=None, retry=False, requires=(), ne
     requires: the program's requirements, installed beside gevent and resolved as of the same date (or, with
     newest, as of the build); they are part of the env's key."""
     requires = _requirements(requires)
+    newest = bool(newest and requires)  # nothing to resolve: the plain env
     return _ensure(interpreter, "gevent" + gevent + deps.label(requires, newest), gevent, "gevent==" + gevent,
                    lambda: _cutoff(interpreter, gevent), cache_dir, retry, requires, newest)
 
@@ -552,6 +553,7 @@ def ensure_wheel_env(interpreter, wheels, cache_dir=None, retry=False, requires=
         digest = hashlib.sha256(f.read()).hexdigest()[:16]
     gevent = str(parse_wheel_filename(os.path.basename(wheel))[1])
     requires = _requirements(requires)
+    newest = bool(newest and requires)
     return _ensure(interpreter, "wheel-" + digest + deps.label(requires, newest), gevent, wheel, lambda: _now()[:10],
                    cache_dir, retry, requires, newest)
 
@@ -600,7 +602,7 @@ def _build(interp, gevent, requirement, cutoff, path, base, requires=(), newest=
         python, builder, late = _build_with_virtualenv(interp, requirement, cutoff, path, base)
     else:
         python, builder, late = _build_with_uv(interp, requirement, cutoff, path)
-    requires_as_of = (_now()[:10] if newest else cutoff) if requires or newest else ""
+    requires_as_of = (_now()[:10] if newest else cutoff) if requires else ""
     if requires:
         late = dict(late, **_add_requires(interp, python, path, requires, None if newest else cutoff, late))
     check = _check_sound(interp, python, path, gevent)

@@ -132,6 +132,9 @@ def test_cli_requires_combines_with_the_header(tmp_path):
     assert out.returncode == 0, out.stderr
     rec = records.read(store)[0]
     assert rec["verdict"] == "ok" and rec["provenance"]["requires"] == ["grequests", "requests<3,>=2"]
+    shown = subprocess.run(HM + ["show", rec["id"], "--records", store], capture_output=True, text=True).stdout
+    assert "requires grequests, requests<3,>=2: installed grequests %s, requests %s, resolved as of 2024-11-14" % (
+        rec["provenance"]["packages"]["grequests"], rec["provenance"]["packages"]["requests"]) in shown
     bad = subprocess.run(HM + ["run", "--case", GREQUESTS, "--requires", "not a requirement!", "--records", store],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "not a requirement" in bad.stderr
