@@ -135,6 +135,15 @@ def test_cli_requires_combines_with_the_header(tmp_path):
     shown = subprocess.run(HM + ["show", rec["id"], "--records", store], capture_output=True, text=True).stdout
     assert "requires grequests, requests<3,>=2: installed grequests %s, requests %s, resolved as of 2024-11-14" % (
         rec["provenance"]["packages"]["grequests"], rec["provenance"]["packages"]["requests"]) in shown
+    newest = subprocess.run(HM + ["run", "--case", GREQUESTS, "--config", "none", "--start", "default", "--python",
+                                  "3.11", "--gevent", "24.11.1", "--requires-newest", "--records", store, "--quiet"],
+                            capture_output=True, text=True, timeout=600)
+    assert newest.returncode == 0, newest.stderr
+    prov = records.read(store)[-1]["provenance"]
+    assert prov["requires"] == ["grequests"] and prov["requires_newest"] is True
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    assert prov["resolved_as_of"] < prov["requires_as_of"] <= today  # the env's build day (a cached env is reused)
+    assert envs.Version(prov["packages"]["requests"]) > envs.Version(rec["provenance"]["packages"]["requests"])
     bad = subprocess.run(HM + ["run", "--case", GREQUESTS, "--requires", "not a requirement!", "--records", store],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "not a requirement" in bad.stderr
