@@ -7,7 +7,8 @@ name starts with `_` is not a case (cases/__init__.py makes the built-in folder 
 A header line is `# hangmatrix: key = value`; the patch point is the line marked `# hangmatrix: patch-point`.
 Keys: what, success, expect (a regex stdout must match), endless (true: never exits, verdict from
 progress), progress (functions whose calls and loop ticks prove progress), workers (functions that
-`lazy` patches in), python (e.g. `>=3.2`: older interpreters are `unsupported`).
+`lazy` patches in), python (e.g. `>=3.2`: older interpreters are `unsupported`), requires (the program's
+own dependencies, e.g. `grequests, requests<3`, installed in its cell environment; see hangmatrix.deps).
 """
 import fnmatch
 import glob
@@ -16,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from . import packaged
+from . import deps, packaged
 
 HEADER = re.compile(r"^#\s*hangmatrix:\s*([\w-]+)\s*=\s*(.*?)\s*$")
 MARKER = "# hangmatrix: patch-point"
@@ -38,6 +39,7 @@ class Case:
     progress: list = field(default_factory=list)
     workers: list = field(default_factory=list)
     python: str = ""
+    requires: list = field(default_factory=list)  # requirement strings, as the header gives them
     problem: str = ""  # set when the file cannot be run as a case: its cells are `error` without a run
 
     def supports(self, version):
@@ -69,6 +71,8 @@ def load(path):
             case.endless = value.lower() in ("1", "true", "yes")
         elif key in ("what", "success", "expect", "python"):
             setattr(case, key, value)
+        elif key == "requires":
+            case.requires += deps.split(value)
     if not any(MARKER in line for line in text.splitlines()):
         case.problem = "%s has no line marked '%s' (the monkey.patch_all() call to configure)" % (path, MARKER)
     elif case.expect:
@@ -76,6 +80,11 @@ def load(path):
             re.compile(case.expect)
         except re.error as exc:
             case.problem = "%s: bad expect regex: %s" % (path, exc)
+    if not case.problem:
+        try:
+            deps.normalize(case.requires)
+        except deps.RequirementError as exc:
+            case.problem = "%s: bad requires: %s" % (path, exc)
     return case
 
 

@@ -4,7 +4,7 @@ import os
 import sys
 import time
 
-from . import __version__, cases, configs, matrix, records, runner
+from . import __version__, cases, configs, deps, matrix, records, runner
 
 DEFAULT_RECORDS = os.path.join("results", "records.jsonl")
 
@@ -29,7 +29,8 @@ def cmd_run(args):
     plan = runner.plan(
         case_names=_list(args.case), config_names=_list(args.config), starts=_list(args.start),
         pythons=_list(args.python), gevents=_list(args.gevent), matrix=args.matrix, matrix_file=args.matrix_file,
-        timeout=args.timeout, detect=args.detect == "on", warn=_say, note=_say)
+        timeout=args.timeout, detect=args.detect == "on", warn=_say, note=_say,
+        requires=[r for value in args.requires or [] for r in deps.split(value)], requires_newest=args.requires_newest)
     done_ids = set()
     if args.resume and os.path.exists(args.records):
         done_ids = {r.get("id") for r in records.read(args.records, warn=_say)}
@@ -205,6 +206,11 @@ def build_parser():
     run.add_argument("--start", action="append", help="start methods: fork, spawn, forkserver, default")
     run.add_argument("--python", action="append", help="interpreter versions (3.11) or paths")
     run.add_argument("--gevent", action="append", help="gevent releases (default: the matrix's)")
+    run.add_argument("--requires", action="append", metavar="REQ",
+                     help="requirements the programs need, e.g. 'grequests, requests<3' (repeatable; added to each "
+                          "case's `requires` header and the matrix's `requirements`)")
+    run.add_argument("--requires-newest", action="store_true",
+                     help="resolve requirements to their newest releases, not as of the gevent release's date")
     run.add_argument("--matrix", help="a matrix by name: ./matrix.toml's, else the built-in default, full, patterns "
                                           "(hangmatrix matrices lists them)")
     run.add_argument("--matrix-file", help="another matrix file")

@@ -1,5 +1,6 @@
 """The matrix file: which cases, configurations, start methods, interpreters and gevent releases a run
-covers. Parsing only; interpreters and releases come from hangmatrix.envs, case names from hangmatrix.cases.
+covers, and the requirements its programs need. Parsing only; interpreters and releases come from
+hangmatrix.envs, case names from hangmatrix.cases, requirement syntax from hangmatrix.deps.
 
 A matrix is looked up by name in the user's ./matrix.toml first, then in the built-in one (package data,
 hangmatrix.packaged), unless a file is named (--matrix-file), which is then the only one."""
@@ -9,7 +10,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields
 
-from . import packaged
+from . import deps, packaged
 
 CONFIG_NAMES = ("none", "patch_all", "selective", "thread_false", "lazy", "thread_queue_false")
 START_NAMES = ("fork", "spawn", "forkserver", "default")
@@ -33,7 +34,14 @@ class Matrix:
     gevents: list = field(default_factory=lambda: ["default"])
     debian_root: bool = False
     what: str = ""  # one line: what the matrix is for (`hangmatrix matrices` lists it)
+    requirements: list = field(default_factory=list)  # installed in every cell env, beside each case's own
+    requirements_file: str = ""  # absolute path; its requirements are added to `requirements`
+    requires_newest: bool = False  # resolve them as of the build, not the gevent release's date
     path: str = ""
+
+    def requires(self):
+        """Every requirement the matrix names: the list, then the file's."""
+        return list(self.requirements) + (deps.read_file(self.requirements_file) if self.requirements_file else [])
 
     def select(self, interpreters):
         """The interpreters the `pythons` axis names, in the given order, each once."""
@@ -69,6 +77,12 @@ class Matrix:
         for axis in AXES:
             lines.append("%s = [%s]" % (axis, ", ".join(_toml_str(v) for v in getattr(self, axis))))
         lines.append("debian_root = %s" % ("true" if self.debian_root else "false"))
+        if self.requirements:
+            lines.append("requirements = [%s]" % ", ".join(_toml_str(v) for v in self.requirements))
+        if self.requirements_file:
+            lines.append("requirements_file = %s" % _toml_str(self.requirements_file))
+        if self.requires_newest:
+            lines.append("requires_newest = true")
         return "\n".join(lines) + "\n"
 
 
@@ -151,12 +165,37 @@ def parse(table, name, path=""):
             if problem:
                 raise MatrixError("%s: %s: %s" % (where, axis, problem))
         values[axis] = list(items)
-    if not isinstance(table.get("debian_root", False), bool):
-        raise MatrixError("%s: debian_root must be true or false" % where)
+    for key in ("debian_root", "requires_newest"):
+        if not isinstance(table.get(key, False), bool):
+            raise MatrixError("%s: %s must be true or false" % (where, key))
     if not isinstance(table.get("what", ""), str) or "\n" in table.get("what", ""):
         raise MatrixError("%s: what must be one line of text" % where)
+    values.update(_requirements(table, where, path))
     return Matrix(name=name, path=path, debian_root=table.get("debian_root", False), what=table.get("what", ""),
-                  **values)
+                  requires_newest=table.get("requires_newest", False), **values)
+
+
+def _requirements(table, where, path):
+    """`requirements` (a list of requirement strings) and `requirements_file` (relative to the matrix
+    file), each checked (the file read) now, so a bad one is one line before anything runs."""
+    out = {}
+    reqs = table.get("requirements", [])
+    if not isinstance(reqs, list) or not all(isinstance(r, str) for r in reqs):
+        raise MatrixError("%s: requirements must be a list of strings like \"requests<3\"" % where)
+    req_file = table.get("requirements_file", "")
+    if not isinstance(req_file, str):
+        raise MatrixError("%s: requirements_file must be a path (relative to the matrix file)" % where)
+    if req_file:
+        out["requirements_file"] = os.path.join(os.path.dirname(os.path.abspath(path)) if path else os.getcwd(), req_file)
+    try:
+        deps.normalize(reqs)
+        if req_file:
+            deps.read_file(out["requirements_file"])
+    except deps.RequirementError as exc:
+        raise MatrixError("%s: %s" % (where, exc)) from None
+    if reqs:
+        out["requirements"] = list(reqs)
+    return out
 
 
 def _check(axis, value, items):

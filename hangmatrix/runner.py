@@ -10,7 +10,7 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from . import cases, configs, records
+from . import cases, configs, deps, records
 from .supervisor import without_run
 
 INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
@@ -28,15 +28,17 @@ def make_spec(case, config, start, env, timeout=30.0, detect=True):
         "id": records.cell_id(case.name, interp.short, env.gevent, config["name"], start),
         "case": {"name": case.name, "path": case.path, "sha256": case.sha256, "endless": case.endless,
                  "expect": case.expect, "progress": case.progress, "workers": case.workers},
-        "config": config, "start": start, "timeout": timeout, "detect": detect,
-        "argv": [env.python, env.stage(case.path)],
+        "config": config, "start": start, "timeout": timeout, "detect": detect, "requires": list(env.requires),
+        "argv": [env.python, env.stage_program(case.path)],
         "inject": env.stage(INJECT_DIR), "root": interp.root or "", "tmp_base": env.tmp_base,
         "provenance": {
             "python": interp.version, "python_short": interp.short, "implementation": interp.implementation,
             "build": interp.build, "interpreter": interp.path, "interpreter_source": interp.source,
             "default_start": interp.default_start, "env_python": env.python, "env_path": env.path,
             "gevent": env.gevent, "greenlet": env.greenlet, "packages": env.packages,
-            "resolved_as_of": env.resolved_as_of,
+            "resolved_as_of": env.resolved_as_of, "requires": list(env.requires),
+            "requires_newest": env.requires_newest, "requires_resolved": env.requires_resolved or {},
+            "requires_as_of": env.requires_as_of,
         },
     }
 
@@ -121,11 +123,12 @@ def _installed_gevent():
 
 
 def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matrix=None, matrix_file=None,
-         timeout=30.0, detect=True, warn=print, note=None):
+         timeout=30.0, detect=True, warn=print, note=None, requires=(), requires_newest=False):
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
     the harness's own gevent), any axis overridden by explicit options. A missing interpreter is reported
     in one line and the rest is still planned; an unknown gevent release becomes env-error records.
-    note(text), when given, hears which matrix file was used."""
+    note(text), when given, hears which matrix file was used. Each cell's `requires` is its case's own,
+    the matrix's and these (`--requires`), as one sorted set."""
     import dataclasses
     from . import envs, matrix as matrix_mod
     if matrix or matrix_file:
@@ -141,6 +144,11 @@ def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matr
     chosen_cases = cases.select(m.cases)
     chosen_configs = [configs.parse(c) for c in m.configs]
     chosen_starts = [configs.check_start(s) for s in m.starts]
+    try:
+        shared = list(deps.normalize(list(requires) + m.requires()))
+    except deps.RequirementError as exc:
+        raise PlanError(str(exc)) from None
+    newest = bool(requires_newest or m.requires_newest)
     debian_root = m.debian_root or os.environ.get("HANGMATRIX_DEBIAN_ROOT") == "1"
     if m.pythons == ["discovered"]:
         interps = envs.discover(debian_root=debian_root)
@@ -158,11 +166,13 @@ def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matr
     items = []
     for interp, gv in pairs:
         for case in chosen_cases:
+            wanted = () if case.problem else deps.normalize(case.requires + shared)
             for config in chosen_configs:
                 for start in chosen_starts:
                     items.append({"id": records.cell_id(case.name, interp.short, gv, config["name"], start),
                                   "case": case, "config": config, "start": start, "interpreter": interp,
-                                  "gevent": gv, "timeout": timeout, "detect": detect})
+                                  "gevent": gv, "timeout": timeout, "detect": detect, "requires": wanted,
+                                  "requires_newest": newest})
     if not items:
         raise PlanError("the selection names no cell (no interpreter found, or an empty axis)")
     return items
@@ -185,7 +195,8 @@ def _unbuilt_spec(item, env_error=""):
     interp = item["interpreter"]
     prov = {"python": interp.version, "python_short": interp.short, "implementation": interp.implementation,
             "build": interp.build, "interpreter": interp.path, "interpreter_source": interp.source,
-            "default_start": interp.default_start, "gevent": item["gevent"], "greenlet": "", "packages": {}}
+            "default_start": interp.default_start, "gevent": item["gevent"], "greenlet": "", "packages": {},
+            "requires": list(item.get("requires", ())), "requires_newest": item.get("requires_newest", False)}
     return {"id": item["id"], "case": {"name": item["case"].name, "path": item["case"].path,
                                        "sha256": item["case"].sha256},
             "config": item["config"], "start": item["start"], "timeout": item["timeout"],
@@ -193,9 +204,10 @@ def _unbuilt_spec(item, env_error=""):
 
 
 def execute(items, jobs=None, on_record=None, progress=False, ensure=None):
-    """Build each (interpreter, gevent) environment once, in a pool of its own, and start that env's
-    cells as soon as it is ready, so builds overlap runs. Returns the records. `ensure(interp, gevent)`
-    makes an environment (default envs.ensure_env; upgrade-check passes one for local wheels)."""
+    """Build each (interpreter, gevent, requirements) environment once, in a pool of its own, and start
+    that env's cells as soon as it is ready, so builds overlap runs. Returns the records.
+    `ensure(interp, gevent, requires=, newest=)` makes an environment (default envs.ensure_env;
+    upgrade-check passes one for local wheels)."""
     from concurrent.futures import as_completed
     from . import envs
     jobs = jobs or default_jobs()
@@ -211,11 +223,13 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None):
 
     groups = {}
     for item in items:
-        groups.setdefault((item["interpreter"], item["gevent"]), []).append(item)
+        key = (item["interpreter"], item["gevent"], tuple(item.get("requires", ())), item.get("requires_newest", False))
+        groups.setdefault(key, []).append(item)
     try:
         with ThreadPoolExecutor(max_workers=2) as builders, ThreadPoolExecutor(max_workers=jobs) as cells, \
                 Supervisors() as server:
-            builds = {builders.submit(ensure or envs.ensure_env, interp, gv): (interp, gv) for interp, gv in groups}
+            make = ensure or envs.ensure_env
+            builds = {builders.submit(make, key[0], key[1], requires=key[2], newest=key[3]): key for key in groups}
             running = []
             for fut in as_completed(builds):
                 group = groups[builds[fut]]

@@ -32,7 +32,7 @@ import tempfile
 import time
 import traceback
 
-from . import __version__, verdict, watch
+from . import __version__, deps, verdict, watch
 
 UNSUPPORTED_EXIT = 86
 OUTPUT_CAP = 16 * 1024 * 1024
@@ -345,6 +345,9 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
             name, sig = "unsupported", unsupported
         else:
             name, sig = verdict.ended(code, spec["case"]["endless"], spec["case"]["expect"], stdout, stderr)
+            if name == "error":  # a module the environment lacks is its defect, not the program's
+                missing = deps.missing_module(_uncaught(cell), spec["case"]["path"], _env_python(spec))
+                name, sig = ("env-error", missing) if missing else (name, sig)
         left = [{"pid": p["pid"], "role": p["role"]} for p in diag.get("processes", [])
                 if p["pid"] != cell.proc.pid]
         if left:
@@ -368,6 +371,17 @@ def _outside(diag):
             if t.get("pipe", {}).get("outside_holders")]
 
 
+def _uncaught(cell):
+    """The exception the cell's first process died of, as it reported it (or None)."""
+    cell.read_events()  # what it wrote just before it exited
+    return next((e for e in cell.events if e["ev"] == "uncaught" and e["pid"] == cell.proc.pid), None)
+
+
+def _env_python(spec):
+    """The argv that runs the cell env's python (inside the root for chroot envs)."""
+    return (["chroot", spec["root"]] if spec["root"] else []) + [spec["provenance"]["env_python"]]
+
+
 def _names(events):
     return {e["pid"]: e["name"] for e in events if e["ev"] == "process"}
 
@@ -379,7 +393,7 @@ def _event_summary(events):
     for e in events:
         key = e["ev"] + (":" + e["fn"] if "fn" in e else "")
         counts[key] = counts.get(key, 0) + 1
-        if e["ev"] in ("patched", "start_method", "start_method_refused", "unsupported", "process"):
+        if e["ev"] in ("patched", "start_method", "start_method_refused", "unsupported", "process", "uncaught"):
             keep.append({k: v for k, v in e.items() if k != "t"})
     return {"counts": counts, "notable": keep[:40]}
 

@@ -87,11 +87,12 @@ def newest_release(interps):
 
 # ---------------------------------------------------------------- environments
 
-def ensure(interp, tgt):
-    """The environment of the target on the interpreter (EnvError: it does not install there)."""
+def ensure(interp, tgt, requires=(), newest=False):
+    """The environment of the target on the interpreter (EnvError: it does not install there), with the
+    cases' requirements."""
     if not tgt.wheels:
-        return envs.ensure_env(interp, tgt.version)
-    return envs.ensure_wheel_env(interp, tgt.wheels)
+        return envs.ensure_env(interp, tgt.version, requires=requires, newest=newest)
+    return envs.ensure_wheel_env(interp, tgt.wheels, requires=requires, newest=newest)
 
 
 def build_envs(tgt, interps, jobs=2):
@@ -125,7 +126,7 @@ def run_target(tgt, built, selection, jobs=None, on_record=None):
         return []
     items = runner.plan(pythons=[i.path if i.source == "explicit" else i.short for i in built],
                         gevents=[tgt.version], warn=_say, **selection)
-    return runner.execute(items, jobs=jobs, on_record=on_record, ensure=lambda interp, _: ensure(interp, tgt))
+    return runner.execute(items, jobs=jobs, on_record=on_record, ensure=lambda interp, _, **wanted: ensure(interp, tgt, **wanted))
 
 
 # ---------------------------------------------------------------- comparing
