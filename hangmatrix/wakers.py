@@ -1,0 +1,444 @@
+"""Who can end a blocked wait. For each waiting thread: what it waits on (a pipe, a FIFO, a socket and its
+peer, a lock, a shared futex word, an eventfd or timer, a signal), which processes of the tree could end it,
+and what outside the tree could (a peer process, anyone who can open a name or connect, a timer, a signal).
+
+A deadlock needs every wait on the parent's chain (its threads, the processes that could end their waits,
+theirs in turn) to be endable from inside only; a stall needs the same of its pollers. These look-ups read
+kernel tables (other processes' fds and maps, socket tables, /proc/locks), so they run only when a
+deadlock or stall is about to be declared, once per look (World caches each table for that look).
+"""
+import os
+import re
+import signal
+import socket
+import stat
+import struct
+
+from . import watch
+
+SIGNAL_WAITS = {"pause", "rt_sigsuspend", "rt_sigtimedwait"}
+POLLS = {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"}
+SOCKET_STATES = {"01": "established", "02": "connecting", "0A": "listening"}
+
+
+class World:
+    """The kernel's tables for one look at the tree, each read at most once and only when needed."""
+
+    def __init__(self, snap, fds):
+        self.procs = snap.procs
+        self.tree = set(snap.procs)
+        self.fds = fds  # pid -> {fd: (target, mode)} of the tree, as watch.fd_table
+        self._outside_fds = self._unix = self._locks = None
+        self._inet, self._maps = {}, {}
+
+    # -- who holds what
+    def outside_fds(self):
+        """pid -> {fd: target} of every process outside the tree (one pass over /proc)."""
+        if self._outside_fds is None:
+            self._outside_fds = {}
+            me = os.getpid()
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit() or int(entry) in self.tree or int(entry) == me:
+                    continue
+                table = {}
+                try:
+                    names = os.listdir("/proc/%s/fd" % entry)
+                except OSError:
+                    continue
+                for fd in names:
+                    try:
+                        table[int(fd)] = os.readlink("/proc/%s/fd/%s" % (entry, fd))
+                    except OSError:
+                        continue
+                self._outside_fds[int(entry)] = table
+        return self._outside_fds
+
+    def holders(self, target, mode=None):
+        """(inside pids, outside pids) holding target open (inside: for mode 'r' or 'w' when given)."""
+        inside = sorted({pid for pid, table in self.fds.items() for t, m in table.values()
+                         if t == target and (mode is None or mode in m or m == "rw")})
+        outside = sorted(pid for pid, table in self.outside_fds().items() if target in table.values())
+        return inside, outside
+
+    def anon_holders(self, kind, key, value):
+        """Holders of an anonymous-inode file (all share one inode) told apart by an fdinfo field, such as
+        eventfd's `eventfd-id`: (inside pids, outside pids)."""
+        def matches(pid, fds):
+            return any(watch.fdinfo_field(pid, fd, key) == value for fd in fds)
+        target = "anon_inode:[%s]" % kind
+        inside = sorted(pid for pid, table in self.fds.items()
+                        if matches(pid, [fd for fd, (t, _) in table.items() if t == target]))
+        outside = sorted(pid for pid, table in self.outside_fds().items()
+                         if matches(pid, [fd for fd, t in table.items() if t == target]))
+        return inside, outside
+
+    # -- sockets
+    def unix(self):
+        """inode -> (type, state, name, peer inode) of every Unix socket, from sock_diag (as `ss -x`)."""
+        if self._unix is None:
+            try:
+                self._unix = _unix_sockets()
+            except OSError:
+                self._unix = {}
+        return self._unix
+
+    def inet(self, pid):
+        """[(proto, local, remote, state, inode)] of the TCP and UDP sockets in pid's network namespace."""
+        if pid not in self._inet:
+            rows = []
+            for proto in ("tcp", "tcp6", "udp", "udp6"):
+                text = watch._read("/proc/%d/net/%s" % (pid, proto), 1 << 22) or ""
+                for line in text.splitlines()[1:]:
+                    f = line.split()
+                    if len(f) >= 10:
+                        rows.append((proto.rstrip("6"), _addr(f[1]), _addr(f[2]), f[3], int(f[9])))
+            self._inet[pid] = rows
+        return self._inet[pid]
+
+    # -- locks and mappings
+    def locks(self):
+        """[(blocker line id, pid, file, waiting)] from /proc/locks; `waiting` rows are blocked on the id."""
+        if self._locks is None:
+            self._locks = []
+            for line in (watch._read("/proc/locks", 1 << 22) or "").splitlines():
+                m = re.match(r"^(\d+):\s+(->\s+)?(\S+)\s+\S+\s+\S+\s+(-?\d+)\s+(\S+)", line)
+                if m:
+                    self._locks.append((m.group(1), int(m.group(4)), m.group(3), m.group(5), bool(m.group(2))))
+        return self._locks
+
+    def maps(self, pid):
+        """[(start, end, perms, dev, inode, path)] of pid's memory mappings."""
+        if pid not in self._maps:
+            rows = []
+            for line in (watch._read("/proc/%d/maps" % pid, 1 << 24) or "").splitlines():
+                f = line.split(None, 5)
+                if len(f) >= 5:
+                    start, end = (int(x, 16) for x in f[0].split("-"))
+                    rows.append((start, end, f[1], f[3], int(f[4]), f[5] if len(f) > 5 else ""))
+            self._maps[pid] = rows
+        return self._maps[pid]
+
+
+def _addr(text):
+    """`0100007F:4E20` (or 32 hex digits for IPv6) -> ('127.0.0.1', 20000); v4-mapped IPv6 as IPv4."""
+    host, port = text.split(":")
+    raw = bytes.fromhex(host)
+    if len(raw) == 4:
+        ip = socket.inet_ntop(socket.AF_INET, struct.pack("<I", struct.unpack(">I", raw)[0]))
+    else:
+        raw = b"".join(struct.pack("<I", struct.unpack(">I", raw[i:i + 4])[0]) for i in range(0, 16, 4))
+        ip = socket.inet_ntop(socket.AF_INET6, raw)
+        if ip.startswith("::ffff:") and "." in ip:
+            ip = ip[7:]
+    return ip, int(port, 16)
+
+
+def _show(addr):
+    return ("[%s]:%d" if ":" in addr[0] else "%s:%d") % addr
+
+
+def _unix_sockets():
+    """Every Unix socket of this network namespace through NETLINK_SOCK_DIAG, with its peer's inode."""
+    req = struct.pack("=BBHIIIII", socket.AF_UNIX, 0, 0, 0xFFFFFFFF, 0, 1 | 4, 0xFFFFFFFF, 0xFFFFFFFF)
+    msg = struct.pack("=IHHII", 16 + len(req), 20, 1 | 0x300, 1, 0) + req  # SOCK_DIAG_BY_FAMILY, dump
+    found = {}
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 4) as nl:
+        nl.settimeout(2.0)
+        nl.send(msg)
+        while True:
+            data, off = nl.recv(1 << 20), 0
+            while off + 16 <= len(data):
+                length, kind = struct.unpack_from("=IH", data, off)
+                if kind == 3:  # NLMSG_DONE
+                    return found
+                if kind == 2:  # NLMSG_ERROR
+                    raise OSError("sock_diag refused the dump")
+                stype, state, ino = struct.unpack_from("=xBBxI", data, off + 16)
+                name, peer, a = "", 0, off + 16 + 16
+                while a + 4 <= off + length:
+                    alen, atype = struct.unpack_from("=HH", data, a)
+                    if alen < 4:
+                        break
+                    value = data[a + 4:a + alen]
+                    if atype == 0:  # UNIX_DIAG_NAME
+                        name = "@" + value[1:].decode("utf-8", "replace") if value[:1] == b"\0" \
+                            else value.split(b"\0")[0].decode("utf-8", "replace")
+                    elif atype == 2:  # UNIX_DIAG_PEER
+                        peer = struct.unpack("=I", value[:4])[0]
+                    a += (alen + 3) & ~3
+                found[ino] = (stype, state, name, peer)
+                off += (length + 3) & ~3
+            if not data:
+                return found
+
+
+# ---------------------------------------------------------------- one wait
+
+class Wake:
+    """What one wait is on, who inside could end it, and what outside could (each a reason)."""
+
+    def __init__(self, ends_in_s=None):
+        self.on, self.inside, self.outside = [], set(), []
+        self.ends_in_s = ends_in_s  # a timed wait: it ends by itself within this long
+
+    def as_json(self):
+        data = {"on": self.on[:8], "inside": sorted(self.inside), "outside": self.outside[:8]}
+        if self.ends_in_s is not None:
+            data["ends_in_s"] = round(self.ends_in_s, 3)
+        return data
+
+
+def explain(th, pid, world):
+    """The Wake of a thread in a blocking wait, or None when it is not waiting on anything we examine."""
+    kind = watch.wait_kind(th)
+    if kind is None:
+        return None
+    wake, sc, a = Wake(th.timeout_s if kind == "timed" else None), th.syscall, th.args
+    fds = world.fds.get(pid, {})
+    if sc in watch.FD_WAITS:
+        _fd(wake, pid, a[0], fds, world, th.syscall)
+    elif sc in POLLS:
+        watched = watch.watched_fds(th)
+        if watched is None:
+            wake.outside.append("%s() on fds that cannot be read" % sc)
+        for fd in watched or ():
+            _fd(wake, pid, fd, fds, world, None)
+        if not watched and kind == "untimed":
+            _signal(wake, pid)  # an untimed wait on nothing: only a signal ends it
+    elif sc == "futex":
+        _futex(wake, pid, a, world)
+    elif sc in SIGNAL_WAITS:
+        _signal(wake, pid)
+    elif sc in ("flock", "fcntl"):
+        _lock(wake, pid, world)
+    elif sc in ("wait4", "waitid"):
+        wake.on.append("a child's exit")
+        wake.inside.update(p for p, proc in world.procs.items() if proc.ppid == pid)
+    elif sc in ("semop", "semtimedop"):
+        wake.on.append("a SysV semaphore")
+        wake.outside.append("a SysV semaphore (any process allowed to use the set can change it)")
+    elif th.timeout_s is not None or sc in watch.TIMED_BY_NATURE:
+        wake.on.append("time")
+    return wake
+
+
+def _fd(wake, pid, fd, fds, world, call):
+    """What can make fd of pid ready: the other end's holders for pipes, the peer for sockets, ..."""
+    target, mode = fds.get(fd, ("", ""))
+    if not target:
+        wake.outside.append("fd %d, closed or unknown" % fd)
+        return
+    if target.startswith("pipe:") or _is_fifo(pid, fd):
+        reading = call in ("read", "readv", "pread64") or (call is None and "r" in mode and mode != "rw")
+        inside, outside = world.holders(target, "w" if reading else "r")
+        label = target if target.startswith("pipe:") else "FIFO %s" % target
+        wake.on.append(label)
+        wake.inside.update(inside)
+        if label != target and not target.endswith(" (deleted)"):
+            wake.outside.append("%s (anyone can open it by name)" % label)
+        if outside:
+            wake.outside.append("%s (also held outside the tree by %s)" % (label, outside))
+    elif target.startswith("socket:["):
+        _socket(wake, pid, int(target[8:-1]), world)
+    elif target == "anon_inode:[eventfd]":
+        eid = watch.fdinfo_field(pid, fd, "eventfd-id")
+        wake.on.append("eventfd" + (" %s" % eid if eid else ""))
+        if eid is None:
+            wake.outside.append("an eventfd whose holders cannot be told apart on this kernel")
+            return
+        inside, outside = world.anon_holders("eventfd", "eventfd-id", eid)
+        wake.inside.update(inside)
+        if outside:
+            wake.outside.append("eventfd %s (also held outside the tree by %s)" % (eid, outside))
+    elif target == "anon_inode:[timerfd]":
+        left = watch.timerfd_left(pid, fd)
+        wake.on.append("timerfd")
+        if left is not None and left <= watch.LONG_WAIT_S:
+            wake.outside.append("a timerfd that fires in %s" % watch.duration(left))
+        else:  # disarmed (or a sentinel): only a holder can arm it
+            wake.inside.add(pid)
+            outside = sorted(p for p, t in world.outside_fds().items() if target in t.values())
+            if outside:
+                wake.outside.append("a timerfd, and processes outside the tree hold timerfds: %s" % outside)
+    elif target == "anon_inode:[eventpoll]":
+        wake.on.append("a nested epoll")
+        wake.outside.append("a nested epoll instance (not examined)")
+    elif target == "anon_inode:[signalfd]":
+        wake.on.append("a signalfd")
+        wake.outside.append("a signalfd (any process allowed to signal it can end the wait)")
+    elif target in ("anon_inode:inotify", "anon_inode:[inotify]"):
+        wake.on.append("inotify")
+        wake.outside.append("an inotify watch (anyone writing a watched file can end the wait)")
+    elif target == "anon_inode:[pidfd]":
+        other = watch.fdinfo_field(pid, fd, "Pid")
+        wake.on.append("pidfd of %s" % other)
+        if other is None or int(other) not in world.tree:
+            wake.outside.append("the exit of process %s, outside the tree" % other)
+        else:
+            wake.inside.add(int(other))
+    else:
+        wake.on.append(target)
+        wake.outside.append("%s (not examined)" % target)
+
+
+def _is_fifo(pid, fd):
+    try:
+        return stat.S_ISFIFO(os.stat("/proc/%d/fd/%d" % (pid, fd)).st_mode)
+    except OSError:
+        return False
+
+
+def _socket(wake, pid, ino, world):
+    unix = world.unix().get(ino)
+    if unix is not None:
+        stype, state, name, peer = unix
+        peer_name = world.unix().get(peer, (0, 0, "", 0))[2] if peer else ""
+        label = "Unix socket %s%s" % (name or "socket:[%d]" % ino, " → %s" % peer_name if peer_name else "")
+        if state == 10:  # listening
+            wake.on.append(label + " (listening)")
+            wake.outside.append("%s listening (anyone can connect)" % label)
+        elif peer:
+            wake.on.append(label)
+            inside, outside = world.holders("socket:[%d]" % peer)
+            wake.inside.update(inside)
+            if outside or not inside:
+                wake.outside.append("%s (peer outside the tree%s)" % (label, ": held by %s" % outside if outside
+                                                                      else ""))
+        elif name and stype != 1:  # a bound datagram socket: anyone can send to its name
+            wake.on.append(label)
+            wake.outside.append("%s (anyone can send to it)" % label)
+        else:
+            wake.on.append(label + " (unconnected)")
+        return
+    row = next((r for r in world.inet(pid) if r[4] == ino), None)
+    if row is None:
+        wake.on.append("socket:[%d]" % ino)
+        wake.outside.append("socket:[%d] of a kind not examined" % ino)
+        return
+    proto, local, remote, state, _ = row
+    label = "%s %s → %s" % (proto.upper(), _show(local), _show(remote))
+    if state == "0A" or remote[1] == 0:
+        label = "%s %s" % (proto.upper(), _show(local))
+        wake.on.append(label + (" (listening)" if proto == "tcp" else ""))
+        wake.outside.append("%s (%s)" % (label, "listening: anyone can connect" if proto == "tcp"
+                                          else "anyone can send to it"))
+        return
+    wake.on.append(label)
+    peers = [r for r in world.inet(pid) if r[0] == proto and r[1] == remote and r[2] == local]
+    held = [r[4] for r in peers if r[4]]
+    if peers and not held and proto == "tcp":  # not accepted yet: whoever holds the listener can
+        held = [r[4] for r in world.inet(pid) if r[0] == "tcp" and r[3] == "0A" and r[1][1] == remote[1]]
+    inside, outside = set(), set()
+    for peer in held:
+        i, o = world.holders("socket:[%d]" % peer)
+        inside.update(i)
+        outside.update(o)
+    wake.inside.update(inside)
+    if outside or not inside:
+        wake.outside.append("%s (peer outside the tree)" % label)
+
+
+def _futex(wake, pid, a, world):
+    """A private futex is woken by the process's own threads; a shared one by whoever maps its page."""
+    if a[1] & 128:
+        wake.on.append("a lock of the process")
+        wake.inside.add(pid)
+        return
+    page = next((m for m in world.maps(pid) if m[0] <= a[0] < m[1]), None)
+    if page is None or page[2][3] != "s":
+        wake.on.append("a lock of the process")
+        wake.inside.add(pid)
+        return
+    _, _, _, dev, ino, path = page
+    wake.on.append("a lock in shared memory %s" % (path or "(anonymous)"))
+    wake.inside.update(p for p in world.tree if any(m[3] == dev and m[4] == ino for m in world.maps(p)))
+    outside = sorted(p for p in world.outside_fds() if any(m[3] == dev and m[4] == ino for m in world.maps(p)))
+    if outside:
+        wake.outside.append("shared memory %s also mapped outside the tree by %s" % (path, outside))
+    elif path.startswith("/SYSV"):
+        wake.outside.append("SysV shared memory %s (any process allowed can attach it)" % path)
+    elif path and not path.endswith(" (deleted)") and not _private_shm(pid, dev):
+        wake.outside.append("shared memory %s (anyone can map it by name)" % path)
+
+
+def _private_shm(pid, dev):
+    """Whether dev is the cell's own /dev/shm (a tmpfs in its private mount namespace, see supervisor),
+    whose names no process outside that namespace can open."""
+    try:
+        cell = os.stat("/proc/%d/root/dev/shm" % pid).st_dev
+        host = os.stat("/dev/shm").st_dev
+    except OSError:
+        return False
+    major, minor = (int(x, 16) for x in dev.split(":"))
+    return cell != host and cell == os.makedev(major, minor)
+
+
+def _lock(wake, pid, world):
+    """flock / fcntl(F_SETLKW): the holder of the lock it waits behind, from /proc/locks."""
+    rows = world.locks()
+    blockers = {r[0] for r in rows if r[4] and r[1] == pid}
+    holders = [r for r in rows if not r[4] and r[0] in blockers]
+    if not holders:
+        wake.on.append("a file lock")
+        wake.outside.append("a file lock whose holder /proc/locks does not name")
+        return
+    for _, holder, kind, file_id, _ in holders:
+        what = "%s lock on %s held by %s" % (kind, file_id, holder)
+        wake.on.append(what)
+        if holder in world.tree:
+            wake.inside.add(holder)
+        else:
+            wake.outside.append("%s (outside the tree)" % what)
+
+
+def _signal(wake, pid):
+    """A wait only a signal ends: any process allowed to signal it can, so it is never proven."""
+    timers = watch._read("/proc/%d/timers" % pid, 65536) or ""
+    n = timers.count("ID:")
+    wake.on.append("a signal")
+    wake.outside.append("a signal (any process allowed to signal it, an alarm or a timer%s can end the wait)"
+                        % (" — %d POSIX timer%s set" % (n, "s" * (n > 1)) if n else ""))
+
+
+# ---------------------------------------------------------------- the tree
+
+def annotate(snap, fds, procs):
+    """Adds `wake` (what each waiting thread waits on, who could end it) to the diagnosis's threads."""
+    world = World(snap, fds)
+    for entry in procs:
+        pid = entry["pid"]
+        proc = snap.procs[pid]
+        for t in entry["threads"]:
+            th = proc.threads.get(t["tid"])
+            wake = explain(th, pid, world) if th is not None else None
+            if wake is None:
+                continue
+            if t["tid"] == pid and th.syscall in POLLS and watch.caught(pid, signal.SIGCHLD):
+                # the SIGCHLD handler runs in the main thread and writes the pipe its poll watches (gevent's
+                # hub, Python's wakeup fd): a child's exit ends that wait
+                wake.inside.update(p for p, other in snap.procs.items() if other.ppid == pid)
+            t["wake"] = wake.as_json()
+
+
+def outside_reachable(diag, start_pids=()):
+    """Reasons something outside the tree can end a wait on the parent's chain: the parent's threads,
+    then every process that could end one of those waits, and so on (plus the processes of start_pids,
+    e.g. a stall's pollers). Waits no chain reaches (an idle forkserver's
+    listening socket) do not matter: ending them wakes nothing the hang waits on. Each reason is
+    (pid, tid, text)."""
+    procs = {p["pid"]: p for p in diag.get("processes", [])}
+    if not procs:
+        return []
+    todo, seen, reasons = [diag["processes"][0]["pid"]] + list(start_pids), set(), []
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in procs:
+            continue
+        seen.add(pid)
+        for t in procs[pid]["threads"]:
+            wake = t.get("wake") or {}
+            for why in wake.get("outside", []):
+                reasons.append((pid, t["tid"], "%s (thread %d) in %s: %s" % (
+                    procs[pid]["role"], t["tid"], t["call"].split("(")[0] + "()", why)))
+            todo.extend(wake.get("inside", []))
+    return reasons
