@@ -315,6 +315,7 @@ def watch_until_verdict(cell, spec):
                         proof["unproven"] = unproven
                         found, recheck_at = None, time.time() + RECHECK_S
             if found:
+                proof.pop("unproven", None)  # an earlier look's, no longer true: this look proved it
                 result, proof = found[0], dict(proof, **found[1])
                 quiet_at = round(detector._quiet_since - cell.launched, 3) if result == "deadlock" else None
                 break

@@ -23,7 +23,7 @@ CONFIGS, STARTS = ["none", "patch_all"], ["fork", "spawn"]
 
 
 class Parties:
-    """A TCP server, a Unix-socket server, a file lock, FIFO writers and eventfd writers, all outside the
+    """A TCP server, a Unix-socket server, file locks, FIFO, pipe and eventfd writers, all outside the
     cells' trees. `late`: each answers LATE_S after a cell starts waiting on it; else it never answers
     (but keeps its end open, as a slow server would)."""
 
@@ -58,12 +58,13 @@ class Parties:
             self._later(lambda c=conn: c.sendall(b"answer\n"))
 
     def _watch_folder(self):
-        """Lock each file a cell asks for, take the write end of each FIFO a cell makes, and each eventfd a
-        cell announces."""
+        """Lock each file a cell asks for, take the write end of each FIFO a cell makes, and each eventfd
+        and pipe a cell announces."""
         done = set()
         while not self.stop.wait(0.05):
             for name in sorted(os.listdir(self.folder)):
-                if name in done or not name.startswith(("fifo.", "eventfd.", "lock.")) or name.endswith((".tmp", ".held")):
+                if name in done or not name.startswith(("fifo.", "eventfd.", "lock.", "pipe.")) \
+                        or name.endswith((".tmp", ".held")):
                     continue
                 path = os.path.join(self.folder, name)
                 if name.startswith("lock."):
@@ -78,9 +79,12 @@ class Parties:
                     except OSError:
                         continue  # its reader has not opened it yet
                     self._later(lambda fd=fd: os.write(fd, b"answer\n"))
+                elif name.startswith("pipe."):
+                    fd = _take_fd(*(int(x) for x in open(path).read().split()))
+                    open(path + ".held", "w").close()
+                    self._later(lambda fd=fd: os.write(fd, b"answer\n"))
                 else:
-                    pid, their_fd = (int(x) for x in open(path).read().split())
-                    fd = _take_fd(pid, their_fd)
+                    fd = _take_fd(*(int(x) for x in open(path).read().split()))
                     self._later(lambda fd=fd: os.write(fd, struct.pack("Q", 1)))
                 self.kept.append(fd)
                 done.add(name)
@@ -127,14 +131,14 @@ def run_with_parties(monkeypatch, case_names, late, timeout):
             parties.close()
 
 
-LATE = ["outside_tcp", "outside_tcp_poll", "outside_unix", "outside_flock", "outside_fifo", "outside_eventfd",
-        "outside_timerfd", "outside_alarm_pause", "inside_unix_pair", "inside_flock"]
-NEVER = ["outside_tcp", "outside_tcp_poll", "outside_unix", "outside_flock", "outside_fifo", "outside_eventfd",
-         "long_sleep"]
+OUTSIDE = ["outside_tcp", "outside_tcp_poll", "outside_unix", "outside_flock", "outside_fifo", "outside_pipe",
+           "outside_eventfd"]
+LATE = OUTSIDE + ["outside_timerfd", "outside_alarm_pause", "inside_unix_pair", "inside_flock"]
+NEVER = OUTSIDE + ["long_sleep"]
 
 
 @pytest.fixture(scope="module")
-def answered_late(env311, request):
+def answered_late(env311):
     with pytest.MonkeyPatch.context() as mp:
         return run_with_parties(mp, LATE, late=True, timeout=20.0)
 
@@ -145,6 +149,13 @@ def never_answered(env311):
         return run_with_parties(mp, NEVER, late=False, timeout=5.0)
 
 
+def why(rec):
+    """The evidence, for an assertion message: signature, proof, output, and every thread's wait."""
+    waits = ["%s %s: %s %s" % (p["role"], t["tid"], t["call"][:120], t.get("wake"))
+             for p in rec.get("diagnosis", {}).get("processes", []) for t in p["threads"]]
+    return "\n".join([rec["signature"], str(rec.get("proof")), "stdout: " + rec.get("stdout_tail", "")[-200:]] + waits)
+
+
 def cells(names):
     return [(n, c, s) for n in names for c in CONFIGS for s in STARTS]
 
@@ -152,14 +163,14 @@ def cells(names):
 @pytest.mark.parametrize("cell", cells([n for n in LATE if n.startswith("outside")]), ids="-".join)
 def test_a_wait_ended_from_outside_runs_to_its_end(answered_late, cell):
     rec = answered_late[cell]
-    assert rec["verdict"] == "ok", (rec["signature"], rec.get("proof"))
+    assert rec["verdict"] == "ok", why(rec)
     assert rec["elapsed_s"] >= 1.5  # it really waited (for the party, or for its timer or alarm)
 
 
 @pytest.mark.parametrize("cell", cells(["inside_unix_pair", "inside_flock"]), ids="-".join)
 def test_the_all_inside_twins_are_still_deadlocks(answered_late, cell):
     rec = answered_late[cell]
-    assert rec["verdict"] == "deadlock", (rec["signature"], rec.get("proof"))
+    assert rec["verdict"] == "deadlock", why(rec)
     assert not rec["proof"].get("unproven")
     call = "recvfrom()" if cell[1] == "none" else "epoll_wait()"  # patch_all: gevent's hub waits for the socket
     if cell[0] == "inside_flock":
@@ -174,13 +185,14 @@ def test_the_all_inside_twins_are_still_deadlocks(answered_late, cell):
 EXPECTED_PEER = {
     "outside_tcp": "TCP 127.0.0.1:", "outside_tcp_poll": "TCP 127.0.0.1:", "outside_unix": "/unix (peer outside the tree",
     "outside_flock": "FLOCK lock on ", "outside_fifo": "FIFO /", "outside_eventfd": "also held outside the tree",
+    "outside_pipe": "also held outside the tree by [",
 }
 
 
 @pytest.mark.parametrize("cell", cells(NEVER), ids="-".join)
 def test_a_wait_nobody_inside_ends_is_a_timeout_naming_it(never_answered, cell):
     rec = never_answered[cell]
-    assert rec["verdict"] == "timeout", (rec["signature"], rec.get("proof"))
+    assert rec["verdict"] == "timeout", why(rec)
     if cell[0] == "long_sleep":
         assert "sleeping in" in rec["signature"] and "for 2.0 h" in rec["signature"], rec["signature"]
         return
