@@ -14,6 +14,7 @@ from . import wakers, watch
 
 VERDICTS = ("ok", "running", "deadlock", "stall", "error", "timeout", "crash", "env-error", "unsupported")
 HANGS = ("deadlock", "stall", "timeout")
+NAMED_SLEEP_S = 60.0  # a timed wait this long is what a timed-out tree waits for: the signature names it
 
 
 @dataclass
@@ -159,7 +160,8 @@ def signature(verdict, diag, proof, stderr=""):
         root = _root_wait(procs)
         main_tid = procs[0]["pid"] if procs else None
         others = [text for _, tid, text in wakers.outside_reachable(diag) if tid != main_tid]
-        if root and (others or _main_wake(procs[0]).get("outside") or "ends_in_s" in _main_wake(procs[0])):
+        main = _main_wake(procs[0]) if procs else {}
+        if root and (others or main.get("outside") or main.get("ends_in_s", 0) >= NAMED_SLEEP_S):
             return root + ("; " + others[0] if others else "") + _also(stderr)  # what it waits on, outside
         return "no proof of deadlock or progress before the timeout" + ("; " + root if root else "") + _also(stderr)
     return ""
@@ -187,7 +189,7 @@ def _root_wait(procs):
     if main is None:
         return ""
     wake = main.get("wake") or {}
-    if "ends_in_s" in wake and not wake.get("outside"):  # a timed wait nothing outside ends sooner
+    if wake.get("ends_in_s", 0) >= NAMED_SLEEP_S and not wake.get("outside"):  # nothing outside ends it sooner
         return "%s sleeping in %s for %s" % (root["role"], _call_name(main["call"]), watch.duration(wake["ends_in_s"]))
     text = "%s blocked in %s" % (root["role"], _call_name(main["call"])) + _pipe_chain(main, root)
     if not main.get("pipe") and main["call"].startswith("futex") and main.get("wait") == "untimed":

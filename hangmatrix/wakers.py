@@ -7,6 +7,7 @@ theirs in turn) to be endable from inside only; a stall needs the same of its po
 kernel tables (other processes' fds and maps, socket tables, /proc/locks), so they run only when a
 deadlock or stall is about to be declared, once per look (World caches each table for that look).
 """
+import functools
 import os
 import re
 import signal
@@ -60,17 +61,33 @@ class World:
         outside = sorted(pid for pid, table in self.outside_fds().items() if target in table.values())
         return inside, outside
 
-    def anon_holders(self, kind, key, value):
-        """Holders of an anonymous-inode file (all share one inode) told apart by an fdinfo field, such as
-        eventfd's `eventfd-id`: (inside pids, outside pids)."""
-        def matches(pid, fds):
-            return any(watch.fdinfo_field(pid, fd, key) == value for fd in fds)
-        target = "anon_inode:[%s]" % kind
-        inside = sorted(pid for pid, table in self.fds.items()
-                        if matches(pid, [fd for fd, (t, _) in table.items() if t == target]))
-        outside = sorted(pid for pid, table in self.outside_fds().items()
-                         if matches(pid, [fd for fd, t in table.items() if t == target]))
-        return inside, outside
+    def same_file_holders(self, pid, fd):
+        """Holders of the very file pid's fd refers to, for anonymous-inode files (eventfd, timerfd), which
+        all read `anon_inode:[...]`: told apart with kcmp(KCMP_FILE). (inside pids, outside pids), or None
+        when the kernel cannot compare."""
+        target = self.fds[pid][fd][0]
+        candidates = [(p, f) for p, table in self.fds.items() for f, (t, _) in table.items() if t == target] + \
+            [(p, f) for p, table in self.outside_fds().items() for f, t in table.items() if t == target]
+        same = set()
+        for other, other_fd in candidates:
+            answer = _kcmp_file(pid, fd, other, other_fd)
+            if answer is None:
+                return None
+            if answer:
+                same.add(other)
+        return sorted(same & self.tree), sorted(same - self.tree)
+
+    def by_inode(self, pid, fd, inode):
+        """(pid, fd) through which to examine an epoll registration: pid's own fd when it still is the file
+        registered, else a tree process's fd on that inode (pid closed it; a forked child still has it)."""
+        target = self.fds.get(pid, {}).get(fd, ("",))[0]
+        if inode is None or target.endswith("[%d]" % inode):
+            return pid, fd
+        for other, table in sorted(self.fds.items(), key=lambda item: item[0] != pid):
+            for other_fd, (t, _) in table.items():
+                if t.endswith(":[%d]" % inode):
+                    return other, other_fd
+        return pid, fd
 
     # -- sockets
     def unix(self):
@@ -201,8 +218,10 @@ def explain(th, pid, world):
         watched = watch.watched_fds(th)
         if watched is None:
             wake.outside.append("%s() on fds that cannot be read" % sc)
+        inodes = dict(watch.epoll_entries(pid, a[0])) if sc.startswith("epoll") else {}
         for fd in watched or ():
-            _fd(wake, pid, fd, fds, world, None)
+            holder, held_fd = world.by_inode(pid, fd, inodes.get(fd))
+            _fd(wake, holder, held_fd, world.fds.get(holder, {}), world, None)
         if not watched and kind == "untimed":
             _signal(wake, pid)  # an untimed wait on nothing: only a signal ends it
     elif sc == "futex":
@@ -240,26 +259,20 @@ def _fd(wake, pid, fd, fds, world, call):
             wake.outside.append("%s (also held outside the tree by %s)" % (label, outside))
     elif target.startswith("socket:["):
         _socket(wake, pid, int(target[8:-1]), world)
-    elif target == "anon_inode:[eventfd]":
-        eid = watch.fdinfo_field(pid, fd, "eventfd-id")
-        wake.on.append("eventfd" + (" %s" % eid if eid else ""))
-        if eid is None:
-            wake.outside.append("an eventfd whose holders cannot be told apart on this kernel")
-            return
-        inside, outside = world.anon_holders("eventfd", "eventfd-id", eid)
-        wake.inside.update(inside)
-        if outside:
-            wake.outside.append("eventfd %s (also held outside the tree by %s)" % (eid, outside))
-    elif target == "anon_inode:[timerfd]":
-        left = watch.timerfd_left(pid, fd)
-        wake.on.append("timerfd")
+    elif target in ("anon_inode:[eventfd]", "anon_inode:[timerfd]"):
+        kind = target[12:-1]
+        left = watch.timerfd_left(pid, fd) if kind == "timerfd" else None
+        wake.on.append(kind)
         if left is not None and left <= watch.LONG_WAIT_S:
             wake.outside.append("a timerfd that fires in %s" % watch.duration(left))
-        else:  # disarmed (or a sentinel): only a holder can arm it
-            wake.inside.add(pid)
-            outside = sorted(p for p, t in world.outside_fds().items() if target in t.values())
-            if outside:
-                wake.outside.append("a timerfd, and processes outside the tree hold timerfds: %s" % outside)
+            return
+        held = world.same_file_holders(pid, fd)  # an eventfd or a disarmed timerfd: its holders write or arm it
+        if held is None:
+            wake.outside.append("an %s whose holders cannot be told apart (no kcmp)" % kind)
+            return
+        wake.inside.update(held[0])
+        if held[1]:
+            wake.outside.append("%s (also held outside the tree by %s)" % (kind, held[1]))
     elif target == "anon_inode:[eventpoll]":
         wake.on.append("a nested epoll")
         wake.outside.append("a nested epoll instance (not examined)")
@@ -279,6 +292,18 @@ def _fd(wake, pid, fd, fds, world, call):
     else:
         wake.on.append(target)
         wake.outside.append("%s (not examined)" % target)
+
+
+def _kcmp_file(pid1, fd1, pid2, fd2):
+    """Whether two processes' fds are one open file (kcmp KCMP_FILE), or None when the kernel will not say."""
+    result = _libc().syscall(312, pid1, pid2, 0, fd1, fd2)  # SYS_kcmp on x86_64
+    return None if result < 0 else result == 0
+
+
+@functools.lru_cache(maxsize=None)
+def _libc():
+    import ctypes
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _is_fifo(pid, fd):

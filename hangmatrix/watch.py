@@ -302,8 +302,14 @@ def fd_table(pid):
 
 def epoll_targets(pid, epfd):
     """fds registered in an epoll instance (from fdinfo 'tfd:' lines)."""
+    return [fd for fd, _ in epoll_entries(pid, epfd)]
+
+
+def epoll_entries(pid, epfd):
+    """(fd, inode) of each registration of an epoll instance: the fd number it was added under and the
+    inode of the file it watches (the registration outlives a close while the file is open elsewhere)."""
     info = _read("/proc/%d/fdinfo/%d" % (pid, epfd), 65536) or ""
-    return [int(m) for m in re.findall(r"^tfd:\s*(\d+)", info, re.M)]
+    return [(int(fd), int(ino, 16)) for fd, ino in re.findall(r"^tfd:\s*(\d+).*?\bino:\s*([0-9a-f]+)", info, re.M)]
 
 
 def watched_fds(th):
