@@ -25,33 +25,15 @@ SOCKET_STATES = {"01": "established", "02": "connecting", "0A": "listening"}
 class World:
     """The kernel's tables for one look at the tree, each read at most once and only when needed."""
 
-    def __init__(self, snap, fds):
+    def __init__(self, snap, fds, outside_tables):
         self.procs = snap.procs
         self.tree = set(snap.procs)
         self.fds = fds  # pid -> {fd: (target, mode)} of the tree, as watch.fd_table
-        self._outside_fds = self._unix = self._locks = None
-        self._inet, self._maps = {}, {}
+        self._outside_fds = outside_tables  # pid -> {fd: target} outside the tree, as watch.outside_fd_tables
+        self._unix = self._locks = None
+        self._inet, self._maps, self._namespaces = {}, {}, None
 
-    # -- who holds what
     def outside_fds(self):
-        """pid -> {fd: target} of every process outside the tree (one pass over /proc)."""
-        if self._outside_fds is None:
-            self._outside_fds = {}
-            me = os.getpid()
-            for entry in os.listdir("/proc"):
-                if not entry.isdigit() or int(entry) in self.tree or int(entry) == me:
-                    continue
-                table = {}
-                try:
-                    names = os.listdir("/proc/%s/fd" % entry)
-                except OSError:
-                    continue
-                for fd in names:
-                    try:
-                        table[int(fd)] = os.readlink("/proc/%s/fd/%s" % (entry, fd))
-                    except OSError:
-                        continue
-                self._outside_fds[int(entry)] = table
         return self._outside_fds
 
     def holders(self, target, mode=None):
@@ -123,17 +105,39 @@ class World:
                     self._locks.append((m.group(1), int(m.group(4)), m.group(3), m.group(5), bool(m.group(2))))
         return self._locks
 
-    def maps(self, pid):
-        """[(start, end, perms, dev, inode, path)] of pid's memory mappings."""
+    def maps_text(self, pid):
+        """/proc/PID/maps as text (searched, not parsed: a tree of Python processes maps a lot)."""
         if pid not in self._maps:
-            rows = []
-            for line in (watch._read("/proc/%d/maps" % pid, 1 << 24) or "").splitlines():
-                f = line.split(None, 5)
-                if len(f) >= 5:
-                    start, end = (int(x, 16) for x in f[0].split("-"))
-                    rows.append((start, end, f[1], f[3], int(f[4]), f[5] if len(f) > 5 else ""))
-            self._maps[pid] = rows
+            self._maps[pid] = watch._read("/proc/%d/maps" % pid, 1 << 24) or ""
         return self._maps[pid]
+
+    def mapping(self, pid, addr):
+        """(perms, dev, inode, path) of pid's mapping that contains addr, or None."""
+        for line in self.maps_text(pid).splitlines():
+            f = line.split(None, 5)
+            start, end = (int(x, 16) for x in f[0].split("-"))
+            if start <= addr < end and len(f) >= 5:
+                return f[1], f[3], int(f[4]), f[5].strip() if len(f) > 5 else ""
+        return None
+
+    def mapped_by(self, pids, dev, inode):
+        """The pids among pids that map the file dev:inode."""
+        key = re.compile(r" %s %d(?: |$)" % (re.escape(dev), inode), re.M)
+        return sorted(p for p in pids if key.search(self.maps_text(p)))
+
+    def outside_in_namespace(self, pid):
+        """Processes outside the tree that share pid's mount namespace (and so its /dev/shm)."""
+        if self._namespaces is None:
+            self._namespaces = {}
+            for other in self.outside_fds():
+                try:
+                    self._namespaces.setdefault(os.readlink("/proc/%d/ns/mnt" % other), []).append(other)
+                except OSError:
+                    continue
+        try:
+            return self._namespaces.get(os.readlink("/proc/%d/ns/mnt" % pid), [])
+        except OSError:
+            return []
 
 
 def _addr(text):
@@ -253,8 +257,8 @@ def _fd(wake, pid, fd, fds, world, call):
         label = target if target.startswith("pipe:") else "FIFO %s" % target
         wake.on.append(label)
         wake.inside.update(inside)
-        if label != target and not target.endswith(" (deleted)"):
-            wake.outside.append("%s (anyone can open it by name)" % label)
+        if label != target and _open_to_others(pid, target, stat.S_IROTH | stat.S_IWOTH):
+            wake.outside.append("%s (any user can open it by name)" % label)
         if outside:
             wake.outside.append("%s (also held outside the tree by %s)" % (label, outside))
     elif target.startswith("socket:["):
@@ -294,6 +298,26 @@ def _fd(wake, pid, fd, fds, world, call):
         wake.outside.append("%s (not examined)" % target)
 
 
+def _open_to_others(pid, name, bits):
+    """Whether any user can reach a name: an abstract Unix address, or a path whose every directory others
+    may search and whose node grants them `bits`. A name in a private folder (multiprocessing's pymp-*
+    folders, 0700) is reachable only by its owner and root, and root can reach any file of the tree
+    anyway (pidfd_getfd), which no proof here counts, for pipes neither."""
+    if name.startswith("@"):
+        return True
+    if not name.startswith("/") or name.endswith(" (deleted)"):
+        return not name.endswith(" (deleted)")  # relative: cannot tell where it is, so assume reachable
+    root, parts = "/proc/%d/root" % pid, name.split("/")[1:]
+    try:
+        for i in range(len(parts)):
+            mode = os.stat(root + "/" + "/".join(parts[:i + 1])).st_mode
+            if i < len(parts) - 1 and not mode & stat.S_IXOTH:
+                return False
+        return bool(mode & bits)
+    except OSError:
+        return True
+
+
 def _kcmp_file(pid1, fd1, pid2, fd2):
     """Whether two processes' fds are one open file (kcmp KCMP_FILE), or None when the kernel will not say."""
     result = _libc().syscall(312, pid1, pid2, 0, fd1, fd2)  # SYS_kcmp on x86_64
@@ -321,7 +345,8 @@ def _socket(wake, pid, ino, world):
         label = "Unix socket %s%s" % (name or "socket:[%d]" % ino, " → %s" % peer_name if peer_name else "")
         if state == 10:  # listening
             wake.on.append(label + " (listening)")
-            wake.outside.append("%s listening (anyone can connect)" % label)
+            if _open_to_others(pid, name, stat.S_IWOTH):
+                wake.outside.append("%s listening (any user can connect)" % label)
         elif peer:
             wake.on.append(label)
             inside, outside = world.holders("socket:[%d]" % peer)
@@ -329,9 +354,10 @@ def _socket(wake, pid, ino, world):
             if outside or not inside:
                 wake.outside.append("%s (peer outside the tree%s)" % (label, ": held by %s" % outside if outside
                                                                       else ""))
-        elif name and stype != 1:  # a bound datagram socket: anyone can send to its name
+        elif name and stype != 1:  # a bound datagram socket: whoever may open its name can send to it
             wake.on.append(label)
-            wake.outside.append("%s (anyone can send to it)" % label)
+            if _open_to_others(pid, name, stat.S_IWOTH):
+                wake.outside.append("%s (any user can send to it)" % label)
         else:
             wake.on.append(label + " (unconnected)")
         return
@@ -369,21 +395,30 @@ def _futex(wake, pid, a, world):
         wake.on.append("a lock of the process")
         wake.inside.add(pid)
         return
-    page = next((m for m in world.maps(pid) if m[0] <= a[0] < m[1]), None)
-    if page is None or page[2][3] != "s":
+    page = world.mapping(pid, a[0])
+    if page is None or page[0][3] != "s":
         wake.on.append("a lock of the process")
         wake.inside.add(pid)
         return
-    _, _, _, dev, ino, path = page
+    _, dev, ino, path = page
     wake.on.append("a lock in shared memory %s" % (path or "(anonymous)"))
-    wake.inside.update(p for p in world.tree if any(m[3] == dev and m[4] == ino for m in world.maps(p)))
-    outside = sorted(p for p in world.outside_fds() if any(m[3] == dev and m[4] == ino for m in world.maps(p)))
-    if outside:
-        wake.outside.append("shared memory %s also mapped outside the tree by %s" % (path, outside))
-    elif path.startswith("/SYSV"):
+    wake.inside.update(world.mapped_by(world.tree, dev, ino))
+    if path.startswith("/SYSV"):
         wake.outside.append("SysV shared memory %s (any process allowed can attach it)" % path)
-    elif path and not path.endswith(" (deleted)") and not _private_shm(pid, dev):
+        return
+    private = _private_shm(pid, dev)
+    if path and not path.endswith(" (deleted)") and not private:
         wake.outside.append("shared memory %s (anyone can map it by name)" % path)
+        return
+    if private or path == "/dev/zero (deleted)":
+        # the cell's own /dev/shm, or anonymous shared memory: reachable from outside only through an fd
+        # on the file, or from the cell's mount namespace (scanning every process's maps costs seconds)
+        outside = sorted(p for p, t in world.outside_fds().items() if path in t.values())
+        outside += world.outside_in_namespace(pid) if private else []
+    else:  # a deleted file elsewhere: whoever still maps it
+        outside = world.mapped_by(world.outside_fds(), dev, ino)
+    if outside:
+        wake.outside.append("shared memory %s also reachable outside the tree by %s" % (path, sorted(set(outside))))
 
 
 def _private_shm(pid, dev):
@@ -427,9 +462,9 @@ def _signal(wake, pid):
 
 # ---------------------------------------------------------------- the tree
 
-def annotate(snap, fds, procs):
+def annotate(snap, fds, procs, outside_tables):
     """Adds `wake` (what each waiting thread waits on, who could end it) to the diagnosis's threads."""
-    world = World(snap, fds)
+    world = World(snap, fds, outside_tables)
     for entry in procs:
         pid = entry["pid"]
         proc = snap.procs[pid]

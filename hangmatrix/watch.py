@@ -426,39 +426,51 @@ def pipe_peers(inode_target, want_mode, tables):
     return peers
 
 
-def outside_holders(targets, tree_pids):
-    """{pipe: [pid]} of processes outside the tree holding any of `targets` open: they could still wake
-    a wait on it, so no deadlock proof. One pass over /proc, and only when a pipe wait is being proven."""
-    holders = {}
-    if not targets:
-        return holders
+def outside_fd_tables(tree_pids):
+    """pid -> {fd: target} of every process outside the tree (and not this one): one pass over /proc, made
+    only when a deadlock or stall is being proven (it reads every fd of the machine)."""
+    tables = {}
+    me = os.getpid()
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in tree_pids or int(entry) == os.getpid():
+        if not entry.isdigit() or int(entry) in tree_pids or int(entry) == me:
             continue
         try:
             fds = os.listdir("/proc/%s/fd" % entry)
         except OSError:
             continue
+        table = {}
         for fd in fds:
             try:
-                target = os.readlink("/proc/%s/fd/%s" % (entry, fd))
+                table[int(fd)] = os.readlink("/proc/%s/fd/%s" % (entry, fd))
             except OSError:
                 continue
-            if target in targets:
-                holders.setdefault(target, []).append(int(entry))
+        tables[int(entry)] = table
+    return tables
+
+
+def outside_holders(targets, outside_tables):
+    """{pipe: [pid]} of processes outside the tree holding any of `targets` open: they could still wake
+    a wait on it, so no deadlock proof."""
+    holders = {}
+    for pid, table in sorted(outside_tables.items()):
+        for target in set(table.values()) & targets:
+            holders.setdefault(target, []).append(pid)
     return holders
 
 
 def diagnose(snap, root_pid, names, harness_files=(), annotate=None):
     """The whole picture of a sample, as plain data for the record: processes, threads with decoded
     blocked calls, their fds, and for each blocked pipe read/write the holders of the other end.
-    annotate(snap, fds, processes) may add to the threads (wakers.annotate: who can end each wait)."""
+    annotate(snap, fds, processes, outside_tables) may add to the threads (wakers.annotate: who can end
+    each wait)."""
     tree = set(snap.procs)
     fds = {pid: fd_table(pid) for pid in tree}
     roles = {pid: role_of(pid, p, root_pid, names) for pid, p in snap.procs.items()}
     waited = {fds[pid].get(th.args[0], ("", ""))[0] for pid, p in snap.procs.items() for th in p.threads.values()
               if th.syscall in FD_WAITS and th.args}
-    outside = outside_holders({t for t in waited if t.startswith("pipe:")}, tree)
+    pipes = {t for t in waited if t.startswith("pipe:")}
+    outside_tables = outside_fd_tables(tree) if pipes or annotate else {}
+    outside = outside_holders(pipes, outside_tables)
     procs = []
     for pid in sorted(tree, key=lambda p: (p != root_pid, p)):
         proc = snap.procs[pid]
@@ -483,7 +495,7 @@ def diagnose(snap, root_pid, names, harness_files=(), annotate=None):
                       "fds": {str(fd): "%s (%s)%s" % (t, m, " [hangmatrix]" if t in harness_files else "")
                               for fd, (t, m) in sorted(fds[pid].items())}})
     if annotate:
-        annotate(snap, fds, procs)
+        annotate(snap, fds, procs, outside_tables)
     return {"t": snap.t, "processes": procs}
 
 
