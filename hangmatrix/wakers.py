@@ -7,6 +7,7 @@ theirs in turn) to be endable from inside only; a stall needs the same of its po
 kernel tables (other processes' fds and maps, socket tables, /proc/locks), so they run only when a
 deadlock or stall is about to be declared, once per look (World caches each table for that look).
 """
+import errno
 import functools
 import os
 import re
@@ -319,9 +320,13 @@ def _open_to_others(pid, name, bits):
 
 
 def _kcmp_file(pid1, fd1, pid2, fd2):
-    """Whether two processes' fds are one open file (kcmp KCMP_FILE), or None when the kernel will not say."""
+    """Whether two processes' fds are one open file (kcmp KCMP_FILE), or None when the kernel will not say
+    (no kcmp, not allowed). A process or fd gone since the scan holds nothing."""
+    import ctypes
     result = _libc().syscall(312, pid1, pid2, 0, fd1, fd2)  # SYS_kcmp on x86_64
-    return None if result < 0 else result == 0
+    if result < 0:
+        return None if ctypes.get_errno() in (errno.ENOSYS, errno.EPERM, errno.EACCES) else False
+    return result == 0
 
 
 @functools.lru_cache(maxsize=None)
