@@ -20,7 +20,6 @@ from . import watch
 
 SIGNAL_WAITS = {"pause", "rt_sigsuspend", "rt_sigtimedwait"}
 POLLS = {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"}
-SOCKET_STATES = {"01": "established", "02": "connecting", "0A": "listening"}
 
 
 class World:
