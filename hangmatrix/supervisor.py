@@ -32,9 +32,10 @@ import tempfile
 import time
 import traceback
 
-from . import __version__, deps, verdict, watch
+from . import __version__, deps, verdict, wakers, watch
 
 UNSUPPORTED_EXIT = 86
+RECHECK_S = 0.5  # after a proof failed on a wait an outside party can end, look again at most this often
 OUTPUT_CAP = 16 * 1024 * 1024
 TAIL = 4000
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
@@ -164,9 +165,11 @@ class Cell:
                 self.ticks[key] = self.ticks.get(key, 0) + 1
 
     def diagnose(self):
-        """The full look at the tree (fds, pipes and their holders, decoded waits), as watch.diagnose."""
+        """The full look at the tree (fds, pipes and their holders, decoded waits, who can end each wait),
+        as watch.diagnose with wakers.annotate."""
         harness_files = {self.inside(p) for p in self.paths.values()}
-        return watch.diagnose(watch.sample(os.getpid(), full=True), self.proc.pid, _names(self.events), harness_files)
+        return watch.diagnose(watch.sample(os.getpid(), full=True), self.proc.pid, _names(self.events), harness_files,
+                              annotate=wakers.annotate)
 
     def output_size(self):
         return sum(os.path.getsize(self.paths[k]) for k in ("stdout", "stderr") if os.path.exists(self.paths[k]))
@@ -271,6 +274,7 @@ def watch_until_verdict(cell, spec):
     marks = verdict.Marks()
     snap, code, result, proof = None, None, None, {}
     quiet_at = fixed_mode_found = proven_diag = None
+    recheck_at = 0.0
     dump_path = os.environ.get("HANGMATRIX_DUMP_SAMPLES")  # recorded samples for the classifier's tests
     with open(dump_path, "a") if dump_path else contextlib.nullcontext() as dump:
         while True:
@@ -302,13 +306,17 @@ def watch_until_verdict(cell, spec):
                 found = None
             elif not spec["detect"]:
                 fixed_mode_found = None
-            if found and found[0] == "deadlock":
-                proven_diag = cell.diagnose()
-                outside = _outside(proven_diag)
-                if outside:  # something outside could still write: no proof, keep watching
-                    proof["unproven"] = "pipe also held outside the tree: %s" % outside
-                    found = None
+            if found and found[0] in ("deadlock", "stall"):
+                if time.time() < recheck_at:
+                    found = None  # the last look found a wait an outside party can end: not again so soon
+                else:
+                    proven_diag = cell.diagnose()
+                    unproven = _unproven(found[0], found[1], proven_diag)
+                    if unproven:  # something outside could still end a wait: no proof, keep watching
+                        proof["unproven"] = unproven
+                        found, recheck_at = None, time.time() + RECHECK_S
             if found:
+                proof.pop("unproven", None)  # an earlier look's, no longer true: this look proved it
                 result, proof = found[0], dict(proof, **found[1])
                 quiet_at = round(detector._quiet_since - cell.launched, 3) if result == "deadlock" else None
                 break
@@ -330,9 +338,13 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
     diag, fields = {}, {}
     if snap is not None and snap.procs and result != "interrupted":  # interrupted: kill at once
         cell.note_shm(snap.procs)
-        diag = proven_diag if result == "deadlock" and proven_diag else cell.diagnose()
-        if result == "deadlock" and _outside(diag):  # fixed-timeout mode decides here, not in the loop
-            result, proof["unproven"] = "timeout", "pipe also held outside the tree: %s" % _outside(diag)
+        diag = proven_diag if result in ("deadlock", "stall") and proven_diag else cell.diagnose()
+        if result in ("deadlock", "stall") and not spec["detect"]:  # fixed-timeout mode decides here
+            unproven = _unproven(result, proof, diag)
+            if unproven:
+                result, proof["unproven"] = "timeout", unproven
+        if result == "timeout" and "unproven" not in proof:
+            proof["unproven"] = _unproven(result, proof, diag)
         if result != "ended":
             pids = [p["pid"] for p in diag["processes"]]
             diag["python_stacks"], diag["greenlets"] = watch.python_stacks(
@@ -365,10 +377,11 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
     return fields
 
 
-def _outside(diag):
-    """Pipes a blocked thread waits on that a process outside the tree also holds."""
-    return [t["pipe"]["outside_holders"] for p in diag.get("processes", []) for t in p["threads"]
-            if t.get("pipe", {}).get("outside_holders")]
+def _unproven(name, proof, diag):
+    """Why a deadlock or stall is not proven: the waits on its chain (the parent's, and a stall's pollers')
+    that something outside the tree can end, each a line."""
+    pollers = [p["pid"] for p in proof.get("pollers", [])] if name == "stall" else []
+    return [text for _, _, text in wakers.outside_reachable(diag, pollers)]
 
 
 def _uncaught(cell):
