@@ -21,6 +21,14 @@ def _list(values):
     return out
 
 
+def _size(text):
+    from . import contain
+    try:
+        return contain.parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
 def _say(msg):
     print("hangmatrix: " + msg, file=sys.stderr)
 
@@ -29,7 +37,7 @@ def cmd_run(args):
     plan = runner.plan(
         case_names=_list(args.case), config_names=_list(args.config), starts=_list(args.start),
         pythons=_list(args.python), gevents=_list(args.gevent), matrix=args.matrix, matrix_file=args.matrix_file,
-        timeout=args.timeout, detect=args.detect == "on", warn=_say)
+        timeout=args.timeout, detect=args.detect == "on", warn=_say, memory=args.memory)
     done_ids = set()
     if args.resume and os.path.exists(args.records):
         done_ids = {r.get("id") for r in records.read(args.records, warn=_say)}
@@ -179,6 +187,8 @@ def build_parser():
     run.add_argument("--detect", choices=("on", "off"), default="on",
                      help="prove verdicts from observation (on) or wait out the timeout (off)")
     run.add_argument("--records", default=DEFAULT_RECORDS, help="JSONL file records are appended to")
+    run.add_argument("--memory", type=_size, help="memory cap per cell, like 2G or 512M (default: the "
+                     "machine's memory divided by --jobs)")
     run.add_argument("--jobs", type=int, default=runner.default_jobs(), help="cells at once")
     run.add_argument("--repeat", type=int, default=1, help="runs per cell, every run kept")
     run.add_argument("--resume", action="store_true", help="skip cells the records file already has")

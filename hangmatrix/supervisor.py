@@ -32,13 +32,12 @@ import tempfile
 import time
 import traceback
 
-from . import __version__, verdict, watch
+from . import __version__, contain, verdict, watch
 
 UNSUPPORTED_EXIT = 86
 OUTPUT_CAP = 16 * 1024 * 1024
 TAIL = 4000
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
-CLONE_NEWNS, MS_REC, MS_PRIVATE = 0x00020000, 0x4000, 1 << 18
 MAX_PROCESSES = 400  # a case that forks more is stopped: the harness must stay responsive
 STOP = []  # set by SIGTERM (the server or the harness died): the watch loop ends and the tree is killed
 
@@ -77,22 +76,6 @@ def _prctl(option, value):
     return _libc.prctl(option, value, 0, 0, 0)
 
 
-def _private_shm(root):
-    """In the cell's first process, before exec: a mount namespace of its own with a fresh tmpfs on
-    /dev/shm, so every named semaphore and shared-memory segment of the tree vanishes with it; and
-    death with the supervisor, in case the supervisor itself is killed."""
-    def setup():
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if _libc.unshare(CLONE_NEWNS) != 0:
-            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
-        if _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-            raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
-        target = (root + "/dev/shm").encode()
-        if _libc.mount(b"tmpfs", target, b"tmpfs", 0, b"mode=1777,size=256m") != 0:
-            raise OSError(ctypes.get_errno(), "mount tmpfs on " + target.decode())
-    return setup
-
-
 class Cell:
     """One supervised run of a case: its folder, its process, what it printed and reported."""
 
@@ -109,6 +92,8 @@ class Cell:
         self.ticks = {}
         self._events_offset = 0
         self.shm_seen = set()
+        self.private_shm = False
+        self.cgroups_left = []
 
     def inside(self, path):
         """The path as the cell sees it (inside the chroot, for Debian-root interpreters)."""
@@ -119,28 +104,54 @@ class Cell:
         cell_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HANGMATRIX", "VIRTUAL_ENV"))}
         if os.environ.get("HANGMATRIX_OWNER"):  # lets a test suite tell its own cells from others'
             cell_env["HANGMATRIX_OWNER"] = os.environ["HANGMATRIX_OWNER"]
+        memory = spec.get("memory") or contain.default_memory(1)
+        self.cgroups = contain.Cgroups(os.path.basename(self.dir), memory).setup()
+        shm = contain.shm_mechanism(self.root)
+        told = {"config": spec["config"], "start": spec["start"],
+                "progress": spec["case"]["progress"], "workers": spec["case"]["workers"],
+                "events": self.inside(self.paths["events"]), "stacks": self.inside(self.paths["stacks"]),
+                "greenlets": self.inside(self.paths["greenlets"])}
         cell_env.update({
             "PYTHONPATH": spec["inject"], "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
             "TMPDIR": self.inside(os.path.join(self.dir, "tmp")),
-            "HANGMATRIX_CELL": json.dumps({
-                "config": spec["config"], "start": spec["start"],
-                "progress": spec["case"]["progress"], "workers": spec["case"]["workers"],
-                "events": self.inside(self.paths["events"]), "stacks": self.inside(self.paths["stacks"]),
-                "greenlets": self.inside(self.paths["greenlets"])}),
+            "HANGMATRIX_CELL": json.dumps(dict(told, shm_names=not shm)),
         })
+        cwd = os.path.join(self.dir, "tmp")
+        argv = spec["argv"]
+        if self.root:  # chroot resets the working directory: set it again inside
+            argv = ["chroot", self.root, "/usr/bin/env", "--chdir=" + self.inside(cwd)] + argv
+        self.containment = {"cgroups": self.cgroups.layout or None, "memory_cap": memory,
+                            "memory": self.cgroups.memory or "RLIMIT_DATA",
+                            "pids": self.cgroups.pids or "watch (more than %d processes)" % MAX_PROCESSES,
+                            "cgroup_dirs": list(self.cgroups.dirs)}
         with open(self.paths["stdout"], "wb") as out, open(self.paths["stderr"], "wb") as err:
-            kwargs = dict(stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=os.path.join(self.dir, "tmp"),
-                          env=cell_env, start_new_session=True)
-            argv = spec["argv"]
-            if self.root:  # chroot resets the working directory: set it again inside
-                argv = ["chroot", self.root, "/usr/bin/env", "--chdir=" + self.inside(kwargs["cwd"])] + argv
-            try:
-                self.proc = subprocess.Popen(argv, preexec_fn=_private_shm(self.root), **kwargs)
-                self.private_shm = True
-            except (OSError, subprocess.SubprocessError):  # not root: clean /dev/shm by what the tree mapped
-                self.proc = subprocess.Popen(argv, **kwargs)
-                self.private_shm = False
+            launch = contain.Launch(argv, cell_env, cwd, out.fileno(), err.fileno(), self.root, self.cgroups,
+                                    None if self.cgroups.memory else memory, shm)
+            self.proc = None
+            if os.geteuid() == 0 and "pidns" not in contain.switched_off():
+                try:
+                    self.proc = contain.Namespace(launch)
+                except OSError as exc:
+                    self.containment["pidns_failed"] = str(exc)
+            if self.proc is None:
+                kwargs = dict(stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd, env=cell_env,
+                              start_new_session=True)
+                try:
+                    self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare, **kwargs)
+                except (OSError, subprocess.SubprocessError) as exc:  # no namespace: the exact-names fallback
+                    self.containment["shm_failed"] = str(exc)
+                    launch.shm = shm = None
+                    cell_env["HANGMATRIX_CELL"] = json.dumps(dict(told, shm_names=True))
+                    self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare, **kwargs)
+        self.private_shm = bool(shm)
+        self.containment.update(shm=shm or "names the cell created, unlinked after the kill",
+                                tree=getattr(self.proc, "mechanism", None) or
+                                ("subreaper + cgroup.kill" if self.cgroups.kill_file else "subreaper, kill loop"))
         self.launched = time.time()
+
+    def sample(self, full=False):
+        """The cell's tree as the host sees it: below the namespace's init, or below us."""
+        return watch.sample(getattr(self.proc, "init_pid", None) or os.getpid(), full=full)
 
     def read_events(self):
         try:
@@ -156,17 +167,26 @@ class Cell:
                 event = json.loads(line.decode())
             except ValueError:
                 continue
-            self.events.append(event)
+            self.events.append(self._as_host_sees_it(event))
             if event["ev"] in ("call", "tick", "process", "start"):
                 self.progress_events += 1
             if event["ev"] == "tick":  # loop ticks per (process, function): 2 in one prove `running`
                 key = (event["pid"], event["fn"])
                 self.ticks[key] = self.ticks.get(key, 0) + 1
 
+    def _as_host_sees_it(self, event):
+        """Pids an event reports from inside a PID namespace (os.getpid() there), as host pids."""
+        if isinstance(self.proc, contain.Namespace) and isinstance(event.get("pid"), int):
+            for key in ("pid", "ppid"):
+                if isinstance(event.get(key), int):
+                    host = self.proc.host_pid(event[key])
+                    event[key + "_in_ns"], event[key] = event[key], host if host else event[key]
+        return event
+
     def diagnose(self):
         """The full look at the tree (fds, pipes and their holders, decoded waits), as watch.diagnose."""
         harness_files = {self.inside(p) for p in self.paths.values()}
-        return watch.diagnose(watch.sample(os.getpid(), full=True), self.proc.pid, _names(self.events), harness_files)
+        return watch.diagnose(self.sample(full=True), self.proc.pid, _names(self.events), harness_files)
 
     def output_size(self):
         return sum(os.path.getsize(self.paths[k]) for k in ("stdout", "stderr") if os.path.exists(self.paths[k]))
@@ -206,9 +226,13 @@ class Cell:
 
     def kill_tree(self):
         """SIGKILL every descendant until none is left; returns (seconds taken, survivors)."""
-        t0 = time.time()
+        t0 = time.monotonic()
         me = os.getpid()
-        while time.time() - t0 < 5:
+        if isinstance(self.proc, contain.Namespace):
+            self.proc.kill()  # init dies, the namespace with it: one act
+        elif getattr(self, "cgroups", None):
+            self.cgroups.kill()
+        while time.monotonic() - t0 < 5:
             pids = watch.descendants(me)
             if not pids:
                 break
@@ -227,10 +251,16 @@ class Cell:
                 self.proc.wait(1)
             except subprocess.TimeoutExpired:
                 survivors.append(self.proc.pid)
-        return round(time.time() - t0, 3), survivors
+        return round(time.monotonic() - t0, 3), survivors
 
     def clean(self):
+        """Unlink what the cell left in /dev/shm (mapped, or named by the injected code), remove its
+        cgroups and its folder; returns the /dev/shm entries removed."""
         removed = []
+        if isinstance(self.proc, contain.Namespace):
+            self.proc.close()
+        if not self.private_shm:
+            self.shm_seen.update(contain.created_shm(self.events, self.root))
         for path in sorted(self.shm_seen):
             if os.path.exists(path):
                 try:
@@ -238,6 +268,7 @@ class Cell:
                     removed.append(path)
                 except OSError:
                     pass
+        self.cgroups_left = self.cgroups.remove() if getattr(self, "cgroups", None) else []
         shutil.rmtree(self.dir, ignore_errors=True)
         return removed
 
@@ -256,8 +287,15 @@ def supervise(spec):
         rec.update(conclude(cell, spec, **watch_until_verdict(cell, spec)))
     finally:
         kill_s, survivors = cell.kill_tree()
+        capped = contain.cap_hit(cell.cgroups, getattr(cell, "containment", {}), rec) \
+            if getattr(cell, "cgroups", None) else None
         rec["cleanup"] = {"kill_s": kill_s, "survivors": survivors, "shm_removed": cell.clean(),
-                          "private_shm": getattr(cell, "private_shm", False)}
+                          "private_shm": getattr(cell, "private_shm", False), "cgroups_left": cell.cgroups_left}
+        rec["containment"] = getattr(cell, "containment", {})
+        if capped:  # the cap decided how the cell ended, whatever the watch saw
+            rec["proof"] = dict(rec.get("proof") or {}, before_cap={"verdict": rec["verdict"],
+                                                                      "signature": rec["signature"]})
+            rec.update(verdict="error", signature=capped)
         rec["cpu_s"] = {"cell": round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3),
                         "watch": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 3)}
     return rec
@@ -275,7 +313,7 @@ def watch_until_verdict(cell, spec):
     with open(dump_path, "a") if dump_path else contextlib.nullcontext() as dump:
         while True:
             elapsed = time.time() - cell.launched
-            snap = watch.sample(os.getpid())
+            snap = cell.sample()
             cell.read_events()
             marks.events = cell.progress_events
             marks.ticks = max(cell.ticks.values(), default=0)

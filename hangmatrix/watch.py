@@ -478,6 +478,12 @@ def python_stacks(pids, stacks_path, greenlets_path, faulthandler=True):
     return stacks, _marked_blocks(pids, signal.SIGUSR2, greenlets_path, "greenlets")
 
 
+def ns_pids(pid):
+    """NSpid of /proc/PID/status: the process's pid in each PID namespace, the host's first."""
+    m = re.search(r"^NSpid:\s*(.*)$", _read("/proc/%d/status" % pid) or "", re.M)
+    return [int(p) for p in m.group(1).split()] if m else [pid]
+
+
 def _marked_blocks(pids, signum, path, label, limit=0.5):
     """Signal every process that handles signum, then collect the `=== label pid=N ===` blocks they append."""
     blocks = {}
@@ -486,10 +492,11 @@ def _marked_blocks(pids, signum, path, label, limit=0.5):
         _tgkill(pid, signum)
     deadline = time.time() + limit
     pattern = re.compile(r"=== %s pid=(\d+) ===\n(.*?)\n=== end pid=\1 ===" % label, re.S)
+    host = {ns_pids(p)[-1]: p for p in targets}  # a block names its writer by its pid inside its namespace
     while targets and time.time() < deadline:
         text = open(path, encoding="utf-8", errors="replace").read() if os.path.exists(path) else ""
         for m in pattern.finditer(text):
-            blocks[m.group(1)] = m.group(2)
+            blocks[str(host.get(int(m.group(1)), m.group(1)))] = m.group(2)
         if all(str(p) in blocks for p in targets):
             break
         time.sleep(0.02)
