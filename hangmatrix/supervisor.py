@@ -147,7 +147,7 @@ class Cell:
         self.containment.update(shm=shm or "names the cell created, unlinked after the kill",
                                 tree=getattr(self.proc, "mechanism", None) or
                                 ("subreaper + cgroup.kill" if self.cgroups.kill_file else "subreaper, kill loop"))
-        self.launched = time.time()
+        self.launched = time.monotonic()
 
     def sample(self, full=False):
         """The cell's tree as the host sees it: below the namespace's init, or below us."""
@@ -186,7 +186,9 @@ class Cell:
     def diagnose(self):
         """The full look at the tree (fds, pipes and their holders, decoded waits), as watch.diagnose."""
         harness_files = {self.inside(p) for p in self.paths.values()}
-        return watch.diagnose(self.sample(full=True), self.proc.pid, _names(self.events), harness_files)
+        diag = watch.diagnose(self.sample(full=True), self.proc.pid, _names(self.events), harness_files)
+        diag["t"] = time.time()  # recorded: wall time (samples carry the monotonic clock)
+        return diag
 
     def output_size(self):
         return sum(os.path.getsize(self.paths[k]) for k in ("stdout", "stderr") if os.path.exists(self.paths[k]))
@@ -312,7 +314,7 @@ def watch_until_verdict(cell, spec):
     dump_path = os.environ.get("HANGMATRIX_DUMP_SAMPLES")  # recorded samples for the classifier's tests
     with open(dump_path, "a") if dump_path else contextlib.nullcontext() as dump:
         while True:
-            elapsed = time.time() - cell.launched
+            elapsed = time.monotonic() - cell.launched
             snap = cell.sample()
             cell.read_events()
             marks.events = cell.progress_events
@@ -363,7 +365,7 @@ def watch_until_verdict(cell, spec):
 def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
     """From how the watch ended to the record's verdict, signature and diagnosis (stacks included),
     taken while the tree is still there to look at."""
-    elapsed = round(time.time() - cell.launched, 3)
+    elapsed = round(time.monotonic() - cell.launched, 3)
     out_at, err_at = (os.path.getsize(cell.paths[k]) for k in ("stdout", "stderr"))
     diag, fields = {}, {}
     if snap is not None and snap.procs and result != "interrupted":  # interrupted: kill at once
@@ -511,8 +513,8 @@ def serve(listen_fd, harness_pid):
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    deadline = time.time() + 10  # a supervisor kills its tree within 5 s
-    while live and time.time() < deadline:
+    deadline = time.monotonic() + 10  # a supervisor kills its tree within 5 s
+    while live and time.monotonic() < deadline:
         time.sleep(0.02)
         _reap(live)
     for pid in live:

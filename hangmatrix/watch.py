@@ -221,7 +221,7 @@ def read_proc(pid, full=True):
 def sample(root_parent, full=False):
     """One look at every live process below root_parent (the supervisor) and every thread of each,
     walking the tree through each thread's children file as it goes."""
-    snap = Sample(time.time())
+    snap = Sample(time.monotonic())
     todo, seen = children(root_parent), set()
     while todo:
         pid = todo.pop()
@@ -442,8 +442,8 @@ def _tgkill(pid, signum):
 
 def _wait_stable(path, before, limit):
     """Wait until path grew past `before` and stopped growing (a dump is written in many small writes)."""
-    deadline, last = time.time() + limit, -1
-    while time.time() < deadline:
+    deadline, last = time.monotonic() + limit, -1
+    while time.monotonic() < deadline:
         size = os.path.getsize(path) if os.path.exists(path) else 0
         if size > before and size == last:
             return size
@@ -490,10 +490,10 @@ def _marked_blocks(pids, signum, path, label, limit=0.5):
     targets = [p for p in pids if _caught(p, signum)]
     for pid in targets:
         _tgkill(pid, signum)
-    deadline = time.time() + limit
+    deadline = time.monotonic() + limit
     pattern = re.compile(r"=== %s pid=(\d+) ===\n(.*?)\n=== end pid=\1 ===" % label, re.S)
     host = {ns_pids(p)[-1]: p for p in targets}  # a block names its writer by its pid inside its namespace
-    while targets and time.time() < deadline:
+    while targets and time.monotonic() < deadline:
         text = open(path, encoding="utf-8", errors="replace").read() if os.path.exists(path) else ""
         for m in pattern.finditer(text):
             blocks[str(host.get(int(m.group(1)), m.group(1)))] = m.group(2)
