@@ -257,12 +257,12 @@ class Launch:
 
     def prepare(self):
         """Before exec, in the cell's first process (preexec_fn, or the namespace's init)."""
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         self.cgroups.join()
         if self.rlimit:
             memory_rlimit(self.rlimit)
         if self.shm:
             private_shm(self.root, as_user=self.shm.startswith("user"))
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # last: entering a user namespace clears it
 
 
 class Namespace:
@@ -313,7 +313,7 @@ class Namespace:
             os.close(status_r)
             raise OSError("the namespace's init did not start the case")
         self.pid = kids[0]
-        self._inner[2] = self.pid
+        self._inner.update({1: self.init_pid, 2: self.pid})
 
     def poll(self):
         if self.returncode is None:
@@ -340,9 +340,11 @@ class Namespace:
         """SIGKILL init: the kernel kills every process of the namespace, and init's exit waits for them."""
         if self.init_pid is None:
             return
+        deadline = time.monotonic() + 5  # a task stuck in the kernel (state D) must not hang the supervisor
         try:
             os.kill(self.init_pid, signal.SIGKILL)
-            os.waitpid(self.init_pid, 0)
+            while not os.waitpid(self.init_pid, os.WNOHANG)[0] and time.monotonic() < deadline:
+                time.sleep(0.002)
         except (ProcessLookupError, ChildProcessError):
             pass
         self.init_pid = None

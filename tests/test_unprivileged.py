@@ -9,17 +9,14 @@ import os
 import pwd
 import shutil
 import subprocess
-import tempfile
+import sys
 
 import pytest
 
 from conftest import GEVENT
-from hangmatrix import envs
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-USER = "nobody"
-HARNESS_PACKAGES = ["gevent>=26.9.0", "rich>=13", "uv>=0.5", "pytest>=8", "pytest-timeout>=2.3", "hypothesis",
-                    "psutil"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+from unprivileged import USER, as_user, build_sandbox  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -32,32 +29,11 @@ def sandbox():
         subprocess.run(["useradd", "--system", "--no-create-home", USER], check=True)
     if not os.path.exists("/usr/bin/python3"):
         pytest.skip("no /usr/bin/python3 for the unprivileged user to run")
-    top = tempfile.mkdtemp(prefix="hangmatrix-unprivileged-", dir="/tmp")
+    top = build_sandbox(GEVENT)
     try:
-        os.chmod(top, 0o755)
-        src = os.path.join(top, "src")
-        for name in ("hangmatrix", "cases", "tests", "benchmarks"):
-            shutil.copytree(os.path.join(REPO, name), os.path.join(src, name),
-                            ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"))
-        for name in ("conftest.py", "pyproject.toml", "expectations.toml", "matrix.toml"):
-            shutil.copy(os.path.join(REPO, name), src)
-        uv = envs._uv()
-        venv = os.path.join(top, "venv")
-        subprocess.run([uv, "venv", "-q", "--python", "/usr/bin/python3", venv], check=True)
-        subprocess.run([uv, "pip", "install", "-q", "--python", venv + "/bin/python"] + HARNESS_PACKAGES, check=True)
-        envs.ensure_env(envs.find_interpreter("/usr/bin/python3"), GEVENT, cache_dir=os.path.join(top, "cache"))
-        os.mkdir(os.path.join(top, "home"))
-        subprocess.run(["chown", "-R", "%s:" % USER, top], check=True)
         yield top
     finally:
         shutil.rmtree(top, ignore_errors=True)
-
-
-def as_user(top, command, extra_env="", timeout=900):
-    """Run `command` (argv after the venv's python) as the unprivileged user, in the copy of the repo."""
-    env = "HOME={0}/home HANGMATRIX_CACHE={0}/cache PATH=/usr/bin:/bin PYTHONPATH={0}/src {1}".format(top, extra_env)
-    line = "cd {0}/src && exec env -i {1} {0}/venv/bin/python {2}".format(top, env, command)
-    return subprocess.run(["su", "-s", "/bin/sh", USER, "-c", line], capture_output=True, text=True, timeout=timeout)
 
 
 def records(path):
