@@ -10,6 +10,8 @@ entries each leaves behind. tests/test_unprivileged.py uses the same sandbox.
 import argparse
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -51,8 +53,13 @@ def build_sandbox(gevent=GEVENT, user=USER):
 
 
 def as_user(top, command, extra_env="", timeout=1800, user=USER):
-    """Run `command` (arguments of the sandbox venv's python) as the user, in the copy of the repo."""
-    env = "HOME={0}/home HANGMATRIX_CACHE={0}/cache PATH=/usr/bin:/bin PYTHONPATH={0}/src {1}".format(top, extra_env)
+    """Run `command` (arguments of the sandbox venv's python) as the user, in the copy of the repo, with a
+    clean environment but the machine's certificate and package-index settings (cell envs are built from
+    the index as that user)."""
+    network = " ".join("%s=%s" % (k, shlex.quote(v)) for k, v in sorted(os.environ.items())
+                       if re.search(r"CERT|CA_BUNDLE|^PIP_|^UV_|^(HTTPS?|NO)_PROXY$", k, re.I))
+    env = "HOME={0}/home HANGMATRIX_CACHE={0}/cache PATH=/usr/bin:/bin PYTHONPATH={0}/src {2} {1}".format(
+        top, extra_env, network)
     line = "cd {0}/src && exec env -i {1} {0}/venv/bin/python {2}".format(top, env, command)
     return subprocess.run(["su", "-s", "/bin/sh", user, "-c", line], capture_output=True, text=True, timeout=timeout)
 
@@ -79,7 +86,12 @@ def main():
             print("%-15s %d cells (%s) in %.0f s, exit %d; /dev/shm entries left: %d; removed after kills: %d"
                   % (label, len(recs), ", ".join("%s %d" % kv for kv in sorted(starts.items())),
                      time.monotonic() - started, done.returncode, len(left),
-                     sum(len(r["cleanup"]["shm_removed"]) for r in recs)))
+                     sum(len(r.get("cleanup", {}).get("shm_removed", [])) for r in recs)))
+            verdicts = {}
+            for r in recs:
+                verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
+            print("                verdicts: %s; python %s" % (
+                ", ".join("%s %d" % kv for kv in sorted(verdicts.items())), sorted({r["python"] for r in recs})))
     finally:
         shutil.rmtree(top, ignore_errors=True)
 

@@ -216,8 +216,8 @@ class Cell:
                     pass
 
     def note_shm(self, pids):
-        """Without a private /dev/shm: the named semaphores and shared memory the tree has mapped, to
-        remove after the kill."""
+        """Without a private /dev/shm: the named semaphores and shared memory the tree has mapped, to report
+        those the cell did not create and leaves behind."""
         if self.private_shm:
             return
         for pid in pids:
@@ -256,14 +256,15 @@ class Cell:
         return round(time.monotonic() - t0, 3), survivors
 
     def clean(self):
-        """Unlink what the cell left in /dev/shm (mapped, or named by the injected code), remove its
-        cgroups and its folder; returns the /dev/shm entries removed."""
+        """Unlink exactly the /dev/shm entries the cell created (named by the injected code) that are still
+        there, remove its cgroups and its folder; returns the entries removed. Entries the tree mapped but
+        did not create may be another program's: they are reported (shm_left_alone), never touched."""
         removed = []
         if isinstance(self.proc, contain.Namespace):
             self.proc.close()
-        if not self.private_shm:
-            self.shm_seen.update(contain.created_shm(self.events, self.root))
-        for path in sorted(self.shm_seen):
+        created = set() if self.private_shm else contain.created_shm(self.events, self.root)
+        self.shm_left_alone = sorted(p for p in self.shm_seen - created if os.path.exists(p))
+        for path in sorted(created):
             if os.path.exists(path):
                 try:
                     os.unlink(path)
@@ -292,7 +293,8 @@ def supervise(spec):
         capped = contain.cap_hit(cell.cgroups, getattr(cell, "containment", {}), rec) \
             if getattr(cell, "cgroups", None) else None
         rec["cleanup"] = {"kill_s": kill_s, "survivors": survivors, "shm_removed": cell.clean(),
-                          "private_shm": getattr(cell, "private_shm", False), "cgroups_left": cell.cgroups_left}
+                          "private_shm": getattr(cell, "private_shm", False), "cgroups_left": cell.cgroups_left,
+                          "shm_left_alone": getattr(cell, "shm_left_alone", [])}
         rec["containment"] = getattr(cell, "containment", {})
         if capped:  # the cap decided how the cell ended, whatever the watch saw
             rec["proof"] = dict(rec.get("proof") or {}, before_cap={"verdict": rec["verdict"],

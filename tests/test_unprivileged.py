@@ -74,16 +74,17 @@ def test_user_namespace_gives_a_private_dev_shm_and_keeps_the_uids(sandbox):
 
 def test_exact_names_fallback_leaves_no_entry_and_touches_no_other(sandbox):
     """User namespaces switched off: spawn and forkserver cells of the seed cases (which left 12 entries
-    per 8 cells before), and another user's entry beside them that must survive."""
+    per 8 cells before) and of a case holding a named semaphore and a shared-memory segment, with another
+    run's entry beside them that must survive."""
     mine = "/dev/shm/sem.hangmatrix-other-run-%d" % os.getpid()
     as_user(sandbox, "-c \"open('%s', 'w').close()\"" % mine)
     before = set(os.listdir("/dev/shm"))
     try:
         out = os.path.join(sandbox, "home", "names.jsonl")
-        done = as_user(sandbox, "-m hangmatrix.cli run --case seed_original,seed_terminating --config "
+        done = as_user(sandbox, "-m hangmatrix.cli run --case seed_original,seed_terminating,shm_hang --config "
                                 "patch_all,none,thread_false,thread_queue_false --start spawn,forkserver --python 3.11 "
                                 "--gevent %s --records %s --quiet" % (GEVENT, out),
-                       extra_env="HANGMATRIX_CONTAIN_OFF=userns")
+                       extra_env="HANGMATRIX_CONTAIN_OFF=userns HANGMATRIX_CASES={0}/src/tests/cases".format(sandbox))
         assert done.returncode == 0, done.stderr[-2000:]
         after = set(os.listdir("/dev/shm"))
         assert os.path.exists(mine), "an entry of another run was removed"
@@ -92,7 +93,10 @@ def test_exact_names_fallback_leaves_no_entry_and_touches_no_other(sandbox):
             os.unlink(mine)
     assert after - before == set(), "left in /dev/shm: %s" % sorted(after - before)
     recs = records(out)
-    assert len(recs) == 16
+    assert len(recs) == 24
     assert {r["containment"]["shm"] for r in recs} == {"names the cell created, unlinked after the kill"}
     hung = [r for r in recs if r["verdict"] in ("deadlock", "running")]
     assert hung and all(r["cleanup"]["shm_removed"] for r in hung)  # what the kill left was there, and went
+    assert all(r["cleanup"]["shm_left_alone"] == [] for r in recs)
+    segments = [p for r in recs if r["case"] == "shm_hang" for p in r["cleanup"]["shm_removed"]]
+    assert any("/psm_" in p for p in segments) and any("/sem.mp-" in p for p in segments), segments
