@@ -161,3 +161,15 @@ def test_kill_minus_one_inside_the_namespace_touches_nothing_outside(env311):
     finally:
         canary.kill()
         canary.wait()
+
+
+def test_without_a_pid_namespace_a_cgroup2_kill_takes_the_daemon_too(env311, monkeypatch):
+    """The fallback tree: the subreaper keeps the double-forked setsid daemon in view, and where a cgroup2
+    hierarchy is there (here the hybrid layout's /sys/fs/cgroup/unified) cgroup.kill takes it at once."""
+    monkeypatch.setenv("HANGMATRIX_CONTAIN_OFF", "pidns")
+    rec = runner.run_cell(spec_of(env311, "daemonizes", memory=None))
+    assert rec["verdict"] == "ok" and rec["proof"]["left_running_at_exit"], rec["signature"]
+    cgroup2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers") or os.path.isdir("/sys/fs/cgroup/unified")
+    expected = "subreaper + cgroup.kill" if ROOT and cgroup2 else "subreaper, kill loop"
+    assert rec["containment"]["tree"] == expected, rec["containment"]
+    assert_contained_cleanly(rec)
