@@ -50,11 +50,15 @@ def default_memory(jobs):
     return memory_total() // max(1, jobs)
 
 
+class SizeError(ValueError):
+    """A memory size that cannot be read; one line."""
+
+
 def parse_size(text):
-    """'2G', '512M', '2GiB', '1.5g' or bytes -> bytes; ValueError with one line otherwise."""
+    """'2G', '512M', '2GiB', '1.5g' or bytes -> bytes; SizeError with one line otherwise."""
     m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", str(text), re.I)
     if not m or float(m.group(1)) <= 0:
-        raise ValueError("--memory wants a size like 2G, 512M or 2GiB, not %r" % (text,))
+        raise SizeError("--memory wants a size like 2G, 512M or 2GiB, not %r" % (text,))
     return int(float(m.group(1)) * 1024 ** "bkmgt".index((m.group(2) or "b").lower()))
 
 
@@ -337,16 +341,23 @@ class Namespace:
         return self.returncode
 
     def kill(self):
-        """SIGKILL init: the kernel kills every process of the namespace, and init's exit waits for them."""
+        """End the namespace in one act: SIGTERM asks init to kill(-1) everything in it and reap it all (so
+        the cell's CPU time reaches the supervisor's children times, which a namespace torn down by init's
+        death loses); SIGKILL to init is the backstop, and the kernel then kills whatever is left."""
         if self.init_pid is None:
             return
-        deadline = time.monotonic() + 5  # a task stuck in the kernel (state D) must not hang the supervisor
-        try:
-            os.kill(self.init_pid, signal.SIGKILL)
-            while not os.waitpid(self.init_pid, os.WNOHANG)[0] and time.monotonic() < deadline:
-                time.sleep(0.002)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+        for sig, within in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+            deadline = time.monotonic() + within  # a task stuck in the kernel must not hang the supervisor
+            try:
+                os.kill(self.init_pid, sig)
+                while not os.waitpid(self.init_pid, os.WNOHANG)[0]:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.002)
+                else:
+                    break
+            except (ProcessLookupError, ChildProcessError):
+                break
         self.init_pid = None
 
     def close(self):
@@ -384,6 +395,7 @@ def _init(launch, status_w, go_r):
     if parent == 0:
         _exec_case(launch, go_r, status_w)
     os.close(go_r)
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(-1, signal.SIGKILL))  # the end: every process but init
     reported = False
     while True:
         try:

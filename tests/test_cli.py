@@ -103,5 +103,5 @@ def test_memory_option_caps_each_cell_and_bad_sizes_get_one_line(tmp_path, env31
     assert (rec["verdict"], rec["signature"]) == ("error", "out of memory (cap 300 MiB)"), rec["signature"]
     assert rec["containment"]["memory_cap"] == 300 << 20
     for bad in ("lots", "-1G", "0"):
-        out = hm("run", "--python", PY, "--records", store, "--memory", bad)
+        out = hm("run", "--python", PY, "--records", store, "--memory=" + bad)
         assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
