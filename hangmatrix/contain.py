@@ -6,7 +6,7 @@ Each mechanism is a small setup/teardown pair, chosen by what the machine allows
   `memory.limit_in_bytes` and `pids.max` on hybrid machines), else RLIMIT_DATA per process; the watch's
   process guard (supervisor.MAX_PROCESSES) stays in any case;
 - the tree: a PID namespace whose init (PID 1, a fork of the supervisor) starts the case as its first child,
-  so killing init kills everything at once; else the supervisor's subreaper loop (with `cgroup.kill` when a
+  so ending the namespace ends everything at once; else the supervisor's subreaper loop (with `cgroup.kill` when a
   cgroup2 hierarchy is there);
 - /dev/shm: a private tmpfs in a mount namespace (as root; unprivileged inside a user namespace of its own),
   else the injected code names every semaphore and segment the cell creates and those are unlinked after.
@@ -272,7 +272,7 @@ class Launch:
 class Namespace:
     """The cell in a PID namespace of its own. The supervisor forks init (PID 1 there); init forks the case
     parent (PID 2, an ordinary process), reaps every orphan and tells the supervisor the parent's exit
-    status on a pipe. Killing init kills every process of the namespace at once.
+    status on a pipe. Ending the namespace (kill()) takes every process in it at once.
 
     Quacks like the subprocess.Popen it replaces: pid (the case parent, as the host sees it), poll(), wait().
     Pids the cell reports from inside (os.getpid()) are mapped to host pids through NSpid."""
@@ -310,7 +310,10 @@ class Namespace:
                     self.init_pid = None
                     break
                 time.sleep(0.001)
-        os.write(go_w, b"g")
+        try:
+            os.write(go_w, b"g")
+        except BrokenPipeError:  # init is gone
+            kids = []
         os.close(go_w)
         if not kids:
             self.kill()
