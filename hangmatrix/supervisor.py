@@ -100,6 +100,7 @@ class Cell:
         return path[len(self.root):] if self.root and path.startswith(self.root) else path
 
     def launch(self):
+        began = time.monotonic()
         spec = self.spec
         cell_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HANGMATRIX", "VIRTUAL_ENV"))}
         if os.environ.get("HANGMATRIX_OWNER"):  # lets a test suite tell its own cells from others'
@@ -148,6 +149,7 @@ class Cell:
                                 tree=getattr(self.proc, "mechanism", None) or
                                 ("subreaper + cgroup.kill" if self.cgroups.kill_file else "subreaper, kill loop"))
         self.launched = time.monotonic()
+        self.containment["launch_s"] = round(self.launched - began, 4)
 
     def sample(self, full=False):
         """The cell's tree as the host sees it: below the namespace's init, or below us."""
@@ -292,7 +294,10 @@ def supervise(spec):
         kill_s, survivors = cell.kill_tree()
         capped = contain.cap_hit(cell.cgroups, getattr(cell, "containment", {}), rec) \
             if getattr(cell, "cgroups", None) else None
-        rec["cleanup"] = {"kill_s": kill_s, "survivors": survivors, "shm_removed": cell.clean(),
+        cleaned_at = time.monotonic()
+        removed = cell.clean()
+        rec["cleanup"] = {"kill_s": kill_s, "clean_s": round(time.monotonic() - cleaned_at, 3),
+                          "survivors": survivors, "shm_removed": removed,
                           "private_shm": getattr(cell, "private_shm", False), "cgroups_left": cell.cgroups_left,
                           "shm_left_alone": getattr(cell, "shm_left_alone", [])}
         rec["containment"] = getattr(cell, "containment", {})
