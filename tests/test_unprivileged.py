@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import GEVENT
+from conftest import GEVENT, PY
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 from unprivileged import USER, as_user, build_sandbox  # noqa: E402
@@ -27,8 +27,10 @@ def sandbox():
         pwd.getpwnam(USER)
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", USER], check=True)
-    if not os.path.exists("/usr/bin/python3"):
-        pytest.skip("no /usr/bin/python3 for the unprivileged user to run")
+    version = subprocess.run(["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True).stdout.strip() if os.path.exists("/usr/bin/python3") else ""
+    if version != PY:
+        pytest.skip("the tests need Python %s as /usr/bin/python3 for the unprivileged user (found %r)" % (PY, version))
     top = build_sandbox(GEVENT)
     try:
         yield top
