@@ -10,7 +10,7 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from . import cases, configs, deps, records
+from . import cases, configs, contain, deps, records
 from .supervisor import without_run
 
 INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
@@ -21,14 +21,16 @@ PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # ---------------------------------------------------------------- one cell
 
-def make_spec(case, config, start, env, timeout=30.0, detect=True):
-    """Everything the supervisor needs, as JSON-able data (env is an envs.Env)."""
+def make_spec(case, config, start, env, timeout=30.0, detect=True, memory=None):
+    """Everything the supervisor needs, as JSON-able data (env is an envs.Env). memory: the cell's memory
+    cap in bytes (default: its share of the machine at the default parallelism)."""
     interp = env.interpreter
     return {
         "id": records.cell_id(case.name, interp.short, env.gevent, config["name"], start),
         "case": {"name": case.name, "path": case.path, "sha256": case.sha256, "endless": case.endless,
                  "expect": case.expect, "progress": case.progress, "workers": case.workers},
         "config": config, "start": start, "timeout": timeout, "detect": detect, "requires": list(env.requires),
+        "memory": memory or contain.default_memory(default_jobs()),
         "argv": [env.python, env.stage_program(case.path)],
         "inject": env.stage(INJECT_DIR), "root": interp.root or "", "tmp_base": env.tmp_base,
         "provenance": {
@@ -123,7 +125,7 @@ def _installed_gevent():
 
 
 def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matrix=None, matrix_file=None,
-         timeout=30.0, detect=True, warn=print, note=None, requires=(), requires_newest=False):
+         timeout=30.0, detect=True, warn=print, note=None, requires=(), requires_newest=False, memory=None):
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
     the harness's own gevent), any axis overridden by explicit options. A missing interpreter is reported
     in one line and the rest is still planned; an unknown gevent release becomes env-error records.
@@ -172,7 +174,7 @@ def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matr
                     items.append({"id": records.cell_id(case.name, interp.short, gv, config["name"], start),
                                   "case": case, "config": config, "start": start, "interpreter": interp,
                                   "gevent": gv, "timeout": timeout, "detect": detect, "requires": wanted,
-                                  "requires_newest": newest})
+                                  "requires_newest": newest, "memory": memory})
     if not items:
         raise PlanError("the selection names no cell (no interpreter found, or an empty axis)")
     return items
@@ -246,7 +248,8 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None):
                         rec.update(greenlet=env.greenlet)
                         finish(rec)
                         continue
-                    spec = make_spec(item["case"], item["config"], item["start"], env, item["timeout"], item["detect"])
+                    spec = make_spec(item["case"], item["config"], item["start"], env, item["timeout"], item["detect"],
+                                     item.get("memory") or contain.default_memory(jobs))
                     running.append(cells.submit(server.run, spec))
             for fut in as_completed(running):
                 finish(fut.result())

@@ -228,7 +228,7 @@ def read_proc(pid, full=True):
 def sample(root_parent, full=False):
     """One look at every live process below root_parent (the supervisor) and every thread of each,
     walking the tree through each thread's children file as it goes."""
-    snap = Sample(time.time())
+    snap = Sample(time.monotonic())
     todo, seen = children(root_parent), set()
     while todo:
         pid = todo.pop()
@@ -524,8 +524,8 @@ def _tgkill(pid, signum):
 
 def _wait_stable(path, before, limit):
     """Wait until path grew past `before` and stopped growing (a dump is written in many small writes)."""
-    deadline, last = time.time() + limit, -1
-    while time.time() < deadline:
+    deadline, last = time.monotonic() + limit, -1
+    while time.monotonic() < deadline:
         size = os.path.getsize(path) if os.path.exists(path) else 0
         if size > before and size == last:
             return size
@@ -560,18 +560,25 @@ def python_stacks(pids, stacks_path, greenlets_path, faulthandler=True):
     return stacks, _marked_blocks(pids, signal.SIGUSR2, greenlets_path, "greenlets")
 
 
+def ns_pids(pid):
+    """NSpid of /proc/PID/status: the process's pid in each PID namespace, the host's first."""
+    m = re.search(r"^NSpid:\s*(.*)$", _read("/proc/%d/status" % pid) or "", re.M)
+    return [int(p) for p in m.group(1).split()] if m else [pid]
+
+
 def _marked_blocks(pids, signum, path, label, limit=0.5):
     """Signal every process that handles signum, then collect the `=== label pid=N ===` blocks they append."""
     blocks = {}
     targets = [p for p in pids if caught(p, signum)]
     for pid in targets:
         _tgkill(pid, signum)
-    deadline = time.time() + limit
+    deadline = time.monotonic() + limit
     pattern = re.compile(r"=== %s pid=(\d+) ===\n(.*?)\n=== end pid=\1 ===" % label, re.S)
-    while targets and time.time() < deadline:
+    host = {ns_pids(p)[-1]: p for p in targets}  # a block names its writer by its pid inside its namespace
+    while targets and time.monotonic() < deadline:
         text = open(path, encoding="utf-8", errors="replace").read() if os.path.exists(path) else ""
         for m in pattern.finditer(text):
-            blocks[m.group(1)] = m.group(2)
+            blocks[str(host.get(int(m.group(1)), m.group(1)))] = m.group(2)
         if all(str(p) in blocks for p in targets):
             break
         time.sleep(0.02)
