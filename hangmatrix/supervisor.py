@@ -190,8 +190,9 @@ class Cell:
         """The full look at the tree (fds, pipes and their holders, decoded waits, who can end each wait),
         as watch.diagnose with wakers.annotate."""
         harness_files = {self.inside(p) for p in self.paths.values()}
+        init = getattr(self.proc, "init_pid", None)
         diag = watch.diagnose(self.sample(full=True), self.proc.pid, _names(self.events), harness_files,
-                              annotate=wakers.annotate)
+                              annotate=wakers.annotate, ours=[init] if init else [])
         diag["t"] = time.time()  # recorded: wall time (samples carry the monotonic clock)
         return diag
 

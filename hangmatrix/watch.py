@@ -426,13 +426,14 @@ def pipe_peers(inode_target, want_mode, tables):
     return peers
 
 
-def outside_fd_tables(tree_pids):
-    """pid -> {fd: target} of every process outside the tree (and not this one): one pass over /proc, made
-    only when a deadlock or stall is being proven (it reads every fd of the machine)."""
+def outside_fd_tables(tree_pids, ours=()):
+    """pid -> {fd: target} of every process outside the tree (and not this one, nor `ours`: the cell's own
+    machinery, such as its PID namespace's init): one pass over /proc, made only when a deadlock or stall
+    is being proven (it reads every fd of the machine)."""
     tables = {}
-    me = os.getpid()
+    skip = set(ours) | {os.getpid()}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in tree_pids or int(entry) == me:
+        if not entry.isdigit() or int(entry) in tree_pids or int(entry) in skip:
             continue
         try:
             fds = os.listdir("/proc/%s/fd" % entry)
@@ -458,18 +459,18 @@ def outside_holders(targets, outside_tables):
     return holders
 
 
-def diagnose(snap, root_pid, names, harness_files=(), annotate=None):
+def diagnose(snap, root_pid, names, harness_files=(), annotate=None, ours=()):
     """The whole picture of a sample, as plain data for the record: processes, threads with decoded
     blocked calls, their fds, and for each blocked pipe read/write the holders of the other end.
     annotate(snap, fds, processes, outside_tables) may add to the threads (wakers.annotate: who can end
-    each wait)."""
+    each wait). `ours`: the harness's processes around the tree, which are no outside party."""
     tree = set(snap.procs)
     fds = {pid: fd_table(pid) for pid in tree}
     roles = {pid: role_of(pid, p, root_pid, names) for pid, p in snap.procs.items()}
     waited = {fds[pid].get(th.args[0], ("", ""))[0] for pid, p in snap.procs.items() for th in p.threads.values()
               if th.syscall in FD_WAITS and th.args}
     pipes = {t for t in waited if t.startswith("pipe:")}
-    outside_tables = outside_fd_tables(tree) if pipes or annotate else {}
+    outside_tables = outside_fd_tables(tree, ours) if pipes or annotate else {}
     outside = outside_holders(pipes, outside_tables)
     procs = []
     for pid in sorted(tree, key=lambda p: (p != root_pid, p)):

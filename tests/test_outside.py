@@ -4,7 +4,6 @@ serves, answering late or never; waits that time or a signal end; and the all-in
 
 The parties live in this process and find the cells through $WAIT_PARTY, a folder the cells inherit."""
 import contextlib
-import ctypes
 import fcntl
 import os
 import socket
@@ -35,8 +34,12 @@ class Parties:
         self.unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.unix.bind(os.path.join(folder, "unix"))
         self.unix.listen(64)
+        self.fds = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # cells hand their pipe and eventfd ends here
+        self.fds.bind(os.path.join(folder, "fds.sock"))
+        self.fds.listen(64)
         self.threads = [threading.Thread(target=t, daemon=True) for t in
-                        (lambda: self._serve(self.tcp), lambda: self._serve(self.unix), self._watch_folder)]
+                        (lambda: self._serve(self.tcp), lambda: self._serve(self.unix), self._watch_folder,
+                         self._take_fds)]
         for t in self.threads:
             t.start()
 
@@ -58,13 +61,11 @@ class Parties:
             self._later(lambda c=conn: c.sendall(b"answer\n"))
 
     def _watch_folder(self):
-        """Lock each file a cell asks for, take the write end of each FIFO a cell makes, and each eventfd
-        and pipe a cell announces."""
+        """Lock each file a cell asks for, and take the write end of each FIFO a cell makes."""
         done = set()
         while not self.stop.wait(0.05):
             for name in sorted(os.listdir(self.folder)):
-                if name in done or not name.startswith(("fifo.", "eventfd.", "lock.", "pipe.")) \
-                        or name.endswith((".tmp", ".held")):
+                if name in done or not name.startswith(("fifo.", "lock.")) or name.endswith(".held"):
                     continue
                 path = os.path.join(self.folder, name)
                 if name.startswith("lock."):
@@ -73,21 +74,32 @@ class Parties:
                     open(path + ".held", "w").close()
                     self._later(lambda f=lock: fcntl.flock(f, fcntl.LOCK_UN))
                     fd = lock
-                elif name.startswith("fifo."):
+                else:
                     try:
                         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
                     except OSError:
                         continue  # its reader has not opened it yet
                     self._later(lambda fd=fd: os.write(fd, b"answer\n"))
-                elif name.startswith("pipe."):
-                    fd = _take_fd(*(int(x) for x in open(path).read().split()))
-                    open(path + ".held", "w").close()
-                    self._later(lambda fd=fd: os.write(fd, b"answer\n"))
-                else:
-                    fd = _take_fd(*(int(x) for x in open(path).read().split()))
-                    self._later(lambda fd=fd: os.write(fd, struct.pack("Q", 1)))
                 self.kept.append(fd)
                 done.add(name)
+
+    def _take_fds(self):
+        """Receive the pipe write end or eventfd a cell hands over (SCM_RIGHTS: no pid needed, so it works
+        from inside the cell's PID namespace), say so, and write to it when answering."""
+        self.fds.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                conn = self.fds.accept()[0]
+            except socket.timeout:
+                continue
+            with conn:
+                conn.settimeout(5)
+                kind, fds, _, _ = socket.recv_fds(conn, 16, 1)
+                conn.sendall(b"held")
+            fd = fds[0]
+            payload = struct.pack("Q", 1) if kind == b"eventfd" else b"answer\n"
+            self._later(lambda fd=fd, payload=payload: os.write(fd, payload))
+            self.kept.append(fd)
 
     def close(self):
         self.stop.set()
@@ -98,21 +110,7 @@ class Parties:
                 kept.close() if hasattr(kept, "close") else os.close(kept)
         self.tcp.close()
         self.unix.close()
-
-
-def _take_fd(pid, fd):
-    """A duplicate of another process's fd (pidfd_open + pidfd_getfd, as root)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    pidfd = libc.syscall(434, pid, 0)  # pidfd_open
-    if pidfd < 0:
-        raise OSError(ctypes.get_errno(), "pidfd_open")
-    try:
-        taken = libc.syscall(438, pidfd, fd, 0)  # pidfd_getfd
-        if taken < 0:
-            raise OSError(ctypes.get_errno(), "pidfd_getfd")
-        return taken
-    finally:
-        os.close(pidfd)
+        self.fds.close()
 
 
 def run_with_parties(monkeypatch, case_names, late, timeout):

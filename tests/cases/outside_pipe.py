@@ -1,18 +1,22 @@
-# hangmatrix: what = The parent reads a pipe whose only writer is a process outside the tree (it takes the write end with pidfd_getfd through $WAIT_PARTY).
+# hangmatrix: what = The parent reads a pipe whose only writer is a process outside the tree (the parent hands it the write end over its Unix socket in $WAIT_PARTY, SCM_RIGHTS).
 # hangmatrix: expect = ^answer$
 import os
-import time
+import socket
 
 from gevent import monkey
 monkey.patch_all()  # hangmatrix: patch-point
 
+
+def hand_to_party(kind, fd):
+    """Give fd to the outside party over its Unix socket (SCM_RIGHTS) and wait until it holds it."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as party:
+        party.connect(os.path.join(os.environ["WAIT_PARTY"], "fds.sock"))
+        socket.send_fds(party, [kind], [fd])
+        party.recv(4)
+
+
 if __name__ == "__main__":
     r, w = os.pipe()
-    note = os.path.join(os.environ["WAIT_PARTY"], "pipe.%d" % os.getpid())
-    with open(note + ".tmp", "w") as f:
-        f.write("%d %d" % (os.getpid(), w))
-    os.rename(note + ".tmp", note)
-    while not os.path.exists(note + ".held"):  # the outside party takes the write end first
-        time.sleep(0.02)
+    hand_to_party(b"pipe", w)  # the outside party holds the write end now
     os.close(w)
     print(os.read(r, 7).decode().strip())
