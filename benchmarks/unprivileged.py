@@ -37,7 +37,10 @@ def build_sandbox(gevent=GEVENT, user=USER):
         for name in ("hangmatrix", "cases", "tests", "benchmarks"):
             shutil.copytree(os.path.join(REPO, name), os.path.join(src, name),
                             ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"))
-        for name in ("conftest.py", "pyproject.toml", "expectations.toml", "matrix.toml"):
+        # the built-in cases as the package they are once installed (setup.py maps cases/ to it)
+        shutil.copytree(os.path.join(REPO, "cases"), os.path.join(src, "hangmatrix", "builtin_cases"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        for name in ("conftest.py", "pyproject.toml"):
             shutil.copy(os.path.join(REPO, name), src)
         venv = os.path.join(top, "venv")
         subprocess.run([envs._uv(), "venv", "-q", "--python", "/usr/bin/python3", venv], check=True)

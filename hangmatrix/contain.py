@@ -284,19 +284,30 @@ class Namespace:
         self._inner = {}  # pid inside -> pid on the host
         status_r, status_w = os.pipe()
         go_r, go_w = os.pipe()
+        # unshare(CLONE_NEWPID) puts every later child of the supervisor in the new namespace, and once init
+        # is gone a fork there fails: so only init is born there, and the supervisor's own children after it
+        # (a look at the env's python for a missing module, say) are born in its own namespace again.
+        own = os.open("/proc/self/ns/pid_for_children", os.O_RDONLY)
         if _libc.unshare(CLONE_NEWPID) != 0:  # the supervisor's next child is PID 1 of a new namespace
-            for fd in (status_r, status_w, go_r, go_w):
+            for fd in (status_r, status_w, go_r, go_w, own):
                 os.close(fd)
             _fail("unshare(CLONE_NEWPID)")
-        self.init_pid = os.fork()
-        if self.init_pid == 0:
-            code = 1
-            try:
-                os.close(status_r)
-                os.close(go_w)
-                code = _init(launch, status_w, go_r)
-            finally:
-                os._exit(code)
+        self.init_pid = None
+        try:
+            self.init_pid = os.fork()
+            if self.init_pid == 0:
+                code = 1
+                try:
+                    os.close(status_r)
+                    os.close(go_w)
+                    code = _init(launch, status_w, go_r)
+                finally:
+                    os._exit(code)
+        finally:
+            if self.init_pid != 0 and _libc.setns(own, CLONE_NEWPID) != 0:  # (init itself never gets here)
+                os.close(own)
+                _fail("setns(back to the supervisor's own PID namespace)")
+            os.close(own)
         os.close(status_w)
         os.close(go_r)
         self._status = status_r

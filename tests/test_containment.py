@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from conftest import OWNER
-from hangmatrix import cases, configs, contain, runner, watch
+from hangmatrix import cases, configs, contain, packaged, runner, watch
 
 CASES = [os.path.join(os.path.dirname(__file__), "cases")]
 CAP = 256 << 20
@@ -18,7 +18,7 @@ ROOT = os.geteuid() == 0
 
 
 def spec_of(env, name, config="none", start="fork", timeout=20.0, memory=CAP):
-    case = cases.select([name], CASES + [cases.BUILTIN_DIR])[0]
+    case = cases.select([name], CASES + [packaged.cases_dir()])[0]
     return runner.make_spec(case, configs.parse(config), start, env, timeout, memory=memory)
 
 
