@@ -1,13 +1,16 @@
 """The matrix file: which cases, configurations, start methods, interpreters and gevent releases a run
-covers. Parsing only; interpreters and releases come from hangmatrix.envs, case names from hangmatrix.cases."""
+covers. Parsing only; interpreters and releases come from hangmatrix.envs, case names from hangmatrix.cases,
+configuration names from hangmatrix.configs."""
 import json
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
 
-CONFIG_NAMES = ("none", "patch_all", "selective", "thread_false", "lazy", "thread_queue_false")
-START_NAMES = ("fork", "spawn", "forkserver", "default")
+from .configs import NAMED, STARTS
+
+CONFIG_NAMES = tuple(NAMED)
+START_NAMES = STARTS
 AXES = ("cases", "configs", "starts", "pythons", "gevents")
 _FLAGS = re.compile(r"flags:[A-Za-z_]\w*=[^,=\s]+(,[A-Za-z_]\w*=[^,=\s]+)*$")
 _VERSION = re.compile(r"\d+\.\d+(\.\d+)?$")

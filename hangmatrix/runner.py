@@ -2,6 +2,7 @@
 its own supervisor (hangmatrix.supervisor), many at a time. The harness side of the process tree: it
 starts one supervisor server per run and asks it for one supervisor per cell.
 """
+import contextlib
 import json
 import os
 import socket
@@ -25,7 +26,8 @@ def make_spec(case, config, start, env, timeout=30.0, detect=True):
     return {
         "id": records.cell_id(case.name, interp.short, env.gevent, config["name"], start),
         "case": {"name": case.name, "path": case.path, "sha256": case.sha256, "endless": case.endless,
-                 "expect": case.expect, "progress": case.progress, "workers": case.workers},
+                 "expect": case.expect, "progress": case.progress, "workers": case.workers,
+                 "marked": case.marked},
         "config": config, "start": start, "timeout": timeout, "detect": detect,
         "argv": [env.python, env.stage(case.path)],
         "inject": env.stage(INJECT_DIR), "root": interp.root or "", "tmp_base": env.tmp_base,
@@ -117,8 +119,16 @@ def _installed_gevent():
         return None
 
 
+def make_item(case, config, start, interp, gevent, timeout=30.0, detect=True, requires=()):
+    """One planned cell: what execute() needs to build its environment and run it. `requires` (extra
+    packages for the environment) is carried for the environments that will install them."""
+    return {"id": records.cell_id(case.name, interp.short, gevent, config["name"], start), "case": case,
+            "config": config, "start": start, "interpreter": interp, "gevent": gevent, "timeout": timeout,
+            "detect": detect, "requires": list(requires)}
+
+
 def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matrix=None, matrix_file=None,
-         timeout=30.0, detect=True, warn=print):
+         timeout=30.0, detect=True, warn=print, requires=()):
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
     the harness's own gevent), any axis overridden by explicit options. A missing interpreter is reported
     in one line and the rest is still planned; an unknown gevent release becomes env-error records."""
@@ -154,9 +164,7 @@ def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matr
         for case in chosen_cases:
             for config in chosen_configs:
                 for start in chosen_starts:
-                    items.append({"id": records.cell_id(case.name, interp.short, gv, config["name"], start),
-                                  "case": case, "config": config, "start": start, "interpreter": interp,
-                                  "gevent": gv, "timeout": timeout, "detect": detect})
+                    items.append(make_item(case, config, start, interp, gv, timeout, detect, requires))
     if not items:
         raise PlanError("the selection names no cell (no interpreter found, or an empty axis)")
     return items
@@ -186,10 +194,11 @@ def _unbuilt_spec(item, env_error=""):
             "detect": item["detect"], "provenance": prov}
 
 
-def execute(items, jobs=None, on_record=None, progress=False, ensure=None):
+def execute(items, jobs=None, on_record=None, progress=False, ensure=None, server=None):
     """Build each (interpreter, gevent) environment once, in a pool of its own, and start that env's
     cells as soon as it is ready, so builds overlap runs. Returns the records. `ensure(interp, gevent)`
-    makes an environment (default envs.ensure_env; upgrade-check passes one for local wheels)."""
+    makes an environment (default envs.ensure_env; upgrade-check passes one for local wheels). `server`:
+    a Supervisors to reuse (advise runs several batches with one), else one for this call."""
     from concurrent.futures import as_completed
     from . import envs
     jobs = jobs or default_jobs()
@@ -205,11 +214,17 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None):
 
     groups = {}
     for item in items:
-        groups.setdefault((item["interpreter"], item["gevent"]), []).append(item)
+        groups.setdefault((item["interpreter"], item["gevent"], tuple(item.get("requires", ()))), []).append(item)
+
+    def build(interp, gv, requires):
+        if requires:  # TODO(i11req): environments keyed by requirements come with issue 11's item 3
+            raise envs.EnvError("this hangmatrix cannot install requirements yet (%s)" % ", ".join(requires))
+        return (ensure or envs.ensure_env)(interp, gv)
+
     try:
         with ThreadPoolExecutor(max_workers=2) as builders, ThreadPoolExecutor(max_workers=jobs) as cells, \
-                Supervisors() as server:
-            builds = {builders.submit(ensure or envs.ensure_env, interp, gv): (interp, gv) for interp, gv in groups}
+                (contextlib.nullcontext(server) if server else Supervisors()) as server:
+            builds = {builders.submit(build, *key): key for key in groups}
             running = []
             for fut in as_completed(builds):
                 group = groups[builds[fut]]
