@@ -15,6 +15,7 @@ that works in every cell asked for:
 
 Exit status: 0 works as written, 1 fails as written and a change fixes it, 3 nothing fixes it, 2 bad input.
 """
+import inspect
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -48,11 +49,7 @@ class Cells:
         todo = list({self._key(*w): w for w in wanted if self._key(*w) not in self.done}.values())
         items = [runner.make_item(self.case, configs.parse(c), s, env.interpreter, env.gevent, self.timeout,
                                   requires=self.requires) for c, env, s in todo]
-        def ready(interp, gv):  # built before any cell ran
-            return next(env for env in self.envs if env.interpreter == interp and env.gevent == gv)
-
-        for rec in runner.execute(items, jobs=self.jobs, server=self.server, on_record=self.on_record,
-                                  ensure=ready):
+        for rec in runner.execute(items, jobs=self.jobs, server=self.server, on_record=self.on_record):
             self.done[rec["id"]] = rec
         return [self.done[self._key(*w)] for w in wanted]
 
@@ -69,7 +66,7 @@ def _label(env, start):
 
 
 def _line(env, start, rec):
-    return "  %-32s %-11s %s" % (_label(env, start), rec["verdict"], rec.get("signature", ""))
+    return ("  %-32s %-11s %s" % (_label(env, start), rec["verdict"], rec.get("signature", ""))).rstrip()
 
 
 def _point_text(point, script):
@@ -122,6 +119,9 @@ def advise(script, pythons=(), gevents=(), starts=START_CANDIDATES, requires=(),
     """Run the advice, printing as it goes (say); returns the exit status."""
     for s in starts:
         configs.check_start(s)
+    if requires and "requires" not in inspect.signature(envs.ensure_env).parameters:
+        raise AdviseError("--requires needs environments with requirements (issue 11, item 3), which this "
+                          "hangmatrix does not have yet")
     case, built = _resolve(script, pythons, gevents, say)
     say("advise: %s on %s; start methods %s" % (
         script, ", ".join("Python %s with gevent %s" % (e.interpreter.version, e.gevent) for e in built),

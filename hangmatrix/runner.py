@@ -128,7 +128,7 @@ def make_item(case, config, start, interp, gevent, timeout=30.0, detect=True, re
 
 
 def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matrix=None, matrix_file=None,
-         timeout=30.0, detect=True, warn=print, requires=()):
+         timeout=30.0, detect=True, warn=print):
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
     the harness's own gevent), any axis overridden by explicit options. A missing interpreter is reported
     in one line and the rest is still planned; an unknown gevent release becomes env-error records."""
@@ -164,7 +164,7 @@ def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matr
         for case in chosen_cases:
             for config in chosen_configs:
                 for start in chosen_starts:
-                    items.append(make_item(case, config, start, interp, gv, timeout, detect, requires))
+                    items.append(make_item(case, config, start, interp, gv, timeout, detect))
     if not items:
         raise PlanError("the selection names no cell (no interpreter found, or an empty axis)")
     return items
@@ -214,17 +214,11 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
 
     groups = {}
     for item in items:
-        groups.setdefault((item["interpreter"], item["gevent"], tuple(item.get("requires", ()))), []).append(item)
-
-    def build(interp, gv, requires):
-        if requires:  # TODO(i11req): environments keyed by requirements come with issue 11's item 3
-            raise envs.EnvError("this hangmatrix cannot install requirements yet (%s)" % ", ".join(requires))
-        return (ensure or envs.ensure_env)(interp, gv)
-
+        groups.setdefault((item["interpreter"], item["gevent"]), []).append(item)
     try:
         with ThreadPoolExecutor(max_workers=2) as builders, ThreadPoolExecutor(max_workers=jobs) as cells, \
                 (contextlib.nullcontext(server) if server else Supervisors()) as server:
-            builds = {builders.submit(build, *key): key for key in groups}
+            builds = {builders.submit(ensure or envs.ensure_env, interp, gv): (interp, gv) for interp, gv in groups}
             running = []
             for fut in as_completed(builds):
                 group = groups[builds[fut]]

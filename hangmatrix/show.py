@@ -17,9 +17,16 @@ def render(rec):
         rec.get("python"), prov.get("interpreter", "?"), rec.get("gevent"), rec.get("greenlet"),
         rec.get("start"), start.get("seen_in_tree") or start.get("reported") or "?",
         "; set_start_method refused: %s" % start["refused"] if start.get("refused") else ""))
+    point = rec.get("patch_point")
+    if point:
+        lines.append("its patch point: %s on line %s of %s (%s)" % (point.get("source") or point.get("call"),
+                                                                  point.get("line"), point.get("file"), point.get("in")))
     for ev in rec.get("events", {}).get("notable", []):
         if ev.get("ev") == "patched":
             lines.append("patched at %s: %s" % (ev.get("where"), ev.get("call")))
+        elif ev.get("ev") == "start_method_program":
+            lines.append("the program's set_start_method(%r) on line %s of %s: not obeyed, the cell runs %s" % (
+                ev.get("asked"), ev.get("line"), ev.get("file"), ev.get("kept")))
     diag = rec.get("diagnosis") or {}
     procs = diag.get("processes", [])
     if procs:

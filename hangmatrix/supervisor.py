@@ -347,7 +347,7 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
             name, sig = "unsupported", unsupported
         else:
             name, sig = verdict.ended(code, spec["case"]["endless"], spec["case"]["expect"], stdout, stderr)
-        if unapplied:  # observed: the whole run made no patch_all() call for the configuration to replace
+        if unapplied and name != "env-error":  # observed: the run made no patch_all() call to replace
             name, sig = "unsupported", "the program never called gevent.monkey.patch_all() (it ran to its end " \
                 "without one: %s%s), so %s had nothing to replace; its verdicts are under none and as-written" % (
                     name, ": " + sig if sig else "", spec["config"]["name"])
