@@ -18,6 +18,7 @@ Exit status: 0 works as written, 1 fails as written and a change fixes it, 3 not
 import inspect
 import os
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from . import cases, configs, envs, minimal, records, runner
@@ -126,12 +127,17 @@ def advise(script, pythons=(), gevents=(), starts=START_CANDIDATES, requires=(),
     say("advise: %s on %s; start methods %s" % (
         script, ", ".join("Python %s with gevent %s" % (e.interpreter.version, e.gevent) for e in built),
         ", ".join(starts)))
+    started = time.time()
     with runner.Supervisors() as server:
         cells = Cells(case, built, starts, server, timeout, jobs or runner.default_jobs(), requires, on_record)
-        return _advise(cells, script, say)
+        code, recommendation = _advise(cells, script, say)
+    say("%d cells run in %.1f s" % (len(cells.done), time.time() - started))
+    say("recommendation: " + recommendation)
+    return code
 
 
 def _advise(cells, script, say):
+    """(exit status, recommendation)."""
     where = cells.where()
     written = list(zip(where, cells.run([("as-written", env, s) for env, s in where])))
     point = next((r["patch_point"] for _, r in written if r.get("patch_point")), None)
@@ -144,11 +150,9 @@ def _advise(cells, script, say):
         say(_line(env, start, rec))
     broken = [r for _, r in written if r["verdict"] in ("env-error", "unsupported")]
     if len(broken) == len(written):
-        say("recommendation: none: the program could not run here (%s)" % broken[0]["signature"])
-        return EXIT_BAD_INPUT
+        return EXIT_BAD_INPUT, "none: the program could not run here (%s)" % broken[0]["signature"]
     if all(_works(r) for _, r in written):
-        say("recommendation: no change: it works as written in every cell asked for")
-        return EXIT_WORKS
+        return EXIT_WORKS, "no change: it works as written in every cell asked for"
     failing = [w for w, r in written if not _works(r)]
     n = 0
     for candidate in _candidates(cells, point, written, failing, script, say):
@@ -167,11 +171,9 @@ def _advise(cells, script, say):
             say(_line(env, start, rec))
         if good == len(candidate["results"]):
             say("  works in every cell asked for")
-            say("recommendation: %s" % candidate["change"])
-            return EXIT_FIXED
+            return EXIT_FIXED, candidate["change"]
         say("  works in %d of %d cells" % (good, len(candidate["results"])))
-    say("recommendation: none of the candidate changes works")
-    return EXIT_UNFIXED
+    return EXIT_UNFIXED, "none of the candidate changes works"
 
 
 def _candidates(cells, point, written, failing, script, say):
