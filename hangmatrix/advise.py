@@ -40,10 +40,11 @@ class Cells:
         self.case, self.envs, self.starts, self.server = case, envs_, list(starts), server
         self.timeout, self.jobs, self.requires, self.on_record = timeout, jobs, list(requires), on_record
         self.done = {}
+        self.excluded = set()  # labels of cells the program cannot run in at all (unsupported, env-error)
 
     def where(self):
-        """Every (env, start) asked for, in order."""
-        return [(env, start) for env in self.envs for start in self.starts]
+        """Every (env, start) asked for, in order, but those excluded."""
+        return [(env, start) for env in self.envs for start in self.starts if _label(env, start) not in self.excluded]
 
     def run(self, wanted):
         """Records of [(config name, env, start)], running those not run yet, all at once."""
@@ -148,14 +149,18 @@ def _advise(cells, script, say):
     say("as written:")
     for (env, start), rec in written:
         say(_line(env, start, rec))
-    broken = [r for _, r in written if r["verdict"] in ("env-error", "unsupported")]
+    broken = [(w, r) for w, r in written if r["verdict"] in ("env-error", "unsupported")]
     if len(broken) == len(written):
-        return EXIT_BAD_INPUT, "none: the program could not run here (%s)" % broken[0]["signature"]
+        return EXIT_BAD_INPUT, "none: the program could not run here (%s)" % broken[0][1]["signature"]
+    if broken:
+        cells.excluded = {_label(*w) for w, _ in broken}
+        say("not counted from here on (the program cannot run there): %s" % ", ".join(sorted(cells.excluded)))
+        written = [(w, r) for w, r in written if _label(*w) not in cells.excluded]
     if all(_works(r) for _, r in written):
         return EXIT_WORKS, "no change: it works as written in every cell asked for"
     failing = [w for w, r in written if not _works(r)]
     n = 0
-    for candidate in _candidates(cells, point, written, failing, script, say):
+    for candidate in _candidates(cells, point, failing, script):
         n += 1
         say("candidate %d: %s" % (n, candidate["what"]))
         for line in candidate.get("notes", []):
@@ -176,7 +181,7 @@ def _advise(cells, script, say):
     return EXIT_UNFIXED, "none of the candidate changes works"
 
 
-def _candidates(cells, point, written, failing, script, say):
+def _candidates(cells, point, failing, script):
     """The candidate changes, least invasive first, each run when it is asked for (a generator: advise
     stops asking once one works everywhere)."""
     where = cells.where()
@@ -202,8 +207,10 @@ def _candidates(cells, point, written, failing, script, say):
                    "workers run, to patch there after the fork; add `# hangmatrix: workers = FUNC, ...` to %s "
                    "to try it" % script}
     for start in START_CANDIDATES:
-        results = list(zip([(env, start) for env in cells.envs],
-                           cells.run([("as-written", env, start) for env in cells.envs])))
+        there = [(env, start) for env in cells.envs if _label(env, start) not in cells.excluded]
+        if not there:
+            continue
+        results = list(zip(there, cells.run([("as-written", env, s) for env, s in there])))
         yield {"what": "another start method, the program otherwise as written: %s" % start, "results": results,
                "change": "multiprocessing.set_start_method(%r) first thing under `if __name__ == "
                          "\"__main__\":` in %s" % (start, script)}
