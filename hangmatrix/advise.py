@@ -40,6 +40,7 @@ class Cells:
         self.case, self.envs, self.starts, self.server = case, envs_, list(starts), server
         self.timeout, self.jobs, self.requires, self.on_record = timeout, jobs, list(requires), on_record
         self.done = {}
+        self.reruns = 0
         self.excluded = set()  # labels of cells the program cannot run in at all (unsupported, env-error)
 
     def where(self):
@@ -49,11 +50,19 @@ class Cells:
     def run(self, wanted):
         """Records of [(config name, env, start)], running those not run yet, all at once."""
         todo = list({self._key(*w): w for w in wanted if self._key(*w) not in self.done}.values())
-        items = [runner.make_item(self.case, configs.parse(c), s, env.interpreter, env.gevent, self.timeout,
-                                  requires=self.requires) for c, env, s in todo]
-        for rec in runner.execute(items, jobs=self.jobs, server=self.server, on_record=self.on_record):
+        for rec in self._execute(todo):
             self.done[rec["id"]] = rec
         return [self.done[self._key(*w)] for w in wanted]
+
+    def again(self, wanted, times):
+        """New runs of cells already run (a race can make a hanging program work once): their records."""
+        self.reruns += len(wanted) * times
+        return self._execute([w for w in wanted for _ in range(times)])
+
+    def _execute(self, todo):
+        items = [runner.make_item(self.case, configs.parse(c), s, env.interpreter, env.gevent, self.timeout,
+                                  requires=self.requires) for c, env, s in todo]
+        return runner.execute(items, jobs=self.jobs, server=self.server, on_record=self.on_record)
 
     def _key(self, config, env, start):
         return records.cell_id(self.case.name, env.interpreter.short, env.gevent, config, start)
@@ -117,8 +126,9 @@ def _resolve(script, pythons, gevents, say):
 
 
 def advise(script, pythons=(), gevents=(), starts=START_CANDIDATES, requires=(), timeout=30.0, jobs=None,
-           say=print, on_record=None):
-    """Run the advice, printing as it goes (say); returns the exit status."""
+           say=print, on_record=None, confirm=1):
+    """Run the advice, printing as it goes (say); returns the exit status. A candidate that works in every
+    cell is run `confirm` more times in each before it is recommended."""
     for s in starts:
         configs.check_start(s)
     if requires and "requires" not in inspect.signature(envs.ensure_env).parameters:
@@ -131,13 +141,14 @@ def advise(script, pythons=(), gevents=(), starts=START_CANDIDATES, requires=(),
     started = time.time()
     with runner.Supervisors() as server:
         cells = Cells(case, built, starts, server, timeout, jobs or runner.default_jobs(), requires, on_record)
-        code, recommendation = _advise(cells, script, say)
-    say("%d cells run in %.1f s" % (len(cells.done), time.time() - started))
+        code, recommendation = _advise(cells, script, say, confirm)
+    say("%d cells run (%d runs) in %.1f s" % (len(cells.done), len(cells.done) + cells.reruns,
+                                              time.time() - started))
     say("recommendation: " + recommendation)
     return code
 
 
-def _advise(cells, script, say):
+def _advise(cells, script, say, confirm):
     """(exit status, recommendation)."""
     where = cells.where()
     written = list(zip(where, cells.run([("as-written", env, s) for env, s in where])))
@@ -175,8 +186,16 @@ def _advise(cells, script, say):
         for (env, start), rec in candidate["results"]:
             say(_line(env, start, rec))
         if good == len(candidate["results"]):
-            say("  works in every cell asked for")
-            return EXIT_FIXED, candidate["change"]
+            config = candidate["results"][0][1]["config"]
+            again = cells.again([(config, env, start) for (env, start), _ in candidate["results"]], confirm)
+            if all(_works(r) for r in again):
+                say("  works in every cell asked for, and again in %d more run%s of each" % (
+                    confirm, "s" if confirm > 1 else ""))
+                return EXIT_FIXED, candidate["change"]
+            say("  works in every cell once, but %d of %d more runs did not (%s): not relied on" % (
+                sum(not _works(r) for r in again), len(again),
+                "; ".join(sorted({"%s %s" % (r["verdict"], r["signature"]) for r in again if not _works(r)}))))
+            continue
         say("  works in %d of %d cells" % (good, len(candidate["results"])))
     return EXIT_UNFIXED, "none of the candidate changes works"
 

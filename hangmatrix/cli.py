@@ -148,7 +148,7 @@ def cmd_advise(args):
         return advise.advise(args.script, pythons=_list(args.python), gevents=_list(args.gevent),
                              starts=_list(args.start) or advise.START_CANDIDATES, requires=_list(args.requires),
                              timeout=args.timeout, jobs=args.jobs, say=lambda line: print(line, flush=True),
-                             on_record=store)
+                             on_record=store, confirm=args.confirm)
     except advise.AdviseError as exc:
         _say(str(exc))
         return advise.EXIT_BAD_INPUT
@@ -259,6 +259,8 @@ def build_parser():
     adv.add_argument("--requires", action="append", help="packages the program imports (e.g. grequests)")
     adv.add_argument("--timeout", type=float, default=30.0, help="backstop per cell, seconds (default 30)")
     adv.add_argument("--jobs", type=int, default=runner.default_jobs(), help="cells at once")
+    adv.add_argument("--confirm", type=int, default=1, help="more runs of each cell of a change that works before "
+                                                           "it is recommended (default 1; races make one run lie)")
     adv.add_argument("--records", help="also append every cell's record to this file (for `hangmatrix show`)")
     adv.set_defaults(func=cmd_advise)
 

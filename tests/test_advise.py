@@ -33,10 +33,22 @@ def test_seed_fails_as_written_and_a_flag_change_fixes_it_everywhere(tmp_path, e
     for rec in written:  # the as-written verdicts are printed with their signatures
         assert any(rec["signature"] in line and rec["start"] in line for line in lines)
     fixed = [r for r in recs if r["config"] == "flags:queue=0,thread=0"]
-    assert sorted((r["gevent"], r["start"]) for r in fixed) == sorted(
-        (g, s) for g in ("24.11.1", "26.9.0") for s in ("fork", "spawn", "forkserver"))
+    assert sorted((r["gevent"], r["start"]) for r in fixed) == sorted(  # each cell run, then run once more
+        (g, s) for g in ("24.11.1", "26.9.0") for s in ("fork", "spawn", "forkserver") for _ in range(2))
     assert all(r["verdict"] == "running" for r in fixed), [(r["id"], r["verdict"]) for r in fixed]
-    assert "works in every cell asked for" in out.stdout
+    assert "works in every cell asked for, and again in 1 more run of each" in out.stdout
+
+
+def test_a_patch_point_inside_a_library_is_changed_there(env311):
+    out = advise(os.path.join(PROGRAMS, "imports_a_patcher.py"), "--python", PY, "--gevent", "26.9.0",
+                 "--start", "fork")
+    assert out.returncode == 1, out.stdout + out.stderr
+    library = os.path.join(PROGRAMS, "grequests_like.py")
+    assert "its patch point: curious_george.patch_all(thread=False, select=False) on line 3 of %s (library " \
+           "grequests_like, imported by " % library in out.stdout
+    assert out.stdout.splitlines()[-1].startswith(
+        "recommendation: curious_george.patch_all(thread=False, select=False, queue=False) in place of "
+        "curious_george.patch_all(thread=False, select=False) on line 3 of %s" % library), out.stdout
 
 
 def test_a_program_that_works_as_written_exits_0(env311):
