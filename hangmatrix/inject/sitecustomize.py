@@ -29,7 +29,12 @@ _spec = None
 _orig_import = builtins.__import__
 _orig_patch_all = None
 _patched_pids = set()
-_main_process = False  # the cell's first Python process (not a multiprocessing child, not a subprocess)
+_main_pid = None  # the cell's first Python process (not a multiprocessing child, not a subprocess)
+
+
+def _main_process():
+    """Whether this is the cell's first Python process (a forked child inherits the pid it compares)."""
+    return os.getpid() == _main_pid
 _start_applied = False
 _patch_point_seen = False
 
@@ -125,7 +130,7 @@ def _apply_config(frame, args, kwargs):
         names |= set(_spec.get("workers", []))
     if names:
         _wrap_when_defined(_main_frame(frame), names)
-    if _main_process:
+    if _main_process():
         _apply_start_method()
     return result
 
@@ -212,17 +217,17 @@ def _hook_context(context):
     _orig_set_start_method = cls.set_start_method
 
     def get_context(self, method=None):
-        if method is None and not _start_applied and _main_process:
+        if method is None and not _start_applied and _main_process():
             _apply_start_method()
         return orig_get_context(self, method)
 
     def get_start_method(self, allow_none=False):
-        if not allow_none and not _start_applied and _main_process:
+        if not allow_none and not _start_applied and _main_process():
             _apply_start_method()
         return orig_get_start(self, allow_none)
 
     def set_start_method(self, method, force=False):
-        if _start_applied and _main_process and _spec["start"] != "default":
+        if _start_applied and _main_process() and _spec["start"] != "default":
             caller = sys._getframe(1)
             emit("start_method_program", asked=method, force=force, kept=_spec["start"],
                  **_where(caller))
@@ -430,13 +435,13 @@ def _watch_imports(name, *args, **kwargs):
 
 
 def _install():
-    global _spec, _main_process
+    global _spec, _main_pid
     raw = os.environ.get("HANGMATRIX_CELL")
     if not raw:
         return
     import json
     _spec = json.loads(raw)
-    _main_process = "HANGMATRIX_CHILD" not in os.environ
+    _main_pid = os.getpid() if "HANGMATRIX_CHILD" not in os.environ else None
     os.environ["HANGMATRIX_CHILD"] = "1"  # inherited by every process the program starts
     _install_stack_dumps()
     emit("start", ppid=os.getppid())
