@@ -15,10 +15,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from hangmatrix import baseline, records, runner, verdict  # noqa: E402
+from hangmatrix import baseline, packaged, records, runner, verdict  # noqa: E402
 from hangmatrix.cli import _list  # noqa: E402
 
-BASELINE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "expectations.toml")
+BASELINE = packaged.baseline_path()
 
 
 def saturated(items, jobs, store=None):

@@ -15,13 +15,12 @@ that works in every cell asked for:
 
 Exit status: 0 works as written, 1 fails as written and a change fixes it, 3 nothing fixes it, 2 bad input.
 """
-import inspect
 import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from . import cases, configs, envs, minimal, records, runner
+from . import cases, configs, deps, envs, minimal, records, runner
 from .table import WORKS
 
 START_CANDIDATES = ("fork", "spawn", "forkserver")
@@ -92,13 +91,18 @@ def _written_call(point, pairs):
     return "%spatch_all(%s)" % (_prefix(point), ", ".join("%s=%r" % (k, v) for k, v in pairs))
 
 
-def _resolve(script, pythons, gevents, say):
-    """The case and its environments, or AdviseError: every input problem is found before any cell runs."""
+def _resolve(script, pythons, gevents, requires):
+    """The case, its requirements (its own `requires` header and --requires) and its environments, or
+    AdviseError: every input problem, an uninstallable requirement too, is found before any cell runs."""
     if not script.endswith(".py") or not os.path.isfile(script):
         raise AdviseError("%s is not a Python program (a .py file)" % script)
     case = cases.load(script)
     if case.problem:
         raise AdviseError(case.problem)
+    try:
+        requires = deps.normalize(case.requires + list(requires))
+    except deps.RequirementError as exc:
+        raise AdviseError(str(exc)) from None
     try:
         interps = [envs.find_interpreter(p) for p in pythons] or envs.discover()[-1:]
     except envs.EnvError as exc:
@@ -115,14 +119,14 @@ def _resolve(script, pythons, gevents, say):
             raise AdviseError("no gevent release installs on Python %s" % interp.version)
         pairs.extend((interp, gv) for gv in releases)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(envs.ensure_env, interp, gv) for interp, gv in pairs]
+        futures = [pool.submit(envs.ensure_env, interp, gv, requires=requires) for interp, gv in pairs]
         built = []
         for (interp, gv), fut in zip(pairs, futures):
             try:
                 built.append(fut.result())
             except envs.EnvError as exc:
                 raise AdviseError("gevent %s on Python %s: %s" % (gv, interp.version, exc)) from None
-    return case, built
+    return case, requires, built
 
 
 def advise(script, pythons=(), gevents=(), starts=START_CANDIDATES, requires=(), timeout=30.0, jobs=None,
@@ -131,10 +135,7 @@ def advise(script, pythons=(), gevents=(), starts=START_CANDIDATES, requires=(),
     cell is run `confirm` more times in each before it is recommended."""
     for s in starts:
         configs.check_start(s)
-    if requires and "requires" not in inspect.signature(envs.ensure_env).parameters:
-        raise AdviseError("--requires needs environments with requirements (issue 11, item 3), which this "
-                          "hangmatrix does not have yet")
-    case, built = _resolve(script, pythons, gevents, say)
+    case, requires, built = _resolve(script, pythons, gevents, requires)
     say("advise: %s on %s; start methods %s" % (
         script, ", ".join("Python %s with gevent %s" % (e.interpreter.version, e.gevent) for e in built),
         ", ".join(starts)))

@@ -1,6 +1,7 @@
 """The expectations baseline: the verdict every cell is expected to have, written as patterns.
 
-The committed file is `expectations.toml` at the repository's top level:
+The built-in file is hangmatrix/data/expectations.toml (package data, hangmatrix.packaged); a user's
+./expectations.toml in the working folder wins over it (default_path):
 
     expect = [
       { case = "seed_*", config = "patch_all", gevent = ">=20.0", verdict = "deadlock" },
@@ -19,6 +20,7 @@ The first rule that matches a cell decides what the cell may be.
 
 Stable interfaces (hangmatrix.upgrade and CI call them):
 
+    default_path() -> str                     ./expectations.toml if there is one, else the built-in file
     load(path) -> Baseline                    Baseline.rules: [Rule]; raises BaselineError (one line)
     parse(text, source="<text>") -> Baseline
     check(records, expectations) -> [Failure]
@@ -42,7 +44,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from . import table, verdict as verdict_mod
+from . import packaged, table, verdict as verdict_mod
 
 KEYS = ("case", "config", "start", "python", "gevent", "verdict", "note")
 PATTERN_KEYS = ("case", "config", "start", "python", "gevent")
@@ -258,6 +260,12 @@ def parse(text, source="<text>"):
         except BaselineError as exc:
             raise BaselineError("%s: rule %d: %s" % (source, i, exc)) from None
     return Baseline(rules, source, scope)
+
+
+def default_path():
+    """The baseline a check uses unless told: ./expectations.toml (a user's own) if there is one, else the
+    built-in one."""
+    return "expectations.toml" if os.path.exists("expectations.toml") else packaged.baseline_path()
 
 
 def load(path):

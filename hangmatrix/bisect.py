@@ -33,7 +33,7 @@ def max_tries(n):
 def _run(case, config, start, interp, release, timeout):
     from . import envs
     try:
-        env = envs.ensure_env(interp, release)
+        env = envs.ensure_env(interp, release, requires=case.requires)
     except envs.EnvError as exc:
         return {"verdict": "env-error", "signature": str(exc), "elapsed_s": 0.0, "gevent": release}
     spec = runner.make_spec(case, config, start, env, timeout)

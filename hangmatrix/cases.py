@@ -1,11 +1,17 @@
 """Cases: real programs in cases/ (or a user's own folder), each with a header the harness reads.
 
+Where they come from, first wins by name: the folders in $HANGMATRIX_CASES, the current project's cases/
+folder (in the working folder), then the built-in cases (package data, hangmatrix.packaged). A file whose
+name starts with `_` is not a case (cases/__init__.py makes the built-in folder a package).
+
 A header line is `# hangmatrix: key = value`; both are optional, so a user's program runs unedited. The
 patch point is the monkey.patch_all() call on the line marked `# hangmatrix: patch-point` (for programs
 with several calls) or, with no marked line, the first patch_all() call the program makes, wherever it is
-(the injected sitecustomize finds it). Keys: what, success, expect (a regex stdout must match), endless (true: never exits, verdict from
+(the injected sitecustomize finds it). Keys: what, success, expect (a regex stdout must match), endless
+(true: never exits, verdict from
 progress), progress (functions whose calls and loop ticks prove progress), workers (functions that
-`lazy` patches in), python (e.g. `>=3.2`: older interpreters are `unsupported`).
+`lazy` patches in), python (e.g. `>=3.2`: older interpreters are `unsupported`), requires (the program's
+own dependencies, e.g. `grequests, requests<3`, installed in its cell environment; see hangmatrix.deps).
 """
 import fnmatch
 import glob
@@ -14,7 +20,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
-BUILTIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cases")
+from . import deps, packaged
+
 HEADER = re.compile(r"^#\s*hangmatrix:\s*([\w-]+)\s*=\s*(.*?)\s*$")
 MARKER = "# hangmatrix: patch-point"
 
@@ -35,6 +42,7 @@ class Case:
     progress: list = field(default_factory=list)
     workers: list = field(default_factory=list)
     python: str = ""
+    requires: list = field(default_factory=list)  # requirement strings, as the header gives them
     marked: bool = False  # a line marked as the patch point (else: the first patch_all() call)
     problem: str = ""  # set when the file cannot be run as a case: its cells are `error` without a run
 
@@ -67,27 +75,48 @@ def load(path):
             case.endless = value.lower() in ("1", "true", "yes")
         elif key in ("what", "success", "expect", "python"):
             setattr(case, key, value)
+        elif key == "requires":
+            case.requires += deps.split(value)
     case.marked = any(MARKER in line for line in text.splitlines())
     if case.expect:
         try:
             re.compile(case.expect)
         except re.error as exc:
             case.problem = "%s: bad expect regex: %s" % (path, exc)
+    if not case.problem:
+        try:
+            deps.normalize(case.requires)
+        except deps.RequirementError as exc:
+            case.problem = "%s: bad requires: %s" % (path, exc)
     return case
 
 
 def dirs():
-    """Case folders: the built-in cases/ plus any in $HANGMATRIX_CASES (os.pathsep-separated)."""
+    """Case folders, first wins: $HANGMATRIX_CASES (os.pathsep-separated), ./cases, the built-in ones."""
     extra = [d for d in os.environ.get("HANGMATRIX_CASES", "").split(os.pathsep) if d]
-    return extra + [BUILTIN_DIR]
+    project = os.path.abspath("cases")
+    out, seen = [], set()
+    for folder in extra + ([project] if os.path.isdir(project) else []) + [packaged.cases_dir()]:
+        if folder and os.path.realpath(folder) not in seen:
+            seen.add(os.path.realpath(folder))
+            out.append(folder)
+    return out
+
+
+def listing(folders=None):
+    """[(folder, [Case])] in the order names are looked up; the same name may be in several folders."""
+    out = []
+    for folder in folders or dirs():
+        paths = sorted(glob.glob(os.path.join(folder, "*.py")))
+        out.append((folder, [load(p) for p in paths if not os.path.basename(p).startswith("_")]))
+    return out
 
 
 def discover(folders=None):
-    """All cases by name; a user's folder listed first wins over a built-in case of the same name."""
+    """All cases by name; a case in an earlier folder wins over one of the same name in a later one."""
     found = {}
-    for folder in folders or dirs():
-        for path in sorted(glob.glob(os.path.join(folder, "*.py"))):
-            case = load(path)
+    for _, found_here in listing(folders):
+        for case in found_here:
             found.setdefault(case.name, case)
     return found
 

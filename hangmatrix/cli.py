@@ -4,7 +4,7 @@ import os
 import sys
 import time
 
-from . import __version__, cases, configs, matrix, records, runner
+from . import __version__, cases, configs, deps, matrix, records, runner
 
 DEFAULT_RECORDS = os.path.join("results", "records.jsonl")
 
@@ -29,7 +29,8 @@ def cmd_run(args):
     plan = runner.plan(
         case_names=_list(args.case), config_names=_list(args.config), starts=_list(args.start),
         pythons=_list(args.python), gevents=_list(args.gevent), matrix=args.matrix, matrix_file=args.matrix_file,
-        timeout=args.timeout, detect=args.detect == "on", warn=_say)
+        timeout=args.timeout, detect=args.detect == "on", warn=_say, note=_say,
+        requires=[r for value in args.requires or [] for r in deps.split(value)], requires_newest=args.requires_newest)
     done_ids = set()
     if args.resume and os.path.exists(args.records):
         done_ids = {r.get("id") for r in records.read(args.records, warn=_say)}
@@ -57,6 +58,36 @@ def cmd_run(args):
         from . import table
         table.write_all(records.read(args.records, warn=_say), args.table)  # every run: disagreements show
         _say("tables written to %s" % args.table)
+    return 0
+
+
+def cmd_cases(args):
+    """Every case `run --case` can name, folder by folder in lookup order, with its `what` line."""
+    from . import packaged
+    seen = {}
+    for folder, found in cases.listing():
+        source = packaged.source(folder)
+        print("%s (%s):" % (source, folder) if source == packaged.BUILTIN else "%s:" % folder)
+        for case in found or []:
+            hidden = " (hidden by %s)" % seen[case.name] if case.name in seen else ""
+            print("  %-24s %s%s" % (case.name, case.what or case.problem or "-", hidden))
+            seen.setdefault(case.name, "the one in %s" % folder)
+        if not found:
+            print("  (no cases)")
+    return 0
+
+
+def cmd_matrices(args):
+    """Every matrix `run --matrix` can name, file by file in lookup order, with its `what` line."""
+    from . import packaged
+    seen = {}
+    for path, found in matrix.listing(args.matrix_file):
+        source = packaged.source(path)
+        print("%s (%s):" % (source, path) if source == packaged.BUILTIN else "%s:" % path)
+        for m in found:
+            hidden = " (hidden by %s)" % seen[m.name] if m.name in seen else ""
+            print("  %-24s %s%s" % (m.name, m.what or "-", hidden))
+            seen.setdefault(m.name, "the one in %s" % path)
     return 0
 
 
@@ -146,7 +177,8 @@ def cmd_advise(args):
     store = (lambda rec: records.append(args.records, rec)) if args.records else None
     try:
         return advise.advise(args.script, pythons=_list(args.python), gevents=_list(args.gevent),
-                             starts=_list(args.start) or advise.START_CANDIDATES, requires=_list(args.requires),
+                             starts=_list(args.start) or advise.START_CANDIDATES,
+                             requires=[r for value in args.requires or [] for r in deps.split(value)],
                              timeout=args.timeout, jobs=args.jobs, say=lambda line: print(line, flush=True),
                              on_record=store, confirm=args.confirm)
     except advise.AdviseError as exc:
@@ -158,10 +190,12 @@ def cmd_baseline(args):
     from . import baseline, table
     try:
         if args.update:
+            path = args.baseline or "expectations.toml"  # a user's own, in the working folder
             recs = table.load(args.records or [DEFAULT_RECORDS], warn=_say)
-            new = baseline.update(recs, args.baseline)
-            _say("%s rewritten: %d rules from %d records" % (args.baseline, len(new.rules), len(recs)))
+            new = baseline.update(recs, path)
+            _say("%s rewritten: %d rules from %d records" % (path, len(new.rules), len(recs)))
             return 0
+        args.baseline = args.baseline or baseline.default_path()
         expectations = baseline.load(args.baseline)
     except baseline.BaselineError as exc:
         _say(str(exc))
@@ -186,7 +220,13 @@ def build_parser():
     run.add_argument("--start", action="append", help="start methods: fork, spawn, forkserver, default")
     run.add_argument("--python", action="append", help="interpreter versions (3.11) or paths")
     run.add_argument("--gevent", action="append", help="gevent releases (default: the matrix's)")
-    run.add_argument("--matrix", help="a matrix of matrix.toml: default or full")
+    run.add_argument("--requires", action="append", metavar="REQ",
+                     help="requirements the programs need, e.g. 'grequests, requests<3' (repeatable; added to each "
+                          "case's `requires` header and the matrix's `requirements`)")
+    run.add_argument("--requires-newest", action="store_true",
+                     help="resolve requirements to their newest releases, not as of the gevent release's date")
+    run.add_argument("--matrix", help="a matrix by name: ./matrix.toml's, else the built-in default, full, patterns "
+                                          "(hangmatrix matrices lists them)")
     run.add_argument("--matrix-file", help="another matrix file")
     run.add_argument("--timeout", type=float, default=30.0, help="backstop per cell, seconds (default 30)")
     run.add_argument("--detect", choices=("on", "off"), default="on",
@@ -198,6 +238,13 @@ def build_parser():
     run.add_argument("--table", help="also write the compatibility tables to this folder")
     run.add_argument("--quiet", action="store_true", help="no live progress display")
     run.set_defaults(func=cmd_run)
+
+    lst = sub.add_parser("cases", help="the cases run can name: $HANGMATRIX_CASES, ./cases, the built-in ones")
+    lst.set_defaults(func=cmd_cases)
+
+    mats = sub.add_parser("matrices", help="the matrices run --matrix can name: ./matrix.toml's, the built-in ones")
+    mats.add_argument("--matrix-file", help="list only this file's matrices")
+    mats.set_defaults(func=cmd_matrices)
 
     show = sub.add_parser("show", help="the whole diagnosis of a cell")
     show.add_argument("cell", help="cell id (or a unique part of one)")
@@ -256,7 +303,9 @@ def build_parser():
     adv.add_argument("--gevent", action="append", help="gevent releases (default: the newest for each Python)")
     adv.add_argument("--start", action="append", help="start methods (default: fork, spawn, forkserver; "
                                                       "`default` keeps the program's own choice)")
-    adv.add_argument("--requires", action="append", help="packages the program imports (e.g. grequests)")
+    adv.add_argument("--requires", action="append", metavar="REQ",
+                     help="requirements the program needs beside its `requires` header, e.g. 'grequests, "
+                          "requests<3' (repeatable)")
     adv.add_argument("--timeout", type=float, default=30.0, help="backstop per cell, seconds (default 30)")
     adv.add_argument("--jobs", type=int, default=runner.default_jobs(), help="cells at once")
     adv.add_argument("--confirm", type=int, default=1, help="more runs of each cell of a change that works before "
@@ -266,7 +315,8 @@ def build_parser():
 
     base = sub.add_parser("baseline", help="check records against expectations.toml, or rewrite it")
     base.add_argument("--records", action="append", help="records (default results/records.jsonl)")
-    base.add_argument("--baseline", default="expectations.toml", help="the baseline file (default expectations.toml)")
+    base.add_argument("--baseline", help="the baseline file (default: ./expectations.toml, else the built-in one; "
+                                         "--update writes ./expectations.toml)")
     base.add_argument("--update", "--update-baseline", action="store_true", help="rewrite the baseline from the records")
     base.add_argument("--verbose", action="store_true", help="with each failing cell's diagnosis")
     base.set_defaults(func=cmd_baseline)

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Optional
 
-from . import matrix as matrix_mod
+from . import deps, matrix as matrix_mod
 
 try:
     from packaging import tags as _tags
@@ -423,6 +423,10 @@ class Env:
     resolved_as_of: str  # the resolution date (ISO)
     path: str            # host path of the env dir
     reused: bool = True  # False when ensure_env built it just now
+    requires: tuple = ()          # the program's requirements (canonical, sorted) installed beside gevent
+    requires_newest: bool = False  # resolved as of the build day instead of the gevent release's date
+    requires_resolved: dict = None  # name -> installed version of each required project
+    requires_as_of: str = ""       # the day the requirements were resolved as of
 
     def command(self, argv, cwd=None):
         """Full argv to exec on the host. chroot resets the working directory to /, so for chroot envs
@@ -462,7 +466,7 @@ class Env:
         if not os.path.exists(dest):
             tmp = "%s.tmp-%d-%d" % (dest, os.getpid(), threading.get_ident())
             os.makedirs(os.path.dirname(dest), exist_ok=True)
-            ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+            ignore = shutil.ignore_patterns("*.pyc", *_NOT_STAGED)
             shutil.copytree(host_path, tmp, ignore=ignore) if os.path.isdir(host_path) else shutil.copy2(host_path, tmp)
             try:
                 os.rename(tmp, dest)
@@ -470,12 +474,23 @@ class Env:
                 shutil.rmtree(tmp, ignore_errors=True) if os.path.isdir(tmp) else os.unlink(tmp)
         return inside
 
+    def stage_program(self, program):
+        """The program's path as the cell runs it. For chroot envs its whole folder is staged, so the
+        program imports its own sibling modules as a normal script run does (sys.path[0] is its folder)."""
+        if not self.interpreter.root:
+            return program
+        folder, name = os.path.split(os.path.abspath(program))
+        return self.stage(folder) + "/" + name
+
+
+_NOT_STAGED = ("__pycache__", ".git", ".hg", ".tox", ".venv", "venv", "node_modules")  # never a program's modules
+
 
 def _content_hash(path):
     digest = hashlib.sha256()
     if os.path.isdir(path):
         for top, dirs, files in sorted(os.walk(path)):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            dirs[:] = sorted(d for d in dirs if d not in _NOT_STAGED)
             for name in sorted(f for f in files if not f.endswith(".pyc")):
                 full = os.path.join(top, name)
                 digest.update(os.path.relpath(full, path).encode() + b"\0")
@@ -502,18 +517,30 @@ def _load(manifest_path, interp, reused=True):
         m = json.load(f)
     return Env(interpreter=interp, gevent=m["gevent"], greenlet=m["greenlet"], python=m["python"],
                packages=m["packages"], resolved_as_of=m["resolved_as_of"], path=os.path.dirname(manifest_path),
-               reused=reused)
+               reused=reused, requires=tuple(m.get("requires", ())), requires_newest=m.get("requires_newest", False),
+               requires_resolved=m.get("requires_resolved", {}), requires_as_of=m.get("requires_as_of", ""))
 
 
-def ensure_env(interpreter, gevent, cache_dir=None, retry=False):
+def ensure_env(interpreter, gevent, cache_dir=None, retry=False, requires=(), newest=False):
     """The env of a gevent release on the interpreter, resolved as of the release's date, built and checked
     or reused; a manifest on disk means reuse without starting any process. A failed build is remembered
-    with its reason and not retried unless retry is set. Raises EnvError with a one-line reason."""
-    return _ensure(interpreter, "gevent" + gevent, gevent, "gevent==" + gevent,
-                   lambda: _cutoff(interpreter, gevent), cache_dir, retry)
+    with its reason and not retried unless retry is set. Raises EnvError with a one-line reason.
+    requires: the program's requirements, installed beside gevent and resolved as of the same date (or, with
+    newest, as of the build); they are part of the env's key."""
+    requires = _requirements(requires)
+    newest = bool(newest and requires)  # nothing to resolve: the plain env
+    return _ensure(interpreter, "gevent" + gevent + deps.label(requires, newest), gevent, "gevent==" + gevent,
+                   lambda: _cutoff(interpreter, gevent), cache_dir, retry, requires, newest)
 
 
-def ensure_wheel_env(interpreter, wheels, cache_dir=None, retry=False):
+def _requirements(requires):
+    try:
+        return deps.normalize(requires)
+    except deps.RequirementError as exc:
+        raise EnvError(str(exc), lasting=True) from None
+
+
+def ensure_wheel_env(interpreter, wheels, cache_dir=None, retry=False, requires=(), newest=False):
     """The env of a local gevent wheel (a build the index does not have): the first of wheels (a path or a
     list) that fits the interpreter, its dependencies resolved as of today; cached by the wheel's content."""
     wheels = [wheels] if isinstance(wheels, str) else list(wheels)
@@ -525,10 +552,13 @@ def ensure_wheel_env(interpreter, wheels, cache_dir=None, retry=False):
     with open(wheel, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:16]
     gevent = str(parse_wheel_filename(os.path.basename(wheel))[1])
-    return _ensure(interpreter, "wheel-" + digest, gevent, wheel, lambda: _now()[:10], cache_dir, retry)
+    requires = _requirements(requires)
+    newest = bool(newest and requires)
+    return _ensure(interpreter, "wheel-" + digest + deps.label(requires, newest), gevent, wheel, lambda: _now()[:10],
+                   cache_dir, retry, requires, newest)
 
 
-def _ensure(interp, label, gevent, requirement, resolution_date, cache_dir, retry):
+def _ensure(interp, label, gevent, requirement, resolution_date, cache_dir, retry, requires=(), newest=False):
     """Reuse the finished env KEY-label-DATE, or build it under a lock (DATE from resolution_date(), asked
     only when building); the manifest is written last, so a killed build never looks complete."""
     base = cache_dir or _cache_home()
@@ -550,7 +580,7 @@ def _ensure(interp, label, gevent, requirement, resolution_date, cache_dir, retr
         path = os.path.join(envs_dir, "%s-%s" % (prefix, cutoff))
         shutil.rmtree(path, ignore_errors=True)  # what a killed build left (it has no manifest)
         try:
-            manifest = _build(interp, gevent, requirement, cutoff, path, base)
+            manifest = _build(interp, gevent, requirement, cutoff, path, base, requires, newest)
         except EnvError as exc:
             shutil.rmtree(path, ignore_errors=True)
             if exc.lasting:
@@ -563,22 +593,79 @@ def _ensure(interp, label, gevent, requirement, resolution_date, cache_dir, retr
     return _load(os.path.join(path, MANIFEST), interp, reused=False)
 
 
-def _build(interp, gevent, requirement, cutoff, path, base):
+def _build(interp, gevent, requirement, cutoff, path, base, requires=(), newest=False):
     started = time.time()
-    if interp.root:
+    kind = _builder(interp)
+    if kind == "root":
         python, builder, late = _build_in_root(interp, requirement, cutoff, path)
-    elif interp.short == "2.7":
+    elif kind == "virtualenv":
         python, builder, late = _build_with_virtualenv(interp, requirement, cutoff, path, base)
     else:
         python, builder, late = _build_with_uv(interp, requirement, cutoff, path)
+    requires_as_of = (_now()[:10] if newest else cutoff) if requires else ""
+    if requires:
+        late = dict(late, **_add_requires(interp, python, path, requires, None if newest else cutoff, late))
     check = _check_sound(interp, python, path, gevent)
     packages = _installed(path)
     if packages.get("gevent") != gevent:
         raise EnvError("asked for gevent %s, installed %s" % (gevent, packages.get("gevent")), lasting=True)
     return {"gevent": gevent, "greenlet": packages.get("greenlet", ""), "python": python, "packages": packages,
             "requirement": requirement, "resolved_as_of": cutoff, "late_wheels": late, "builder": builder,
+            "requires": list(requires), "requires_newest": newest, "requires_as_of": requires_as_of,
+            "requires_resolved": {n: packages.get(n, "") for n in deps.names(requires)},
             "check": check, "interpreter": asdict(interp), "built": _now(),
             "build_seconds": round(time.time() - started, 1)}
+
+
+def _builder(interp):
+    """How an interpreter's envs are made: in the Debian root, by virtualenv and pip (2.7), or by uv."""
+    return "root" if interp.root else "virtualenv" if interp.short == "2.7" else "uv"
+
+
+def _add_requires(interp, python, path, requires, cutoff, late):
+    """The program's requirements, installed after gevent with everything gevent's step installed pinned:
+    gevent, greenlet and the rest stay those of the plain env (a requirement that needs others is an
+    env-error saying so). As of the cutoff, or the newest when cutoff is None. Returns late wheels."""
+    pins = os.path.join(path, "hangmatrix-pins.txt")
+    with open(pins, "w") as f:
+        f.writelines("%s==%s\n" % kv for kv in _installed(path).items() if kv[0] not in ("pip", "wheel"))
+    try:
+        if _builder(interp) == "virtualenv":
+            return _pip_install_as_of(python, path, pins, requires, cutoff)
+        if _builder(interp) == "root":
+            target, options = _root_target(interp), ["--target", _site(path), "--only-binary", ":all:"]
+        else:
+            target, options = ["--python", python], []
+        return _uv_install(target, options, interp, list(requires), cutoff, ["-c", pins], late)
+    except EnvError as exc:
+        raise EnvError("requires %s: %s" % (", ".join(requires), exc), lasting=exc.lasting) from None
+
+
+def _pip_install_as_of(python, path, pins, requires, cutoff):
+    """pip (Python 2.7) has no --exclude-newer: install, then cap every project that came out newer than
+    the cutoff at its newest release of the period and install again, until none is newer."""
+    pinned, capped = set(_installed(path)), {}
+    constraints = os.path.join(path, "hangmatrix-requires-constraints.txt")
+    for _ in range(8):
+        with open(pins) as f, open(constraints, "w") as out:
+            out.write(f.read())
+            out.writelines("%s<=%s\n" % kv for kv in sorted(capped.items()))
+        _run([python, "-m", "pip", "install", "-q", "--no-warn-script-location", "--prefer-binary",
+              "-c", constraints] + list(requires))
+        if cutoff is None:
+            return {}
+        newer = {}
+        for name, version in _installed(path).items():
+            newest = None if name in pinned or name in capped else _newest_by(name, cutoff)
+            try:
+                if newest and Version(version) > Version(newest):
+                    newer[name] = newest
+            except InvalidVersion:
+                continue
+        if not newer:
+            return {}
+        capped.update(newer)
+    raise EnvError("the requirements did not settle on releases as of %s" % cutoff, lasting=True)
 
 
 def _build_with_uv(interp, requirement, cutoff, path):
@@ -586,7 +673,7 @@ def _build_with_uv(interp, requirement, cutoff, path):
     _run([_uv(), "venv", "--no-config", "-q", "--python", interp.path, path])
     python = os.path.join(path, "bin", "python")
     target = ["--python", python]
-    late = _uv_install(target, ["--only-binary", "gevent"], interp, requirement, cutoff)
+    late = _uv_install(target, ["--only-binary", "gevent"], interp, [requirement, "setuptools"], cutoff)
     return python, _uv_version(), late
 
 
@@ -595,37 +682,51 @@ def _build_in_root(interp, requirement, cutoff, path):
     (pip inside the root cannot reach the index, and nothing can be compiled there)."""
     inside = path[len(interp.root):]
     _run(interp.command([interp.path, "-m", "venv", "--without-pip", inside]))
-    site = glob.glob(os.path.join(path, "lib", "python*", "site-packages"))
-    if not site:
-        raise EnvError("the root's venv has no site-packages", lasting=True)
-    libc_minor = int(interp.libc.split(".")[1])
-    newest = max(m for m in (17, 28) + tuple(range(31, 41)) if m <= libc_minor)  # the targets uv knows
-    target = ["--python-version", interp.short, "--python-platform", "%s-manylinux_2_%d" % (platform.machine(), newest)]
-    late = _uv_install(target, ["--target", site[0], "--only-binary", ":all:"], interp, requirement, cutoff)
+    late = _uv_install(_root_target(interp), ["--target", _site(path), "--only-binary", ":all:"], interp,
+                       [requirement, "setuptools"], cutoff)
     return inside + "/bin/python", _uv_version(), late
 
 
-def _uv_install(target, options, interp, requirement, cutoff):
-    """Install gevent (+ setuptools, which gevent 20-22 import and venvs of the period carried) as of the
-    cutoff; where that fails and a dependency had no wheel for this interpreter yet, take its first release
-    with one. Returns {package: day} for those late wheels."""
-    wanted = [requirement, "setuptools"]
-    base = [_uv(), "pip", "install", "--no-config", "-q"] + target + options + ["--exclude-newer", cutoff]
+def _site(path):
+    site = glob.glob(os.path.join(path, "lib", "python*", "site-packages"))
+    if not site:
+        raise EnvError("the root's venv has no site-packages", lasting=True)
+    return site[0]
+
+
+def _root_target(interp):
+    """uv's options naming a root interpreter's version and platform (uv runs on the host)."""
+    libc_minor = int(interp.libc.split(".")[1])
+    newest = max(m for m in (17, 28) + tuple(range(31, 41)) if m <= libc_minor)  # the targets uv knows
+    return ["--python-version", interp.short, "--python-platform", "%s-manylinux_2_%d" % (platform.machine(), newest)]
+
+
+def _uv_install(target, options, interp, wanted, cutoff, constraints=(), late=None):
+    """Install wanted (gevent + setuptools, which gevent 20-22 import and venvs of the period carried; or a
+    program's requirements) as of the cutoff (None: the newest); where that fails and a dependency had no
+    wheel for this interpreter yet, take its first release with one. Returns {package: day} for those late
+    wheels. late: such days already taken (for packages the constraints pin)."""
+    known = ["--exclude-newer-package=%s=%s" % kv for kv in (late or {}).items()]
+    when = ["--exclude-newer", cutoff] + known if cutoff else []
+    base = [_uv(), "pip", "install", "--no-config", "-q"] + target + options + list(constraints) + when
     try:
         _run(base + wanted)
         return {}
     except EnvError as first:
-        if not first.lasting:
+        if not first.lasting or not cutoff:
             raise
-        resolved = _run([_uv(), "pip", "compile", "--no-config", "-q", "--no-header", "--no-annotate",
-                         "--only-binary", ":all:", "-"] + target, stdin="\n".join(wanted))
+        try:
+            resolved = _run([_uv(), "pip", "compile", "--no-config", "-q", "--no-header", "--no-annotate",
+                             "--only-binary", ":all:", "-"] + target + list(constraints), stdin="\n".join(wanted))
+        except EnvError:
+            raise first from None  # not a matter of dates: the first reason says what is wrong
         names = [line.split("==")[0] for line in resolved.splitlines() if "==" in line]
-        late = _late_wheels([n for n in names if n != "gevent"], interp, cutoff)
-        if not late:
+        found = _late_wheels([n for n in names if n != "gevent" and n not in (late or {})], interp, cutoff)
+        if not found:
             raise first
-        _run(base + ["--only-binary", ":all:"] + ["--exclude-newer-package=%s=%s" % kv for kv in late.items()]
+        _run(base + ["--only-binary", ":all:"] + ["--exclude-newer-package=%s=%s" % kv for kv in found.items()]
              + wanted)
-        return late
+        return found
 
 
 def _build_with_virtualenv(interp, requirement, cutoff, path, base):
@@ -827,8 +928,11 @@ def _list_cmd(args):
             m = json.load(f)
         late = " late wheels: " + ", ".join("%s %s" % kv for kv in m.get("late_wheels", {}).items()) \
             if m.get("late_wheels") else ""
-        print("%-7s gevent %-12s greenlet %-8s as of %s  %s%s" % (m["interpreter"]["version"], m["gevent"],
-              m["greenlet"], m["resolved_as_of"], os.path.dirname(path), late))
+        requires = "  requires: %s (%s, as of %s)" % (", ".join(
+            "%s %s" % kv for kv in m["requires_resolved"].items()), "; ".join(m["requires"]),
+            "newest" if m.get("requires_newest") else m["requires_as_of"]) if m.get("requires") else ""
+        print("%-7s gevent %-12s greenlet %-8s as of %s  %s%s%s" % (m["interpreter"]["version"], m["gevent"],
+              m["greenlet"], m["resolved_as_of"], os.path.dirname(path), late, requires))
     for path in sorted(glob.glob(os.path.join(base, "envs", "*.failed"))):
         with open(path) as f:
             print("env-error %s: %s" % (os.path.basename(path)[:-len(".failed")], f.read().strip()))
@@ -892,7 +996,7 @@ def envs_main(argv):
     prune = sub.add_parser("prune", help="remove unfinished builds and envs of vanished interpreters")
     for p in (build, prune):
         p.add_argument("--matrix", default="default" if p is build else None, help="matrix name in the file")
-        p.add_argument("--matrix-file", default=None, help="default: matrix.toml")
+        p.add_argument("--matrix-file", default=None, help="default: ./matrix.toml, else the built-in one")
     build.add_argument("--python", action="append", help="version or path (repeatable); default: the matrix")
     build.add_argument("--gevent", action="append", help="release, 'default' or 'all' (repeatable)")
     build.add_argument("--jobs", type=int, default=4)

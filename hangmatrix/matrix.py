@@ -1,12 +1,17 @@
 """The matrix file: which cases, configurations, start methods, interpreters and gevent releases a run
-covers. Parsing only; interpreters and releases come from hangmatrix.envs, case names from hangmatrix.cases,
-configuration names from hangmatrix.configs."""
+covers, and the requirements its programs need. Parsing only; interpreters and releases come from
+hangmatrix.envs, case names from hangmatrix.cases, requirement syntax from hangmatrix.deps,
+configuration names from hangmatrix.configs.
+
+A matrix is looked up by name in the user's ./matrix.toml first, then in the built-in one (package data,
+hangmatrix.packaged), unless a file is named (--matrix-file), which is then the only one."""
 import json
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
 
+from . import deps, packaged
 from .configs import NAMED, STARTS
 
 CONFIG_NAMES = tuple(NAMED)
@@ -30,7 +35,15 @@ class Matrix:
     pythons: list = field(default_factory=lambda: ["discovered"])
     gevents: list = field(default_factory=lambda: ["default"])
     debian_root: bool = False
+    what: str = ""  # one line: what the matrix is for (`hangmatrix matrices` lists it)
+    requirements: list = field(default_factory=list)  # installed in every cell env, beside each case's own
+    requirements_file: str = ""  # absolute path; its requirements are added to `requirements`
+    requires_newest: bool = False  # resolve them as of the build, not the gevent release's date
     path: str = ""
+
+    def requires(self):
+        """Every requirement the matrix names: the list, then the file's."""
+        return list(self.requirements) + (deps.read_file(self.requirements_file) if self.requirements_file else [])
 
     def select(self, interpreters):
         """The interpreters the `pythons` axis names, in the given order, each once."""
@@ -61,9 +74,17 @@ class Matrix:
     def to_toml(self):
         """This matrix as a [matrix.NAME] table (load_matrix reads it back unchanged)."""
         lines = ["[matrix.%s]" % self.name]
+        if self.what:
+            lines.append("what = %s" % _toml_str(self.what))
         for axis in AXES:
             lines.append("%s = [%s]" % (axis, ", ".join(_toml_str(v) for v in getattr(self, axis))))
         lines.append("debian_root = %s" % ("true" if self.debian_root else "false"))
+        if self.requirements:
+            lines.append("requirements = [%s]" % ", ".join(_toml_str(v) for v in self.requirements))
+        if self.requirements_file:
+            lines.append("requirements_file = %s" % _toml_str(self.requirements_file))
+        if self.requires_newest:
+            lines.append("requires_newest = true")
         return "\n".join(lines) + "\n"
 
 
@@ -75,17 +96,17 @@ def spread(releases):
     return [r for i, r in enumerate(picks) if r not in picks[:i]]
 
 
-def default_path():
-    """./matrix.toml if there is one, else the one committed beside the package."""
+def files():
+    """The matrix files a name is looked up in, first wins: ./matrix.toml (when there is one), the built-in."""
     here = os.path.abspath("matrix.toml")
-    if os.path.exists(here):
-        return here
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "matrix.toml")
+    builtin = packaged.matrix_path()
+    if os.path.exists(here) and os.path.realpath(here) != builtin:
+        return [here, builtin]
+    return [builtin]
 
 
-def load_matrix(path=None, name="default"):
-    """The named matrix from the file; MatrixError (one line) when it is missing or malformed."""
-    path = path or default_path()
+def tables(path):
+    """The [matrix.NAME] tables of one file, unparsed, in file order; MatrixError when it has none."""
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -93,12 +114,35 @@ def load_matrix(path=None, name="default"):
         raise MatrixError("%s: cannot read: %s" % (path, exc.strerror or exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise MatrixError("%s: not valid TOML: %s" % (path, exc)) from None
-    tables = data.get("matrix")
-    if not isinstance(tables, dict) or not tables:
+    found = data.get("matrix")
+    if not isinstance(found, dict) or not found:
         raise MatrixError("%s: no [matrix.NAME] tables" % path)
-    if name not in tables:
-        raise MatrixError("%s: no matrix named %r (has: %s)" % (path, name, ", ".join(tables)))
-    return parse(tables[name], name, path)
+    return found
+
+
+def listing(path=None):
+    """[(file, [Matrix])] in lookup order: the named file alone, or files()."""
+    return [(p, [parse(t, n, p) for n, t in tables(p).items()]) for p in ([path] if path else files())]
+
+
+def load_matrix(path=None, name="default"):
+    """The named matrix from the file (or the first of files() that has it); MatrixError (one line) when it
+    is missing or malformed."""
+    has = {}
+    for p in [path] if path else files():
+        found = tables(p)
+        if name in found:
+            return parse(found[name], name, p)
+        has[p] = ", ".join(found)
+    if len(has) == 1:
+        raise MatrixError("%s: no matrix named %r (has: %s)" % (*has, name, *has.values()))
+    raise MatrixError("no matrix named %r (%s)" % (name, "; ".join("%s has: %s" % kv for kv in has.items())))
+
+
+def describe(m):
+    """One line naming the matrix and the file it came from: what `run` and `upgrade-check` print."""
+    source = packaged.source(m.path)
+    return "matrix %s from %s" % (m.name, "the built-in %s" % m.path if source == packaged.BUILTIN else m.path)
 
 
 def parse(table, name, path=""):
@@ -123,9 +167,37 @@ def parse(table, name, path=""):
             if problem:
                 raise MatrixError("%s: %s: %s" % (where, axis, problem))
         values[axis] = list(items)
-    if not isinstance(table.get("debian_root", False), bool):
-        raise MatrixError("%s: debian_root must be true or false" % where)
-    return Matrix(name=name, path=path, debian_root=table.get("debian_root", False), **values)
+    for key in ("debian_root", "requires_newest"):
+        if not isinstance(table.get(key, False), bool):
+            raise MatrixError("%s: %s must be true or false" % (where, key))
+    if not isinstance(table.get("what", ""), str) or "\n" in table.get("what", ""):
+        raise MatrixError("%s: what must be one line of text" % where)
+    values.update(_requirements(table, where, path))
+    return Matrix(name=name, path=path, debian_root=table.get("debian_root", False), what=table.get("what", ""),
+                  requires_newest=table.get("requires_newest", False), **values)
+
+
+def _requirements(table, where, path):
+    """`requirements` (a list of requirement strings) and `requirements_file` (relative to the matrix
+    file), each checked (the file read) now, so a bad one is one line before anything runs."""
+    out = {}
+    reqs = table.get("requirements", [])
+    if not isinstance(reqs, list) or not all(isinstance(r, str) for r in reqs):
+        raise MatrixError("%s: requirements must be a list of strings like \"requests<3\"" % where)
+    req_file = table.get("requirements_file", "")
+    if not isinstance(req_file, str):
+        raise MatrixError("%s: requirements_file must be a path (relative to the matrix file)" % where)
+    if req_file:
+        out["requirements_file"] = os.path.join(os.path.dirname(os.path.abspath(path)) if path else os.getcwd(), req_file)
+    try:
+        deps.normalize(reqs)
+        if req_file:
+            deps.read_file(out["requirements_file"])
+    except deps.RequirementError as exc:
+        raise MatrixError("%s: %s" % (where, exc)) from None
+    if reqs:
+        out["requirements"] = list(reqs)
+    return out
 
 
 def _check(axis, value, items):

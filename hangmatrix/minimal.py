@@ -87,7 +87,7 @@ def search(case, start, python, gevent, universe=None, rest="default", timeout=2
     case_obj = case_obj[0]
     configs.check_start(start)
     try:
-        env = envs.ensure_env(envs.find_interpreter(python), gevent)
+        env = envs.ensure_env(envs.find_interpreter(python), gevent, requires=case_obj.requires)
     except envs.EnvError as exc:
         raise MinimalError(str(exc)) from None
     declared = flag_universe(env)

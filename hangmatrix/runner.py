@@ -11,10 +11,12 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from . import cases, configs, records
+from . import cases, configs, deps, records
 from .supervisor import without_run
 
 INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
+# The folder this package was imported from (site-packages for a wheel): the supervisor server starts there,
+# so `-m hangmatrix.supervisor` runs this very package, never a `hangmatrix/` in the user's working folder.
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -28,15 +30,17 @@ def make_spec(case, config, start, env, timeout=30.0, detect=True):
         "case": {"name": case.name, "path": case.path, "sha256": case.sha256, "endless": case.endless,
                  "expect": case.expect, "progress": case.progress, "workers": case.workers,
                  "marked": case.marked},
-        "config": config, "start": start, "timeout": timeout, "detect": detect,
-        "argv": [env.python, env.stage(case.path)],
+        "config": config, "start": start, "timeout": timeout, "detect": detect, "requires": list(env.requires),
+        "argv": [env.python, env.stage_program(case.path)],
         "inject": env.stage(INJECT_DIR), "root": interp.root or "", "tmp_base": env.tmp_base,
         "provenance": {
             "python": interp.version, "python_short": interp.short, "implementation": interp.implementation,
             "build": interp.build, "interpreter": interp.path, "interpreter_source": interp.source,
             "default_start": interp.default_start, "env_python": env.python, "env_path": env.path,
             "gevent": env.gevent, "greenlet": env.greenlet, "packages": env.packages,
-            "resolved_as_of": env.resolved_as_of,
+            "resolved_as_of": env.resolved_as_of, "requires": list(env.requires),
+            "requires_newest": env.requires_newest, "requires_resolved": env.requires_resolved or {},
+            "requires_as_of": env.requires_as_of,
         },
     }
 
@@ -45,7 +49,8 @@ class Supervisors:
     """The supervisor server of a run: a process started once, which forks one supervisor per cell.
 
     It listens on an abstract Unix socket (nothing to remove afterwards); each cell is one connection: the
-    spec goes in, the record comes out. It dies with the harness: when the harness exits or is killed, the
+    spec goes in, the record comes out. Such a socket has no permissions, so the server serves only
+    connections whose SO_PEERCRED is this process (supervisor._from_harness). It dies with the harness: when the harness exits or is killed, the
     server's stdin (a pipe only the harness holds) closes, and it stops every supervisor still running."""
 
     def __init__(self):
@@ -119,23 +124,27 @@ def _installed_gevent():
         return None
 
 
-def make_item(case, config, start, interp, gevent, timeout=30.0, detect=True, requires=()):
-    """One planned cell: what execute() needs to build its environment and run it. `requires` (extra
-    packages for the environment) is carried for the environments that will install them."""
+def make_item(case, config, start, interp, gevent, timeout=30.0, detect=True, requires=(), requires_newest=False):
+    """One planned cell: what execute() needs to build its environment and run it; `requires` (normalized,
+    hangmatrix.deps) and `requires_newest` key its environment."""
     return {"id": records.cell_id(case.name, interp.short, gevent, config["name"], start), "case": case,
             "config": config, "start": start, "interpreter": interp, "gevent": gevent, "timeout": timeout,
-            "detect": detect, "requires": list(requires)}
+            "detect": detect, "requires": requires, "requires_newest": requires_newest}
 
 
 def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matrix=None, matrix_file=None,
-         timeout=30.0, detect=True, warn=print):
+         timeout=30.0, detect=True, warn=print, note=None, requires=(), requires_newest=False):
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
     the harness's own gevent), any axis overridden by explicit options. A missing interpreter is reported
-    in one line and the rest is still planned; an unknown gevent release becomes env-error records."""
+    in one line and the rest is still planned; an unknown gevent release becomes env-error records.
+    note(text), when given, hears which matrix file was used. Each cell's `requires` is its case's own,
+    the matrix's and these (`--requires`), as one sorted set."""
     import dataclasses
     from . import envs, matrix as matrix_mod
     if matrix or matrix_file:
         m = matrix_mod.load_matrix(matrix_file, matrix or "default")
+        if note:
+            note(matrix_mod.describe(m))
     else:
         m = matrix_mod.Matrix(pythons=["%d.%d" % sys.version_info[:2]], gevents=[_installed_gevent() or "default"],
                               starts=list(configs.STARTS), configs=list(configs.NAMED))
@@ -145,6 +154,11 @@ def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matr
     chosen_cases = cases.select(m.cases)
     chosen_configs = [configs.parse(c) for c in m.configs]
     chosen_starts = [configs.check_start(s) for s in m.starts]
+    try:
+        shared = list(deps.normalize(list(requires) + m.requires()))
+    except deps.RequirementError as exc:
+        raise PlanError(str(exc)) from None
+    newest = bool(requires_newest or m.requires_newest)
     debian_root = m.debian_root or os.environ.get("HANGMATRIX_DEBIAN_ROOT") == "1"
     if m.pythons == ["discovered"]:
         interps = envs.discover(debian_root=debian_root)
@@ -162,9 +176,10 @@ def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matr
     items = []
     for interp, gv in pairs:
         for case in chosen_cases:
+            wanted = () if case.problem else deps.normalize(case.requires + shared)
             for config in chosen_configs:
                 for start in chosen_starts:
-                    items.append(make_item(case, config, start, interp, gv, timeout, detect))
+                    items.append(make_item(case, config, start, interp, gv, timeout, detect, wanted, newest))
     if not items:
         raise PlanError("the selection names no cell (no interpreter found, or an empty axis)")
     return items
@@ -187,7 +202,8 @@ def _unbuilt_spec(item, env_error=""):
     interp = item["interpreter"]
     prov = {"python": interp.version, "python_short": interp.short, "implementation": interp.implementation,
             "build": interp.build, "interpreter": interp.path, "interpreter_source": interp.source,
-            "default_start": interp.default_start, "gevent": item["gevent"], "greenlet": "", "packages": {}}
+            "default_start": interp.default_start, "gevent": item["gevent"], "greenlet": "", "packages": {},
+            "requires": list(item.get("requires", ())), "requires_newest": item.get("requires_newest", False)}
     return {"id": item["id"], "case": {"name": item["case"].name, "path": item["case"].path,
                                        "sha256": item["case"].sha256},
             "config": item["config"], "start": item["start"], "timeout": item["timeout"],
@@ -195,10 +211,11 @@ def _unbuilt_spec(item, env_error=""):
 
 
 def execute(items, jobs=None, on_record=None, progress=False, ensure=None, server=None):
-    """Build each (interpreter, gevent) environment once, in a pool of its own, and start that env's
-    cells as soon as it is ready, so builds overlap runs. Returns the records. `ensure(interp, gevent)`
-    makes an environment (default envs.ensure_env; upgrade-check passes one for local wheels). `server`:
-    a Supervisors to reuse (advise runs several batches with one), else one for this call."""
+    """Build each (interpreter, gevent, requirements) environment once, in a pool of its own, and start
+    that env's cells as soon as it is ready, so builds overlap runs. Returns the records.
+    `ensure(interp, gevent, requires=, newest=)` makes an environment (default envs.ensure_env;
+    upgrade-check passes one for local wheels). `server`: a Supervisors to reuse (advise runs several
+    batches with one), else one for this call."""
     from concurrent.futures import as_completed
     from . import envs
     jobs = jobs or default_jobs()
@@ -214,11 +231,13 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
 
     groups = {}
     for item in items:
-        groups.setdefault((item["interpreter"], item["gevent"]), []).append(item)
+        key = (item["interpreter"], item["gevent"], tuple(item.get("requires", ())), item.get("requires_newest", False))
+        groups.setdefault(key, []).append(item)
     try:
         with ThreadPoolExecutor(max_workers=2) as builders, ThreadPoolExecutor(max_workers=jobs) as cells, \
                 (contextlib.nullcontext(server) if server else Supervisors()) as server:
-            builds = {builders.submit(ensure or envs.ensure_env, interp, gv): (interp, gv) for interp, gv in groups}
+            make = ensure or envs.ensure_env
+            builds = {builders.submit(make, key[0], key[1], requires=key[2], newest=key[3]): key for key in groups}
             running = []
             for fut in as_completed(builds):
                 group = groups[builds[fut]]

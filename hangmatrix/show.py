@@ -17,6 +17,11 @@ def render(rec):
         rec.get("python"), prov.get("interpreter", "?"), rec.get("gevent"), rec.get("greenlet"),
         rec.get("start"), start.get("seen_in_tree") or start.get("reported") or "?",
         "; set_start_method refused: %s" % start["refused"] if start.get("refused") else ""))
+    if prov.get("requires"):
+        resolved = prov.get("requires_resolved") or {}
+        lines.append("requires %s: installed %s, resolved as of %s" % (
+            ", ".join(prov["requires"]), ", ".join("%s %s" % kv for kv in resolved.items()) or "nothing",
+            "the newest on %s" % prov.get("requires_as_of") if prov.get("requires_newest") else prov.get("requires_as_of")))
     point = rec.get("patch_point")
     if point:
         lines.append("its patch point: %s on line %s of %s (%s)" % (point.get("source") or point.get("call"),

@@ -25,13 +25,14 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
 
-from . import __version__, configs, verdict, watch
+from . import __version__, configs, deps, verdict, watch
 
 UNSUPPORTED_EXIT = 86
 OUTPUT_CAP = 16 * 1024 * 1024
@@ -347,6 +348,9 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
             name, sig = "unsupported", unsupported
         else:
             name, sig = verdict.ended(code, spec["case"]["endless"], spec["case"]["expect"], stdout, stderr)
+            if name == "error":  # a module the environment lacks is its defect, not the program's
+                missing = deps.missing_module(_uncaught(cell), spec["case"]["path"], _env_python(spec))
+                name, sig = ("env-error", missing) if missing else (name, sig)
         if unapplied and name != "env-error":  # observed: the run made no patch_all() call to replace
             name, sig = "unsupported", "the program never called gevent.monkey.patch_all() (it ran to its end " \
                 "without one: %s%s), so %s had nothing to replace; its verdicts are under none and as-written" % (
@@ -385,6 +389,17 @@ def _outside(diag):
             if t.get("pipe", {}).get("outside_holders")]
 
 
+def _uncaught(cell):
+    """The exception the cell's first process died of, as it reported it (or None)."""
+    cell.read_events()  # what it wrote just before it exited
+    return next((e for e in cell.events if e["ev"] == "uncaught" and e["pid"] == cell.proc.pid), None)
+
+
+def _env_python(spec):
+    """The argv that runs the cell env's python (inside the root for chroot envs)."""
+    return (["chroot", spec["root"]] if spec["root"] else []) + [spec["provenance"]["env_python"]]
+
+
 def _names(events):
     return {e["pid"]: e["name"] for e in events if e["ev"] == "process"}
 
@@ -397,7 +412,7 @@ def _event_summary(events):
         key = e["ev"] + (":" + e["fn"] if "fn" in e else "")
         counts[key] = counts.get(key, 0) + 1
         if e["ev"] in ("patch_point", "patched", "start_method", "start_method_refused", "start_method_program",
-                       "unsupported", "process"):
+                       "unsupported", "process", "uncaught"):
             keep.append({k: v for k, v in e.items() if k != "t"})
     return {"counts": counts, "notable": keep[:40]}
 
@@ -467,6 +482,9 @@ def serve(listen_fd, harness_pid):
                 break
             if listener in ready:
                 conn = listener.accept()[0]
+                if not _from_harness(conn, harness_pid):
+                    conn.close()
+                    continue
                 pid = os.fork()
                 if pid == 0:
                     code = 0
@@ -495,6 +513,22 @@ def serve(listen_fd, harness_pid):
     for pid in live:
         os.kill(pid, signal.SIGKILL)
     return 0
+
+
+def _from_harness(conn, harness_pid):
+    """Whether the connection comes from the harness process itself (SO_PEERCRED: its pid and our uid).
+
+    The listening socket is abstract, so it has no file permissions and every local user can see its name
+    in /proc/net/unix; a spec is a command line the server runs as its own user (root). Anyone else is
+    refused before a byte of their spec is read, and the refusal is logged on the server's stderr."""
+    ucred = struct.Struct("iII")  # pid_t pid, uid_t uid, gid_t gid
+    pid, uid, _ = ucred.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, ucred.size))
+    if pid == harness_pid and uid == os.getuid():
+        return True
+    sys.stderr.write("hangmatrix supervisor server: refused a connection from pid %d (uid %d): only the "
+                     "harness (pid %d, uid %d) may start cells\n" % (pid, uid, harness_pid, os.getuid()))
+    sys.stderr.flush()
+    return False
 
 
 def _reap(live):

@@ -87,11 +87,12 @@ def newest_release(interps):
 
 # ---------------------------------------------------------------- environments
 
-def ensure(interp, tgt):
-    """The environment of the target on the interpreter (EnvError: it does not install there)."""
+def ensure(interp, tgt, requires=(), newest=False):
+    """The environment of the target on the interpreter (EnvError: it does not install there), with the
+    cases' requirements."""
     if not tgt.wheels:
-        return envs.ensure_env(interp, tgt.version)
-    return envs.ensure_wheel_env(interp, tgt.wheels)
+        return envs.ensure_env(interp, tgt.version, requires=requires, newest=newest)
+    return envs.ensure_wheel_env(interp, tgt.wheels, requires=requires, newest=newest)
 
 
 def build_envs(tgt, interps, jobs=2):
@@ -125,7 +126,7 @@ def run_target(tgt, built, selection, jobs=None, on_record=None):
         return []
     items = runner.plan(pythons=[i.path if i.source == "explicit" else i.short for i in built],
                         gevents=[tgt.version], warn=_say, **selection)
-    return runner.execute(items, jobs=jobs, on_record=on_record, ensure=lambda interp, _: ensure(interp, tgt))
+    return runner.execute(items, jobs=jobs, on_record=on_record, ensure=lambda interp, _, **wanted: ensure(interp, tgt, **wanted))
 
 
 # ---------------------------------------------------------------- comparing
@@ -270,7 +271,7 @@ def add_arguments(parser, default_records):
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--against", metavar="OLD", help="compare with gevent OLD run now (a release, wheel or "
                                                       "folder of wheels) instead of the baseline")
-    how.add_argument("--baseline", help="expectations file (default: expectations.toml)")
+    how.add_argument("--baseline", help="expectations file (default: ./expectations.toml, else the built-in one)")
     parser.add_argument("--from-records", action="append", metavar="PATH",
                         help="check these records (files or folders) instead of running; with --gevent only "
                              "that release's, with --against OLD compared with OLD's records among them")
@@ -300,7 +301,7 @@ def _main(args, listed, started):
                  "matrix": args.matrix, "matrix_file": args.matrix_file, "timeout": args.timeout}
     expectations = None
     if not args.against:
-        path = args.baseline or "expectations.toml"
+        path = args.baseline or baseline.default_path()
         if not os.path.exists(path):
             _say("no baseline %s and no --against OLD: nothing to compare with" % path)
             return 2
@@ -314,7 +315,7 @@ def _main(args, listed, started):
         _say("no records of %s to check" % new_label)
         return 2
     if expectations is not None:
-        old_label = "the baseline %s" % (args.baseline or "expectations.toml")
+        old_label = "the baseline %s" % path
         result = check(new_recs, expectations=expectations)
     else:
         result = check(new_recs, old_records=old_recs)
@@ -348,6 +349,7 @@ def _not_installed(tgt, reason):
 def _by_running(args, pythons, selection):
     """Build NEW (and OLD) on the matrix's interpreters, run the cells where they install, keep records."""
     m = matrix_mod.load_matrix(args.matrix_file, args.matrix)
+    _say(matrix_mod.describe(m))
     interps = interpreters(m, pythons)
     if not interps:
         _say("the matrix names no interpreter on this machine")

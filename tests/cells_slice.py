@@ -1,18 +1,17 @@
 """One slice of the matrix as pytest cells, for tox (`tox -e cells27-geventold`): the default matrix's cases,
 configurations and start methods on $HANGMATRIX_PYTHON with gevent $HANGMATRIX_GEVENT (old, mid, new or
-a release), each checked against expectations.toml. Records go to $HANGMATRIX_RESULTS/<slice>.jsonl. Not part of the plain test suite (its file
+a release), each checked against the built-in expectations.toml. Records go to $HANGMATRIX_RESULTS/<slice>.jsonl. Not part of the plain test suite (its file
 name does not match test_*.py): tox names it explicitly."""
 import os
 
 import pytest
 
-from hangmatrix import baseline, envs, matrix, records, runner, verdict
+from hangmatrix import baseline, envs, matrix, packaged, records, runner, verdict
 
 PYTHON = os.environ.get("HANGMATRIX_PYTHON", "3.11")
 GEVENT = os.environ.get("HANGMATRIX_GEVENT", "new")
 RESULTS = os.environ.get("HANGMATRIX_RESULTS", "results/tox")
-EXPECTATIONS = baseline.load(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                          "expectations.toml"))
+EXPECTATIONS = baseline.load(packaged.baseline_path())
 
 
 def _release():
@@ -22,7 +21,8 @@ def _release():
     return named.get(GEVENT, GEVENT)
 
 
-ITEMS = runner.plan(pythons=[PYTHON], gevents=[_release()], matrix="default", timeout=30.0)
+ITEMS = runner.plan(pythons=[PYTHON], gevents=[_release()], matrix="default", matrix_file=packaged.matrix_path(),
+                    timeout=30.0)
 STORE = os.path.join(RESULTS, "py%s-gevent%s.jsonl" % (PYTHON, GEVENT))
 
 

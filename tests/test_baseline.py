@@ -1,4 +1,4 @@
-"""The expectations baseline (expectations.toml): every cell of the Python 3.11 / gevent 26.9.0 slice is run
+"""The expectations baseline (the built-in expectations.toml, hangmatrix/data/): every cell of the Python 3.11 / gevent 26.9.0 slice is run
 for real and must have a verdict its rule allows. A new hang is a regression, a new pass must be
 acknowledged: `pytest tests/test_baseline.py --update-baseline` (or HANGMATRIX_UPDATE_BASELINE=1) rewrites
 the file from this run, keeping the expectations of cells it did not run. Then the parsers' properties."""
@@ -8,11 +8,11 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from conftest import GEVENT, PY
-from hangmatrix import baseline, cases, configs, records, runner, table, verdict
+from hangmatrix import baseline, cases, configs, packaged, records, runner, table, verdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BASELINE = os.path.join(ROOT, "expectations.toml")
-CASES = sorted(cases.discover([cases.BUILTIN_DIR]))
+BASELINE = packaged.baseline_path()
+CASES = sorted(cases.discover([packaged.cases_dir()]))
 SLICE = [(c, k, s) for c in CASES for k in configs.NAMED for s in configs.STARTS]
 
 
@@ -43,7 +43,7 @@ def test_cell_meets_baseline(slice_records, cell_id, env311):
     failures = baseline.check([rec], baseline.load(BASELINE))
     if failures:
         again = []  # run it twice more: the message says whether the cell is flaky or changed for good
-        case = cases.select([rec["case"]], [cases.BUILTIN_DIR])[0]
+        case = cases.select([rec["case"]], [packaged.cases_dir()])[0]
         for _ in range(2):
             spec = runner.make_spec(case, configs.parse(rec["config"]), rec["start"], env311, 30.0)
             again.append(runner.run_cell(spec)["verdict"])

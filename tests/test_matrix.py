@@ -6,13 +6,12 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from hangmatrix import matrix
+from hangmatrix import matrix, packaged
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_committed_matrices_parse():
-    path = os.path.join(REPO, "matrix.toml")
+    path = packaged.matrix_path()
     default = matrix.load_matrix(path)
     full = matrix.load_matrix(path, "full")
     assert default.name == "default" and default.gevents == ["default"] and default.pythons == ["discovered"]

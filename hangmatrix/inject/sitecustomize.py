@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """Loaded by every Python process of a cell (PYTHONPATH points here), so spawned children get it too.
 
-It never edits the case. It does four things, all driven by the HANGMATRIX_CELL environment variable:
+It never edits the case. It does five things, all driven by the HANGMATRIX_CELL environment variable:
 - at the case's patch point (the `monkey.patch_all()` call on the line marked `# hangmatrix: patch-point`,
   or, in a case with no marked line, the first patch_all() call of the process, in the main module or in
   a library it imports) it records what the program called there and applies the cell's patch
@@ -10,7 +10,8 @@ It never edits the case. It does four things, all driven by the HANGMATRIX_CELL 
   its context;
 - it reports calls and loop ticks of the case's named functions (its progress) to an events file;
 - it registers faulthandler on SIGUSR1, so the harness can dump every thread's stack from outside;
-- it dumps gevent's greenlets on SIGUSR2 when gevent is loaded.
+- it dumps gevent's greenlets on SIGUSR2 when gevent is loaded;
+- it reports the exception a process dies of (so a missing dependency is told from a program error).
 Runs on Python 2.7 and 3.6+; imports only what the interpreter has already loaded, until it must.
 """
 import os
@@ -408,6 +409,36 @@ def _install_stack_dumps():
         signal.signal(signal.SIGUSR2, _dump_greenlets)
 
 
+# ---------------------------------------------------------------- the exception a process dies of
+
+_orig_excepthook = sys.excepthook
+
+
+def _report_uncaught(kind, value, tb):
+    """Report the uncaught exception (its type, whether it is the interpreter's own, its message, the
+    module name an ImportError carries and the source line it was raised on), then let the previous hook
+    print it as usual."""
+    try:
+        import linecache
+        name = getattr(value, "name", None)
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        frame, lineno = (tb.tb_frame, tb.tb_lineno) if tb is not None else (None, 0)
+        while frame is not None and _ours(frame.f_code.co_filename):  # our import hook: its caller's line
+            frame = frame.f_back
+            lineno = frame.f_lineno if frame is not None else 0
+        line = linecache.getline(frame.f_code.co_filename, lineno).strip() if frame is not None else ""
+        emit("uncaught", type=kind.__name__, builtin=kind.__module__ in ("builtins", "exceptions"),
+             message=("%s" % (value,))[:500], name=name if isinstance(name, str) else None, line=line[:300])
+    except Exception:  # the report must never change how the program ends
+        pass
+    _orig_excepthook(kind, value, tb)
+
+
+def _ours(filename):
+    return os.path.splitext(os.path.abspath(filename))[0] == os.path.splitext(os.path.abspath(__file__))[0]
+
+
 # ---------------------------------------------------------------- the import hook
 
 _hooked = set()
@@ -444,6 +475,7 @@ def _install():
     _main_pid = os.getpid() if "HANGMATRIX_CHILD" not in os.environ else None
     os.environ["HANGMATRIX_CHILD"] = "1"  # inherited by every process the program starts
     _install_stack_dumps()
+    sys.excepthook = _report_uncaught
     emit("start", ppid=os.getppid())
     builtins.__import__ = _watch_imports
 

@@ -1,0 +1,180 @@
+"""A program's own dependencies: the requirements it needs in its cell environment, and telling a missing
+dependency (the environment's fault: `env-error`) from the program's own error.
+
+Requirements come from a case header (`# hangmatrix: requires = grequests, requests<3`), the matrix
+(`requirements`, `requirements_file`) and `hangmatrix run --requires`; they are combined into one normalized,
+sorted set, which (with the resolution mode) keys the environment in the cache.
+"""
+import hashlib
+import os
+import re
+import subprocess
+
+try:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+except ImportError:  # pip always carries a copy
+    from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
+    from pip._vendor.packaging.utils import canonicalize_name
+
+CHECK_TIMEOUT = 30.0
+
+
+class RequirementError(ValueError):
+    """A requirement that cannot be read; one line."""
+
+
+def split(text):
+    """'grequests, requests>=2,<3, urllib3[socks,secure]' -> the three requirements: commas inside
+    brackets belong to extras, and a piece starting with a version operator continues the one before."""
+    pieces, depth, current = [], 0, ""
+    for ch in text:
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            pieces.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    pieces.append(current.strip())
+    out = []
+    for piece in pieces:
+        if out and re.match(r"[<>=!~]", piece):
+            out[-1] += "," + piece
+        elif piece:
+            out.append(piece)
+    return out
+
+
+def canonical(text):
+    """One requirement in a normal form (name canonicalized, extras and specifiers sorted), so equal sets
+    of requirements key the same environment."""
+    try:
+        req = Requirement(text.strip())
+    except InvalidRequirement as exc:
+        raise RequirementError("%r is not a requirement: %s" % (text.strip(), str(exc).splitlines()[0])) from None
+    out = canonicalize_name(req.name)
+    if req.extras:
+        out += "[%s]" % ",".join(sorted(canonicalize_name(e) for e in req.extras))
+    if req.url:
+        out += " @ " + req.url
+    elif req.specifier:
+        out += ",".join(sorted(str(s) for s in req.specifier))
+    if req.marker:
+        out += "; " + str(req.marker)
+    return out
+
+
+def normalize(requirements):
+    """The sorted set of canonical requirements (RequirementError for one that cannot be read)."""
+    return tuple(sorted({canonical(r) for r in requirements if r.strip()}))
+
+
+def names(requirements):
+    """The canonical project names of requirements."""
+    return sorted({canonicalize_name(Requirement(r).name) for r in requirements})
+
+
+def read_file(path):
+    """The requirements of a requirements file: one a line, `#` comments; pip options are refused (one
+    line naming the line), since the environment decides the index and the resolution date."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise RequirementError("cannot read %s: %s" % (path, exc.strerror or exc)) from None
+    out = []
+    for number, line in enumerate(lines, 1):
+        line = re.sub(r"(^|\s)#.*$", "", line).strip()
+        if not line:
+            continue
+        if line.startswith("-"):
+            raise RequirementError("%s:%d: pip options are not supported (%s)" % (path, number, line.split()[0]))
+        try:
+            out.append(canonical(line))
+        except RequirementError as exc:
+            raise RequirementError("%s:%d: %s" % (path, number, exc)) from None
+    return out
+
+
+def label(requirements, newest=False):
+    """The part of an environment's cache name that says which requirements it holds: '' for none (so
+    the environments built before requirements existed keep their names), else '-req' and a hash of them
+    and of how they were resolved."""
+    if not requirements:
+        return ""
+    text = "\n".join(normalize(requirements)) + ("\nnewest" if newest else "")
+    return "-req" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------- a missing dependency
+
+_PY2_MISSING = re.compile(r"^No module named ([\w.]+)$")
+# Exit 0: found, 3: not found. Runs on 2.7 and 3.x; the top-level name only, so nothing is imported.
+_FIND = r"""
+import sys
+try:
+    from importlib.util import find_spec
+    found = find_spec(sys.argv[1]) is not None
+except ImportError:
+    import imp
+    try:
+        imp.find_module(sys.argv[1])
+        found = True
+    except ImportError:
+        found = False
+sys.exit(0 if found else 3)
+"""
+
+
+def missing_name(uncaught):
+    """The module a program's final exception says could not be found, or ''. Only the interpreter's own
+    ModuleNotFoundError with its `name` (Python 3.6+), or a builtin ImportError 'No module named X'
+    (Python 2.7, which names no attribute) counts; `cannot import name` and a program's own exception
+    classes do not. Python 2.7 names only the last part of a dotted module that is missing from an
+    existing package (`import pkg.part` -> 'No module named part'); the import line gives the whole name."""
+    if not uncaught or not uncaught.get("builtin"):
+        return ""
+    if uncaught.get("type") == "ModuleNotFoundError" and uncaught.get("name"):
+        return uncaught["name"]
+    if uncaught.get("type") == "ImportError" and not uncaught.get("name"):
+        m = _PY2_MISSING.match(uncaught.get("message", "").strip())
+        if not m:
+            return ""
+        dotted = re.search(r"([\w.]+\.)%s\b" % re.escape(m.group(1)), uncaught.get("line") or "")
+        return dotted.group(1) + m.group(1) if dotted else m.group(1)
+    return ""
+
+
+def _own_module(folder, top):
+    """Whether the program's own folder holds the top-level module `top` (then it is the program's)."""
+    return any(os.path.exists(os.path.join(folder, top + ext)) for ext in ("", ".py", ".pyc")) or any(
+        f.startswith(top + ".") and f.endswith(".so") for f in _listdir(folder))
+
+
+def _listdir(folder):
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def missing_module(uncaught, program_path, python_argv):
+    """The env-error signature when a program ended with an uncaught 'no module named X' and X's top-level
+    package is neither in the program's own folder nor importable by the environment's interpreter (asked
+    in a process of its own, from '/', without PYTHONPATH); else ''. python_argv runs the env's python
+    (chroot prefix included)."""
+    name = missing_name(uncaught)
+    if not name:
+        return ""
+    top = name.split(".")[0]
+    if _own_module(os.path.dirname(program_path), top):
+        return ""
+    try:
+        done = subprocess.run(list(python_argv) + ["-E", "-c", _FIND, top], capture_output=True,
+                              timeout=CHECK_TIMEOUT, cwd="/")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    if done.returncode != 3:
+        return ""  # importable there: the program's own doing (a deliberate ImportError, a changed sys.path)
+    return ("no module named %r in the environment (the program imports it): add its distribution to requires"
+            % top)

@@ -1,0 +1,43 @@
+"""Where the built-in cases, matrices and baseline are: package data, found through the installed package,
+so a wheel in any virtual environment and an editable checkout find the same files, and nothing depends on
+the working folder or on the checkout's layout.
+
+- cases: the package `hangmatrix.builtin_cases` (setup.py maps the repository's top-level cases/ to it);
+- matrices and baseline: hangmatrix/data/matrix.toml and hangmatrix/data/expectations.toml.
+
+A user's files in the working folder win over these; that choice lives in hangmatrix.cases (cases/),
+hangmatrix.matrix (matrix.toml) and hangmatrix.baseline (expectations.toml)."""
+import importlib.resources
+import importlib.util
+import os
+
+BUILTIN = "built-in"  # how listings and run output name the packaged files as a source
+
+
+def cases_dir():
+    """The folder of the built-in cases, or None when the package does not carry them (hangmatrix imported
+    from a bare source tree that was never installed)."""
+    spec = importlib.util.find_spec(__package__ + ".builtin_cases")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return os.path.realpath(list(spec.submodule_search_locations)[0])
+
+
+def _data(name):
+    return os.path.realpath(str(importlib.resources.files(__package__).joinpath("data", name)))
+
+
+def matrix_path():
+    """The built-in matrix file (default, full, patterns)."""
+    return _data("matrix.toml")
+
+
+def baseline_path():
+    """The built-in expectations baseline."""
+    return _data("expectations.toml")
+
+
+def source(path):
+    """`built-in` for a packaged file or folder, else the path itself: what listings and `run` print."""
+    real = os.path.realpath(path)
+    return BUILTIN if real in (cases_dir(), matrix_path(), baseline_path()) else path
