@@ -46,9 +46,15 @@ def test_own_cases_run_and_make_the_table(project):
     assert sorted(line.split()[0] + " " + line.split()[2] for line in lines) == [
         "ok export_executor-py3.11-gevent%s-as-written-fork" % PINNED,
         "ok export_executor-py3.11-gevent%s-selective-fork" % PINNED,
+        "ok price_feed-py3.11-gevent%s-as-written-fork" % PINNED,
+        "ok price_feed-py3.11-gevent%s-selective-fork" % PINNED,
         "ok thumbnail_pool-py3.11-gevent%s-as-written-fork" % PINNED,
         "ok thumbnail_pool-py3.11-gevent%s-selective-fork" % PINNED,
     ]
+    from hangmatrix import records
+    feed = [r for r in records.read(os.path.join(proj, "results", "records.jsonl"))
+            if r["case"] == "price_feed" and r["config"] == "as-written"]
+    assert feed[0]["patch_point"]["in"] == "library grequests" and feed[0]["provenance"]["requires"] == ["grequests"]
     done = sh([hangmatrix, "table", "--out", "results/table"], proj, env)
     assert done.returncode == 0, done.stderr
     md = open(os.path.join(proj, "results", "table", "compat.md"), encoding="utf-8").read()
@@ -61,7 +67,9 @@ def test_upgrade_check_fails_on_the_release_that_hangs_our_service(project):
     done = sh([hangmatrix, "upgrade-check", "--matrix", "quick", "--gevent", NEXT], proj, env)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "thumbnail_pool py3.11 as-written fork: ok or running -> deadlock" in done.stdout
-    assert "As expected: 3 cells." in done.stdout
+    # price_feed's only patching is grequests's own patch_all(thread=False, select=False), at import
+    assert "price_feed py3.11 as-written fork: ok or running -> deadlock" in done.stdout
+    assert "As expected: 4 cells." in done.stdout
     done = sh([hangmatrix, "upgrade-check", "--matrix", "quick", "--gevent", NEXT, "--against", PINNED], proj, env)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "thumbnail_pool py3.11 as-written fork: ok -> deadlock" in done.stdout
