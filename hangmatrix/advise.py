@@ -83,7 +83,8 @@ def _point_text(point, script):
     """Where the program patches, for people: line N of SCRIPT, or the library's file and line."""
     if point["in"] == "main module":
         return "line %d of %s" % (point["line"], script)
-    return "line %d of %s (%s, imported by %s)" % (point["line"], point["file"], point["in"], script)
+    where = point["file"].split("site-packages/")[-1]  # an installed library: its path in any environment
+    return "line %d of %s (%s, imported by %s)" % (point["line"], where, point["in"], script)
 
 
 def _written_call(point, pairs):
