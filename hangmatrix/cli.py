@@ -4,7 +4,7 @@ import os
 import sys
 import time
 
-from . import __version__, cases, configs, deps, matrix, records, runner
+from . import __version__, cases, configs, contain, deps, matrix, records, runner
 
 DEFAULT_RECORDS = os.path.join("results", "records.jsonl")
 
@@ -30,7 +30,8 @@ def cmd_run(args):
         case_names=_list(args.case), config_names=_list(args.config), starts=_list(args.start),
         pythons=_list(args.python), gevents=_list(args.gevent), matrix=args.matrix, matrix_file=args.matrix_file,
         timeout=args.timeout, detect=args.detect == "on", warn=_say, note=_say,
-        requires=[r for value in args.requires or [] for r in deps.split(value)], requires_newest=args.requires_newest)
+        requires=[r for value in args.requires or [] for r in deps.split(value)], requires_newest=args.requires_newest,
+        memory=contain.parse_size(args.memory) if args.memory else None)
     done_ids = set()
     if args.resume and os.path.exists(args.records):
         done_ids = {r.get("id") for r in records.read(args.records, warn=_say)}
@@ -232,6 +233,8 @@ def build_parser():
     run.add_argument("--detect", choices=("on", "off"), default="on",
                      help="prove verdicts from observation (on) or wait out the timeout (off)")
     run.add_argument("--records", default=DEFAULT_RECORDS, help="JSONL file records are appended to")
+    run.add_argument("--memory", help="memory cap per cell, like 2G or 512M (default: the "
+                     "machine's memory divided by --jobs)")
     run.add_argument("--jobs", type=int, default=runner.default_jobs(), help="cells at once")
     run.add_argument("--repeat", type=int, default=1, help="runs per cell, every run kept")
     run.add_argument("--resume", action="store_true", help="skip cells the records file already has")
@@ -335,7 +338,7 @@ def main(argv=None):
         args.records = [DEFAULT_RECORDS]
     try:
         return args.func(args)
-    except (cases.CaseError, configs.ConfigError, runner.PlanError, matrix.MatrixError) as exc:
+    except (cases.CaseError, configs.ConfigError, runner.PlanError, matrix.MatrixError, contain.SizeError) as exc:
         _say(str(exc))
         return 2
 

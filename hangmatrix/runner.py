@@ -11,7 +11,7 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from . import cases, configs, deps, records
+from . import cases, configs, contain, deps, records
 from .supervisor import without_run
 
 INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
@@ -22,8 +22,9 @@ PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # ---------------------------------------------------------------- one cell
 
-def make_spec(case, config, start, env, timeout=30.0, detect=True):
-    """Everything the supervisor needs, as JSON-able data (env is an envs.Env)."""
+def make_spec(case, config, start, env, timeout=30.0, detect=True, memory=None):
+    """Everything the supervisor needs, as JSON-able data (env is an envs.Env). memory: the cell's memory
+    cap in bytes (default: its share of the machine at the default parallelism)."""
     interp = env.interpreter
     return {
         "id": records.cell_id(case.name, interp.short, env.gevent, config["name"], start),
@@ -31,6 +32,7 @@ def make_spec(case, config, start, env, timeout=30.0, detect=True):
                  "expect": case.expect, "progress": case.progress, "workers": case.workers,
                  "marked": case.marked},
         "config": config, "start": start, "timeout": timeout, "detect": detect, "requires": list(env.requires),
+        "memory": memory or contain.default_memory(default_jobs()),
         "argv": [env.python, env.stage_program(case.path)],
         "inject": env.stage(INJECT_DIR), "root": interp.root or "", "tmp_base": env.tmp_base,
         "provenance": {
@@ -124,16 +126,17 @@ def _installed_gevent():
         return None
 
 
-def make_item(case, config, start, interp, gevent, timeout=30.0, detect=True, requires=(), requires_newest=False):
+def make_item(case, config, start, interp, gevent, timeout=30.0, detect=True, requires=(), requires_newest=False,
+              memory=None):
     """One planned cell: what execute() needs to build its environment and run it; `requires` (normalized,
-    hangmatrix.deps) and `requires_newest` key its environment."""
+    hangmatrix.deps) and `requires_newest` key its environment; `memory` caps the cell (None: the default)."""
     return {"id": records.cell_id(case.name, interp.short, gevent, config["name"], start), "case": case,
             "config": config, "start": start, "interpreter": interp, "gevent": gevent, "timeout": timeout,
-            "detect": detect, "requires": requires, "requires_newest": requires_newest}
+            "detect": detect, "requires": requires, "requires_newest": requires_newest, "memory": memory}
 
 
 def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matrix=None, matrix_file=None,
-         timeout=30.0, detect=True, warn=print, note=None, requires=(), requires_newest=False):
+         timeout=30.0, detect=True, warn=print, note=None, requires=(), requires_newest=False, memory=None):
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
     the harness's own gevent), any axis overridden by explicit options. A missing interpreter is reported
     in one line and the rest is still planned; an unknown gevent release becomes env-error records.
@@ -179,7 +182,8 @@ def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matr
             wanted = () if case.problem else deps.normalize(case.requires + shared)
             for config in chosen_configs:
                 for start in chosen_starts:
-                    items.append(make_item(case, config, start, interp, gv, timeout, detect, wanted, newest))
+                    items.append(make_item(case, config, start, interp, gv, timeout, detect, wanted, newest,
+                                           memory))
     if not items:
         raise PlanError("the selection names no cell (no interpreter found, or an empty axis)")
     return items
@@ -254,7 +258,8 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
                         rec.update(greenlet=env.greenlet)
                         finish(rec)
                         continue
-                    spec = make_spec(item["case"], item["config"], item["start"], env, item["timeout"], item["detect"])
+                    spec = make_spec(item["case"], item["config"], item["start"], env, item["timeout"], item["detect"],
+                                     item.get("memory") or contain.default_memory(jobs))
                     running.append(cells.submit(server.run, spec))
             for fut in as_completed(running):
                 finish(fut.result())

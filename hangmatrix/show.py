@@ -53,6 +53,12 @@ def render(rec):
                     lines.append("%s    %s %s end held by: %s" % (pad, pipe["target"], pipe["other_end"], holders))
                     if pipe.get("outside_holders"):
                         lines.append("%s    also held outside the tree by %s" % (pad, pipe["outside_holders"]))
+                wake = t.get("wake")
+                if wake and not pipe:
+                    lines.append("%s    waits on %s; inside, %s could end it" % (
+                        pad, ", ".join(wake["on"]) or "nothing examined", wake["inside"] or "nobody"))
+                for why in (wake or {}).get("outside", []):
+                    lines.append("%s    outside: %s" % (pad, why))
     for title, key in (("python stacks (every thread, on SIGUSR1)", "python_stacks"), ("greenlets", "greenlets")):
         blocks = diag.get(key) or {}
         if blocks:

@@ -32,13 +32,13 @@ import tempfile
 import time
 import traceback
 
-from . import __version__, configs, deps, verdict, watch
+from . import __version__, configs, contain, deps, verdict, wakers, watch
 
 UNSUPPORTED_EXIT = 86
+RECHECK_S = 0.5  # after a proof failed on a wait an outside party can end, look again at most this often
 OUTPUT_CAP = 16 * 1024 * 1024
 TAIL = 4000
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
-CLONE_NEWNS, MS_REC, MS_PRIVATE = 0x00020000, 0x4000, 1 << 18
 MAX_PROCESSES = 400  # a case that forks more is stopped: the harness must stay responsive
 STOP = []  # set by SIGTERM (the server or the harness died): the watch loop ends and the tree is killed
 
@@ -77,22 +77,6 @@ def _prctl(option, value):
     return _libc.prctl(option, value, 0, 0, 0)
 
 
-def _private_shm(root):
-    """In the cell's first process, before exec: a mount namespace of its own with a fresh tmpfs on
-    /dev/shm, so every named semaphore and shared-memory segment of the tree vanishes with it; and
-    death with the supervisor, in case the supervisor itself is killed."""
-    def setup():
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if _libc.unshare(CLONE_NEWNS) != 0:
-            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
-        if _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-            raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
-        target = (root + "/dev/shm").encode()
-        if _libc.mount(b"tmpfs", target, b"tmpfs", 0, b"mode=1777,size=256m") != 0:
-            raise OSError(ctypes.get_errno(), "mount tmpfs on " + target.decode())
-    return setup
-
-
 class Cell:
     """One supervised run of a case: its folder, its process, what it printed and reported."""
 
@@ -109,38 +93,68 @@ class Cell:
         self.ticks = {}
         self._events_offset = 0
         self.shm_seen = set()
+        self.private_shm = False
+        self.cgroups_left = []
 
     def inside(self, path):
         """The path as the cell sees it (inside the chroot, for Debian-root interpreters)."""
         return path[len(self.root):] if self.root and path.startswith(self.root) else path
 
     def launch(self):
+        began = time.monotonic()
         spec = self.spec
         cell_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HANGMATRIX", "VIRTUAL_ENV"))}
         if os.environ.get("HANGMATRIX_OWNER"):  # lets a test suite tell its own cells from others'
             cell_env["HANGMATRIX_OWNER"] = os.environ["HANGMATRIX_OWNER"]
+        memory = spec.get("memory") or contain.default_memory(1)
+        self.cgroups = contain.Cgroups(os.path.basename(self.dir), memory).setup()
+        shm = contain.shm_mechanism(self.root)
+        told = {"config": spec["config"], "start": spec["start"], "marked": spec["case"].get("marked", True),
+                "progress": spec["case"]["progress"], "workers": spec["case"]["workers"],
+                "events": self.inside(self.paths["events"]), "stacks": self.inside(self.paths["stacks"]),
+                "greenlets": self.inside(self.paths["greenlets"])}
         cell_env.update({
             "PYTHONPATH": spec["inject"], "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
             "TMPDIR": self.inside(os.path.join(self.dir, "tmp")),
-            "HANGMATRIX_CELL": json.dumps({
-                "config": spec["config"], "start": spec["start"], "marked": spec["case"].get("marked", True),
-                "progress": spec["case"]["progress"], "workers": spec["case"]["workers"],
-                "events": self.inside(self.paths["events"]), "stacks": self.inside(self.paths["stacks"]),
-                "greenlets": self.inside(self.paths["greenlets"])}),
+            "HANGMATRIX_CELL": json.dumps(dict(told, shm_names=not shm)),
         })
+        cwd = os.path.join(self.dir, "tmp")
+        argv = spec["argv"]
+        if self.root:  # chroot resets the working directory: set it again inside
+            argv = ["chroot", self.root, "/usr/bin/env", "--chdir=" + self.inside(cwd)] + argv
+        self.containment = {"cgroups": self.cgroups.layout or None, "memory_cap": memory,
+                            "memory": self.cgroups.memory or "RLIMIT_DATA",
+                            "pids": self.cgroups.pids or "watch (more than %d processes)" % MAX_PROCESSES,
+                            "cgroup_dirs": list(self.cgroups.dirs)}
         with open(self.paths["stdout"], "wb") as out, open(self.paths["stderr"], "wb") as err:
-            kwargs = dict(stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=os.path.join(self.dir, "tmp"),
-                          env=cell_env, start_new_session=True)
-            argv = spec["argv"]
-            if self.root:  # chroot resets the working directory: set it again inside
-                argv = ["chroot", self.root, "/usr/bin/env", "--chdir=" + self.inside(kwargs["cwd"])] + argv
-            try:
-                self.proc = subprocess.Popen(argv, preexec_fn=_private_shm(self.root), **kwargs)
-                self.private_shm = True
-            except (OSError, subprocess.SubprocessError):  # not root: clean /dev/shm by what the tree mapped
-                self.proc = subprocess.Popen(argv, **kwargs)
-                self.private_shm = False
-        self.launched = time.time()
+            launch = contain.Launch(argv, cell_env, cwd, out.fileno(), err.fileno(), self.root, self.cgroups,
+                                    None if self.cgroups.memory else memory, shm)
+            self.proc = None
+            if os.geteuid() == 0 and "pidns" not in contain.switched_off():
+                try:
+                    self.proc = contain.Namespace(launch)
+                except OSError as exc:
+                    self.containment["pidns_failed"] = str(exc)
+            if self.proc is None:
+                kwargs = dict(stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd, env=cell_env,
+                              start_new_session=True)
+                try:
+                    self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare, **kwargs)
+                except (OSError, subprocess.SubprocessError) as exc:  # no namespace: the exact-names fallback
+                    self.containment["shm_failed"] = str(exc)
+                    launch.shm = shm = None
+                    cell_env["HANGMATRIX_CELL"] = json.dumps(dict(told, shm_names=True))
+                    self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare, **kwargs)
+        self.private_shm = bool(shm)
+        self.containment.update(shm=shm or "names the cell created, unlinked after the kill",
+                                tree=getattr(self.proc, "mechanism", None) or
+                                ("subreaper + cgroup.kill" if self.cgroups.kill_file else "subreaper, kill loop"))
+        self.launched = time.monotonic()
+        self.containment["launch_s"] = round(self.launched - began, 4)
+
+    def sample(self, full=False):
+        """The cell's tree as the host sees it: below the namespace's init, or below us."""
+        return watch.sample(getattr(self.proc, "init_pid", None) or os.getpid(), full=full)
 
     def read_events(self):
         try:
@@ -156,17 +170,31 @@ class Cell:
                 event = json.loads(line.decode())
             except ValueError:
                 continue
-            self.events.append(event)
+            self.events.append(self._as_host_sees_it(event))
             if event["ev"] in ("call", "tick", "process", "start"):
                 self.progress_events += 1
             if event["ev"] == "tick":  # loop ticks per (process, function): 2 in one prove `running`
                 key = (event["pid"], event["fn"])
                 self.ticks[key] = self.ticks.get(key, 0) + 1
 
+    def _as_host_sees_it(self, event):
+        """Pids an event reports from inside a PID namespace (os.getpid() there), as host pids."""
+        if isinstance(self.proc, contain.Namespace) and isinstance(event.get("pid"), int):
+            for key in ("pid", "ppid"):
+                if isinstance(event.get(key), int):
+                    host = self.proc.host_pid(event[key])
+                    event[key + "_in_ns"], event[key] = event[key], host if host else event[key]
+        return event
+
     def diagnose(self):
-        """The full look at the tree (fds, pipes and their holders, decoded waits), as watch.diagnose."""
+        """The full look at the tree (fds, pipes and their holders, decoded waits, who can end each wait),
+        as watch.diagnose with wakers.annotate."""
         harness_files = {self.inside(p) for p in self.paths.values()}
-        return watch.diagnose(watch.sample(os.getpid(), full=True), self.proc.pid, _names(self.events), harness_files)
+        init = getattr(self.proc, "init_pid", None)
+        diag = watch.diagnose(self.sample(full=True), self.proc.pid, _names(self.events), harness_files,
+                              annotate=wakers.annotate, ours=[init] if init else [])
+        diag["t"] = time.time()  # recorded: wall time (samples carry the monotonic clock)
+        return diag
 
     def output_size(self):
         return sum(os.path.getsize(self.paths[k]) for k in ("stdout", "stderr") if os.path.exists(self.paths[k]))
@@ -194,8 +222,8 @@ class Cell:
                     pass
 
     def note_shm(self, pids):
-        """Without a private /dev/shm: the named semaphores and shared memory the tree has mapped, to
-        remove after the kill."""
+        """Without a private /dev/shm: the named semaphores and shared memory the tree has mapped, to report
+        those the cell did not create and leaves behind."""
         if self.private_shm:
             return
         for pid in pids:
@@ -206,9 +234,13 @@ class Cell:
 
     def kill_tree(self):
         """SIGKILL every descendant until none is left; returns (seconds taken, survivors)."""
-        t0 = time.time()
+        t0 = time.monotonic()
         me = os.getpid()
-        while time.time() - t0 < 5:
+        if isinstance(self.proc, contain.Namespace):
+            self.proc.kill()  # init dies, the namespace with it: one act
+        elif getattr(self, "cgroups", None):
+            self.cgroups.kill()
+        while time.monotonic() - t0 < 5:
             pids = watch.descendants(me)
             if not pids:
                 break
@@ -227,17 +259,25 @@ class Cell:
                 self.proc.wait(1)
             except subprocess.TimeoutExpired:
                 survivors.append(self.proc.pid)
-        return round(time.time() - t0, 3), survivors
+        return round(time.monotonic() - t0, 3), survivors
 
     def clean(self):
+        """Unlink exactly the /dev/shm entries the cell created (named by the injected code) that are still
+        there, remove its cgroups and its folder; returns the entries removed. Entries the tree mapped but
+        did not create may be another program's: they are reported (shm_left_alone), never touched."""
         removed = []
-        for path in sorted(self.shm_seen):
+        if isinstance(self.proc, contain.Namespace):
+            self.proc.close()
+        created = set() if self.private_shm else contain.created_shm(self.events, self.root)
+        self.shm_left_alone = sorted(p for p in self.shm_seen - created if os.path.exists(p))
+        for path in sorted(created):
             if os.path.exists(path):
                 try:
                     os.unlink(path)
                     removed.append(path)
                 except OSError:
                     pass
+        self.cgroups_left = self.cgroups.remove() if getattr(self, "cgroups", None) else []
         shutil.rmtree(self.dir, ignore_errors=True)
         return removed
 
@@ -256,8 +296,19 @@ def supervise(spec):
         rec.update(conclude(cell, spec, **watch_until_verdict(cell, spec)))
     finally:
         kill_s, survivors = cell.kill_tree()
-        rec["cleanup"] = {"kill_s": kill_s, "survivors": survivors, "shm_removed": cell.clean(),
-                          "private_shm": getattr(cell, "private_shm", False)}
+        capped = contain.cap_hit(cell.cgroups, getattr(cell, "containment", {}), rec) \
+            if getattr(cell, "cgroups", None) else None
+        cleaned_at = time.monotonic()
+        removed = cell.clean()
+        rec["cleanup"] = {"kill_s": kill_s, "clean_s": round(time.monotonic() - cleaned_at, 3),
+                          "survivors": survivors, "shm_removed": removed,
+                          "private_shm": getattr(cell, "private_shm", False), "cgroups_left": cell.cgroups_left,
+                          "shm_left_alone": getattr(cell, "shm_left_alone", [])}
+        rec["containment"] = getattr(cell, "containment", {})
+        if capped:  # the cap decided how the cell ended, whatever the watch saw
+            rec["proof"] = dict(rec.get("proof") or {}, before_cap={"verdict": rec["verdict"],
+                                                                      "signature": rec["signature"]})
+            rec.update(verdict="error", signature=capped)
         rec["cpu_s"] = {"cell": round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3),
                         "watch": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 3)}
     return rec
@@ -271,11 +322,12 @@ def watch_until_verdict(cell, spec):
     marks = verdict.Marks()
     snap, code, result, proof = None, None, None, {}
     quiet_at = fixed_mode_found = proven_diag = None
+    recheck_at = 0.0
     dump_path = os.environ.get("HANGMATRIX_DUMP_SAMPLES")  # recorded samples for the classifier's tests
     with open(dump_path, "a") if dump_path else contextlib.nullcontext() as dump:
         while True:
-            elapsed = time.time() - cell.launched
-            snap = watch.sample(os.getpid())
+            elapsed = time.monotonic() - cell.launched
+            snap = cell.sample()
             cell.read_events()
             marks.events = cell.progress_events
             marks.ticks = max(cell.ticks.values(), default=0)
@@ -302,13 +354,17 @@ def watch_until_verdict(cell, spec):
                 found = None
             elif not spec["detect"]:
                 fixed_mode_found = None
-            if found and found[0] == "deadlock":
-                proven_diag = cell.diagnose()
-                outside = _outside(proven_diag)
-                if outside:  # something outside could still write: no proof, keep watching
-                    proof["unproven"] = "pipe also held outside the tree: %s" % outside
-                    found = None
+            if found and found[0] in ("deadlock", "stall"):
+                if time.time() < recheck_at:
+                    found = None  # the last look found a wait an outside party can end: not again so soon
+                else:
+                    proven_diag = cell.diagnose()
+                    unproven = _unproven(found[0], found[1], proven_diag)
+                    if unproven:  # something outside could still end a wait: no proof, keep watching
+                        proof["unproven"] = unproven
+                        found, recheck_at = None, time.time() + RECHECK_S
             if found:
+                proof.pop("unproven", None)  # an earlier look's, no longer true: this look proved it
                 result, proof = found[0], dict(proof, **found[1])
                 quiet_at = round(detector._quiet_since - cell.launched, 3) if result == "deadlock" else None
                 break
@@ -325,15 +381,19 @@ def watch_until_verdict(cell, spec):
 def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
     """From how the watch ended to the record's verdict, signature and diagnosis (stacks included),
     taken while the tree is still there to look at."""
-    elapsed = round(time.time() - cell.launched, 3)
-    cell.read_events()  # what the program reported just before it ended
+    elapsed = round(time.monotonic() - cell.launched, 3)
+    cell.read_events()  # what the program reported just before it ended (a patch point, say)
     out_at, err_at = (os.path.getsize(cell.paths[k]) for k in ("stdout", "stderr"))
     diag, fields = {}, {}
     if snap is not None and snap.procs and result != "interrupted":  # interrupted: kill at once
         cell.note_shm(snap.procs)
-        diag = proven_diag if result == "deadlock" and proven_diag else cell.diagnose()
-        if result == "deadlock" and _outside(diag):  # fixed-timeout mode decides here, not in the loop
-            result, proof["unproven"] = "timeout", "pipe also held outside the tree: %s" % _outside(diag)
+        diag = proven_diag if result in ("deadlock", "stall") and proven_diag else cell.diagnose()
+        if result in ("deadlock", "stall") and not spec["detect"]:  # fixed-timeout mode decides here
+            unproven = _unproven(result, proof, diag)
+            if unproven:
+                result, proof["unproven"] = "timeout", unproven
+        if result == "timeout" and "unproven" not in proof:
+            proof["unproven"] = _unproven(result, proof, diag)
         if result != "ended":
             pids = [p["pid"] for p in diag["processes"]]
             diag["python_stacks"], diag["greenlets"] = watch.python_stacks(
@@ -383,10 +443,12 @@ def _patch_point(events, first_pid):
     return next((p for p in points if p["pid"] == first_pid), points[0] if points else None)
 
 
-def _outside(diag):
-    """Pipes a blocked thread waits on that a process outside the tree also holds."""
-    return [t["pipe"]["outside_holders"] for p in diag.get("processes", []) for t in p["threads"]
-            if t.get("pipe", {}).get("outside_holders")]
+
+def _unproven(name, proof, diag):
+    """Why a deadlock or stall is not proven: the waits on its chain (the parent's, and a stall's pollers')
+    that something outside the tree can end, each a line."""
+    pollers = [p["pid"] for p in proof.get("pollers", [])] if name == "stall" else []
+    return [text for _, _, text in wakers.outside_reachable(diag, pollers)]
 
 
 def _uncaught(cell):
@@ -506,8 +568,8 @@ def serve(listen_fd, harness_pid):
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    deadline = time.time() + 10  # a supervisor kills its tree within 5 s
-    while live and time.time() < deadline:
+    deadline = time.monotonic() + 10  # a supervisor kills its tree within 5 s
+    while live and time.monotonic() < deadline:
         time.sleep(0.02)
         _reap(live)
     for pid in live:

@@ -10,10 +10,11 @@
 import re
 from dataclasses import dataclass, field
 
-from . import watch
+from . import wakers, watch
 
 VERDICTS = ("ok", "running", "deadlock", "stall", "error", "timeout", "crash", "env-error", "unsupported")
 HANGS = ("deadlock", "stall", "timeout")
+NAMED_SLEEP_S = 60.0  # a timed wait this long is what a timed-out tree waits for: the signature names it
 
 
 @dataclass
@@ -157,8 +158,18 @@ def signature(verdict, diag, proof, stderr=""):
         return (_root_wait(procs) or "every thread in an untimed wait") + _also(stderr)
     if verdict == "timeout":
         root = _root_wait(procs)
+        main_tid = procs[0]["pid"] if procs else None
+        others = [text for _, tid, text in wakers.outside_reachable(diag) if tid != main_tid]
+        main = _main_wake(procs[0]) if procs else {}
+        if root and (others or main.get("outside") or main.get("ends_in_s", 0) >= NAMED_SLEEP_S):
+            return root + ("; " + others[0] if others else "") + _also(stderr)  # what it waits on, outside
         return "no proof of deadlock or progress before the timeout" + ("; " + root if root else "") + _also(stderr)
     return ""
+
+
+def _main_wake(proc):
+    main = next((t for t in proc["threads"] if t["tid"] == proc["pid"]), None)
+    return (main or {}).get("wake") or {}
 
 
 def _role(procs, pid):
@@ -177,9 +188,14 @@ def _root_wait(procs):
     main = next((t for t in root["threads"] if t["tid"] == root["pid"]), None)
     if main is None:
         return ""
+    wake = main.get("wake") or {}
+    if wake.get("ends_in_s", 0) >= NAMED_SLEEP_S and not wake.get("outside"):  # nothing outside ends it sooner
+        return "%s sleeping in %s for %s" % (root["role"], _call_name(main["call"]), watch.duration(wake["ends_in_s"]))
     text = "%s blocked in %s" % (root["role"], _call_name(main["call"])) + _pipe_chain(main, root)
     if not main.get("pipe") and main["call"].startswith("futex") and main.get("wait") == "untimed":
         text += " (an untimed lock wait)"
+    if not main.get("pipe"):
+        text += _wake_chain(main, root, procs)
     others = [t for t in root["threads"] if t is not main and t.get("pipe")]
     for t in others[:2]:
         text += "; its thread %d in %s%s" % (t["tid"], _call_name(t["call"]), _pipe_chain(t, root))
@@ -209,3 +225,22 @@ def _pipe_chain(thread, root):
     if pipe.get("outside_holders"):
         text += "; also held outside the tree by %s" % pipe["outside_holders"]
     return text
+
+
+def _wake_chain(thread, root, procs):
+    """` on TCP a → b (peer outside the tree)` for a wait something outside can end; for a socket or lock
+    wait ended only from inside, what it waits on and the processes that could end it."""
+    wake = thread.get("wake") or {}
+    if wake.get("outside"):
+        text = " on " + wake["outside"][0]
+        return text + (" for up to %s" % watch.duration(wake["ends_in_s"]) if "ends_in_s" in wake else "")
+    if not wake.get("on") or not (thread["syscall"] in watch.FD_WAITS or thread["syscall"] in ("flock", "fcntl")
+                                  or thread["syscall"] in wakers.POLLS):
+        return ""
+    who = ["%s (in %s)" % (p["role"], _call_name(_main_call(p))) for p in procs
+           if p["pid"] in wake.get("inside", []) and p["pid"] != root["pid"]]
+    return " on %s; who could end it: %s" % (", ".join(wake["on"][:3]), ", ".join(who) or "the parent itself")
+
+
+def _main_call(proc):
+    return next((t["call"] for t in proc["threads"] if t["tid"] == proc["pid"]), "?")

@@ -7,6 +7,7 @@ Samples are raw /proc reads, not psutil: reading /proc is the point here, and a 
 import os
 import re
 import signal
+import struct
 import time
 from dataclasses import dataclass, field
 
@@ -14,8 +15,9 @@ from dataclasses import dataclass, field
 SYSCALLS = {
     0: "read", 1: "write", 7: "poll", 17: "pread64", 19: "readv", 20: "writev", 23: "select",
     34: "pause", 35: "nanosleep", 42: "connect", 43: "accept", 44: "sendto", 45: "recvfrom",
-    46: "sendmsg", 47: "recvmsg", 61: "wait4", 64: "semop", 72: "fcntl", 73: "flock", 130: "rt_sigsuspend",
-    202: "futex", 228: "clock_gettime", 230: "clock_nanosleep", 232: "epoll_wait", 247: "waitid",
+    46: "sendmsg", 47: "recvmsg", 61: "wait4", 64: "semop", 72: "fcntl", 73: "flock", 128: "rt_sigtimedwait",
+    130: "rt_sigsuspend", 202: "futex", 220: "semtimedop", 228: "clock_gettime", 230: "clock_nanosleep",
+    232: "epoll_wait", 247: "waitid",
     270: "pselect6", 271: "ppoll", 281: "epoll_pwait", 288: "accept4", 441: "epoll_pwait2",
 }
 FD_WAITS = {"read", "write", "pread64", "readv", "writev", "recvfrom", "recvmsg", "sendto", "sendmsg",
@@ -24,7 +26,10 @@ UNTIMED_BY_NATURE = FD_WAITS | {"wait4", "waitid", "pause", "rt_sigsuspend", "fl
 TIMED_BY_NATURE = {"nanosleep", "clock_nanosleep"}
 FUTEX_WAITS = {0: "FUTEX_WAIT", 6: "FUTEX_LOCK_PI", 9: "FUTEX_WAIT_BITSET", 11: "FUTEX_WAIT_REQUEUE_PI"}
 NO_TIMEOUT = (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)  # -1 as a 32- or 64-bit register
-LONG_WAIT_S = 3600.0  # a wait that cannot end within an hour counts as untimed (gevent's idle hub: ~17 days)
+# A wait that cannot end within a week counts as untimed: its timeout is a sentinel (gevent's idle hub: libev's
+# ~17.4 days; 2**32 ms, ~49.7 days; threading's TIMEOUT_MAX). A shorter one, even time.sleep(7200), ends by itself.
+LONG_WAIT_S = 7 * 86400.0
+LOCK_WAIT_CMDS = (7, 38)  # fcntl F_SETLKW, F_OFD_SETLKW: the fcntl calls that wait
 
 
 @dataclass
@@ -183,6 +188,8 @@ def timeout_of(th):
         return _timespec(th.pid, a[4], micro=(sc == "select"))
     if sc == "ppoll" and a[2]:
         return _timespec(th.pid, a[2])
+    if sc == "rt_sigtimedwait" and a[2]:
+        return _timespec(th.pid, a[2])
     if sc == "nanosleep":
         return _timespec(th.pid, a[0])
     if sc == "clock_nanosleep":
@@ -221,7 +228,7 @@ def read_proc(pid, full=True):
 def sample(root_parent, full=False):
     """One look at every live process below root_parent (the supervisor) and every thread of each,
     walking the tree through each thread's children file as it goes."""
-    snap = Sample(time.time())
+    snap = Sample(time.monotonic())
     todo, seen = children(root_parent), set()
     while todo:
         pid = todo.pop()
@@ -246,13 +253,17 @@ def wait_kind(th):
     'timed' when it will wake by itself, None when it is not waiting (running, or a call we cannot vouch for)."""
     if th.state not in ("S",) or not th.syscall or th.syscall == "running":
         return None
+    sc, a = th.syscall, th.args
+    if sc in TIMED_BY_NATURE:
+        return "timed"  # a sleep ends by itself, however long (time.sleep(7200) is no deadlock)
     if th.timeout_s is not None and th.timeout_s > LONG_WAIT_S:
         return "untimed"
-    sc, a = th.syscall, th.args
     if sc in UNTIMED_BY_NATURE:
         return "untimed"
-    if sc in TIMED_BY_NATURE:
-        return "timed"
+    if sc == "fcntl" and len(a) >= 2:
+        return "untimed" if a[1] in LOCK_WAIT_CMDS else None
+    if sc in ("rt_sigtimedwait", "semtimedop") and len(a) >= 4:
+        return "untimed" if (a[2] if sc == "rt_sigtimedwait" else a[3]) == 0 else "timed"
     if sc == "futex" and len(a) >= 4:
         if (a[1] & 0x7F) not in FUTEX_WAITS:
             return None
@@ -291,8 +302,52 @@ def fd_table(pid):
 
 def epoll_targets(pid, epfd):
     """fds registered in an epoll instance (from fdinfo 'tfd:' lines)."""
+    return [fd for fd, _ in epoll_entries(pid, epfd)]
+
+
+def epoll_entries(pid, epfd):
+    """(fd, inode) of each registration of an epoll instance: the fd number it was added under and the
+    inode of the file it watches (the registration outlives a close while the file is open elsewhere)."""
     info = _read("/proc/%d/fdinfo/%d" % (pid, epfd), 65536) or ""
-    return [int(m) for m in re.findall(r"^tfd:\s*(\d+)", info, re.M)]
+    return [(int(fd), int(ino, 16)) for fd, ino in re.findall(r"^tfd:\s*(\d+).*?\bino:\s*([0-9a-f]+)", info, re.M)]
+
+
+def watched_fds(th):
+    """The fds a poll, select or epoll wait watches: epoll's from fdinfo, poll's and select's read from the
+    process's memory (the pollfd array, the fd_set bitmaps). None when they cannot be read."""
+    sc, a = th.syscall, th.args
+    if sc.startswith("epoll"):
+        return epoll_targets(th.pid, a[0])
+    if sc in ("poll", "ppoll"):
+        if a[1] > 65536:
+            return None
+        data = _read_mem(th.pid, a[0], 8 * a[1]) if a[1] else b""
+        return None if data is None else sorted({fd for fd, _, _ in struct.iter_unpack("ihh", data) if fd >= 0})
+    if sc in ("select", "pselect6"):
+        if a[0] > 65536:
+            return None
+        fds, size = set(), (a[0] + 63) // 64 * 8
+        for ptr in a[1:4]:
+            data = _read_mem(th.pid, ptr, size) if ptr and size else b""
+            if data is None:
+                return None
+            bits = int.from_bytes(data, "little")
+            fds.update(fd for fd in range(a[0]) if bits >> fd & 1)
+        return sorted(fds)
+    return []
+
+
+def fdinfo_field(pid, fd, key):
+    """One field of /proc/PID/fdinfo/FD (`eventfd-id`, `Pid`, `it_value`...), or None."""
+    m = re.search(r"^%s:\s*(.*?)\s*$" % re.escape(key), _read("/proc/%d/fdinfo/%d" % (pid, fd)) or "", re.M)
+    return m.group(1) if m else None
+
+
+def timerfd_left(pid, fd):
+    """Seconds until a timerfd fires, or None when it is disarmed."""
+    m = re.match(r"\((\d+),\s*(\d+)\)", fdinfo_field(pid, fd, "it_value") or "")
+    left = int(m.group(1)) + int(m.group(2)) / 1e9 if m else 0
+    return left or None
 
 
 def describe_call(th, fds):
@@ -330,6 +385,17 @@ def _duration(seconds):
     return "%.3f s" % seconds
 
 
+def duration(seconds):
+    """`0.5 s`, `12 min`, `2.0 h`, `17.4 days`: a wait's length as a person says it."""
+    if seconds < 90:
+        return "%.1f s" % seconds
+    if seconds < 5400:
+        return "%.0f min" % (seconds / 60)
+    if seconds < 2 * 86400:
+        return "%.1f h" % (seconds / 3600)
+    return "%.1f days" % (seconds / 86400)
+
+
 def role_of(pid, proc, root_pid, names):
     """A person's name for a process of the tree."""
     if pid == root_pid:
@@ -360,38 +426,52 @@ def pipe_peers(inode_target, want_mode, tables):
     return peers
 
 
-def outside_holders(targets, tree_pids):
-    """{pipe: [pid]} of processes outside the tree holding any of `targets` open: they could still wake
-    a wait on it, so no deadlock proof. One pass over /proc, and only when a pipe wait is being proven."""
-    holders = {}
-    if not targets:
-        return holders
+def outside_fd_tables(tree_pids, ours=()):
+    """pid -> {fd: target} of every process outside the tree (and not this one, nor `ours`: the cell's own
+    machinery, such as its PID namespace's init): one pass over /proc, made only when a deadlock or stall
+    is being proven (it reads every fd of the machine)."""
+    tables = {}
+    skip = set(ours) | {os.getpid()}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in tree_pids or int(entry) == os.getpid():
+        if not entry.isdigit() or int(entry) in tree_pids or int(entry) in skip:
             continue
         try:
             fds = os.listdir("/proc/%s/fd" % entry)
         except OSError:
             continue
+        table = {}
         for fd in fds:
             try:
-                target = os.readlink("/proc/%s/fd/%s" % (entry, fd))
+                table[int(fd)] = os.readlink("/proc/%s/fd/%s" % (entry, fd))
             except OSError:
                 continue
-            if target in targets:
-                holders.setdefault(target, []).append(int(entry))
+        tables[int(entry)] = table
+    return tables
+
+
+def outside_holders(targets, outside_tables):
+    """{pipe: [pid]} of processes outside the tree holding any of `targets` open: they could still wake
+    a wait on it, so no deadlock proof."""
+    holders = {}
+    for pid, table in sorted(outside_tables.items()):
+        for target in set(table.values()) & targets:
+            holders.setdefault(target, []).append(pid)
     return holders
 
 
-def diagnose(snap, root_pid, names, harness_files=()):
+def diagnose(snap, root_pid, names, harness_files=(), annotate=None, ours=()):
     """The whole picture of a sample, as plain data for the record: processes, threads with decoded
-    blocked calls, their fds, and for each blocked pipe read/write the holders of the other end."""
+    blocked calls, their fds, and for each blocked pipe read/write the holders of the other end.
+    annotate(snap, fds, processes, outside_tables) may add to the threads (wakers.annotate: who can end
+    each wait). `ours`: the harness's processes around the tree, which are no outside party."""
     tree = set(snap.procs)
     fds = {pid: fd_table(pid) for pid in tree}
     roles = {pid: role_of(pid, p, root_pid, names) for pid, p in snap.procs.items()}
     waited = {fds[pid].get(th.args[0], ("", ""))[0] for pid, p in snap.procs.items() for th in p.threads.values()
               if th.syscall in FD_WAITS and th.args}
-    outside = outside_holders({t for t in waited if t.startswith("pipe:")}, tree)
+    pipes = {t for t in waited if t.startswith("pipe:")}
+    outside_tables = outside_fd_tables(tree, ours) if pipes or annotate else {}
+    outside = outside_holders(pipes, outside_tables)
     procs = []
     for pid in sorted(tree, key=lambda p: (p != root_pid, p)):
         proc = snap.procs[pid]
@@ -415,6 +495,8 @@ def diagnose(snap, root_pid, names, harness_files=()):
                       "threads": threads,
                       "fds": {str(fd): "%s (%s)%s" % (t, m, " [hangmatrix]" if t in harness_files else "")
                               for fd, (t, m) in sorted(fds[pid].items())}})
+    if annotate:
+        annotate(snap, fds, procs, outside_tables)
     return {"t": snap.t, "processes": procs}
 
 
@@ -427,7 +509,8 @@ def _main_call(proc, fds):
 
 # ---------------------------------------------------------------- Python stacks, from inside, on a signal
 
-def _caught(pid, signum):
+def caught(pid, signum):
+    """Whether pid has a handler for signum (SigCgt)."""
     text = _read("/proc/%d/status" % pid) or ""
     m = re.search(r"^SigCgt:\s*([0-9a-f]+)", text, re.M)
     return bool(m) and bool(int(m.group(1), 16) & (1 << (signum - 1)))
@@ -442,8 +525,8 @@ def _tgkill(pid, signum):
 
 def _wait_stable(path, before, limit):
     """Wait until path grew past `before` and stopped growing (a dump is written in many small writes)."""
-    deadline, last = time.time() + limit, -1
-    while time.time() < deadline:
+    deadline, last = time.monotonic() + limit, -1
+    while time.monotonic() < deadline:
         size = os.path.getsize(path) if os.path.exists(path) else 0
         if size > before and size == last:
             return size
@@ -461,7 +544,7 @@ def python_stacks(pids, stacks_path, greenlets_path, faulthandler=True):
     stacks = {}
     if faulthandler:
         for pid in pids:
-            if not _caught(pid, signal.SIGUSR1):
+            if not caught(pid, signal.SIGUSR1):
                 stacks[str(pid)] = "(no faulthandler in this process)"
                 continue
             before = os.path.getsize(stacks_path) if os.path.exists(stacks_path) else 0
@@ -478,18 +561,25 @@ def python_stacks(pids, stacks_path, greenlets_path, faulthandler=True):
     return stacks, _marked_blocks(pids, signal.SIGUSR2, greenlets_path, "greenlets")
 
 
+def ns_pids(pid):
+    """NSpid of /proc/PID/status: the process's pid in each PID namespace, the host's first."""
+    m = re.search(r"^NSpid:\s*(.*)$", _read("/proc/%d/status" % pid) or "", re.M)
+    return [int(p) for p in m.group(1).split()] if m else [pid]
+
+
 def _marked_blocks(pids, signum, path, label, limit=0.5):
     """Signal every process that handles signum, then collect the `=== label pid=N ===` blocks they append."""
     blocks = {}
-    targets = [p for p in pids if _caught(p, signum)]
+    targets = [p for p in pids if caught(p, signum)]
     for pid in targets:
         _tgkill(pid, signum)
-    deadline = time.time() + limit
+    deadline = time.monotonic() + limit
     pattern = re.compile(r"=== %s pid=(\d+) ===\n(.*?)\n=== end pid=\1 ===" % label, re.S)
-    while targets and time.time() < deadline:
+    host = {ns_pids(p)[-1]: p for p in targets}  # a block names its writer by its pid inside its namespace
+    while targets and time.monotonic() < deadline:
         text = open(path, encoding="utf-8", errors="replace").read() if os.path.exists(path) else ""
         for m in pattern.finditer(text):
-            blocks[m.group(1)] = m.group(2)
+            blocks[str(host.get(int(m.group(1)), m.group(1)))] = m.group(2)
         if all(str(p) in blocks for p in targets):
             break
         time.sleep(0.02)

@@ -89,3 +89,19 @@ def test_resume_after_the_harness_is_killed_gives_the_same_table(tmp_path, env31
     table = lambda path: {r["id"]: r["verdict"] for r in records.latest(records.read(path))}  # noqa: E731
     assert table(broken) == table(whole)
     assert len(records.read(broken)) == 12
+
+
+def test_memory_option_caps_each_cell_and_bad_sizes_get_one_line(tmp_path, env311):
+    """--memory reaches the cell: the memory bomb of tests/cases stops with out-of-memory at that cap."""
+    store = str(tmp_path / "r.jsonl")
+    cases_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases")
+    out = hm("run", "--case", "allocates_forever", "--config", "none", "--start", "fork", "--python", PY,
+             "--gevent", GEVENT, "--memory", "300M", "--records", store, "--quiet",
+             env=dict(os.environ, HANGMATRIX_CASES=cases_dir))
+    assert out.returncode == 0, out.stderr
+    rec = records.read(store)[0]
+    assert (rec["verdict"], rec["signature"]) == ("error", "out of memory (cap 300 MiB)"), rec["signature"]
+    assert rec["containment"]["memory_cap"] == 300 << 20
+    for bad in ("lots", "-1G", "0"):
+        out = hm("run", "--python", PY, "--records", store, "--memory=" + bad)
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr

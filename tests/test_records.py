@@ -36,20 +36,44 @@ def test_missing_file_is_one_line_not_a_crash(tmp_path):
     assert len(warnings) == 1 and "\n" not in warnings[0]
 
 
-def test_writer_killed_with_sigkill_never_breaks_the_store(tmp_path):
-    """Real processes appending big records, killed at random moments: every intact line reads back."""
+def _ends_mid_line(path):
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            return size > 0 and os.pread(f.fileno(), 1, size - 1) != b"\n"
+    except OSError:
+        return False
+
+
+def test_writer_killed_with_sigkill_mid_write_never_breaks_the_store(tmp_path):
+    """Real processes appending big records (one write() of 16 MiB each), SIGKILLed at random moments until
+    one is killed inside its write: the file then ends in a partial line before anything reads it. Every
+    intact line reads back, the torn one is reported, and the next append starts a fresh line."""
+    import random
     path = str(tmp_path / "records.jsonl")
     code = ("import sys; sys.path.insert(0, %r)\nfrom hangmatrix import records\n"
-            "for i in range(100000):\n    records.append(%r, {'id': str(i), 'verdict': 'ok', 'pad': 'x' * 200000})\n"
+            "print('ready', flush=True)\n"
+            "for i in range(100000):\n    records.append(%r, {'id': str(i), 'verdict': 'ok', 'pad': 'x' * (16 << 20)})\n"
             % (os.getcwd(), path))
-    for delay in (0.05, 0.1, 0.2):
-        proc = subprocess.Popen([sys.executable, "-c", code])
-        time.sleep(delay)
+    torn = attempts = 0
+    while not torn and attempts < 30:
+        attempts += 1
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+        proc.stdout.readline()
+        deadline = time.monotonic() + random.uniform(0.05, 2.0)
+        while time.monotonic() < deadline and not _ends_mid_line(path):
+            pass  # watch the file grow: the moment it ends inside a line, a write() is under way
         proc.kill()
         proc.wait()
+        proc.stdout.close()
+        torn = _ends_mid_line(path)
+    assert torn, "no writer was killed mid-write in %d attempts: the test proved nothing" % attempts
+    intact = sum(1 for line in open(path, "rb") if line.endswith(b"\n"))
     records.append(path, {"id": "last", "verdict": "ok"})
-    back = records.read(path, warn=lambda m: None)
-    assert back[-1]["id"] == "last" and all(r["verdict"] == "ok" for r in back)
+    warnings = []
+    back = records.read(path, warn=warnings.append)
+    assert len(back) == intact + 1 and back[-1]["id"] == "last" and all(r["verdict"] == "ok" for r in back)
+    assert len(warnings) == 1 and "damaged" in warnings[0]
 
 
 def test_summary_marks_disagreeing_runs_flaky():

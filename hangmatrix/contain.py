@@ -1,0 +1,461 @@
+"""Containment of one cell: what it may use (memory, processes) and where it runs (its own PID namespace,
+its own /dev/shm), so a runaway or hostile case cannot harm the harness, the other cells or the machine.
+
+Each mechanism is a small setup/teardown pair, chosen by what the machine allows and recorded per cell:
+- caps: a cgroup per cell (cgroup v2 `memory.max`/`pids.max` where delegated; cgroup v1
+  `memory.limit_in_bytes` and `pids.max` on hybrid machines), else RLIMIT_DATA per process; the watch's
+  process guard (supervisor.MAX_PROCESSES) stays in any case;
+- the tree: a PID namespace whose init (PID 1, a fork of the supervisor) starts the case as its first child,
+  so ending the namespace ends everything at once; else the supervisor's subreaper loop (with `cgroup.kill` when a
+  cgroup2 hierarchy is there);
+- /dev/shm: a private tmpfs in a mount namespace (as root; unprivileged inside a user namespace of its own),
+  else the injected code names every semaphore and segment the cell creates and those are unlinked after.
+HANGMATRIX_CONTAIN_OFF=pidns,cgroup,userns switches mechanisms off (to compare, or to test a fallback).
+"""
+import ctypes
+import os
+import re
+import resource
+import signal
+import time
+
+from . import watch
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 0x4000, 1 << 18
+PR_SET_PDEATHSIG = 1
+CGROUP = "/sys/fs/cgroup"
+PIDS_MAX = 1000  # tasks (threads count): above the watch's 400-process guard, below what hurts the machine
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def switched_off():
+    """Mechanisms switched off through HANGMATRIX_CONTAIN_OFF (comma-separated: pidns, cgroup, userns)."""
+    return {w.strip() for w in os.environ.get("HANGMATRIX_CONTAIN_OFF", "").split(",") if w.strip()}
+
+
+# ---------------------------------------------------------------- sizes
+
+def memory_total():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def default_memory(jobs):
+    """A cell's share of the machine: its memory divided by the cells running at once."""
+    return memory_total() // max(1, jobs)
+
+
+class SizeError(ValueError):
+    """A memory size that cannot be read; one line."""
+
+
+def parse_size(text):
+    """'2G', '512M', '2GiB', '1.5g' or bytes -> bytes; SizeError with one line otherwise."""
+    m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", str(text), re.I)
+    if not m or float(m.group(1)) <= 0:
+        raise SizeError("--memory wants a size like 2G, 512M or 2GiB, not %r" % (text,))
+    return int(float(m.group(1)) * 1024 ** "bkmgt".index((m.group(2) or "b").lower()))
+
+
+def human(size):
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift:
+            value = size / float(1 << shift)
+            return ("%d %s" if value == int(value) else "%.1f %s") % (value, unit)
+    return "%d B" % size
+
+
+# ---------------------------------------------------------------- cgroups
+
+def _own_cgroups():
+    """{hierarchy: path} of this process, from /proc/self/cgroup ('' is the unified cgroup2 one)."""
+    found = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, names, path = line.rstrip("\n").split(":", 2)
+            for name in names.split(",") if names else [""]:
+                found[name] = path
+    return found
+
+
+def _write(path, value):
+    with open(path, "w") as f:
+        f.write(str(value))
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _counter(path, key):
+    m = re.search(r"^%s (\d+)$" % re.escape(key), _read(path), re.M)
+    return int(m.group(1)) if m else 0
+
+
+class Cgroups:
+    """The cell's own cgroups: made before launch, joined by the cell's first process, removed after.
+    `memory`/`pids` say which mechanism caps each (None: no cgroup could), `kill_file` is cgroup.kill."""
+
+    def __init__(self, name, memory, pids=PIDS_MAX):
+        self.name, self.memory_cap, self.pids_cap = name, memory, pids
+        self.dirs = []        # every cgroup made, to join and to remove
+        self.memory = self.pids = None
+        self.memory_dir = self.pids_dir = self.kill_file = None
+        self.layout = ""
+
+    def setup(self):
+        if "cgroup" in switched_off() or os.geteuid() != 0 and not os.access(CGROUP, os.W_OK):
+            return self
+        own = _own_cgroups()
+        if os.path.exists(os.path.join(CGROUP, "cgroup.controllers")):
+            self.layout = "unified (cgroup v2)"
+            self._v2(os.path.join(CGROUP, own.get("", "/").lstrip("/")), controllers=True)
+        else:
+            self.layout = "hybrid (cgroup v1 + v2)" if os.path.isdir(os.path.join(CGROUP, "unified")) else "cgroup v1"
+            memory = self._make(os.path.join(CGROUP, "memory", own.get("memory", "/").lstrip("/")))
+            if memory and self._try(os.path.join(memory, "memory.limit_in_bytes"), self.memory_cap):
+                self.memory, self.memory_dir = "cgroup v1 memory.limit_in_bytes", memory
+                self._try(os.path.join(memory, "memory.memsw.limit_in_bytes"), self.memory_cap)
+            pids = self._make(os.path.join(CGROUP, "pids", own.get("pids", "/").lstrip("/")))
+            if pids and self._try(os.path.join(pids, "pids.max"), self.pids_cap):
+                self.pids, self.pids_dir = "cgroup v1 pids.max", pids
+            if os.path.isdir(os.path.join(CGROUP, "unified")):
+                self._v2(os.path.join(CGROUP, "unified", own.get("", "/").lstrip("/")), controllers=False)
+        return self
+
+    def _v2(self, parent, controllers):
+        """A cgroup2 child: cgroup.kill always; memory.max and pids.max where the parent delegates them
+        (enabling them in the parent's subtree_control fails where the parent holds processes)."""
+        if controllers:
+            wanted = {"memory", "pids"} - set(_read(os.path.join(parent, "cgroup.subtree_control")).split())
+            available = set(_read(os.path.join(parent, "cgroup.controllers")).split())
+            for name in wanted & available:
+                self._try(os.path.join(parent, "cgroup.subtree_control"), "+" + name)
+        made = self._make(parent)
+        if not made:
+            return
+        if os.path.exists(os.path.join(made, "cgroup.kill")):
+            self.kill_file = os.path.join(made, "cgroup.kill")
+        if controllers and self._try(os.path.join(made, "memory.max"), self.memory_cap):
+            self.memory, self.memory_dir = "cgroup v2 memory.max", made
+            self._try(os.path.join(made, "memory.swap.max"), 0)
+        if controllers and self._try(os.path.join(made, "pids.max"), self.pids_cap):
+            self.pids, self.pids_dir = "cgroup v2 pids.max", made
+
+    def _make(self, parent):
+        path = os.path.join(parent, self.name)
+        try:
+            os.mkdir(path)
+        except OSError:
+            return None
+        self.dirs.append(path)
+        return path
+
+    @staticmethod
+    def _try(path, value):
+        try:
+            _write(path, value)
+            return True
+        except OSError:
+            return False
+
+    def join(self):
+        """In the cell's first process, before anything else: every process it starts is inside."""
+        for path in self.dirs:
+            _write(os.path.join(path, "cgroup.procs"), 0)
+
+    def oom_kills(self):
+        """Processes the kernel killed for the memory cap (v2 memory.events, v1 memory.oom_control)."""
+        if not self.memory_dir:
+            return 0
+        if self.memory.startswith("cgroup v2"):
+            return _counter(os.path.join(self.memory_dir, "memory.events"), "oom_kill")
+        return _counter(os.path.join(self.memory_dir, "memory.oom_control"), "oom_kill")
+
+    def fork_refusals(self):
+        """Forks refused by pids.max."""
+        return _counter(os.path.join(self.pids_dir, "pids.events"), "max") if self.pids_dir else 0
+
+    def kill(self):
+        """Every process of the cgroup at once (cgroup.kill: atomic, no fork can escape it)."""
+        return self.kill_file is not None and self._try(self.kill_file, 1)
+
+    def remove(self):
+        """rmdir each cgroup, once its last process is gone (a killed task leaves within milliseconds)."""
+        left = []
+        for path in reversed(self.dirs):
+            deadline = time.monotonic() + 2
+            while True:
+                try:
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        left.append(path)
+                        break
+                    time.sleep(0.01)
+        return left
+
+
+# ---------------------------------------------------------------- namespaces and the first process
+
+def _fail(what):
+    raise OSError(ctypes.get_errno(), what)
+
+
+def _mount(source, target, fstype, flags, data=None):
+    if _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                   data.encode() if data else None) != 0:
+        _fail("mount %s on %s" % (source, target))
+
+
+def private_shm(root, as_user=False):
+    """A mount namespace of the calling process with a fresh tmpfs on /dev/shm: every named semaphore and
+    segment of the tree vanishes with it. as_user: first a user namespace mapping our own uid and gid to
+    themselves (how an unprivileged user may mount; the case still sees its own uid)."""
+    if as_user:
+        uid, gid = os.geteuid(), os.getegid()
+        if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0:
+            _fail("unshare(CLONE_NEWUSER | CLONE_NEWNS)")
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", "%d %d 1" % (uid, uid))
+        _write("/proc/self/gid_map", "%d %d 1" % (gid, gid))
+    elif _libc.unshare(CLONE_NEWNS) != 0:
+        _fail("unshare(CLONE_NEWNS)")
+    _mount("none", "/", None, MS_REC | MS_PRIVATE)
+    _mount("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m")
+
+
+def shm_mechanism(root):
+    """How the cell's /dev/shm will be private, or None (then the injected code names what it creates)."""
+    if os.geteuid() == 0:
+        return "mount namespace (root)"
+    if "userns" in switched_off() or root:
+        return None
+    return "user namespace + mount namespace (unprivileged)"
+
+
+def memory_rlimit(cap):
+    """The fallback cap without a memory cgroup: RLIMIT_DATA per process (writable private mappings,
+    so reserved thread stacks and malloc arenas do not count as RLIMIT_AS would)."""
+    resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
+
+
+class Launch:
+    """What the cell's first process needs: argv, env, cwd, the output fds, the chroot, the caps."""
+
+    def __init__(self, argv, env, cwd, stdout, stderr, root, cgroups, rlimit, shm):
+        self.argv, self.env, self.cwd, self.stdout, self.stderr = argv, env, cwd, stdout, stderr
+        self.root, self.cgroups, self.rlimit, self.shm = root, cgroups, rlimit, shm
+
+    def prepare(self):
+        """Before exec, in the cell's first process (preexec_fn, or the namespace's init)."""
+        self.cgroups.join()
+        if self.rlimit:
+            memory_rlimit(self.rlimit)
+        if self.shm:
+            private_shm(self.root, as_user=self.shm.startswith("user"))
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # last: entering a user namespace clears it
+
+
+class Namespace:
+    """The cell in a PID namespace of its own. The supervisor forks init (PID 1 there); init forks the case
+    parent (PID 2, an ordinary process), reaps every orphan and tells the supervisor the parent's exit
+    status on a pipe. Ending the namespace (kill()) takes every process in it at once.
+
+    Quacks like the subprocess.Popen it replaces: pid (the case parent, as the host sees it), poll(), wait().
+    Pids the cell reports from inside (os.getpid()) are mapped to host pids through NSpid."""
+
+    mechanism = "pid namespace (init as PID 1)"
+
+    def __init__(self, launch):
+        self.returncode = None
+        self._inner = {}  # pid inside -> pid on the host
+        status_r, status_w = os.pipe()
+        go_r, go_w = os.pipe()
+        if _libc.unshare(CLONE_NEWPID) != 0:  # the supervisor's next child is PID 1 of a new namespace
+            for fd in (status_r, status_w, go_r, go_w):
+                os.close(fd)
+            _fail("unshare(CLONE_NEWPID)")
+        self.init_pid = os.fork()
+        if self.init_pid == 0:
+            code = 1
+            try:
+                os.close(status_r)
+                os.close(go_w)
+                code = _init(launch, status_w, go_r)
+            finally:
+                os._exit(code)
+        os.close(status_w)
+        os.close(go_r)
+        self._status = status_r
+        os.set_blocking(status_r, False)
+        deadline = time.monotonic() + 10
+        kids = []
+        while not kids and time.monotonic() < deadline:  # the case parent waits for `go` before its exec,
+            kids = watch.children(self.init_pid)          # so it is init's only child here
+            if not kids:
+                if os.waitpid(self.init_pid, os.WNOHANG)[0]:
+                    self.init_pid = None
+                    break
+                time.sleep(0.001)
+        try:
+            os.write(go_w, b"g")
+        except BrokenPipeError:  # init is gone
+            kids = []
+        os.close(go_w)
+        if not kids:
+            self.kill()
+            os.close(status_r)
+            raise OSError("the namespace's init did not start the case")
+        self.pid = kids[0]
+        self._inner.update({1: self.init_pid, 2: self.pid})
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                data = os.read(self._status, 64)
+            except BlockingIOError:
+                return None
+            if data.strip():
+                self.returncode = os.waitstatus_to_exitcode(int(data.split()[0]))
+            elif not data:  # init gone without a word: the namespace was killed
+                self.returncode = -signal.SIGKILL
+        return self.returncode
+
+    def wait(self, timeout=None):
+        deadline = time.monotonic() + (timeout or 0)
+        while self.poll() is None:
+            if timeout is not None and time.monotonic() > deadline:
+                import subprocess
+                raise subprocess.TimeoutExpired("init", timeout)
+            time.sleep(0.005)
+        return self.returncode
+
+    def kill(self):
+        """End the namespace in one act: SIGTERM asks init to kill(-1) everything in it and reap it all (so
+        the cell's CPU time reaches the supervisor's children times, which a namespace torn down by init's
+        death loses); SIGKILL to init is the backstop, and the kernel then kills whatever is left."""
+        if self.init_pid is None:
+            return
+        for sig, within in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+            deadline = time.monotonic() + within  # a task stuck in the kernel must not hang the supervisor
+            try:
+                os.kill(self.init_pid, sig)
+                while not os.waitpid(self.init_pid, os.WNOHANG)[0]:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.002)
+                else:
+                    break
+            except (ProcessLookupError, ChildProcessError):
+                break
+        self.init_pid = None
+
+    def close(self):
+        try:
+            os.close(self._status)
+        except OSError:
+            pass
+
+    def host_pid(self, inner):
+        """The host's pid of a process the cell names by its pid inside, or None once it is gone."""
+        if inner not in self._inner and self.init_pid:
+            for pid in watch.descendants(self.init_pid):
+                ns = watch.ns_pids(pid)
+                if len(ns) > 1:
+                    self._inner[ns[-1]] = pid
+        return self._inner.get(inner)
+
+
+def _init(launch, status_w, go_r):
+    """PID 1 of the cell's namespace: caps and mounts, a fresh /proc, the case parent, then reap until
+    the case is over. Returns init's exit code (it only exits when it has no child left)."""
+    launch.prepare()
+    if not launch.root:  # the case sees its own namespace's pids under /proc (chroot cells keep theirs)
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    keep = {launch.stdout, launch.stderr, status_w, go_r}
+    for fd in os.listdir("/proc/self/fd"):
+        if int(fd) > 2 and int(fd) not in keep:
+            try:
+                os.close(int(fd))
+            except OSError:
+                pass
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+    parent = os.fork()
+    if parent == 0:
+        _exec_case(launch, go_r, status_w)
+    os.close(go_r)
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(-1, signal.SIGKILL))  # the end: every process but init
+    reported = False
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 0
+        except InterruptedError:
+            continue
+        if pid == parent and not reported:
+            os.write(status_w, b"%d\n" % status)
+            reported = True
+
+
+def _exec_case(launch, go_r, status_w):
+    """The case parent: wait until the supervisor has seen our pid, then become the case."""
+    code = 127
+    try:
+        os.close(status_w)
+        if not os.read(go_r, 1):
+            os._exit(code)  # the supervisor is gone
+        os.close(go_r)
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(launch.stdout, 1)
+        os.dup2(launch.stderr, 2)
+        os.closerange(3, 65536)
+        os.chdir(launch.cwd)
+        os.execvpe(launch.argv[0], launch.argv, launch.env)
+    except OSError as exc:
+        os.write(2, ("hangmatrix: cannot start the case: %s\n" % exc).encode())
+    finally:
+        os._exit(code)
+
+
+# ---------------------------------------------------------------- after the cell
+
+def cap_hit(cgroups, containment, rec):
+    """The signature of a cap the cell ran into, or None: the kernel's own counts for a cgroup; under the
+    rlimit fallback, a cell that failed with the interpreter's MemoryError (or ENOMEM)."""
+    cap, stderr = containment.get("memory_cap"), rec.get("stderr_tail", "")
+    failed = rec.get("verdict") in ("error", "crash")
+    if cgroups.oom_kills() or (containment.get("memory") == "RLIMIT_DATA" and cap and failed and
+                               ("MemoryError" in stderr or "Cannot allocate memory" in stderr)):
+        return "out of memory (cap %s)" % human(cap)
+    if cgroups.fork_refusals():
+        return "process cap: forks refused beyond %d processes and threads (%s)" % (cgroups.pids_cap, cgroups.pids)
+    return None
+
+
+def created_shm(events, root=""):
+    """/dev/shm paths of the named semaphores and segments the cell reported creating (injected code,
+    `shm_created` events). Only plain names are taken: an event line is written by the case's processes,
+    and must never make the supervisor unlink anything outside /dev/shm."""
+    paths = set()
+    for event in events:
+        name = event.get("name") if event.get("ev") == "shm_created" else None
+        if isinstance(name, str) and name and "/" not in name and name not in (".", ".."):
+            paths.add(os.path.join(root + "/dev/shm", name))
+    return paths

@@ -1,0 +1,175 @@
+"""A cell cannot harm anything outside itself: caps with a verdict, a PID namespace per cell, hostile cases.
+Every test runs real programs from tests/cases under the real supervisor; the autouse fixture in conftest.py
+also checks that no process, /dev/shm entry or cell folder is left."""
+import os
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+import pytest
+
+from conftest import OWNER
+from hangmatrix import cases, configs, contain, runner, watch
+
+CASES = [os.path.join(os.path.dirname(__file__), "cases")]
+CAP = 256 << 20
+ROOT = os.geteuid() == 0
+
+
+def spec_of(env, name, config="none", start="fork", timeout=20.0, memory=CAP):
+    case = cases.select([name], CASES + [cases.BUILTIN_DIR])[0]
+    return runner.make_spec(case, configs.parse(config), start, env, timeout, memory=memory)
+
+
+def assert_contained_cleanly(rec):
+    assert rec["cleanup"]["survivors"] == [] and rec["cleanup"]["cgroups_left"] == []
+    for path in rec["containment"].get("cgroup_dirs", []):
+        assert not os.path.exists(path), "the cell's cgroup %s outlived it" % path
+
+
+def test_memory_bomb_gets_out_of_memory_within_its_cap_while_another_cell_runs_normally(env311):
+    with runner.Supervisors() as server, ThreadPoolExecutor(2) as pool:
+        bomb = pool.submit(server.run, spec_of(env311, "allocates_forever"))
+        seed = pool.submit(server.run, spec_of(env311, "seed_original", "patch_all", memory=None))
+        bomb, seed = bomb.result(), seed.result()
+    assert (bomb["verdict"], bomb["signature"]) == ("error", "out of memory (cap 256 MiB)"), bomb["signature"]
+    assert bomb["containment"]["memory_cap"] == CAP
+    assert seed["verdict"] == "deadlock", seed["signature"]
+    if ROOT:
+        assert bomb["containment"]["memory"].startswith("cgroup"), bomb["containment"]
+    assert_contained_cleanly(bomb)
+    assert_contained_cleanly(seed)
+
+
+def test_without_a_memory_cgroup_the_rlimit_fallback_gives_the_same_verdict(env311, monkeypatch):
+    monkeypatch.setenv("HANGMATRIX_CONTAIN_OFF", "cgroup")
+    rec = runner.run_cell(spec_of(env311, "allocates_forever"))
+    assert rec["containment"]["memory"] == "RLIMIT_DATA" and rec["containment"]["cgroups"] is None
+    assert (rec["verdict"], rec["signature"]) == ("error", "out of memory (cap 256 MiB)"), rec["signature"]
+    assert rec["proof"]["before_cap"]["signature"].endswith("MemoryError")
+
+
+def test_a_case_forking_until_stopped_is_stopped_by_the_process_cap(env311):
+    rec = runner.run_cell(spec_of(env311, "forks_until_stopped", timeout=30.0, memory=None))
+    assert rec["verdict"] == "error" and "processes" in rec["signature"], rec["signature"]
+    assert_contained_cleanly(rec)
+
+
+@pytest.mark.skipif(not ROOT, reason="a PID namespace per cell needs root here (unprivileged: subreaper)")
+def test_the_tree_runs_in_its_own_pid_namespace_and_roles_still_come_from_host_pids(env311):
+    """The watcher reads /proc from outside: event pids from inside (os.getpid()) are mapped to host pids,
+    so the diagnosis still names the pool workers, and each worker's stack dump is found."""
+    rec = runner.run_cell(spec_of(env311, "seed_original", "patch_all", "spawn", memory=None))
+    assert rec["containment"]["tree"] == "pid namespace (init as PID 1)"
+    assert rec["verdict"] == "deadlock", rec["signature"]
+    roles = {p["role"] for p in rec["diagnosis"]["processes"]}
+    assert {"parent", "pool worker 1", "pool worker 4", "resource tracker"} <= roles, roles
+    workers = [e for e in rec["events"]["notable"] if e["ev"] == "process"]
+    assert workers and all(e["pid"] != e["pid_in_ns"] for e in workers)
+    assert all(not s.startswith("(no answer") for s in rec["diagnosis"]["greenlets"].values())
+
+
+def test_with_containment_off_the_subreaper_runs_and_says_so(env311, monkeypatch):
+    monkeypatch.setenv("HANGMATRIX_CONTAIN_OFF", "pidns,cgroup")
+    rec = runner.run_cell(spec_of(env311, "seed_original", "patch_all", memory=None))
+    assert rec["containment"]["tree"] == "subreaper, kill loop"
+    assert rec["verdict"] == "deadlock", rec["signature"]
+
+
+# ---------------------------------------------------------------- hostile cases
+
+@pytest.mark.skipif(not ROOT, reason="needs the PID namespace (root): unreachable ancestors")
+def test_a_case_that_sigkills_its_supervisor_cannot_reach_it(env311):
+    rec = runner.run_cell(spec_of(env311, "kills_its_supervisor"))
+    assert rec["verdict"] == "ok", rec["signature"]  # the record came from the supervisor it tried to kill
+    # its only ancestor in view is the namespace's init, which the kernel shields from its own namespace
+    assert "ancestors signalled: [1]" in rec["stdout_tail"], rec["stdout_tail"]
+    assert_contained_cleanly(rec)
+
+
+def test_a_case_that_sigkills_its_own_process_group_is_a_crash(env311):
+    rec = runner.run_cell(spec_of(env311, "kills_its_process_group"))
+    assert (rec["verdict"], rec["signature"]) == ("crash", "killed by SIGKILL"), rec["signature"]
+    assert_contained_cleanly(rec)
+
+
+def test_a_case_that_closes_every_fd_still_gets_its_verdict(env311):
+    rec = runner.run_cell(spec_of(env311, "closes_every_fd"))
+    assert rec["verdict"] == "ok", rec["signature"]
+    assert_contained_cleanly(rec)
+
+
+def test_a_case_writing_outside_through_proc_self_cwd(env311, tmp_path, monkeypatch):
+    """What holds: the harness never follows what the cell leaves in its folder (symlinks to outside are
+    removed, not followed). What does not: a cell running as root writes wherever root may; the escaped
+    file is there afterwards, and this test says so rather than pretend."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("untouched")
+    monkeypatch.setenv("CELL_TEST_OUTSIDE", str(outside))
+    before = set(os.listdir(env311.tmp_base))
+    rec = runner.run_cell(spec_of(env311, "writes_outside"))
+    assert rec["verdict"] == "ok", rec["signature"]
+    assert (outside / "keep").read_text() == "untouched" and os.listdir(outside) == ["keep"]
+    escaped = rec["stdout_tail"].split("wrote ", 1)[1].strip()
+    assert os.path.dirname(escaped) == env311.tmp_base  # two levels up from its tmp: outside the cell's folder
+    try:
+        assert os.path.exists(escaped) == (os.geteuid() == 0 or os.access(os.path.dirname(escaped), os.W_OK))
+    finally:
+        if os.path.exists(escaped):
+            os.unlink(escaped)
+    assert set(os.listdir(env311.tmp_base)) == before  # the cell's folder and the links in it are gone
+    assert_contained_cleanly(rec)
+
+
+def _case_process(name, deadline):
+    """The host pid of this session's cell process running the named case."""
+    while time.monotonic() < deadline:
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            try:
+                if any(name in part for part in proc.info["cmdline"] or []) and \
+                        proc.environ().get("HANGMATRIX_OWNER") == OWNER and "HANGMATRIX_CELL" in proc.environ():
+                    return proc.pid
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        time.sleep(0.05)
+    return None
+
+
+def test_kill_minus_one_inside_the_namespace_touches_nothing_outside(env311):
+    """kill(-1, SIGKILL) as root outside a namespace would kill the whole machine. The case waits for a
+    decision file; it gets `go` only once this test has seen from outside that the case's process has two
+    entries in NSpid (a PID namespace of its own); otherwise `no`, and the test is skipped."""
+    canary = subprocess.Popen(["sleep", "120"])
+    try:
+        with runner.Supervisors() as server, ThreadPoolExecutor(2) as pool:
+            other = pool.submit(server.run, spec_of(env311, "seed_original", "patch_all", memory=None))
+            pending = pool.submit(server.run, spec_of(env311, "kills_everything", timeout=30.0))
+            pid = _case_process("kills_everything", time.monotonic() + 20)
+            assert pid, "the case did not start"
+            contained = len(watch.ns_pids(pid)) == 2
+            with open("/proc/%d/cwd/decision" % pid, "w") as f:
+                f.write("go" if contained else "no")
+            rec, other = pending.result(60), other.result(60)
+        if not contained:
+            pytest.skip("the cell is not in a PID namespace of its own here: kill(-1) is never run")
+        assert canary.poll() is None, "a process outside the cell was killed"
+        assert rec["verdict"] == "ok", rec["signature"]
+        assert other["verdict"] == "deadlock", other["signature"]
+        assert_contained_cleanly(rec)
+    finally:
+        canary.kill()
+        canary.wait()
+
+
+def test_without_a_pid_namespace_a_cgroup2_kill_takes_the_daemon_too(env311, monkeypatch):
+    """The fallback tree: the subreaper keeps the double-forked setsid daemon in view, and where a cgroup2
+    hierarchy is there (here the hybrid layout's /sys/fs/cgroup/unified) cgroup.kill takes it at once."""
+    monkeypatch.setenv("HANGMATRIX_CONTAIN_OFF", "pidns")
+    rec = runner.run_cell(spec_of(env311, "daemonizes", memory=None))
+    assert rec["verdict"] == "ok" and rec["proof"]["left_running_at_exit"], rec["signature"]
+    cgroup2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers") or os.path.isdir("/sys/fs/cgroup/unified")
+    expected = "subreaper + cgroup.kill" if ROOT and cgroup2 else "subreaper, kill loop"
+    assert rec["containment"]["tree"] == expected, rec["containment"]
+    assert_contained_cleanly(rec)

@@ -1,0 +1,104 @@
+"""The leak checks hold for an unprivileged user too (issue 15). Run as root, these tests become `nobody`
+(uid 65534) with a copy of the repo, a venv of Debian's /usr/bin/python3 and a cell env built for it, all
+in a 0755 folder of their own (root's home, pyenv and cache are out of nobody's reach): the reliability,
+detection and seed tests run again as nobody, with user namespaces (a private /dev/shm) and with them
+switched off (the injected code names what each cell creates; the supervisor unlinks exactly those).
+Not root (GitHub's runners): the whole suite already runs unprivileged, and these are skipped."""
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import GEVENT, PY
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+from unprivileged import USER, as_user, build_sandbox  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    if os.geteuid() != 0:
+        pytest.skip("not root: the suite itself is the unprivileged run")
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", USER], check=True)
+    version = subprocess.run(["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True).stdout.strip() if os.path.exists("/usr/bin/python3") else ""
+    if version != PY:
+        pytest.skip("the tests need Python %s as /usr/bin/python3 for the unprivileged user (found %r)" % (PY, version))
+    top = build_sandbox(GEVENT)
+    try:
+        yield top
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def records(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_reliability_detection_and_seed_tests_pass_as_an_unprivileged_user(sandbox):
+    """The same tests and assertions (no process, /dev/shm entry or cell folder left), as nobody. The
+    Python 2.7 seed tests are left out: nobody cannot reach root's pyenv, and Debian has no 2.7."""
+    done = as_user(sandbox, "-m pytest -q -p no:cacheprovider tests/test_reliability.py tests/test_detection.py "
+                            "tests/test_seed.py -k 'not python_27'")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout and " failed" not in done.stdout and " error" not in done.stdout, done.stdout
+
+
+def test_user_namespace_gives_a_private_dev_shm_and_keeps_the_uids(sandbox):
+    """The cell sees its own uid and gid (mapped to themselves), an empty /dev/shm of its own, and the
+    watcher still reads every /proc file it needs from outside (a proven deadlock, roles, blocked calls)."""
+    sentinel = "/dev/shm/hangmatrix-sentinel-%d" % os.getpid()
+    open(sentinel, "w").close()
+    try:
+        out = os.path.join(sandbox, "home", "userns.jsonl")
+        done = as_user(sandbox, "-m hangmatrix.cli run --case prints_ids,seed_original --config patch_all "
+                                "--start spawn --python 3.11 --gevent %s --records %s --quiet" % (GEVENT, out),
+                       extra_env="HANGMATRIX_CASES={0}/src/tests/cases".format(sandbox))
+        assert done.returncode == 0, done.stderr[-2000:]
+    finally:
+        os.unlink(sentinel)
+    by_case = {r["case"]: r for r in records(out)}
+    ids = by_case["prints_ids"]
+    assert ids["containment"]["shm"] == "user namespace + mount namespace (unprivileged)", ids["containment"]
+    assert ids["verdict"] == "ok" and "uid=65534 gid=65534 shm=\n" in ids["stdout_tail"], ids["stdout_tail"]
+    seed = by_case["seed_original"]
+    assert seed["verdict"] == "deadlock", seed["signature"]
+    assert {"parent", "pool worker 1", "resource tracker"} <= {p["role"] for p in seed["diagnosis"]["processes"]}
+
+
+def test_exact_names_fallback_leaves_no_entry_and_touches_no_other(sandbox):
+    """User namespaces switched off: spawn and forkserver cells of the seed cases (which left 12 entries
+    per 8 cells before) and of a case holding a named semaphore and a shared-memory segment, with another
+    run's entry beside them that must survive."""
+    mine = "/dev/shm/sem.hangmatrix-other-run-%d" % os.getpid()
+    as_user(sandbox, "-c \"open('%s', 'w').close()\"" % mine)
+    before = set(os.listdir("/dev/shm"))
+    try:
+        out = os.path.join(sandbox, "home", "names.jsonl")
+        done = as_user(sandbox, "-m hangmatrix.cli run --case seed_original,seed_terminating,shm_hang --config "
+                                "patch_all,none,thread_false,thread_queue_false --start spawn,forkserver --python 3.11 "
+                                "--gevent %s --records %s --quiet" % (GEVENT, out),
+                       extra_env="HANGMATRIX_CONTAIN_OFF=userns HANGMATRIX_CASES={0}/src/tests/cases".format(sandbox))
+        assert done.returncode == 0, done.stderr[-2000:]
+        after = set(os.listdir("/dev/shm"))
+        assert os.path.exists(mine), "an entry of another run was removed"
+    finally:
+        if os.path.exists(mine):
+            os.unlink(mine)
+    assert after - before == set(), "left in /dev/shm: %s" % sorted(after - before)
+    recs = records(out)
+    assert len(recs) == 24
+    assert {r["containment"]["shm"] for r in recs} == {"names the cell created, unlinked after the kill"}
+    hung = [r for r in recs if r["verdict"] in ("deadlock", "running")]
+    assert hung and all(r["cleanup"]["shm_removed"] for r in hung)  # what the kill left was there, and went
+    assert all(r["cleanup"]["shm_left_alone"] == [] for r in recs)
+    segments = [p for r in recs if r["case"] == "shm_hang" for p in r["cleanup"]["shm_removed"]]
+    assert any("/psm_" in p for p in segments) and any("/sem.mp-" in p for p in segments), segments
