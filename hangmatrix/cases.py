@@ -4,8 +4,11 @@ Where they come from, first wins by name: the folders in $HANGMATRIX_CASES, the 
 folder (in the working folder), then the built-in cases (package data, hangmatrix.packaged). A file whose
 name starts with `_` is not a case (cases/__init__.py makes the built-in folder a package).
 
-A header line is `# hangmatrix: key = value`; the patch point is the line marked `# hangmatrix: patch-point`.
-Keys: what, success, expect (a regex stdout must match), endless (true: never exits, verdict from
+A header line is `# hangmatrix: key = value`; both are optional, so a user's program runs unedited. The
+patch point is the monkey.patch_all() call on the line marked `# hangmatrix: patch-point` (for programs
+with several calls) or, with no marked line, the first patch_all() call the program makes, wherever it is
+(the injected sitecustomize finds it). Keys: what, success, expect (a regex stdout must match), endless
+(true: never exits, verdict from
 progress), progress (functions whose calls and loop ticks prove progress), workers (functions that
 `lazy` patches in), python (e.g. `>=3.2`: older interpreters are `unsupported`), requires (the program's
 own dependencies, e.g. `grequests, requests<3`, installed in its cell environment; see hangmatrix.deps).
@@ -40,6 +43,7 @@ class Case:
     workers: list = field(default_factory=list)
     python: str = ""
     requires: list = field(default_factory=list)  # requirement strings, as the header gives them
+    marked: bool = False  # a line marked as the patch point (else: the first patch_all() call)
     problem: str = ""  # set when the file cannot be run as a case: its cells are `error` without a run
 
     def supports(self, version):
@@ -73,9 +77,8 @@ def load(path):
             setattr(case, key, value)
         elif key == "requires":
             case.requires += deps.split(value)
-    if not any(MARKER in line for line in text.splitlines()):
-        case.problem = "%s has no line marked '%s' (the monkey.patch_all() call to configure)" % (path, MARKER)
-    elif case.expect:
+    case.marked = any(MARKER in line for line in text.splitlines())
+    if case.expect:
         try:
             re.compile(case.expect)
         except re.error as exc:

@@ -173,6 +173,20 @@ def cmd_minimal(args):
     return 0
 
 
+def cmd_advise(args):
+    from . import advise
+    store = (lambda rec: records.append(args.records, rec)) if args.records else None
+    try:
+        return advise.advise(args.script, pythons=_list(args.python), gevents=_list(args.gevent),
+                             starts=_list(args.start) or advise.START_CANDIDATES,
+                             requires=[r for value in args.requires or [] for r in deps.split(value)],
+                             timeout=args.timeout, jobs=args.jobs, say=lambda line: print(line, flush=True),
+                             on_record=store, confirm=args.confirm)
+    except advise.AdviseError as exc:
+        _say(str(exc))
+        return advise.EXIT_BAD_INPUT
+
+
 def cmd_baseline(args):
     from . import baseline, table
     try:
@@ -284,6 +298,23 @@ def build_parser():
     mini.add_argument("--max-examples", type=int, default=25, help="hypothesis examples before shrinking")
     mini.add_argument("--timeout", type=float, default=20.0, help="backstop per cell, seconds (default 20)")
     mini.set_defaults(func=cmd_minimal)
+
+    adv = sub.add_parser("advise", help="run one program as written; if it hangs or fails, find the code change "
+                                        "that fixes it (exit 0 works, 1 fixable, 3 not, 2 bad input)")
+    adv.add_argument("script", help="the program, unedited (a .py file)")
+    adv.add_argument("--python", action="append", help="interpreters (default: the newest found)")
+    adv.add_argument("--gevent", action="append", help="gevent releases (default: the newest for each Python)")
+    adv.add_argument("--start", action="append", help="start methods (default: fork, spawn, forkserver; "
+                                                      "`default` keeps the program's own choice)")
+    adv.add_argument("--requires", action="append", metavar="REQ",
+                     help="requirements the program needs beside its `requires` header, e.g. 'grequests, "
+                          "requests<3' (repeatable)")
+    adv.add_argument("--timeout", type=float, default=30.0, help="backstop per cell, seconds (default 30)")
+    adv.add_argument("--jobs", type=int, default=runner.default_jobs(), help="cells at once")
+    adv.add_argument("--confirm", type=int, default=1, help="more runs of each cell of a change that works before "
+                                                           "it is recommended (default 1; races make one run lie)")
+    adv.add_argument("--records", help="also append every cell's record to this file (for `hangmatrix show`)")
+    adv.set_defaults(func=cmd_advise)
 
     base = sub.add_parser("baseline", help="check records against expectations.toml, or rewrite it")
     base.add_argument("--records", action="append", help="records (default results/records.jsonl)")

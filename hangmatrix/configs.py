@@ -1,10 +1,13 @@
 """Patch configurations: what the harness does at a case's patch point instead of its `monkey.patch_all()`.
 
-The seed post's three fixes are `selective`, `thread_false` and `lazy`; `flags:k=v,...` is any set of
-patch_all keyword flags. The injected sitecustomize applies them; this module only names and parses them.
+The seed post's three fixes are `selective`, `thread_false` and `lazy`; `flags:k=v,...` changes the given
+patch_all keyword flags of the program's own call (its other flags stay as it wrote them); `as-written`
+leaves the program's call alone. The injected sitecustomize applies them; this module only names and
+parses them, and says which of them need a patch point to mean anything.
 """
 
 NAMED = {
+    "as-written": {"kind": "as_written"},
     "none": {"kind": "none"},
     "patch_all": {"kind": "patch_all", "flags": {}},
     "selective": {"kind": "selective"},
@@ -14,6 +17,7 @@ NAMED = {
 }
 
 DESCRIPTIONS = {
+    "as-written": "the program's own patch_all(...) call, untouched (and every other call it makes)",
     "none": "no monkey patching at all",
     "patch_all": "monkey.patch_all(), as the seed program does",
     "selective": "only patch_socket() and patch_time() (the post's first fix)",
@@ -43,8 +47,14 @@ def parse(name):
             if not sep or not key.isidentifier() or value.lower() not in _TRUE | _FALSE:
                 raise ConfigError("bad patch flag %r in %r: write flags:name=0|1,..." % (item, name))
             flags[key] = value.lower() in _TRUE
-        return {"kind": "patch_all", "flags": flags, "name": name}
+        return {"kind": "patch_all", "flags": flags, "name": name, "relative": True}
     raise ConfigError("unknown configuration %r (known: %s, or flags:name=0|1,...)" % (name, ", ".join(NAMED)))
+
+
+def needs_patch_point(config):
+    """Whether the configuration replaces a patch_all() call: in a program that makes none it is
+    `unsupported` (`none` and `as-written` mean the same thing with or without one)."""
+    return config["kind"] not in ("none", "as_written")
 
 
 def check_start(start):

@@ -1,6 +1,7 @@
 """The matrix file: which cases, configurations, start methods, interpreters and gevent releases a run
 covers, and the requirements its programs need. Parsing only; interpreters and releases come from
-hangmatrix.envs, case names from hangmatrix.cases, requirement syntax from hangmatrix.deps.
+hangmatrix.envs, case names from hangmatrix.cases, requirement syntax from hangmatrix.deps,
+configuration names from hangmatrix.configs.
 
 A matrix is looked up by name in the user's ./matrix.toml first, then in the built-in one (package data,
 hangmatrix.packaged), unless a file is named (--matrix-file), which is then the only one."""
@@ -11,9 +12,10 @@ import tomllib
 from dataclasses import dataclass, field, fields
 
 from . import deps, packaged
+from .configs import NAMED, STARTS
 
-CONFIG_NAMES = ("none", "patch_all", "selective", "thread_false", "lazy", "thread_queue_false")
-START_NAMES = ("fork", "spawn", "forkserver", "default")
+CONFIG_NAMES = tuple(NAMED)
+START_NAMES = STARTS
 AXES = ("cases", "configs", "starts", "pythons", "gevents")
 _FLAGS = re.compile(r"flags:[A-Za-z_]\w*=[^,=\s]+(,[A-Za-z_]\w*=[^,=\s]+)*$")
 _VERSION = re.compile(r"\d+\.\d+(\.\d+)?$")

@@ -2,8 +2,8 @@
 
 For one interpreter, gevent release, case and start method: every flag patch_all() enables by default is
 a candidate (or the `universe` given). Each subset S is run as the configuration `flags:f=1,g=0,...` (the
-flags of S on, the other candidates off; flags outside the universe keep patch_all's defaults, or are all
-off with rest="off"). Hypothesis searches the subsets for one that hangs and shrinks it; the result is then
+flags of S on, the other candidates off; flags outside the universe stay as the case's own patch_all()
+call sets them (patch_all's defaults where it sets none), or are all off with rest="off"). Hypothesis searches the subsets for one that hangs and shrinks it; the result is then
 checked to be 1-minimal (removing any single flag of it stops the hang), shrinking further by hand if
 Hypothesis stopped early. First, in parallel, the full set, each flag removed alone from it (which answers
 "which single flag's removal makes the program run") and each flag on alone. Every subset is run once

@@ -2,6 +2,7 @@
 its own supervisor (hangmatrix.supervisor), many at a time. The harness side of the process tree: it
 starts one supervisor server per run and asks it for one supervisor per cell.
 """
+import contextlib
 import json
 import os
 import socket
@@ -28,7 +29,8 @@ def make_spec(case, config, start, env, timeout=30.0, detect=True, memory=None):
     return {
         "id": records.cell_id(case.name, interp.short, env.gevent, config["name"], start),
         "case": {"name": case.name, "path": case.path, "sha256": case.sha256, "endless": case.endless,
-                 "expect": case.expect, "progress": case.progress, "workers": case.workers},
+                 "expect": case.expect, "progress": case.progress, "workers": case.workers,
+                 "marked": case.marked},
         "config": config, "start": start, "timeout": timeout, "detect": detect, "requires": list(env.requires),
         "memory": memory or contain.default_memory(default_jobs()),
         "argv": [env.python, env.stage_program(case.path)],
@@ -124,6 +126,15 @@ def _installed_gevent():
         return None
 
 
+def make_item(case, config, start, interp, gevent, timeout=30.0, detect=True, requires=(), requires_newest=False,
+              memory=None):
+    """One planned cell: what execute() needs to build its environment and run it; `requires` (normalized,
+    hangmatrix.deps) and `requires_newest` key its environment; `memory` caps the cell (None: the default)."""
+    return {"id": records.cell_id(case.name, interp.short, gevent, config["name"], start), "case": case,
+            "config": config, "start": start, "interpreter": interp, "gevent": gevent, "timeout": timeout,
+            "detect": detect, "requires": requires, "requires_newest": requires_newest, "memory": memory}
+
+
 def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matrix=None, matrix_file=None,
          timeout=30.0, detect=True, warn=print, note=None, requires=(), requires_newest=False, memory=None):
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
@@ -171,10 +182,8 @@ def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matr
             wanted = () if case.problem else deps.normalize(case.requires + shared)
             for config in chosen_configs:
                 for start in chosen_starts:
-                    items.append({"id": records.cell_id(case.name, interp.short, gv, config["name"], start),
-                                  "case": case, "config": config, "start": start, "interpreter": interp,
-                                  "gevent": gv, "timeout": timeout, "detect": detect, "requires": wanted,
-                                  "requires_newest": newest, "memory": memory})
+                    items.append(make_item(case, config, start, interp, gv, timeout, detect, wanted, newest,
+                                           memory))
     if not items:
         raise PlanError("the selection names no cell (no interpreter found, or an empty axis)")
     return items
@@ -205,11 +214,12 @@ def _unbuilt_spec(item, env_error=""):
             "detect": item["detect"], "provenance": prov}
 
 
-def execute(items, jobs=None, on_record=None, progress=False, ensure=None):
+def execute(items, jobs=None, on_record=None, progress=False, ensure=None, server=None):
     """Build each (interpreter, gevent, requirements) environment once, in a pool of its own, and start
     that env's cells as soon as it is ready, so builds overlap runs. Returns the records.
     `ensure(interp, gevent, requires=, newest=)` makes an environment (default envs.ensure_env;
-    upgrade-check passes one for local wheels)."""
+    upgrade-check passes one for local wheels). `server`: a Supervisors to reuse (advise runs several
+    batches with one), else one for this call."""
     from concurrent.futures import as_completed
     from . import envs
     jobs = jobs or default_jobs()
@@ -229,7 +239,7 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None):
         groups.setdefault(key, []).append(item)
     try:
         with ThreadPoolExecutor(max_workers=2) as builders, ThreadPoolExecutor(max_workers=jobs) as cells, \
-                Supervisors() as server:
+                (contextlib.nullcontext(server) if server else Supervisors()) as server:
             make = ensure or envs.ensure_env
             builds = {builders.submit(make, key[0], key[1], requires=key[2], newest=key[3]): key for key in groups}
             running = []

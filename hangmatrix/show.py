@@ -22,9 +22,16 @@ def render(rec):
         lines.append("requires %s: installed %s, resolved as of %s" % (
             ", ".join(prov["requires"]), ", ".join("%s %s" % kv for kv in resolved.items()) or "nothing",
             "the newest on %s" % prov.get("requires_as_of") if prov.get("requires_newest") else prov.get("requires_as_of")))
+    point = rec.get("patch_point")
+    if point:
+        lines.append("its patch point: %s on line %s of %s (%s)" % (point.get("source") or point.get("call"),
+                                                                  point.get("line"), point.get("file"), point.get("in")))
     for ev in rec.get("events", {}).get("notable", []):
         if ev.get("ev") == "patched":
             lines.append("patched at %s: %s" % (ev.get("where"), ev.get("call")))
+        elif ev.get("ev") == "start_method_program":
+            lines.append("the program's set_start_method(%r) on line %s of %s: not obeyed, the cell runs %s" % (
+                ev.get("asked"), ev.get("line"), ev.get("file"), ev.get("kept")))
     diag = rec.get("diagnosis") or {}
     procs = diag.get("processes", [])
     if procs:

@@ -32,7 +32,7 @@ import tempfile
 import time
 import traceback
 
-from . import __version__, contain, deps, verdict, wakers, watch
+from . import __version__, configs, contain, deps, verdict, wakers, watch
 
 UNSUPPORTED_EXIT = 86
 RECHECK_S = 0.5  # after a proof failed on a wait an outside party can end, look again at most this often
@@ -109,7 +109,7 @@ class Cell:
         memory = spec.get("memory") or contain.default_memory(1)
         self.cgroups = contain.Cgroups(os.path.basename(self.dir), memory).setup()
         shm = contain.shm_mechanism(self.root)
-        told = {"config": spec["config"], "start": spec["start"],
+        told = {"config": spec["config"], "start": spec["start"], "marked": spec["case"].get("marked", True),
                 "progress": spec["case"]["progress"], "workers": spec["case"]["workers"],
                 "events": self.inside(self.paths["events"]), "stacks": self.inside(self.paths["stacks"]),
                 "greenlets": self.inside(self.paths["greenlets"])}
@@ -382,6 +382,7 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
     """From how the watch ended to the record's verdict, signature and diagnosis (stacks included),
     taken while the tree is still there to look at."""
     elapsed = round(time.monotonic() - cell.launched, 3)
+    cell.read_events()  # what the program reported just before it ended (a patch point, say)
     out_at, err_at = (os.path.getsize(cell.paths[k]) for k in ("stdout", "stderr"))
     diag, fields = {}, {}
     if snap is not None and snap.procs and result != "interrupted":  # interrupted: kill at once
@@ -399,6 +400,8 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
                 pids, cell.paths["stacks"], cell.paths["greenlets"],
                 faulthandler=not spec["provenance"]["python"].startswith("2."))
     stdout, stderr = cell.tail("stdout", out_at), cell.tail("stderr", err_at)
+    point = _patch_point(cell.events, cell.proc.pid)
+    unapplied = configs.needs_patch_point(spec["config"]) and point is None
     if result == "ended":
         unsupported = next((e["reason"] for e in cell.events if e["ev"] == "unsupported"), "")
         if code == UNSUPPORTED_EXIT and unsupported:
@@ -408,6 +411,10 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
             if name == "error":  # a module the environment lacks is its defect, not the program's
                 missing = deps.missing_module(_uncaught(cell), spec["case"]["path"], _env_python(spec))
                 name, sig = ("env-error", missing) if missing else (name, sig)
+        if unapplied and name != "env-error":  # observed: the run made no patch_all() call to replace
+            name, sig = "unsupported", "the program never called gevent.monkey.patch_all() (it ran to its end " \
+                "without one: %s%s), so %s had nothing to replace; its verdicts are under none and as-written" % (
+                    name, ": " + sig if sig else "", spec["config"]["name"])
         left = [{"pid": p["pid"], "role": p["role"]} for p in diag.get("processes", [])
                 if p["pid"] != cell.proc.pid]
         if left:
@@ -419,10 +426,22 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
         name, sig = "running", ""
     else:
         name, sig = result, verdict.signature(result, diag, proof, stderr)
+    if unapplied and result not in ("ended", "interrupted"):  # no proof it never patches: the verdict stands, with that said
+        proof["patch_point"] = "not reached before the verdict: %s was never applied" % spec["config"]["name"]
+        sig = (sig + "; " if sig else "") + "before any patch_all() call (%s not applied)" % spec["config"]["name"]
+    fields["patch_point"] = point
     fields.update(verdict=name, signature=sig, elapsed_s=elapsed, diagnosis=diag, proof=proof,
                   stdout_tail=stdout, stderr_tail=stderr, quiescent_at_s=quiet_at,
                   events=_event_summary(cell.events), start_used=_start_used(spec, cell.events, diag))
     return fields
+
+
+def _patch_point(events, first_pid):
+    """What the program called at its patch point, and where: the cell's first process's if it reached
+    one, else the first any process of the tree reached; None if none did."""
+    points = [{k: v for k, v in e.items() if k not in ("ev", "t")} for e in events if e["ev"] == "patch_point"]
+    return next((p for p in points if p["pid"] == first_pid), points[0] if points else None)
+
 
 
 def _unproven(name, proof, diag):
@@ -454,7 +473,8 @@ def _event_summary(events):
     for e in events:
         key = e["ev"] + (":" + e["fn"] if "fn" in e else "")
         counts[key] = counts.get(key, 0) + 1
-        if e["ev"] in ("patched", "start_method", "start_method_refused", "unsupported", "process", "uncaught"):
+        if e["ev"] in ("patch_point", "patched", "start_method", "start_method_refused", "start_method_program",
+                       "unsupported", "process", "uncaught"):
             keep.append({k: v for k, v in e.items() if k != "t"})
     return {"counts": counts, "notable": keep[:40]}
 

@@ -191,7 +191,7 @@ def test_a_users_cases_and_matrix_win_over_the_built_in_ones(installed, work):
     listed = sh([exe, "cases"], project, env)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.startswith(os.path.join(project, "cases") + ":\n"), listed.stdout
-    assert "  export_executor          Our exporter" in listed.stdout
+    assert "  export_executor          -\n" in listed.stdout  # an unedited program: no `what` header
     assert "(hidden by the one in %s)" % os.path.join(project, "cases") in listed.stdout  # the built-in twin
     listed = sh([exe, "matrices"], project, env)
     assert listed.stdout.startswith(os.path.join(project, "matrix.toml") + ":\n  default                  ours\n")

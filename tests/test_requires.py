@@ -22,7 +22,7 @@ def case(name):
 
 
 def run(case_paths, python, gevent, **options):
-    items = runner.plan(case_names=case_paths, config_names=["none"], starts=["default"], pythons=[python],
+    items = runner.plan(case_names=case_paths, config_names=["as-written"], starts=["default"], pythons=[python],
                         gevents=[gevent], timeout=30.0, **options)
     return {rec["case"]: rec for rec in runner.execute(items)}
 
@@ -41,6 +41,9 @@ def test_import_grequests_is_the_only_patching_and_it_runs():
     rec = run([GREQUESTS], "3.11", "24.11.1")["grequests_pool"]
     assert rec["verdict"] == "ok", (rec["verdict"], rec["signature"], rec.get("stderr_tail"))
     assert "patched socket: True" in rec["stdout_tail"] and "squares [0, 1, 4, 9]" in rec["stdout_tail"]
+    point = rec["patch_point"]  # found inside the library, where grequests calls it at import
+    assert point["in"] == "library grequests" and point["file"].endswith("grequests.py"), point
+    assert point["call"] == "patch_all(thread=False, select=False)"
     prov = rec["provenance"]
     env = envs.ensure_env(envs.find_interpreter("3.11"), "24.11.1", requires=["grequests"])
     assert prov["env_path"] == env.path and "-req" in os.path.basename(env.path)
@@ -126,7 +129,7 @@ def test_missing_module_is_env_error_and_a_programs_own_import_errors_are_not(py
 
 def test_cli_requires_combines_with_the_header(tmp_path):
     store = str(tmp_path / "r.jsonl")
-    out = subprocess.run(HM + ["run", "--case", GREQUESTS, "--config", "none", "--start", "default", "--python",
+    out = subprocess.run(HM + ["run", "--case", GREQUESTS, "--config", "as-written", "--start", "default", "--python",
                                "3.11", "--gevent", "24.11.1", "--requires", "requests>=2,<3", "--records", store,
                                "--quiet"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
@@ -135,7 +138,7 @@ def test_cli_requires_combines_with_the_header(tmp_path):
     shown = subprocess.run(HM + ["show", rec["id"], "--records", store], capture_output=True, text=True).stdout
     assert "requires grequests, requests<3,>=2: installed grequests %s, requests %s, resolved as of 2024-11-14" % (
         rec["provenance"]["packages"]["grequests"], rec["provenance"]["packages"]["requests"]) in shown
-    newest = subprocess.run(HM + ["run", "--case", GREQUESTS, "--config", "none", "--start", "default", "--python",
+    newest = subprocess.run(HM + ["run", "--case", GREQUESTS, "--config", "as-written", "--start", "default", "--python",
                                   "3.11", "--gevent", "24.11.1", "--requires-newest", "--records", store, "--quiet"],
                             capture_output=True, text=True, timeout=600)
     assert newest.returncode == 0, newest.stderr

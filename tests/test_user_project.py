@@ -1,6 +1,6 @@
 """A user's project uses hangmatrix on its own code, exactly as the README tells: pip-install hangmatrix into
 a fresh venv, then, from a copy of examples/user-project (own cases, matrix file and expectations), get the
-table and the upgrade check. The project ships `patch_all(thread=False)` and pins gevent 24.11.1; its
+table, the upgrade check and advise. The project ships `patch_all(thread=False)` in unedited programs and pins gevent 24.11.1; its
 thumbnail service deadlocks under gevent 25.4.2 (measured), so that upgrade must fail the check."""
 import os
 import shutil
@@ -44,11 +44,17 @@ def test_own_cases_run_and_make_the_table(project):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert sorted(line.split()[0] + " " + line.split()[2] for line in lines) == [
+        "ok export_executor-py3.11-gevent%s-as-written-fork" % PINNED,
         "ok export_executor-py3.11-gevent%s-selective-fork" % PINNED,
-        "ok export_executor-py3.11-gevent%s-thread_false-fork" % PINNED,
+        "ok price_feed-py3.11-gevent%s-as-written-fork" % PINNED,
+        "ok price_feed-py3.11-gevent%s-selective-fork" % PINNED,
+        "ok thumbnail_pool-py3.11-gevent%s-as-written-fork" % PINNED,
         "ok thumbnail_pool-py3.11-gevent%s-selective-fork" % PINNED,
-        "ok thumbnail_pool-py3.11-gevent%s-thread_false-fork" % PINNED,
     ]
+    from hangmatrix import records
+    feed = [r for r in records.read(os.path.join(proj, "results", "records.jsonl"))
+            if r["case"] == "price_feed" and r["config"] == "as-written"]
+    assert feed[0]["patch_point"]["in"] == "library grequests" and feed[0]["provenance"]["requires"] == ["grequests"]
     done = sh([hangmatrix, "table", "--out", "results/table"], proj, env)
     assert done.returncode == 0, done.stderr
     md = open(os.path.join(proj, "results", "table", "compat.md"), encoding="utf-8").read()
@@ -60,11 +66,13 @@ def test_upgrade_check_fails_on_the_release_that_hangs_our_service(project):
     proj, env, hangmatrix = project
     done = sh([hangmatrix, "upgrade-check", "--matrix", "quick", "--gevent", NEXT], proj, env)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "thumbnail_pool py3.11 thread_false fork: ok or running -> deadlock" in done.stdout
-    assert "As expected: 3 cells." in done.stdout
+    assert "thumbnail_pool py3.11 as-written fork: ok or running -> deadlock" in done.stdout
+    # price_feed's only patching is grequests's own patch_all(thread=False, select=False), at import
+    assert "price_feed py3.11 as-written fork: ok or running -> deadlock" in done.stdout
+    assert "As expected: 4 cells." in done.stdout
     done = sh([hangmatrix, "upgrade-check", "--matrix", "quick", "--gevent", NEXT, "--against", PINNED], proj, env)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "thumbnail_pool py3.11 thread_false fork: ok -> deadlock" in done.stdout
+    assert "thumbnail_pool py3.11 as-written fork: ok -> deadlock" in done.stdout
 
 
 def test_upgrade_check_passes_on_the_pinned_release(project):
@@ -73,3 +81,17 @@ def test_upgrade_check_passes_on_the_pinned_release(project):
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.rstrip().splitlines()[-1].startswith("OK: no new hang or failure (gevent %s against the "
                                                             "baseline expectations.toml)" % PINNED)
+
+
+def test_advise_on_our_unedited_program(project):
+    """As the project's README shows it: works as written on the pin; on the release that hangs it, the
+    exact change to its own patch_all call, which works on both releases and every start method."""
+    proj, env, hangmatrix = project
+    done = sh([hangmatrix, "advise", "cases/thumbnail_pool.py", "--python", "3.11", "--gevent", PINNED], proj, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count(" ok") == 3
+    done = sh([hangmatrix, "advise", "cases/thumbnail_pool.py", "--python", "3.11", "--gevent", PINNED,
+               "--gevent", NEXT], proj, env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == "recommendation: monkey.patch_all(thread=False, queue=False) in place " \
+                                           "of monkey.patch_all(thread=False) on line 5 of cases/thumbnail_pool.py"

@@ -2,8 +2,12 @@
 """Loaded by every Python process of a cell (PYTHONPATH points here), so spawned children get it too.
 
 It never edits the case. It does five things, all driven by the HANGMATRIX_CELL environment variable:
-- at the case's patch point (the `monkey.patch_all()` call on the line marked `# hangmatrix: patch-point`)
-  it applies the cell's patch configuration instead, then the cell's start method;
+- at the case's patch point (the `monkey.patch_all()` call on the line marked `# hangmatrix: patch-point`,
+  or, in a case with no marked line, the first patch_all() call of the process, in the main module or in
+  a library it imports) it records what the program called there and applies the cell's patch
+  configuration instead (`as-written` makes the program's own call), then the cell's start method; in a
+  program that never reaches a patch point the start method is applied when multiprocessing first picks
+  its context;
 - it reports calls and loop ticks of the case's named functions (its progress) to an events file;
 - it registers faulthandler on SIGUSR1, so the harness can dump every thread's stack from outside;
 - it dumps gevent's greenlets on SIGUSR2 when gevent is loaded;
@@ -26,6 +30,14 @@ _spec = None
 _orig_import = builtins.__import__
 _orig_patch_all = None
 _patched_pids = set()
+_main_pid = None  # the cell's first Python process (not a multiprocessing child, not a subprocess)
+
+
+def _main_process():
+    """Whether this is the cell's first Python process (a forked child inherits the pid it compares)."""
+    return os.getpid() == _main_pid
+_start_applied = False
+_patch_point_seen = False
 
 
 def emit(ev, **fields):
@@ -60,69 +72,176 @@ def _flag_names(func):
         return inspect.getargspec(func).args
 
 
-def _patch_with_flags(flags, where):
-    """patch_all(**flags), but a flag this gevent does not name is `unsupported`, not a case error."""
+def _program_flags(args, kwargs):
+    """The program's patch_all() arguments by name (positional ones named from the signature), in the
+    order it wrote them."""
+    return list(zip(_flag_names(_orig_patch_all), args)) + list(kwargs.items())
+
+
+def _jsonable(pairs):
+    return [[k, v if isinstance(v, (bool, int, float, str, type(None))) else repr(v)] for k, v in pairs]
+
+
+def _call_text(pairs):
+    return "patch_all(%s)" % ", ".join("%s=%r" % kv for kv in pairs)
+
+
+def _patch_with_flags(flags, where, base=()):
+    """patch_all(**flags) over the program's own flags (base, from its call), but a flag this gevent does
+    not name is `unsupported`, not a case error."""
     known = _flag_names(_orig_patch_all)
     unknown = sorted(k for k in flags if k not in known)
     if unknown:
         emit("unsupported", reason="gevent %s patch_all() has no flag %s" % (_gevent_version(), ", ".join(unknown)))
         sys.stderr.flush()
         os._exit(UNSUPPORTED_EXIT)
-    _orig_patch_all(**flags)
-    emit("patched", where=where, call="patch_all(%s)" % ", ".join("%s=%s" % kv for kv in sorted(flags.items())))
+    merged = [(k, flags.get(k, v)) for k, v in base] + sorted((k, v) for k, v in flags.items()
+                                                                 if k not in dict(base))
+    _orig_patch_all(**dict(merged))
+    if base:
+        call = _call_text(merged)
+    else:  # the form records before programs' own flags counted had
+        call = "patch_all(%s)" % ", ".join("%s=%s" % kv for kv in sorted(flags.items()))
+    emit("patched", where=where, call=call)
 
 
-def _apply_config(frame):
+def _apply_config(frame, args, kwargs):
     config = _spec["config"]
     kind = config["kind"]
     from gevent import monkey
-    if kind == "patch_all":
-        _patch_with_flags(config.get("flags", {}), "patch point")
+    if kind == "as_written":
+        result = _orig_patch_all(*args, **kwargs)
+        emit("patched", where="patch point", call=_call_text(_program_flags(args, kwargs)) + " (as written)")
+    elif kind == "patch_all":
+        result = _patch_with_flags(config.get("flags", {}), "patch point",
+                                   _program_flags(args, kwargs) if config.get("relative") else ())
     elif kind == "selective":
+        result = None
         monkey.patch_socket()
         monkey.patch_time()
         emit("patched", where="patch point", call="patch_socket(); patch_time()")
     elif kind == "lazy":
+        result = None
         emit("patched", where="patch point", call="nothing (patch_all deferred to the worker functions)")
     else:
+        result = None
         emit("patched", where="patch point", call="nothing")
     names = set(_spec.get("progress", []))
     if kind == "lazy":
         names |= set(_spec.get("workers", []))
     if names:
-        _wrap_when_defined(frame, names)
-    if frame.f_globals.get("__name__") == "__main__":
+        _wrap_when_defined(_main_frame(frame), names)
+    if _main_process():
         _apply_start_method()
+    return result
+
+
+def _main_frame(frame):
+    """The main module's frame below a patch point (a library's patch point runs inside an import the
+    main module makes): the case's functions are defined there."""
+    f = frame
+    while f is not None:
+        if f.f_globals.get("__name__") in ("__main__", "__mp_main__"):
+            return f
+        f = f.f_back
+    return frame
 
 
 def _apply_start_method():
-    """Set the requested start method; if the context is already set (gevent does it on 3.14+), record
-    that and install the requested context anyway, so the cell runs with the method it names."""
+    """Set the requested start method; if the context is already set (gevent does it on 3.14+, or the
+    program did), record that and install the requested context anyway, so the cell runs with the method
+    it names. Once per process: later set_start_method() calls of the program are recorded, not obeyed."""
+    global _start_applied
     start = _spec["start"]
     import multiprocessing
+    if _start_applied:
+        return
+    _start_applied = True
+    if _orig_set_start_method is None and hasattr(multiprocessing, "set_start_method"):
+        _hook_context(sys.modules["multiprocessing.context"])  # the import hook was bypassed
     if start == "default" or not hasattr(multiprocessing, "set_start_method"):
         current = getattr(multiprocessing, "get_start_method", lambda **kw: "fork")(allow_none=True)
         emit("start_method", requested=start, current=current, via="default")
         return
     try:
-        multiprocessing.set_start_method(start)
+        _orig_set_start_method(multiprocessing.context._default_context, start)
         via = "set_start_method"
     except RuntimeError as exc:
         emit("start_method_refused", requested=start, error="%s: %s" % (type(exc).__name__, exc),
              current=multiprocessing.get_start_method(allow_none=True))
-        multiprocessing.set_start_method(start, force=True)
+        _orig_set_start_method(multiprocessing.context._default_context, start, force=True)
         via = "get_context(%r) forced as default context" % start
     emit("start_method", requested=start, current=multiprocessing.get_start_method(), via=via)
 
 
+def _where(frame):
+    """file:line of a frame, and whether it is the main module or which library."""
+    module = frame.f_globals.get("__name__", "?")
+    main = module in ("__main__", "__mp_main__")
+    return {"file": frame.f_code.co_filename, "line": frame.f_lineno, "module": module,
+            "in": "main module" if main else "library %s" % module.split(".")[0]}
+
+
 def _patch_point_patch_all(*args, **kwargs):
-    """Stands in for gevent.monkey.patch_all: only the call on the marked line is the patch point."""
+    """Stands in for gevent.monkey.patch_all: the call on a marked line is the patch point; in a case
+    without a marked line, the first call of the process (a fork child inherits its parent's)."""
+    global _patch_point_seen
     import linecache
     frame = sys._getframe(1)
     line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
-    if MARKER not in line:
+    if _spec.get("marked", True):
+        if MARKER not in line:
+            return _orig_patch_all(*args, **kwargs)
+    elif _patch_point_seen:
         return _orig_patch_all(*args, **kwargs)
-    return _apply_config(frame)
+    _patch_point_seen = True
+    emit("patch_point", call=_call_text(_program_flags(args, kwargs)), flags=_jsonable(_program_flags(args, kwargs)),
+         source=line.strip(), marked=MARKER in line, **_where(frame))
+    return _apply_config(frame, args, kwargs)
+
+
+# ---------------------------------------------------------------- the start method without a patch point
+
+_orig_set_start_method = None
+
+
+def _hook_context(context):
+    """In the cell's first process: the start method is applied when multiprocessing first resolves its
+    default context (if no patch point did it before), and a set_start_method() of the program after that
+    is recorded and not obeyed, so the cell runs with the method it names (`default`: obeyed)."""
+    global _orig_set_start_method
+    cls = getattr(context, "DefaultContext", None)
+    if "context" in _hooked or not hasattr(context, "_default_context") or not hasattr(cls, "get_context"):
+        return  # hooked already, or the module is still being imported
+    _hooked.add("context")
+    orig_get_context, orig_get_start = cls.get_context, cls.get_start_method
+    _orig_set_start_method = cls.set_start_method
+
+    def get_context(self, method=None):
+        if method is None and not _start_applied and _main_process():
+            _apply_start_method()
+        return orig_get_context(self, method)
+
+    def get_start_method(self, allow_none=False):
+        if not allow_none and not _start_applied and _main_process():
+            _apply_start_method()
+        return orig_get_start(self, allow_none)
+
+    def set_start_method(self, method, force=False):
+        if _start_applied and _main_process() and _spec["start"] != "default":
+            caller = sys._getframe(1)
+            emit("start_method_program", asked=method, force=force, kept=_spec["start"],
+                 **_where(caller))
+            return None
+        return _orig_set_start_method(self, method, force)
+
+    cls.get_context, cls.get_start_method, cls.set_start_method = get_context, get_start_method, set_start_method
+    package = sys.modules.get("multiprocessing")
+    default = getattr(context, "_default_context", None)
+    if package is not None and default is not None:  # the package bound these at its import
+        for name in ("get_context", "get_start_method", "set_start_method"):
+            if hasattr(package, name):
+                setattr(package, name, getattr(default, name))
 
 
 # ---------------------------------------------------------------- progress of named functions
@@ -171,7 +290,7 @@ def _wrapper(func, name):
         if lazy and os.getpid() not in _patched_pids:
             _patched_pids.add(os.getpid())
             from gevent import monkey
-            monkey.patch_all()
+            (_orig_patch_all or monkey.patch_all)()
             emit("patched", where="worker %s" % name, call="patch_all()")
         if progress:
             emit("call", fn=name)
@@ -338,18 +457,23 @@ def _watch_imports(name, *args, **kwargs):
     if cls is not None and "process" not in _hooked and hasattr(cls, "_bootstrap"):
         _hooked.add("process")
         _hook_bootstrap(cls)
-    if len(_hooked) == 2 and builtins.__import__ is _watch_imports:
+    context = sys.modules.get("multiprocessing.context")
+    if context is not None and "context" not in _hooked and "multiprocessing" in sys.modules:
+        _hook_context(context)
+    if len(_hooked) == (3 if sys.version_info[0] >= 3 else 2) and builtins.__import__ is _watch_imports:
         builtins.__import__ = _orig_import
     return module
 
 
 def _install():
-    global _spec
+    global _spec, _main_pid
     raw = os.environ.get("HANGMATRIX_CELL")
     if not raw:
         return
     import json
     _spec = json.loads(raw)
+    _main_pid = os.getpid() if "HANGMATRIX_CHILD" not in os.environ else None
+    os.environ["HANGMATRIX_CHILD"] = "1"  # inherited by every process the program starts
     _install_stack_dumps()
     sys.excepthook = _report_uncaught
     emit("start", ppid=os.getppid())

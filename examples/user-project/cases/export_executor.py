@@ -1,13 +1,8 @@
-# hangmatrix: what = Our exporter: a greenlet per table hands the row formatting to a ProcessPoolExecutor.
-# hangmatrix: success = exits 0 and prints the exported row count
-# hangmatrix: expect = ^exported 60 rows$
-# hangmatrix: progress = format_rows
-# hangmatrix: workers = format_rows
 from concurrent.futures import ProcessPoolExecutor
 
 import gevent
 from gevent import monkey
-monkey.patch_all(thread=False)  # hangmatrix: patch-point
+monkey.patch_all(thread=False)
 
 
 def format_rows(table):

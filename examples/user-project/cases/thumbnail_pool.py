@@ -1,13 +1,8 @@
-# hangmatrix: what = Our web service (gevent, monkey-patched at start-up) renders thumbnails in a process pool, from a request greenlet.
-# hangmatrix: success = exits 0 and prints the rendered sizes
-# hangmatrix: expect = ^rendered: \[1024, 4096, 16384\]$
-# hangmatrix: progress = render
-# hangmatrix: workers = render
 import multiprocessing
 
 import gevent
 from gevent import monkey
-monkey.patch_all(thread=False)  # hangmatrix: patch-point
+monkey.patch_all(thread=False)
 
 
 def render(side):

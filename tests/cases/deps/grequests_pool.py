@@ -1,11 +1,9 @@
 # hangmatrix: what = a program whose only patching is `import grequests`, which calls patch_all(thread=False, select=False) at import
 # hangmatrix: requires = grequests
 # hangmatrix: expect = ^squares \[0, 1, 4, 9\]$
-# The marker below is inert: the patch_all call grequests makes is on a line of grequests, not this one, so
-# under configuration `none` the program runs exactly as written.
 import multiprocessing
 
-import grequests  # hangmatrix: patch-point
+import grequests
 from gevent import monkey
 
 
