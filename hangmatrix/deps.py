@@ -145,6 +145,17 @@ def missing_name(uncaught):
     return ""
 
 
+# Python 2's standard-library modules that Python 3 renamed or dropped (lib2to3's fix_imports and friends):
+# a program importing one on Python 3 is written for Python 2, and no requirement would supply it.
+PY2_STDLIB = frozenset("""
+    __builtin__ _winreg anydbm BaseHTTPServer CGIHTTPServer commands ConfigParser Cookie cookielib copy_reg
+    cPickle cStringIO Dialog DocXMLRPCServer dumbdbm dummy_thread exceptions FileDialog gdbm htmlentitydefs
+    HTMLParser httplib markupbase md5 mimetools new popen2 Queue repr rfc822 robotparser ScrolledText sets sha
+    SimpleDialog SimpleHTTPServer SimpleXMLRPCServer SocketServer StringIO thread Tix tkColorChooser
+    tkCommonDialog Tkconstants Tkdnd tkFileDialog tkFont Tkinter tkMessageBox tkSimpleDialog ttk urllib2
+    urlparse UserDict UserList UserString whichdb xmlrpclib""".split())
+
+
 def _own_module(folder, top):
     """Whether the program's own folder holds the top-level module `top` (then it is the program's)."""
     return any(os.path.exists(os.path.join(folder, top + ext)) for ext in ("", ".py", ".pyc")) or any(
@@ -167,8 +178,8 @@ def missing_module(uncaught, program_path, python_argv):
     if not name:
         return ""
     top = name.split(".")[0]
-    if _own_module(os.path.dirname(program_path), top):
-        return ""
+    if top in PY2_STDLIB or _own_module(os.path.dirname(program_path), top):
+        return ""  # a Python 2 program on Python 3, or a module of the program's own: the program's error
     try:
         done = subprocess.run(list(python_argv) + ["-E", "-c", _FIND, top], capture_output=True,
                               timeout=CHECK_TIMEOUT, cwd="/")

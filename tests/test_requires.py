@@ -114,7 +114,7 @@ def test_failed_install_is_env_error_with_the_installers_reason(tmp_path, monkey
 @pytest.mark.parametrize("python, gevent", [("3.11", "26.9.0"), ("2.7", "1.2.2")])
 def test_missing_module_is_env_error_and_a_programs_own_import_errors_are_not(python, gevent):
     got = run([case(n) for n in ("imports_missing", "handles_missing", "raises_import_error",
-                                 "own_submodule_missing", "uses_own_module")], python, gevent)
+                                 "own_submodule_missing", "uses_own_module", "python2_queue")], python, gevent)
     missing = got["imports_missing"]
     assert missing["verdict"] == "env-error", missing
     assert "'hangmatrix_absent_dependency'" in missing["signature"] and "requires" in missing["signature"]
@@ -125,6 +125,13 @@ def test_missing_module_is_env_error_and_a_programs_own_import_errors_are_not(py
     assert got["own_submodule_missing"]["verdict"] == "error"
     assert "absent_part" in got["own_submodule_missing"]["signature"]
     assert got["uses_own_module"]["verdict"] == "ok", got["uses_own_module"]  # its sibling module imports
+    # Python 2's own Queue: there it works; on Python 3 the program is written for another Python, and no
+    # requirement would help, so it is the program's error, not a missing dependency
+    queue = got["python2_queue"]
+    if python.startswith("2."):
+        assert queue["verdict"] == "ok", queue
+    else:
+        assert queue["verdict"] == "error" and "No module named 'Queue'" in queue["signature"], queue
 
 
 def test_cli_requires_combines_with_the_header(tmp_path):
