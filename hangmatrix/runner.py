@@ -29,7 +29,7 @@ def make_spec(case, config, start, env, timeout=30.0, detect=True):
         "id": records.cell_id(case.name, interp.short, env.gevent, config["name"], start),
         "case": {"name": case.name, "path": case.path, "sha256": case.sha256, "endless": case.endless,
                  "expect": case.expect, "progress": case.progress, "workers": case.workers,
-                 "marked": case.marked},
+                 "marked": case.marked, "stdin": case.stdin},
         "config": config, "start": start, "timeout": timeout, "detect": detect, "requires": list(env.requires),
         "argv": [env.python, env.stage_program(case.path)],
         "inject": env.stage(INJECT_DIR), "root": interp.root or "", "tmp_base": env.tmp_base,

@@ -128,8 +128,9 @@ class Cell:
                 "events": self.inside(self.paths["events"]), "stacks": self.inside(self.paths["stacks"]),
                 "greenlets": self.inside(self.paths["greenlets"])}),
         })
-        with open(self.paths["stdout"], "wb") as out, open(self.paths["stderr"], "wb") as err:
-            kwargs = dict(stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=os.path.join(self.dir, "tmp"),
+        with open(self.paths["stdout"], "wb") as out, open(self.paths["stderr"], "wb") as err, \
+                self._stdin() as stdin:
+            kwargs = dict(stdin=stdin, stdout=out, stderr=err, cwd=os.path.join(self.dir, "tmp"),
                           env=cell_env, start_new_session=True)
             argv = spec["argv"]
             if self.root:  # chroot resets the working directory: set it again inside
@@ -141,6 +142,13 @@ class Cell:
                 self.proc = subprocess.Popen(argv, **kwargs)
                 self.private_shm = False
         self.launched = time.time()
+
+    def _stdin(self):
+        """The case's `stdin` text as a file in the cell folder, opened for reading; else /dev/null."""
+        path = os.path.join(self.dir, "stdin")
+        with open(path, "wb") as f:
+            f.write(self.spec["case"].get("stdin", "").encode("utf-8"))
+        return open(path, "rb")
 
     def read_events(self):
         try:
