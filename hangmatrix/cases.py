@@ -2,8 +2,8 @@ r"""Cases: real programs in cases/ (or a user's own folder), each with a header 
 
 Where they come from, first wins by name: the folders in $HANGMATRIX_CASES, the current project's cases/
 folder (in the working folder), then the built-in cases and the public-record ones (package data,
-hangmatrix.packaged). A file whose
-name starts with `_` is not a case (cases/__init__.py makes the built-in folder a package).
+hangmatrix.packaged). A file whose name starts with `_` is not a case (cases/__init__.py makes the built-in
+folder a package).
 
 A header line is `# hangmatrix: key = value`; both are optional, so a user's program runs unedited. The
 patch point is the monkey.patch_all() call on the line marked `# hangmatrix: patch-point` (for programs
@@ -106,7 +106,8 @@ def dirs():
     extra = [d for d in os.environ.get("HANGMATRIX_CASES", "").split(os.pathsep) if d]
     project = os.path.abspath("cases")
     out, seen = [], set()
-    for folder in extra + ([project] if os.path.isdir(project) else []) + [packaged.cases_dir(), packaged.public_cases_dir()]:
+    builtin = [packaged.cases_dir(), packaged.public_cases_dir()]
+    for folder in extra + ([project] if os.path.isdir(project) else []) + builtin:
         if folder and os.path.realpath(folder) not in seen:
             seen.add(os.path.realpath(folder))
             out.append(folder)

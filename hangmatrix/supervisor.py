@@ -144,7 +144,8 @@ class Cell:
         self.launched = time.time()
 
     def _stdin(self):
-        """The case's `stdin` text as a file in the cell folder, opened for reading; else /dev/null."""
+        """The case's `stdin` text as a file in the cell folder, opened for reading (empty when the case gives
+        none: the program reads EOF at once). A file, not a pipe, so no writer has to outlive the launch."""
         path = os.path.join(self.dir, "stdin")
         with open(path, "wb") as f:
             f.write(self.spec["case"].get("stdin", "").encode("utf-8"))
