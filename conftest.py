@@ -21,7 +21,7 @@ tempfile.tempdir = None
 
 def pytest_addoption(parser):
     parser.addoption("--update-baseline", action="store_true",
-                     help="rewrite the built-in expectations.toml (hangmatrix/data/) from this run's verdicts (tests/test_baseline.py)")
+                     help="rewrite the built-in expectations.toml (tests/test_baseline.py) and public_expectations.toml (tests/test_public_cases.py), in hangmatrix/data/, from this run's verdicts")
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -1,8 +1,9 @@
-"""Cases: real programs in cases/ (or a user's own folder), each with a header the harness reads.
+r"""Cases: real programs in cases/ (or a user's own folder), each with a header the harness reads.
 
 Where they come from, first wins by name: the folders in $HANGMATRIX_CASES, the current project's cases/
-folder (in the working folder), then the built-in cases (package data, hangmatrix.packaged). A file whose
-name starts with `_` is not a case (cases/__init__.py makes the built-in folder a package).
+folder (in the working folder), then the built-in cases and the public-record ones (package data,
+hangmatrix.packaged). A file whose name starts with `_` is not a case (cases/__init__.py makes the built-in
+folder a package).
 
 A header line is `# hangmatrix: key = value`; both are optional, so a user's program runs unedited. The
 patch point is the monkey.patch_all() call on the line marked `# hangmatrix: patch-point` (for programs
@@ -10,8 +11,10 @@ with several calls) or, with no marked line, the first patch_all() call the prog
 (the injected sitecustomize finds it). Keys: what, success, expect (a regex stdout must match), endless
 (true: never exits, verdict from
 progress), progress (functions whose calls and loop ticks prove progress), workers (functions that
-`lazy` patches in), python (e.g. `>=3.2`: older interpreters are `unsupported`), requires (the program's
-own dependencies, e.g. `grequests, requests<3`, installed in its cell environment; see hangmatrix.deps).
+`lazy` patches in), python (`>=3.2` or `<3`: other interpreters are `unsupported`), requires (the program's
+own dependencies, e.g. `grequests, requests<3`, installed in its cell environment; see hangmatrix.deps),
+stdin (text fed to the program's standard input, `\n`, `\t` and `\\` decoded, e.g. `c\nc\n` for a program
+that stops at pdb; without it, stdin is empty).
 """
 import fnmatch
 import glob
@@ -24,6 +27,7 @@ from . import deps, packaged
 
 HEADER = re.compile(r"^#\s*hangmatrix:\s*([\w-]+)\s*=\s*(.*?)\s*$")
 MARKER = "# hangmatrix: patch-point"
+ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
 
 
 class CaseError(ValueError):
@@ -43,15 +47,18 @@ class Case:
     workers: list = field(default_factory=list)
     python: str = ""
     requires: list = field(default_factory=list)  # requirement strings, as the header gives them
+    stdin: str = ""  # what the program reads on its standard input (decoded)
     marked: bool = False  # a line marked as the patch point (else: the first patch_all() call)
     problem: str = ""  # set when the file cannot be run as a case: its cells are `error` without a run
 
     def supports(self, version):
-        """Whether a full Python version like '2.7.18' satisfies the case's `python = >=X.Y`."""
-        m = re.match(r"^>=\s*(\d+)\.(\d+)$", self.python)
+        """Whether a full Python version like '2.7.18' satisfies the case's `python = >=X.Y` or `<X[.Y]`."""
+        m = re.match(r"^(>=|<)\s*(\d+)(?:\.(\d+))?$", self.python)
         if not m:
             return True
-        return tuple(int(p) for p in version.split(".")[:2]) >= (int(m.group(1)), int(m.group(2)))
+        bound = (int(m.group(2)), int(m.group(3) or 0))
+        have = tuple(int(p) for p in version.split(".")[:2])
+        return have >= bound if m.group(1) == ">=" else have < bound
 
 
 def load(path):
@@ -77,6 +84,8 @@ def load(path):
             setattr(case, key, value)
         elif key == "requires":
             case.requires += deps.split(value)
+        elif key == "stdin":
+            case.stdin = re.sub(r"\\(.)", lambda m: ESCAPES.get(m.group(1), m.group(0)), value)
     case.marked = any(MARKER in line for line in text.splitlines())
     if case.expect:
         try:
@@ -92,11 +101,13 @@ def load(path):
 
 
 def dirs():
-    """Case folders, first wins: $HANGMATRIX_CASES (os.pathsep-separated), ./cases, the built-in ones."""
+    """Case folders, first wins: $HANGMATRIX_CASES (os.pathsep-separated), ./cases, the built-in ones, then
+    the public-record ones."""
     extra = [d for d in os.environ.get("HANGMATRIX_CASES", "").split(os.pathsep) if d]
     project = os.path.abspath("cases")
     out, seen = [], set()
-    for folder in extra + ([project] if os.path.isdir(project) else []) + [packaged.cases_dir()]:
+    builtin = [packaged.cases_dir(), packaged.public_cases_dir()]
+    for folder in extra + ([project] if os.path.isdir(project) else []) + builtin:
         if folder and os.path.realpath(folder) not in seen:
             seen.add(os.path.realpath(folder))
             out.append(folder)

@@ -253,10 +253,11 @@ def memory_rlimit(cap):
 
 
 class Launch:
-    """What the cell's first process needs: argv, env, cwd, the output fds, the chroot, the caps."""
+    """What the cell's first process needs: argv, env, cwd, its standard fds, the chroot, the caps."""
 
-    def __init__(self, argv, env, cwd, stdout, stderr, root, cgroups, rlimit, shm):
-        self.argv, self.env, self.cwd, self.stdout, self.stderr = argv, env, cwd, stdout, stderr
+    def __init__(self, argv, env, cwd, stdin, stdout, stderr, root, cgroups, rlimit, shm):
+        self.argv, self.env, self.cwd = argv, env, cwd
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.root, self.cgroups, self.rlimit, self.shm = root, cgroups, rlimit, shm
 
     def prepare(self):
@@ -396,7 +397,7 @@ def _init(launch, status_w, go_r):
     launch.prepare()
     if not launch.root:  # the case sees its own namespace's pids under /proc (chroot cells keep theirs)
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    keep = {launch.stdout, launch.stderr, status_w, go_r}
+    keep = {launch.stdin, launch.stdout, launch.stderr, status_w, go_r}
     for fd in os.listdir("/proc/self/fd"):
         if int(fd) > 2 and int(fd) not in keep:
             try:
@@ -432,8 +433,7 @@ def _exec_case(launch, go_r, status_w):
             os._exit(code)  # the supervisor is gone
         os.close(go_r)
         os.setsid()
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
+        os.dup2(launch.stdin, 0)
         os.dup2(launch.stdout, 1)
         os.dup2(launch.stderr, 2)
         os.closerange(3, 65536)

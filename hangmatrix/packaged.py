@@ -3,7 +3,9 @@ so a wheel in any virtual environment and an editable checkout find the same fil
 the working folder or on the checkout's layout.
 
 - cases: the package `hangmatrix.builtin_cases` (setup.py maps the repository's top-level cases/ to it);
-- matrices and baseline: hangmatrix/data/matrix.toml and hangmatrix/data/expectations.toml.
+- public-record cases: hangmatrix/data/public_cases/ (reporters' programs; their own matrix, `public`);
+- matrices and baselines: hangmatrix/data/matrix.toml, hangmatrix/data/expectations.toml and
+  hangmatrix/data/public_expectations.toml.
 
 A user's files in the working folder win over these; that choice lives in hangmatrix.cases (cases/),
 hangmatrix.matrix (matrix.toml) and hangmatrix.baseline (expectations.toml)."""
@@ -23,6 +25,11 @@ def cases_dir():
     return os.path.realpath(list(spec.submodule_search_locations)[0])
 
 
+def public_cases_dir():
+    """The folder of the cases taken from the public record (docs/public-cases.md)."""
+    return _data("public_cases")
+
+
 def _data(name):
     return os.path.realpath(str(importlib.resources.files(__package__).joinpath("data", name)))
 
@@ -37,7 +44,13 @@ def baseline_path():
     return _data("expectations.toml")
 
 
+def public_baseline_path():
+    """The expectations of the public-record cases (tests/test_public_cases.py checks and rewrites it)."""
+    return _data("public_expectations.toml")
+
+
 def source(path):
     """`built-in` for a packaged file or folder, else the path itself: what listings and `run` print."""
     real = os.path.realpath(path)
-    return BUILTIN if real in (cases_dir(), matrix_path(), baseline_path()) else path
+    return BUILTIN if real in (cases_dir(), public_cases_dir(), matrix_path(), baseline_path(),
+                                 public_baseline_path()) else path

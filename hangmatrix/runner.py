@@ -30,7 +30,7 @@ def make_spec(case, config, start, env, timeout=30.0, detect=True, memory=None):
         "id": records.cell_id(case.name, interp.short, env.gevent, config["name"], start),
         "case": {"name": case.name, "path": case.path, "sha256": case.sha256, "endless": case.endless,
                  "expect": case.expect, "progress": case.progress, "workers": case.workers,
-                 "marked": case.marked},
+                 "marked": case.marked, "stdin": case.stdin},
         "config": config, "start": start, "timeout": timeout, "detect": detect, "requires": list(env.requires),
         "memory": memory or contain.default_memory(default_jobs()),
         "argv": [env.python, env.stage_program(case.path)],

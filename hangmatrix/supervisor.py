@@ -126,9 +126,10 @@ class Cell:
                             "memory": self.cgroups.memory or "RLIMIT_DATA",
                             "pids": self.cgroups.pids or "watch (more than %d processes)" % MAX_PROCESSES,
                             "cgroup_dirs": list(self.cgroups.dirs)}
-        with open(self.paths["stdout"], "wb") as out, open(self.paths["stderr"], "wb") as err:
-            launch = contain.Launch(argv, cell_env, cwd, out.fileno(), err.fileno(), self.root, self.cgroups,
-                                    None if self.cgroups.memory else memory, shm)
+        with open(self.paths["stdout"], "wb") as out, open(self.paths["stderr"], "wb") as err, \
+                self._stdin() as stdin:
+            launch = contain.Launch(argv, cell_env, cwd, stdin.fileno(), out.fileno(), err.fileno(), self.root,
+                                    self.cgroups, None if self.cgroups.memory else memory, shm)
             self.proc = None
             if os.geteuid() == 0 and "pidns" not in contain.switched_off():
                 try:
@@ -136,7 +137,7 @@ class Cell:
                 except OSError as exc:
                     self.containment["pidns_failed"] = str(exc)
             if self.proc is None:
-                kwargs = dict(stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd, env=cell_env,
+                kwargs = dict(stdin=stdin, stdout=out, stderr=err, cwd=cwd, env=cell_env,
                               start_new_session=True)
                 try:
                     self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare, **kwargs)
@@ -155,6 +156,14 @@ class Cell:
     def sample(self, full=False):
         """The cell's tree as the host sees it: below the namespace's init, or below us."""
         return watch.sample(getattr(self.proc, "init_pid", None) or os.getpid(), full=full)
+
+    def _stdin(self):
+        """The case's `stdin` text as a file in the cell folder, opened for reading (empty when the case gives
+        none: the program reads EOF at once). A file, not a pipe, so no writer has to outlive the launch."""
+        path = os.path.join(self.dir, "stdin")
+        with open(path, "wb") as f:
+            f.write(self.spec["case"].get("stdin", "").encode("utf-8"))
+        return open(path, "rb")
 
     def read_events(self):
         try:

@@ -26,7 +26,7 @@ def test_a_users_matrix_wins_by_name_and_the_built_in_ones_stay_reachable(tmp_pa
     assert matrix.load_matrix(None, "full").path == packaged.matrix_path()
     with pytest.raises(matrix.MatrixError) as err:
         matrix.load_matrix(None, "nope")
-    assert str(err.value) == "no matrix named 'nope' (%s has: default; %s has: default, full, patterns)" % (
+    assert str(err.value) == "no matrix named 'nope' (%s has: default; %s has: default, full, patterns, public)" % (
         tmp_path / "matrix.toml", packaged.matrix_path())
     (tmp_path / "matrix.toml").write_text("[matrix.default\n")  # a broken file of the user's is never skipped
     with pytest.raises(matrix.MatrixError, match="not valid TOML"):
@@ -49,12 +49,12 @@ def test_case_folders_in_lookup_order(tmp_path, monkeypatch):
     shutil.copy(seed, extra / "seed_terminating.py")
     monkeypatch.chdir(project)
     monkeypatch.setenv("HANGMATRIX_CASES", str(extra))
-    assert cases.dirs() == [str(extra), str(project / "cases"), packaged.cases_dir()]
+    assert cases.dirs() == [str(extra), str(project / "cases"), packaged.cases_dir(), packaged.public_cases_dir()]
     assert cases.discover()["seed_terminating"].path == str(extra / "seed_terminating.py")
     assert "seed_original" in cases.discover() and "__init__" not in cases.discover()
     monkeypatch.chdir(REPO)  # the checkout's own cases/ is the built-in folder: listed once
     monkeypatch.delenv("HANGMATRIX_CASES")
-    assert [os.path.realpath(d) for d in cases.dirs()] == [packaged.cases_dir()]
+    assert [os.path.realpath(d) for d in cases.dirs()] == [packaged.cases_dir(), packaged.public_cases_dir()]
 
 
 def test_listings_name_each_source_and_what_is_hidden(tmp_path):
