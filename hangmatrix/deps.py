@@ -10,6 +10,8 @@ import os
 import re
 import subprocess
 
+from .text import split_top_level
+
 try:
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
@@ -27,17 +29,8 @@ class RequirementError(ValueError):
 def split(text):
     """'grequests, requests>=2,<3, urllib3[socks,secure]' -> the three requirements: commas inside
     brackets belong to extras, and a piece starting with a version operator continues the one before."""
-    pieces, depth, current = [], 0, ""
-    for ch in text:
-        depth += (ch == "[") - (ch == "]")
-        if ch == "," and depth == 0:
-            pieces.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    pieces.append(current.strip())
     out = []
-    for piece in pieces:
+    for piece in split_top_level(text, "[", "]"):
         if out and re.match(r"[<>=!~]", piece):
             out[-1] += "," + piece
         elif piece:

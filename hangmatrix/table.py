@@ -42,6 +42,7 @@ import os
 import re
 
 from . import __version__, configs, records as records_mod
+from .text import split_top_level
 
 HANG = ("deadlock", "stall", "timeout")
 FAIL = ("error", "crash")
@@ -378,30 +379,15 @@ _NUMS = [(re.compile(r"pipe:\[\d+\]"), "pipe:[…]"), (re.compile(r"socket:\[\d+
          (re.compile(r"0x[0-9a-f]{6,}"), "0x…")]
 
 
-def _split_top(text):
-    """Split at commas outside parentheses."""
-    parts, depth, cur = [], 0, ""
-    for ch in text:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    parts.append(cur.strip())
-    return parts
 
 
 def _sort_lists(text):
     """Sort comma lists (inside parentheses and after `: `) so orderings of one situation compare equal."""
     def inner(m):
-        return "(" + ", ".join(sorted(_split_top(_sort_lists(m.group(1))))) + ")"
+        return "(" + ", ".join(sorted(split_top_level(_sort_lists(m.group(1))))) + ")"
     text = re.sub(r"\(((?:[^()]|\([^()]*\))*,(?:[^()]|\([^()]*\))*)\)", inner, text)
     return re.sub(r"(writers|readers): ([^;]*)", lambda m: "%s: %s" % (
-        m.group(1), ", ".join(sorted(_split_top(m.group(2))))), text)
+        m.group(1), ", ".join(sorted(split_top_level(m.group(2))))), text)
 
 
 def normalize_signature(sig):
