@@ -399,6 +399,12 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
         diag = proven_diag if result in ("deadlock", "stall") and proven_diag else cell.diagnose()
         if result in ("deadlock", "stall") and not spec["detect"]:  # fixed-timeout mode decides here
             unproven = _unproven(result, proof, diag)
+            for _ in range(5):  # a poller caught awake hides what it watches: look again
+                if not wakers.unseen_waits(diag, [(p["pid"], p["tid"]) for p in proof.get("pollers", [])]):
+                    break
+                time.sleep(0.05)
+                diag = cell.diagnose()
+                unproven = _unproven(result, proof, diag)
             if unproven:
                 result, proof["unproven"] = "timeout", unproven
         if result == "timeout" and "unproven" not in proof:
@@ -455,9 +461,10 @@ def _patch_point(events, first_pid):
 
 def _unproven(name, proof, diag):
     """Why a deadlock or stall is not proven: the waits on its chain (the parent's, and a stall's pollers')
-    that something outside the tree can end, each a line."""
-    pollers = [p["pid"] for p in proof.get("pollers", [])] if name == "stall" else []
-    return [text for _, _, text in wakers.outside_reachable(diag, pollers)]
+    that something outside the tree can end, and pollers caught awake, whose waits went unseen; each a line."""
+    pollers = proof.get("pollers", []) if name == "stall" else []
+    reasons = [text for _, _, text in wakers.outside_reachable(diag, [p["pid"] for p in pollers])]
+    return reasons + wakers.unseen_waits(diag, [(p["pid"], p["tid"]) for p in pollers])
 
 
 def _uncaught(cell):

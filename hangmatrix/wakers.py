@@ -506,3 +506,16 @@ def outside_reachable(diag, start_pids=()):
                     procs[pid]["role"], t["tid"], t["call"].split("(")[0] + "()", why)))
             todo.extend(wake.get("inside", []))
     return reasons
+
+
+def unseen_waits(diag, threads):
+    """Reasons a stall's proof cannot be checked yet: pollers (pid, tid) that were awake when the
+    diagnosis looked, so what their poll watches, and who could end it, went unseen. Look again."""
+    procs = {p["pid"]: p for p in diag.get("processes", [])}
+    reasons = []
+    for pid, tid in threads:
+        thread = next((t for t in procs.get(pid, {}).get("threads", []) if t["tid"] == tid), None)
+        if thread is not None and not thread.get("wake"):
+            reasons.append("%s (thread %d) was awake when looked at, so what its poll watches went unseen" % (
+                procs[pid]["role"], tid))
+    return reasons

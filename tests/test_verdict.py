@@ -146,3 +146,25 @@ def test_a_run_records_its_samples_and_they_replay_to_its_verdict(run_one, tmp_p
     found = [det.feed(watch.from_json(r["sample"]), verdict.Marks(**r["marks"])) for r in rows]
     assert found[-1] and found[-1][0] == "deadlock" and not any(found[:-1])
     assert found[-1][1]["quiet_samples"] == rec["proof"]["quiet_samples"]
+
+
+# ---------------------------------------------------------------- a stall's proof is checked on every poller
+
+def _poller_diag(wake):
+    thread = {"tid": 7531, "call": "running()" if wake is None else "pselect6(...)"}
+    if wake is not None:
+        thread["wake"] = wake
+    return {"processes": [{"pid": 7531, "role": "parent", "threads": [thread]}]}
+
+
+def test_a_stall_whose_poller_was_caught_awake_is_not_proven_yet():
+    """The CI run where outside_tcp_poll got `stall`: the look caught the poller between polls, so what it
+    watched (a TCP socket an outside server answers) went unseen and nothing stood in the proof's way."""
+    from hangmatrix import supervisor
+    proof = {"pollers": [{"pid": 7531, "tid": 7531, "name": "python", "syscall": "pselect6", "wakeups": 19}]}
+    awake = supervisor._unproven("stall", proof, _poller_diag(None))
+    assert awake and "awake when looked at" in awake[0]
+    seen_inside = supervisor._unproven("stall", proof, _poller_diag({"inside": [], "outside": []}))
+    assert seen_inside == []
+    seen_outside = supervisor._unproven("stall", proof, _poller_diag({"inside": [], "outside": ["peer outside"]}))
+    assert seen_outside == ["parent (thread 7531) in pselect6(): peer outside"]
