@@ -8,7 +8,8 @@ import uuid
 import psutil
 import pytest
 
-from hangmatrix import cases, configs, runner
+from hangmatrix.model import cases, configs
+from hangmatrix.run import runner
 
 PY = "3.11"
 GEVENT = "26.9.0"

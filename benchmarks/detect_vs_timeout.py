@@ -14,7 +14,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from hangmatrix import records, runner  # noqa: E402
+from hangmatrix.store import records  # noqa: E402
+from hangmatrix.run import runner
 from hangmatrix.cli import _list  # noqa: E402
 
 

@@ -15,7 +15,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from hangmatrix import baseline, packaged, records, runner, verdict  # noqa: E402
+from hangmatrix.checks import baseline  # noqa: E402
+from hangmatrix.model import packaged
+from hangmatrix.store import records
+from hangmatrix.run import runner
+from hangmatrix.observe import verdict
 from hangmatrix.cli import _list  # noqa: E402
 
 BASELINE = packaged.baseline_path()

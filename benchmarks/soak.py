@@ -10,7 +10,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from hangmatrix import runner  # noqa: E402
+from hangmatrix.run import runner  # noqa: E402
 from hangmatrix.cli import _list  # noqa: E402
 
 

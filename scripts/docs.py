@@ -9,7 +9,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from hangmatrix import records, table  # noqa: E402
+from hangmatrix.store import records  # noqa: E402
+from hangmatrix.report import table
 
 QUIET = ("ok", "running", "unsupported", "env-error")
 

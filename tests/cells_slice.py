@@ -6,7 +6,12 @@ import os
 
 import pytest
 
-from hangmatrix import baseline, envs, matrix, packaged, records, runner, verdict
+from hangmatrix.checks import baseline
+from hangmatrix import envs
+from hangmatrix.model import matrix, packaged
+from hangmatrix.store import records
+from hangmatrix.run import runner
+from hangmatrix.observe import verdict
 
 PYTHON = os.environ.get("HANGMATRIX_PYTHON", "3.11")
 GEVENT = os.environ.get("HANGMATRIX_GEVENT", "new")

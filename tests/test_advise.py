@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from conftest import PY
-from hangmatrix import records
+from hangmatrix.store import records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRAMS = os.path.join(ROOT, "tests", "programs")

@@ -8,7 +8,12 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from conftest import GEVENT, PY
-from hangmatrix import baseline, cases, configs, packaged, records, runner, table, verdict
+from hangmatrix.checks import baseline
+from hangmatrix.model import cases, configs, packaged
+from hangmatrix.store import records
+from hangmatrix.run import runner
+from hangmatrix.report import table
+from hangmatrix.observe import verdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASELINE = packaged.baseline_path()

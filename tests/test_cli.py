@@ -8,7 +8,8 @@ import time
 import pytest
 
 from conftest import GEVENT, PY
-from hangmatrix import configs, records
+from hangmatrix.model import configs
+from hangmatrix.store import records
 
 HM = [sys.executable, "-m", "hangmatrix.cli"]
 

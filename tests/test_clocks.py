@@ -5,7 +5,7 @@ import os
 import subprocess
 import time
 
-from hangmatrix import watch
+from hangmatrix.observe import watch
 
 
 def test_a_wall_clock_step_does_not_move_sample_times_or_deadlines(monkeypatch, tmp_path):

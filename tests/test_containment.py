@@ -10,7 +10,9 @@ import psutil
 import pytest
 
 from conftest import OWNER
-from hangmatrix import cases, configs, contain, packaged, runner, watch
+from hangmatrix.model import cases, configs, packaged
+from hangmatrix.run import contain, runner
+from hangmatrix.observe import watch
 
 CASES = [os.path.join(os.path.dirname(__file__), "cases")]
 CAP = 256 << 20

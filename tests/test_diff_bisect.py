@@ -9,7 +9,11 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from conftest import PY
-from hangmatrix import bisect, minimal, records, runner, table, verdict
+from hangmatrix.checks import bisect, minimal
+from hangmatrix.store import records
+from hangmatrix.run import runner
+from hangmatrix.report import table
+from hangmatrix.observe import verdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEFORE, AFTER = "24.11.1", "25.4.1"  # patch_all(thread=False) stops working for the seed program here

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from hangmatrix import baseline, cases, matrix, packaged
+from hangmatrix.checks import baseline
+from hangmatrix.model import cases, matrix, packaged
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OURS = '[matrix.default]\nwhat = "ours"\ncases = ["mine"]\nconfigs = ["none"]\n'

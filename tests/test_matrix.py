@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from hangmatrix import matrix, packaged
+from hangmatrix.model import matrix, packaged
 
 
 

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from hangmatrix import configs, runner
+from hangmatrix.model import configs
+from hangmatrix.run import runner
 
 CASES = os.path.join(os.path.dirname(__file__), "cases")
 LATE_S = 2.5  # how long the parties make a waiting cell wait before answering

@@ -10,7 +10,10 @@ import shutil
 import pytest
 
 from conftest import GEVENT, PY
-from hangmatrix import baseline, cases, configs, matrix, packaged, records, runner
+from hangmatrix.checks import baseline
+from hangmatrix.model import cases, configs, matrix, packaged
+from hangmatrix.store import records
+from hangmatrix.run import runner
 
 BASELINE = packaged.public_baseline_path()
 PUBLIC = sorted(cases.discover([packaged.public_cases_dir()]))

@@ -7,7 +7,7 @@ import time
 
 from hypothesis import given, settings, strategies as st
 
-from hangmatrix import records
+from hangmatrix.store import records
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 record = st.fixed_dictionaries({"id": text, "verdict": st.sampled_from(["ok", "deadlock", "stall", "timeout"]),

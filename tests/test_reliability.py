@@ -104,7 +104,8 @@ def test_closing_the_supervisor_server_mid_run_stops_the_cell_and_kills_its_tree
     """The harness closes the server while a cell runs (a harness interrupted by Ctrl-C does): the cell's
     supervisor is told to stop, kills the tree and still returns a record saying so."""
     from concurrent.futures import ThreadPoolExecutor
-    from hangmatrix import cases, configs, runner
+    from hangmatrix.model import cases, configs
+    from hangmatrix.run import runner
     spec = runner.make_spec(cases.select(["seed_original"])[0], configs.parse("none"), "fork", env311, 60, False)
     server = runner.Supervisors()
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -126,7 +127,7 @@ def test_soak_three_rounds_leave_no_trace(env311):
     and memory stops growing after the first round."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
     import soak
-    from hangmatrix import runner
+    from hangmatrix.run import runner
     items = runner.plan(["seed_original", "seed_terminating"], ["patch_all", "none"], ["fork", "spawn"], ["3.11"],
                         [env311.gevent], timeout=20.0)
     marks = soak.soak(items, rounds=3, repeat=3)

@@ -9,7 +9,11 @@ import sys
 
 import pytest
 
-from hangmatrix import deps, envs, matrix, records, runner
+from hangmatrix.envs import deps
+from hangmatrix import envs
+from hangmatrix.model import matrix
+from hangmatrix.store import records
+from hangmatrix.run import runner
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEPS = os.path.join(HERE, "cases", "deps")

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from hangmatrix import cases, configs, runner
+from hangmatrix.model import cases, configs
+from hangmatrix.run import runner
 
 ATTACKER = r'''
 import socket, sys

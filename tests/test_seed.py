@@ -5,7 +5,8 @@ import re
 import pytest
 
 from conftest import GEVENT, PY
-from hangmatrix import cases, records
+from hangmatrix.model import cases
+from hangmatrix.store import records
 
 SEED_POST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "seed")
 

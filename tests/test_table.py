@@ -18,7 +18,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from conftest import GEVENT, PY
-from hangmatrix import records, runner, table, verdict
+from hangmatrix.store import records
+from hangmatrix.run import runner
+from hangmatrix.report import table
+from hangmatrix.observe import verdict
 
 SEEDS = ["seed_original", "seed_terminating"]
 CONFIGS = ["none", "patch_all", "selective", "thread_false", "lazy"]

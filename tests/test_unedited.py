@@ -8,7 +8,8 @@ import os
 import pytest
 
 from conftest import GEVENT, PY
-from hangmatrix import configs, runner
+from hangmatrix.model import configs
+from hangmatrix.run import runner
 
 PROGRAMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
 PROVEN = {"ok", "running", "deadlock", "stall", "error"}

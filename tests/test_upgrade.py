@@ -67,7 +67,7 @@ def test_hang_that_goes_away_passes_the_check(store):
 
 
 def test_records_of_both_releases_are_kept(regression, store):
-    from hangmatrix import records
+    from hangmatrix.store import records
     recs = records.read(store)
     ids = {r["id"] for r in recs}
     for gv in (OLD, NEW):

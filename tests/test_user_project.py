@@ -51,7 +51,7 @@ def test_own_cases_run_and_make_the_table(project):
         "ok thumbnail_pool-py3.11-gevent%s-as-written-fork" % PINNED,
         "ok thumbnail_pool-py3.11-gevent%s-selective-fork" % PINNED,
     ]
-    from hangmatrix import records
+    from hangmatrix.store import records
     feed = [r for r in records.read(os.path.join(proj, "results", "records.jsonl"))
             if r["case"] == "price_feed" and r["config"] == "as-written"]
     assert feed[0]["patch_point"]["in"] == "library grequests" and feed[0]["provenance"]["requires"] == ["grequests"]

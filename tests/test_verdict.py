@@ -6,8 +6,8 @@ import os
 
 from hypothesis import given, settings, strategies as st
 
-from hangmatrix import verdict, watch
-from hangmatrix.watch import Proc, Sample, Thread
+from hangmatrix.observe import verdict, watch
+from hangmatrix.observe.watch import Proc, Sample, Thread
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
@@ -160,7 +160,7 @@ def _poller_diag(wake):
 def test_a_stall_whose_poller_was_caught_awake_is_not_proven_yet():
     """The CI run where outside_tcp_poll got `stall`: the look caught the poller between polls, so what it
     watched (a TCP socket an outside server answers) went unseen and nothing stood in the proof's way."""
-    from hangmatrix import supervisor
+    from hangmatrix.run import supervisor
     proof = {"pollers": [{"pid": 7531, "tid": 7531, "name": "python", "syscall": "pselect6", "wakeups": 19}]}
     awake = supervisor._unproven("stall", proof, _poller_diag(None))
     assert awake and "awake when looked at" in awake[0]

@@ -1,6 +1,6 @@
 """The supervisor: the process that runs and watches one cell.
 
-One supervisor server per run (`python -m hangmatrix.supervisor`, started by runner.Supervisors) forks a
+One supervisor server per run (`python -m hangmatrix.run.supervisor`, started by runner.Supervisors) forks a
 supervisor for each cell, so no cell pays for an interpreter start-up and its imports (the fork costs about
 a millisecond; an exec'd supervisor cost ~60 ms of CPU, a fifth of what a seed cell itself uses). Each
 supervisor:
@@ -32,7 +32,11 @@ import tempfile
 import time
 import traceback
 
-from . import __version__, configs, contain, deps, verdict, wakers, watch
+from .. import __version__
+from ..model import configs
+from . import contain
+from ..envs import deps
+from ..observe import verdict, wakers, watch
 
 UNSUPPORTED_EXIT = 86
 RECHECK_S = 0.5  # after a proof failed on a wait an outside party can end, look again at most this often

@@ -19,7 +19,9 @@ Stable interface:
 """
 import math
 
-from . import cases, configs, records as records_mod, runner
+from ..model import cases, configs
+from ..store import records as records_mod
+from ..run import runner
 
 
 class BisectError(ValueError):
@@ -31,7 +33,7 @@ def max_tries(n):
 
 
 def _run(case, config, start, interp, release, timeout):
-    from . import envs
+    from .. import envs
     try:
         env = envs.ensure_env(interp, release, requires=case.requires)
     except envs.EnvError as exc:
@@ -42,7 +44,7 @@ def _run(case, config, start, interp, release, timeout):
 
 def bisect(case, config, start, python, good, bad, timeout=30.0, say=print, records_path=None, releases=None,
            run=None):
-    from . import envs
+    from .. import envs
     chosen = cases.select([case])
     if len(chosen) != 1:
         raise BisectError("--case must name one case, not %d" % len(chosen))
@@ -115,7 +117,7 @@ def bisect(case, config, start, python, good, bad, timeout=30.0, say=print, reco
 
 def report(result, show_diagnoses=True):
     """The answer with both diagnoses: the last release like good, and the first that differs."""
-    from . import show
+    from ..report import show
     lines = []
     by = {t["gevent"]: t for t in result["tried"]}
     if result.get("skipped"):

@@ -4,7 +4,11 @@ import os
 import sys
 import time
 
-from . import __version__, cases, configs, contain, deps, matrix, records, runner
+from .. import __version__
+from ..model import cases, configs, matrix
+from ..run import contain, runner
+from ..envs import deps
+from ..store import records
 
 DEFAULT_RECORDS = os.path.join("results", "records.jsonl")
 
@@ -56,7 +60,7 @@ def cmd_run(args):
         sum(counts.values()), time.time() - started,
         ", ".join("%s %d" % kv for kv in sorted(counts.items())) or "nothing to run", args.records))
     if args.table:
-        from . import table
+        from ..report import table
         table.write_all(records.read(args.records, warn=_say), args.table)  # every run: disagreements show
         _say("tables written to %s" % args.table)
     return 0
@@ -64,7 +68,7 @@ def cmd_run(args):
 
 def cmd_cases(args):
     """Every case `run --case` can name, folder by folder in lookup order, with its `what` line."""
-    from . import packaged
+    from ..model import packaged
     seen = {}
     for folder, found in cases.listing():
         source = packaged.source(folder)
@@ -80,7 +84,7 @@ def cmd_cases(args):
 
 def cmd_matrices(args):
     """Every matrix `run --matrix` can name, file by file in lookup order, with its `what` line."""
-    from . import packaged
+    from ..model import packaged
     seen = {}
     for path, found in matrix.listing(args.matrix_file):
         source = packaged.source(path)
@@ -93,7 +97,7 @@ def cmd_matrices(args):
 
 
 def cmd_show(args):
-    from . import show
+    from ..report import show
     recs = records.read_many(args.records, warn=_say)
     hits = [r for r in recs if r.get("id") == args.cell] or [r for r in recs if args.cell in r.get("id", "")]
     if not hits:
@@ -110,17 +114,17 @@ def cmd_show(args):
 
 
 def cmd_envs(args, rest):
-    from . import envs
+    from .. import envs
     return envs.envs_main(rest)
 
 
 def cmd_upgrade_check(args):
-    from . import upgrade
+    from ..checks import upgrade
     return upgrade.main(args, _list)
 
 
 def cmd_table(args):
-    from . import table
+    from ..report import table
     recs = table.select(table.load(args.records or [DEFAULT_RECORDS], warn=_say), case=_list(args.case),
                         config=_list(args.config), start=_list(args.start), python=_list(args.python),
                         gevent=_list(args.gevent))
@@ -139,7 +143,7 @@ def cmd_table(args):
 
 def cmd_diff(args):
     import json
-    from . import table
+    from ..report import table
     old, new = table.load(args.old, warn=_say), table.load(args.new, warn=_say)
     result = table.diff(old, new, ignore=_list(args.ignore) or None)
     if args.json:
@@ -150,7 +154,7 @@ def cmd_diff(args):
 
 
 def cmd_bisect(args):
-    from . import bisect
+    from ..checks import bisect
     try:
         result = bisect.bisect(args.case, args.config, args.start, args.python, args.good, args.bad,
                                timeout=args.timeout, records_path=args.records)
@@ -162,7 +166,7 @@ def cmd_bisect(args):
 
 
 def cmd_minimal(args):
-    from . import minimal
+    from ..checks import minimal
     try:
         result = minimal.search(args.case, args.start, args.python, args.gevent, universe=_list(args.flags) or None,
                                 rest=args.rest, timeout=args.timeout, max_examples=args.max_examples)
@@ -174,7 +178,7 @@ def cmd_minimal(args):
 
 
 def cmd_advise(args):
-    from . import advise
+    from ..checks import advise
     store = (lambda rec: records.append(args.records, rec)) if args.records else None
     try:
         return advise.advise(args.script, pythons=_list(args.python), gevents=_list(args.gevent),
@@ -188,7 +192,8 @@ def cmd_advise(args):
 
 
 def cmd_baseline(args):
-    from . import baseline, table
+    from ..checks import baseline
+    from ..report import table
     try:
         if args.update:
             path = args.baseline or "expectations.toml"  # a user's own, in the working folder
@@ -254,7 +259,7 @@ def build_parser():
     show.add_argument("--records", action="append", default=None, help="records file(s) (default results/)")
     show.set_defaults(func=cmd_show)
 
-    from . import upgrade
+    from ..checks import upgrade
     up = sub.add_parser("upgrade-check", help="run the matrix with a new gevent; exit 1 on a new hang")
     upgrade.add_arguments(up, DEFAULT_RECORDS)
     up.set_defaults(func=cmd_upgrade_check)
@@ -342,6 +347,3 @@ def main(argv=None):
         _say(str(exc))
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,17 +1,18 @@
 """The matrix file: which cases, configurations, start methods, interpreters and gevent releases a run
 covers, and the requirements its programs need. Parsing only; interpreters and releases come from
-hangmatrix.envs, case names from hangmatrix.cases, requirement syntax from hangmatrix.deps,
-configuration names from hangmatrix.configs.
+hangmatrix.envs, case names from hangmatrix.model.cases, requirement syntax from hangmatrix.envs.deps,
+configuration names from hangmatrix.model.configs.
 
 A matrix is looked up by name in the user's ./matrix.toml first, then in the built-in one (package data,
-hangmatrix.packaged), unless a file is named (--matrix-file), which is then the only one."""
+hangmatrix.model.packaged), unless a file is named (--matrix-file), which is then the only one."""
 import json
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
 
-from . import deps, packaged
+from ..envs import deps
+from . import packaged
 from .configs import NAMED, STARTS
 
 CONFIG_NAMES = tuple(NAMED)

@@ -1,6 +1,6 @@
 """The expectations baseline: the verdict every cell is expected to have, written as patterns.
 
-The built-in file is hangmatrix/data/expectations.toml (package data, hangmatrix.packaged); a user's
+The built-in file is hangmatrix/data/expectations.toml (package data, hangmatrix.model.packaged); a user's
 ./expectations.toml in the working folder wins over it (default_path):
 
     expect = [
@@ -18,7 +18,7 @@ The built-in file is hangmatrix/data/expectations.toml (package data, hangmatrix
 - note: free text.
 The first rule that matches a cell decides what the cell may be.
 
-Stable interfaces (hangmatrix.upgrade and CI call them):
+Stable interfaces (hangmatrix.checks.upgrade and CI call them):
 
     default_path() -> str                     ./expectations.toml if there is one, else the built-in file
     load(path) -> Baseline                    Baseline.rules: [Rule]; raises BaselineError (one line)
@@ -44,7 +44,9 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from . import packaged, table, verdict as verdict_mod
+from ..model import packaged
+from ..report import table
+from ..observe import verdict as verdict_mod
 
 KEYS = ("case", "config", "start", "python", "gevent", "verdict", "note")
 PATTERN_KEYS = ("case", "config", "start", "python", "gevent")
@@ -330,7 +332,7 @@ def _kind(actual, expected):
 
 
 def _diagnosis(rec, lines=40):
-    from . import show
+    from ..report import show
     text = show.render(rec).splitlines()
     more = len(text) - lines
     return "\n".join("    " + t for t in text[:lines]) + ("\n    … (%d more lines: hangmatrix show %s)" % (

@@ -10,7 +10,7 @@ import os
 import re
 import subprocess
 
-from .text import split_top_level
+from ..model.text import split_top_level
 
 try:
     from packaging.requirements import InvalidRequirement, Requirement

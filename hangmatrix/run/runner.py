@@ -1,5 +1,5 @@
 """Running cells: planning a matrix into cells, building their environments, and running each cell under
-its own supervisor (hangmatrix.supervisor), many at a time. The harness side of the process tree: it
+its own supervisor (hangmatrix.run.supervisor), many at a time. The harness side of the process tree: it
 starts one supervisor server per run and asks it for one supervisor per cell.
 """
 import contextlib
@@ -11,13 +11,17 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from . import cases, configs, contain, deps, records
+from ..model import cases, configs
+from . import contain
+from ..envs import deps
+from ..store import records
 from .supervisor import without_run
 
-INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INJECT_DIR = os.path.join(PACKAGE_DIR, "inject")
 # The folder this package was imported from (site-packages for a wheel): the supervisor server starts there,
-# so `-m hangmatrix.supervisor` runs this very package, never a `hangmatrix/` in the user's working folder.
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# so `-m hangmatrix.run.supervisor` runs this very package, never a `hangmatrix/` in the user's working folder.
+PACKAGE_PARENT = os.path.dirname(PACKAGE_DIR)
 
 
 # ---------------------------------------------------------------- one cell
@@ -62,7 +66,7 @@ class Supervisors:
             listener.bind(self.address)
             listener.listen(128)
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hangmatrix.supervisor", str(listener.fileno()), str(os.getpid())],
+                [sys.executable, "-m", "hangmatrix.run.supervisor", str(listener.fileno()), str(os.getpid())],
                 stdin=subprocess.PIPE, pass_fds=(listener.fileno(),), start_new_session=True, cwd=PACKAGE_PARENT)
         finally:
             listener.close()  # the server holds it now
@@ -129,7 +133,7 @@ def _installed_gevent():
 def make_item(case, config, start, interp, gevent, timeout=30.0, detect=True, requires=(), requires_newest=False,
               memory=None):
     """One planned cell: what execute() needs to build its environment and run it; `requires` (normalized,
-    hangmatrix.deps) and `requires_newest` key its environment; `memory` caps the cell (None: the default)."""
+    hangmatrix.envs.deps) and `requires_newest` key its environment; `memory` caps the cell (None: the default)."""
     return {"id": records.cell_id(case.name, interp.short, gevent, config["name"], start), "case": case,
             "config": config, "start": start, "interpreter": interp, "gevent": gevent, "timeout": timeout,
             "detect": detect, "requires": requires, "requires_newest": requires_newest, "memory": memory}
@@ -143,7 +147,8 @@ def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matr
     note(text), when given, hears which matrix file was used. Each cell's `requires` is its case's own,
     the matrix's and these (`--requires`), as one sorted set."""
     import dataclasses
-    from . import envs, matrix as matrix_mod
+    from .. import envs
+    from ..model import matrix as matrix_mod
     if matrix or matrix_file:
         m = matrix_mod.load_matrix(matrix_file, matrix or "default")
         if note:
@@ -221,7 +226,7 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
     upgrade-check passes one for local wheels). `server`: a Supervisors to reuse (advise runs several
     batches with one), else one for this call."""
     from concurrent.futures import as_completed
-    from . import envs
+    from .. import envs
     jobs = jobs or default_jobs()
     out = []
     display = _Progress(len(items)) if progress else None

@@ -20,8 +20,13 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from . import cases, configs, deps, envs, minimal, records, runner
-from .table import WORKS
+from ..model import cases, configs
+from ..envs import deps
+from .. import envs
+from . import minimal
+from ..store import records
+from ..run import runner
+from ..report.table import WORKS
 
 START_CANDIDATES = ("fork", "spawn", "forkserver")
 EXIT_WORKS, EXIT_FIXED, EXIT_BAD_INPUT, EXIT_UNFIXED = 0, 1, 2, 3

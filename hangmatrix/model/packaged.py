@@ -7,19 +7,20 @@ the working folder or on the checkout's layout.
 - matrices and baselines: hangmatrix/data/matrix.toml, hangmatrix/data/expectations.toml and
   hangmatrix/data/public_expectations.toml.
 
-A user's files in the working folder win over these; that choice lives in hangmatrix.cases (cases/),
-hangmatrix.matrix (matrix.toml) and hangmatrix.baseline (expectations.toml)."""
+A user's files in the working folder win over these; that choice lives in hangmatrix.model.cases (cases/),
+hangmatrix.model.matrix (matrix.toml) and hangmatrix.checks.baseline (expectations.toml)."""
 import importlib.resources
 import importlib.util
 import os
 
+PACKAGE = __package__.split(".")[0]  # hangmatrix: the data lives beside its top-level modules
 BUILTIN = "built-in"  # how listings and run output name the packaged files as a source
 
 
 def cases_dir():
     """The folder of the built-in cases, or None when the package does not carry them (hangmatrix imported
     from a bare source tree that was never installed)."""
-    spec = importlib.util.find_spec(__package__ + ".builtin_cases")
+    spec = importlib.util.find_spec(PACKAGE + ".builtin_cases")
     if spec is None or not spec.submodule_search_locations:
         return None
     return os.path.realpath(list(spec.submodule_search_locations)[0])
@@ -31,7 +32,7 @@ def public_cases_dir():
 
 
 def _data(name):
-    return os.path.realpath(str(importlib.resources.files(__package__).joinpath("data", name)))
+    return os.path.realpath(str(importlib.resources.files(PACKAGE).joinpath("data", name)))
 
 
 def matrix_path():

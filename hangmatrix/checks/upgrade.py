@@ -2,7 +2,7 @@
 
 It runs a matrix's cases x configurations x start methods with gevent NEW on every interpreter NEW installs
 on, and compares each cell with what it should be: the committed expectations baseline (expectations.toml,
-see hangmatrix.baseline) or, with `--against OLD`, the same cell run with gevent OLD on the same interpreter.
+see hangmatrix.checks.baseline) or, with `--against OLD`, the same cell run with gevent OLD on the same interpreter.
 The report lists new hangs first (with their signatures), then new failures, then cells that no longer hang
 or were fixed, other changes, and how many cells are unchanged. Exit status: 0 no regression, 1 a cell that
 worked (or was expected to) now hangs or fails, 2 nothing could be checked (bad option, NEW installs nowhere).
@@ -30,7 +30,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from . import baseline, configs, envs, matrix as matrix_mod, records, runner, table
+from . import baseline
+from ..model import configs, matrix as matrix_mod
+from .. import envs
+from ..store import records
+from ..run import runner
+from ..report import table
 
 REGRESSIONS = ("new hangs", "new failures")
 WHEEL = re.compile(r"^gevent-(?P<version>[^-]+)-.*\.whl$")

@@ -1,7 +1,7 @@
 """Compatibility tables from records: Markdown, a self-contained HTML page (click a cell for its diagnosis),
 CSV and JSON; the "claims" view that answers the seed post; and `diff`, which compares two record sets.
 
-Stable interfaces (hangmatrix.upgrade, CI and `hangmatrix run --table` call them):
+Stable interfaces (hangmatrix.checks.upgrade, CI and `hangmatrix run --table` call them):
 
     load(paths, warn=None) -> list[dict]
         records from JSONL files, folders of *.jsonl, or a JSON file written by json_text() (compat.json)
@@ -41,8 +41,10 @@ import json
 import os
 import re
 
-from . import __version__, configs, records as records_mod
-from .text import split_top_level
+from .. import __version__
+from ..model import configs
+from ..store import records as records_mod
+from ..model.text import split_top_level
 
 HANG = ("deadlock", "stall", "timeout")
 FAIL = ("error", "crash")
@@ -421,7 +423,7 @@ def _legend_md():
 
 def _case_whats():
     try:
-        from . import cases
+        from ..model import cases
         return {name: case.what for name, case in cases.discover().items()}
     except Exception:  # a table must render from records alone
         return {}

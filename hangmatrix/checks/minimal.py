@@ -27,8 +27,9 @@ import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
-from . import cases, configs, runner
-from .table import HANG, WORKS
+from ..model import cases, configs
+from ..run import runner
+from ..report.table import HANG, WORKS
 
 _FLAGS_PROBE = r"""
 import inspect, json
@@ -78,7 +79,7 @@ def search(case, start, python, gevent, universe=None, rest="default", timeout=2
         from hypothesis.errors import NoSuchExample
     except ImportError:
         raise MinimalError("the minimal patch set search needs hypothesis: pip install 'hangmatrix[test]'") from None
-    from . import envs
+    from .. import envs
     if rest not in ("default", "off"):
         raise MinimalError("rest must be default or off")
     case_obj = cases.select([case])

@@ -28,7 +28,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Optional
 
-from . import deps, matrix as matrix_mod
+from . import deps
+from ..model import matrix as matrix_mod
 
 try:
     from packaging import tags as _tags

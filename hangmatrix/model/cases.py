@@ -2,7 +2,7 @@ r"""Cases: real programs in cases/ (or a user's own folder), each with a header 
 
 Where they come from, first wins by name: the folders in $HANGMATRIX_CASES, the current project's cases/
 folder (in the working folder), then the built-in cases and the public-record ones (package data,
-hangmatrix.packaged). A file whose name starts with `_` is not a case (cases/__init__.py makes the built-in
+hangmatrix.model.packaged). A file whose name starts with `_` is not a case (cases/__init__.py makes the built-in
 folder a package).
 
 A header line is `# hangmatrix: key = value`; both are optional, so a user's program runs unedited. The
@@ -12,7 +12,7 @@ with several calls) or, with no marked line, the first patch_all() call the prog
 (true: never exits, verdict from
 progress), progress (functions whose calls and loop ticks prove progress), workers (functions that
 `lazy` patches in), python (`>=3.2` or `<3`: other interpreters are `unsupported`), requires (the program's
-own dependencies, e.g. `grequests, requests<3`, installed in its cell environment; see hangmatrix.deps),
+own dependencies, e.g. `grequests, requests<3`, installed in its cell environment; see hangmatrix.envs.deps),
 stdin (text fed to the program's standard input, `\n`, `\t` and `\\` decoded, e.g. `c\nc\n` for a program
 that stops at pdb; without it, stdin is empty).
 """
@@ -23,7 +23,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from . import deps, packaged
+from ..envs import deps
+from . import packaged
 
 HEADER = re.compile(r"^#\s*hangmatrix:\s*([\w-]+)\s*=\s*(.*?)\s*$")
 MARKER = "# hangmatrix: patch-point"
