@@ -4,7 +4,8 @@ hangmatrix.envs, case names from hangmatrix.model.cases, requirement syntax from
 configuration names from hangmatrix.model.configs.
 
 A matrix is looked up by name in the user's ./matrix.toml first, then in the built-in one (package data,
-hangmatrix.model.packaged), unless a file is named (--matrix-file), which is then the only one."""
+hangmatrix.model.packaged), unless a file is named (--matrix-file), which is then the only one. A file named
+pyproject.toml holds its matrices as [tool.hangmatrix.matrix.NAME] tables."""
 import json
 import os
 import re
@@ -115,9 +116,12 @@ def tables(path):
         raise MatrixError("%s: cannot read: %s" % (path, exc.strerror or exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise MatrixError("%s: not valid TOML: %s" % (path, exc)) from None
-    found = data.get("matrix")
+    where = "matrix"
+    if os.path.basename(path) == "pyproject.toml":  # a project's matrices under [tool.hangmatrix]
+        where, data = "tool.hangmatrix.matrix", data.get("tool", {}).get("hangmatrix", {})
+    found = data.get("matrix") if isinstance(data, dict) else None
     if not isinstance(found, dict) or not found:
-        raise MatrixError("%s: no [matrix.NAME] tables" % path)
+        raise MatrixError("%s: no [%s.NAME] tables" % (path, where))
     return found
 
 
