@@ -169,6 +169,11 @@ def test_x_stops_and_stores_only_what_finished(tmp_path):
         '[matrix.default]\ncases = ["cases/%s.py", "cases/%s.py"]\nconfigs = ["as-written", "none", "patch_all", '
         '"thread_false", "selective", "lazy"]\nstarts = ["fork", "spawn"]\npythons = ["%s"]\ngevents = ["%s"]\n'
         % (HANGS, WORKS, PY, GEVENT)))
+    done = run_pytest(project, "--hangmatrix", "--co", "-q", "-k", "works and thread_false and spawn")
+    assert done.returncode == 0 and "1/24 tests collected (23 deselected)" in done.stdout, done.stdout[-3000:]
+    assert "matrix.toml::%s-py%s-gevent%s-thread_false-spawn" % (WORKS, PY, GEVENT) in done.stdout
+    assert not os.path.exists(os.path.join(project, "results")), "--co ran cells"
+
     done = run_pytest(project, "--hangmatrix", "-x", "--hangmatrix-jobs", "2", "--hangmatrix-records", "r.jsonl")
     assert done.returncode == 1 and "stopping after 1 failures" in done.stdout, done.stdout[-3000:]
     from hangmatrix.store import records
@@ -195,3 +200,29 @@ def test_the_fixture_runs_one_cell_for_a_hand_written_test(tmp_path):
     from hangmatrix.store import records
     assert {r["id"] for r in records.read(os.path.join(project, "results", "records.jsonl"))} == {
         cell(HANGS), "%s-py%s-gevent%s-none-default" % (WORKS, PY, GEVENT)}
+
+
+def test_repeat_gives_flake_rates_and_a_new_pass_is_reported_as_such(tmp_path):
+    """--hangmatrix-repeat 3: three items for the cell, each a real run with its own record, and a flake
+    rate in the summary. The expectations say the finishing program deadlocks: each run is a NEW PASS, and
+    acknowledging it as the failure text says (hangmatrix baseline --update) makes the next run pass."""
+    project = make_project(str(tmp_path / "p"))
+    with open(os.path.join(project, "expectations.toml"), "w") as f:
+        f.write('expect = [ { verdict = "deadlock" } ]\n')
+    done = run_pytest(project, "--hangmatrix", "-v", "-k", WORKS, "--hangmatrix-repeat", "3")
+    assert done.returncode == 1 and "3 failed, 3 deselected" in done.stdout, done.stdout[-3000:]
+    for run in (1, 2, 3):
+        assert "matrix.toml::%s[run%d] FAILED" % (cell(WORKS), run) in done.stdout
+    assert done.stdout.count("NEW PASS: acknowledge it") == 3
+    assert "hangmatrix: verdicts of repeated cells" in done.stdout
+    assert re.search(r"ok +ok 3/3 +95% CI [0-9.]+-1\.00 +" + re.escape(cell(WORKS)), done.stdout), done.stdout[-1500:]
+    from hangmatrix.store import records
+    stored = records.read(os.path.join(project, "results", "records.jsonl"))
+    assert [r["id"] for r in stored] == [cell(WORKS)] * 3 and {r["verdict"] for r in stored} == {"ok"}
+
+    acknowledge = re.search(r"hangmatrix baseline --update .*", done.stdout).group(0)
+    hangmatrix = os.path.join(os.path.dirname(sys.executable), "hangmatrix")
+    done = sh([hangmatrix] + acknowledge.split()[1:], project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_pytest(project, "--hangmatrix", "-v", "-k", WORKS)
+    assert done.returncode == 0 and "matrix.toml::%s PASSED" % cell(WORKS) in done.stdout, done.stdout[-3000:]

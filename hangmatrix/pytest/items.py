@@ -49,7 +49,8 @@ class CellItem(pytest.Item):
         rec = current.runs.record(self.nodeid, self.planned)
         self.user_properties += [("hangmatrix_cell", rec["id"]), ("verdict", rec["verdict"]),
                                  ("signature", rec.get("signature", ""))]
-        outcome, text = judge.judge(rec, current.expectations, current.settings.records)
+        outcome, text = judge.judge(rec, current.expectations, current.settings.records,
+                                    current.settings.expectations)
         if outcome == judge.FAILED:
             raise CellFailed(text)
         if outcome == judge.SKIPPED:

@@ -5,16 +5,18 @@ signature), then the diagnosis as `hangmatrix show` prints it (hangmatrix.report
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 
 
-def judge(rec, expectations, store):
+def judge(rec, expectations, store, baseline_file=None):
     """(outcome, text). An `unsupported` cell that its expectation allows did not run: skipped, never
-    passed. A cell that left processes behind fails whatever its verdict."""
+    passed. A cell that left processes behind fails whatever its verdict. baseline_file: the project's
+    expectations file (None: ./expectations.toml, which acknowledging writes)."""
     from ..checks import baseline
     from ..report import show
     failures = baseline.check([rec], expectations)
     if failures:
         expectation = failures[0].message.split("\n  diagnosis:")[0]  # the diagnosis follows, whole
         return FAILED, "%s\n\n%s\n\nif this is the new truth (or to acknowledge a new pass): hangmatrix baseline " \
-                       "--update --records %s" % (expectation, show.render(rec), store)
+                       "--update --records %s%s" % (expectation, show.render(rec), store,
+                                                       " --baseline %s" % baseline_file if baseline_file else "")
     survivors = (rec.get("cleanup") or {}).get("survivors")
     if survivors:
         return FAILED, "%s: processes outlived the cell: %s\n\n%s" % (rec["id"], survivors, show.render(rec))
