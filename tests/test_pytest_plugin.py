@@ -37,12 +37,13 @@ def make_project(folder, matrix_text=None):
 
 
 def junit(path):
-    """{test name: (outcome, failure message)} of a JUnit XML file."""
+    """{test name: (outcome, failure message, {property: value})} of a JUnit XML file."""
     out = {}
     for case in ET.parse(path).iter("testcase"):
         failure = case.find("failure")
         outcome = "failed" if failure is not None else "skipped" if case.find("skipped") is not None else "passed"
-        out[case.get("name")] = (outcome, failure.get("message") if failure is not None else "")
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        out[case.get("name")] = (outcome, failure.get("message") if failure is not None else "", props)
     return out
 
 
@@ -90,7 +91,8 @@ def test_a_fresh_project_runs_its_cells_as_pytest_items(user_pytest, work):
     done = sh([pytest_exe, "--hangmatrix", "-v", "--junitxml=first.xml"], project, env)
     assert done.returncode == 1, done.stdout[-5000:] + done.stderr[-3000:]
     first = junit(os.path.join(project, "first.xml"))
-    assert {name: outcome for name, (outcome, _) in first.items()} == {cell(HANGS): "failed", cell(WORKS): "passed"}
+    assert {name: outcome for name, (outcome, _, _) in first.items()} == {cell(HANGS): "failed", cell(WORKS): "passed"}
+    assert first[cell(HANGS)][2]["verdict"] == "deadlock" and first[cell(WORKS)][2]["verdict"] == "ok"
     message = first[cell(HANGS)][1]
     assert "deadlock" in message and PIPE_READ.search(message), message
     assert "rule 1 of the default expectation" in message  # no expectations.toml: the rule that failed
@@ -101,7 +103,7 @@ def test_a_fresh_project_runs_its_cells_as_pytest_items(user_pytest, work):
 
     done = sh([pytest_exe, "--hangmatrix", "--lf", "--junitxml=lf.xml"], project, env)
     assert done.returncode == 1, done.stdout[-3000:]
-    assert {name: outcome for name, (outcome, _) in junit(os.path.join(project, "lf.xml")).items()} == {
+    assert {name: outcome for name, (outcome, _, _) in junit(os.path.join(project, "lf.xml")).items()} == {
         cell(HANGS): "failed"}
     assert "rerun previous 1 failure" in done.stdout and "1 failed in" in done.stdout, done.stdout[-2000:]
 
@@ -109,7 +111,7 @@ def test_a_fresh_project_runs_its_cells_as_pytest_items(user_pytest, work):
               project, env)
     assert done.returncode == 1, done.stdout[-3000:]
     spread = junit(os.path.join(project, "xdist.xml"))
-    assert {n: o for n, (o, _) in spread.items()} == {n: o for n, (o, _) in first.items()}
+    assert {n: o for n, (o, _, _) in spread.items()} == {n: o for n, (o, _, _) in first.items()}
     assert PIPE_READ.search(spread[cell(HANGS)][1])
     assert "created: 2/2 workers" in done.stdout, done.stdout[:2000]
     assert processes_of(venv) + processes_of(project) == [], "left running after pytest -n 2"
