@@ -4,29 +4,16 @@ command run from an empty folder there. The wheel's built-in cases, matrices and
 checkout's files byte for byte (cases/ is mapped into the package, not copied), and every module of the
 package must ship, including ones added later."""
 import fnmatch
-import glob
 import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tarfile
-import tempfile
 import zipfile
 
-import pytest
-
-from conftest import GEVENT, PY
+from conftest import GEVENT, NOT_SOURCE, PY, sh
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# What a build must not see: tools, caches and outputs of this checkout (the copy it builds from).
-NOT_SOURCE = (".git", ".venv", ".tools", ".tox", ".hypothesis", ".pytest_cache", "build", "dist", "results",
-              "*.egg-info", "__pycache__", "*.pyc")
-
-
-def sh(argv, cwd, env=None, timeout=600):
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def sha256(data):
@@ -43,46 +30,6 @@ def checkout_files(folder):
                 with open(os.path.join(d, name), "rb") as f:
                     out[os.path.relpath(os.path.join(d, name), REPO)] = f.read()
     return out
-
-
-@pytest.fixture(scope="module")
-def work():
-    """A temporary folder outside the checkout, removed with everything in it after this module."""
-    folder = tempfile.mkdtemp(prefix="hangmatrix-install-")
-    assert not os.path.realpath(folder).startswith(os.path.realpath(REPO) + os.sep)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def built(work):
-    """(wheel, sdist) from `uv build` of a copy of the checkout (a build writes *.egg-info into its source)."""
-    src = os.path.join(work, "src")
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(*NOT_SOURCE))
-    out = os.path.join(work, "dist")
-    done = sh([sys.executable, "-m", "uv", "build", "-q", "--out-dir", out, src], work)
-    assert done.returncode == 0, done.stderr[-3000:]
-    shutil.rmtree(src)
-    wheels, sdists = glob.glob(os.path.join(out, "*.whl")), glob.glob(os.path.join(out, "*.tar.gz"))
-    assert len(wheels) == 1 and len(sdists) == 1, os.listdir(out)
-    return wheels[0], sdists[0]
-
-
-@pytest.fixture(scope="module")
-def installed(work, built):
-    """(hangmatrix executable, env, an empty folder) after installing the wheel into a fresh venv."""
-    venv = os.path.join(work, "venv")
-    keep = ("HANGMATRIX_OWNER", "HANGMATRIX_CACHE")  # the leak guard's tag; the env cache a user would share
-    env = {k: v for k, v in os.environ.items()
-           if k in keep or not k.startswith(("HANGMATRIX_", "PYTHON", "VIRTUAL_ENV", "GITHUB_"))}
-    done = sh([sys.executable, "-m", "uv", "venv", "-q", "--python", sys.executable, venv], work, env)
-    assert done.returncode == 0, done.stderr
-    done = sh([sys.executable, "-m", "uv", "pip", "install", "-q", "--python", os.path.join(venv, "bin", "python"),
-               built[0]], work, env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    empty = os.path.join(work, "empty")
-    os.mkdir(empty)
-    return os.path.join(venv, "bin", "hangmatrix"), env, empty
 
 
 def test_the_wheel_carries_the_checkouts_cases_matrices_baseline_and_every_module(built):

@@ -29,7 +29,7 @@ def test_committed_matrices_parse():
     ("[matrix.default]\nconfigs = ['patch_everything']", "configs: 'patch_everything' is not one of"),
     ("[matrix.default]\nconfigs = ['flags:thread']", "configs: 'flags:thread' is not one of"),
     ("[matrix.default]\ngevents = ['default', '1.2.2']", "'default' cannot be combined"),
-    ("[matrix.default]\ngevents = ['newest']", "'newest' is not 'default', 'all' or a release"),
+    ("[matrix.default]\ngevents = ['newest']", "'newest' is not 'default', 'all', old, mid, new or a release"),
     ("[matrix.default]\npythons = ['three']", "'three' is not 'discovered', a version"),
     ("[matrix.default]\ncases = []", "cases must be a non-empty list of strings"),
     ("[matrix.default]\ncases = [1]", "cases must be a non-empty list of strings"),
@@ -84,6 +84,22 @@ def test_pairs_expand_per_interpreter():
     # explicit releases apply where they install
     assert matrix.Matrix(pythons=["2.7", "/x/3.11/bin/python"], gevents=["1.2.2", "26.9.0"]).pairs(
         [py27, py311], releases.get) == [(py27, "1.2.2"), (py311, "26.9.0")]
+
+
+
+def test_positions_name_each_interpreters_own_old_mid_new_release(tmp_path):
+    """tox's slices (cells311-geventnew) name a position, not a release: each interpreter gets its own."""
+    py27, py311 = FakeInterp("/x/2.7/bin/python", "2.7.18"), FakeInterp("/x/3.11/bin/python", "3.11.7")
+    releases = {py27: ["1.1.0", "1.2.2", "1.5.0", "22.10.2"], py311: ["22.10.1", "26.9.0"], "none": []}
+    m = matrix.Matrix(gevents=["new", "old", "1.2.2"])
+    assert m.gevents_for(py27, releases.get) == ["22.10.2", "1.1.0", "1.2.2"]
+    assert m.gevents_for(py311, releases.get) == ["26.9.0", "22.10.1", "1.2.2"]
+    assert matrix.Matrix(gevents=["mid"]).gevents_for(py311, releases.get) == ["26.9.0"]  # two releases: mid is new
+    assert matrix.Matrix(gevents=["new"]).gevents_for("none", releases.get) == ["new"]  # an env-error later
+    assert matrix.Matrix(gevents=["1.2.2"]).gevents_for(py27, None) == ["1.2.2"]  # no lookup without a position
+    path = tmp_path / "matrix.toml"
+    path.write_text("[matrix.default]\ngevents = ['old', 'new']")
+    assert matrix.load_matrix(str(path)).gevents == ["old", "new"]
 
 
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True)

@@ -4,7 +4,8 @@ hangmatrix.envs, case names from hangmatrix.model.cases, requirement syntax from
 configuration names from hangmatrix.model.configs.
 
 A matrix is looked up by name in the user's ./matrix.toml first, then in the built-in one (package data,
-hangmatrix.model.packaged), unless a file is named (--matrix-file), which is then the only one."""
+hangmatrix.model.packaged), unless a file is named (--matrix-file), which is then the only one. A file named
+pyproject.toml holds its matrices as [tool.hangmatrix.matrix.NAME] tables."""
 import json
 import os
 import re
@@ -21,6 +22,9 @@ AXES = ("cases", "configs", "starts", "pythons", "gevents")
 _FLAGS = re.compile(r"flags:[A-Za-z_]\w*=[^,=\s]+(,[A-Za-z_]\w*=[^,=\s]+)*$")
 _VERSION = re.compile(r"\d+\.\d+(\.\d+)?$")
 _RELEASE = re.compile(r"\d+(\.\d+)+([a-z]+\d*)?(\.post\d+)?$")
+# Positions on the gevents axis: each interpreter's oldest, middle and newest installable release (the
+# picks of `default`), so one name selects the same slice on every Python (tox's cells311-geventnew).
+POSITIONS = ("old", "mid", "new")
 
 
 class MatrixError(Exception):
@@ -72,6 +76,20 @@ class Matrix:
             out.extend((interp, g) for g in wanted)
         return out
 
+    def gevents_for(self, interpreter, releases):
+        """The gevents axis for one interpreter, each position (POSITIONS) replaced by its release among
+        releases(interpreter); other entries as written. A position with no release to pick stays as
+        written, so building its environment fails with an env-error naming it."""
+        if not set(self.gevents) & set(POSITIONS):
+            return list(self.gevents)
+        picks = spread(releases(interpreter))
+        named = {"old": picks[0], "mid": picks[len(picks) // 2], "new": picks[-1]} if picks else {}
+        out = []
+        for g in (named.get(g, g) for g in self.gevents):
+            if g not in out:
+                out.append(g)
+        return out
+
     def to_toml(self):
         """This matrix as a [matrix.NAME] table (load_matrix reads it back unchanged)."""
         lines = ["[matrix.%s]" % self.name]
@@ -115,9 +133,12 @@ def tables(path):
         raise MatrixError("%s: cannot read: %s" % (path, exc.strerror or exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise MatrixError("%s: not valid TOML: %s" % (path, exc)) from None
-    found = data.get("matrix")
+    where = "matrix"
+    if os.path.basename(path) == "pyproject.toml":  # a project's matrices under [tool.hangmatrix]
+        where, data = "tool.hangmatrix.matrix", data.get("tool", {}).get("hangmatrix", {})
+    found = data.get("matrix") if isinstance(data, dict) else None
     if not isinstance(found, dict) or not found:
-        raise MatrixError("%s: no [matrix.NAME] tables" % path)
+        raise MatrixError("%s: no [%s.NAME] tables" % (path, where))
     return found
 
 
@@ -212,8 +233,8 @@ def _check(axis, value, items):
     if axis == "gevents":
         if value in ("default", "all"):
             return None if len(items) == 1 else "%r cannot be combined with other entries" % value
-        if not _RELEASE.match(value):
-            return "%r is not 'default', 'all' or a release like 1.2.2" % value
+        if not _RELEASE.match(value) and value not in POSITIONS:
+            return "%r is not 'default', 'all', old, mid, new or a release like 1.2.2" % value
     return None
 
 

@@ -180,7 +180,7 @@ def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matr
     if m.gevents in (["default"], ["all"]):
         pairs = m.pairs(interps, envs.gevent_releases)
     else:
-        pairs = [(interp, gv) for interp in interps for gv in m.gevents]
+        pairs = [(interp, gv) for interp in interps for gv in m.gevents_for(interp, envs.gevent_releases)]
     items = []
     for interp, gv in pairs:
         for case in chosen_cases:

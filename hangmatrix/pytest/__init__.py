@@ -1,0 +1,1 @@
+"""hangmatrix as a pytest plugin (entry point hangmatrix.pytest.plugin): settings, items, runs, judge."""
