@@ -168,3 +168,22 @@ def test_a_stall_whose_poller_was_caught_awake_is_not_proven_yet():
     assert seen_inside == []
     seen_outside = supervisor._unproven("stall", proof, _poller_diag({"inside": [], "outside": ["peer outside"]}))
     assert seen_outside == ["parent (thread 7531) in pselect6(): peer outside"]
+
+
+# ---------------------------------------------------------------- a deadlock's look must find the tree unchanged
+
+def _timerfd_reader(state="S", run_ns=5_000_000, slices=40):
+    reader = Thread(201, "python", state, "read", (3, 0x7F00, 8), "", run_ns, slices, 200)
+    return Sample(1.0, {200: Proc(200, 1, "python outside_timerfd.py", {201: reader})})
+
+
+def test_a_wait_that_ended_during_the_look_is_no_deadlock():
+    """Under load, test_outside's timerfd cell was once called a deadlock: the look read the timerfd as
+    disarmed because it had just fired, while the woken reader had not run yet. After the look the tree
+    must still be as the detector saw it: asleep in the same calls, not having run."""
+    before = _timerfd_reader()
+    assert verdict.still(before, _timerfd_reader())
+    assert not verdict.still(before, _timerfd_reader(state="R"))  # woken, waiting for a CPU
+    assert not verdict.still(before, _timerfd_reader(run_ns=5_100_000, slices=41))  # ran since
+    gone = Sample(1.1, {})
+    assert not verdict.still(before, gone)

@@ -94,6 +94,24 @@ class Detector:
         return "stall", {"no_progress_for_s": round(now - self._progress_t, 2), "pollers": pollers}
 
 
+def still(before, after):
+    """Whether every thread of `before` is in `after`, still asleep in the same wait, not having run since.
+    Checked after a deadlock's look at who can end each wait: what the look read (a timerfd that has just
+    fired reads as disarmed) proves nothing if a wait ended meanwhile. The state catches a thread woken but
+    not yet scheduled, which a loaded machine leaves runnable for a while."""
+    if {p: set(proc.threads) for p, proc in before.procs.items()} != \
+            {p: set(proc.threads) for p, proc in after.procs.items()}:
+        return False  # a process or thread came or went
+    for pid, proc in before.procs.items():
+        other = after.procs[pid]
+        for tid, th in proc.threads.items():
+            now = other.threads.get(tid)
+            if now is None or now.state != "S" or (now.syscall, now.args, now.run_ns, now.slices) != \
+                    (th.syscall, th.args, th.run_ns, th.slices):
+                return False
+    return True
+
+
 # ---------------------------------------------------------------- ending, and the one-line signature
 
 _EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Timeout)|[A-Za-z_][\w.]*)(: .*)?$")

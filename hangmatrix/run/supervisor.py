@@ -368,14 +368,16 @@ def watch_until_verdict(cell, spec):
             elif not spec["detect"]:
                 fixed_mode_found = None
             if found and found[0] in ("deadlock", "stall"):
-                if time.time() < recheck_at:
+                if time.monotonic() < recheck_at:
                     found = None  # the last look found a wait an outside party can end: not again so soon
                 else:
                     proven_diag = cell.diagnose()
                     unproven = _unproven(found[0], found[1], proven_diag)
                     if unproven:  # something outside could still end a wait: no proof, keep watching
                         proof["unproven"] = unproven
-                        found, recheck_at = None, time.time() + RECHECK_S
+                        found, recheck_at = None, time.monotonic() + RECHECK_S
+                    elif found[0] == "deadlock" and not verdict.still(snap, cell.sample()):
+                        found = None  # a wait ended during the look (a timer fired, say): no proof, watch on
             if found:
                 proof.pop("unproven", None)  # an earlier look's, no longer true: this look proved it
                 result, proof = found[0], dict(proof, **found[1])
