@@ -16,7 +16,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hangmatrix.store import records  # noqa: E402
 from hangmatrix.run import runner
-from hangmatrix.cli import _list  # noqa: E402
+from hangmatrix.cli.options import listed  # noqa: E402
 
 
 def pct(values, q):
@@ -50,7 +50,7 @@ def main():
     ap.add_argument("--records", help="keep both modes' records: FILE.fixed.jsonl and FILE.detect.jsonl")
     ap.add_argument("--detect-only", action="store_true", help="skip the fixed-timeout run (no verdict check)")
     args = ap.parse_args()
-    items = runner.plan(*(_list(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")),
+    items = runner.plan(*(listed(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")),
                         matrix=args.matrix)
     cores = os.cpu_count()
     keep = (lambda mode: "%s.%s.jsonl" % (args.records, mode)) if args.records else (lambda mode: None)

@@ -1,5 +1,5 @@
 """One slice of the matrix as pytest cells, for tox (`tox -e cells27-geventold`): the default matrix's cases,
-configurations and start methods on $HANGMATRIX_PYTHON with gevent $HANGMATRIX_GEVENT (old, mid, new or
+configurations and start methods on $HANGMATRIX_SLICE_PYTHON with gevent $HANGMATRIX_SLICE_GEVENT (old, mid, new or
 a release), each checked against the built-in expectations.toml. Records go to $HANGMATRIX_RESULTS/<slice>.jsonl. Not part of the plain test suite (its file
 name does not match test_*.py): tox names it explicitly."""
 import os
@@ -7,27 +7,27 @@ import os
 import pytest
 
 from hangmatrix.checks import baseline
-from hangmatrix import envs
+from hangmatrix.envs.index import gevent_releases
+from hangmatrix.envs.interpreters import find_interpreter
 from hangmatrix.model import matrix, packaged
 from hangmatrix.store import records
 from hangmatrix.run import runner
 from hangmatrix.observe import verdict
 
-PYTHON = os.environ.get("HANGMATRIX_PYTHON", "3.11")
-GEVENT = os.environ.get("HANGMATRIX_GEVENT", "new")
+PYTHON = os.environ.get("HANGMATRIX_SLICE_PYTHON", "3.11")
+GEVENT = os.environ.get("HANGMATRIX_SLICE_GEVENT", "new")
 RESULTS = os.environ.get("HANGMATRIX_RESULTS", "results/tox")
 EXPECTATIONS = baseline.load(packaged.baseline_path())
 
 
 def _release():
-    interp = envs.find_interpreter(PYTHON)
-    picks = matrix.spread(envs.gevent_releases(interp))
+    interp = find_interpreter(PYTHON)
+    picks = matrix.spread(gevent_releases(interp))
     named = {"old": picks[0], "mid": picks[len(picks) // 2], "new": picks[-1]} if picks else {}
     return named.get(GEVENT, GEVENT)
 
 
-ITEMS = runner.plan(pythons=[PYTHON], gevents=[_release()], matrix="default", matrix_file=packaged.matrix_path(),
-                    timeout=30.0)
+ITEMS = runner.plan(pythons=[PYTHON], gevents=[_release()], matrix="default", matrix_file=packaged.matrix_path())
 STORE = os.path.join(RESULTS, "py%s-gevent%s.jsonl" % (PYTHON, GEVENT))
 
 

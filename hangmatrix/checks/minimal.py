@@ -79,7 +79,9 @@ def search(case, start, python, gevent, universe=None, rest="default", timeout=2
         from hypothesis.errors import NoSuchExample
     except ImportError:
         raise MinimalError("the minimal patch set search needs hypothesis: pip install 'hangmatrix[test]'") from None
-    from .. import envs
+    from ..envs.build import ensure_env
+    from ..envs.errors import EnvError
+    from ..envs.interpreters import find_interpreter
     if rest not in ("default", "off"):
         raise MinimalError("rest must be default or off")
     case_obj = cases.select([case])
@@ -88,8 +90,8 @@ def search(case, start, python, gevent, universe=None, rest="default", timeout=2
     case_obj = case_obj[0]
     configs.check_start(start)
     try:
-        env = envs.ensure_env(envs.find_interpreter(python), gevent, requires=case_obj.requires)
-    except envs.EnvError as exc:
+        env = ensure_env(find_interpreter(python), gevent, requires=case_obj.requires)
+    except EnvError as exc:
         raise MinimalError(str(exc)) from None
     declared = flag_universe(env)
     enabled_by_default = [f for f, d in declared if d]
