@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hangmatrix.store import records  # noqa: E402
 from hangmatrix.run import runner
 from hangmatrix.cli.options import listed  # noqa: E402
+from hangmatrix.model import settings  # noqa: E402
 
 
 def pct(values, q):
@@ -56,7 +57,7 @@ def main():
     keep = (lambda mode: "%s.%s.jsonl" % (args.records, mode)) if args.records else (lambda mode: None)
     fixed = None if args.detect_only else one_mode([dict(i) for i in items], False, args.timeout, args.jobs,
                                                    keep("fixed"))
-    detect = one_mode([dict(i) for i in items], True, max(args.timeout, 30.0), args.jobs, keep("detect"))
+    detect = one_mode([dict(i) for i in items], True, max(args.timeout, settings.DEFAULT_TIMEOUT), args.jobs, keep("detect"))
     if fixed is None:  # --detect-only, for tuning the detector: nothing to compare with
         fixed = {"wall_s": float("nan"), "records": detect["records"]}
     changed = [(cid, fixed["records"][cid]["verdict"], r["verdict"]) for cid, r in detect["records"].items()

@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hangmatrix.checks import baseline  # noqa: E402
-from hangmatrix.model import packaged
+from hangmatrix.model import packaged, settings
 from hangmatrix.store import records
 from hangmatrix.run import runner
 from hangmatrix.observe import verdict
@@ -48,7 +48,7 @@ def main():
     ap.add_argument("--records", help="keep the loaded run's records here")
     args = ap.parse_args()
     items = runner.plan(*(listed(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")),
-                        matrix=args.matrix, timeout=30.0)
+                        matrix=args.matrix, timeout=settings.DEFAULT_TIMEOUT)
     if args.idle:
         idle = {r["id"]: r for r in records.latest(records.read(args.idle))}
     else:

@@ -9,7 +9,7 @@ A release whose environment cannot be built (env-error) is skipped, like `git bi
 
 Stable interface:
 
-    bisect(case, config, start, python, good, bad, timeout=30.0, say=print, records_path=None,
+    bisect(case, config, start, python, good, bad, timeout=settings.DEFAULT_TIMEOUT, say=print, records_path=None,
            releases=None) -> dict
         {"first_changed": release or None, "last_same": release, "reference": verdict of good,
          "tried": [{"gevent", "verdict", "signature", "elapsed_s", "record"}], "releases": [candidates],
