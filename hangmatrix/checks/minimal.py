@@ -13,7 +13,7 @@ Stable interface:
 
     flag_universe(env) -> [(flag, default)]   patch_all's boolean keyword flags in that env's gevent
     config_for(subset, universe, rest="default") -> "flags:..." configuration name
-    search(case, start, python, gevent, universe=None, rest="default", timeout=20.0, max_examples=25,
+    search(case, start, python, gevent, universe=None, rest="default", timeout=settings.MINIMAL_TIMEOUT, max_examples=25,
            jobs=None, say=print, run=None) -> dict
         {"universe": [flags], "rest": rest, "full": verdict, "single_removals": {flag: verdict},
          "runs_after_single_removal": [flags whose removal alone makes it run],
@@ -27,7 +27,7 @@ import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
-from ..model import cases, configs
+from ..model import cases, configs, settings
 from ..run import runner
 from ..report.table import HANG, WORKS
 
@@ -72,7 +72,7 @@ def _hangs(v):
     return v in HANG
 
 
-def search(case, start, python, gevent, universe=None, rest="default", timeout=20.0, max_examples=25, jobs=None,
+def search(case, start, python, gevent, universe=None, rest="default", timeout=settings.MINIMAL_TIMEOUT, max_examples=25, jobs=None,
            say=print, run=None):
     try:
         from hypothesis import HealthCheck, Phase, find, settings, strategies as st

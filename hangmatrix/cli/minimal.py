@@ -1,7 +1,7 @@
 """hangmatrix minimal: the smallest set of patch_all flags that still hangs (a hypothesis search)."""
 import sys
 
-from ..model import exits
+from ..model import exits, settings
 from .options import add_timeout, listed, say
 
 HELP = "the smallest set of patch_all flags that still hangs (hypothesis)"
@@ -16,7 +16,7 @@ def add_arguments(mini):
     mini.add_argument("--rest", choices=("default", "off"), default="default",
                       help="flags that are not candidates: patch_all's defaults (default) or off")
     mini.add_argument("--max-examples", type=int, default=25, help="hypothesis examples before shrinking")
-    add_timeout(mini, 20.0)  # many short runs: a hang is proven long before
+    add_timeout(mini, settings.MINIMAL_TIMEOUT)
 
 
 def main(args):

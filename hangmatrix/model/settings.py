@@ -9,6 +9,7 @@ inject/sitecustomize.py reads inside the cell (an interpreter that cannot import
 import os
 
 DEFAULT_TIMEOUT = 30.0  # seconds: the backstop per cell of run, bisect, advise and upgrade-check
+MINIMAL_TIMEOUT = 20.0  # seconds: minimal's backstop per cell (many short runs; a hang is proven long before)
 CONTAIN_MECHANISMS = ("pidns", "cgroup", "userns")  # what HANGMATRIX_CONTAIN_OFF may switch off (run/contain.py)
 _ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
