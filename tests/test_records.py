@@ -51,7 +51,7 @@ def test_writer_killed_with_sigkill_mid_write_never_breaks_the_store(tmp_path):
     intact line reads back, the torn one is reported, and the next append starts a fresh line."""
     import random
     path = str(tmp_path / "records.jsonl")
-    code = ("import sys; sys.path.insert(0, %r)\nfrom hangmatrix import records\n"
+    code = ("import sys; sys.path.insert(0, %r)\nfrom hangmatrix.store import records\n"
             "print('ready', flush=True)\n"
             "for i in range(100000):\n    records.append(%r, {'id': str(i), 'verdict': 'ok', 'pad': 'x' * (16 << 20)})\n"
             % (os.getcwd(), path))
