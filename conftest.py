@@ -65,10 +65,23 @@ def nothing_left_behind():
     assert cell_dirs() - dirs == set(), "cell folders left in %s" % tempfile.gettempdir()
 
 
+@pytest.fixture
+def debian_root_built():
+    """The Debian root's host folder (built first when HANGMATRIX_DEBIAN_ROOT=1); without it the test is
+    skipped, saying how to get it."""
+    from hangmatrix.envs import debian_root
+    from hangmatrix.model import settings
+    root = debian_root.path(build=settings.debian_root() is True)
+    if not root:
+        pytest.skip("no Debian root built (HANGMATRIX_DEBIAN_ROOT=1 builds it, about a minute)")
+    return root
+
+
 @pytest.fixture(scope="session")
 def env311():
-    from hangmatrix import envs
-    return envs.ensure_env(envs.find_interpreter(PY), GEVENT)
+    from hangmatrix.envs.build import ensure_env
+    from hangmatrix.envs.interpreters import find_interpreter
+    return ensure_env(find_interpreter(PY), GEVENT)
 
 
 @pytest.fixture(scope="session")

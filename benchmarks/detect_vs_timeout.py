@@ -16,7 +16,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hangmatrix.store import records  # noqa: E402
 from hangmatrix.run import runner
-from hangmatrix.cli import _list  # noqa: E402
+from hangmatrix.cli.options import listed  # noqa: E402
+from hangmatrix.model import settings  # noqa: E402
 
 
 def pct(values, q):
@@ -50,13 +51,13 @@ def main():
     ap.add_argument("--records", help="keep both modes' records: FILE.fixed.jsonl and FILE.detect.jsonl")
     ap.add_argument("--detect-only", action="store_true", help="skip the fixed-timeout run (no verdict check)")
     args = ap.parse_args()
-    items = runner.plan(*(_list(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")),
+    items = runner.plan(*(listed(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")),
                         matrix=args.matrix)
     cores = os.cpu_count()
     keep = (lambda mode: "%s.%s.jsonl" % (args.records, mode)) if args.records else (lambda mode: None)
     fixed = None if args.detect_only else one_mode([dict(i) for i in items], False, args.timeout, args.jobs,
                                                    keep("fixed"))
-    detect = one_mode([dict(i) for i in items], True, max(args.timeout, 30.0), args.jobs, keep("detect"))
+    detect = one_mode([dict(i) for i in items], True, max(args.timeout, settings.DEFAULT_TIMEOUT), args.jobs, keep("detect"))
     if fixed is None:  # --detect-only, for tuning the detector: nothing to compare with
         fixed = {"wall_s": float("nan"), "records": detect["records"]}
     changed = [(cid, fixed["records"][cid]["verdict"], r["verdict"]) for cid, r in detect["records"].items()

@@ -18,8 +18,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def timed_build(extra, env):
     """Wall seconds of one `envs build` in a fresh process, and its summary line."""
     started = time.time()
-    done = subprocess.run([sys.executable, "-c", "import sys; from hangmatrix import envs; "
-                           "sys.exit(envs.envs_main(['build'] + sys.argv[1:]))"] + extra,
+    done = subprocess.run([sys.executable, "-c", "import sys; from hangmatrix import cli; "
+                           "sys.exit(cli.main(['envs', 'build'] + sys.argv[1:]))"] + extra,
                           cwd=REPO, env=env, capture_output=True, text=True)
     lines = done.stdout.strip().splitlines() or [done.stderr.strip()]
     return time.time() - started, lines[-1], [line for line in lines if line.startswith("env-error")]

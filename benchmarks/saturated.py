@@ -16,11 +16,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hangmatrix.checks import baseline  # noqa: E402
-from hangmatrix.model import packaged
+from hangmatrix.model import packaged, settings
 from hangmatrix.store import records
 from hangmatrix.run import runner
 from hangmatrix.observe import verdict
-from hangmatrix.cli import _list  # noqa: E402
+from hangmatrix.cli.options import listed  # noqa: E402
 
 BASELINE = packaged.baseline_path()
 
@@ -47,8 +47,8 @@ def main():
     ap.add_argument("--idle", help="records of an idle-machine run of the same matrix (else one is made)")
     ap.add_argument("--records", help="keep the loaded run's records here")
     args = ap.parse_args()
-    items = runner.plan(*(_list(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")),
-                        matrix=args.matrix, timeout=30.0)
+    items = runner.plan(*(listed(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")),
+                        matrix=args.matrix, timeout=settings.DEFAULT_TIMEOUT)
     if args.idle:
         idle = {r["id"]: r for r in records.latest(records.read(args.idle))}
     else:

@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hangmatrix.run import runner  # noqa: E402
-from hangmatrix.cli import _list  # noqa: E402
+from hangmatrix.cli.options import listed  # noqa: E402
 
 
 def footprint():
@@ -37,7 +37,7 @@ def main():
     ap.add_argument("--matrix", default=None)
     args = ap.parse_args()
     matrix = args.matrix or (None if any([args.case, args.python, args.gevent]) else "default")
-    items = runner.plan(*(_list(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")),
+    items = runner.plan(*(listed(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")),
                         matrix=matrix)
     marks = soak(items)
     print(json.dumps({"cells_per_round": 3 * len(items), "footprint_before_and_after_each_round": marks}, indent=1))

@@ -20,7 +20,9 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from hangmatrix import envs  # noqa: E402
+from hangmatrix.envs import steps  # noqa: E402
+from hangmatrix.envs.build import ensure_env  # noqa: E402
+from hangmatrix.envs.interpreters import find_interpreter  # noqa: E402
 
 USER = "nobody"
 GEVENT = "26.9.0"
@@ -43,10 +45,10 @@ def build_sandbox(gevent=GEVENT, user=USER):
         for name in ("conftest.py", "pyproject.toml"):
             shutil.copy(os.path.join(REPO, name), src)
         venv = os.path.join(top, "venv")
-        subprocess.run([envs._uv(), "venv", "-q", "--python", "/usr/bin/python3", venv], check=True)
-        subprocess.run([envs._uv(), "pip", "install", "-q", "--python", venv + "/bin/python"] + HARNESS_PACKAGES,
+        subprocess.run([steps.uv(), "venv", "-q", "--python", "/usr/bin/python3", venv], check=True)
+        subprocess.run([steps.uv(), "pip", "install", "-q", "--python", venv + "/bin/python"] + HARNESS_PACKAGES,
                        check=True)
-        envs.ensure_env(envs.find_interpreter("/usr/bin/python3"), gevent, cache_dir=os.path.join(top, "cache"))
+        ensure_env(find_interpreter("/usr/bin/python3"), gevent, cache_dir=os.path.join(top, "cache"))
         os.mkdir(os.path.join(top, "home"))
         subprocess.run(["chown", "-R", "%s:" % user, top], check=True)
     except BaseException:

@@ -2,6 +2,8 @@
 # Installs what hangmatrix needs on a fresh machine: uv, then .venv (Python 3.11) with the package and its
 # test tools. Cell environments (other Pythons, other gevent releases) are built later, on demand, by
 # hangmatrix itself into ~/.cache/hangmatrix.
+# HANGMATRIX_PYTHON: the interpreter .venv is made from (default: python3 on PATH). Not the cells'
+# interpreter: that is `--python`, or HANGMATRIX_SLICE_PYTHON in tox.ini.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${HANGMATRIX_PYTHON:-$(python3 -c 'import sys; print(sys.executable)')}

@@ -9,7 +9,14 @@ import tempfile
 
 import pytest
 
-from hangmatrix import envs
+from hangmatrix import cli
+from hangmatrix.envs import debian_root, steps
+from hangmatrix.envs.build import check_sound, ensure_env, ensure_wheel_env
+from hangmatrix.envs.cache import MANIFEST
+from hangmatrix.envs.errors import EnvError
+from hangmatrix.envs.index import gevent_releases
+from hangmatrix.envs.interpreters import discover, find_interpreter
+from hangmatrix.envs.pkg import Version
 
 
 def pyenv_versions():
@@ -26,7 +33,7 @@ def start_method_of(python):
 
 
 def test_discovery_finds_every_pyenv_interpreter():
-    found = {i.short: i for i in envs.discover()}
+    found = {i.short: i for i in discover()}
     expected = [v for v in pyenv_versions() if re.match(r"(2\.7|3\.([6-9]|\d\d))\.\d+$", v)]
     assert expected, "no pyenv interpreters on this machine"
     for version in expected:
@@ -34,12 +41,12 @@ def test_discovery_finds_every_pyenv_interpreter():
         assert interp.version == version and interp.source == "pyenv", interp
         assert interp.implementation == "cpython" and interp.build.startswith(version)
         assert interp.default_start == start_method_of(interp.path) == "fork"  # Linux default before 3.14
-    versions = [envs.Version(i.version) for i in found.values()]
+    versions = [Version(i.version) for i in found.values()]
     assert versions == sorted(versions)
 
 
 def test_python27_is_a_wide_unicode_build():
-    assert envs.find_interpreter("2.7").abi == "cp27mu"
+    assert find_interpreter("2.7").abi == "cp27mu"
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -48,21 +55,19 @@ def test_python27_is_a_wide_unicode_build():
     ("/bin/true", "/bin/true is not a working CPython"),
 ])
 def test_missing_interpreter_is_one_line_env_error(spec, message):
-    with pytest.raises(envs.EnvError) as err:
-        envs.find_interpreter(spec)
+    with pytest.raises(EnvError) as err:
+        find_interpreter(spec)
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
 def test_gevent_releases_for_311():
-    releases = envs.gevent_releases(envs.find_interpreter("3.11"))
+    releases = gevent_releases(find_interpreter("3.11"))
     assert releases[0] == "22.10.1" and "26.9.0" in releases and "1.2.2" not in releases
-    assert releases == sorted(releases, key=envs.Version)
-    assert envs.default_gevents(envs.find_interpreter("3.11")) == [releases[0], releases[len(releases) // 2],
-                                                                   releases[-1]]
+    assert releases == sorted(releases, key=Version)
 
 
 def test_gevent_releases_for_27_start_at_11():
-    releases = envs.gevent_releases(envs.find_interpreter("2.7"))
+    releases = gevent_releases(find_interpreter("2.7"))
     assert releases[0] == "1.1.0" and "1.2.2" in releases and not any("a" in r or "rc" in r for r in releases)
 
 
@@ -72,8 +77,8 @@ def installed_in(env):
 
 
 def test_env_311_gevent_26_9_0():
-    env = envs.ensure_env(envs.find_interpreter("3.11"), "26.9.0")
-    with open(os.path.join(env.path, envs.MANIFEST)) as f:
+    env = ensure_env(find_interpreter("3.11"), "26.9.0")
+    with open(os.path.join(env.path, MANIFEST)) as f:
         manifest = json.load(f)
     assert manifest["gevent"] == env.gevent == "26.9.0"
     assert installed_in(env) == ["26.9.0", manifest["greenlet"]]
@@ -84,7 +89,7 @@ def test_env_311_gevent_26_9_0():
 
 
 def test_env_27_gevent_1_2_2_is_of_its_period():
-    env = envs.ensure_env(envs.find_interpreter("2.7"), "1.2.2")
+    env = ensure_env(find_interpreter("2.7"), "1.2.2")
     assert installed_in(env) == ["1.2.2", env.greenlet]
     assert env.greenlet.startswith("0.4.")  # greenlet 1.0 came in 2020
     assert int(env.packages["setuptools"].split(".")[0]) < 40  # setuptools of mid-2017
@@ -92,19 +97,19 @@ def test_env_27_gevent_1_2_2_is_of_its_period():
 
 
 def test_second_ensure_env_reuses(tmp_path):
-    interp = envs.find_interpreter("3.11")
-    first = envs.ensure_env(interp, "26.9.0")
-    manifest = os.path.join(first.path, envs.MANIFEST)
+    interp = find_interpreter("3.11")
+    first = ensure_env(interp, "26.9.0")
+    manifest = os.path.join(first.path, MANIFEST)
     stamp = os.stat(manifest).st_mtime_ns
-    again = envs.ensure_env(interp, "26.9.0")
+    again = ensure_env(interp, "26.9.0")
     assert again.reused and again.path == first.path and os.stat(manifest).st_mtime_ns == stamp
 
 
 def test_killed_build_is_not_taken_for_complete(tmp_path):
-    interp = envs.find_interpreter("3.11")
+    interp = find_interpreter("3.11")
     half = tmp_path / "envs" / ("%s-gevent26.9.0-2026-09-19" % interp.key)
     (half / "bin").mkdir(parents=True)  # what a build killed before its manifest leaves
-    env = envs.ensure_env(interp, "26.9.0", cache_dir=str(tmp_path))
+    env = ensure_env(interp, "26.9.0", cache_dir=str(tmp_path))
     assert not env.reused and env.path == str(half) and installed_in(env) == ["26.9.0", env.greenlet]
 
 
@@ -113,76 +118,69 @@ def test_killed_build_is_not_taken_for_complete(tmp_path):
     ("1.2.2", "gevent 1.2.2 has no wheel for Python 3.11"),
 ])
 def test_unusable_gevent_is_one_line_env_error(tmp_path, gevent, message):
-    with pytest.raises(envs.EnvError) as err:
-        envs.ensure_env(envs.find_interpreter("3.11"), gevent, cache_dir=str(tmp_path))
+    with pytest.raises(EnvError) as err:
+        ensure_env(find_interpreter("3.11"), gevent, cache_dir=str(tmp_path))
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
 def test_greenlet_mismatch_is_caught_not_hung(tmp_path):
     """FACTS.md's trap, made on purpose: gevent 1.3.7 with the later greenlet 0.4.17 on 3.7."""
-    interp = envs.find_interpreter("3.7")
+    interp = find_interpreter("3.7")
     bad = str(tmp_path / "bad")
-    envs._run([envs._uv(), "venv", "-q", "--python", interp.path, bad])
-    envs._run([envs._uv(), "pip", "install", "-q", "--python", bad + "/bin/python",
+    steps.run([steps.uv(), "venv", "-q", "--python", interp.path, bad])
+    steps.run([steps.uv(), "pip", "install", "-q", "--python", bad + "/bin/python",
                "gevent==1.3.7", "greenlet==0.4.17"])
-    with pytest.raises(envs.EnvError) as err:
-        envs._check_sound(interp, bad + "/bin/python", bad, "1.3.7")
+    with pytest.raises(EnvError) as err:
+        check_sound(interp, bad + "/bin/python", bad, "1.3.7")
     assert "greenlet 0.4.17 is binary-incompatible with gevent 1.3.7" in str(err.value) and err.value.lasting
 
 
 def test_failure_is_remembered_until_retry(tmp_path):
-    interp = envs.find_interpreter("3.11")
+    interp = find_interpreter("3.11")
     marker = tmp_path / "envs" / ("%s-gevent26.9.0.failed" % interp.key)
     marker.parent.mkdir()
     marker.write_text("an earlier build failed\n")
-    with pytest.raises(envs.EnvError, match="an earlier build failed"):
-        envs.ensure_env(interp, "26.9.0", cache_dir=str(tmp_path))
-    assert envs.ensure_env(interp, "26.9.0", cache_dir=str(tmp_path), retry=True).gevent == "26.9.0"
+    with pytest.raises(EnvError, match="an earlier build failed"):
+        ensure_env(interp, "26.9.0", cache_dir=str(tmp_path))
+    assert ensure_env(interp, "26.9.0", cache_dir=str(tmp_path), retry=True).gevent == "26.9.0"
     assert not marker.exists()
 
 
 def test_envs_build_reports_reuse(capsys):
-    envs.ensure_env(envs.find_interpreter("3.11"), "26.9.0")
-    assert envs.envs_main(["build", "--python", "3.11", "--gevent", "26.9.0"]) == 0
+    ensure_env(find_interpreter("3.11"), "26.9.0")
+    assert cli.main(["envs", "build", "--python", "3.11", "--gevent", "26.9.0"]) == 0
     out = capsys.readouterr().out
     assert "reused     3.11" in out and "1 environments (0 built, 1 reused, 0 env-error) in" in out
-    assert envs.envs_main(["list"]) == 0
+    assert cli.main(["envs", "list"]) == 0
     assert "gevent 26.9.0" in capsys.readouterr().out
-
-
-def root_or_skip():
-    root = envs.debian_root_dir(build=envs._want_debian_root())
-    if not root:
-        pytest.skip("no Debian root built (HANGMATRIX_DEBIAN_ROOT=1 builds it, about a minute)")
-    return root
 
 
 @pytest.mark.debian_root
 @pytest.mark.parametrize("version", ["3.14", "3.15"])
-def test_debian_root_cells_run_patched_multiprocessing(version):
-    root = root_or_skip()
-    interp = envs.find_interpreter(version)
+def test_debian_root_cells_run_patched_multiprocessing(version, debian_root_built):
+    root = debian_root_built
+    interp = find_interpreter(version)
     assert interp.source == "debian-root" and interp.root == root and interp.default_start == "forkserver"
-    env = envs.ensure_env(interp, "26.9.0")
-    assert env.python.startswith(envs.ROOT_ENVS) and env.path == root + env.python[:-len("/bin/python")]
+    env = ensure_env(interp, "26.9.0")
+    assert env.python.startswith(debian_root.ENVS) and env.path == root + env.python[:-len("/bin/python")]
     code = "import gevent.monkey; gevent.monkey.patch_all(); import multiprocessing as m; print(m.get_start_method())"
     done = subprocess.run(env.command([env.python, "-c", code]), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() in ("fork", "forkserver", "spawn"), done.stderr
-    assert env.tmp_base.startswith(root) and env.visible(env.tmp_base) == envs.ROOT_TMP
-    with pytest.raises(envs.EnvError):
+    assert env.tmp_base.startswith(root) and env.visible(env.tmp_base) == debian_root.TMP
+    with pytest.raises(EnvError):
         env.visible("/etc/passwd")
 
 
 @pytest.mark.debian_root
-def test_debian_root_stage_and_cwd(tmp_path):
-    root = root_or_skip()
-    env = envs.ensure_env(envs.find_interpreter("3.14"), "26.9.0")
+def test_debian_root_stage_and_cwd(tmp_path, debian_root_built):
+    root = debian_root_built
+    env = ensure_env(find_interpreter("3.14"), "26.9.0")
     script = tmp_path / "pool.py"
     script.write_text("import multiprocessing as m, os\n"
                       "if __name__ == '__main__':\n"
                       "    with m.get_context('forkserver').Pool(2) as p: print(os.getcwd(), p.map(abs, [-1, -2]))\n")
     inside = env.stage(str(script))
-    assert inside.startswith(envs.ROOT_STAGE) and os.path.exists(root + inside) and env.stage(str(script)) == inside
+    assert inside.startswith(debian_root.STAGE) and os.path.exists(root + inside) and env.stage(str(script)) == inside
     os.makedirs(env.tmp_base, exist_ok=True)
     work = tempfile.mkdtemp(prefix="test-envs-", dir=env.tmp_base)
     try:
@@ -202,9 +200,9 @@ def test_local_wheel_env(tmp_path):
     subprocess.run(pip + ["download", "-q", "--no-deps", "--only-binary", ":all:", "-d", str(tmp_path),
                           "--python-version", "3.11", "gevent==26.9.0"], check=True, capture_output=True)
     wheels = [str(p) for p in tmp_path.glob("*.whl")]
-    interp = envs.find_interpreter("3.11")
-    env = envs.ensure_wheel_env(interp, wheels)
+    interp = find_interpreter("3.11")
+    env = ensure_wheel_env(interp, wheels)
     assert "-wheel-" in env.path and installed_in(env) == ["26.9.0", env.greenlet]
-    assert envs.ensure_wheel_env(interp, wheels).path == env.path
-    with pytest.raises(envs.EnvError, match="no wheel for Python 2.7"):
-        envs.ensure_wheel_env(envs.find_interpreter("2.7"), wheels)
+    assert ensure_wheel_env(interp, wheels).path == env.path
+    with pytest.raises(EnvError, match="no wheel for Python 2.7"):
+        ensure_wheel_env(find_interpreter("2.7"), wheels)

@@ -79,8 +79,9 @@ def test_harness_killed_with_sigkill_leaves_no_cell_behind(env311, tmp_path):
     script = tmp_path / "harness.py"
     script.write_text(
         "import sys\nsys.path.insert(0, %r)\n" % os.path.dirname(os.path.dirname(os.path.abspath(__file__))) +
-        "from hangmatrix import envs\nfrom hangmatrix.model import cases, configs\nfrom hangmatrix.run import runner\n"
-        "env = envs.ensure_env(envs.find_interpreter('3.11'), %r)\n" % env311.gevent +
+        "from hangmatrix.model import cases, configs\nfrom hangmatrix.run import runner\n"
+        "from hangmatrix.envs.build import ensure_env\nfrom hangmatrix.envs.interpreters import find_interpreter\n"
+        "env = ensure_env(find_interpreter('3.11'), %r)\n" % env311.gevent +
         "spec = runner.make_spec(cases.select(['seed_original'])[0], configs.parse('none'), 'fork', env, 60, False)\n"
         "runner.run_cell(spec)\n")
     folders = cell_dirs()

@@ -9,8 +9,11 @@ import sys
 
 import pytest
 
-from hangmatrix.envs import deps
-from hangmatrix import envs
+from hangmatrix.envs import deps, steps
+from hangmatrix.envs.build import ensure_env
+from hangmatrix.envs.cache import MANIFEST
+from hangmatrix.envs.interpreters import find_interpreter
+from hangmatrix.envs.pkg import Version
 from hangmatrix.model import matrix
 from hangmatrix.store import records
 from hangmatrix.run import runner
@@ -34,7 +37,7 @@ def run(case_paths, python, gevent, **options):
 def installed_version(env, project):
     """What the env's own interpreter says is installed (pip's view, not the manifest's)."""
     out = subprocess.run(env.command([env.python, "-m", "pip", "show", project]) if env.interpreter.short == "2.7"
-                         else [envs._uv(), "pip", "show", "--python", env.python, project],
+                         else [steps.uv(), "pip", "show", "--python", env.python, project],
                          capture_output=True, text=True)
     return next((line.split(":", 1)[1].strip() for line in out.stdout.splitlines() if line.startswith("Version:")), None)
 
@@ -49,7 +52,7 @@ def test_import_grequests_is_the_only_patching_and_it_runs():
     assert point["in"] == "library grequests" and point["file"].endswith("grequests.py"), point
     assert point["call"] == "patch_all(thread=False, select=False)"
     prov = rec["provenance"]
-    env = envs.ensure_env(envs.find_interpreter("3.11"), "24.11.1", requires=["grequests"])
+    env = ensure_env(find_interpreter("3.11"), "24.11.1", requires=["grequests"])
     assert prov["env_path"] == env.path and "-req" in os.path.basename(env.path)
     assert prov["requires"] == ["grequests"] and prov["requires_newest"] is False
     for project in ("grequests", "requests", "urllib3", "gevent", "greenlet"):
@@ -57,7 +60,7 @@ def test_import_grequests_is_the_only_patching_and_it_runs():
     assert prov["requires_resolved"] == {"grequests": installed_version(env, "grequests")}
     assert prov["requires_as_of"] == prov["resolved_as_of"] == "2024-11-14"
     # gevent's side of the env is the plain env's: the requirements were installed with it pinned
-    plain = envs.ensure_env(envs.find_interpreter("3.11"), "24.11.1")
+    plain = ensure_env(find_interpreter("3.11"), "24.11.1")
     assert {k: plain.packages[k] for k in ("gevent", "greenlet", "zope-interface")} == \
         {k: prov["packages"][k] for k in ("gevent", "greenlet", "zope-interface")}
 
@@ -72,24 +75,24 @@ def test_grequests_program_deadlocks_on_gevent_26_with_its_own_flags():
 
 def test_requirements_resolve_as_of_the_gevent_release_unless_newest(tmp_path):
     """An old gevent gets the requests of its time; --requires-newest gets a newer one (recorded)."""
-    interp = envs.find_interpreter("3.11")
-    dated = envs.ensure_env(interp, "22.10.1", requires=["requests"], cache_dir=str(tmp_path))
-    newest = envs.ensure_env(interp, "22.10.1", requires=["requests"], newest=True, cache_dir=str(tmp_path))
+    interp = find_interpreter("3.11")
+    dated = ensure_env(interp, "22.10.1", requires=["requests"], cache_dir=str(tmp_path))
+    newest = ensure_env(interp, "22.10.1", requires=["requests"], newest=True, cache_dir=str(tmp_path))
     assert dated.path != newest.path
     assert dated.requires_as_of == dated.resolved_as_of and newest.requires_newest
     assert newest.requires_as_of == datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     old, new = installed_version(dated, "requests"), installed_version(newest, "requests")
-    assert envs.Version(old) < envs.Version(new), (old, new)
+    assert Version(old) < Version(new), (old, new)
     assert dated.greenlet == newest.greenlet  # gevent's own side stays as of its date either way
 
 
 def test_env_is_reused_and_plain_envs_keep_their_names(tmp_path):
-    interp = envs.find_interpreter("3.11")
-    plain = envs.ensure_env(interp, "26.9.0", cache_dir=str(tmp_path))
-    first = envs.ensure_env(interp, "26.9.0", requires=["grequests"], cache_dir=str(tmp_path))
-    manifest = os.path.join(first.path, envs.MANIFEST)
+    interp = find_interpreter("3.11")
+    plain = ensure_env(interp, "26.9.0", cache_dir=str(tmp_path))
+    first = ensure_env(interp, "26.9.0", requires=["grequests"], cache_dir=str(tmp_path))
+    manifest = os.path.join(first.path, MANIFEST)
     stamp = os.stat(manifest).st_mtime_ns
-    again = envs.ensure_env(interp, "26.9.0", requires=["grequests "], cache_dir=str(tmp_path))  # same set
+    again = ensure_env(interp, "26.9.0", requires=["grequests "], cache_dir=str(tmp_path))  # same set
     assert not first.reused and again.reused and again.path == first.path
     assert os.stat(manifest).st_mtime_ns == stamp
     # the name a plain env had before requirements existed: KEY-geventRELEASE-DATE
@@ -157,7 +160,7 @@ def test_cli_requires_combines_with_the_header(tmp_path):
     assert prov["requires"] == ["grequests"] and prov["requires_newest"] is True
     today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     assert prov["resolved_as_of"] < prov["requires_as_of"] <= today  # the env's build day (a cached env is reused)
-    assert envs.Version(prov["packages"]["requests"]) > envs.Version(rec["provenance"]["packages"]["requests"])
+    assert Version(prov["packages"]["requests"]) > Version(rec["provenance"]["packages"]["requests"])
     bad = subprocess.run(HM + ["run", "--case", GREQUESTS, "--requires", "not a requirement!", "--records", store],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "not a requirement" in bad.stderr
@@ -209,11 +212,9 @@ def test_header_and_option_splitting_keeps_specifier_and_extra_commas():
 
 
 @pytest.mark.debian_root
-def test_debian_root_installs_requirements_and_stages_the_programs_folder():
+def test_debian_root_installs_requirements_and_stages_the_programs_folder(debian_root_built):
     """Python 3.14 in the Debian root: grequests installed by uv for the root's tags, and a program that
     imports its own sibling module runs (its whole folder is staged into the root)."""
-    if not envs.debian_root_dir(build=envs._want_debian_root()):
-        pytest.skip("no Debian root built (HANGMATRIX_DEBIAN_ROOT=1 builds it, about a minute)")
     got = run([GREQUESTS, case("uses_own_module"), case("imports_missing")], "3.14", "26.9.0")
     assert got["uses_own_module"]["verdict"] == "ok", got["uses_own_module"]
     assert got["grequests_pool"]["provenance"]["requires_resolved"]["grequests"]

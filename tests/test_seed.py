@@ -66,13 +66,12 @@ def test_seed_original_is_the_program_as_printed():
 
 
 @pytest.mark.debian_root
-def test_on_python_314_gevent_forces_fork_and_the_refusal_is_recorded(run_one):
+def test_on_python_314_gevent_forces_fork_and_the_refusal_is_recorded(run_one, debian_root_built):
     """3.14's default start method is forkserver; gevent's patch_all() sets fork, so set_start_method()
     after it raises "context has already been set": recorded, and the cell still runs with what it asked."""
-    from hangmatrix import envs
-    if not envs.debian_root_dir(build=envs._want_debian_root()):
-        pytest.skip("no Debian root built (HANGMATRIX_DEBIAN_ROOT=1 builds it, about a minute)")
-    env = envs.ensure_env(envs.find_interpreter("3.14", debian_root=True), "26.9.0")
+    from hangmatrix.envs.build import ensure_env
+    from hangmatrix.envs.interpreters import find_interpreter
+    env = ensure_env(find_interpreter("3.14", debian_root=True), "26.9.0")
     rec = run_one("seed_original", "patch_all", "fork", env=env)
     assert rec["verdict"] == "deadlock" and rec["python"].startswith("3.14"), rec["signature"]
     assert "context has already been set" in rec["start_used"]["refused"]
@@ -83,8 +82,9 @@ def test_on_python_314_gevent_forces_fork_and_the_refusal_is_recorded(run_one):
 
 @pytest.fixture(scope="module")
 def env27():
-    from hangmatrix import envs
-    return envs.ensure_env(envs.find_interpreter("2.7"), "1.2.2")
+    from hangmatrix.envs.build import ensure_env
+    from hangmatrix.envs.interpreters import find_interpreter
+    return ensure_env(find_interpreter("2.7"), "1.2.2")
 
 
 @pytest.mark.parametrize("config,expected", [("patch_all", "deadlock"), ("selective", "running"),

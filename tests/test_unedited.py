@@ -131,14 +131,13 @@ def test_start_method_without_a_patch_point_and_over_the_programs_own_choice(env
 
 
 @pytest.mark.debian_root
-def test_on_python_314_the_start_method_applies_with_and_without_a_patch_point(run_one):
+def test_on_python_314_the_start_method_applies_with_and_without_a_patch_point(run_one, debian_root_built):
     """3.14's default is forkserver and gevent's patch_all() forces fork: at the program's own call the
     refusal is recorded and the cell still runs what it asked; without any patch_all() the method is set
     where multiprocessing picks its context, with nothing to refuse."""
-    from hangmatrix import envs
-    if not envs.debian_root_dir(build=envs._want_debian_root()):
-        pytest.skip("no Debian root built (HANGMATRIX_DEBIAN_ROOT=1 builds it, about a minute)")
-    env = envs.ensure_env(envs.find_interpreter("3.14", debian_root=True), "26.9.0")
+    from hangmatrix.envs.build import ensure_env
+    from hangmatrix.envs.interpreters import find_interpreter
+    env = ensure_env(find_interpreter("3.14", debian_root=True), "26.9.0")
     patched = run_one(program("unedited_pool"), "as-written", "spawn", env=env)
     assert patched["python"].startswith("3.14") and patched["patch_point"]["line"] == 4
     assert "context has already been set" in patched["start_used"]["refused"]

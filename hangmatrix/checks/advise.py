@@ -20,16 +20,18 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..model import cases, configs
+from ..model import cases, configs, exits, settings
 from ..envs import deps
-from .. import envs
+from ..envs.build import ensure_env
+from ..envs.errors import EnvError
+from ..envs.index import gevent_releases
+from ..envs.interpreters import discover, find_interpreter
 from . import minimal
 from ..store import records
 from ..run import runner
 from ..report.table import WORKS
 
 START_CANDIDATES = ("fork", "spawn", "forkserver")
-EXIT_WORKS, EXIT_FIXED, EXIT_BAD_INPUT, EXIT_UNFIXED = 0, 1, 2, 3
 
 
 class AdviseError(ValueError):
@@ -110,32 +112,32 @@ def _resolve(script, pythons, gevents, requires):
     except deps.RequirementError as exc:
         raise AdviseError(str(exc)) from None
     try:
-        interps = [envs.find_interpreter(p) for p in pythons] or envs.discover()[-1:]
-    except envs.EnvError as exc:
+        interps = [find_interpreter(p) for p in pythons] or discover()[-1:]
+    except EnvError as exc:
         raise AdviseError(str(exc)) from None
     if not interps:
         raise AdviseError("no Python interpreter found")
     pairs = []
     for interp in interps:
         try:
-            releases = list(gevents) or envs.gevent_releases(interp)[-1:]
-        except envs.EnvError as exc:
+            releases = list(gevents) or gevent_releases(interp)[-1:]
+        except EnvError as exc:
             raise AdviseError(str(exc)) from None
         if not releases:
             raise AdviseError("no gevent release installs on Python %s" % interp.version)
         pairs.extend((interp, gv) for gv in releases)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(envs.ensure_env, interp, gv, requires=requires) for interp, gv in pairs]
+        futures = [pool.submit(ensure_env, interp, gv, requires=requires) for interp, gv in pairs]
         built = []
         for (interp, gv), fut in zip(pairs, futures):
             try:
                 built.append(fut.result())
-            except envs.EnvError as exc:
+            except EnvError as exc:
                 raise AdviseError("gevent %s on Python %s: %s" % (gv, interp.version, exc)) from None
     return case, requires, built
 
 
-def advise(script, pythons=(), gevents=(), starts=START_CANDIDATES, requires=(), timeout=30.0, jobs=None,
+def advise(script, pythons=(), gevents=(), starts=START_CANDIDATES, requires=(), timeout=settings.DEFAULT_TIMEOUT, jobs=None,
            say=print, on_record=None, confirm=1):
     """Run the advice, printing as it goes (say); returns the exit status. A candidate that works in every
     cell is run `confirm` more times in each before it is recommended."""
@@ -169,13 +171,13 @@ def _advise(cells, script, say, confirm):
         say(_line(env, start, rec))
     broken = [(w, r) for w, r in written if r["verdict"] in ("env-error", "unsupported")]
     if len(broken) == len(written):
-        return EXIT_BAD_INPUT, "none: the program could not run here (%s)" % broken[0][1]["signature"]
+        return exits.BAD_INPUT, "none: the program could not run here (%s)" % broken[0][1]["signature"]
     if broken:
         cells.excluded = {_label(*w) for w, _ in broken}
         say("not counted from here on (the program cannot run there): %s" % ", ".join(sorted(cells.excluded)))
         written = [(w, r) for w, r in written if _label(*w) not in cells.excluded]
     if all(_works(r) for _, r in written):
-        return EXIT_WORKS, "no change: it works as written in every cell asked for"
+        return exits.OK, "no change: it works as written in every cell asked for"
     failing = [w for w, r in written if not _works(r)]
     n = 0
     for candidate in _candidates(cells, point, failing, script):
@@ -198,13 +200,13 @@ def _advise(cells, script, say, confirm):
             if all(_works(r) for r in again):
                 say("  works in every cell asked for, and again in %d more run%s of each" % (
                     confirm, "s" if confirm > 1 else ""))
-                return EXIT_FIXED, candidate["change"]
+                return exits.FINDING, candidate["change"]
             say("  works in every cell once, but %d of %d more runs did not (%s): not relied on" % (
                 sum(not _works(r) for r in again), len(again),
                 "; ".join(sorted({"%s %s" % (r["verdict"], r["signature"]) for r in again if not _works(r)}))))
             continue
         say("  works in %d of %d cells" % (good, len(candidate["results"])))
-    return EXIT_UNFIXED, "none of the candidate changes works"
+    return exits.UNFIXED, "none of the candidate changes works"
 
 
 def _candidates(cells, point, failing, script):

@@ -1,7 +1,7 @@
 """`hangmatrix bisect`: the first gevent release whose verdict differs from a known-good release's.
 
 For one case, configuration, start method and interpreter, binary search over the gevent releases that
-install on that interpreter (envs.gevent_releases, oldest first), between --good and --bad (either may be
+install on that interpreter (gevent_releases, oldest first), between --good and --bad (either may be
 the older one). Only the environments of the releases it tries are built. With n releases from good to
 bad inclusive it tries at most ceil(log2 n) + 1 of them: the good one (its verdict is the reference), then
 a search whose split point leans towards bad, so that bad itself is run only when the search ends there.
@@ -9,17 +9,21 @@ A release whose environment cannot be built (env-error) is skipped, like `git bi
 
 Stable interface:
 
-    bisect(case, config, start, python, good, bad, timeout=30.0, say=print, records_path=None,
+    bisect(case, config, start, python, good, bad, timeout=settings.DEFAULT_TIMEOUT, say=print, records_path=None,
            releases=None) -> dict
         {"first_changed": release or None, "last_same": release, "reference": verdict of good,
          "tried": [{"gevent", "verdict", "signature", "elapsed_s", "record"}], "releases": [candidates],
          "skipped": [releases], "message": str}
-        releases: the candidate list to search (default: envs.gevent_releases of the interpreter).
+        releases: the candidate list to search (default: gevent_releases of the interpreter).
     max_tries(n) -> int   ceil(log2 n) + 1
 """
 import math
 
-from ..model import cases, configs
+from ..envs.build import ensure_env
+from ..envs.errors import EnvError
+from ..envs.index import gevent_releases
+from ..envs.interpreters import find_interpreter
+from ..model import cases, configs, settings
 from ..store import records as records_mod
 from ..run import runner
 
@@ -33,18 +37,16 @@ def max_tries(n):
 
 
 def _run(case, config, start, interp, release, timeout):
-    from .. import envs
     try:
-        env = envs.ensure_env(interp, release, requires=case.requires)
-    except envs.EnvError as exc:
+        env = ensure_env(interp, release, requires=case.requires)
+    except EnvError as exc:
         return {"verdict": "env-error", "signature": str(exc), "elapsed_s": 0.0, "gevent": release}
     spec = runner.make_spec(case, config, start, env, timeout)
     return runner.run_cell(spec)
 
 
-def bisect(case, config, start, python, good, bad, timeout=30.0, say=print, records_path=None, releases=None,
+def bisect(case, config, start, python, good, bad, timeout=settings.DEFAULT_TIMEOUT, say=print, records_path=None, releases=None,
            run=None):
-    from .. import envs
     chosen = cases.select([case])
     if len(chosen) != 1:
         raise BisectError("--case must name one case, not %d" % len(chosen))
@@ -52,9 +54,9 @@ def bisect(case, config, start, python, good, bad, timeout=30.0, say=print, reco
     config_spec = configs.parse(config)
     configs.check_start(start)
     try:
-        interp = envs.find_interpreter(python)
-        candidates = list(releases) if releases is not None else envs.gevent_releases(interp)
-    except envs.EnvError as exc:
+        interp = find_interpreter(python)
+        candidates = list(releases) if releases is not None else gevent_releases(interp)
+    except EnvError as exc:
         raise BisectError(str(exc)) from None
     for name, release in (("good", good), ("bad", bad)):
         if release not in candidates:

@@ -13,7 +13,7 @@ Stable interface:
 
     flag_universe(env) -> [(flag, default)]   patch_all's boolean keyword flags in that env's gevent
     config_for(subset, universe, rest="default") -> "flags:..." configuration name
-    search(case, start, python, gevent, universe=None, rest="default", timeout=20.0, max_examples=25,
+    search(case, start, python, gevent, universe=None, rest="default", timeout=settings.MINIMAL_TIMEOUT, max_examples=25,
            jobs=None, say=print, run=None) -> dict
         {"universe": [flags], "rest": rest, "full": verdict, "single_removals": {flag: verdict},
          "runs_after_single_removal": [flags whose removal alone makes it run],
@@ -27,7 +27,7 @@ import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
-from ..model import cases, configs
+from ..model import cases, configs, settings
 from ..run import runner
 from ..report.table import HANG, WORKS
 
@@ -72,14 +72,16 @@ def _hangs(v):
     return v in HANG
 
 
-def search(case, start, python, gevent, universe=None, rest="default", timeout=20.0, max_examples=25, jobs=None,
+def search(case, start, python, gevent, universe=None, rest="default", timeout=settings.MINIMAL_TIMEOUT, max_examples=25, jobs=None,
            say=print, run=None):
     try:
         from hypothesis import HealthCheck, Phase, find, settings, strategies as st
         from hypothesis.errors import NoSuchExample
     except ImportError:
         raise MinimalError("the minimal patch set search needs hypothesis: pip install 'hangmatrix[test]'") from None
-    from .. import envs
+    from ..envs.build import ensure_env
+    from ..envs.errors import EnvError
+    from ..envs.interpreters import find_interpreter
     if rest not in ("default", "off"):
         raise MinimalError("rest must be default or off")
     case_obj = cases.select([case])
@@ -88,8 +90,8 @@ def search(case, start, python, gevent, universe=None, rest="default", timeout=2
     case_obj = case_obj[0]
     configs.check_start(start)
     try:
-        env = envs.ensure_env(envs.find_interpreter(python), gevent, requires=case_obj.requires)
-    except envs.EnvError as exc:
+        env = ensure_env(find_interpreter(python), gevent, requires=case_obj.requires)
+    except EnvError as exc:
         raise MinimalError(str(exc)) from None
     declared = flag_universe(env)
     enabled_by_default = [f for f, d in declared if d]

@@ -9,7 +9,7 @@ worked (or was expected to) now hangs or fails, 2 nothing could be checked (bad 
 
 NEW (and OLD) may be a release on the package index (default NEW: the newest one), a local wheel, or a
 folder of wheels (one per interpreter, e.g. built from a git checkout of gevent): wheels are installed into
-virtual environments of their own, beside hangmatrix.envs' ones, keyed by the wheel's content.
+virtual environments of their own, beside hangmatrix.envs.build's ones, keyed by the wheel's content.
 `--from-records` checks records that already exist (the CI job that merges the matrix's artifacts) instead
 of running anything.
 
@@ -17,7 +17,7 @@ Stable interface (CI calls it):
     hangmatrix upgrade-check [--gevent NEW] [--against OLD | --baseline FILE] [--from-records PATH ...]
         [--matrix NAME] [--matrix-file FILE] [--case C] [--config K] [--start S] [--python P]
         [--records FILE] [--summary FILE] [--timeout S] [--jobs N]
-    target(spec) -> Target;  newest_release(interpreters) -> str;  wheel_env(interpreter, wheels) -> envs.Env
+    target(spec) -> Target;  newest_release(interpreters) -> str;  wheel_env(interpreter, wheels) -> envs.env.Env
     check(new_records, old_records=None, expectations=None) -> dict   (see `check`)
     report_text(result, new_label, old_label, skipped=None, elapsed=None) -> str
     report_markdown(result, new_label, old_label, skipped=None) -> str
@@ -31,8 +31,11 @@ import time
 from dataclasses import dataclass, field
 
 from . import baseline
-from ..model import configs, matrix as matrix_mod
-from .. import envs
+from ..model import configs, exits, matrix as matrix_mod, settings
+from ..envs.build import ensure_env, ensure_wheel_env
+from ..envs.errors import EnvError
+from ..envs.index import gevent_releases
+from ..envs.interpreters import discover, find_interpreter
 from ..store import records
 from ..run import runner
 from ..report import table
@@ -67,26 +70,26 @@ def target(spec):
     if spec.endswith(".whl") or os.path.isdir(spec):
         paths = sorted(glob.glob(os.path.join(spec, "gevent-*.whl"))) if os.path.isdir(spec) else [spec]
         if not paths or not all(os.path.isfile(p) for p in paths):
-            raise envs.EnvError("no gevent wheel at %s" % spec)
+            raise EnvError("no gevent wheel at %s" % spec)
         versions = set()
         for path in paths:
             m = WHEEL.match(os.path.basename(path))
             if not m:
-                raise envs.EnvError("%s is not named like a gevent wheel (gevent-VERSION-TAGS.whl)" % path)
+                raise EnvError("%s is not named like a gevent wheel (gevent-VERSION-TAGS.whl)" % path)
             versions.add(m.group("version"))
         if len(versions) > 1:
-            raise envs.EnvError("wheels of several gevent versions in %s: %s" % (spec, ", ".join(sorted(versions))))
+            raise EnvError("wheels of several gevent versions in %s: %s" % (spec, ", ".join(sorted(versions))))
         return Target(spec, versions.pop(), [os.path.abspath(p) for p in paths])
     if not matrix_mod._RELEASE.match(spec):
-        raise envs.EnvError("%r is neither a gevent release (26.9.0) nor a wheel or a folder of wheels" % spec)
+        raise EnvError("%r is neither a gevent release (26.9.0) nor a wheel or a folder of wheels" % spec)
     return Target(spec, spec)
 
 
 def newest_release(interps):
     """The newest gevent release on the index with a wheel for one of the interpreters."""
-    found = [v for i in interps for v in envs.gevent_releases(i)[-1:]]
+    found = [v for i in interps for v in gevent_releases(i)[-1:]]
     if not found:
-        raise envs.EnvError("no gevent release on the index installs on %s" % ", ".join(i.short for i in interps))
+        raise EnvError("no gevent release on the index installs on %s" % ", ".join(i.short for i in interps))
     return max(found, key=table.vkey)
 
 
@@ -96,8 +99,8 @@ def ensure(interp, tgt, requires=(), newest=False):
     """The environment of the target on the interpreter (EnvError: it does not install there), with the
     cases' requirements."""
     if not tgt.wheels:
-        return envs.ensure_env(interp, tgt.version, requires=requires, newest=newest)
-    return envs.ensure_wheel_env(interp, tgt.wheels, requires=requires, newest=newest)
+        return ensure_env(interp, tgt.version, requires=requires, newest=newest)
+    return ensure_wheel_env(interp, tgt.wheels, requires=requires, newest=newest)
 
 
 def build_envs(tgt, interps, jobs=2):
@@ -108,7 +111,7 @@ def build_envs(tgt, interps, jobs=2):
         for future in concurrent.futures.as_completed(futures):
             try:
                 built[futures[future]] = future.result()
-            except envs.EnvError as exc:
+            except EnvError as exc:
                 skipped[futures[future]] = str(exc)
     order = {interp: n for n, interp in enumerate(interps)}
     return (dict(sorted(built.items(), key=lambda kv: order[kv[0]])),
@@ -119,10 +122,9 @@ def build_envs(tgt, interps, jobs=2):
 
 def interpreters(m, pythons=()):
     """The interpreters a matrix (or explicit --python values) names."""
-    debian_root = m.debian_root or os.environ.get("HANGMATRIX_DEBIAN_ROOT") == "1"
     if pythons:
-        return [envs.find_interpreter(p, debian_root=debian_root) for p in pythons]
-    return m.select(envs.discover([p for p in m.pythons if "/" in p], debian_root=debian_root))
+        return [find_interpreter(p, debian_root=m.debian_root, say=_say) for p in pythons]
+    return m.select(discover([p for p in m.pythons if "/" in p], debian_root=m.debian_root, say=_say))
 
 
 def run_target(tgt, built, selection, jobs=None, on_record=None):
@@ -287,18 +289,19 @@ def add_arguments(parser, default_records):
     parser.add_argument("--records", default=default_records, help="JSONL file the runs' records are appended to")
     parser.add_argument("--summary", help="append the report as Markdown to this file "
                                           "(default: $GITHUB_STEP_SUMMARY when set)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="backstop per cell, seconds")
+    parser.add_argument("--timeout", type=float, default=settings.DEFAULT_TIMEOUT,
+                        help="backstop per cell, seconds (default %g)" % settings.DEFAULT_TIMEOUT)
     parser.add_argument("--jobs", type=int, default=runner.default_jobs(), help="cells at once")
 
 
 def main(args, listed):
-    """Run the upgrade check; `listed` flattens repeatable, comma-separated options (cli._list)."""
+    """Run the upgrade check; `listed` flattens repeatable, comma-separated options (cli.options.listed)."""
     started = time.time()
     try:
         return _main(args, listed, started)
-    except (envs.EnvError, matrix_mod.MatrixError, baseline.BaselineError) as exc:
+    except (EnvError, matrix_mod.MatrixError, baseline.BaselineError) as exc:
         _say(str(exc))
-        return 2
+        return exits.BAD_INPUT
 
 
 def _main(args, listed, started):
@@ -309,7 +312,7 @@ def _main(args, listed, started):
         path = args.baseline or baseline.default_path()
         if not os.path.exists(path):
             _say("no baseline %s and no --against OLD: nothing to compare with" % path)
-            return 2
+            return exits.BAD_INPUT
         expectations = baseline.load(path)
     gather = _from_records if args.from_records else _by_running
     got = gather(args, listed(args.python), selection)
@@ -318,7 +321,7 @@ def _main(args, listed, started):
     new_label, new_recs, old_label, old_recs, skipped = got
     if not new_recs:
         _say("no records of %s to check" % new_label)
-        return 2
+        return exits.BAD_INPUT
     if expectations is not None:
         old_label = "the baseline %s" % path
         result = check(new_recs, expectations=expectations)
@@ -329,7 +332,7 @@ def _main(args, listed, started):
     if summary:
         with open(summary, "a", encoding="utf-8") as f:
             f.write(report_markdown(result, new_label, old_label, skipped))
-    return 1 if result["regressions"] else 0
+    return exits.FINDING if result["regressions"] else exits.OK
 
 
 def _from_records(args, pythons, selection):
@@ -358,7 +361,7 @@ def _by_running(args, pythons, selection):
     interps = interpreters(m, pythons)
     if not interps:
         _say("the matrix names no interpreter on this machine")
-        return 2
+        return exits.BAD_INPUT
     new = target(args.gevent) if args.gevent else target(newest_release(interps))
     old = target(args.against) if args.against else None
     _say("building %s%s on Python %s" % (new.label, " and %s" % old.label if old else "",
@@ -372,7 +375,7 @@ def _by_running(args, pythons, selection):
         new_built = {i: e for i, e in new_built.items() if i in old_built}
     if not new_built:
         _say("nothing to check: %s" % "; ".join("Python %s: %s" % kv for kv in skipped.items()))
-        return 2
+        return exits.BAD_INPUT
 
     def keep(rec):
         records.append(args.records, rec)

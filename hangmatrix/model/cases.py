@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..envs import deps
-from . import packaged
+from . import packaged, settings
 
 HEADER = re.compile(r"^#\s*hangmatrix:\s*([\w-]+)\s*=\s*(.*?)\s*$")
 MARKER = "# hangmatrix: patch-point"
@@ -104,7 +104,7 @@ def load(path):
 def dirs():
     """Case folders, first wins: $HANGMATRIX_CASES (os.pathsep-separated), ./cases, the built-in ones, then
     the public-record ones."""
-    extra = [d for d in os.environ.get("HANGMATRIX_CASES", "").split(os.pathsep) if d]
+    extra = settings.case_dirs()
     project = os.path.abspath("cases")
     out, seen = [], set()
     builtin = [packaged.cases_dir(), packaged.public_cases_dir()]

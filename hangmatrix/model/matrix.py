@@ -1,6 +1,6 @@
 """The matrix file: which cases, configurations, start methods, interpreters and gevent releases a run
 covers, and the requirements its programs need. Parsing only; interpreters and releases come from
-hangmatrix.envs, case names from hangmatrix.model.cases, requirement syntax from hangmatrix.envs.deps,
+hangmatrix.envs.interpreters and .index, case names from hangmatrix.model.cases, requirement syntax from hangmatrix.envs.deps,
 configuration names from hangmatrix.model.configs.
 
 A matrix is looked up by name in the user's ./matrix.toml first, then in the built-in one (package data,
@@ -63,7 +63,7 @@ class Matrix:
 
     def pairs(self, interpreters, releases):
         """(interpreter, gevent release) for every selected interpreter; releases(interp) lists the
-        releases that install on it, oldest first (hangmatrix.envs.gevent_releases)."""
+        releases that install on it, oldest first (hangmatrix.envs.index.gevent_releases)."""
         out = []
         for interp in self.select(interpreters):
             available = releases(interp)

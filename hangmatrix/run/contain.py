@@ -19,6 +19,7 @@ import resource
 import signal
 import time
 
+from ..model import settings
 from ..observe import watch
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
@@ -32,7 +33,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 def switched_off():
     """Mechanisms switched off through HANGMATRIX_CONTAIN_OFF (comma-separated: pidns, cgroup, userns)."""
-    return {w.strip() for w in os.environ.get("HANGMATRIX_CONTAIN_OFF", "").split(",") if w.strip()}
+    return settings.contain_off()
 
 
 # ---------------------------------------------------------------- sizes

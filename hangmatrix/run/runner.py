@@ -11,9 +11,13 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from ..model import cases, configs
+from ..model import cases, configs, settings
 from . import contain
 from ..envs import deps
+from ..envs.build import ensure_env
+from ..envs.errors import EnvError
+from ..envs.index import gevent_releases
+from ..envs.interpreters import discover, find_interpreter
 from ..store import records
 from .supervisor import without_run
 
@@ -26,8 +30,8 @@ PACKAGE_PARENT = os.path.dirname(PACKAGE_DIR)
 
 # ---------------------------------------------------------------- one cell
 
-def make_spec(case, config, start, env, timeout=30.0, detect=True, memory=None):
-    """Everything the supervisor needs, as JSON-able data (env is an envs.Env). memory: the cell's memory
+def make_spec(case, config, start, env, timeout=settings.DEFAULT_TIMEOUT, detect=True, memory=None):
+    """Everything the supervisor needs, as JSON-able data (env is an envs.env.Env). memory: the cell's memory
     cap in bytes (default: its share of the machine at the default parallelism)."""
     interp = env.interpreter
     return {
@@ -130,7 +134,7 @@ def _installed_gevent():
         return None
 
 
-def make_item(case, config, start, interp, gevent, timeout=30.0, detect=True, requires=(), requires_newest=False,
+def make_item(case, config, start, interp, gevent, timeout=settings.DEFAULT_TIMEOUT, detect=True, requires=(), requires_newest=False,
               memory=None):
     """One planned cell: what execute() needs to build its environment and run it; `requires` (normalized,
     hangmatrix.envs.deps) and `requires_newest` key its environment; `memory` caps the cell (None: the default)."""
@@ -140,14 +144,13 @@ def make_item(case, config, start, interp, gevent, timeout=30.0, detect=True, re
 
 
 def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matrix=None, matrix_file=None,
-         timeout=30.0, detect=True, warn=print, note=None, requires=(), requires_newest=False, memory=None):
+         timeout=settings.DEFAULT_TIMEOUT, detect=True, warn=print, note=None, requires=(), requires_newest=False, memory=None):
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
     the harness's own gevent), any axis overridden by explicit options. A missing interpreter is reported
     in one line and the rest is still planned; an unknown gevent release becomes env-error records.
     note(text), when given, hears which matrix file was used. Each cell's `requires` is its case's own,
     the matrix's and these (`--requires`), as one sorted set."""
     import dataclasses
-    from .. import envs
     from ..model import matrix as matrix_mod
     if matrix or matrix_file:
         m = matrix_mod.load_matrix(matrix_file, matrix or "default")
@@ -167,20 +170,8 @@ def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matr
     except deps.RequirementError as exc:
         raise PlanError(str(exc)) from None
     newest = bool(requires_newest or m.requires_newest)
-    debian_root = m.debian_root or os.environ.get("HANGMATRIX_DEBIAN_ROOT") == "1"
-    if m.pythons == ["discovered"]:
-        interps = envs.discover(debian_root=debian_root)
-    else:
-        interps = []
-        for spec in m.pythons:
-            try:
-                interps.append(envs.find_interpreter(spec, debian_root=debian_root))
-            except envs.EnvError as exc:
-                warn(str(exc))
-    if m.gevents in (["default"], ["all"]):
-        pairs = m.pairs(interps, envs.gevent_releases)
-    else:
-        pairs = [(interp, gv) for interp in interps for gv in m.gevents_for(interp, envs.gevent_releases)]
+    interps = _interpreters(m, warn, note or warn)
+    pairs = _gevent_pairs(m, interps, warn)
     items = []
     for interp, gv in pairs:
         for case in chosen_cases:
@@ -189,9 +180,48 @@ def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matr
                 for start in chosen_starts:
                     items.append(make_item(case, config, start, interp, gv, timeout, detect, wanted, newest,
                                            memory))
-    if not items:
-        raise PlanError("the selection names no cell (no interpreter found, or an empty axis)")
     return items
+
+
+def _interpreters(m, warn, say):
+    """The pythons axis: discovered, or each one named (a missing one is warned about and left out; the
+    Debian root is built for 3.14/3.15 when named, said through say). PlanError when none is left."""
+    if m.pythons == ["discovered"]:
+        found = discover(debian_root=m.debian_root, say=say)
+        if not found:
+            raise PlanError("no cell to run: the pythons axis is empty (no CPython 2.7 or 3.6+ in pyenv, uv's "
+                            "folder or PATH; name one with --python PATH)")
+        return found
+    found, missing = [], []
+    for spec in m.pythons:
+        try:
+            found.append(find_interpreter(spec, debian_root=m.debian_root, say=say))
+        except EnvError as exc:
+            missing.append(str(exc))
+    if not found:
+        raise PlanError("no cell to run: the pythons axis is empty: %s" % "; ".join(missing))
+    for reason in missing:
+        warn(reason)
+    return found
+
+
+def _gevent_pairs(m, interps, warn):
+    """(interpreter, gevent release) for the gevents axis; named releases are taken as they are (one the
+    index does not have becomes env-error records). PlanError when no interpreter has a release."""
+    if m.gevents not in (["default"], ["all"]):
+        return [(interp, gv) for interp in interps for gv in m.gevents_for(interp, gevent_releases)]
+    try:
+        pairs = m.pairs(interps, gevent_releases)
+    except EnvError as exc:
+        raise PlanError("no cell to run: the gevents axis (%s) needs the package index: %s"
+                        % (m.gevents[0], exc)) from None
+    without = [i.version for i in m.select(interps) if all(p[0] != i for p in pairs)]
+    if without and not pairs:
+        raise PlanError("no cell to run: the gevents axis (%s) is empty: no gevent release from 1.1 on has a "
+                        "wheel for Python %s" % (m.gevents[0], ", ".join(without)))
+    for version in without:
+        warn("no gevent release from 1.1 on has a wheel for Python %s: its cells are left out" % version)
+    return pairs
 
 
 def _decided_before_launch(item):
@@ -222,11 +252,10 @@ def _unbuilt_spec(item, env_error=""):
 def execute(items, jobs=None, on_record=None, progress=False, ensure=None, server=None):
     """Build each (interpreter, gevent, requirements) environment once, in a pool of its own, and start
     that env's cells as soon as it is ready, so builds overlap runs. Returns the records.
-    `ensure(interp, gevent, requires=, newest=)` makes an environment (default envs.ensure_env;
+    `ensure(interp, gevent, requires=, newest=)` makes an environment (default ensure_env;
     upgrade-check passes one for local wheels). `server`: a Supervisors to reuse (advise runs several
     batches with one), else one for this call."""
     from concurrent.futures import as_completed
-    from .. import envs
     jobs = jobs or default_jobs()
     out = []
     display = _Progress(len(items)) if progress else None
@@ -245,14 +274,14 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
     try:
         with ThreadPoolExecutor(max_workers=2) as builders, ThreadPoolExecutor(max_workers=jobs) as cells, \
                 (contextlib.nullcontext(server) if server else Supervisors()) as server:
-            make = ensure or envs.ensure_env
+            make = ensure or ensure_env
             builds = {builders.submit(make, key[0], key[1], requires=key[2], newest=key[3]): key for key in groups}
             running = []
             for fut in as_completed(builds):
                 group = groups[builds[fut]]
                 try:
                     env = fut.result()
-                except envs.EnvError as exc:
+                except EnvError as exc:
                     for item in group:
                         finish(without_run(_unbuilt_spec(item), "env-error", str(exc)))
                     continue

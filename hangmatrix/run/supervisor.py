@@ -33,7 +33,7 @@ import time
 import traceback
 
 from .. import __version__
-from ..model import configs
+from ..model import configs, settings
 from . import contain
 from ..envs import deps
 from ..observe import verdict, wakers, watch
@@ -108,8 +108,8 @@ class Cell:
         began = time.monotonic()
         spec = self.spec
         cell_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HANGMATRIX", "VIRTUAL_ENV"))}
-        if os.environ.get("HANGMATRIX_OWNER"):  # lets a test suite tell its own cells from others'
-            cell_env["HANGMATRIX_OWNER"] = os.environ["HANGMATRIX_OWNER"]
+        if settings.owner():  # lets a test suite tell its own cells from others'
+            cell_env["HANGMATRIX_OWNER"] = settings.owner()
         memory = spec.get("memory") or contain.default_memory(1)
         self.cgroups = contain.Cgroups(os.path.basename(self.dir), memory).setup()
         shm = contain.shm_mechanism(self.root)
@@ -336,7 +336,7 @@ def watch_until_verdict(cell, spec):
     snap, code, result, proof = None, None, None, {}
     quiet_at = fixed_mode_found = proven_diag = None
     recheck_at = 0.0
-    dump_path = os.environ.get("HANGMATRIX_DUMP_SAMPLES")  # recorded samples for the classifier's tests
+    dump_path = settings.dump_samples()  # recorded samples for the classifier's tests
     with open(dump_path, "a") if dump_path else contextlib.nullcontext() as dump:
         while True:
             elapsed = time.monotonic() - cell.launched

@@ -1,0 +1,37 @@
+"""hangmatrix baseline: check records against expectations.toml, or rewrite it from them."""
+from ..model import exits
+from .options import DEFAULT_RECORDS, say
+
+HELP = "check records against expectations.toml, or rewrite it"
+
+
+def add_arguments(base):
+    base.add_argument("--records", action="append", help="records (default results/records.jsonl)")
+    base.add_argument("--baseline", help="the baseline file (default: ./expectations.toml, else the built-in one; "
+                                         "--update writes ./expectations.toml)")
+    base.add_argument("--update", "--update-baseline", action="store_true", help="rewrite the baseline from the records")
+    base.add_argument("--verbose", action="store_true", help="with each failing cell's diagnosis")
+
+
+def main(args):
+    from ..checks import baseline
+    from ..report import table
+    try:
+        if args.update:
+            path = args.baseline or "expectations.toml"  # a user's own, in the working folder
+            recs = table.load(args.records or [DEFAULT_RECORDS], warn=say)
+            new = baseline.update(recs, path)
+            say("%s rewritten: %d rules from %d records" % (path, len(new.rules), len(recs)))
+            return exits.OK
+        args.baseline = args.baseline or baseline.default_path()
+        expectations = baseline.load(args.baseline)
+    except baseline.BaselineError as exc:
+        say(str(exc))
+        return exits.BAD_INPUT
+    recs = table.load(args.records or [DEFAULT_RECORDS], warn=say)
+    failures = baseline.check(recs, expectations)
+    for f in failures:
+        print(f.message if args.verbose else f.message.split("\n  diagnosis:")[0], end="\n\n")
+    say("%d cells checked against %s: %d as expected, %d not" % (
+        len(table.cells(recs)), args.baseline, len(table.cells(recs)) - len(failures), len(failures)))
+    return exits.FINDING if failures else exits.OK

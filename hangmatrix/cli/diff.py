@@ -1,0 +1,26 @@
+"""hangmatrix diff: the cells whose verdict changed between two record sets."""
+import json
+
+from ..model import exits
+from .options import listed, say
+
+HELP = "cells whose verdict changed between two record sets (exit 1 if any)"
+
+
+def add_arguments(dif):
+    dif.add_argument("old", help="records A: a JSONL file, a folder, or a compat.json")
+    dif.add_argument("new", help="records B")
+    dif.add_argument("--ignore", action="append", help="axes not to match cells on (default: python or gevent "
+                                                       "when each side has one value and they differ)")
+    dif.add_argument("--json", action="store_true", help="the result as JSON")
+
+
+def main(args):
+    from ..report import table
+    old, new = table.load(args.old, warn=say), table.load(args.new, warn=say)
+    result = table.diff(old, new, ignore=listed(args.ignore) or None)
+    if args.json:
+        print(json.dumps(result, indent=1, default=str))
+    else:
+        print(table.diff_text(result, args.old, args.new))
+    return exits.FINDING if result["changes"] else exits.OK

@@ -1,0 +1,75 @@
+"""hangmatrix run: plan the selection into cells, run them, append their records (and write the tables)."""
+import os
+import sys
+import time
+
+from ..model import exits
+from ..run import contain, runner
+from ..store import records
+from .options import DEFAULT_RECORDS, add_timeout, listed, requirements, say
+
+HELP = "run cells and append their records"
+
+
+def add_arguments(run):
+    run.add_argument("--case", action="append", help="case names or globs (default: all)")
+    run.add_argument("--config", action="append", help="patch configurations (default: all named ones)")
+    run.add_argument("--start", action="append", help="start methods: fork, spawn, forkserver, default")
+    run.add_argument("--python", action="append", help="interpreter versions (3.11) or paths")
+    run.add_argument("--gevent", action="append", help="gevent releases (default: the matrix's)")
+    run.add_argument("--requires", action="append", metavar="REQ",
+                     help="requirements the programs need, e.g. 'grequests, requests<3' (repeatable; added to each "
+                          "case's `requires` header and the matrix's `requirements`)")
+    run.add_argument("--requires-newest", action="store_true",
+                     help="resolve requirements to their newest releases, not as of the gevent release's date")
+    run.add_argument("--matrix", help="a matrix by name: ./matrix.toml's, else the built-in default, full, patterns "
+                                          "(hangmatrix matrices lists them)")
+    run.add_argument("--matrix-file", help="another matrix file")
+    add_timeout(run)
+    run.add_argument("--detect", choices=("on", "off"), default="on",
+                     help="prove verdicts from observation (on) or wait out the timeout (off)")
+    run.add_argument("--records", default=DEFAULT_RECORDS, help="JSONL file records are appended to")
+    run.add_argument("--memory", help="memory cap per cell, like 2G or 512M (default: the "
+                     "machine's memory divided by --jobs)")
+    run.add_argument("--jobs", type=int, default=runner.default_jobs(), help="cells at once")
+    run.add_argument("--repeat", type=int, default=1, help="runs per cell, every run kept")
+    run.add_argument("--resume", action="store_true", help="skip cells the records file already has")
+    run.add_argument("--table", help="also write the compatibility tables to this folder")
+    run.add_argument("--quiet", action="store_true", help="no live progress display")
+
+
+def main(args):
+    plan = runner.plan(
+        case_names=listed(args.case), config_names=listed(args.config), starts=listed(args.start),
+        pythons=listed(args.python), gevents=listed(args.gevent), matrix=args.matrix, matrix_file=args.matrix_file,
+        timeout=args.timeout, detect=args.detect == "on", warn=say, note=say,
+        requires=requirements(args.requires), requires_newest=args.requires_newest,
+        memory=contain.parse_size(args.memory) if args.memory else None)
+    done_ids = set()
+    if args.resume and os.path.exists(args.records):
+        done_ids = {r.get("id") for r in records.read(args.records, warn=say)}
+    todo = [item for item in plan for _ in range(args.repeat) if item["id"] not in done_ids]
+    if args.resume:
+        say("resuming: %d of %d cells already recorded" % (len({i["id"] for i in plan} & done_ids), len(plan)))
+    started = time.time()
+    counts = {}
+
+    def report(rec):
+        records.append(args.records, rec)
+        counts[rec["verdict"]] = counts.get(rec["verdict"], 0) + 1
+        print("%-11s %6.2fs  %s  %s" % (rec["verdict"], rec.get("elapsed_s", 0), rec["id"], rec.get("signature", "")),
+              flush=True)
+
+    done = runner.execute(todo, jobs=args.jobs, on_record=report, progress=not args.quiet and sys.stderr.isatty())
+    if args.repeat > 1:
+        for cid, summary in sorted(records.summarize(done).items()):
+            print("%-11s %-28s 95%% CI %.2f-%.2f  %s" % (summary["verdict"], summary["rate"], summary["ci"][0],
+                                                       summary["ci"][1], cid))
+    say("%d cells in %.1f s: %s; records in %s" % (
+        sum(counts.values()), time.time() - started,
+        ", ".join("%s %d" % kv for kv in sorted(counts.items())) or "nothing to run", args.records))
+    if args.table:
+        from ..report import table
+        table.write_all(records.read(args.records, warn=say), args.table)  # every run: disagreements show
+        say("tables written to %s" % args.table)
+    return exits.OK

@@ -1,0 +1,29 @@
+"""hangmatrix show: the whole diagnosis of one cell from its records."""
+from ..model import exits
+from ..store import records
+from .options import DEFAULT_RECORDS, say
+
+HELP = "the whole diagnosis of a cell"
+
+
+def add_arguments(parser):
+    parser.add_argument("cell", help="cell id (or a unique part of one)")
+    parser.add_argument("--records", action="append", default=None, help="records file(s) (default results/)")
+
+
+def main(args):
+    from ..report import show
+    paths = args.records or [DEFAULT_RECORDS]
+    recs = records.read_many(paths, warn=say)
+    hits = [r for r in recs if r.get("id") == args.cell] or [r for r in recs if args.cell in r.get("id", "")]
+    if not hits:
+        say("no record for %r in %s" % (args.cell, ", ".join(paths)))
+        return exits.BAD_INPUT
+    ids = sorted({r["id"] for r in hits})
+    if len(ids) > 1 and args.cell not in ids:
+        for cid in ids:
+            print(show.render([r for r in hits if r["id"] == cid][-1]))
+            print()
+        return exits.OK
+    print(show.render(hits[-1]))
+    return exits.OK

@@ -1,0 +1,13 @@
+"""hangmatrix upgrade-check: the matrix with a new gevent against the baseline (or an older release)."""
+from ..checks import upgrade
+from .options import DEFAULT_RECORDS, listed
+
+HELP = "run the matrix with a new gevent; exit 1 on a new hang"
+
+
+def add_arguments(parser):
+    upgrade.add_arguments(parser, DEFAULT_RECORDS)
+
+
+def main(args):
+    return upgrade.main(args, listed)

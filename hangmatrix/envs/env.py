@@ -1,0 +1,100 @@
+"""A built cell environment, and how a cell reaches it: the command that runs in it (through chroot for the
+Debian root's) and the staging of programs and folders into the root, where the cell can see them."""
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+
+from . import debian_root
+from .errors import EnvError
+from .interpreters import Interpreter
+
+_NOT_STAGED = ("__pycache__", ".git", ".hg", ".tox", ".venv", "venv", "node_modules")  # never a program's modules
+
+
+@dataclass
+class Env:
+    interpreter: Interpreter
+    gevent: str          # installed gevent version
+    greenlet: str        # installed greenlet version
+    python: str          # the env's python as the cell command sees it (inside the root for chroot envs)
+    packages: dict       # name -> version of everything installed (provenance)
+    resolved_as_of: str  # the resolution date (ISO)
+    path: str            # host path of the env dir
+    reused: bool = True  # False when ensure_env built it just now
+    requires: tuple = ()          # the program's requirements (canonical, sorted) installed beside gevent
+    requires_newest: bool = False  # resolved as of the build day instead of the gevent release's date
+    requires_resolved: dict = None  # name -> installed version of each required project
+    requires_as_of: str = ""       # the day the requirements were resolved as of
+
+    def command(self, argv, cwd=None):
+        """Full argv to exec on the host. chroot resets the working directory to /, so for chroot envs
+        pass the cell's host cwd here too (it must lie under the root)."""
+        root = self.interpreter.root
+        if not root:
+            return list(argv)
+        chdir = ["/usr/bin/env", "--chdir=" + self.visible(cwd)] if cwd else []
+        return ["chroot", root] + chdir + list(argv)
+
+    def visible(self, host_path):
+        """The path under which the cell sees host_path (identity, or the path inside the root)."""
+        root = self.interpreter.root
+        if not root:
+            return host_path
+        full = os.path.abspath(host_path)
+        if full != root and not full.startswith(root.rstrip("/") + "/"):
+            raise EnvError("%s is outside the Debian root %s (stage it or create it under tmp_base)" % (full, root))
+        inside = os.path.relpath(full, root)
+        return "/" if inside == "." else "/" + inside
+
+    @property
+    def tmp_base(self):
+        """Where per-cell working dirs go: somewhere the cell can see."""
+        root = self.interpreter.root
+        return root + debian_root.TMP if root else tempfile.gettempdir()
+
+    def stage(self, host_path):
+        """Make a file or dir reachable by the cell; for chroot envs a content-addressed copy in the root."""
+        root = self.interpreter.root
+        if not root:
+            return host_path
+        if os.path.abspath(host_path).startswith(root.rstrip("/") + "/"):
+            return self.visible(host_path)
+        inside = "%s/%s/%s" % (debian_root.STAGE, _content_hash(host_path), os.path.basename(host_path.rstrip("/")))
+        dest = root + inside
+        if not os.path.exists(dest):
+            tmp = "%s.tmp-%d-%d" % (dest, os.getpid(), threading.get_ident())
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            ignore = shutil.ignore_patterns("*.pyc", *_NOT_STAGED)
+            shutil.copytree(host_path, tmp, ignore=ignore) if os.path.isdir(host_path) else shutil.copy2(host_path, tmp)
+            try:
+                os.rename(tmp, dest)
+            except OSError:  # another process staged the same content first
+                shutil.rmtree(tmp, ignore_errors=True) if os.path.isdir(tmp) else os.unlink(tmp)
+        return inside
+
+    def stage_program(self, program):
+        """The program's path as the cell runs it. For chroot envs its whole folder is staged, so the
+        program imports its own sibling modules as a normal script run does (sys.path[0] is its folder)."""
+        if not self.interpreter.root:
+            return program
+        folder, name = os.path.split(os.path.abspath(program))
+        return self.stage(folder) + "/" + name
+
+
+def _content_hash(path):
+    digest = hashlib.sha256()
+    if os.path.isdir(path):
+        for top, dirs, names in sorted(os.walk(path)):
+            dirs[:] = sorted(d for d in dirs if d not in _NOT_STAGED)
+            for name in sorted(f for f in names if not f.endswith(".pyc")):
+                full = os.path.join(top, name)
+                digest.update(os.path.relpath(full, path).encode() + b"\0")
+                with open(full, "rb") as f:
+                    digest.update(f.read())
+    else:
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:16]

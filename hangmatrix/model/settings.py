@@ -1,0 +1,89 @@
+"""Every HANGMATRIX_* environment variable the harness reads, and the defaults several commands share.
+
+Each variable is read and checked here and nowhere else, so a bad value is one line that names the variable
+it came from, and the same value means the same thing in every command. They are read when asked (not at
+import), so a test or a wrapper may set them late. docs/reference.md lists them with their meanings.
+Not here: HANGMATRIX_CELL and HANGMATRIX_CHILD, the cell-side contract the supervisor writes and
+inject/sitecustomize.py reads inside the cell (an interpreter that cannot import this package).
+"""
+import os
+
+DEFAULT_TIMEOUT = 30.0  # seconds: the backstop per cell of run, bisect, advise and upgrade-check
+MINIMAL_TIMEOUT = 20.0  # seconds: minimal's backstop per cell (many short runs; a hang is proven long before)
+CONTAIN_MECHANISMS = ("pidns", "cgroup", "userns")  # what HANGMATRIX_CONTAIN_OFF may switch off (run/contain.py)
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+class SettingError(ValueError):
+    """A setting with a value that cannot be used; one line naming where the value came from."""
+
+
+def _bad(name, value, wanted):
+    return SettingError("%s=%r (environment variable): %s" % (name, value, wanted))
+
+
+def _get(name):
+    return os.environ.get(name, "").strip()
+
+
+def cache_dir():
+    """HANGMATRIX_CACHE: where cell environments, the package index's metadata and the Debian root are kept
+    (default ~/.cache/hangmatrix), shared between runs and users of the machine."""
+    value = _get("HANGMATRIX_CACHE")
+    return os.path.abspath(value) if value else os.path.join(os.path.expanduser("~"), ".cache", "hangmatrix")
+
+
+def debian_root(asked=False):
+    """Whether Python 3.14/3.15 come from the Debian unstable root (built with debootstrap when missing).
+    True: asked for (a command's --debian-root, a matrix's `debian_root = true`) or HANGMATRIX_DEBIAN_ROOT=1;
+    False: HANGMATRIX_DEBIAN_ROOT=0 (never build it; an already built root is still used for its versions);
+    None: unset, so the root is built only for a command that names one of its versions (3.14, 3.15)."""
+    value = _get("HANGMATRIX_DEBIAN_ROOT").lower()
+    if value and value not in _ON + _OFF:
+        raise _bad("HANGMATRIX_DEBIAN_ROOT", value, "use 1 (build and use the Debian root) or 0 (never build it)")
+    if asked or value in _ON:
+        return True
+    return False if value in _OFF else None
+
+
+def index_json():
+    """HANGMATRIX_INDEX_JSON: the base URL of a package index's JSON API (default: pip's own index)."""
+    value = _get("HANGMATRIX_INDEX_JSON")
+    if value and not value.startswith(("http://", "https://", "file://")):
+        raise _bad("HANGMATRIX_INDEX_JSON", value, "not a URL (like https://pypi.org/pypi)")
+    return value or None
+
+
+def case_dirs():
+    """HANGMATRIX_CASES: folders of cases (os.pathsep-separated), looked up before ./cases and the built-in."""
+    return [d for d in os.environ.get("HANGMATRIX_CASES", "").split(os.pathsep) if d.strip()]
+
+
+def contain_off():
+    """HANGMATRIX_CONTAIN_OFF: containment mechanisms switched off (comma-separated: pidns, cgroup, userns),
+    to compare with them on or to test a fallback."""
+    value = _get("HANGMATRIX_CONTAIN_OFF")
+    off = {w.strip() for w in value.split(",") if w.strip()}
+    unknown = sorted(off - set(CONTAIN_MECHANISMS))
+    if unknown:
+        raise _bad("HANGMATRIX_CONTAIN_OFF", value, "%s is not one of %s" % (unknown[0], ", ".join(CONTAIN_MECHANISMS)))
+    return off
+
+
+def owner():
+    """HANGMATRIX_OWNER: a tag passed on to every cell's environment, so a test session can tell its own
+    cells' processes from other sessions' (conftest.py's leak guard)."""
+    return _get("HANGMATRIX_OWNER") or None
+
+
+def dump_samples():
+    """HANGMATRIX_DUMP_SAMPLES: a file every /proc sample of the watched cells is appended to (how the
+    classifier's test data was recorded)."""
+    return _get("HANGMATRIX_DUMP_SAMPLES") or None
+
+
+def check():
+    """Read every setting once, so a bad one stops a command before anything runs (the supervisor and the
+    builders read them again later, where an error could not be said in one line)."""
+    for read in (cache_dir, debian_root, index_json, case_dirs, contain_off, owner, dump_samples):
+        read()
