@@ -8,7 +8,7 @@ from .. import __version__
 from ..model import cases, configs, matrix
 from ..run import contain, runner
 from ..envs import deps
-from ..store import records
+from ..store import compact, records
 
 DEFAULT_RECORDS = os.path.join("results", "records.jsonl")
 
@@ -46,7 +46,7 @@ def cmd_run(args):
     counts = {}
 
     def report(rec):
-        records.append(args.records, rec)
+        records.append(args.records, rec, keep=args.keep)
         counts[rec["verdict"]] = counts.get(rec["verdict"], 0) + 1
         print("%-11s %6.2fs  %s  %s" % (rec["verdict"], rec.get("elapsed_s", 0), rec["id"], rec.get("signature", "")),
               flush=True)
@@ -98,15 +98,15 @@ def cmd_matrices(args):
 
 def cmd_show(args):
     from ..report import show
-    recs = records.read_many(args.records, warn=_say)
-    hits = [r for r in recs if r.get("id") == args.cell] or [r for r in recs if args.cell in r.get("id", "")]
+    recs = records.load(args.records, warn=_say)
+    hits = [r for r in recs if r.id == args.cell] or [r for r in recs if args.cell in r.id]
     if not hits:
         _say("no record for %r in %s" % (args.cell, ", ".join(args.records)))
         return 2
-    ids = sorted({r["id"] for r in hits})
+    ids = sorted({r.id for r in hits})
     if len(ids) > 1 and args.cell not in ids:
         for cid in ids:
-            print(show.render([r for r in hits if r["id"] == cid][-1]))
+            print(show.render([r for r in hits if r.id == cid][-1]))
             print()
         return 0
     print(show.render(hits[-1]))
@@ -237,7 +237,11 @@ def build_parser():
     run.add_argument("--timeout", type=float, default=30.0, help="backstop per cell, seconds (default 30)")
     run.add_argument("--detect", choices=("on", "off"), default="on",
                      help="prove verdicts from observation (on) or wait out the timeout (off)")
-    run.add_argument("--records", default=DEFAULT_RECORDS, help="JSONL file records are appended to")
+    run.add_argument("--records", default=DEFAULT_RECORDS, help="JSONL file records are appended to (name it "
+                     "*.jsonl.gz for one gzip member per record)")
+    run.add_argument("--keep", choices=compact.KEEPS, default=compact.KEEPS[0],
+                     help="compact (default): cells that worked or were unsupported keep a summary of their "
+                          "tree, not its stacks and fds; full: every record whole")
     run.add_argument("--memory", help="memory cap per cell, like 2G or 512M (default: the "
                      "machine's memory divided by --jobs)")
     run.add_argument("--jobs", type=int, default=runner.default_jobs(), help="cells at once")
@@ -340,7 +344,8 @@ def main(argv=None):
         return cmd_envs(None, argv[1:])
     args = build_parser().parse_args(argv)
     if getattr(args, "records", None) is None and args.command == "show":
-        args.records = [DEFAULT_RECORDS]
+        folder = os.path.dirname(DEFAULT_RECORDS)  # a gzip store there too
+        args.records = [DEFAULT_RECORDS if os.path.exists(DEFAULT_RECORDS) or not os.path.isdir(folder) else folder]
     try:
         return args.func(args)
     except (cases.CaseError, configs.ConfigError, runner.PlanError, matrix.MatrixError, contain.SizeError) as exc:
