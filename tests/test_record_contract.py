@@ -9,8 +9,10 @@ import re
 import shutil
 import subprocess
 import sys
+import zlib
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import GEVENT, PY
 from hangmatrix import envs
@@ -75,6 +77,8 @@ def test_compact_keeps_every_hang_whole_and_summarizes_the_rest(tmp_path):
         if before.verdict == "deadlock":
             assert after.kept == KEEP_FULL and after.diagnosis == before.diagnosis
             assert after.diagnosis["python_stacks"] and after.diagnosis["greenlets"]
+        elif not before.diagnosis:  # ended before the watcher saw its tree: nothing to cut, kept as it was
+            assert after.kept == KEEP_FULL and after.diagnosis == {}
         else:
             assert after.kept == KEEP_COMPACT and "python_stacks" not in after.diagnosis
             assert [(p["pid"], p["role"], [t["call"] for t in p["threads"]]) for p in after.processes] == \
@@ -109,41 +113,192 @@ def test_gzip_store_reads_with_zcat_and_survives_a_torn_member(tmp_path):
     assert [r.id for r in folder] == [r.id for r in old]
 
 
-def test_real_cells_compact_hang_identical_show_works_on_both(tmp_path, env311):
-    """Real cells (a deadlock and a working run) through the harness: the store keeps the deadlock's
-    record exactly as the supervisor made it, the working one compact; both carry the schema and both show."""
-    case = cases.select(["seed_terminating"])[0]
+def test_real_cells_hangs_kept_whole_working_ones_compact_all_show(tmp_path, env311):
+    """Real cells through the harness into a gzip store (the default keep): the deadlock's record is exactly
+    what the supervisor made; the running one keeps verdict, signature, provenance, timings and its tree's
+    processes and threads, not stacks, greenlets or fds; the ok and unsupported ones (which ended before a
+    tree was there to cut) are as made. All carry the schema, all show."""
+    plan = [("seed_original", "patch_all"), ("seed_original", "none"), ("seed_terminating", "none"),
+            ("seed_terminating", "flags:nonesuch=1")]
+    items = [runner.make_item(cases.select([c])[0], configs.parse(k), "fork", env311.interpreter, GEVENT, 20.0)
+             for c, k in plan]
     store = str(tmp_path / "r.jsonl.gz")
     made = {}
-    items = [runner.make_item(case, configs.parse(k), "fork", env311.interpreter, GEVENT, 20.0)
-             for k in ("patch_all", "none")]
     for rec in runner.execute(items, jobs=2):
         made[rec["id"]] = rec
         records.append(store, rec)
     stored = {r.id: r for r in records.load(store)}
-    assert {r.verdict for r in stored.values()} == {"deadlock", "ok"}
+    assert sorted(r.verdict for r in stored.values()) == ["deadlock", "ok", "running", "unsupported"]
     for cid, rec in stored.items():
-        assert made[cid]["schema"] == SCHEMA and rec.schema == SCHEMA
+        as_made = {k: v for k, v in made[cid].items() if v is not None}
+        assert as_made["schema"] == SCHEMA and rec.schema == SCHEMA
+        assert (rec.verdict, rec.signature, rec.provenance, rec.elapsed_s, rec.cpu_s, rec.cleanup) == tuple(
+            as_made.get(k) for k in ("verdict", "signature", "provenance", "elapsed_s", "cpu_s", "cleanup"))
         text = show.render(rec)
         assert text.startswith("%s: %s" % (cid, rec.verdict))
-        if rec.verdict == "deadlock":
-            assert rec.to_json() == {k: v for k, v in dict(made[cid], kept=KEEP_FULL).items() if v is not None}
-            assert "process tree" in text and "python stacks (every" in text and "compact record" not in text
+        if rec.verdict == "running":
+            full = as_made["diagnosis"]
+            assert rec.kept == KEEP_COMPACT and full["python_stacks"] and "python_stacks" not in rec.diagnosis
+            assert [(p["pid"], p["role"], [(t["tid"], t["call"], t["wchan"]) for t in p["threads"]])
+                    for p in rec.processes] == [(p["pid"], p["role"], [(t["tid"], t["call"], t["wchan"])
+                                                                      for t in p["threads"]])
+                                                for p in full["processes"]]
+            assert not any("fds" in p for p in rec.processes) and all(p["fds"] for p in full["processes"])
+            assert "compact record" in text and "process tree" in text and "python stacks (every" not in text
         else:
-            assert rec.kept == KEEP_COMPACT and "compact record" in text and "python stacks (every" not in text
-            assert rec.signature == made[cid]["signature"] and rec.elapsed_s == made[cid]["elapsed_s"]
+            assert rec.to_json() == dict(as_made, kept=KEEP_FULL)
+            assert "compact record" not in text
+        if rec.verdict == "deadlock":
+            assert "process tree" in text and "python stacks (every" in text
 
 
-def test_show_command_on_compact_store_and_on_compat_json(tmp_path):
-    store = str(tmp_path / "r.jsonl")
+def _hm(*args):
+    return subprocess.run([sys.executable, "-m", "hangmatrix.cli"] + list(args), capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_show_command_on_every_cell_of_a_compact_gzip_store(tmp_path):
+    """`hangmatrix show` on a .jsonl.gz store of compact records finds every cell and renders it; a cell it
+    does not have is one line and exit 2."""
+    store = str(tmp_path / "r.jsonl.gz")
+    old = records.load(V1)
+    for rec in old:
+        records.append(store, rec)
+    for rec in old:
+        out = _hm("show", rec.id, "--records", store)
+        assert out.returncode == 0 and out.stdout.startswith("%s: %s" % (rec.id, rec.verdict)), out.stderr
+        assert ("compact record" in out.stdout) == (rec.verdict == "running")
+    out = _hm("show", "no-such-cell", "--records", store)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "no record" in out.stderr
+
+
+def test_every_compat_json_record_kept_compact_keeps_what_matters_and_shows():
+    """The committed full matrix (docs/compat.json, written before compaction) through the store's rule:
+    a hang, error or env-error is untouched; a working or unsupported cell keeps every field but the
+    diagnosis, whose tree keeps each process and each thread's blocked call; every record shows, before
+    and after, with the same first lines."""
+    seen = {}
+    for rec in records.load(COMPAT):
+        small = compact.kept(rec)
+        seen[rec.verdict, small.kept] = seen.get((rec.verdict, small.kept), 0) + 1
+        assert small.replace(diagnosis={}, kept=KEEP_FULL) == rec.replace(diagnosis={})
+        if rec.verdict not in ("ok", "running", "unsupported") or not rec.diagnosis:
+            assert small == rec
+        else:
+            assert small.kept == KEEP_COMPACT and not {"python_stacks", "greenlets"} & set(small.diagnosis)
+            assert [(p["pid"], p["role"], [t["call"] for t in p["threads"]]) for p in small.processes] == \
+                [(p["pid"], p["role"], [t["call"] for t in p["threads"]]) for p in rec.processes]
+        before, after = show.render(rec).splitlines(), show.render(small).splitlines()
+        assert before[:2] == after[:2] and before[0].startswith("%s: %s" % (rec.id, rec.verdict))
+    assert seen.get(("deadlock", KEEP_FULL)) and seen.get(("error", KEEP_FULL))  # (its running cells had no tree)
+    assert not any(kept == KEEP_COMPACT for verdict, kept in seen if verdict not in ("ok", "running", "unsupported"))
+
+
+def _members(path):
+    """The gzip members of a file, each decompressed on its own."""
+    with open(path, "rb") as f:
+        data = f.read()
+    out = []
+    while data:
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out.append(inflate.decompress(data))
+        assert inflate.eof
+        data = inflate.unused_data
+    return out
+
+
+def test_gzip_store_is_one_member_per_record_and_zcat_reads_it(tmp_path):
+    store = str(tmp_path / "r.jsonl.gz")
+    old = records.load(V1)
+    for rec in old:
+        records.append(store, rec, keep=KEEP_FULL)
+    members = _members(store)
+    assert len(members) == len(old) and all(m.count(b"\n") == 1 and m.endswith(b"\n") for m in members)
+    assert [Record.from_json(json.loads(m)) for m in members] == [r.replace(schema=SCHEMA) for r in old]
+    zcat = shutil.which("zcat")
+    if zcat is None:
+        pytest.fail("zcat is not installed: the gzip store's promise cannot be checked")
+    lines = subprocess.run([zcat, store], capture_output=True, check=True).stdout.splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [r.id for r in old]
+    assert os.path.getsize(store) < sum(len(m) for m in members) / 3
+
+
+@given(cut=st.integers(1, 200), before=st.integers(0, 2), after=st.integers(1, 2))
+@settings(max_examples=40, deadline=None)
+def test_gzip_member_torn_anywhere_loses_only_itself(tmp_path_factory, cut, before, after):
+    """A writer killed inside its one write() leaves a member cut short, anywhere (in the header, the
+    data, the trailer): every whole member before and after it reads back, and it is reported once."""
+    store = str(tmp_path_factory.mktemp("gz") / "r.jsonl.gz")
+    recs = [{"id": "r%d" % i, "verdict": "ok", "signature": "x" * (i * 37)} for i in range(before + after)]
+    for rec in recs[:before]:
+        records.append(store, rec)
+    torn = gzip.compress(json.dumps({"id": "torn", "verdict": "ok", "pad": os.urandom(64).hex()}).encode() + b"\n",
+                         mtime=0)
+    with open(store, "ab") as f:
+        f.write(torn[:min(cut, len(torn) - 1)])
+    for rec in recs[before:]:
+        records.append(store, rec)
+    warnings = []
+    assert [r.id for r in records.load(store, warn=warnings.append)] == [r["id"] for r in recs]
+    assert len(warnings) == 1 and "damaged gzip member" in warnings[0]
+
+
+WRITER = """
+import os, sys
+from hangmatrix.store import records
+for i in range(40):
+    records.append(sys.argv[1], {"id": "%s-%d" % (sys.argv[2], i), "verdict": "ok", "pad": os.urandom(60000).hex()})
+"""
+
+
+@pytest.mark.parametrize("name", ["r.jsonl", "r.jsonl.gz"])
+def test_appends_of_concurrent_writers_never_interleave(tmp_path, name):
+    """Three processes appending big records to one store at once: each append is one write(), so every
+    record reads back whole (in a .gz store: as its own member) and nothing is reported damaged."""
+    store = str(tmp_path / name)
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, store, w]) for w in "abc"]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
+    warnings = []
+    back = records.read(store, warn=warnings.append)
+    assert not warnings and sorted(r["id"] for r in back) == sorted("%s-%d" % (w, i) for w in "abc" for i in range(40))
+    assert all(len(r["pad"]) == 120000 for r in back)
+    if name.endswith(".gz"):
+        assert len(_members(store)) == 120
+
+
+def test_run_keeps_full_records_when_asked(tmp_path, env311):
+    """`hangmatrix run` on a real working cell: compact by default, everything with --keep full."""
+    common = ["run", "--case", "seed_original", "--config", "none", "--start", "fork", "--python", PY,
+              "--gevent", GEVENT, "--quiet", "--timeout", "20"]
+    for keep in ("compact", "full"):
+        store = str(tmp_path / ("%s.jsonl.gz" % keep))
+        out = _hm(*(common + ["--records", store] + (["--keep", keep] if keep == "full" else [])))
+        assert out.returncode == 0, out.stderr
+        rec, = records.load(store)
+        assert rec.verdict == "running" and rec.kept == keep and rec.schema == SCHEMA
+        assert bool(rec.diagnosis.get("python_stacks")) == (keep == "full")
+        assert all(("fds" in p) == (keep == "full") for p in rec.processes) and rec.processes
+    out = _hm(*(common + ["--records", str(tmp_path / "x.jsonl"), "--keep", "some"]))
+    assert out.returncode == 2 and "--keep" in out.stderr
+
+
+def test_checks_render_stored_records_as_show_does(tmp_path):
+    """A baseline failure and a bisect report carry the diagnosis as `hangmatrix show` prints it, from the
+    JSON objects a store gives them, compact or whole."""
+    from hangmatrix.checks import baseline, bisect
+    store = str(tmp_path / "r.jsonl.gz")
     for rec in records.load(V1):
         records.append(store, rec)
-    cid = records.load(V1)[1].id
-    out = subprocess.run([sys.executable, "-m", "hangmatrix.cli", "show", cid, "--records", store],
-                         capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.startswith(cid + ": running"), out.stderr
-    deadlock = next(r for r in records.load(COMPAT) if r.verdict == "deadlock")
-    assert show.render(deadlock).startswith(deadlock.id + ": deadlock")
+    deadlock, running = records.read(store)[:2]
+    rule = baseline.parse('expect = [ { case = "seed_*", verdict = "ok" } ]', "t.toml")
+    failures = {f.cell: str(f) for f in baseline.check([deadlock, running], rule)}
+    assert "process tree" in failures[deadlock["id"]] and "pool worker" in failures[deadlock["id"]]
+    assert "compact record" in failures[running["id"]]
+    tried = [{"gevent": r["gevent"] + suffix, "verdict": r["verdict"], "signature": r["signature"], "record": r}
+             for r, suffix in ((running, ""), (deadlock, ".1"))]
+    text = bisect.report({"tried": tried, "first_changed": tried[1]["gevent"], "last_same": tried[0]["gevent"],
+                          "reference": "running", "message": "first changed"})
+    assert text.count("process tree") == 2 and (deadlock["id"] + ": deadlock") in text
 
 
 # ---------------------------------------------------------------- the cell spec and the cell side

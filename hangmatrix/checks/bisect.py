@@ -20,6 +20,7 @@ Stable interface:
 import math
 
 from ..model import cases, configs
+from ..model.record import Record
 from ..store import records as records_mod
 from ..run import runner
 
@@ -135,7 +136,7 @@ def report(result, show_diagnoses=True):
                 continue
             lines.append("")
             lines.append("--- %s: gevent %s ---" % (title, t["gevent"]))
-            lines.append(show.render(t["record"]) if t["record"].get("id") else
+            lines.append(show.render(Record.from_json(t["record"])) if t["record"].get("id") else
                          "%s: %s" % (t["verdict"], t["signature"]))
     lines.append("")
     lines.append(result["message"])

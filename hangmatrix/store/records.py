@@ -8,6 +8,7 @@ once, at the append (hangmatrix.store.compact).
 read()/read_many() give the JSON objects as stored, for modules that still read records by key;
 load() gives typed Records (hangmatrix.model.record) of every schema version.
 """
+import errno
 import gzip
 import json
 import os
@@ -29,17 +30,25 @@ def append(path, record, keep=KEEP_COMPACT):
     rec = compact.kept(record if isinstance(record, Record) else Record.from_json(record), keep)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     data = (json.dumps(rec.to_json(), sort_keys=True, default=str) + "\n").encode("utf-8")
-    if path.endswith(".gz"):
+    zipped = _zipped(path)
+    if zipped:
         data = gzip.compress(data, mtime=0)  # a member cut short is skipped by the reader, no fix-up needed
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         size = os.fstat(fd).st_size
-        if not path.endswith(".gz") and size and os.pread(fd, 1, size - 1) != b"\n":
+        if not zipped and size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data  # a killed writer left a partial line: close it off
-        os.write(fd, data)
+        if os.write(fd, data) != len(data):  # a full disk: what got out is a damaged line or member
+            raise OSError(errno.ENOSPC, "hangmatrix: a record was cut short in %s" % path)
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _zipped(path, head=b""):
+    """Whether a store holds gzip members: by its name (`.gz`: how append() decides), or by its first bytes
+    (a gzip store renamed)."""
+    return path.endswith(".gz") or head.startswith(GZIP_MAGIC)
 
 
 def _say(msg):
@@ -47,7 +56,7 @@ def _say(msg):
 
 
 def read(path, warn=None):
-    """All intact records of a store (plain or gzip, told by its first bytes, not its name) as stored;
+    """All intact records of a store (plain or gzip: a `.gz` name or gzip's first bytes) as stored;
     damaged lines or members are reported through warn (default: stderr) and skipped."""
     warn = warn or _say
     try:
@@ -57,7 +66,7 @@ def read(path, warn=None):
         return []
     records = []
     with f:
-        zipped = f.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+        zipped = _zipped(path, f.read(len(GZIP_MAGIC)))
         f.seek(0)
         for n, raw in enumerate(_gzip_lines(path, f.read(), warn) if zipped else f, 1):
             if not raw.strip():
