@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from conftest import GEVENT, PY
-from hangmatrix import envs
 from hangmatrix.model import cases, configs
 from hangmatrix.model.cellspec import CellSpec
 from hangmatrix.model.record import KEEP_COMPACT, KEEP_FULL, SCHEMA, Record
@@ -59,6 +58,15 @@ def test_a_record_without_an_id_gets_the_one_its_axes_name():
         Record.from_json({"id": "x"})
     with pytest.raises(ValueError):
         Record.from_json(["not", "a", "record"])
+
+
+def test_an_object_that_is_no_record_is_skipped_with_one_line(tmp_path):
+    store = tmp_path / "r.jsonl"
+    store.write_text('{"id": "a", "verdict": "ok"}\n{"id": "b", "verdict": "ok", "diagnosis": "x"}\n'
+                     '{"id": "c", "verdict": 3}\n{"id": "d", "verdict": "ok", "schema": "two"}\n{"id": "e", "verdict": "ok"}\n')
+    warnings = []
+    assert [r.id for r in records.load(str(store), warn=warnings.append)] == ["a", "e"]
+    assert len(warnings) == 3 and all("\n" not in w and "skipped" in w for w in warnings)
 
 
 def test_compact_keeps_every_hang_whole_and_summarizes_the_rest(tmp_path):

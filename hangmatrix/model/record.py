@@ -75,7 +75,11 @@ class Record:
             values[axis] = "" if values.get(axis) is None else str(values[axis])
         for key in ("diagnosis", "provenance"):
             values[key] = values.get(key) or {}
-        values["schema"] = int(data.get("schema") or 1)
+            if not isinstance(values[key], Mapping):
+                raise ValueError("not a record (its %s is not an object)" % key)
+        if not isinstance(data.get("schema") or 1, int):
+            raise ValueError("not a record (schema %r is not a version number)" % data.get("schema"))
+        values["schema"] = data.get("schema") or 1
         values.setdefault("kept", KEEP_FULL)
         if not values.get("id"):
             values["id"] = cell_id(values["case"], _short(values["python"], values["provenance"]),

@@ -137,8 +137,16 @@ def read_many(paths, warn=None):
 
 
 def load(paths, warn=None):
-    """Typed records (Record, any schema version) of stores, folders or JSON documents, as read_many()."""
-    return [Record.from_json(raw) for raw in read_many([paths] if isinstance(paths, str) else paths, warn)]
+    """Typed records (Record, any schema version) of stores, folders or JSON documents, as read_many(); an
+    object that is no record is reported through warn and skipped, like a damaged line."""
+    warn = warn or _say
+    out = []
+    for raw in read_many([paths] if isinstance(paths, str) else paths, warn):
+        try:
+            out.append(Record.from_json(raw))
+        except ValueError as exc:
+            warn("hangmatrix: record %s skipped: %s" % (str(raw.get("id"))[:120], exc))
+    return out
 
 
 def latest(records):
