@@ -7,6 +7,7 @@ import time
 
 from hypothesis import given, settings, strategies as st
 
+from hangmatrix.model.record import SCHEMA, Record
 from hangmatrix.store import records
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
@@ -25,8 +26,9 @@ def test_partial_line_is_closed_off_and_nothing_else_lost(tmp_path_factory, recs
         f.write(line[:min(cut, len(line) - 1)])  # a writer killed mid-line
     records.append(path, {"id": "after", "verdict": "ok"})
     warnings = []
-    back = records.read(path, warn=warnings.append)
-    assert back == recs + [{"id": "after", "verdict": "ok"}]
+    back = records.load(path, warn=warnings.append)
+    assert back == [Record.from_json(r).replace(schema=SCHEMA) for r in recs + [{"id": "after", "verdict": "ok"}]]
+    assert all(raw["schema"] == SCHEMA for raw in records.read(path, warn=lambda msg: None))
     assert len(warnings) == 1 and "damaged" in warnings[0]
 
 

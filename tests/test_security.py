@@ -54,7 +54,7 @@ def test_an_unprivileged_user_cannot_make_the_server_run_a_command(env311, capfd
         proof = os.path.join(scratch, "ran-as")
         case = cases.select(["seed_original"])[0]
         real = runner.make_spec(case, configs.parse("patch_all"), "fork", env311, timeout=20.0)
-        forged = dict(real, argv=["/bin/sh", "-c", "id > %s" % proof])  # a spec the server would accept
+        forged = dict(real.to_json(), argv=["/bin/sh", "-c", "id > %s" % proof])  # a spec the server would accept
         spec_path = os.path.join(scratch, "spec.json")
         with open(spec_path, "w") as f:
             import json

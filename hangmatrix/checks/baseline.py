@@ -45,6 +45,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..model import packaged
+from ..model.record import Record
 from ..report import table
 from ..observe import verdict as verdict_mod
 
@@ -333,7 +334,7 @@ def _kind(actual, expected):
 
 def _diagnosis(rec, lines=40):
     from ..report import show
-    text = show.render(rec).splitlines()
+    text = show.render(Record.from_json(rec)).splitlines()
     more = len(text) - lines
     return "\n".join("    " + t for t in text[:lines]) + ("\n    … (%d more lines: hangmatrix show %s)" % (
         more, rec.get("id")) if more > 0 else "")

@@ -24,6 +24,7 @@ from ..envs.errors import EnvError
 from ..envs.index import gevent_releases
 from ..envs.interpreters import find_interpreter
 from ..model import cases, configs, settings
+from ..model.record import Record
 from ..store import records as records_mod
 from ..run import runner
 
@@ -137,7 +138,7 @@ def report(result, show_diagnoses=True):
                 continue
             lines.append("")
             lines.append("--- %s: gevent %s ---" % (title, t["gevent"]))
-            lines.append(show.render(t["record"]) if t["record"].get("id") else
+            lines.append(show.render(Record.from_json(t["record"])) if t["record"].get("id") else
                          "%s: %s" % (t["verdict"], t["signature"]))
     lines.append("")
     lines.append(result["message"])

@@ -5,7 +5,7 @@ import time
 
 from ..model import exits
 from ..run import contain, runner
-from ..store import records
+from ..store import compact, records
 from .options import DEFAULT_RECORDS, add_timeout, listed, requirements, say
 
 HELP = "run cells and append their records"
@@ -28,7 +28,11 @@ def add_arguments(run):
     add_timeout(run)
     run.add_argument("--detect", choices=("on", "off"), default="on",
                      help="prove verdicts from observation (on) or wait out the timeout (off)")
-    run.add_argument("--records", default=DEFAULT_RECORDS, help="JSONL file records are appended to")
+    run.add_argument("--records", default=DEFAULT_RECORDS, help="JSONL file records are appended to (name it "
+                     "*.jsonl.gz for one gzip member per record)")
+    run.add_argument("--keep", choices=compact.KEEPS, default=compact.KEEPS[0],
+                     help="compact (default): cells that worked or were unsupported keep a summary of their "
+                          "tree, not its stacks and fds; full: every record whole")
     run.add_argument("--memory", help="memory cap per cell, like 2G or 512M (default: the "
                      "machine's memory divided by --jobs)")
     run.add_argument("--jobs", type=int, default=runner.default_jobs(), help="cells at once")
@@ -55,7 +59,7 @@ def main(args):
     counts = {}
 
     def report(rec):
-        records.append(args.records, rec)
+        records.append(args.records, rec, keep=args.keep)
         counts[rec["verdict"]] = counts.get(rec["verdict"], 0) + 1
         print("%-11s %6.2fs  %s  %s" % (rec["verdict"], rec.get("elapsed_s", 0), rec["id"], rec.get("signature", "")),
               flush=True)

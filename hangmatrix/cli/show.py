@@ -1,4 +1,6 @@
 """hangmatrix show: the whole diagnosis of one cell from its records."""
+import os
+
 from ..model import exits
 from ..store import records
 from .options import DEFAULT_RECORDS, say
@@ -13,16 +15,18 @@ def add_arguments(parser):
 
 def main(args):
     from ..report import show
-    paths = args.records or [DEFAULT_RECORDS]
-    recs = records.read_many(paths, warn=say)
-    hits = [r for r in recs if r.get("id") == args.cell] or [r for r in recs if args.cell in r.get("id", "")]
+    folder = os.path.dirname(DEFAULT_RECORDS)  # a gzip store there too
+    paths = args.records or [DEFAULT_RECORDS if os.path.exists(DEFAULT_RECORDS) or not os.path.isdir(folder)
+                             else folder]
+    recs = records.load(paths, warn=say)
+    hits = [r for r in recs if r.id == args.cell] or [r for r in recs if args.cell in r.id]
     if not hits:
         say("no record for %r in %s" % (args.cell, ", ".join(paths)))
         return exits.BAD_INPUT
-    ids = sorted({r["id"] for r in hits})
+    ids = sorted({r.id for r in hits})
     if len(ids) > 1 and args.cell not in ids:
         for cid in ids:
-            print(show.render([r for r in hits if r["id"] == cid][-1]))
+            print(show.render([r for r in hits if r.id == cid][-1]))
             print()
         return exits.OK
     print(show.render(hits[-1]))

@@ -13,6 +13,8 @@ It never edits the case. It does five things, all driven by the HANGMATRIX_CELL 
 - it dumps gevent's greenlets on SIGUSR2 when gevent is loaded;
 - it reports the exception a process dies of (so a missing dependency is told from a program error).
 Runs on Python 2.7 and 3.6+; imports only what the interpreter has already loaded, until it must.
+What it reads and writes (HANGMATRIX_CELL, the events file, the stack blocks) is the contract written
+down in hangmatrix/run/cellside.py.
 """
 import os
 import sys
@@ -24,7 +26,7 @@ except ImportError:  # Python 2
     import __builtin__ as builtins
 
 MARKER = "hangmatrix: patch-point"
-UNSUPPORTED_EXIT = 86
+UNSUPPORTED_EXIT = 86  # hangmatrix.run.cellside.UNSUPPORTED_EXIT (this file cannot import it)
 
 _spec = None
 _orig_import = builtins.__import__

@@ -10,16 +10,18 @@ def judge(rec, expectations, store, baseline_file=None):
     passed. A cell that left processes behind fails whatever its verdict. baseline_file: the project's
     expectations file (None: ./expectations.toml, which acknowledging writes)."""
     from ..checks import baseline
+    from ..model.record import Record
     from ..report import show
+    diagnosis = show.render(Record.from_json(rec))
     failures = baseline.check([rec], expectations)
     if failures:
         expectation = failures[0].message.split("\n  diagnosis:")[0]  # the diagnosis follows, whole
         return FAILED, "%s\n\n%s\n\nif this is the new truth (or to acknowledge a new pass): hangmatrix baseline " \
-                       "--update --records %s%s" % (expectation, show.render(rec), store,
+                       "--update --records %s%s" % (expectation, diagnosis, store,
                                                        " --baseline %s" % baseline_file if baseline_file else "")
     survivors = (rec.get("cleanup") or {}).get("survivors")
     if survivors:
-        return FAILED, "%s: processes outlived the cell: %s\n\n%s" % (rec["id"], survivors, show.render(rec))
+        return FAILED, "%s: processes outlived the cell: %s\n\n%s" % (rec["id"], survivors, diagnosis)
     if rec["verdict"] == "unsupported":
         return SKIPPED, "%s: unsupported: %s" % (rec["id"], rec.get("signature", ""))
     return PASSED, ""

@@ -1,39 +1,43 @@
 """`hangmatrix show CELL`: a record's diagnosis as a person reads it: the process tree with each thread's
-blocked call, the pipes it waits on and who holds their other end, then the Python stacks and greenlets."""
+blocked call, the pipes it waits on and who holds their other end, then the Python stacks and greenlets.
+A compact record (hangmatrix.store.compact) shows its tree's summary and says what it left out."""
+from ..model.record import Record
 
 
-def render(rec):
+def render(rec: Record) -> str:
     lines = []
-    head = "%s: %s" % (rec.get("id"), rec.get("verdict"))
-    timing = "%.2f s from launch" % rec.get("elapsed_s", 0)
-    if rec.get("quiescent_at_s") is not None:
-        timing += ", still from %.2f s" % rec["quiescent_at_s"]
+    head = "%s: %s" % (rec.id, rec.verdict)
+    timing = "%.2f s from launch" % rec.elapsed_s
+    if rec.quiescent_at_s is not None:
+        timing += ", still from %.2f s" % rec.quiescent_at_s
     lines.append("%s (%s)" % (head, timing))
-    if rec.get("signature"):
-        lines.append("  " + rec["signature"])
-    prov = rec.get("provenance", {})
-    start = rec.get("start_used", {})
+    if rec.signature:
+        lines.append("  " + rec.signature)
+    prov = rec.provenance
+    start = rec.start_used or {}
     lines.append("python %s (%s), gevent %s, greenlet %s; start method requested %s, used %s%s" % (
-        rec.get("python"), prov.get("interpreter", "?"), rec.get("gevent"), rec.get("greenlet"),
-        rec.get("start"), start.get("seen_in_tree") or start.get("reported") or "?",
+        rec.python, prov.get("interpreter", "?"), rec.gevent, rec.greenlet,
+        rec.start, start.get("seen_in_tree") or start.get("reported") or "?",
         "; set_start_method refused: %s" % start["refused"] if start.get("refused") else ""))
     if prov.get("requires"):
         resolved = prov.get("requires_resolved") or {}
         lines.append("requires %s: installed %s, resolved as of %s" % (
             ", ".join(prov["requires"]), ", ".join("%s %s" % kv for kv in resolved.items()) or "nothing",
             "the newest on %s" % prov.get("requires_as_of") if prov.get("requires_newest") else prov.get("requires_as_of")))
-    point = rec.get("patch_point")
+    point = rec.patch_point
     if point:
         lines.append("its patch point: %s on line %s of %s (%s)" % (point.get("source") or point.get("call"),
                                                                   point.get("line"), point.get("file"), point.get("in")))
-    for ev in rec.get("events", {}).get("notable", []):
+    for ev in (rec.events or {}).get("notable", []):
         if ev.get("ev") == "patched":
             lines.append("patched at %s: %s" % (ev.get("where"), ev.get("call")))
         elif ev.get("ev") == "start_method_program":
             lines.append("the program's set_start_method(%r) on line %s of %s: not obeyed, the cell runs %s" % (
                 ev.get("asked"), ev.get("line"), ev.get("file"), ev.get("kept")))
-    diag = rec.get("diagnosis") or {}
-    procs = diag.get("processes", [])
+    diag = rec.diagnosis
+    if rec.compact:
+        lines.append("compact record: " + diag.get("compact", "the tree's summary only"))
+    procs = rec.processes
     if procs:
         lines.append("")
         lines.append("process tree (as sampled before the kill):")
@@ -41,7 +45,7 @@ def render(rec):
         for p in procs:
             depth[p["pid"]] = depth.get(p["ppid"], -1) + 1
             pad = "  " * (depth[p["pid"]] + 1)
-            lines.append("%s%d %s  [%s]" % (pad, p["pid"], p["role"], p["cmdline"][:120]))
+            lines.append("%s%d %s  [%s]" % (pad, p["pid"], p["role"], (p["cmdline"] or "")[:120]))
             for t in p["threads"]:
                 lines.append("%s  thread %d %-12s %s %s  (%s%s)" % (
                     pad, t["tid"], t["name"], t["state"], t["call"], t["wchan"] or "-",
@@ -68,12 +72,12 @@ def render(rec):
             for pid, text in blocks.items():
                 lines.append("  --- %s %s" % (pid, roles.get(pid, "")))
                 lines.extend("    " + line for line in text.splitlines())
-    for key in ("stderr_tail", "stdout_tail"):
-        if rec.get(key, "").strip():
+    for name, tail in (("stderr", rec.stderr_tail), ("stdout", rec.stdout_tail)):
+        if (tail or "").strip():
             lines.append("")
-            lines.append(key.replace("_tail", "") + " (end):")
-            lines.extend("  " + line for line in rec[key].strip().splitlines()[-25:])
-    cleanup = rec.get("cleanup")
+            lines.append(name + " (end):")
+            lines.extend("  " + line for line in tail.strip().splitlines()[-25:])
+    cleanup = rec.cleanup
     if cleanup:
         lines.append("")
         lines.append("cleanup: tree killed in %.3f s, survivors %s, removed %s" % (

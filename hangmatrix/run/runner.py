@@ -19,6 +19,8 @@ from ..envs.errors import EnvError
 from ..envs.index import gevent_releases
 from ..envs.interpreters import discover, find_interpreter
 from ..store import records
+from ..model import record
+from ..model.cellspec import CaseRef, CellSpec, Provenance
 from .supervisor import without_run
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,28 +33,15 @@ PACKAGE_PARENT = os.path.dirname(PACKAGE_DIR)
 # ---------------------------------------------------------------- one cell
 
 def make_spec(case, config, start, env, timeout=settings.DEFAULT_TIMEOUT, detect=True, memory=None):
-    """Everything the supervisor needs, as JSON-able data (env is an envs.env.Env). memory: the cell's memory
-    cap in bytes (default: its share of the machine at the default parallelism)."""
+    """The CellSpec of a cell in a built environment (env is an envs.env.Env). memory: the cell's memory cap
+    in bytes (default: its share of the machine at the default parallelism)."""
     interp = env.interpreter
-    return {
-        "id": records.cell_id(case.name, interp.short, env.gevent, config["name"], start),
-        "case": {"name": case.name, "path": case.path, "sha256": case.sha256, "endless": case.endless,
-                 "expect": case.expect, "progress": case.progress, "workers": case.workers,
-                 "marked": case.marked, "stdin": case.stdin},
-        "config": config, "start": start, "timeout": timeout, "detect": detect, "requires": list(env.requires),
-        "memory": memory or contain.default_memory(default_jobs()),
-        "argv": [env.python, env.stage_program(case.path)],
-        "inject": env.stage(INJECT_DIR), "root": interp.root or "", "tmp_base": env.tmp_base,
-        "provenance": {
-            "python": interp.version, "python_short": interp.short, "implementation": interp.implementation,
-            "build": interp.build, "interpreter": interp.path, "interpreter_source": interp.source,
-            "default_start": interp.default_start, "env_python": env.python, "env_path": env.path,
-            "gevent": env.gevent, "greenlet": env.greenlet, "packages": env.packages,
-            "resolved_as_of": env.resolved_as_of, "requires": list(env.requires),
-            "requires_newest": env.requires_newest, "requires_resolved": env.requires_resolved or {},
-            "requires_as_of": env.requires_as_of,
-        },
-    }
+    return CellSpec(
+        id=record.cell_id(case.name, interp.short, env.gevent, config["name"], start), case=CaseRef.of(case),
+        config=config, start=start, timeout=timeout, detect=detect, requires=tuple(env.requires),
+        memory=memory or contain.default_memory(default_jobs()),
+        argv=(env.python, env.stage_program(case.path)), inject=env.stage(INJECT_DIR), root=interp.root or "",
+        tmp_base=env.tmp_base, provenance=Provenance.of(interp, env.gevent, env=env))
 
 
 class Supervisors:
@@ -80,7 +69,7 @@ class Supervisors:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
                 conn.connect(self.address)
-                conn.sendall(json.dumps(dict(spec, environ=dict(os.environ))).encode())
+                conn.sendall(json.dumps(dict(spec.to_json(), environ=dict(os.environ))).encode())
                 conn.shutdown(socket.SHUT_WR)
                 with conn.makefile("rb") as answer:
                     data = answer.read()
@@ -138,7 +127,7 @@ def make_item(case, config, start, interp, gevent, timeout=settings.DEFAULT_TIME
               memory=None):
     """One planned cell: what execute() needs to build its environment and run it; `requires` (normalized,
     hangmatrix.envs.deps) and `requires_newest` key its environment; `memory` caps the cell (None: the default)."""
-    return {"id": records.cell_id(case.name, interp.short, gevent, config["name"], start), "case": case,
+    return {"id": record.cell_id(case.name, interp.short, gevent, config["name"], start), "case": case,
             "config": config, "start": start, "interpreter": interp, "gevent": gevent, "timeout": timeout,
             "detect": detect, "requires": requires, "requires_newest": requires_newest, "memory": memory}
 
@@ -236,17 +225,13 @@ def _decided_before_launch(item):
     return None
 
 
-def _unbuilt_spec(item, env_error=""):
-    """A spec good enough for a record when there is no env (env-error) or no run."""
+def _unbuilt_spec(item):
+    """The CellSpec of a cell with no environment (env-error) or no run: enough for its record."""
     interp = item["interpreter"]
-    prov = {"python": interp.version, "python_short": interp.short, "implementation": interp.implementation,
-            "build": interp.build, "interpreter": interp.path, "interpreter_source": interp.source,
-            "default_start": interp.default_start, "gevent": item["gevent"], "greenlet": "", "packages": {},
-            "requires": list(item.get("requires", ())), "requires_newest": item.get("requires_newest", False)}
-    return {"id": item["id"], "case": {"name": item["case"].name, "path": item["case"].path,
-                                       "sha256": item["case"].sha256},
-            "config": item["config"], "start": item["start"], "timeout": item["timeout"],
-            "detect": item["detect"], "provenance": prov}
+    return CellSpec(id=item["id"], case=CaseRef.of(item["case"]), config=item["config"], start=item["start"],
+                    timeout=item["timeout"], detect=item["detect"], requires=tuple(item.get("requires", ())),
+                    provenance=Provenance.of(interp, item["gevent"], item.get("requires", ()),
+                                             item.get("requires_newest", False)))
 
 
 def execute(items, jobs=None, on_record=None, progress=False, ensure=None, server=None):

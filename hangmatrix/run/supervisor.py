@@ -33,12 +33,12 @@ import time
 import traceback
 
 from .. import __version__
-from ..model import configs, settings
-from . import contain
+from ..model import configs, record, settings
+from ..model.cellspec import CellSpec
+from . import cellside, contain
 from ..envs import deps
 from ..observe import verdict, wakers, watch
 
-UNSUPPORTED_EXIT = 86
 RECHECK_S = 0.5  # after a proof failed on a wait an outside party can end, look again at most this often
 OUTPUT_CAP = 16 * 1024 * 1024
 TAIL = 4000
@@ -55,15 +55,15 @@ def host():
 
 
 def base_record(spec):
-    prov = spec["provenance"]
+    """The record's fields that come from the spec (a CellSpec) and the machine, as JSON."""
+    prov = spec.provenance
     return {
-        "id": spec["id"], "case": spec["case"]["name"], "config": spec["config"]["name"], "start": spec["start"],
-        "python": prov["python"], "gevent": prov["gevent"], "greenlet": prov["greenlet"],
+        "id": spec.id, "case": spec.case.name, "config": spec.config["name"], "start": spec.start,
+        "python": prov.python, "gevent": prov.gevent, "greenlet": prov.greenlet,
         "verdict": "", "signature": "", "elapsed_s": 0.0, "diagnosis": {},
-        "provenance": dict(prov, case_path=spec["case"]["path"], case_sha256=spec["case"]["sha256"],
-                           **host()),
+        "provenance": dict(prov.to_json(), case_path=spec.case.path, case_sha256=spec.case.sha256, **host()),
         "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "detect": spec["detect"], "timeout_s": spec["timeout"],
+        "detect": spec.detect, "timeout_s": spec.timeout, "schema": record.SCHEMA,
     }
 
 
@@ -86,9 +86,9 @@ class Cell:
 
     def __init__(self, spec):
         self.spec = spec
-        self.root = spec["root"]
-        os.makedirs(spec["tmp_base"], exist_ok=True)
-        self.dir = tempfile.mkdtemp(prefix="hangmatrix-cell-", dir=spec["tmp_base"])
+        self.root = spec.root
+        os.makedirs(spec.tmp_base, exist_ok=True)
+        self.dir = tempfile.mkdtemp(prefix="hangmatrix-cell-", dir=spec.tmp_base)
         self.paths = {k: os.path.join(self.dir, k) for k in ("stdout", "stderr", "events", "stacks", "greenlets")}
         os.mkdir(os.path.join(self.dir, "tmp"))
         self.proc = None
@@ -110,20 +110,18 @@ class Cell:
         cell_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HANGMATRIX", "VIRTUAL_ENV"))}
         if settings.owner():  # lets a test suite tell its own cells from others'
             cell_env["HANGMATRIX_OWNER"] = settings.owner()
-        memory = spec.get("memory") or contain.default_memory(1)
+        memory = spec.memory or contain.default_memory(1)
         self.cgroups = contain.Cgroups(os.path.basename(self.dir), memory).setup()
         shm = contain.shm_mechanism(self.root)
-        told = {"config": spec["config"], "start": spec["start"], "marked": spec["case"].get("marked", True),
-                "progress": spec["case"]["progress"], "workers": spec["case"]["workers"],
-                "events": self.inside(self.paths["events"]), "stacks": self.inside(self.paths["stacks"]),
-                "greenlets": self.inside(self.paths["greenlets"])}
+        told = functools.partial(cellside.cell_env, spec, *(self.inside(self.paths[k])
+                                                            for k in ("events", "stacks", "greenlets")))
         cell_env.update({
-            "PYTHONPATH": spec["inject"], "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": spec.inject, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
             "TMPDIR": self.inside(os.path.join(self.dir, "tmp")),
-            "HANGMATRIX_CELL": json.dumps(dict(told, shm_names=not shm)),
+            "HANGMATRIX_CELL": told(shm_names=not shm),
         })
         cwd = os.path.join(self.dir, "tmp")
-        argv = spec["argv"]
+        argv = list(spec.argv)
         if self.root:  # chroot resets the working directory: set it again inside
             argv = ["chroot", self.root, "/usr/bin/env", "--chdir=" + self.inside(cwd)] + argv
         self.containment = {"cgroups": self.cgroups.layout or None, "memory_cap": memory,
@@ -148,7 +146,7 @@ class Cell:
                 except (OSError, subprocess.SubprocessError) as exc:  # no namespace: the exact-names fallback
                     self.containment["shm_failed"] = str(exc)
                     launch.shm = shm = None
-                    cell_env["HANGMATRIX_CELL"] = json.dumps(dict(told, shm_names=True))
+                    cell_env["HANGMATRIX_CELL"] = told(shm_names=True)
                     self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare, **kwargs)
         self.private_shm = bool(shm)
         self.containment.update(shm=shm or "names the cell created, unlinked after the kill",
@@ -166,7 +164,7 @@ class Cell:
         none: the program reads EOF at once). A file, not a pipe, so no writer has to outlive the launch."""
         path = os.path.join(self.dir, "stdin")
         with open(path, "wb") as f:
-            f.write(self.spec["case"].get("stdin", "").encode("utf-8"))
+            f.write(self.spec.case.stdin.encode("utf-8"))
         return open(path, "rb")
 
     def read_events(self):
@@ -176,15 +174,11 @@ class Cell:
                 data = f.read()
         except OSError:
             return
-        end = data.rfind(b"\n") + 1
-        self._events_offset += end
-        for line in data[:end].splitlines():
-            try:
-                event = json.loads(line.decode())
-            except ValueError:
-                continue
+        events, used = cellside.parse_events(data)
+        self._events_offset += used
+        for event in events:
             self.events.append(self._as_host_sees_it(event))
-            if event["ev"] in ("call", "tick", "process", "start"):
+            if event["ev"] in cellside.PROGRESS_EVENTS:
                 self.progress_events += 1
             if event["ev"] == "tick":  # loop ticks per (process, function): 2 in one prove `running`
                 key = (event["pid"], event["fn"])
@@ -331,7 +325,7 @@ def watch_until_verdict(cell, spec):
     """Sample the tree until the program ends, a verdict is proven, a limit is hit or the timeout runs
     out. In fixed-timeout mode (detect off) the same observation runs, but the verdict waits for the
     timeout. Returns how the watch ended, for conclude()."""
-    detector = verdict.Detector(endless=spec["case"]["endless"])
+    detector = verdict.Detector(endless=spec.case.endless)
     marks = verdict.Marks()
     snap, code, result, proof = None, None, None, {}
     quiet_at = fixed_mode_found = proven_diag = None
@@ -362,10 +356,10 @@ def watch_until_verdict(cell, spec):
                 break
             io_total = sum(p.rchar + p.wchar for p in snap.procs.values())
             found = detector.feed(snap, marks, io_total)
-            if found and not spec["detect"]:
+            if found and not spec.detect:
                 fixed_mode_found = found  # fixed-timeout mode: observe the same way, but wait it out
                 found = None
-            elif not spec["detect"]:
+            elif not spec.detect:
                 fixed_mode_found = None
             if found and found[0] in ("deadlock", "stall"):
                 if time.monotonic() < recheck_at:
@@ -383,12 +377,12 @@ def watch_until_verdict(cell, spec):
                 result, proof = found[0], dict(proof, **found[1])
                 quiet_at = round(detector._quiet_since - cell.launched, 3) if result == "deadlock" else None
                 break
-            if elapsed > spec["timeout"]:
+            if elapsed > spec.timeout:
                 result = "timeout"
-                if not spec["detect"] and fixed_mode_found:
+                if not spec.detect and fixed_mode_found:
                     result, proof = fixed_mode_found[0], dict(proof, **fixed_mode_found[1])
                 break
-            time.sleep(interval(elapsed) if spec["detect"] else 0.25)
+            time.sleep(interval(elapsed) if spec.detect else 0.25)
     return {"result": result, "proof": proof, "snap": snap, "code": code, "quiet_at": quiet_at,
             "proven_diag": proven_diag}
 
@@ -403,7 +397,7 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
     if snap is not None and snap.procs and result != "interrupted":  # interrupted: kill at once
         cell.note_shm(snap.procs)
         diag = proven_diag if result in ("deadlock", "stall") and proven_diag else cell.diagnose()
-        if result in ("deadlock", "stall") and not spec["detect"]:  # fixed-timeout mode decides here
+        if result in ("deadlock", "stall") and not spec.detect:  # fixed-timeout mode decides here
             unproven = _unproven(result, proof, diag)
             for _ in range(5):  # a poller caught awake hides what it watches: look again
                 if not wakers.unseen_waits(diag, [(p["pid"], p["tid"]) for p in proof.get("pollers", [])]):
@@ -419,23 +413,23 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
             pids = [p["pid"] for p in diag["processes"]]
             diag["python_stacks"], diag["greenlets"] = watch.python_stacks(
                 pids, cell.paths["stacks"], cell.paths["greenlets"],
-                faulthandler=not spec["provenance"]["python"].startswith("2."))
+                faulthandler=not spec.provenance.python.startswith("2."))
     stdout, stderr = cell.tail("stdout", out_at), cell.tail("stderr", err_at)
     point = _patch_point(cell.events, cell.proc.pid)
-    unapplied = configs.needs_patch_point(spec["config"]) and point is None
+    unapplied = configs.needs_patch_point(spec.config) and point is None
     if result == "ended":
         unsupported = next((e["reason"] for e in cell.events if e["ev"] == "unsupported"), "")
-        if code == UNSUPPORTED_EXIT and unsupported:
+        if code == cellside.UNSUPPORTED_EXIT and unsupported:
             name, sig = "unsupported", unsupported
         else:
-            name, sig = verdict.ended(code, spec["case"]["endless"], spec["case"]["expect"], stdout, stderr)
+            name, sig = verdict.ended(code, spec.case.endless, spec.case.expect, stdout, stderr)
             if name == "error":  # a module the environment lacks is its defect, not the program's
-                missing = deps.missing_module(_uncaught(cell), spec["case"]["path"], _env_python(spec))
+                missing = deps.missing_module(_uncaught(cell), spec.case.path, _env_python(spec))
                 name, sig = ("env-error", missing) if missing else (name, sig)
         if unapplied and name != "env-error":  # observed: the run made no patch_all() call to replace
             name, sig = "unsupported", "the program never called gevent.monkey.patch_all() (it ran to its end " \
                 "without one: %s%s), so %s had nothing to replace; its verdicts are under none and as-written" % (
-                    name, ": " + sig if sig else "", spec["config"]["name"])
+                    name, ": " + sig if sig else "", spec.config["name"])
         left = [{"pid": p["pid"], "role": p["role"]} for p in diag.get("processes", [])
                 if p["pid"] != cell.proc.pid]
         if left:
@@ -448,8 +442,8 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
     else:
         name, sig = result, verdict.signature(result, diag, proof, stderr)
     if unapplied and result not in ("ended", "interrupted"):  # no proof it never patches: the verdict stands, with that said
-        proof["patch_point"] = "not reached before the verdict: %s was never applied" % spec["config"]["name"]
-        sig = (sig + "; " if sig else "") + "before any patch_all() call (%s not applied)" % spec["config"]["name"]
+        proof["patch_point"] = "not reached before the verdict: %s was never applied" % spec.config["name"]
+        sig = (sig + "; " if sig else "") + "before any patch_all() call (%s not applied)" % spec.config["name"]
     fields["patch_point"] = point
     fields.update(verdict=name, signature=sig, elapsed_s=elapsed, diagnosis=diag, proof=proof,
                   stdout_tail=stdout, stderr_tail=stderr, quiescent_at_s=quiet_at,
@@ -481,7 +475,7 @@ def _uncaught(cell):
 
 def _env_python(spec):
     """The argv that runs the cell env's python (inside the root for chroot envs)."""
-    return (["chroot", spec["root"]] if spec["root"] else []) + [spec["provenance"]["env_python"]]
+    return (["chroot", spec.root] if spec.root else []) + [spec.provenance.env_python]
 
 
 def _names(events):
@@ -512,7 +506,7 @@ def _start_used(spec, events, diag):
             seen = "spawn"
     if not seen and len(diag.get("processes", [])) > 1:
         seen = "fork"
-    return {"requested": spec["start"], "reported": reported, "seen_in_tree": seen or None,
+    return {"requested": spec.start, "reported": reported, "seen_in_tree": seen or None,
             "refused": next((e["error"] for e in events if e["ev"] == "start_method_refused"), None)}
 
 
@@ -536,9 +530,10 @@ def handle(conn, server_pid):
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGTERM, lambda *_: STOP.append(True))
     with conn.makefile("rb") as request:
-        spec = json.loads(request.read().decode())
+        data = json.loads(request.read().decode())
     os.environ.clear()  # the harness's environment when it asked, not the server's when it started
-    os.environ.update(spec.pop("environ", {}))
+    os.environ.update(data.pop("environ", {}))
+    spec = CellSpec.from_json(data)
     try:
         rec = supervise(spec)
     except Exception as exc:

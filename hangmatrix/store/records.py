@@ -1,50 +1,74 @@
-"""The record store: one JSON object per cell run, appended to a JSONL file.
+"""The record store: one JSON object per cell run, appended to a JSONL file, plain or gzip.
 
-Appends are one write() each; a line left partial by a killed run is terminated before the next append
-and reported (never fatal) when reading, so nothing recorded before or after it is lost.
+Appends are one write() each: a line, or in a `.gz` store one gzip member holding one line (`zcat` reads
+the whole store). A line or member left partial by a killed run is closed off or skipped, and reported
+(never fatal) when reading, so nothing recorded before or after it is lost. What a record keeps is decided
+once, at the append (hangmatrix.store.compact).
+
+read()/read_many() give the JSON objects as stored, for modules that still read records by key;
+load() gives typed Records (hangmatrix.model.record) of every schema version.
 """
+import errno
+import gzip
 import json
 import os
 import sys
+import zlib
+
+from ..model.record import KEEP_COMPACT, Record, cell_id  # noqa: F401  (cell_id: the reports import it here)
+from . import compact
 
 REQUIRED = ("case", "config", "start", "python", "gevent", "greenlet", "verdict", "signature", "elapsed_s",
             "diagnosis")
+GZIP_MAGIC = b"\x1f\x8b\x08"
+STORE_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 
-def cell_id(case, python, gevent, config, start):
-    """`seed_original-py3.11-gevent26.9.0-patch_all-fork`: python is the short version."""
-    return "%s-py%s-gevent%s-%s-%s" % (case, python, gevent, config, start)
-
-
-def append(path, record):
-    """Append one record atomically enough: one O_APPEND write of a whole line."""
+def append(path, record, keep=KEEP_COMPACT):
+    """Append one record (a Record or its JSON object) in the current schema, kept as `keep` says
+    (compact.KEEPS). A path ending in .gz gets one gzip member, any other one line."""
+    rec = compact.kept(record if isinstance(record, Record) else Record.from_json(record), keep)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    data = (json.dumps(rec.to_json(), sort_keys=True, default=str) + "\n").encode("utf-8")
+    zipped = _zipped(path)
+    if zipped:
+        data = gzip.compress(data, mtime=0)  # a member cut short is skipped by the reader, no fix-up needed
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         size = os.fstat(fd).st_size
-        if size:
-            with open(path, "rb") as f:
-                f.seek(size - 1)
-                if f.read(1) != b"\n":
-                    line = b"\n" + line  # a killed writer left a partial line: close it off
-        os.write(fd, line)
+        if not zipped and size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # a killed writer left a partial line: close it off
+        if os.write(fd, data) != len(data):  # a full disk: what got out is a damaged line or member
+            raise OSError(errno.ENOSPC, "hangmatrix: a record was cut short in %s" % path)
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
+def _zipped(path, head=b""):
+    """Whether a store holds gzip members: by its name (`.gz`: how append() decides), or by its first bytes
+    (a gzip store renamed)."""
+    return path.endswith(".gz") or head.startswith(GZIP_MAGIC)
+
+
+def _say(msg):
+    print(msg, file=sys.stderr)
+
+
 def read(path, warn=None):
-    """All intact records of a file; damaged lines are reported through warn (default: stderr) and skipped."""
-    warn = warn or (lambda msg: print(msg, file=sys.stderr))
-    records = []
+    """All intact records of a store (plain or gzip: a `.gz` name or gzip's first bytes) as stored;
+    damaged lines or members are reported through warn (default: stderr) and skipped."""
+    warn = warn or _say
     try:
         f = open(path, "rb")
     except OSError as exc:
         warn("hangmatrix: cannot read records %s: %s" % (path, exc.strerror))
-        return records
+        return []
+    records = []
     with f:
-        for n, raw in enumerate(f, 1):
+        zipped = _zipped(path, f.read(len(GZIP_MAGIC)))
+        f.seek(0)
+        for n, raw in enumerate(_gzip_lines(path, f.read(), warn) if zipped else f, 1):
             if not raw.strip():
                 continue
             try:
@@ -58,16 +82,70 @@ def read(path, warn=None):
     return records
 
 
+def _gzip_lines(path, data, warn):
+    """The lines of a store of gzip members. A damaged member (a writer killed mid-write) is skipped up to
+    the next member that decompresses whole, and reported once."""
+    lines, at, damaged_at = [], 0, None
+    while at < len(data):
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            text = inflate.decompress(data[at:])
+            whole = inflate.eof
+        except zlib.error:
+            whole = False
+        if whole:
+            if damaged_at is not None:
+                warn("hangmatrix: %s has a damaged gzip member at byte %d, skipped" % (path, damaged_at))
+                damaged_at = None
+            lines.extend(text.split(b"\n"))
+            at = len(data) - len(inflate.unused_data)
+            continue
+        damaged_at = at if damaged_at is None else damaged_at
+        nxt = data.find(GZIP_MAGIC, at + 1)
+        at = nxt if nxt >= 0 else len(data)
+    if damaged_at is not None:
+        warn("hangmatrix: %s has a damaged gzip member at byte %d, skipped" % (path, damaged_at))
+    return lines
+
+
+def _json_document(path, warn):
+    """The records of a JSON document written by the table (compat.json: {"records": [...]}) or a list."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as exc:
+        warn("hangmatrix: cannot read records %s: %s" % (path, getattr(exc, "strerror", None) or str(exc)[:80]))
+        return []
+    recs = data.get("records", []) if isinstance(data, dict) else data
+    return [r for r in recs if isinstance(r, dict) and "verdict" in r]
+
+
 def read_many(paths, warn=None):
-    """Records of several files or folders (every *.jsonl inside a folder)."""
+    """Records of several stores, folders (every store inside: *.jsonl, *.jsonl.gz) or JSON documents
+    (*.json, as compat.json)."""
     out = []
     for path in paths:
         if os.path.isdir(path):
             for name in sorted(os.listdir(path)):
-                if name.endswith(".jsonl"):
+                if name.endswith(STORE_SUFFIXES):
                     out.extend(read(os.path.join(path, name), warn))
+        elif path.endswith(".json") and os.path.isfile(path):
+            out.extend(_json_document(path, warn or _say))
         else:
             out.extend(read(path, warn))
+    return out
+
+
+def load(paths, warn=None):
+    """Typed records (Record, any schema version) of stores, folders or JSON documents, as read_many(); an
+    object that is no record is reported through warn and skipped, like a damaged line."""
+    warn = warn or _say
+    out = []
+    for raw in read_many([paths] if isinstance(paths, str) else paths, warn):
+        try:
+            out.append(Record.from_json(raw))
+        except ValueError as exc:
+            warn("hangmatrix: record %s skipped: %s" % (str(raw.get("id"))[:120], exc))
     return out
 
 
@@ -75,8 +153,16 @@ def latest(records):
     """The newest record of each cell id (a store keeps every run; tables show the last)."""
     by_id = {}
     for rec in records:
-        by_id[rec.get("id")] = rec
+        by_id[_id(rec)] = rec
     return list(by_id.values())
+
+
+def _id(rec):
+    return rec.id if isinstance(rec, Record) else rec.get("id")
+
+
+def _verdict(rec):
+    return rec.verdict if isinstance(rec, Record) else rec.get("verdict")
 
 
 def wilson(k, n, z=1.96):
@@ -91,10 +177,11 @@ def wilson(k, n, z=1.96):
 
 def summarize(records):
     """Per cell id, every run's verdict kept: {id: {"runs": n, "counts": {verdict: k}, "verdict": the
-    verdict if all runs agree else "flaky", "rate": "deadlock 10/10", "ci": (lo, hi) of the top verdict}}."""
+    verdict if all runs agree else "flaky", "rate": "deadlock 10/10", "ci": (lo, hi) of the top verdict}}.
+    records: Records or their JSON objects."""
     by_id = {}
     for rec in records:
-        by_id.setdefault(rec.get("id"), []).append(rec.get("verdict"))
+        by_id.setdefault(_id(rec), []).append(_verdict(rec))
     out = {}
     for cid, verdicts in by_id.items():
         counts = {}

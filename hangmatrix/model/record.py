@@ -1,0 +1,137 @@
+"""The record: what one run of one cell left behind, as one typed value with one JSON form.
+
+The supervisor writes it, the store keeps it (hangmatrix.store.records), reports and checks read it. The
+JSON form is the contract on disk: `Record.from_json` reads every record hangmatrix ever wrote, so old
+stores and `docs/compat.json` stay readable; `to_json` writes the current schema.
+
+Schema versions (the `schema` field; a record without one is version 1):
+  1  every record before the field existed (up to 0.1.0, df38e63).
+  2  `schema` and `kept` added. kept "full": the record as the supervisor made it; kept "compact": a cell
+     that worked or did not run (see hangmatrix.store.compact), whose diagnosis is a summary of its tree
+     (`diagnosis["compact"]` says what was left out). Every other field is as in version 1.
+"""
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional
+
+SCHEMA = 2
+KEEP_FULL, KEEP_COMPACT = "full", "compact"
+
+JSON = Dict[str, Any]
+
+
+def cell_id(case: str, python: str, gevent: str, config: str, start: str) -> str:
+    """`seed_original-py3.11-gevent26.9.0-patch_all-fork`: python is the short version (X.Y)."""
+    return "%s-py%s-gevent%s-%s-%s" % (case, python, gevent, config, start)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One cell run. The axes and the verdict are always there; the rest is what the run produced (an
+    env-error or a cell decided before launch has no diagnosis, proof or output)."""
+    id: str
+    case: str
+    config: str
+    start: str
+    python: str
+    gevent: str
+    verdict: str
+    greenlet: str = ""
+    signature: str = ""
+    elapsed_s: float = 0.0
+    diagnosis: JSON = field(default_factory=dict)
+    provenance: JSON = field(default_factory=dict)
+    recorded_at: str = ""
+    detect: bool = True
+    timeout_s: Optional[float] = None
+    # what a run that launched adds (absent from records of cells decided before launch)
+    proof: Optional[JSON] = None
+    events: Optional[JSON] = None
+    start_used: Optional[JSON] = None
+    patch_point: Optional[JSON] = None
+    quiescent_at_s: Optional[float] = None
+    exit_code: Optional[int] = None
+    stdout_tail: Optional[str] = None
+    stderr_tail: Optional[str] = None
+    cleanup: Optional[JSON] = None
+    containment: Optional[JSON] = None
+    cpu_s: Optional[JSON] = None
+    kept: str = KEEP_FULL
+    schema: int = SCHEMA
+    # keys this version does not name (a newer writer's, a report's such as compat.json's `trimmed`): kept
+    extra: JSON = field(default_factory=dict)
+
+    # ------------------------------------------------------------ JSON
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Record":
+        """A record from its JSON object, of any schema version. ValueError (one line) if it is none."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("verdict"), str):
+            raise ValueError("not a record (no verdict)")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        values = {k: v for k, v in data.items() if k in known}
+        extra = {k: v for k, v in data.items() if k not in known}
+        for axis in ("case", "config", "start", "python", "gevent", "greenlet", "signature"):
+            values[axis] = "" if values.get(axis) is None else str(values[axis])
+        for key in ("diagnosis", "provenance"):
+            values[key] = values.get(key) or {}
+            if not isinstance(values[key], Mapping):
+                raise ValueError("not a record (its %s is not an object)" % key)
+        if not isinstance(data.get("schema") or 1, int):
+            raise ValueError("not a record (schema %r is not a version number)" % data.get("schema"))
+        values["schema"] = data.get("schema") or 1
+        values.setdefault("kept", KEEP_FULL)
+        if not values.get("id"):
+            values["id"] = cell_id(values["case"], _short(values["python"], values["provenance"]),
+                                   values["gevent"], values["config"], values["start"])
+        return cls(extra=extra, **values)
+
+    def to_json(self) -> JSON:
+        """The JSON object of this record in the current schema; fields a run did not produce are left out,
+        as version 1 left them out."""
+        out = dict(self.extra)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name != "extra" and not (value is None and f.default is None):
+                out[f.name] = value
+        out["schema"] = SCHEMA
+        return out
+
+    # ------------------------------------------------------------ what readers ask of a record
+
+    @property
+    def axes(self) -> Dict[str, str]:
+        """The cell's coordinates: case, config, start, python (full version), gevent."""
+        return {"case": self.case, "config": self.config, "start": self.start, "python": self.python,
+                "gevent": self.gevent}
+
+    @property
+    def python_short(self) -> str:
+        """X.Y of the record's Python (`3.11` of `3.11.7`)."""
+        return _short(self.python, self.provenance)
+
+    @property
+    def compact(self) -> bool:
+        """Whether the diagnosis is a summary (stacks, greenlets, fds and waits left out)."""
+        return self.kept == KEEP_COMPACT
+
+    @property
+    def processes(self) -> list:
+        """The process tree as sampled before the kill (each with its threads), [] when none was."""
+        return list(self.diagnosis.get("processes") or [])
+
+    @property
+    def timings(self) -> Dict[str, Optional[float]]:
+        """Seconds: from launch to the verdict, to the tree's stillness (a deadlock's), to kill the tree;
+        CPU of the cell and of its watcher."""
+        cpu = self.cpu_s or {}
+        return {"elapsed_s": self.elapsed_s, "quiescent_at_s": self.quiescent_at_s,
+                "kill_s": (self.cleanup or {}).get("kill_s"), "cpu_cell_s": cpu.get("cell"),
+                "cpu_watch_s": cpu.get("watch")}
+
+    def replace(self, **changes: Any) -> "Record":
+        return dataclasses.replace(self, **changes)
+
+
+def _short(python: str, provenance: Mapping) -> str:
+    return str(provenance.get("python_short") or ".".join(str(python).split(".")[:2]))
