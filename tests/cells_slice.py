@@ -11,7 +11,7 @@ from hangmatrix import envs
 from hangmatrix.model import matrix, packaged
 from hangmatrix.store import records
 from hangmatrix.run import runner
-from hangmatrix.observe import verdict
+from hangmatrix.model import verdicts
 
 PYTHON = os.environ.get("HANGMATRIX_PYTHON", "3.11")
 GEVENT = os.environ.get("HANGMATRIX_GEVENT", "new")
@@ -40,7 +40,7 @@ def outcomes():
 @pytest.mark.parametrize("cell_id", [item["id"] for item in ITEMS])
 def test_cell(outcomes, cell_id):
     rec = outcomes[cell_id]
-    assert rec["verdict"] in verdict.VERDICTS
+    assert rec["verdict"] in verdicts.NAMES
     assert rec.get("cleanup", {}).get("survivors", []) == [], "processes outlived the cell"
     if rec["verdict"] in ("deadlock", "stall"):
         assert rec["signature"] and rec["diagnosis"]["processes"]

@@ -60,8 +60,8 @@ def cmd_run(args):
         sum(counts.values()), time.time() - started,
         ", ".join("%s %d" % kv for kv in sorted(counts.items())) or "nothing to run", args.records))
     if args.table:
-        from ..report import table
-        table.write_all(records.read(args.records, warn=_say), args.table)  # every run: disagreements show
+        from ..report import write
+        write.write_all(records.read(args.records, warn=_say), args.table)  # every run: disagreements show
         _say("tables written to %s" % args.table)
     return 0
 
@@ -124,32 +124,32 @@ def cmd_upgrade_check(args):
 
 
 def cmd_table(args):
-    from ..report import table
-    recs = table.select(table.load(args.records or [DEFAULT_RECORDS], warn=_say), case=_list(args.case),
-                        config=_list(args.config), start=_list(args.start), python=_list(args.python),
-                        gevent=_list(args.gevent))
+    from ..report import claims, html, markdown, selection, tabular, write
+    recs = selection.select(selection.load(args.records or [DEFAULT_RECORDS], warn=_say), case=_list(args.case),
+                            config=_list(args.config), start=_list(args.start), python=_list(args.python),
+                            gevent=_list(args.gevent))
     if not recs:
         _say("no records match in %s" % ", ".join(args.records or [DEFAULT_RECORDS]))
         return 2
     if args.out:
-        for path in table.write_all(recs, args.out).values():
+        for path in write.write_all(recs, args.out).values():
             print(path)
         return 0
-    render = {"md": table.markdown, "html": table.html, "csv": table.csv_text, "json": table.json_text,
-              "claims": lambda r: table.claims_markdown(table.claims(r))}[args.format]
+    render = {"md": markdown.markdown, "html": html.html, "csv": tabular.csv_text, "json": tabular.json_text,
+              "claims": lambda r: markdown.claims_markdown(claims.claims(r))}[args.format]
     sys.stdout.write(render(recs).rstrip("\n") + "\n")
     return 0
 
 
 def cmd_diff(args):
     import json
-    from ..report import table
-    old, new = table.load(args.old, warn=_say), table.load(args.new, warn=_say)
-    result = table.diff(old, new, ignore=_list(args.ignore) or None)
+    from ..report import diff, selection
+    old, new = selection.load(args.old, warn=_say), selection.load(args.new, warn=_say)
+    result = diff.diff(old, new, ignore=_list(args.ignore) or None)
     if args.json:
         print(json.dumps(result, indent=1, default=str))
     else:
-        print(table.diff_text(result, args.old, args.new))
+        print(diff.diff_text(result, args.old, args.new))
     return 1 if result["changes"] else 0
 
 
@@ -193,11 +193,11 @@ def cmd_advise(args):
 
 def cmd_baseline(args):
     from ..checks import baseline
-    from ..report import table
+    from ..report import cells, selection
     try:
         if args.update:
             path = args.baseline or "expectations.toml"  # a user's own, in the working folder
-            recs = table.load(args.records or [DEFAULT_RECORDS], warn=_say)
+            recs = selection.load(args.records or [DEFAULT_RECORDS], warn=_say)
             new = baseline.update(recs, path)
             _say("%s rewritten: %d rules from %d records" % (path, len(new.rules), len(recs)))
             return 0
@@ -206,12 +206,12 @@ def cmd_baseline(args):
     except baseline.BaselineError as exc:
         _say(str(exc))
         return 2
-    recs = table.load(args.records or [DEFAULT_RECORDS], warn=_say)
+    recs = selection.load(args.records or [DEFAULT_RECORDS], warn=_say)
     failures = baseline.check(recs, expectations)
     for f in failures:
         print(f.message if args.verbose else f.message.split("\n  diagnosis:")[0], end="\n\n")
     _say("%d cells checked against %s: %d as expected, %d not" % (
-        len(table.cells(recs)), args.baseline, len(table.cells(recs)) - len(failures), len(failures)))
+        len(cells.cells(recs)), args.baseline, len(cells.cells(recs)) - len(failures), len(failures)))
     return 1 if failures else 0
 
 

@@ -32,7 +32,8 @@ def make_spec(case, config, start, env, timeout=30.0, detect=True, memory=None):
     interp = env.interpreter
     return {
         "id": records.cell_id(case.name, interp.short, env.gevent, config["name"], start),
-        "case": {"name": case.name, "path": case.path, "sha256": case.sha256, "endless": case.endless,
+        "case": {"name": case.name, "path": case.path, "sha256": case.sha256, "what": case.what,
+                 "endless": case.endless,
                  "expect": case.expect, "progress": case.progress, "workers": case.workers,
                  "marked": case.marked, "stdin": case.stdin},
         "config": config, "start": start, "timeout": timeout, "detect": detect, "requires": list(env.requires),
@@ -214,7 +215,7 @@ def _unbuilt_spec(item, env_error=""):
             "default_start": interp.default_start, "gevent": item["gevent"], "greenlet": "", "packages": {},
             "requires": list(item.get("requires", ())), "requires_newest": item.get("requires_newest", False)}
     return {"id": item["id"], "case": {"name": item["case"].name, "path": item["case"].path,
-                                       "sha256": item["case"].sha256},
+                                       "sha256": item["case"].sha256, "what": item["case"].what},
             "config": item["config"], "start": item["start"], "timeout": item["timeout"],
             "detect": item["detect"], "provenance": prov}
 

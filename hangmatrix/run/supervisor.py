@@ -61,7 +61,7 @@ def base_record(spec):
         "python": prov["python"], "gevent": prov["gevent"], "greenlet": prov["greenlet"],
         "verdict": "", "signature": "", "elapsed_s": 0.0, "diagnosis": {},
         "provenance": dict(prov, case_path=spec["case"]["path"], case_sha256=spec["case"]["sha256"],
-                           **host()),
+                           case_what=spec["case"].get("what", ""), **host()),  # tables need no case file
         "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "detect": spec["detect"], "timeout_s": spec["timeout"],
     }
