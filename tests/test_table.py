@@ -168,6 +168,7 @@ def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, t
             signature: document.getElementById('detail-signature').textContent,
             processes: document.getElementById('detail-processes').innerText,
             stacks: [...document.querySelectorAll('#detail pre.python_stacks')].map(p => p.textContent).join('\\n'),
+            facts: document.querySelector('#detail dl').innerText,
             hash: location.hash}))()""")
         assert shown["hidden"] is False
         assert "deadlock" in shown["verdict"]
@@ -176,6 +177,9 @@ def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, t
         assert "pool worker" in shown["processes"]
         assert "multiprocessing" in shown["stacks"]
         assert shown["hash"] == "#" + deadlocked["id"]
+        used = deadlocked["start_used"]  # objects the page shares between cells, resolved for this one
+        assert "requested fork; reported %s; seen in tree %s" % (used["reported"], used["seen_in_tree"]) in shown["facts"]
+        assert json.dumps(deadlocked["proof"], separators=(",", ":")) in shown["facts"].replace("\n", "")
         png = base64.b64decode(browser.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"])
         shot.write_bytes(png)
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10000

@@ -31,7 +31,8 @@ def _cap(text, limit=_CAP):
 
 class _Pool:
     """Shared tables for the page's data: texts become lists of line numbers (stacks repeat across cells
-    and processes), provenance objects become indexes. Keeps a full matrix's page small."""
+    and processes), objects that repeat across cells (provenance, start method seen, proof, clean-up,
+    patched calls) become indexes. Keeps a full matrix's page small."""
 
     def __init__(self):
         self.lines, self._line_ix = [], {}
@@ -86,13 +87,14 @@ def _detail(cell, pool, rep):
         "config": cell["config"], "start": cell["start"], "python": cell["python"], "gevent": cell["gevent"],
         "greenlet": rec.get("greenlet"), "elapsed_s": rec.get("elapsed_s"),
         "quiescent_at_s": rec.get("quiescent_at_s"), "recorded_at": rec.get("recorded_at"),
-        "start_used": rec.get("start_used") or {}, "patched": patched, "proof": rec.get("proof") or {},
+        "start_used": pool.obj(rec.get("start_used") or {}), "patched": pool.obj(patched),
+        "proof": pool.obj(rec.get("proof") or {}),
         "runs": cell["runs"], "verdicts": cell["verdicts"], "processes": procs,
         "python_stacks": {str(k): pool.text(_cap(v)) for k, v in list((diag.get("python_stacks") or {}).items())[:20]},
         "greenlets": {str(k): pool.text(_cap(v)) for k, v in list((diag.get("greenlets") or {}).items())[:20]},
         "stderr_tail": pool.text(_cap(rec.get("stderr_tail"), 4000)),
         "stdout_tail": pool.text(_cap(rec.get("stdout_tail"), 4000)),
-        "provenance": pool.obj(rec.get("provenance") or {}), "cleanup": rec.get("cleanup") or {},
+        "provenance": pool.obj(rec.get("provenance") or {}), "cleanup": pool.obj(rec.get("cleanup") or {}),
         "stacks_as_in": "" if rep == cell["id"] else rep,
     }
 

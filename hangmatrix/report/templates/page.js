@@ -48,6 +48,7 @@ function controls(){
   });
 }
 function T(x){ return Array.isArray(x) ? x.map(function(i){ return D.lines[i]; }).join("\n") : (x || ""); }
+function O(i){ return D.objects[i]; }  // an object the page pools (see html._Pool)
 function verdictOf(i){ return i < 0 ? null : D.details[i].verdict; }
 function render(){
   var rows = [], cols = [], r, c;
@@ -123,14 +124,14 @@ function openDetail(i){
   if (d.signature) body.appendChild(el("p", {cls:"sig", id:"detail-signature"}, d.signature));
   var dl = el("dl");
   kv(dl, "case", d["case"]); kv(dl, "configuration", d.config + ((D.info.config||{})[d.config] ? " — " + D.info.config[d.config] : ""));
-  kv(dl, "patched", d.patched.join("; "));
-  var su = d.start_used || {};
+  kv(dl, "patched", O(d.patched).join("; "));
+  var su = O(d.start_used);
   kv(dl, "start method", "requested " + d.start + "; reported " + (su.reported || "?") + "; seen in tree " + (su.seen_in_tree || "?") + (su.refused ? "; set_start_method refused: " + su.refused : ""));
   kv(dl, "Python", d.python); kv(dl, "gevent", d.gevent); kv(dl, "greenlet", d.greenlet);
   kv(dl, "elapsed", d.elapsed_s + " s" + (d.quiescent_at_s != null ? " (still from " + d.quiescent_at_s + " s)" : ""));
   kv(dl, "recorded", d.recorded_at);
   if (d.verdicts.length > 1) kv(dl, "runs disagree", d.runs + " runs: " + d.verdicts.join(", "));
-  kv(dl, "proof", JSON.stringify(d.proof));
+  kv(dl, "proof", JSON.stringify(O(d.proof)));
   body.appendChild(dl);
   if (d.processes.length) {
     body.appendChild(el("h3", {}, "Process tree: blocked calls and pipes"));
@@ -175,7 +176,7 @@ function openDetail(i){
     if (text.trim()) { body.appendChild(el("h3", {}, x[1])); body.appendChild(el("pre", {}, text)); }
   });
   var prov = el("details", {}, el("summary", {}, "Provenance and cleanup"));
-  prov.appendChild(el("pre", {}, JSON.stringify({provenance:D.objects[d.provenance], cleanup:d.cleanup}, null, 1)));
+  prov.appendChild(el("pre", {}, JSON.stringify({provenance:O(d.provenance), cleanup:O(d.cleanup)}, null, 1)));
   body.appendChild(prov);
   var panel = document.getElementById("detail");
   panel.hidden = false;
