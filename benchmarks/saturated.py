@@ -19,7 +19,7 @@ from hangmatrix.checks import baseline  # noqa: E402
 from hangmatrix.model import packaged, settings
 from hangmatrix.store import records
 from hangmatrix.run import runner
-from hangmatrix.observe import verdict
+from hangmatrix.model import verdicts
 from hangmatrix.cli.options import listed  # noqa: E402
 
 BASELINE = packaged.baseline_path()
@@ -63,7 +63,7 @@ def main():
         _, rule = rules.find(rec)
         known_race = rule is not None and len(rule.verdicts) > 1 and rec["verdict"] in rule.verdicts
         changed.append({"id": rec["id"], "idle": before, "loaded": rec["verdict"], "known_race": known_race})
-        if rec["verdict"] in verdict.HANGS and before not in verdict.HANGS and not known_race:
+        if verdicts.is_hang(rec["verdict"]) and not verdicts.is_hang(before) and not known_race:
             false_hangs.append(changed[-1])
     counts = {}
     for rec in loaded:

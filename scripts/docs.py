@@ -10,9 +10,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hangmatrix.store import records  # noqa: E402
-from hangmatrix.report import table
+from hangmatrix.model import verdicts  # noqa: E402
+from hangmatrix.report import write  # noqa: E402
 
-QUIET = ("ok", "running", "unsupported", "env-error")
+QUIET = verdicts.WORKS + verdicts.UNTESTED
 
 
 def slim(rec):
@@ -24,7 +25,7 @@ def slim(rec):
 def main(paths):
     recs = [slim(r) for r in records.read_many(paths)]
     out = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
-    for path in table.write_all(recs, out).values():
+    for path in write.write_all(recs, out).values():
         print(path, os.path.getsize(path))
 
 

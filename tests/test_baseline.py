@@ -12,8 +12,7 @@ from hangmatrix.checks import baseline
 from hangmatrix.model import cases, configs, packaged
 from hangmatrix.store import records
 from hangmatrix.run import runner
-from hangmatrix.report import table
-from hangmatrix.observe import verdict
+from hangmatrix.model import verdicts, versions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASELINE = packaged.baseline_path()
@@ -97,14 +96,14 @@ def test_range_operators_compare_on_the_bounds_components(v, b):
     n = len(b)
     head = tuple((list(v) + [0] * n)[:n])
     want = (head > tuple(b)) - (head < tuple(b))
-    assert baseline.compare(version, bound) == want
+    assert versions.compare(version, bound) == want
     results = {op: baseline.VersionPattern(op + bound).matches(version) for op in (">=", "<=", ">", "<", "==", "!=")}
     assert results == {">=": want >= 0, "<=": want <= 0, ">": want > 0, "<": want < 0, "==": want == 0,
                        "!=": want != 0}
     assert baseline.VersionPattern(bound).matches(version) == (want == 0)  # a plain version is ==
-    lo, hi = sorted([bound, version], key=table.vkey)
+    lo, hi = sorted([bound, version], key=versions.key)
     assert baseline.VersionPattern(">=%s,<=%s" % (lo, hi)).matches(version) == (
-        baseline.compare(version, lo) >= 0 and baseline.compare(version, hi) <= 0)
+        versions.compare(version, lo) >= 0 and versions.compare(version, hi) <= 0)
 
 
 def test_range_examples():
@@ -124,7 +123,7 @@ glob_value = st.sampled_from(["seed_*", "seed_original", "pipe_echo", "*", "[ps]
 version_value = st.sampled_from(["3.11", "3.1*", ">=3.8", ">=3.8,<3.14", "*", "!=3.12", "2.7"])
 gevent_value = st.sampled_from(["26.9.0", ">=20.0", "<24", ">=1.2,<=1.5", "2*", "*"])
 one_or_list = lambda s: s | st.lists(s, min_size=2, max_size=3)
-verdict_value = one_or_list(st.sampled_from(list(verdict.VERDICTS) + ["hang", "works"]))
+verdict_value = one_or_list(st.sampled_from(list(verdicts.NAMES) + ["hang", "works"]))
 rule_dict = st.fixed_dictionaries({"verdict": verdict_value}, optional={
     "case": one_or_list(glob_value), "config": one_or_list(glob_value),
     "start": one_or_list(st.sampled_from(["fork", "spawn", "forkserver", "default", "*"])),

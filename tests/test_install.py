@@ -103,6 +103,10 @@ def test_the_seed_deadlocks_under_patch_all_and_runs_without(installed, work):
     venv = os.path.dirname(os.path.dirname(exe))
     assert all(r["provenance"]["case_path"].startswith(venv + os.sep) for r in got.values())  # the packaged file
     assert os.listdir(empty) == []
+    page = sh([exe, "table", "--records", store, "--format", "html"], empty, env)  # its templates are package data
+    assert page.returncode == 0, page.stderr
+    assert '<section id="glance">' in page.stdout and "#glance .maps{" in page.stdout
+    assert 'getElementById("hm-data")' in page.stdout and got["patch_all"]["id"] in page.stdout
 
 
 def test_the_default_matrix_runs_and_meets_the_packaged_baseline(installed, work):

@@ -2,26 +2,25 @@
 JSON, the claims view, and the HTML page, which real headless Chromium opens and clicks."""
 import base64
 import csv
-import fcntl
 import io
 import json
 import os
 import re
-import select
 import shutil
 import signal
-import subprocess
 import tempfile
-import time
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import browser as browser_mod
 from conftest import GEVENT, PY
+import hangmatrix
+from hangmatrix.model import verdicts, versions
 from hangmatrix.store import records
 from hangmatrix.run import runner
-from hangmatrix.report import table
-from hangmatrix.observe import verdict
+from hangmatrix.report import cells as table_cells, claims as claims_mod, html, markdown, ranges, selection, tabular
+from hangmatrix.report import signatures, write
 
 SEEDS = ["seed_original", "seed_terminating"]
 CONFIGS = ["none", "patch_all", "selective", "thread_false", "lazy"]
@@ -44,10 +43,10 @@ def by_id(recs, case, config, start="fork"):
 # ---------------------------------------------------------------- from real records
 
 def test_markdown_shows_every_cell_with_legend_stamp_and_claims(real_records):
-    md = table.markdown(real_records)
-    assert "hangmatrix %s" % table.__version__ in md and "Linux" in md and "CPUs" in md  # the stamp
-    for name, (sym, *_rest) in table.VERDICTS.items():
-        assert "%s %s" % (sym, name) in md  # the legend
+    md = markdown.markdown(real_records)
+    assert "hangmatrix %s" % hangmatrix.__version__ in md and "Linux" in md and "CPUs" in md  # the stamp
+    for name, look in verdicts.LOOKS.items():
+        assert "%s %s" % (look.symbol, name) in md  # the legend
     assert "## What the post claims, measured" in md
     for case in SEEDS:
         assert "## %s" % case in md
@@ -55,30 +54,37 @@ def test_markdown_shows_every_cell_with_legend_stamp_and_claims(real_records):
     section = md.split("## seed_original")[1].split("## ")[0]
     row = next(line for line in section.splitlines() if line.startswith("| %s" % real_records[0]["python"]))
     cells = [c.strip() for c in row.strip("|").split("|")][2:]
-    assert cells == [table.VERDICTS[by_id(real_records, "seed_original", k)["verdict"]][0] for k in CONFIGS]
+    assert cells == [verdicts.LOOKS[by_id(real_records, "seed_original", k)["verdict"]].symbol for k in CONFIGS]
     assert "## Hangs and failures, by signature" in md and "pipe:[…]" in md
 
 
+# What the post's claims come to for the seed programs with fork on Python 3.11 and gevent 26.9.0, verified
+# by hand against the runs in docs/compat.md and the README: patch_all deadlocks, selective and lazy run,
+# and patch_all(thread=False) deadlocks since gevent 25.4.1.
+SEED_CLAIMS_311_2690 = {"patch_all hangs": "holds", "selective works": "holds", "thread_false works": "fails",
+                        "lazy works": "holds"}
+
+
 def test_claims_answer_the_post_from_real_runs(real_records):
-    claims = {c["name"]: c for c in table.claims(real_records)}
-    assert set(claims) == {"patch_all hangs", "selective works", "thread_false works", "lazy works"}
-    hang = claims["patch_all hangs"]
-    assert hang["status"] == "holds", hang["summary"]  # the post's hang, measured
+    claims = {c["name"]: c for c in claims_mod.claims(real_records)}
+    seen = {(r["case"], r["config"]): r["verdict"] for r in real_records}
+    assert {n: c["status"] for n, c in claims.items()} == SEED_CLAIMS_311_2690, seen
     py = real_records[0]["python"]
-    assert hang["by_python"] == [{"python": py, "runs": [{"status": "holds", "from": GEVENT, "to": GEVENT,
-                                                          "gevents": [GEVENT], "exceptions": []}]}]
-    assert "Python %s × gevent %s" % (py, GEVENT) in hang["summary"]
-    for name in ("selective works", "thread_false works", "lazy works"):
-        c = claims[name]
-        verdicts = [by_id(real_records, case, c["config"])["verdict"] for case in SEEDS]
-        expected = "holds" if all(v in table.WORKS for v in verdicts) else \
-            "fails" if not any(v in table.WORKS for v in verdicts) else "partly"
-        assert c["status"] == expected, (name, verdicts)
-    assert "Python %s × gevent %s" % (py, GEVENT) in table.claims_markdown(list(claims.values()))
+    for name, status in SEED_CLAIMS_311_2690.items():
+        assert claims[name]["by_python"] == [{"python": py, "runs": [{"status": status, "from": GEVENT, "to": GEVENT,
+                                                                      "gevents": [GEVENT], "exceptions": []}]}]
+        assert claims[name]["cells"] == 2 and claims[name]["cases"] == SEEDS
+    assert claims["patch_all hangs"]["summary"] == (
+        "holds on every combination tested: Python %s × gevent %s (2 cells: deadlock 2)" % (py, GEVENT))
+    assert claims["thread_false works"]["summary"] == (
+        "does not hold on every combination tested: Python %s × gevent %s (2 cells: deadlock 2)" % (py, GEVENT))
+    assert claims_mod.one_line(claims["thread_false works"]) == (
+        "does not hold on 1 of 1 Python × gevent pairs (within Python %s × gevent %s)" % (py, GEVENT))
+    assert "Python %s × gevent %s" % (py, GEVENT) in markdown.claims_markdown(list(claims.values()))
 
 
 def test_csv_has_one_row_per_cell(real_records):
-    rows = list(csv.DictReader(io.StringIO(table.csv_text(real_records), newline="")))
+    rows = list(csv.DictReader(io.StringIO(tabular.csv_text(real_records), newline="")))
     assert len(rows) == len(real_records)
     for row in rows:
         rec = next(r for r in real_records if r["id"] == row["id"])
@@ -87,17 +93,17 @@ def test_csv_has_one_row_per_cell(real_records):
 
 
 def test_write_all_and_load_back(real_records, tmp_path):
-    paths = table.write_all(real_records, str(tmp_path / "docs"))
+    paths = write.write_all(real_records, str(tmp_path / "docs"))
     assert sorted(os.path.basename(p) for p in paths.values()) == ["compat.csv", "compat.html", "compat.json",
                                                                    "compat.md"]
-    back = table.load(paths["json"])
+    back = selection.load(paths["json"])
     assert back == json.loads(json.dumps(real_records))
     data = json.load(open(paths["json"]))
     assert data["stamp"]["hangmatrix"] and data["claims"][0]["name"] == "patch_all hangs"
 
 
 def test_html_is_self_contained(real_records):
-    page = table.html(real_records)
+    page = html.html(real_records)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "the page must not fetch anything"
     assert "<link" not in page and "@import" not in page
     data = _page_data(page)
@@ -114,148 +120,18 @@ def _page_data(page):
 
 # ---------------------------------------------------------------- real headless Chromium
 
-REAL_BINARY = "/usr/lib/chromium/chromium"  # what Debian's /usr/bin/chromium shell wrapper execs
-
-
-def _chromium():
-    """The Chromium binary; installed with apt-get when missing (root only)."""
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path:
-        return REAL_BINARY if os.access(REAL_BINARY, os.X_OK) else path
-    if os.geteuid() != 0:
-        pytest.skip("Chromium is not installed and installing it needs root (apt-get install -y chromium)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, env=env, stdout=subprocess.DEVNULL)
-    path = shutil.which("chromium")
-    assert path, "apt-get installed chromium but it is not on PATH"
-    return REAL_BINARY if os.access(REAL_BINARY, os.X_OK) else path
-
-
-class Browser:
-    """Headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: commands on
-    its fd 3, replies on fd 4, NUL-terminated JSON): no extra package, no port, nothing left behind."""
-
-    def __init__(self, binary, profile, log):
-        self.log = log.name
-        to_chrome_r, self._w = os.pipe()
-        self._r, from_chrome_w = os.pipe()
-        # far from 3 and 4 before they are placed there (and close-on-exec: only fds 3 and 4 are inherited)
-        src_r, src_w = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (to_chrome_r, from_chrome_w))
-        os.close(to_chrome_r)
-        os.close(from_chrome_w)
-        argv = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir=" + profile,
-                "--disable-crash-reporter", "--disable-breakpad", "--remote-debugging-pipe", "--window-size=1400,1000", "about:blank"]
-        self.pid = os.posix_spawn(binary, argv, os.environ, setsid=True, file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_DUP2, log.fileno(), 1), (os.POSIX_SPAWN_DUP2, log.fileno(), 2),
-            (os.POSIX_SPAWN_DUP2, src_r, 3), (os.POSIX_SPAWN_DUP2, src_w, 4)])
-        os.close(src_r)
-        os.close(src_w)
-        self.status = None
-        self._buf, self._id, self.events = b"", 0, []
-
-    def poll(self):
-        if self.status is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.status = os.waitstatus_to_exitcode(status)
-        return self.status
-
-    def _read(self, deadline):
-        while b"\0" not in self._buf:
-            left = deadline - time.time()
-            if left <= 0 or not select.select([self._r], [], [], left)[0]:
-                raise TimeoutError("no reply from Chromium")
-            chunk = os.read(self._r, 1 << 20)
-            if not chunk:
-                with open(self.log, "rb") as f:
-                    tail = f.read()[-3000:].decode(errors="replace")
-                raise EOFError("Chromium closed the pipe (exit %s); its log ends:\n%s" % (self.poll(), tail))
-            self._buf += chunk
-        msg, self._buf = self._buf.split(b"\0", 1)
-        return json.loads(msg)
-
-    def call(self, method, params=None, session=None, timeout=30):
-        self._id += 1
-        msg = {"id": self._id, "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        os.write(self._w, json.dumps(msg).encode() + b"\0")
-        deadline = time.time() + timeout
-        while True:
-            reply = self._read(deadline)
-            if reply.get("id") == self._id:
-                if "error" in reply:
-                    raise RuntimeError("%s: %s" % (method, reply["error"]))
-                return reply.get("result", {})
-            self.events.append(reply)
-
-    def wait_event(self, method, timeout=30):
-        deadline = time.time() + timeout
-        while True:
-            for ev in self.events:
-                if ev.get("method") == method:
-                    self.events.remove(ev)
-                    return ev
-            self.events.append(self._read(deadline))
-
-    def close(self):
-        try:
-            self.call("Browser.close", timeout=10)
-        except (OSError, RuntimeError, TimeoutError, EOFError, ValueError):
-            pass
-        deadline = time.time() + 10
-        while self.poll() is None and time.time() < deadline:
-            time.sleep(0.05)
-        try:
-            os.killpg(self.pid, signal.SIGKILL)  # helpers (zygote, renderers) share its process group
-        except ProcessLookupError:
-            pass
-        if self.status is None:
-            os.waitpid(self.pid, 0)
-        for fd in (self._r, self._w):
-            os.close(fd)
-
-
-def _evaluate(browser, session, expression):
-    res = browser.call("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                             "awaitPromise": True}, session=session)
-    assert "exceptionDetails" not in res, res["exceptionDetails"]
-    return res["result"].get("value")
-
-
-def _leftovers(profile, wait=10.0):
-    """Live (not zombie) processes whose command line names the profile folder: the browser and every
-    helper it started (renderers, zygotes, crashpad), whatever group they moved to; after a grace period."""
-    deadline = time.time() + wait
-    while True:
-        alive = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    cmdline = f.read()
-                with open("/proc/%s/stat" % pid) as f:
-                    state = f.read().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if profile.encode() in cmdline and state != "Z":
-                alive.append(int(pid))
-        if not alive or time.time() > deadline:
-            return alive
-        time.sleep(0.05)
-
-
 def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, tmp_path):
-    binary = _chromium()
-    page_path = table.write_all(real_records, str(tmp_path / "docs"))["html"]
+    try:
+        binary = browser_mod.chromium()
+    except browser_mod.Unavailable as exc:
+        pytest.skip(str(exc))
+    page_path = write.write_all(real_records, str(tmp_path / "docs"))["html"]
     deadlocked = by_id(real_records, "seed_original", "patch_all")
     assert deadlocked["verdict"] == "deadlock"
     profile = tempfile.mkdtemp(prefix="hangmatrix-chromium-")
     shot = tmp_path / "compat-deadlock-clicked.png"
     with open(tmp_path / "chromium.log", "wb") as log:
-        browser = Browser(binary, profile, log)
+        browser = browser_mod.Browser(binary, profile, log)
     try:
         target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -263,26 +139,36 @@ def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, t
             browser.call(domain + ".enable", session=session)
         browser.call("Page.navigate", {"url": "file://" + page_path}, session=session)
         browser.wait_event("Page.loadEventFired")
-        assert _evaluate(browser, session, "document.body.getAttribute('data-ready')") == "1"
-        assert _evaluate(browser, session, "document.getElementById('detail').hidden") is True
-        cell = _evaluate(browser, session, """(() => {
+        assert browser_mod.evaluate(browser, session, "document.body.getAttribute('data-ready')") == "1"
+        assert browser_mod.evaluate(browser, session, "document.getElementById('detail').hidden") is True
+        cell = browser_mod.evaluate(browser, session, """(() => {
             const td = document.querySelector('#grid td[data-id="%s"]');
             td.scrollIntoView({block: 'center', inline: 'center'});
             const r = td.getBoundingClientRect();
             return {x: r.left + r.width / 2, y: r.top + r.height / 2, verdict: td.dataset.verdict,
                     glyph: td.textContent, colour: getComputedStyle(td).backgroundColor};
         })()""" % deadlocked["id"])
-        assert cell["verdict"] == "deadlock" and cell["glyph"] == table.VERDICTS["deadlock"][1]
+        assert cell["verdict"] == "deadlock" and cell["glyph"] == verdicts.LOOKS["deadlock"].glyph
         assert cell["colour"] == "rgb(198, 40, 40)"  # #c62828, the legend's deadlock colour
+        square = browser_mod.evaluate(browser, session, """(() => {
+            const fig = [...document.querySelectorAll('#glance figure')].find(
+                f => f.querySelector('figcaption').textContent === 'seed_original / patch_all');
+            const td = fig.querySelector('td[data-i]');
+            return {colour: getComputedStyle(td).backgroundColor, title: td.title,
+                    top: td.getBoundingClientRect().top < document.getElementById('grid').getBoundingClientRect().top};
+        })()""")
+        assert square["colour"] == "rgb(198, 40, 40)" and square["top"], square  # the map opens the page
+        assert square["title"] == "Python %s × gevent %s: fork deadlock" % (deadlocked["python"], GEVENT)
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
             browser.call("Input.dispatchMouseEvent", {"type": kind, "x": cell["x"], "y": cell["y"],
                                                       "button": "left", "clickCount": 1}, session=session)
-        shown = _evaluate(browser, session, """(() => ({
+        shown = browser_mod.evaluate(browser, session, """(() => ({
             hidden: document.getElementById('detail').hidden,
             verdict: document.getElementById('detail-verdict').textContent,
             signature: document.getElementById('detail-signature').textContent,
             processes: document.getElementById('detail-processes').innerText,
             stacks: [...document.querySelectorAll('#detail pre.python_stacks')].map(p => p.textContent).join('\\n'),
+            facts: document.querySelector('#detail dl').innerText,
             hash: location.hash}))()""")
         assert shown["hidden"] is False
         assert "deadlock" in shown["verdict"]
@@ -291,14 +177,17 @@ def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, t
         assert "pool worker" in shown["processes"]
         assert "multiprocessing" in shown["stacks"]
         assert shown["hash"] == "#" + deadlocked["id"]
+        used = deadlocked["start_used"]  # objects the page shares between cells, resolved for this one
+        assert "requested fork; reported %s; seen in tree %s" % (used["reported"], used["seen_in_tree"]) in shown["facts"]
+        assert json.dumps(deadlocked["proof"], separators=(",", ":")) in shown["facts"].replace("\n", "")
         png = base64.b64decode(browser.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"])
         shot.write_bytes(png)
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10000
         # the filter: only columns with a hang or failure
-        before = _evaluate(browser, session, "document.querySelectorAll('#grid tbody td').length")
-        _evaluate(browser, session, "document.getElementById('only-problems').click()")
-        after = _evaluate(browser, session, "[...document.querySelectorAll('#grid tbody td')].map(t => t.dataset.verdict)")
-        assert len(after) < before and set(after) <= set(table.HANG + table.FAIL)
+        before = browser_mod.evaluate(browser, session, "document.querySelectorAll('#grid tbody td').length")
+        browser_mod.evaluate(browser, session, "document.getElementById('only-problems').click()")
+        after = browser_mod.evaluate(browser, session, "[...document.querySelectorAll('#grid tbody td')].map(t => t.dataset.verdict)")
+        assert len(after) < before and set(after) <= set(verdicts.HANG + verdicts.FAIL)
         fetched = [ev["params"]["request"]["url"] for ev in browser.events
                    if ev.get("method") == "Network.requestWillBeSent"]
         assert all(u.startswith(("file://", "data:", "about:")) for u in fetched), fetched
@@ -306,7 +195,7 @@ def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, t
         assert not errors, errors
     finally:
         browser.close()
-        left = _leftovers(profile)
+        left = browser_mod.leftovers(profile)
         for pid in left:
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(profile, ignore_errors=True)
@@ -335,14 +224,14 @@ def test_vkey_orders_releases_numerically(a, b):
         while len(r) > 1 and r[-1] == 0:
             r.pop()
         return tuple(r)
-    ka, kb = table.vkey(vtext(a)), table.vkey(vtext(b))
+    ka, kb = versions.key(vtext(a)), versions.key(vtext(b))
     assert (ka < kb) == (strip(a) < strip(b)) and (ka == kb) == (strip(a) == strip(b))
 
 
 @given(release, pre)
 def test_vkey_pre_releases_before_post_releases_after(rel, tail):
-    final = table.vkey(vtext(rel))
-    other = table.vkey(vtext(rel, tail))
+    final = versions.key(vtext(rel))
+    other = versions.key(vtext(rel, tail))
     if not tail:
         assert other == final
     elif "post" in tail:
@@ -351,9 +240,30 @@ def test_vkey_pre_releases_before_post_releases_after(rel, tail):
         assert other < final
 
 
+pep440 = st.builds(
+    lambda rel, pre, post: vtext(rel) + pre + post,
+    release,
+    st.sampled_from(["", "a", "b", "rc"]).flatmap(lambda kind: st.just("") if not kind else
+                                                  st.integers(0, 12).map(lambda n: "%s%d" % (kind, n))),
+    st.sampled_from(["", ".post1", ".post3"]))
+dev_only = st.builds(lambda rel, n: "%s.dev%d" % (vtext(rel), n), release, st.integers(0, 5))
+
+
+@given(pep440 | dev_only, pep440 | dev_only)
+def test_version_order_is_the_package_indexs(a, b):
+    """Releases, pre-, post- and dev releases sort as PEP 440 (the index's own order, packaging.version) says."""
+    from packaging.version import Version
+    ka, kb = versions.key(a), versions.key(b)
+    va, vb = Version(a), Version(b)
+    assert (ka < kb, ka == kb) == (va < vb, va == vb), (a, b, ka, kb)
+
+
 @given(st.text(max_size=20))
-def test_vkey_never_fails(text):
-    assert table.vkey(text) == table.vkey(text)
+def test_any_text_sorts_among_versions(text):
+    """Whatever a record's version field holds, tables sort it among real versions without failing."""
+    texts = [text, "3.14.0rc1", "26.9.0", "", "pypy"]
+    ordered = sorted(texts, key=versions.key)
+    assert sorted(ordered, key=versions.key) == ordered and len(versions.key(text)) == 5
 
 
 names = st.text("abcdefgh_", min_size=1, max_size=6)
@@ -364,7 +274,7 @@ a_record = st.fixed_dictionaries({
     "start": st.sampled_from(["fork", "spawn", "forkserver", "default"]),
     "python": st.sampled_from(["2.7.18", "3.8.18", "3.11.7", "3.14.0rc1"]),
     "gevent": st.sampled_from(["1.2.2", "20.9.0", "24.11.1", "25.4.1", "26.9.0"]),
-    "verdict": st.sampled_from(verdict.VERDICTS),
+    "verdict": st.sampled_from(verdicts.NAMES),
     "signature": free_text,
     "greenlet": st.just("3.5.6"),
     "elapsed_s": st.floats(0, 100, allow_nan=False),
@@ -385,19 +295,19 @@ def test_load_reads_every_intact_record_of_jsonl_and_json(tmp_path_factory, recs
             f.write(json.dumps(rec) + "\n")
             if i < len(junk):
                 f.write("{" + junk[i].replace("\n", " ") + "\n")  # damaged lines are skipped
-    assert table.load(path, warn=lambda m: None) == recs
-    assert table.load(str(folder), warn=lambda m: None) == recs
+    assert selection.load(path, warn=lambda m: None) == recs
+    assert selection.load(str(folder), warn=lambda m: None) == recs
     json_path = str(folder / "compat.json")
     with open(json_path, "w") as f:
-        f.write(table.json_text(recs))
-    assert table.load(json_path) == json.loads(json.dumps(recs))
+        f.write(tabular.json_text(recs))
+    assert selection.load(json_path) == json.loads(json.dumps(recs))
 
 
 @given(st.lists(a_record, max_size=14))
 @settings(max_examples=60, deadline=None)
 def test_every_format_renders_any_records(recs):
-    md, page, text = table.markdown(recs), table.html(recs), table.csv_text(recs)
-    cells = table.cells(recs)
+    md, page, text = markdown.markdown(recs), html.html(recs), tabular.csv_text(recs)
+    cells = table_cells.cells(recs)
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
     assert sorted(r["id"] for r in rows) == sorted(c["id"] for c in cells)
     assert {r["id"]: r["verdict"] for r in rows} == {c["id"]: c["verdict"] for c in cells}
@@ -406,33 +316,66 @@ def test_every_format_renders_any_records(recs):
     assert all(c["rec"]["signature"] == next(d["signature"] for d in data["details"] if d["id"] == c["id"])
                for c in cells)
     for c in cells:
-        if c["verdict"] in table.HANG + table.FAIL:
+        if c["verdict"] in verdicts.HANG + verdicts.FAIL:
             assert "**%s / %s**" % (c["case"], c["config"]) in md
-    assert len(table.claims(recs)) == 4
+    assert len(claims_mod.claims(recs)) == 4
+
+
+def _hand_record(case, config, start, python, gevent, verdict):
+    return {"id": records.cell_id(case, python[:python.rindex(".")], gevent, config, start), "case": case,
+            "config": config, "start": start, "python": python, "gevent": gevent, "verdict": verdict,
+            "signature": ""}
+
+
+def test_claims_from_a_hand_made_record_set():
+    """thread_false on one Python: works on 24.11.1, one start method of two deadlocks on 25.4.1, both hang
+    on 26.9.0; 20.9.0 never ran (unsupported) and says nothing; a user's case beside the seed is not the post's."""
+    seed = [("24.11.1", "fork", "running"), ("24.11.1", "spawn", "running"), ("25.4.1", "fork", "deadlock"),
+            ("25.4.1", "spawn", "running"), ("26.9.0", "fork", "deadlock"), ("26.9.0", "spawn", "stall"),
+            ("20.9.0", "fork", "unsupported")]
+    recs = [_hand_record("seed_original", "thread_false", st_, "3.11.7", gv, v) for gv, st_, v in seed]
+    recs.append(_hand_record("mine", "thread_false", "fork", "3.11.7", "24.11.1", "deadlock"))
+    claim = {c["name"]: c for c in claims_mod.claims(recs)}["thread_false works"]
+    assert claim["cases"] == ["seed_original"] and claim["status"] == "partly" and claim["cells"] == 6
+    assert claim["by_python"] == [{"python": "3.11.7", "runs": [
+        {"status": "holds", "from": "24.11.1", "to": "24.11.1", "gevents": ["24.11.1"], "exceptions": []},
+        {"status": "partly", "from": "25.4.1", "to": "25.4.1", "gevents": ["25.4.1"],
+         "exceptions": ["seed_original/fork: deadlock"]},
+        {"status": "fails", "from": "26.9.0", "to": "26.9.0", "gevents": ["26.9.0"], "exceptions": []}]}]
+    assert claim["summary"] == ("holds on Python 3.11.7 × gevent 24.11.1; partly on Python 3.11.7 × gevent 25.4.1; "
+                                "does not hold on Python 3.11.7 × gevent 26.9.0 (6 cells: deadlock 2, running 3, "
+                                "stall 1)")
+    assert claims_mod.one_line(claim) == (
+        "holds on 1 of 3 Python × gevent pairs (within Python 3.11.7 × gevent 24.11.1); holds partly on 1 of 3 "
+        "Python × gevent pairs (within Python 3.11.7 × gevent 25.4.1); does not hold on 1 of 3 Python × gevent "
+        "pairs (within Python 3.11.7 × gevent 26.9.0)")
+    hang = {c["name"]: c for c in claims_mod.claims(recs)}["patch_all hangs"]
+    assert hang["status"] == "untested" and hang["by_python"] == [] and hang["cells"] == 0
+
+
+def test_the_claims_section_appears_only_with_the_seeds_cases():
+    mine = [_hand_record("mine", "patch_all", "fork", "3.11.7", "26.9.0", "deadlock")]
+    seed = [_hand_record("seed_original", "patch_all", "fork", "3.11.7", "26.9.0", "deadlock")]
+    for recs, shown in ((mine, False), (seed, True), (mine + seed, True)):
+        assert ("What the post claims, measured" in markdown.markdown(recs)) is shown
+        assert ('id="claims-section"' in html.html(recs)) is shown
 
 
 @given(st.lists(a_record, min_size=1, max_size=14))
 @settings(max_examples=60, deadline=None)
-def test_claims_partition_the_tested_pairs(recs):
-    for claim in table.claims(recs):
-        want = table.HANG if claim["wants"] == "hang" else table.WORKS
-        tested = [c for c in table.cells(recs) if c["config"] == claim["config"] and c["case"] in claim["cases"]
-                  and c["verdict"] not in table.UNTESTED]
-        pairs = {}
-        for c in tested:
-            pairs.setdefault((c["python"], c["gevent"]), []).append(c["verdict"] in want)
-        listed = {(e["python"], g): r["status"] for e in claim["by_python"] for r in e["runs"] for g in r["gevents"]}
-        assert set(listed) == set(pairs)
-        for pair, oks in pairs.items():
-            assert listed[pair] == ("holds" if all(oks) else "fails" if not any(oks) else "partly")
-        assert claim["cells"] == len(tested)
+def test_claims_list_every_tested_pair_once(recs):
+    for claim in claims_mod.claims(recs):
+        tested = {(c["python"], c["gevent"]) for c in table_cells.cells(recs) if c["config"] == claim["config"]
+                  and c["case"] in claim["cases"] and c["verdict"] not in ("unsupported", "env-error")}
+        listed = [(e["python"], g) for e in claim["by_python"] for r in e["runs"] for g in r["gevents"]]
+        assert sorted(listed) == sorted(tested) and len(set(listed)) == len(listed)
 
 
 @given(st.lists(st.tuples(st.sampled_from(["3.8.18", "3.11.7"]), st.sampled_from(["20.9.0", "22.10.2", "24.2.1",
                                                                                    "26.9.0"]),
                           st.sampled_from(["fork", "spawn"])), min_size=1, max_size=10))
 def test_where_text_names_every_point(points):
-    text = table.where_text(points)
+    text = ranges.where_text(points)
     for py, gv, st_ in points:
         part = text.split("Python %s: " % py)[1].split("; Python")[0]
         assert st_ in part
@@ -464,10 +407,10 @@ def test_table_command_prints_and_writes_every_format(real_records, tmp_path):
 @given(st.lists(a_record, max_size=14))
 @settings(max_examples=60, deadline=None)
 def test_trimmed_records_keep_every_verdict_and_point_to_their_stacks(recs):
-    slim = table.trimmed(recs)
+    slim = tabular.trimmed(recs)
     assert [(r["id"], r["verdict"], r["signature"]) for r in slim] == [(r["id"], r["verdict"], r["signature"])
                                                                        for r in recs]
-    by_id = {c["id"]: c for c in table.cells(recs)}
+    by_id = {c["id"]: c for c in table_cells.cells(recs)}
     for full, r in zip(recs, slim):
         if not r.get("trimmed"):
             assert r is full
@@ -475,6 +418,34 @@ def test_trimmed_records_keep_every_verdict_and_point_to_their_stacks(recs):
         rep = by_id[r["diagnosis"]["stacks_as_in"]]
         assert "python_stacks" not in r["diagnosis"]
         assert (rep["case"], rep["config"], rep["verdict"]) == (full["case"], full["config"], full["verdict"])
-        assert table.normalize_signature(rep["signature"]) == table.normalize_signature(full["signature"])
+        assert signatures.normalize_signature(rep["signature"]) == signatures.normalize_signature(full["signature"])
         assert "python_stacks" in rep["rec"]["diagnosis"]  # the representative keeps its own
-    assert table.load_json_records(table.json_text(recs, trim=True)) == json.loads(json.dumps(slim))
+    assert selection.load_json_records(tabular.json_text(recs, trim=True)) == json.loads(json.dumps(slim))
+
+
+def test_text_grid_shows_each_configuration_at_a_glance():
+    """Hand-made records: one letter per Python × gevent; an unsupported start method does not make a square
+    mixed (Python 2.7 has fork only); start methods that ran and disagree make it `*`."""
+    recs = [_hand_record("seed_original", "thread_false", s, py, gv, v) for py, gv, s, v in (
+        ("3.11.7", "24.11.1", "fork", "running"), ("3.11.7", "24.11.1", "spawn", "running"),
+        ("3.11.7", "25.4.1", "fork", "deadlock"), ("3.11.7", "25.4.1", "spawn", "deadlock"),
+        ("3.11.7", "26.9.0", "fork", "deadlock"), ("3.11.7", "26.9.0", "spawn", "error"),
+        ("2.7.18", "24.11.1", "fork", "deadlock"), ("2.7.18", "24.11.1", "spawn", "unsupported"))]
+    md = markdown.markdown(recs)
+    block = md.split("## At a glance")[1].split("```text\n")[1].split("```")[0].splitlines()
+    assert block[-3:] == ["thread_false:", "Python 2.7.18 D..", "Python 3.11.7 rD*"]
+    head = block[:-3]
+    columns = ["".join(line[14 + i] if len(line) > 14 + i else " " for line in head).strip() for i in range(3)]
+    assert columns == ["24.11.1", "25.4.1", "26.9.0"]  # each release read top to bottom, oldest first
+
+
+def test_case_descriptions_come_from_the_records_not_the_checkout(real_records):
+    from hangmatrix.model import cases
+    what = cases.discover()["seed_original"].what
+    assert what and all(r["provenance"]["case_what"] for r in real_records)
+    assert "## seed_original\n\n%s\n" % what in markdown.markdown(real_records)
+    told = [dict(r, provenance=dict(r["provenance"], case_what="only the records say this")) for r in real_records]
+    assert "## seed_original\n\nonly the records say this\n" in markdown.markdown(told)
+    assert _page_data(html.html(told))["info"]["case"]["seed_original"] == "only the records say this"
+    old = [dict(r, provenance={k: v for k, v in r["provenance"].items() if k != "case_what"}) for r in real_records]
+    assert "## seed_original\n\n| Python" in markdown.markdown(old)  # records from before: no description

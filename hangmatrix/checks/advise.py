@@ -29,7 +29,7 @@ from ..envs.interpreters import discover, find_interpreter
 from . import minimal
 from ..store import records
 from ..run import runner
-from ..report.table import WORKS
+from ..model import verdicts
 
 START_CANDIDATES = ("fork", "spawn", "forkserver")
 
@@ -75,7 +75,7 @@ class Cells:
 
 
 def _works(rec):
-    return rec["verdict"] in WORKS
+    return verdicts.works(rec["verdict"])
 
 
 def _label(env, start):
@@ -169,7 +169,7 @@ def _advise(cells, script, say, confirm):
     say("as written:")
     for (env, start), rec in written:
         say(_line(env, start, rec))
-    broken = [(w, r) for w, r in written if r["verdict"] in ("env-error", "unsupported")]
+    broken = [(w, r) for w, r in written if verdicts.untested(r["verdict"])]
     if len(broken) == len(written):
         return exits.BAD_INPUT, "none: the program could not run here (%s)" % broken[0][1]["signature"]
     if broken:

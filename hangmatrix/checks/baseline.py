@@ -44,15 +44,12 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from ..model import packaged
+from ..model import order as axis_order, packaged, verdicts, versions
 from ..model.record import Record
-from ..report import table
-from ..observe import verdict as verdict_mod
+from ..report import cells as report_cells
 
 KEYS = ("case", "config", "start", "python", "gevent", "verdict", "note")
 PATTERN_KEYS = ("case", "config", "start", "python", "gevent")
-GROUPS = {"hang": ("deadlock", "stall", "timeout"), "works": ("ok", "running"),
-          "any": tuple(verdict_mod.VERDICTS)}
 _OPS = (">=", "<=", "==", "!=", ">", "<")
 _CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([0-9][0-9A-Za-z.+_-]*)\s*$")
 _GLOB_CHARS = set("*?[")
@@ -60,34 +57,6 @@ _GLOB_CHARS = set("*?[")
 
 class BaselineError(ValueError):
     """A baseline that cannot be read; one line naming the file and the rule."""
-
-
-# ---------------------------------------------------------------- versions
-
-def _parts(version):
-    """(release numbers as given, rest of the sort key) of a version text; None when it is no version."""
-    m = table._VERSION.match(str(version).strip())
-    if not m or (m.group(5) and not re.match(r"^\+[A-Za-z0-9.]*$", m.group(5))):
-        return None
-    rel = tuple(int(x) for x in m.group(1).split("."))
-    tail = table.vkey(version)[1:]
-    return rel, tail, bool(m.group(2) or m.group(4) or m.group(5))
-
-
-def compare(version, bound):
-    """-1, 0 or 1: version against a bound, on the bound's components (3.11.7 == 3.11; 3.14.0rc1 == 3.14)."""
-    v, b = _parts(version), _parts(bound)
-    if v is None or b is None:
-        a, c = table.vkey(version), table.vkey(bound)
-        return (a > c) - (a < c)
-    n = len(b[0])
-    head = (v[0] + (0,) * n)[:n]
-    if head != b[0]:
-        return 1 if head > b[0] else -1
-    if not b[2]:  # the bound gives release numbers only: anything in that release line is equal
-        return 0
-    a, c = table.vkey(version), table.vkey(bound)
-    return (a > c) - (a < c)
 
 
 @dataclass(frozen=True)
@@ -102,9 +71,9 @@ class VersionPattern:
         if t != "*" and any(op in t for op in ("<", ">", "=", "!")):
             for clause in t.split(","):
                 m = _CLAUSE.match(clause)
-                if not m or _parts(m.group(2)) is None:
+                if not m or versions.parts(m.group(2)) is None:
                     raise BaselineError("bad version range %r (write e.g. >=20.0,<24)" % t)
-        elif t != "*" and not (set(t) & _GLOB_CHARS) and _parts(t) is None:
+        elif t != "*" and not (set(t) & _GLOB_CHARS) and versions.parts(t) is None:
             raise BaselineError("bad version %r" % t)
 
     def matches(self, version):
@@ -114,7 +83,7 @@ class VersionPattern:
         if any(op in t for op in ("<", ">", "=", "!")):
             for clause in t.split(","):
                 op, bound = _CLAUSE.match(clause).groups()
-                c = compare(version, bound)
+                c = versions.compare(version, bound)
                 ok = {">=": c >= 0, "<=": c <= 0, ">": c > 0, "<": c < 0, "==": c == 0, "!=": c != 0}[op]
                 if not ok:
                     return False
@@ -122,7 +91,7 @@ class VersionPattern:
         if set(t) & _GLOB_CHARS:
             short = ".".join(version.split(".")[:2])
             return fnmatch.fnmatchcase(version, t) or fnmatch.fnmatchcase(short, t)
-        return compare(version, t) == 0 and _parts(version) is not None
+        return versions.compare(version, t) == 0 and versions.parts(version) is not None
 
 
 # ---------------------------------------------------------------- rules
@@ -138,10 +107,10 @@ def _tuple(value, key):
 def expand_verdicts(spec):
     out = []
     for v in spec:
-        for name in GROUPS.get(v, (v,)):
-            if name not in verdict_mod.VERDICTS:
+        for name in verdicts.GROUPS.get(v, (v,)):
+            if name not in verdicts.NAMES:
                 raise BaselineError("unknown verdict %r (known: %s, or %s)" % (
-                    v, ", ".join(verdict_mod.VERDICTS), ", ".join(GROUPS)))
+                    v, ", ".join(verdicts.NAMES), ", ".join(verdicts.GROUPS)))
             if name not in out:
                 out.append(name)
     return tuple(out)
@@ -323,11 +292,11 @@ class Failure:
 
 
 def _kind(actual, expected):
-    if actual in table.HANG and not set(expected) & set(table.HANG):
+    if verdicts.is_hang(actual) and not any(verdicts.is_hang(v) for v in expected):
         return "regression"
-    if actual in table.FAIL and set(expected) <= set(table.WORKS):
+    if verdicts.failed(actual) and all(verdicts.works(v) for v in expected):
         return "regression"
-    if actual in table.WORKS:
+    if verdicts.works(actual):
         return "new pass"
     return "unexpected"
 
@@ -344,7 +313,7 @@ def check(records, expectations):
     """Failures of the newest record of each cell against the expectations (see module doc)."""
     base = expectations if isinstance(expectations, Baseline) else Baseline(list(expectations))
     failures = []
-    for cell in table.cells(records):
+    for cell in report_cells.cells(records):
         rec = cell["rec"]
         i, rule = base.find(rec)
         if rule is None:
@@ -355,7 +324,7 @@ def check(records, expectations):
         else:
             kind, expected = _kind(cell["verdict"], rule.verdicts), rule.verdicts
             expectation = "rule %d of %s: %s" % (i + 1, base.source, rule)
-        what = {"regression": "REGRESSION: a new hang" if cell["verdict"] in table.HANG else
+        what = {"regression": "REGRESSION: a new hang" if verdicts.is_hang(cell["verdict"]) else
                 "REGRESSION: a new failure", "new pass": "NEW PASS: acknowledge it",
                 "unexpected": "UNEXPECTED verdict", "uncovered": "NOT COVERED by any rule"}[kind]
         msg = "%s: %s, expected %s (%s)\n  expectation: %s\n  signature: %s\n  diagnosis:\n%s\n  %s" % (
@@ -372,7 +341,7 @@ def check(records, expectations):
 # ---------------------------------------------------------------- compacting cells into rules
 
 def cell_key(rec):
-    return (str(rec.get("case")), str(rec.get("config")), str(rec.get("start")), table.python_short(rec),
+    return (str(rec.get("case")), str(rec.get("config")), str(rec.get("start")), report_cells.python_short(rec),
             str(rec.get("gevent")))
 
 
@@ -414,7 +383,7 @@ def compact(cells, orders=_ORDERS):
 
 
 def _compact(cells, order, default):
-    orders = (table._case_order, table._config_order, table._start_order, table.vkey, table.vkey)
+    orders = (axis_order.case, axis_order.config, axis_order.start, versions.key, versions.key)
     universe = [sorted({k[a] for k in cells}, key=orders[a]) for a in range(5)]
     pos = [{v: i for i, v in enumerate(u)} for u in universe]
     groups = {}
@@ -483,8 +452,8 @@ def _compact(cells, order, default):
                if covered(boxes[i][0], k) and cells[k] not in (default, _DECIDED)):
             final.remove(i)
     kept = sorted((boxes[i] for i in final), key=lambda b: (
-        min(table._case_order(c) for c in b[0][0]), min(table._config_order(c) for c in b[0][1]),
-        min(table._start_order(c) for c in b[0][2]), b[0][3], b[0][4]))
+        min(axis_order.case(c) for c in b[0][0]), min(axis_order.config(c) for c in b[0][1]),
+        min(axis_order.start(c) for c in b[0][2]), b[0][3], b[0][4]))
     return [_rule_of(box, vs, universe) for box, vs in kept]
 
 
@@ -507,8 +476,7 @@ def _rule_of(box, vs, universe):
             kw[name] = (u[lo],)
         else:
             kw[name] = (">=%s,<=%s" % (u[lo], u[hi]),)
-    ordered = tuple(v for v in verdict_mod.VERDICTS if v in vs) + tuple(sorted(v for v in vs
-                                                                                if v not in verdict_mod.VERDICTS))
+    ordered = tuple(v for v in verdicts.NAMES if v in vs) + tuple(sorted(v for v in vs if v not in verdicts.NAMES))
     return Rule(verdict=ordered, **kw)
 
 
@@ -541,11 +509,11 @@ def update(records, path, previous=None):
     rest = {k: (_DECIDED if any(r.matches(*k) for r in noted) else vs) for k, vs in cells.items()}
     rules = noted + compact(rest)
     scope = {
-        "case": sorted({k[0] for k in cells}, key=table._case_order),
-        "config": sorted({k[1] for k in cells}, key=table._config_order),
-        "start": sorted({k[2] for k in cells}, key=table._start_order),
+        "case": sorted({k[0] for k in cells}, key=axis_order.case),
+        "config": sorted({k[1] for k in cells}, key=axis_order.config),
+        "start": sorted({k[2] for k in cells}, key=axis_order.start),
         "cells": ["%s %s" % p for p in sorted({(k[3], k[4]) for k in cells},
-                                               key=lambda p: (table.vkey(p[0]), table.vkey(p[1])))],
+                                               key=lambda p: (versions.key(p[0]), versions.key(p[1])))],
     }
     run_pairs = sorted({"%s %s" % (k[3], k[4]) for k in observed(records)})
     header = HEADER + "# Updated %s from %d records (Python/gevent: %s).\n" % (

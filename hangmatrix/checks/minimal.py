@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..model import cases, configs, settings
 from ..run import runner
-from ..report.table import HANG, WORKS
+from ..model import verdicts
 
 _FLAGS_PROBE = r"""
 import inspect, json
@@ -66,10 +66,6 @@ def config_for(subset, universe, rest="default", defaults=None):
         for f in defaults or ():
             flags.setdefault(f, False)
     return "flags:" + ",".join("%s=%d" % (f, int(v)) for f, v in sorted(flags.items()))
-
-
-def _hangs(v):
-    return v in HANG
 
 
 def search(case, start, python, gevent, universe=None, rest="default", timeout=settings.MINIMAL_TIMEOUT, max_examples=25, jobs=None,
@@ -138,15 +134,15 @@ def search(case, start, python, gevent, universe=None, rest="default", timeout=s
     result = {"universe": universe, "rest": rest, "python": env.interpreter.version, "gevent": env.gevent,
               "case": case, "start": start, "full": cache[full]["verdict"],
               "single_removals": {f: cache[full - {f}]["verdict"] for f in universe}}
-    result["runs_after_single_removal"] = [f for f in universe if result["single_removals"][f] in WORKS]
-    result["hangs_alone"] = [f for f in universe if _hangs(cache[frozenset({f})]["verdict"])]
-    if not _hangs(result["full"]):
+    result["runs_after_single_removal"] = [f for f in universe if verdicts.works(result["single_removals"][f])]
+    result["hangs_alone"] = [f for f in universe if verdicts.is_hang(cache[frozenset({f})]["verdict"])]
+    if not verdicts.is_hang(result["full"]):
         result.update(minimal=None, minimal_verdict=None, removal_from_minimal={}, runs=len(cache),
                       message="with every candidate flag on it does not hang (%s): nothing to shrink" % result["full"])
         return result
     say("hypothesis: searching subsets that still hang, and shrinking:")
     try:
-        found = find(st.sets(st.sampled_from(universe)), lambda s: _hangs(verdict(s)),
+        found = find(st.sets(st.sampled_from(universe)), lambda s: verdicts.is_hang(verdict(s)),
                      settings=settings(max_examples=max_examples, database=None, derandomize=True, deadline=None,
                                        phases=[Phase.generate, Phase.shrink],
                                        suppress_health_check=list(HealthCheck)))
@@ -157,18 +153,18 @@ def search(case, start, python, gevent, universe=None, rest="default", timeout=s
     while shrinking:  # make sure no single flag can go (Hypothesis may stop early)
         shrinking = False
         for f in sorted(minimal, key=universe.index):
-            if _hangs(verdict(minimal - {f})):
+            if verdicts.is_hang(verdict(minimal - {f})):
                 minimal.discard(f)
                 shrinking = True
                 break
     minimal = sorted(minimal, key=universe.index)
     peers = sorted((sorted(sub, key=universe.index) for sub, rec in cache.items()
-                    if len(sub) == len(minimal) and sub != frozenset(minimal) and _hangs(rec["verdict"])),
+                    if len(sub) == len(minimal) and sub != frozenset(minimal) and verdicts.is_hang(rec["verdict"])),
                    key=lambda sub: [universe.index(f) for f in sub])
     result.update(minimal=minimal, also_minimal=peers, minimal_verdict=cache[frozenset(minimal)]["verdict"],
                   minimal_signature=cache[frozenset(minimal)].get("signature", ""),
                   removal_from_minimal={f: verdict(set(minimal) - {f}) for f in minimal}, runs=len(cache))
-    smallest = len(minimal) <= 1 or all(not _hangs(rec["verdict"]) for sub, rec in cache.items()
+    smallest = len(minimal) <= 1 or all(not verdicts.is_hang(rec["verdict"]) for sub, rec in cache.items()
                                         if len(sub) < len(minimal))
     result["globally_smallest"] = len(minimal) <= 1  # else only: no single flag of it can go
     result["message"] = "smallest set of enabled flags that still hangs: %s%s" % (

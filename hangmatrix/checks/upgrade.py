@@ -38,7 +38,13 @@ from ..envs.index import gevent_releases
 from ..envs.interpreters import discover, find_interpreter
 from ..store import records
 from ..run import runner
-from ..report import table
+from ..model import verdicts
+from ..model.versions import key as version_key
+from ..report.cells import cells, python_short
+from ..report.diff import DIRECTIONS, diff
+from ..report.ranges import runs_of, span
+from ..report.selection import load as load_records, select
+from ..report.signatures import normalize_signature
 
 REGRESSIONS = ("new hangs", "new failures")
 WHEEL = re.compile(r"^gevent-(?P<version>[^-]+)-.*\.whl$")
@@ -90,7 +96,7 @@ def newest_release(interps):
     found = [v for i in interps for v in gevent_releases(i)[-1:]]
     if not found:
         raise EnvError("no gevent release on the index installs on %s" % ", ".join(i.short for i in interps))
-    return max(found, key=table.vkey)
+    return max(found, key=version_key)
 
 
 # ---------------------------------------------------------------- environments
@@ -139,45 +145,45 @@ def run_target(tgt, built, selection, jobs=None, on_record=None):
 # ---------------------------------------------------------------- comparing
 
 def check(new_records, old_records=None, expectations=None):
-    """Compare NEW's records with OLD's (matched on case, config, start and Python X.Y, as table.diff does)
-    or with the baseline's expectations (baseline.check). Returns table.diff's shape ({"groups":
+    """Compare NEW's records with OLD's (matched on case, config, start and Python X.Y, as hangmatrix.report.diff does)
+    or with the baseline's expectations (baseline.check). Returns diff's shape ({"groups":
     [{"direction", "changes"}] (new hangs first), "changes", "unchanged", "only_new", ...}; a baseline's
     expectation stands in for the old side of a change) plus "cells" and "pythons" (NEW's), "compared_with"
     ("records" or "baseline") and "regressions": the changes that are a new hang or a new failure of a cell
     that ran (OLD's env-error and unsupported cells are not comparable)."""
     if expectations is None:
-        result = table.diff(old_records or [], new_records, ignore=["gevent"])
+        result = diff(old_records or [], new_records, ignore=["gevent"])
         result["compared_with"] = "records"
     else:
         result = _from_failures(new_records, baseline.check(new_records, expectations))
-    result["cells"] = len(table.cells(new_records))
-    result["pythons"] = sorted({table.python_short(r) for r in new_records}, key=table.vkey)
+    result["cells"] = len(cells(new_records))
+    result["pythons"] = sorted({python_short(r) for r in new_records}, key=version_key)
     result["regressions"] = [c for c in result["changes"] if c["direction"] in REGRESSIONS
-                             and c["old"]["verdict"] not in table.UNTESTED]
+                             and not verdicts.untested(c["old"]["verdict"])]
     return result
 
 
 def _from_failures(new_records, failures):
-    """baseline.check's failures as table.diff's groups: the expectation is the old side."""
+    """baseline.check's failures as diff's groups: the expectation is the old side."""
     changes = []
     for f in failures:
         rec = f.record
         if f.kind == "regression":
-            direction = "new hangs" if f.verdict in table.HANG else "new failures"
+            direction = "new hangs" if verdicts.is_hang(f.verdict) else "new failures"
         elif f.kind == "new pass":
-            direction = "no longer hang" if set(f.expected) & set(table.HANG) else "fixed"
+            direction = "no longer hang" if any(map(verdicts.is_hang, f.expected)) else "fixed"
         else:
             direction = "other changes" if f.kind == "unexpected" else "not covered by the baseline"
         where = str(f.rule) if f.rule is not None else "no rule matches"
         changes.append({"key": f.cell, "direction": direction, "case": rec.get("case"), "config": rec.get("config"),
-                        "start": rec.get("start"), "python": table.python_short(rec), "gevent": rec.get("gevent"),
+                        "start": rec.get("start"), "python": python_short(rec), "gevent": rec.get("gevent"),
                         "old": {"verdict": " or ".join(f.expected) or "-", "signature": "", "expectation": where},
                         "new": {"id": f.cell, "verdict": f.verdict, "signature": rec.get("signature") or ""}})
-    order = table.DIRECTIONS + ("not covered by the baseline",)
+    order = DIRECTIONS + ("not covered by the baseline",)
     groups = [{"direction": d, "changes": [c for c in changes if c["direction"] == d]} for d in order]
     groups = [g for g in groups if g["changes"]]
     return {"groups": groups, "changes": [c for g in groups for c in g["changes"]],
-            "unchanged": len(table.cells(new_records)) - len(failures), "only_new": [], "only_old": [],
+            "unchanged": len(cells(new_records)) - len(failures), "only_new": [], "only_old": [],
             "compared_with": "baseline"}
 
 
@@ -187,7 +193,7 @@ def _alike(changes):
     groups = {}
     for c in changes:
         key = (c["case"], c["config"], c["old"]["verdict"], c["new"]["verdict"], c["old"].get("expectation"),
-               table.normalize_signature(c["new"]["signature"]), table.normalize_signature(c["old"]["signature"]))
+               normalize_signature(c["new"]["signature"]), normalize_signature(c["old"]["signature"]))
         groups.setdefault(key, []).append(c)
     return [(members[0], members) for members in groups.values()]
 
@@ -206,7 +212,7 @@ def _where(members, pythons):
         by_set.setdefault(tuple(sorted(sts, key=(configs.STARTS + tuple(sorted(sts))).index)), set()).add(py)
     parts = []
     for sts, pys in by_set.items():
-        runs = ", ".join(table.span(lo, hi) for lo, hi, _ in table.runs_of(pythons, pys))
+        runs = ", ".join(span(lo, hi) for lo, hi, _ in runs_of(pythons, pys))
         parts.append("py%s (%s)" % (runs, ", ".join(sts)))
     return "%s %s %s" % (first["case"], first["config"], "; ".join(parts))
 
@@ -337,15 +343,15 @@ def _main(args, listed, started):
 
 def _from_records(args, pythons, selection):
     """NEW's (and OLD's) records from files: the CI job that merged the matrix's artifacts."""
-    recs = table.select(table.load(args.from_records, warn=_say), case=selection["case_names"],
+    recs = select(load_records(args.from_records, warn=_say), case=selection["case_names"],
                         config=selection["config_names"], start=selection["starts"], python=pythons)
-    old_recs = table.select(recs, gevent=[args.against]) if args.against else None
+    old_recs = select(recs, gevent=[args.against]) if args.against else None
     if args.gevent:
-        new_recs = table.select(recs, gevent=[args.gevent])
+        new_recs = select(recs, gevent=[args.gevent])
     else:
         old_ids = {id(r) for r in old_recs or []}
         new_recs = [r for r in recs if id(r) not in old_ids]
-    gevents = sorted({str(r.get("gevent")) for r in new_recs}, key=table.vkey)
+    gevents = sorted({str(r.get("gevent")) for r in new_recs}, key=version_key)
     new_label = "gevent %s" % (", ".join(gevents) or args.gevent or "-")
     return new_label, new_recs, "gevent %s" % args.against if args.against else None, old_recs, {}
 

@@ -15,11 +15,11 @@ def add_arguments(base):
 
 def main(args):
     from ..checks import baseline
-    from ..report import table
+    from ..report import cells, selection
     try:
         if args.update:
             path = args.baseline or "expectations.toml"  # a user's own, in the working folder
-            recs = table.load(args.records or [DEFAULT_RECORDS], warn=say)
+            recs = selection.load(args.records or [DEFAULT_RECORDS], warn=say)
             new = baseline.update(recs, path)
             say("%s rewritten: %d rules from %d records" % (path, len(new.rules), len(recs)))
             return exits.OK
@@ -28,10 +28,10 @@ def main(args):
     except baseline.BaselineError as exc:
         say(str(exc))
         return exits.BAD_INPUT
-    recs = table.load(args.records or [DEFAULT_RECORDS], warn=say)
+    recs = selection.load(args.records or [DEFAULT_RECORDS], warn=say)
     failures = baseline.check(recs, expectations)
     for f in failures:
         print(f.message if args.verbose else f.message.split("\n  diagnosis:")[0], end="\n\n")
     say("%d cells checked against %s: %d as expected, %d not" % (
-        len(table.cells(recs)), args.baseline, len(table.cells(recs)) - len(failures), len(failures)))
+        len(cells.cells(recs)), args.baseline, len(cells.cells(recs)) - len(failures), len(failures)))
     return exits.FINDING if failures else exits.OK

@@ -16,11 +16,11 @@ def add_arguments(dif):
 
 
 def main(args):
-    from ..report import table
-    old, new = table.load(args.old, warn=say), table.load(args.new, warn=say)
-    result = table.diff(old, new, ignore=listed(args.ignore) or None)
+    from ..report import diff, selection
+    old, new = selection.load(args.old, warn=say), selection.load(args.new, warn=say)
+    result = diff.diff(old, new, ignore=listed(args.ignore) or None)
     if args.json:
         print(json.dumps(result, indent=1, default=str))
     else:
-        print(table.diff_text(result, args.old, args.new))
+        print(diff.diff_text(result, args.old, args.new))
     return exits.FINDING if result["changes"] else exits.OK

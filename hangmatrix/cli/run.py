@@ -73,7 +73,7 @@ def main(args):
         sum(counts.values()), time.time() - started,
         ", ".join("%s %d" % kv for kv in sorted(counts.items())) or "nothing to run", args.records))
     if args.table:
-        from ..report import table
-        table.write_all(records.read(args.records, warn=say), args.table)  # every run: disagreements show
+        from ..report import write
+        write.write_all(records.read(args.records, warn=say), args.table)  # every run: disagreements show
         say("tables written to %s" % args.table)
     return exits.OK

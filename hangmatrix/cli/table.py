@@ -18,18 +18,18 @@ def add_arguments(tab):
 
 
 def main(args):
-    from ..report import table
-    recs = table.select(table.load(args.records or [DEFAULT_RECORDS], warn=say), case=listed(args.case),
-                        config=listed(args.config), start=listed(args.start), python=listed(args.python),
-                        gevent=listed(args.gevent))
+    from ..report import claims, html, markdown, selection, tabular, write
+    recs = selection.select(selection.load(args.records or [DEFAULT_RECORDS], warn=say), case=listed(args.case),
+                            config=listed(args.config), start=listed(args.start), python=listed(args.python),
+                            gevent=listed(args.gevent))
     if not recs:
         say("no records match in %s" % ", ".join(args.records or [DEFAULT_RECORDS]))
         return exits.BAD_INPUT
     if args.out:
-        for path in table.write_all(recs, args.out).values():
+        for path in write.write_all(recs, args.out).values():
             print(path)
         return exits.OK
-    render = {"md": table.markdown, "html": table.html, "csv": table.csv_text, "json": table.json_text,
-              "claims": lambda r: table.claims_markdown(table.claims(r))}[args.format]
+    render = {"md": markdown.markdown, "html": html.html, "csv": tabular.csv_text, "json": tabular.json_text,
+              "claims": lambda r: markdown.claims_markdown(claims.claims(r))}[args.format]
     sys.stdout.write(render(recs).rstrip("\n") + "\n")
     return exits.OK

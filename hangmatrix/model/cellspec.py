@@ -26,11 +26,12 @@ class CaseRef:
     workers: Tuple[str, ...] = ()
     marked: bool = True
     stdin: str = ""
+    what: str = ""  # recorded (provenance.case_what), so a table made from records needs no case file
 
     @classmethod
     def of(cls, case: Any) -> "CaseRef":
         return cls(case.name, case.path, case.sha256, case.endless, case.expect, tuple(case.progress),
-                   tuple(case.workers), case.marked, case.stdin)
+                   tuple(case.workers), case.marked, case.stdin, case.what)
 
 
 @dataclass(frozen=True)

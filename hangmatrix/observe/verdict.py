@@ -6,14 +6,13 @@
   wait again), every other thread waits untimed, and the program made no progress for a window.
 - running: an endless case whose progress functions were seen ticking.
 - timeout: the backstop ran out without either proof. ok / error / crash come from how the program ended.
+The names and their groups are hangmatrix.model.verdicts'.
 """
 import re
 from dataclasses import dataclass, field
 
 from . import wakers, watch
 
-VERDICTS = ("ok", "running", "deadlock", "stall", "error", "timeout", "crash", "env-error", "unsupported")
-HANGS = ("deadlock", "stall", "timeout")
 NAMED_SLEEP_S = 60.0  # a timed wait this long is what a timed-out tree waits for: the signature names it
 
 
@@ -130,10 +129,8 @@ def last_exception(stderr):
     return ""
 
 
-def ended(returncode, endless, expect, stdout, stderr, unsupported_reason=""):
+def ended(returncode, endless, expect, stdout, stderr):
     """Verdict of a cell whose program ended by itself."""
-    if unsupported_reason:
-        return "unsupported", unsupported_reason
     if returncode < 0:
         import signal
         try:

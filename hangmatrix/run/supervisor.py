@@ -61,7 +61,8 @@ def base_record(spec):
         "id": spec.id, "case": spec.case.name, "config": spec.config["name"], "start": spec.start,
         "python": prov.python, "gevent": prov.gevent, "greenlet": prov.greenlet,
         "verdict": "", "signature": "", "elapsed_s": 0.0, "diagnosis": {},
-        "provenance": dict(prov.to_json(), case_path=spec.case.path, case_sha256=spec.case.sha256, **host()),
+        "provenance": dict(prov.to_json(), case_path=spec.case.path, case_sha256=spec.case.sha256,
+                           case_what=spec.case.what, **host()),  # tables need no case file
         "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "detect": spec.detect, "timeout_s": spec.timeout, "schema": record.SCHEMA,
     }

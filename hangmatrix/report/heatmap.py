@@ -1,0 +1,38 @@
+"""The table at a glance: one small map per case and configuration, Python down, gevent releases across
+(in release order), each square the verdict its start methods gave
+(those that can run there). All maps share the same axes, so
+they compare side by side ("thread_false turned red at 25.4.1"). Markdown draws them as text grids,
+the HTML page as coloured squares."""
+from ..model import versions
+
+
+def heatmaps(m):
+    """[{"case", "config", "pythons", "gevents", "squares": [[square or None per gevent] per Python]}] from
+    a table model (hangmatrix.report.cells.model); a square is {"cells": [cell per start method seen],
+    "verdict": the verdict they share, or None when they disagree}. A start method the Python cannot have
+    (`unsupported`, such as spawn on 2.7) does not make a square mixed: the others speak for it."""
+    pythons = sorted({py for py, _ in m["rows"]}, key=versions.key)
+    gevents = sorted({gv for _, gv in m["rows"]}, key=versions.key)
+    out = []
+    for case in m["cases"]:
+        for config in m["configs"]:
+            if not any(col[:2] == (case, config) for col in m["cols"]):
+                continue
+            squares = []
+            for py in pythons:
+                row = []
+                for gv in gevents:
+                    got = [m["grid"][(py, gv, case, config, s)] for s in m["starts"]
+                           if (py, gv, case, config, s) in m["grid"]]
+                    ran = [c for c in got if c["verdict"] != "unsupported"] or got
+                    shared = {c["verdict"] for c in ran}
+                    row.append({"cells": got, "verdict": shared.pop() if len(shared) == 1 else None}
+                               if got else None)
+                squares.append(row)
+            out.append({"case": case, "config": config, "pythons": pythons, "gevents": gevents,
+                        "squares": squares})
+    return out
+
+
+def title(hm, several_cases):
+    return "%s / %s" % (hm["case"], hm["config"]) if several_cases else hm["config"]
