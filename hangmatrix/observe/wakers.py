@@ -16,7 +16,7 @@ import socket
 import stat
 import struct
 
-from . import watch
+from . import procmap, watch
 
 SIGNAL_WAITS = {"pause", "rt_sigsuspend", "rt_sigtimedwait"}
 POLLS = {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"}
@@ -31,7 +31,7 @@ class World:
         self.fds = fds  # pid -> {fd: (target, mode)} of the tree, as watch.fd_table
         self._outside_fds = outside_tables  # pid -> {fd: target} outside the tree, as watch.outside_fd_tables
         self._unix = self._locks = None
-        self._inet, self._maps, self._namespaces = {}, {}, None
+        self._inet, self._maps, self._namespaces, self._mapped_outside = {}, {}, None, {}
 
     def outside_fds(self):
         return self._outside_fds
@@ -124,6 +124,12 @@ class World:
         """The pids among pids that map the file dev:inode."""
         key = re.compile(r" %s %d(?: |$)" % (re.escape(dev), inode), re.M)
         return sorted(p for p in pids if key.search(self.maps_text(p)))
+
+    def mapped_outside(self, dev, inode):
+        """The processes outside the tree that map the file dev:inode shared (procmap says why shared)."""
+        if (dev, inode) not in self._mapped_outside:
+            self._mapped_outside[dev, inode] = procmap.mapped_shared(self.outside_fds(), dev, inode, self.maps_text)
+        return self._mapped_outside[dev, inode]
 
     def outside_in_namespace(self, pid):
         """Processes outside the tree that share pid's mount namespace (and so its /dev/shm)."""
@@ -419,8 +425,8 @@ def _futex(wake, pid, a, world):
         # on the file, or from the cell's mount namespace (scanning every process's maps costs seconds)
         outside = sorted(p for p, t in world.outside_fds().items() if path in t.values())
         outside += world.outside_in_namespace(pid) if private else []
-    else:  # a deleted file elsewhere: whoever still maps it
-        outside = world.mapped_by(world.outside_fds(), dev, ino)
+    else:  # a deleted file elsewhere: whoever still maps it, or holds an fd on it and so could map it
+        outside = world.mapped_outside(dev, ino) + [p for p, t in world.outside_fds().items() if path in t.values()]
     if outside:
         wake.outside.append("shared memory %s also reachable outside the tree by %s" % (path, sorted(set(outside))))
 
