@@ -7,7 +7,8 @@ time, the load average around it, and whether the verdicts agree.
     .venv/bin/python benchmarks/lag_paired.py --before HEAD~1 --python 3.11,3.7 --rounds 4
     .venv/bin/python benchmarks/lag_paired.py --before HEAD~1 --contain-off pidns,cgroup   # as issue 17's 0.139 s
 
-`--before` is a git revision (exported to a temporary folder); the after version is this working tree.
+`--before` and `--after` are git revisions, each exported to a temporary folder (no worktree); without
+--after, the after version is this working tree as it is.
 The cells: the default matrix's cells of --case on --python whose verdict in docs/compat.json is deadlock
 (only cells that deadlock measure a lag).
 """
@@ -75,6 +76,7 @@ def lags(records):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--before", required=True, help="git revision of the version to compare with")
+    ap.add_argument("--after", help="git revision of the version to measure (default: this working tree)")
     ap.add_argument("--case", default="seed_original")
     ap.add_argument("--python", default="3.11,3.7")
     ap.add_argument("--rounds", type=int, default=4)
@@ -87,7 +89,8 @@ def main():
         sys.exit("no deadlocking cell of %s on Python %s in docs/compat.json" % (args.case, args.python))
     work = tempfile.mkdtemp(prefix="hangmatrix-lag-")
     try:
-        trees = {"before": export(args.before, tempfile.mkdtemp(dir=work)), "after": REPO}
+        trees = {"before": export(args.before, tempfile.mkdtemp(dir=work)),
+                 "after": export(args.after, tempfile.mkdtemp(dir=work)) if args.after else REPO}
         passes = {"before": [], "after": []}
         for n in range(args.rounds):
             order = ("before", "after") if n % 2 == 0 else ("after", "before")
@@ -102,6 +105,7 @@ def main():
         report = {"cells": len(ids), "rounds": args.rounds, "jobs": args.jobs, "contain_off": args.contain_off,
                   "machine": "%d cores, %s" % (os.cpu_count(), os.uname().release)}
         for version, runs in passes.items():
+            report[version + "_rev"] = args.before if version == "before" else (args.after or "working tree")
             pooled = [x for run in runs for x in lags(run["records"])]
             report[version] = {"lag_median_s": round(statistics.median(pooled), 3), "lag_p95_s": round(pct(pooled, 0.95), 3),
                                "deadlocks": len(pooled), "wall_s": [round(r["wall_s"], 1) for r in runs],
