@@ -160,7 +160,7 @@ def main():
                      sum(len(r.get("cleanup", {}).get("shm_removed", [])) for r in recs)), flush=True)
             print("                verdicts: %s; python %s; shm: %s" % (
                 tally(recs, "verdict"), sorted({r["python"] for r in recs}),
-                sorted({(r.get("containment") or {}).get("shm") for r in recs})), flush=True)
+                sorted({str((r.get("containment") or {}).get("shm")) for r in recs})), flush=True)
             if done.returncode:
                 print("                stderr: " + done.stderr[-1500:], flush=True)
         if args.root:

@@ -259,6 +259,7 @@ class Launch:
         self.argv, self.env, self.cwd = argv, env, cwd
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.root, self.cgroups, self.rlimit, self.shm = root, cgroups, rlimit, shm
+        self.own_mounts = False  # set once this process has a mount namespace of its own
 
     def prepare(self):
         """Before exec, in the cell's first process (preexec_fn, or the namespace's init)."""
@@ -267,6 +268,7 @@ class Launch:
             memory_rlimit(self.rlimit)
         if self.shm:
             private_shm(self.root, as_user=self.shm.startswith("user"))
+            self.own_mounts = True
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # last: entering a user namespace clears it
 
 
@@ -395,7 +397,9 @@ def _init(launch, status_w, go_r):
     """PID 1 of the cell's namespace: caps and mounts, a fresh /proc, the case parent, then reap until
     the case is over. Returns init's exit code (it only exits when it has no child left)."""
     launch.prepare()
-    if not launch.root:  # the case sees its own namespace's pids under /proc (chroot cells keep theirs)
+    if not launch.root and launch.own_mounts:  # the case sees its own namespace's pids under /proc (chroot
+        # cells keep theirs); only in a mount namespace of its own: mounted in the host's, this proc would
+        # hide every process of the machine from everyone (measured, by a benchmark that passed no shm)
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     keep = {launch.stdin, launch.stdout, launch.stderr, status_w, go_r}
     for fd in os.listdir("/proc/self/fd"):
