@@ -132,6 +132,8 @@ def main():
     parser.add_argument("--case", default="seed_original,seed_terminating")
     parser.add_argument("--start", default="spawn,forkserver")
     parser.add_argument("--root", action="store_true", help="also run the selection as root; compare verdicts")
+    parser.add_argument("--root-records", help="compare verdicts with this root run's records instead")
+    parser.add_argument("--save", help="copy the user's records files into this folder")
     parser.add_argument("--modes", default="userns,names", help="user namespace (userns), exact names (names)")
     args = parser.parse_args()
     if args.matrix:
@@ -153,6 +155,8 @@ def main():
             left = leftovers(uid, before)
             recs = [json.loads(line) for line in open(out)] if os.path.exists(out) else []
             runs[label] = recs
+            if args.save and os.path.exists(out):
+                shutil.copy(out, args.save)
             print("%-15s %d cells (%s) in %.0f s (load %.1f→%.1f), exit %d; left: /dev/shm %d, processes %d, "
                   "cell folders %d; /dev/shm entries removed after kills: %d"
                   % (label, len(recs), tally(recs, "start"), time.monotonic() - started, load, os.getloadavg()[0],
@@ -163,14 +167,16 @@ def main():
                 sorted({str((r.get("containment") or {}).get("shm")) for r in recs})), flush=True)
             if done.returncode:
                 print("                stderr: " + done.stderr[-1500:], flush=True)
-        if args.root:
-            out = os.path.join(top, "root.jsonl")
+        if args.root or args.root_records:
+            out = args.root_records or os.path.join(top, "root.jsonl")
             started, load = time.monotonic(), os.getloadavg()[0]
-            subprocess.run([sys.executable, "-m", "hangmatrix.cli", "run"] + shlex.split(selection) +
-                           ["--records", out, "--quiet"], cwd=REPO, check=False)
+            if not args.root_records:
+                subprocess.run([sys.executable, "-m", "hangmatrix.cli", "run"] + shlex.split(selection) +
+                               ["--records", out, "--quiet"], cwd=REPO, check=False)
             root = {r["id"]: r["verdict"] for r in map(json.loads, open(out))}
-            print("root            %d cells in %.0f s (load %.1f→%.1f); verdicts: %s" % (
-                len(root), time.monotonic() - started, load, os.getloadavg()[0],
+            print("root            %d cells%s; verdicts: %s" % (
+                len(root), "" if args.root_records else " in %.0f s (load %.1f→%.1f)" % (
+                    time.monotonic() - started, load, os.getloadavg()[0]),
                 tally([{"v": v} for v in root.values()], "v")), flush=True)
             for label, recs in runs.items():
                 differ = [(r["id"], root.get(r["id"]), r["verdict"]) for r in recs if root.get(r["id"]) != r["verdict"]]

@@ -1,27 +1,66 @@
-"""The namespace's init mounts a fresh /proc only in a mount namespace of its own: mounted in its caller's, that
-proc (of the cell's PID namespace) would hide every process of the machine from everyone. Checked inside a
-throwaway mount namespace (unshare --mount), so a failure harms nothing outside this test."""
+"""Nothing the harness mounts can land in the machine's mount namespace: a fresh /proc mounted there (it
+happened once, from a namespace launch that asked for no private /dev/shm) hides every process of the
+machine from everyone. Each test runs in a throwaway mount namespace (`unshare --mount --propagation
+private`), so a failure harms nothing outside it; there "the machine's" namespace is the throwaway one."""
 import os
 import subprocess
 import sys
 
 import pytest
 
-PROGRAM = r"""
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mount and PID namespaces need root")
+
+NAMESPACE_WITHOUT_SHM = r"""
 import os
 from hangmatrix.run import contain
 null = os.open(os.devnull, os.O_RDWR)
-launch = contain.Launch(["/bin/true"], dict(os.environ), "/", null, null, null, "", contain.Cgroups("unused", 1), None, None)
-cell = contain.Namespace(launch)  # no private /dev/shm asked for, so no mount namespace of its own
+r, w = os.pipe()
+launch = contain.Launch(["/bin/sh", "-c", "exec readlink /proc/self"], dict(os.environ), "/", null, w, null, "",
+                        contain.Cgroups("unused", 1), None, None)  # no private /dev/shm asked for
+cell = contain.Namespace(launch)
+os.close(w)
 cell.wait(10)
 cell.kill()
+print("case's /proc/self:", os.read(r, 100).decode().strip())
+print("own pid visible:", os.path.exists("/proc/%d/stat" % os.getpid()))
+"""
+
+GUARD = r"""
+import os, sys
+from hangmatrix.run import contain
+here = contain.mount_namespace()
+if sys.argv[1] == "shared":  # a namespace of its own whose mounts propagate (to the throwaway one only)
+    contain._mount("none", "/", None, contain.MS_REC | (1 << 20))  # MS_SHARED
+    assert contain._libc.unshare(contain.CLONE_NEWNS) == 0
+try:
+    contain.mount_over("proc", "/proc", "proc", 0, None, here)
+    print("mounted")
+except OSError as exc:
+    print("refused:", exc)
 print("own pid visible:", os.path.exists("/proc/%d/stat" % os.getpid()))
 """
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="PID namespaces need root")
-def test_init_without_its_own_mounts_leaves_the_callers_proc_alone():
-    done = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, "-c", PROGRAM],
-                          capture_output=True, text=True, timeout=60)
+def throwaway(program, *args):
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, "-c", program]
+                          + list(args), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "own pid visible: True" in done.stdout, done.stdout
+    return done.stdout
+
+
+def test_a_namespace_launch_without_private_shm_mounts_proc_only_in_its_own_mount_namespace():
+    out = throwaway(NAMESPACE_WITHOUT_SHM)
+    assert "own pid visible: True" in out, out  # the caller's /proc is untouched
+    assert "case's /proc/self: 2" in out, out   # and the case still sees its own namespace's /proc
+
+
+def test_mount_over_refuses_the_callers_own_mount_namespace():
+    out = throwaway(GUARD, "same")
+    assert "refused: refused to mount proc on /proc in the supervisor's own mount namespace" in out, out
+    assert "own pid visible: True" in out, out
+
+
+def test_mount_over_refuses_a_mount_that_would_propagate():
+    out = throwaway(GUARD, "shared")
+    assert "refused: refused to mount proc on /proc: the mount there propagates" in out, out
+    assert "own pid visible: True" in out, out
