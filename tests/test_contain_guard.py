@@ -64,3 +64,53 @@ def test_mount_over_refuses_a_mount_that_would_propagate():
     out = throwaway(GUARD, "shared")
     assert "refused: refused to mount proc on /proc: the mount there propagates" in out, out
     assert "own pid visible: True" in out, out
+
+
+BLINDED_MID_RUN = r"""
+import ctypes, json, os, subprocess, sys, threading, time
+import psutil
+from hangmatrix import envs
+from hangmatrix.model import cases, configs
+from hangmatrix.run import runner
+tag, cases_dir, py, gevent = sys.argv[1:5]
+os.environ["HANGMATRIX_OWNER"] = tag
+spec = runner.make_spec(cases.select(["long_sleep"], [cases_dir])[0], configs.parse("none"), "fork",
+                        envs.ensure_env(envs.find_interpreter(py), gevent), 60, True)
+
+def ours():
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.environ().get("HANGMATRIX_OWNER") == tag and "HANGMATRIX_CELL" in p.environ():
+                found.append(p.pid)
+        except psutil.Error:
+            pass
+    return found
+
+rec = {}
+run = threading.Thread(target=lambda: rec.update(runner.run_cell(spec)))
+run.start()
+deadline = time.time() + 30
+while not ours() and time.time() < deadline:
+    time.sleep(0.05)
+print("cell seen:", bool(ours()))
+# a /proc of a fresh PID namespace over this (throwaway) mount namespace's: what hid everything once
+subprocess.run(["unshare", "--pid", "--fork", "mount", "-t", "proc", "proc", "/proc"], check=True)
+run.join(60)
+ctypes.CDLL(None).umount2(b"/proc", 0)
+time.sleep(2)
+print("record:", json.dumps({"verdict": rec.get("verdict"), "signature": rec.get("signature")}))
+print("left:", ours())
+"""
+
+
+def test_a_supervisor_that_goes_blind_mid_run_says_so_and_leaves_nothing():
+    """/proc replaced mid-run (as when a /proc of another PID namespace was mounted over the machine's):
+    the supervisor sees neither its tree nor itself. It must say so (env-error), not guess a verdict,
+    and still kill the cell: nothing of it is left once /proc is back."""
+    from conftest import GEVENT, PY
+    tag = "blind-%d" % os.getpid()
+    out = throwaway(BLINDED_MID_RUN, tag, os.path.join(os.path.dirname(__file__), "cases"), PY, GEVENT)
+    assert "cell seen: True" in out, out
+    assert '"verdict": "env-error"' in out and "cannot see its own process under /proc" in out, out
+    assert "left: []" in out, out

@@ -39,3 +39,22 @@ def test_a_gone_process_maps_nothing():
         os._exit(0)
     os.waitpid(pid, 0)
     assert procmap.shared_files(pid) == set()
+
+
+def test_the_mapping_at_an_address_names_its_file_perms_and_deletion():
+    with tempfile.NamedTemporaryFile(dir="/dev/shm", delete=False) as f:
+        f.truncate(mmap.PAGESIZE)
+        page = mmap.mmap(f.fileno(), mmap.PAGESIZE, mmap.MAP_SHARED)
+    dev, inode = _dev_inode(f.name)
+    os.unlink(f.name)
+    try:
+        import ctypes
+        addr = ctypes.addressof(ctypes.c_char.from_buffer(page))
+        found = procmap.mapping_at(os.getpid(), addr + 100)
+        if found is False:
+            return  # the kernel cannot be asked: wakers reads /proc/PID/maps instead
+        assert found == ("rw-s", dev, inode, f.name + " (deleted)")
+    finally:
+        del found
+        page.close()
+    assert procmap.mapping_at(os.getpid(), addr) is None  # unmapped now
