@@ -19,7 +19,6 @@ _SIZE = struct.calcsize(_QUERY)
 PROCMAP_QUERY = (3 << 30) | (_SIZE << 16) | (ord("f") << 8) | 17  # _IOWR('f', 17, struct procmap_query)
 _READ, _WRITE, _EXEC, _SHARED = 0x01, 0x02, 0x04, 0x08  # PROCMAP_QUERY_VMA_* (query flags and vma_flags)
 _NEXT, _FILE = 0x10, 0x20  # PROCMAP_QUERY_COVERING_OR_NEXT_VMA, PROCMAP_QUERY_FILE_BACKED_VMA
-_UNSUPPORTED = (errno.ENOTTY, errno.EINVAL, errno.EOPNOTSUPP)
 
 
 def _query(fd, flags, addr, name=None):
@@ -36,7 +35,7 @@ def _query(fd, flags, addr, name=None):
 
 def _files(pid, flags):
     """{(dev 'MM:mm' in hex as /proc/PID/maps writes it, inode)} of pid's file mappings matching flags;
-    None when the kernel has no PROCMAP_QUERY; an empty set for a process gone or not readable."""
+    an empty set for a process gone; None when the kernel gives no full answer (read the text then)."""
     try:
         fd = os.open("/proc/%d/maps" % pid, os.O_RDONLY)
     except OSError:
@@ -45,8 +44,9 @@ def _files(pid, flags):
     try:
         while True:
             f = _query(fd, flags | _NEXT | _FILE, addr)
-            if isinstance(f, int):  # ENOENT: no mapping at or after addr; ESRCH, EACCES: gone, not ours
-                return None if f in _UNSUPPORTED else found
+            if isinstance(f, int):  # ENOENT: no mapping at or after addr; ESRCH: gone; anything else (no
+                # PROCMAP_QUERY, not ours to read, interrupted, contended): the caller reads the text instead
+                return found if f == errno.ENOENT else set() if f == errno.ESRCH else None
             found.add(("%02x:%02x" % (f[9], f[10]), f[8]))
             addr = f[4]  # vma_end
     finally:
@@ -59,8 +59,8 @@ def shared_files(pid):
 
 
 def mapping_at(pid, addr):
-    """(perms as maps writes them, dev, inode, path) of pid's mapping that contains addr; None when there is
-    none (or the process is gone); False when the kernel cannot be asked."""
+    """(perms as maps writes them, dev, inode, path) of pid's mapping that contains addr; None when the
+    process is gone; False when the kernel gives no answer (then the maps text is read instead)."""
     try:
         fd = os.open("/proc/%d/maps" % pid, os.O_RDONLY)
     except OSError:
@@ -70,8 +70,8 @@ def mapping_at(pid, addr):
         f = _query(fd, 0, addr, name)
     finally:
         os.close(fd)
-    if isinstance(f, int):
-        return False if f in _UNSUPPORTED else None
+    if isinstance(f, int):  # whatever the reason (none there, interrupted, no PROCMAP_QUERY): the text decides
+        return False
     flags = f[5]
     perms = "".join(c if flags & bit else "-" for c, bit in (("r", _READ), ("w", _WRITE), ("x", _EXEC))) + \
         ("s" if flags & _SHARED else "p")
