@@ -43,6 +43,7 @@ RECHECK_S = 0.5  # after a proof failed on a wait an outside party can end, look
 OUTPUT_CAP = 16 * 1024 * 1024
 TAIL = 4000
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+KILL_S = 10  # the kill loop gives up after this: a thousand SIGKILLed processes on a loaded machine took over 5 s
 MAX_PROCESSES = 400  # a case that forks more is stopped: the harness must stay responsive
 STOP = []  # set by SIGTERM (the server or the harness died): the watch loop ends and the tree is killed
 NOTES = []  # the write end of a pipe to the server: what this supervisor made, for the server to remove if
@@ -230,8 +231,7 @@ class Cell:
         for pid in watch.children(os.getpid()):
             if self.proc and pid == self.proc.pid:
                 continue
-            stat = watch._read("/proc/%d/stat" % pid) or ""
-            if ") Z " in stat:
+            if _zombie(pid):
                 try:
                     os.waitpid(pid, os.WNOHANG)
                 except ChildProcessError:
@@ -262,7 +262,7 @@ class Cell:
                     os.killpg(self.proc.pid, signal.SIGKILL)  # must not let a live cell outlive us)
                 except ProcessLookupError:
                     pass
-        while time.monotonic() - t0 < 5:
+        while time.monotonic() - t0 < KILL_S:
             pids = watch.descendants(me)
             if not pids:
                 break
@@ -275,7 +275,8 @@ class Cell:
                 self.proc.poll()
             self.reap_orphans()
             time.sleep(0.005)
-        survivors = watch.descendants(me)
+        self.reap_orphans()
+        survivors = [pid for pid in watch.descendants(me) if not _zombie(pid)]  # a zombie is dead already
         if self.proc and self.proc.poll() is None:
             try:
                 self.proc.wait(1)
@@ -303,6 +304,10 @@ class Cell:
         self.cgroups_left = self.cgroups.remove() if getattr(self, "cgroups", None) else []
         shutil.rmtree(self.dir, ignore_errors=True)
         return removed
+
+
+def _zombie(pid):
+    return ") Z " in (watch._read("/proc/%d/stat" % pid) or "")
 
 
 def interval(elapsed):
@@ -655,7 +660,7 @@ def serve(listen_fd, harness_pid):
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    deadline, dead = time.monotonic() + 10, []  # a supervisor kills its tree within 5 s
+    deadline, dead = time.monotonic() + KILL_S + 5, []  # a supervisor kills its tree within KILL_S
     while live and time.monotonic() < deadline:
         time.sleep(0.02)
         dead += _reap(live)
