@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 
-from conftest import cell_dirs, cell_processes
+from conftest import cell_dirs, cell_processes, shm_entries
 
 CASES = [os.path.join(os.path.dirname(__file__), "cases")]
 
@@ -43,10 +43,10 @@ def test_forkserver_and_resource_tracker_are_killed(run_one):
 
 
 def test_named_semaphores_and_shared_memory_do_not_leak(run_test_case):
-    before = set(os.listdir("/dev/shm"))
+    before = shm_entries()
     rec = run_test_case("shm_hang", timeout=10.0)
     assert rec["verdict"] == "deadlock", rec["signature"]
-    assert set(os.listdir("/dev/shm")) - before == set()
+    assert shm_entries() - before == set()
 
 
 def test_syntax_error_is_an_error_verdict(run_test_case):

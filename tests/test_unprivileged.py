@@ -40,6 +40,18 @@ def sandbox():
         shutil.rmtree(top, ignore_errors=True)
 
 
+def user_shm():
+    """The unprivileged user's /dev/shm entries (a root run beside these tests leaves its own)."""
+    uid, found = pwd.getpwnam(USER).pw_uid, set()
+    for name in os.listdir("/dev/shm"):
+        try:
+            if os.lstat(os.path.join("/dev/shm", name)).st_uid == uid:
+                found.add(name)
+        except OSError:
+            continue
+    return found
+
+
 def records(path):
     with open(path) as f:
         return [json.loads(line) for line in f]
@@ -82,7 +94,7 @@ def test_exact_names_fallback_leaves_no_entry_and_touches_no_other(sandbox):
     run's entry beside them that must survive."""
     mine = "/dev/shm/sem.hangmatrix-other-run-%d" % os.getpid()
     as_user(sandbox, "-c \"open('%s', 'w').close()\"" % mine)
-    before = set(os.listdir("/dev/shm"))
+    before = user_shm()
     try:
         out = os.path.join(sandbox, "home", "names.jsonl")
         done = as_user(sandbox, "-m hangmatrix.cli run --case seed_original,seed_terminating,shm_hang --config "
@@ -90,7 +102,7 @@ def test_exact_names_fallback_leaves_no_entry_and_touches_no_other(sandbox):
                                 "--gevent %s --records %s --quiet" % (GEVENT, out),
                        extra_env="HANGMATRIX_CONTAIN_OFF=userns HANGMATRIX_CASES={0}/src/tests/cases".format(sandbox))
         assert done.returncode == 0, done.stderr[-2000:]
-        after = set(os.listdir("/dev/shm"))
+        after = user_shm()
         assert os.path.exists(mine), "an entry of another run was removed"
     finally:
         if os.path.exists(mine):
@@ -139,13 +151,13 @@ def test_a_supervisor_killed_outright_in_the_names_fallback_leaves_nothing(sandb
     tmp = os.path.join(sandbox, "home", "tmp-killed")  # the user's cell folders go here, and only its own
     os.mkdir(tmp)
     os.chown(tmp, pwd.getpwnam(USER).pw_uid, pwd.getpwnam(USER).pw_gid)
-    before = set(os.listdir("/dev/shm"))
+    before = user_shm()
     done = as_user(sandbox, "-c %s %s" % (shlex.quote(SUPERVISOR_KILLED), GEVENT),
                    extra_env="HANGMATRIX_CONTAIN_OFF=userns HANGMATRIX_OWNER=killed-%d TMPDIR=%s" % (os.getpid(), tmp))
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "segment seen: True" in done.stdout, done.stdout
     assert '"verdict": "error"' in done.stdout and "harness supervisor failed" in done.stdout, done.stdout
-    assert set(os.listdir("/dev/shm")) - before == set()
+    assert user_shm() - before == set()
     assert os.listdir(tmp) == [], "left in the user's temp folder: %s" % os.listdir(tmp)
     owner = "killed-%d" % os.getpid()
     left = []
