@@ -48,7 +48,16 @@ def cell_processes():
 
 
 def shm_entries():
-    return set(os.listdir("/dev/shm"))
+    """/dev/shm entries of our own user: our cells run as we do, so another user's runs on a shared machine
+    (an unprivileged test run beside a root one) cannot make a test fail."""
+    found = set()
+    for name in os.listdir("/dev/shm"):
+        try:
+            if os.lstat(os.path.join("/dev/shm", name)).st_uid == os.getuid():
+                found.add(name)
+        except OSError:
+            continue
+    return found
 
 
 def cell_dirs():

@@ -14,12 +14,23 @@ from hangmatrix.run import runner  # noqa: E402
 from hangmatrix.cli.options import listed  # noqa: E402
 
 
+def own_shm():
+    """/dev/shm entries of our own user (another user's runs on the machine are not our leak)."""
+    count = 0
+    for name in os.listdir("/dev/shm"):
+        try:
+            count += os.lstat(os.path.join("/dev/shm", name)).st_uid == os.getuid()
+        except OSError:
+            continue
+    return count
+
+
 def footprint():
     """What a leak would grow: processes on the machine, our fds, /dev/shm, our resident memory."""
     import psutil
     me = psutil.Process()
     return {"processes": len(psutil.pids()), "children": len(me.children(recursive=True)),
-            "fds": me.num_fds(), "dev_shm": len(os.listdir("/dev/shm")), "rss_mb": round(me.memory_info().rss / 2**20, 1)}
+            "fds": me.num_fds(), "dev_shm": own_shm(), "rss_mb": round(me.memory_info().rss / 2**20, 1)}
 
 
 def soak(items, rounds=3, repeat=3, jobs=None):

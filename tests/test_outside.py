@@ -1,9 +1,11 @@
 """Waits an outside party can end are never deadlocks or stalls: real cells whose programs wait on a TCP or
-Unix-socket server, a file lock, a FIFO or an eventfd that this test (a process outside the cell's tree)
+Unix-socket server, a file lock, a FIFO, an eventfd or a shared page that this test (a process outside the cell's tree)
 serves, answering late or never; waits that time or a signal end; and the all-inside twins, still deadlocks.
 
 The parties live in this process and find the cells through $WAIT_PARTY, a folder the cells inherit."""
 import contextlib
+import ctypes
+import mmap
 import fcntl
 import os
 import socket
@@ -98,6 +100,12 @@ class Parties:
                 kind, fds, _, _ = socket.recv_fds(conn, 16, 1)
                 conn.sendall(b"held")
             fd = fds[0]
+            if kind == b"shm":  # a page whose futex the cell waits on: map it, keep only the mapping
+                page = mmap.mmap(fd, mmap.PAGESIZE, mmap.MAP_SHARED)
+                os.close(fd)
+                self._later(lambda page=page: _futex_wake(page))
+                self.kept.append(page)
+                continue
             payload = struct.pack("Q", 1) if kind == b"eventfd" else b"answer\n"
             self._later(lambda fd=fd, payload=payload: os.write(fd, payload))
             self.kept.append(fd)
@@ -112,6 +120,14 @@ class Parties:
         self.tcp.close()
         self.unix.close()
         self.fds.close()
+
+
+def _futex_wake(page):
+    """Set the futex word at the start of a shared page and wake its waiters (FUTEX_WAKE, not private)."""
+    word = ctypes.c_int.from_buffer(page)
+    word.value = 1
+    ctypes.CDLL(None).syscall(202, ctypes.c_void_p(ctypes.addressof(word)), 1, 1)
+    del word
 
 
 def run_with_parties(monkeypatch, case_names, late, timeout):
@@ -131,7 +147,7 @@ def run_with_parties(monkeypatch, case_names, late, timeout):
 
 
 OUTSIDE = ["outside_tcp", "outside_tcp_poll", "outside_unix", "outside_flock", "outside_fifo", "outside_pipe",
-           "outside_eventfd"]
+           "outside_eventfd", "outside_shared_futex"]
 LATE = OUTSIDE + ["outside_timerfd", "outside_alarm_pause", "inside_unix_pair", "inside_flock"]
 NEVER = OUTSIDE + ["long_sleep"]
 
@@ -185,6 +201,7 @@ EXPECTED_PEER = {
     "outside_tcp": "TCP 127.0.0.1:", "outside_tcp_poll": "TCP 127.0.0.1:", "outside_unix": "/unix (peer outside the tree",
     "outside_flock": "FLOCK lock on ", "outside_fifo": "FIFO /", "outside_eventfd": "also held outside the tree",
     "outside_pipe": "also held outside the tree by [",
+    "outside_shared_futex": "also reachable outside the tree by [",
 }
 
 

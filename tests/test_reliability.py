@@ -1,13 +1,16 @@
 """Nothing outlives a cell, and bad input gets a verdict, not a hang of the harness. Every test runs real
 programs from tests/cases; the autouse fixture in conftest.py also checks processes, /dev/shm and folders."""
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import psutil
 import pytest
 
-from conftest import cell_dirs, cell_processes
+from conftest import cell_dirs, cell_processes, shm_entries
 
 CASES = [os.path.join(os.path.dirname(__file__), "cases")]
 
@@ -40,10 +43,10 @@ def test_forkserver_and_resource_tracker_are_killed(run_one):
 
 
 def test_named_semaphores_and_shared_memory_do_not_leak(run_test_case):
-    before = set(os.listdir("/dev/shm"))
+    before = shm_entries()
     rec = run_test_case("shm_hang", timeout=10.0)
     assert rec["verdict"] == "deadlock", rec["signature"]
-    assert set(os.listdir("/dev/shm")) - before == set()
+    assert shm_entries() - before == set()
 
 
 def test_syntax_error_is_an_error_verdict(run_test_case):
@@ -101,20 +104,46 @@ def test_harness_killed_with_sigkill_leaves_no_cell_behind(env311, tmp_path):
     assert cell_dirs() - folders == set(), "the cell's folder outlived the harness by 2 s"
 
 
-def test_closing_the_supervisor_server_mid_run_stops_the_cell_and_kills_its_tree(env311):
-    """The harness closes the server while a cell runs (a harness interrupted by Ctrl-C does): the cell's
-    supervisor is told to stop, kills the tree and still returns a record saying so."""
-    from concurrent.futures import ThreadPoolExecutor
+@contextlib.contextmanager
+def one_seed_cell_running(env311):
+    """A supervisor server running one endless seed cell (none, fork: five processes), once all five are
+    up: yields (server, the pending record)."""
     from hangmatrix.model import cases, configs
     from hangmatrix.run import runner
     spec = runner.make_spec(cases.select(["seed_original"])[0], configs.parse("none"), "fork", env311, 60, False)
     server = runner.Supervisors()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(server.run, spec)
-        deadline = time.time() + 30
-        while len(cell_processes()) < 5 and time.time() < deadline:
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(server.run, spec)
+            deadline = time.time() + 30
+            while len(cell_processes()) < 5 and time.time() < deadline:
+                time.sleep(0.05)
+            assert len(cell_processes()) >= 5, "the cell did not start"
+            yield server, pending
+    finally:
+        server.close()
+
+
+def test_a_supervisor_killed_outright_leaves_no_cell_behind(env311):
+    """The cell's supervisor dies by SIGKILL mid-run (the OOM killer, or a case of the same user): nothing
+    outlives it by 2 s. As root the namespace's init dies with it and takes the namespace; unprivileged
+    (tests/test_unprivileged.py runs this file as nobody) the server adopts the orphans and kills them."""
+    with one_seed_cell_running(env311) as (server, pending):
+        supervisors = psutil.Process(server.proc.pid).children()
+        assert len(supervisors) == 1, supervisors
+        supervisors[0].kill()
+        killed_at = time.time()
+        rec = pending.result(timeout=30)
+        while cell_processes() and time.time() - killed_at < 2.0:
             time.sleep(0.05)
-        assert len(cell_processes()) >= 5, "the cell did not start"
+        assert cell_processes() == [], "cell processes outlived their supervisor by 2 s"
+    assert rec["verdict"] == "error" and "harness supervisor failed" in rec["signature"], rec["signature"]
+
+
+def test_closing_the_supervisor_server_mid_run_stops_the_cell_and_kills_its_tree(env311):
+    """The harness closes the server while a cell runs (a harness interrupted by Ctrl-C does): the cell's
+    supervisor is told to stop, kills the tree and still returns a record saying so."""
+    with one_seed_cell_running(env311) as (server, pending):
         server.close()
         rec = pending.result(timeout=30)
     assert server.proc.returncode == 0

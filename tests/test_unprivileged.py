@@ -7,10 +7,12 @@ Not root (GitHub's runners): the whole suite already runs unprivileged, and thes
 import json
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import sys
 
+import psutil
 import pytest
 
 from conftest import GEVENT, PY
@@ -36,6 +38,18 @@ def sandbox():
         yield top
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def user_shm():
+    """The unprivileged user's /dev/shm entries (a root run beside these tests leaves its own)."""
+    uid, found = pwd.getpwnam(USER).pw_uid, set()
+    for name in os.listdir("/dev/shm"):
+        try:
+            if os.lstat(os.path.join("/dev/shm", name)).st_uid == uid:
+                found.add(name)
+        except OSError:
+            continue
+    return found
 
 
 def records(path):
@@ -80,7 +94,7 @@ def test_exact_names_fallback_leaves_no_entry_and_touches_no_other(sandbox):
     run's entry beside them that must survive."""
     mine = "/dev/shm/sem.hangmatrix-other-run-%d" % os.getpid()
     as_user(sandbox, "-c \"open('%s', 'w').close()\"" % mine)
-    before = set(os.listdir("/dev/shm"))
+    before = user_shm()
     try:
         out = os.path.join(sandbox, "home", "names.jsonl")
         done = as_user(sandbox, "-m hangmatrix.cli run --case seed_original,seed_terminating,shm_hang --config "
@@ -88,7 +102,7 @@ def test_exact_names_fallback_leaves_no_entry_and_touches_no_other(sandbox):
                                 "--gevent %s --records %s --quiet" % (GEVENT, out),
                        extra_env="HANGMATRIX_CONTAIN_OFF=userns HANGMATRIX_CASES={0}/src/tests/cases".format(sandbox))
         assert done.returncode == 0, done.stderr[-2000:]
-        after = set(os.listdir("/dev/shm"))
+        after = user_shm()
         assert os.path.exists(mine), "an entry of another run was removed"
     finally:
         if os.path.exists(mine):
@@ -102,3 +116,56 @@ def test_exact_names_fallback_leaves_no_entry_and_touches_no_other(sandbox):
     assert all(r["cleanup"]["shm_left_alone"] == [] for r in recs)
     segments = [p for r in recs if r["case"] == "shm_hang" for p in r["cleanup"]["shm_removed"]]
     assert any("/psm_" in p for p in segments) and any("/sem.mp-" in p for p in segments), segments
+
+
+SUPERVISOR_KILLED = r"""
+import json, os, sys, time
+from concurrent.futures import ThreadPoolExecutor
+import psutil
+from hangmatrix import envs
+from hangmatrix.model import cases, configs
+from hangmatrix.run import runner
+spec = runner.make_spec(cases.select(["shm_hang"], ["tests/cases"])[0], configs.parse("none"), "spawn",
+                        envs.ensure_env(envs.find_interpreter("/usr/bin/python3"), sys.argv[1]), 60, False)
+def segments():
+    return [n for n in os.listdir("/dev/shm") if n.startswith("psm_") and os.stat("/dev/shm/" + n).st_uid == os.getuid()]
+server = runner.Supervisors()
+with ThreadPoolExecutor(max_workers=1) as pool:
+    pending = pool.submit(server.run, spec)
+    deadline = time.time() + 60
+    while not segments() and time.time() < deadline:
+        time.sleep(0.05)
+    print("segment seen:", bool(segments()))
+    psutil.Process(server.proc.pid).children()[0].kill()
+    rec = pending.result(timeout=60)
+time.sleep(3)  # the server adopts the orphans within a second
+server.close()
+print("record:", json.dumps({"verdict": rec["verdict"], "signature": rec["signature"]}))
+"""
+
+
+def test_a_supervisor_killed_outright_in_the_names_fallback_leaves_nothing(sandbox):
+    """No PID namespace, no private /dev/shm (user namespaces off): the supervisor of a cell holding a
+    named semaphore and a shared-memory segment is SIGKILLed. Its orphans (before: PID 1's, for good) are
+    killed by the server, which also unlinks the names the cell reported creating and removes its folder."""
+    tmp = os.path.join(sandbox, "home", "tmp-killed")  # the user's cell folders go here, and only its own
+    os.mkdir(tmp)
+    os.chown(tmp, pwd.getpwnam(USER).pw_uid, pwd.getpwnam(USER).pw_gid)
+    before = user_shm()
+    done = as_user(sandbox, "-c %s %s" % (shlex.quote(SUPERVISOR_KILLED), GEVENT),
+                   extra_env="HANGMATRIX_CONTAIN_OFF=userns HANGMATRIX_OWNER=killed-%d TMPDIR=%s" % (os.getpid(), tmp))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "segment seen: True" in done.stdout, done.stdout
+    assert '"verdict": "error"' in done.stdout and "harness supervisor failed" in done.stdout, done.stdout
+    assert user_shm() - before == set()
+    assert os.listdir(tmp) == [], "left in the user's temp folder: %s" % os.listdir(tmp)
+    owner = "killed-%d" % os.getpid()
+    left = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("HANGMATRIX_OWNER") == owner and "HANGMATRIX_CELL" in proc.environ():
+                left.append(proc.pid)
+        except psutil.Error:
+            continue
+    assert left == [], "cell processes outlived their supervisor"
+

@@ -16,7 +16,7 @@ import socket
 import stat
 import struct
 
-from . import watch
+from . import procmap, watch
 
 SIGNAL_WAITS = {"pause", "rt_sigsuspend", "rt_sigtimedwait"}
 POLLS = {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"}
@@ -31,17 +31,24 @@ class World:
         self.fds = fds  # pid -> {fd: (target, mode)} of the tree, as watch.fd_table
         self._outside_fds = outside_tables  # pid -> {fd: target} outside the tree, as watch.outside_fd_tables
         self._unix = self._locks = None
-        self._inet, self._maps, self._namespaces = {}, {}, None
+        self._inet, self._maps, self._namespaces, self._mapped_outside = {}, {}, None, {}
+        self._held_outside, self._mapped = {}, {}
 
     def outside_fds(self):
         return self._outside_fds
+
+    def held_outside(self, target):
+        """The processes outside the tree holding target open (each target looked up once per look)."""
+        if target not in self._held_outside:
+            self._held_outside[target] = sorted(
+                pid for pid, table in self.outside_fds().items() if target in table.values())
+        return self._held_outside[target]
 
     def holders(self, target, mode=None):
         """(inside pids, outside pids) holding target open (inside: for mode 'r' or 'w' when given)."""
         inside = sorted({pid for pid, table in self.fds.items() for t, m in table.values()
                          if t == target and (mode is None or mode in m or m == "rw")})
-        outside = sorted(pid for pid, table in self.outside_fds().items() if target in table.values())
-        return inside, outside
+        return inside, self.held_outside(target)
 
     def same_file_holders(self, pid, fd):
         """Holders of the very file pid's fd refers to, for anonymous-inode files (eventfd, timerfd), which
@@ -113,6 +120,9 @@ class World:
 
     def mapping(self, pid, addr):
         """(perms, dev, inode, path) of pid's mapping that contains addr, or None."""
+        asked = procmap.mapping_at(pid, addr)
+        if asked is not False:
+            return asked
         for line in self.maps_text(pid).splitlines():
             f = line.split(None, 5)
             start, end = (int(x, 16) for x in f[0].split("-"))
@@ -121,9 +131,19 @@ class World:
         return None
 
     def mapped_by(self, pids, dev, inode):
-        """The pids among pids that map the file dev:inode."""
-        key = re.compile(r" %s %d(?: |$)" % (re.escape(dev), inode), re.M)
-        return sorted(p for p in pids if key.search(self.maps_text(p)))
+        """The pids among pids that map the file dev:inode (a search of their maps text, which a few
+        processes of the tree read faster than asking the kernel mapping by mapping)."""
+        key = (tuple(sorted(pids)), dev, inode)
+        if key not in self._mapped:
+            found = re.compile(r" %s %d(?: |$)" % (re.escape(dev), inode), re.M)
+            self._mapped[key] = sorted(p for p in pids if found.search(self.maps_text(p)))
+        return self._mapped[key]
+
+    def mapped_outside(self, dev, inode):
+        """The processes outside the tree that map the file dev:inode shared (procmap says why shared)."""
+        if (dev, inode) not in self._mapped_outside:
+            self._mapped_outside[dev, inode] = procmap.mapped_shared(self.outside_fds(), dev, inode, self.maps_text)
+        return self._mapped_outside[dev, inode]
 
     def outside_in_namespace(self, pid):
         """Processes outside the tree that share pid's mount namespace (and so its /dev/shm)."""
@@ -417,10 +437,9 @@ def _futex(wake, pid, a, world):
     if private or path == "/dev/zero (deleted)":
         # the cell's own /dev/shm, or anonymous shared memory: reachable from outside only through an fd
         # on the file, or from the cell's mount namespace (scanning every process's maps costs seconds)
-        outside = sorted(p for p, t in world.outside_fds().items() if path in t.values())
-        outside += world.outside_in_namespace(pid) if private else []
-    else:  # a deleted file elsewhere: whoever still maps it
-        outside = world.mapped_by(world.outside_fds(), dev, ino)
+        outside = world.held_outside(path) + (world.outside_in_namespace(pid) if private else [])
+    else:  # a deleted file elsewhere: whoever still maps it, or holds an fd on it and so could map it
+        outside = world.mapped_outside(dev, ino) + world.held_outside(path)
     if outside:
         wake.outside.append("shared memory %s also reachable outside the tree by %s" % (path, sorted(set(outside))))
 

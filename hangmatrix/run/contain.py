@@ -221,9 +221,15 @@ def _mount(source, target, fstype, flags, data=None):
         _fail("mount %s on %s" % (source, target))
 
 
-def private_shm(root, as_user=False):
-    """A mount namespace of the calling process with a fresh tmpfs on /dev/shm: every named semaphore and
-    segment of the tree vanishes with it. as_user: first a user namespace mapping our own uid and gid to
+def mount_namespace():
+    """(st_dev, st_ino) of the calling process's mount namespace."""
+    st = os.stat("/proc/self/ns/mnt")
+    return st.st_dev, st.st_ino
+
+
+def own_mount_namespace(as_user=False):
+    """A mount namespace of the calling process's own, every mount in it private, so nothing mounted here
+    propagates back to the machine. as_user: in a user namespace of its own too, our uid and gid mapped to
     themselves (how an unprivileged user may mount; the case still sees its own uid)."""
     if as_user:
         uid, gid = os.geteuid(), os.getegid()
@@ -235,7 +241,39 @@ def private_shm(root, as_user=False):
     elif _libc.unshare(CLONE_NEWNS) != 0:
         _fail("unshare(CLONE_NEWNS)")
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
-    _mount("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m")
+
+
+def _shared(target):
+    """Whether a mount on target would propagate to peers: the mount holding target (the longest mount
+    point above it; of equals, the last, on top) has a `shared:` field in /proc/self/mountinfo."""
+    target = os.path.realpath(target)
+    best, fields = -1, None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            these = line.split(" - ")[0].split()
+            point = these[4].replace("\\040", " ")
+            if (target == point or target.startswith(point.rstrip("/") + "/")) and len(point) >= best:
+                best, fields = len(point), these
+    return fields is None or any(opt.startswith("shared:") for opt in fields[6:])
+
+
+def mount_over(source, target, fstype, flags, data, outer):
+    """Mount over target only in a mount namespace other than `outer` (the supervisor's, which is the
+    machine's) and only where the mount cannot propagate: the one way this module mounts over a path. A
+    fresh /proc mounted in the machine's namespace hides every process of the machine from everyone
+    (it happened once, from a launch that had not made a namespace of its own): refused, never tried."""
+    if mount_namespace() == outer:
+        raise OSError("refused to mount %s on %s in the supervisor's own mount namespace" % (fstype, target))
+    if _shared(target):
+        raise OSError("refused to mount %s on %s: the mount there propagates to other namespaces" % (fstype, target))
+    _mount(source, target, fstype, flags, data)
+
+
+def private_shm(root, outer, as_user=False):
+    """A mount namespace of the calling process's own with a fresh tmpfs on /dev/shm: every named semaphore
+    and segment of the tree vanishes with it."""
+    own_mount_namespace(as_user)
+    mount_over("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m", outer)
 
 
 def shm_mechanism(root):
@@ -260,6 +298,7 @@ class Launch:
         self.argv, self.env, self.cwd = argv, env, cwd
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.root, self.cgroups, self.rlimit, self.shm = root, cgroups, rlimit, shm
+        self.outer = mount_namespace()  # the supervisor's (the machine's): nothing is ever mounted there
 
     def prepare(self):
         """Before exec, in the cell's first process (preexec_fn, or the namespace's init)."""
@@ -267,7 +306,7 @@ class Launch:
         if self.rlimit:
             memory_rlimit(self.rlimit)
         if self.shm:
-            private_shm(self.root, as_user=self.shm.startswith("user"))
+            private_shm(self.root, self.outer, as_user=self.shm.startswith("user"))
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # last: entering a user namespace clears it
 
 
@@ -396,8 +435,10 @@ def _init(launch, status_w, go_r):
     """PID 1 of the cell's namespace: caps and mounts, a fresh /proc, the case parent, then reap until
     the case is over. Returns init's exit code (it only exits when it has no child left)."""
     launch.prepare()
-    if not launch.root:  # the case sees its own namespace's pids under /proc (chroot cells keep theirs)
-        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    if not launch.root:  # the case sees its own namespace's pids under /proc (chroot cells keep theirs),
+        if mount_namespace() == launch.outer:  # in a mount namespace of its own, whatever the launch asked
+            own_mount_namespace()
+        mount_over("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None, launch.outer)
     keep = {launch.stdin, launch.stdout, launch.stderr, status_w, go_r}
     for fd in os.listdir("/proc/self/fd"):
         if int(fd) > 2 and int(fd) not in keep:

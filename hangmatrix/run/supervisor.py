@@ -43,8 +43,11 @@ RECHECK_S = 0.5  # after a proof failed on a wait an outside party can end, look
 OUTPUT_CAP = 16 * 1024 * 1024
 TAIL = 4000
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+KILL_S = 10  # the kill loop gives up after this: a thousand SIGKILLed processes on a loaded machine took over 5 s
 MAX_PROCESSES = 400  # a case that forks more is stopped: the harness must stay responsive
 STOP = []  # set by SIGTERM (the server or the harness died): the watch loop ends and the tree is killed
+NOTES = []  # the write end of a pipe to the server: what this supervisor made, for the server to remove if
+            # it dies without doing so itself (_clean_after)
 
 
 @functools.lru_cache(maxsize=None)
@@ -114,6 +117,7 @@ class Cell:
         memory = spec.memory or contain.default_memory(1)
         self.cgroups = contain.Cgroups(os.path.basename(self.dir), memory).setup()
         shm = contain.shm_mechanism(self.root)
+        _note(dir=self.dir, cgroups=self.cgroups.dirs, events=self.paths["events"], root=self.root, names=not shm)
         told = functools.partial(cellside.cell_env, spec, *(self.inside(self.paths[k])
                                                             for k in ("events", "stacks", "greenlets")))
         cell_env.update({
@@ -222,8 +226,7 @@ class Cell:
         for pid in watch.children(os.getpid()):
             if self.proc and pid == self.proc.pid:
                 continue
-            stat = watch._read("/proc/%d/stat" % pid) or ""
-            if ") Z " in stat:
+            if _zombie(pid):
                 try:
                     os.waitpid(pid, os.WNOHANG)
                 except ChildProcessError:
@@ -246,9 +249,15 @@ class Cell:
         me = os.getpid()
         if isinstance(self.proc, contain.Namespace):
             self.proc.kill()  # init dies, the namespace with it: one act
-        elif getattr(self, "cgroups", None):
-            self.cgroups.kill()
-        while time.monotonic() - t0 < 5:
+        else:
+            if getattr(self, "cgroups", None):
+                self.cgroups.kill()
+            if self.proc and self.proc.returncode is None:  # not reaped, so its pid (the group's id) is ours:
+                try:  # the case parent's process group, found without /proc (a /proc that hides the tree
+                    os.killpg(self.proc.pid, signal.SIGKILL)  # must not let a live cell outlive us)
+                except ProcessLookupError:
+                    pass
+        while time.monotonic() - t0 < KILL_S:
             pids = watch.descendants(me)
             if not pids:
                 break
@@ -261,12 +270,14 @@ class Cell:
                 self.proc.poll()
             self.reap_orphans()
             time.sleep(0.005)
-        survivors = watch.descendants(me)
+        self.reap_orphans()
+        survivors = [pid for pid in watch.descendants(me) if not _zombie(pid)]  # a zombie is dead already
         if self.proc and self.proc.poll() is None:
             try:
                 self.proc.wait(1)
             except subprocess.TimeoutExpired:
                 survivors.append(self.proc.pid)
+                self.proc.kill()  # by the pid we hold unreaped: never someone else's
         return round(time.monotonic() - t0, 3), survivors
 
     def clean(self):
@@ -290,13 +301,28 @@ class Cell:
         return removed
 
 
+def _zombie(pid):
+    return ") Z " in (watch._read("/proc/%d/stat" % pid) or "")
+
+
 def interval(elapsed):
     """Sample fast while a verdict is likeliest (the seed deadlock is still at ~0.15 s), slower later."""
     return 0.025 if elapsed < 1.5 else 0.05 if elapsed < 4 else 0.1
 
 
+BLIND = "this supervisor cannot see its own process under /proc (a /proc of another PID namespace is " \
+    "mounted over it?): it cannot watch a cell"
+
+
+def proc_shows_us():
+    """Whether /proc is this process's PID namespace's: every look at the tree, and its kill, rely on it."""
+    return os.path.exists("/proc/%d/stat" % os.getpid())
+
+
 def supervise(spec):
     """The supervisor's whole job for one cell: launch, watch until a verdict, conclude, kill; the record."""
+    if not proc_shows_us():
+        return without_run(spec, "env-error", BLIND)
     rec = base_record(spec)
     cell = Cell(spec)
     try:
@@ -345,6 +371,9 @@ def watch_until_verdict(cell, spec):
             code = cell.proc.poll()
             if code is not None:
                 result = "ended"
+                break
+            if not snap.procs and not proc_shows_us():
+                result, proof = "env-error", {"why": BLIND}
                 break
             if STOP:
                 result = "interrupted"
@@ -436,8 +465,9 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
         if left:
             proof["left_running_at_exit"] = left
         fields["exit_code"] = code
-    elif result in ("error", "interrupted"):
-        name, sig = "error", proof.get("why", "the harness stopped before a verdict")
+    elif result in ("error", "interrupted", "env-error"):
+        name = "env-error" if result == "env-error" else "error"
+        sig = proof.get("why", "the harness stopped before a verdict")
     elif result == "running":
         name, sig = "running", ""
     else:
@@ -522,10 +552,45 @@ def _stopped(*_):
     raise _Stopped()
 
 
-def handle(conn, server_pid):
+def _note(**made):
+    """Tell the server what this supervisor made (one JSON line on its notes pipe), before making use of it."""
+    if NOTES:
+        os.write(NOTES[0], (json.dumps(made) + "\n").encode())
+
+
+def _clean_after(notes):
+    """What a supervisor that died without cleaning up left (SIGKILLed, say; its tree is killed by then):
+    its cell folder, its cgroups, and without a private /dev/shm the names its cell reported creating."""
+    for made in notes:
+        if made.get("names"):
+            try:
+                with open(made["events"], "rb") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                lines = []
+            events = []
+            for line in lines:
+                try:
+                    events.append(json.loads(line.decode()))
+                except ValueError:
+                    continue
+            for path in contain.created_shm([e for e in events if isinstance(e, dict)], made["root"]):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        cgroups = contain.Cgroups("", 0)
+        cgroups.dirs = list(made.get("cgroups", []))
+        cgroups.remove()
+        shutil.rmtree(made["dir"], ignore_errors=True)
+
+
+def handle(conn, server_pid, notes_fd=None):
     """In a forked child of the server: read the spec from the connection, supervise, write the record.
     Whatever happens, the harness gets a record (a supervisor failure is `error`)."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if notes_fd is not None:
+        NOTES.append(notes_fd)
     if os.getppid() != server_pid:
         return  # the server is already gone
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -550,14 +615,17 @@ def serve(listen_fd, harness_pid):
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != harness_pid:
         return 1  # the harness is already gone
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)  # a supervisor killed outright leaves its cell's orphans to us
     signal.signal(signal.SIGTERM, _stopped)
     listener = socket.socket(fileno=listen_fd)
     host()
-    me, live = os.getpid(), set()
+    me, live = os.getpid(), {}  # supervisor pid -> the read end of its notes pipe
     try:
         while True:
             ready = select.select([listener, sys.stdin], [], [], 1.0)[0]
-            _reap(live)
+            dead = _reap(live)
+            _kill_adopted(live)
+            _clean_after(dead)
             if sys.stdin in ready and not os.read(sys.stdin.fileno(), 4096):
                 break
             if listener in ready:
@@ -565,19 +633,23 @@ def serve(listen_fd, harness_pid):
                 if not _from_harness(conn, harness_pid):
                     conn.close()
                     continue
+                notes_r, notes_w = os.pipe()
                 pid = os.fork()
                 if pid == 0:
                     code = 0
                     try:
                         listener.close()
+                        os.close(notes_r)
                         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                        handle(conn, me)
+                        handle(conn, me, notes_w)
                     except BaseException:
                         code = 1
                     finally:
                         os._exit(code)  # never back into the server's loop
                 conn.close()
-                live.add(pid)
+                os.close(notes_w)
+                os.set_blocking(notes_r, False)
+                live[pid] = notes_r
     except _Stopped:
         pass
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -586,13 +658,34 @@ def serve(listen_fd, harness_pid):
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    deadline = time.monotonic() + 10  # a supervisor kills its tree within 5 s
+    deadline, dead = time.monotonic() + KILL_S + 5, []  # a supervisor kills its tree within KILL_S
     while live and time.monotonic() < deadline:
         time.sleep(0.02)
-        _reap(live)
+        dead += _reap(live)
     for pid in live:
         os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        dead += _reap(live)
+        if not _kill_adopted(live) and not live:
+            break
+        time.sleep(0.02)
+    _clean_after(dead)
     return 0
+
+
+def _kill_adopted(live):
+    """SIGKILL and reap every child of the server that is not a supervisor it forked: such a child is an
+    orphan of a cell whose supervisor died without killing its tree (SIGKILLed, say), adopted by us as
+    subreaper. Without a PID namespace (an unprivileged run) nothing else would end it. Returns how many."""
+    adopted = [pid for pid in watch.children(os.getpid()) if pid not in live]
+    for pid in adopted:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, os.WNOHANG)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    return len(adopted)
 
 
 def _from_harness(conn, harness_pid):
@@ -612,14 +705,39 @@ def _from_harness(conn, harness_pid):
 
 
 def _reap(live):
-    """Collect finished supervisors (so their CPU time counts in the harness's children times)."""
+    """Collect finished supervisors (so their CPU time counts in the harness's children times); returns
+    the notes of those that did not exit cleanly (what they made, for _clean_after)."""
+    dead = []
     for pid in list(live):
         try:
-            done = os.waitpid(pid, os.WNOHANG)[0]
+            done, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
-            done = pid
+            done, status = pid, 0
         if done:
-            live.discard(pid)
+            notes_r = live.pop(pid)
+            if status:
+                dead.extend(_read_notes(notes_r))
+            os.close(notes_r)
+    return dead
+
+
+def _read_notes(fd):
+    data = b""
+    try:
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            data += chunk
+    except BlockingIOError:
+        pass
+    notes = []
+    for line in data.splitlines():
+        try:
+            notes.append(json.loads(line.decode()))
+        except ValueError:
+            continue
+    return notes
 
 
 if __name__ == "__main__":
