@@ -9,8 +9,12 @@ from ..model import cases, configs, matrix
 from ..run import contain, runner
 from ..envs import deps
 from ..store import records
+from ..shard import split
+from . import shards
 
 DEFAULT_RECORDS = os.path.join("results", "records.jsonl")
+SELECTION_OPTIONS = ("case", "config", "start", "python", "gevent", "requires", "requires_newest", "matrix",
+                     "matrix_file", "timeout", "detect")
 
 
 def _list(values):
@@ -29,13 +33,18 @@ def _say(msg):
     print("hangmatrix: " + msg, file=sys.stderr)
 
 
-def cmd_run(args):
-    plan = runner.plan(
+def _selection(args):
+    """The cells the selection options name (run and plan take the same ones)."""
+    return runner.plan(
         case_names=_list(args.case), config_names=_list(args.config), starts=_list(args.start),
         pythons=_list(args.python), gevents=_list(args.gevent), matrix=args.matrix, matrix_file=args.matrix_file,
         timeout=args.timeout, detect=args.detect == "on", warn=_say, note=_say,
         requires=[r for value in args.requires or [] for r in deps.split(value)], requires_newest=args.requires_newest,
-        memory=contain.parse_size(args.memory) if args.memory else None)
+        memory=contain.parse_size(args.memory) if getattr(args, "memory", None) else None)
+
+
+def cmd_run(args):
+    plan, run_tag = shards.select_shard(_selection(args), args, _say)
     done_ids = set()
     if args.resume and os.path.exists(args.records):
         done_ids = {r.get("id") for r in records.read(args.records, warn=_say)}
@@ -46,6 +55,7 @@ def cmd_run(args):
     counts = {}
 
     def report(rec):
+        rec["run"] = run_tag  # which run (and shard) wrote it: hangmatrix merged
         records.append(args.records, rec)
         counts[rec["verdict"]] = counts.get(rec["verdict"], 0) + 1
         print("%-11s %6.2fs  %s  %s" % (rec["verdict"], rec.get("elapsed_s", 0), rec["id"], rec.get("signature", "")),
@@ -64,6 +74,20 @@ def cmd_run(args):
         table.write_all(records.read(args.records, warn=_say), args.table)  # every run: disagreements show
         _say("tables written to %s" % args.table)
     return 0
+
+
+def cmd_plan(args):
+    return shards.cmd_plan(args, _selection(args), _say)
+
+
+def cmd_merged(args):
+    return shards.cmd_merged(args, _say)
+
+
+def _warn_merged(recs):
+    from ..shard import merged
+    for line in merged.problems(recs):
+        _say("merged records: " + line + " (hangmatrix merged says more)")
 
 
 def cmd_cases(args):
@@ -131,6 +155,7 @@ def cmd_table(args):
     if not recs:
         _say("no records match in %s" % ", ".join(args.records or [DEFAULT_RECORDS]))
         return 2
+    _warn_merged(recs)
     if args.out:
         for path in table.write_all(recs, args.out).values():
             print(path)
@@ -145,6 +170,8 @@ def cmd_diff(args):
     import json
     from ..report import table
     old, new = table.load(args.old, warn=_say), table.load(args.new, warn=_say)
+    _warn_merged(old)
+    _warn_merged(new)
     result = table.diff(old, new, ignore=_list(args.ignore) or None)
     if args.json:
         print(json.dumps(result, indent=1, default=str))
@@ -245,7 +272,20 @@ def build_parser():
     run.add_argument("--resume", action="store_true", help="skip cells the records file already has")
     run.add_argument("--table", help="also write the compatibility tables to this folder")
     run.add_argument("--quiet", action="store_true", help="no live progress display")
+    shards.add_run_arguments(run)
     run.set_defaults(func=cmd_run)
+
+    pln = sub.add_parser("plan", help="split a selection into N shards for N machines (--json: a CI job matrix)")
+    for action in run._actions:  # the same selection options as run, defined once there
+        if action.dest in SELECTION_OPTIONS:
+            pln._add_action(action)
+    shards.add_plan_arguments(pln)
+    pln.set_defaults(func=cmd_plan)
+
+    mrg = sub.add_parser("merged", help="which machine ran which cells of a merged run; exit 1 on a missing or "
+                                        "twice-run shard or a cell recorded twice")
+    shards.add_merged_arguments(mrg)
+    mrg.set_defaults(func=cmd_merged)
 
     lst = sub.add_parser("cases", help="the cases run can name: $HANGMATRIX_CASES, ./cases, the built-in ones")
     lst.set_defaults(func=cmd_cases)
@@ -343,7 +383,8 @@ def main(argv=None):
         args.records = [DEFAULT_RECORDS]
     try:
         return args.func(args)
-    except (cases.CaseError, configs.ConfigError, runner.PlanError, matrix.MatrixError, contain.SizeError) as exc:
+    except (cases.CaseError, configs.ConfigError, runner.PlanError, matrix.MatrixError, contain.SizeError,
+            split.ShardError) as exc:
         _say(str(exc))
         return 2
 

@@ -51,7 +51,8 @@ STOP = []  # set by SIGTERM (the server or the harness died): the watch loop end
 def host():
     """The machine, for provenance; platform.platform() reads the interpreter binary, so once per server."""
     return {"os": platform.platform(), "kernel": platform.release(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "hangmatrix": __version__}
+            "cpus": os.cpu_count(), "hangmatrix": __version__,
+            "hostname": platform.node()}  # which machine ran the cell, when shards run on many
 
 
 def base_record(spec):

@@ -1,0 +1,105 @@
+"""Splitting a selection of cells into N shards: deterministic (the same cells, costs and N give the same
+shards on any machine), disjoint, covering every cell, grouped by environment so a shard builds few, and
+balanced by expected cost.
+
+Each environment's cells stay together unless the environment alone costs more than a shard should; then
+it is cut into as few consecutive pieces as keep each under a shard's share. Pieces go, largest first, to
+the shard with the least expected cost so far (longest-processing-time first: the largest shard exceeds the
+mean by at most one piece).
+"""
+import hashlib
+import json
+import math
+
+MAX_JOBS = 256  # GitHub Actions: at most 256 jobs per matrix
+
+
+class ShardError(ValueError):
+    """A shard request that cannot be met; one line."""
+
+
+def parse(text):
+    """(K, N) from "K/N", 1 <= K <= N <= MAX_JOBS."""
+    try:
+        k, n = (int(part) for part in str(text).split("/"))
+    except ValueError:
+        raise ShardError("--shard takes K/N, like 3/16 (got %r)" % text) from None
+    if not 1 <= n <= MAX_JOBS:
+        raise ShardError("the shard count must be 1 to %d (GitHub runs at most %d jobs per matrix); got %d"
+                         % (MAX_JOBS, MAX_JOBS, n))
+    if not 1 <= k <= n:
+        raise ShardError("shard %d/%d does not exist: K runs from 1 to %d" % (k, n, n))
+    return k, n
+
+
+def split(cells, n):
+    """cells: [{"id", "env", "cost"}] (ids unique, env a string naming the cell's environment, cost seconds).
+    Returns n lists of those cells, shard 1 first, each in environment then id order."""
+    if not 1 <= n <= MAX_JOBS:
+        raise ShardError("the shard count must be 1 to %d (GitHub runs at most %d jobs per matrix); got %d"
+                         % (MAX_JOBS, MAX_JOBS, n))
+    ids = [c["id"] for c in cells]
+    if len(set(ids)) != len(ids):
+        raise ShardError("the selection names a cell twice: %s" % sorted(i for i in set(ids) if ids.count(i) > 1)[0])
+    if len(cells) < n:
+        raise ShardError("the selection has %d cells: it cannot fill %d shards" % (len(cells), n))
+    groups = {}
+    for cell in sorted(cells, key=lambda c: (c["env"], c["id"])):
+        groups.setdefault(cell["env"], []).append(cell)
+    total = sum(_cost(c) for c in cells)
+    share = total / n
+    pieces = []
+    for env in sorted(groups):
+        pieces.extend(_cut(groups[env], math.ceil(sum(_cost(c) for c in groups[env]) / share - 1e-9)))
+    pieces.sort(key=lambda p: (-sum(_cost(c) for c in p), p[0]["env"], p[0]["id"]))
+    shards = [[] for _ in range(n)]
+    loads = [0.0] * n
+    for piece in pieces:
+        k = min(range(n), key=lambda i: (loads[i], i))
+        shards[k].extend(piece)
+        loads[k] += sum(_cost(c) for c in piece)
+    for k in range(n):  # fewer pieces than shards (a few costly cells): give each empty shard one cell
+        if not shards[k]:
+            donor = max(range(n), key=lambda i: (len(shards[i]), -i))
+            shards[k].append(shards[donor].pop())
+    return [sorted(s, key=lambda c: (c["env"], c["id"])) for s in shards]
+
+
+def _cost(cell):
+    return max(float(cell["cost"]), 0.001)  # a free cell still counts, so none is piled up without limit
+
+
+def _cut(group, pieces):
+    """A group cut into `pieces` consecutive runs of about equal cost (at most one per cell)."""
+    pieces = max(1, min(pieces, len(group)))
+    if pieces == 1:
+        return [group]
+    total = sum(_cost(c) for c in group)
+    out, cur, acc = [], [], 0.0
+    for cell in group:
+        cur.append(cell)
+        acc += _cost(cell)
+        if len(out) < pieces - 1 and acc >= total * (len(out) + 1) / pieces:
+            out.append(cur)
+            cur = []
+    if cur:
+        out.append(cur)
+    return out
+
+
+def digest(shards):
+    """What names one split: the same cells in the same shards give the same 12 hex digits."""
+    ids = [[c["id"] for c in shard] for shard in shards]
+    return hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:12]
+
+
+def as_ci_matrix(shards, source):
+    """The split as a GitHub Actions matrix (`strategy.matrix: ${{ fromJSON(...) }}`): {"include": one
+    entry per shard with its name "K/N", K, N, the plan's digest, its cells' ids, how many environments
+    it builds, and its expected seconds}. Every key is per job, since any top-level key but include would
+    be read as an axis."""
+    n, plan = len(shards), digest(shards)
+    return {"include": [{"shard": "%d/%d" % (k, n), "index": k, "of": n, "plan": plan, "cost_source": source,
+                         "envs": len({c["env"] for c in shard}), "cells": [c["id"] for c in shard],
+                         "expected_s": round(sum(c["cost"] for c in shard), 1)}
+                        for k, shard in enumerate(shards, 1)]}
