@@ -39,18 +39,31 @@ def main():
         if os.path.exists(records):
             os.unlink(records)
         load = os.getloadavg()
+        before = os.times()
         started = time.time()
         subprocess.run(HANGMATRIX + ["run", "--matrix", args.matrix, "--shard", "%d/%d" % (k, args.shards),
                                      "--plan", plan_path, "--records", records, "--quiet"],
                        check=True, cwd=REPO, stdout=subprocess.DEVNULL)
         wall = time.time() - started
+        after = os.times()
+        recs = [json.loads(line) for line in open(records) if line.strip()]
+        verdicts = {}
+        for rec in recs:
+            verdicts[rec["verdict"]] = verdicts.get(rec["verdict"], 0) + 1
         entry = {"shard": k, "cells": len(plan[k - 1]["cells"]), "envs": plan[k - 1]["envs"],
-                 "expected_s": plan[k - 1]["expected_s"], "wall_s": round(wall, 1),
+                 "expected_s": plan[k - 1]["expected_s"],  # the cost model's sum of the cells' own seconds
+                 "cell_s": round(sum(r.get("elapsed_s") or 0 for r in recs), 1),  # what they took
+                 "wall_s": round(wall, 1),
+                 "cpu_s": round(after.children_user + after.children_system
+                                - before.children_user - before.children_system, 1),  # the run and all it reaped
+                 "verdicts": verdicts, "started": time.strftime("%H:%M:%S", time.gmtime(started)),
                  "load_1min_before": round(load[0], 2), "load_1min_after": round(os.getloadavg()[0], 2)}
         summary["runs"].append(entry)
         print(json.dumps(entry), flush=True)
     walls = [r["wall_s"] for r in summary["runs"]]
     summary["max_over_mean"] = round(max(walls) / (sum(walls) / len(walls)), 3)
+    summary["model_error_pct"] = [round(100.0 * (r["expected_s"] - r["cell_s"]) / r["cell_s"], 1)
+                                  for r in summary["runs"] if r["cell_s"]]
     files = [os.path.join(args.out, "shard-%d.jsonl" % r["shard"]) for r in summary["runs"]]
     audit = subprocess.run(HANGMATRIX + ["merged"] + files, capture_output=True, text=True, cwd=REPO)
     summary["merged"] = audit.stdout

@@ -26,8 +26,8 @@ def costs_from(paths, warn):
 def shards_of(items, n, costs):
     """The planned cells split into n shards (lists of {"id", "env", "cost"})."""
     cells = [{"id": item["id"], "env": env_label(item),
-              "cost": costs.of(item["id"], cost.features(item["interpreter"].short, item["start"],
-                                                          item["config"]["name"]))} for item in items]
+              "cost": costs.of(item["id"], cost.features(item["interpreter"].short, item["gevent"],
+                                                          item["start"], item["config"]["name"]))} for item in items]
     return split.split(cells, n)
 
 

@@ -3,8 +3,11 @@ anything runs.
 
 A cell's cost is what an earlier run of the same cell took when one is known; otherwise the mean of earlier
 cells like it, from the most specific likeness that has data to the least: the same interpreter (X.Y),
-start method and configuration; interpreter and start method; start method and configuration; start method;
-every cell. The built-in model (hangmatrix/data/cost_model.json) is that table fitted from the committed
+gevent series (the release's first number: whether a configuration hangs, and so how soon the cell ends,
+changes with it), start method and configuration; series, start method and configuration; interpreter,
+start method and configuration; interpreter and start method; start method and configuration; start
+method; every cell. (The exact release is too fine: most releases install on few interpreters, and the
+model fitted on half the full run predicted the other half worse with it; docs/scale-out.md.) The built-in model (hangmatrix/data/cost_model.json) is that table fitted from the committed
 full run (docs/compat.json, `python -m hangmatrix.shard.cost docs/compat.json` rewrites it and prints its
 error); a records file given to `plan --records` is fitted the same way and asked first.
 """
@@ -14,12 +17,13 @@ import os
 import sys
 
 MODEL_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "cost_model.json")
-LEVELS = (("python", "start", "config"), ("python", "start"), ("start", "config"), ("start",), ())
+LEVELS = (("python", "series", "start", "config"), ("series", "start", "config"), ("python", "start", "config"),
+          ("python", "start"), ("start", "config"), ("start",), ())
 
 
-def features(python, start, config):
-    """The keys a cell is looked up by: python is X.Y, config the configuration's name."""
-    return {"python": str(python), "start": str(start), "config": str(config)}
+def features(python, gevent, start, config):
+    """The keys a cell is looked up by: python is X.Y, gevent the release, config the configuration's name."""
+    return {"python": str(python), "series": str(gevent).split(".")[0], "start": str(start), "config": str(config)}
 
 
 def _key(level, feats):
@@ -29,7 +33,7 @@ def _key(level, feats):
 def _record_features(rec):
     prov = rec.get("provenance") or {}
     short = prov.get("python_short") or ".".join(str(rec.get("python", "")).split(".")[:2])
-    return features(short, rec.get("start"), rec.get("config"))
+    return features(short, rec.get("gevent"), rec.get("start"), rec.get("config"))
 
 
 def fit(records):
@@ -97,7 +101,8 @@ def error(records, shards=16):
     id), each half predicted from a model fitted on the other, and compared with what the cells took, per
     cell and per shard, the shards being the planner's own (hangmatrix.shard.split, by environment, on
     the predicted costs), since a shard's error is what unbalances a CI run.
-    Returns {"cells", "cell_mae_s", "cell_mean_s", "shards", "shard_mean_abs_pct", "shard_max_abs_pct"}."""
+    Returns {"cells", "cell_mae_s", "cell_mean_s", "shards", "shard_mean_abs_pct", "shard_max_abs_pct",
+    "actual_max_over_mean" (the largest shard's real seconds over the mean's)}."""
     from . import split
     by_id = {}
     for rec in records:
@@ -117,15 +122,17 @@ def error(records, shards=16):
     cells = [{"id": cid, "cost": predicted[cid], "env": "%s %s %s" % (
         _record_features(by_id[cid])["python"], by_id[cid].get("gevent"),
         ",".join((by_id[cid].get("provenance") or {}).get("requires") or ()))} for cid in ids]
-    pcts = []
+    pcts, loads = [], []
     for group in split.split(cells, shards):
         real = sum(actual[c["id"]] for c in group)
+        loads.append(real)
         if real:
             pcts.append(100.0 * abs(sum(predicted[c["id"]] for c in group) - real) / real)
     return {"cells": len(ids), "cell_mae_s": round(sum(abs(predicted[c] - actual[c]) for c in ids) / len(ids), 3),
             "cell_mean_s": round(sum(actual.values()) / len(ids), 3), "shards": shards,
             "shard_mean_abs_pct": round(sum(pcts) / len(pcts), 2) if pcts else None,
-            "shard_max_abs_pct": round(max(pcts), 2) if pcts else None}
+            "shard_max_abs_pct": round(max(pcts), 2) if pcts else None,
+            "actual_max_over_mean": round(max(loads) * len(loads) / sum(loads), 3)}  # what a CI run waits for
 
 
 def main(argv=None):
@@ -140,7 +147,7 @@ def main(argv=None):
     with open(MODEL_PATH, "w", encoding="utf-8") as f:
         json.dump(model, f, indent=1, sort_keys=True)
         f.write("\n")
-    for shards in (4, 16, 64):
+    for shards in (4, 16, 64, 256):
         print(json.dumps(error(records, shards), sort_keys=True))
     return 0
 
