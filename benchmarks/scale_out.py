@@ -8,6 +8,7 @@ Results: docs/scale-out.md.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -24,12 +25,18 @@ def main():
     parser.add_argument("--against", default=os.path.join(REPO, "docs", "compat.json"),
                         help="a one-machine run of the same matrix")
     parser.add_argument("--out", default=os.path.join(REPO, "results", "scale-out"))
+    parser.add_argument("--plan", help="an earlier `plan --json` to run the shards of (default: plan now)")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     plan_path = os.path.join(args.out, "plan.json")
-    with open(plan_path, "w") as f:
-        subprocess.run(HANGMATRIX + ["plan", "--matrix", args.matrix, "--shards", str(args.shards), "--json"],
-                       stdout=f, check=True, cwd=REPO)
+    if args.plan:
+        shutil.copyfile(args.plan, plan_path + ".tmp")
+        os.replace(plan_path + ".tmp", plan_path)
+    else:
+        with open(plan_path + ".tmp", "w") as f:
+            subprocess.run(HANGMATRIX + ["plan", "--matrix", args.matrix, "--shards", str(args.shards), "--json"],
+                           stdout=f, check=True, cwd=REPO)
+        os.replace(plan_path + ".tmp", plan_path)
     with open(plan_path) as f:
         plan = json.load(f)["include"]
     summary = {"matrix": args.matrix, "shards": args.shards, "plan": plan[0]["plan"], "cpus": os.cpu_count(),
