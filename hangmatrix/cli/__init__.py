@@ -9,16 +9,17 @@ from .. import __version__
 from ..envs.errors import EnvError
 from ..model import cases, configs, exits, matrix, settings
 from ..run import contain, runner
+from ..shard import split
 from .options import say
 
 DESCRIPTION = ("Runs real programs under gevent's monkey patching and multiprocessing across configurations, "
                "start methods, interpreters and gevent releases, proves each cell's verdict, and reports.")
 # name -> module under hangmatrix.cli, in the order `hangmatrix --help` lists them
-SUBCOMMANDS = ("run", "cases", "matrices", "show", "upgrade-check", "table", "diff", "bisect", "minimal", "advise",
+SUBCOMMANDS = ("run", "plan", "merged", "cases", "matrices", "show", "upgrade-check", "table", "diff", "bisect", "minimal", "advise",
                "baseline", "envs")
 # Errors that are bad input, said in one line (exit 2) whichever subcommand raises them.
 _BAD_INPUT = (cases.CaseError, configs.ConfigError, runner.PlanError, matrix.MatrixError, contain.SizeError,
-              settings.SettingError, EnvError)
+              settings.SettingError, EnvError, split.ShardError)
 
 
 def build_parser():

@@ -2,6 +2,7 @@
 import json
 
 from ..model import exits
+from . import shards
 from .options import listed, say
 
 HELP = "cells whose verdict changed between two record sets (exit 1 if any)"
@@ -18,6 +19,8 @@ def add_arguments(dif):
 def main(args):
     from ..report import diff, selection
     old, new = selection.load(args.old, warn=say), selection.load(args.new, warn=say)
+    shards.warn_merged(old, say)
+    shards.warn_merged(new, say)
     result = diff.diff(old, new, ignore=listed(args.ignore) or None)
     if args.json:
         print(json.dumps(result, indent=1, default=str))

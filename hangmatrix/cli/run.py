@@ -6,12 +6,14 @@ import time
 from ..model import exits
 from ..run import contain, runner
 from ..store import compact, records
+from . import shards
 from .options import DEFAULT_RECORDS, add_timeout, listed, requirements, say
 
 HELP = "run cells and append their records"
 
 
-def add_arguments(run):
+def add_selection(run):
+    """The options that select cells: `run` and `plan` take the same ones."""
     run.add_argument("--case", action="append", help="case names or globs (default: all)")
     run.add_argument("--config", action="append", help="patch configurations (default: all named ones)")
     run.add_argument("--start", action="append", help="start methods: fork, spawn, forkserver, default")
@@ -28,6 +30,10 @@ def add_arguments(run):
     add_timeout(run)
     run.add_argument("--detect", choices=("on", "off"), default="on",
                      help="prove verdicts from observation (on) or wait out the timeout (off)")
+
+
+def add_arguments(run):
+    add_selection(run)
     run.add_argument("--records", default=DEFAULT_RECORDS, help="JSONL file records are appended to (name it "
                      "*.jsonl.gz for one gzip member per record)")
     run.add_argument("--keep", choices=compact.KEEPS, default=compact.KEEPS[0],
@@ -40,15 +46,21 @@ def add_arguments(run):
     run.add_argument("--resume", action="store_true", help="skip cells the records file already has")
     run.add_argument("--table", help="also write the compatibility tables to this folder")
     run.add_argument("--quiet", action="store_true", help="no live progress display")
+    shards.add_run_arguments(run)
 
 
-def main(args):
-    plan = runner.plan(
+def selection(args):
+    """The planned cells the selection options name."""
+    return runner.plan(
         case_names=listed(args.case), config_names=listed(args.config), starts=listed(args.start),
         pythons=listed(args.python), gevents=listed(args.gevent), matrix=args.matrix, matrix_file=args.matrix_file,
         timeout=args.timeout, detect=args.detect == "on", warn=say, note=say,
         requires=requirements(args.requires), requires_newest=args.requires_newest,
-        memory=contain.parse_size(args.memory) if args.memory else None)
+        memory=contain.parse_size(args.memory) if getattr(args, "memory", None) else None)
+
+
+def main(args):
+    plan, run_tag = shards.select_shard(selection(args), args, say)
     done_ids = set()
     if args.resume and os.path.exists(args.records):
         done_ids = {r.get("id") for r in records.read(args.records, warn=say)}
@@ -59,6 +71,7 @@ def main(args):
     counts = {}
 
     def report(rec):
+        rec["run"] = run_tag  # which run (and shard) wrote it: hangmatrix merged
         records.append(args.records, rec, keep=args.keep)
         counts[rec["verdict"]] = counts.get(rec["verdict"], 0) + 1
         print("%-11s %6.2fs  %s  %s" % (rec["verdict"], rec.get("elapsed_s", 0), rec["id"], rec.get("signature", "")),

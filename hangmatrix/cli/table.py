@@ -2,6 +2,7 @@
 import sys
 
 from ..model import exits
+from . import shards
 from .options import DEFAULT_RECORDS, listed, say
 
 HELP = "the compatibility table from records (Markdown, HTML, CSV, JSON, claims)"
@@ -25,6 +26,7 @@ def main(args):
     if not recs:
         say("no records match in %s" % ", ".join(args.records or [DEFAULT_RECORDS]))
         return exits.BAD_INPUT
+    shards.warn_merged(recs, say)
     if args.out:
         for path in write.write_all(recs, args.out).values():
             print(path)

@@ -234,6 +234,11 @@ def _unbuilt_spec(item):
                                              item.get("requires_newest", False)))
 
 
+def env_key(item):
+    """The environment a planned cell runs in: (interpreter, gevent release, requirements, newest)."""
+    return item["interpreter"], item["gevent"], tuple(item.get("requires", ())), item.get("requires_newest", False)
+
+
 def execute(items, jobs=None, on_record=None, progress=False, ensure=None, server=None):
     """Build each (interpreter, gevent, requirements) environment once, in a pool of its own, and start
     that env's cells as soon as it is ready, so builds overlap runs. Returns the records.
@@ -254,8 +259,7 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
 
     groups = {}
     for item in items:
-        key = (item["interpreter"], item["gevent"], tuple(item.get("requires", ())), item.get("requires_newest", False))
-        groups.setdefault(key, []).append(item)
+        groups.setdefault(env_key(item), []).append(item)
     try:
         with ThreadPoolExecutor(max_workers=2) as builders, ThreadPoolExecutor(max_workers=jobs) as cells, \
                 (contextlib.nullcontext(server) if server else Supervisors()) as server:

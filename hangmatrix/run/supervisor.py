@@ -54,7 +54,8 @@ NOTES = []  # the write end of a pipe to the server: what this supervisor made, 
 def host():
     """The machine, for provenance; platform.platform() reads the interpreter binary, so once per server."""
     return {"os": platform.platform(), "kernel": platform.release(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "hangmatrix": __version__}
+            "cpus": os.cpu_count(), "hangmatrix": __version__,
+            "hostname": platform.node()}  # which machine ran the cell, when shards run on many
 
 
 def base_record(spec):
