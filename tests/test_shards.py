@@ -101,8 +101,8 @@ def test_an_earlier_run_balances_by_its_own_cell_times():
 
 
 def test_the_cost_models_error_is_measured_on_cells_it_was_not_fitted_on():
-    from hangmatrix.report import table
-    result = cost.error(table.load(os.path.join(REPO, "docs", "compat.json")), shards=16)
+    from hangmatrix.report import selection
+    result = cost.error(selection.load(os.path.join(REPO, "docs", "compat.json")), shards=16)
     assert result["cells"] == 5376 and 0 < result["cell_mae_s"] < result["cell_mean_s"]
     assert 0 < result["shard_mean_abs_pct"] <= result["shard_max_abs_pct"]
 

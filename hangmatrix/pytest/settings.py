@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from ..model.settings import DEFAULT_TIMEOUT
+
 DEFAULT_MATRIX = "default"
 # The expectation when the project has no expectations.toml: a cell passes unless it hangs or fails
 # (an `unsupported` cell passes the check and is then reported as skipped, never as passed).
@@ -26,7 +28,7 @@ VALUES = (("matrix", "NAME", "the matrix to collect (default: default)"),
           ("expectations", "FILE", "the expectations baseline (default: ./expectations.toml, else: no cell may "
                                    "hang or fail)"),
           ("records", "FILE", "JSONL file every cell's record is appended to (default: the CLI's)"),
-          ("timeout", "SECONDS", "backstop per cell (default 30)"),
+          ("timeout", "SECONDS", "backstop per cell (default %g)" % DEFAULT_TIMEOUT),
           ("detect", "on|off", "prove verdicts from observation (on) or wait out the timeout (off)"),
           ("memory", "SIZE", "memory cap per cell, like 2G (default: the machine's memory / jobs)"),
           ("jobs", "N", "cells at once in this pytest process (default: as `hangmatrix run`)"),
@@ -50,7 +52,7 @@ class Settings:
     gevents: tuple = ()
     requires: tuple = ()
     requires_newest: bool = False
-    timeout: float = 30.0
+    timeout: float = DEFAULT_TIMEOUT
     detect: bool = True
     memory: int = None
     jobs: int = 0
@@ -116,7 +118,7 @@ def resolve(config):
     """The Settings of this pytest process, from its options, then its ini keys, then the defaults.
     Raises SettingsError (or the model's one-line errors) on bad input."""
     from ..checks import baseline
-    from ..cli import DEFAULT_RECORDS, _list
+    from ..cli.options import DEFAULT_RECORDS, listed as _list
     from ..envs import deps
     from ..model import packaged
     from ..run import contain, runner
@@ -138,7 +140,7 @@ def resolve(config):
         cases=lists["case"], configs=lists["config"], starts=lists["start"], pythons=lists["python"],
         gevents=lists["gevent"], requires=tuple(r for v in _value(config, "requires") or [] for r in deps.split(v)),
         requires_newest=bool(config.getoption("hangmatrix_requires_newest")),
-        timeout=_number(config, "timeout", float, 0.1) or 30.0, detect=detect == "on",
+        timeout=_number(config, "timeout", float, 0.1) or DEFAULT_TIMEOUT, detect=detect == "on",
         memory=contain.parse_size(memory) if memory else None,
         jobs=jobs or runner.default_jobs(), repeat=_number(config, "repeat", int, 1) or 1,
         records=os.path.abspath(_value(config, "records") or DEFAULT_RECORDS),

@@ -137,12 +137,12 @@ def error(records, shards=16):
 
 def main(argv=None):
     """Refit the built-in model from a records file (docs/compat.json) and print its error."""
-    from ..report import table
+    from ..report import selection
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print("usage: python -m hangmatrix.shard.cost RECORDS (a JSONL file, folder or compat.json)", file=sys.stderr)
         return 2
-    records = table.load(argv[0])
+    records = selection.load(argv[0])
     model = dict(fit(records), fitted_from=os.path.basename(argv[0]))
     with open(MODEL_PATH, "w", encoding="utf-8") as f:
         json.dump(model, f, indent=1, sort_keys=True)
