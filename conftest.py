@@ -1,5 +1,6 @@
 """Shared fixtures: the cell environment most tests use, a helper that runs one real cell, and a guard
 that fails any test after which a cell process, a named semaphore or a cell folder is left behind."""
+
 import glob
 import os
 import shutil
@@ -24,12 +25,17 @@ tempfile.tempdir = None
 
 
 def pytest_addoption(parser):
-    parser.addoption("--update-baseline", action="store_true",
-                     help="rewrite the built-in expectations.toml (tests/test_baseline.py) and public_expectations.toml (tests/test_public_cases.py), in hangmatrix/data/, from this run's verdicts")
+    parser.addoption(
+        "--update-baseline",
+        action="store_true",
+        help="rewrite the built-in expectations.toml (tests/test_baseline.py) and public_expectations.toml "
+        "(tests/test_public_cases.py), in hangmatrix/data/, from this run's verdicts",
+    )
 
 
 def pytest_sessionfinish(session, exitstatus):
     import shutil
+
     shutil.rmtree(SESSION_TMP, ignore_errors=True)
 
 
@@ -39,8 +45,11 @@ def cell_processes():
     for proc in psutil.process_iter(["pid"]):
         try:
             env = proc.environ()
-            if env.get("HANGMATRIX_OWNER") == OWNER and "HANGMATRIX_CELL" in env \
-                    and proc.status() != psutil.STATUS_ZOMBIE:
+            if (
+                env.get("HANGMATRIX_OWNER") == OWNER
+                and "HANGMATRIX_CELL" in env
+                and proc.status() != psutil.STATUS_ZOMBIE
+            ):
                 found.append(proc.pid)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
@@ -80,6 +89,7 @@ def debian_root_built():
     skipped, saying how to get it."""
     from hangmatrix.envs import debian_root
     from hangmatrix.model import settings
+
     root = debian_root.path(build=settings.debian_root() is True)
     if not root:
         pytest.skip("no Debian root built (HANGMATRIX_DEBIAN_ROOT=1 builds it, about a minute)")
@@ -90,16 +100,19 @@ def debian_root_built():
 def env311():
     from hangmatrix.envs.build import ensure_env
     from hangmatrix.envs.interpreters import find_interpreter
+
     return ensure_env(find_interpreter(PY), GEVENT)
 
 
 @pytest.fixture(scope="session")
 def run_one(env311):
     """run_one('seed_original', 'patch_all', 'fork') -> the record of one real run."""
+
     def run(case, config, start, env=None, timeout=20.0, detect=True, folders=None):
         chosen = cases.select([case], folders)[0]
         spec = runner.make_spec(chosen, configs.parse(config), start, env or env311, timeout, detect)
         return runner.run_cell(spec)
+
     return run
 
 
@@ -107,8 +120,20 @@ def run_one(env311):
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 # What a build must not see: tools, caches and outputs of this checkout (the copy it builds from).
-NOT_SOURCE = (".git", ".venv", ".tools", ".tox", ".hypothesis", ".pytest_cache", "build", "dist", "results",
-              "*.egg-info", "__pycache__", "*.pyc")
+NOT_SOURCE = (
+    ".git",
+    ".venv",
+    ".tools",
+    ".tox",
+    ".hypothesis",
+    ".pytest_cache",
+    "build",
+    "dist",
+    "results",
+    "*.egg-info",
+    "__pycache__",
+    "*.pyc",
+)
 
 
 def sh(argv, cwd, env=None, timeout=600):
@@ -144,12 +169,18 @@ def installed(work, built):
     """(hangmatrix executable, env, an empty folder) after installing the wheel into a fresh venv."""
     venv = os.path.join(work, "venv")
     keep = ("HANGMATRIX_OWNER", "HANGMATRIX_CACHE")  # the leak guard's tag; the env cache a user would share
-    env = {k: v for k, v in os.environ.items()
-           if k in keep or not k.startswith(("HANGMATRIX_", "PYTHON", "VIRTUAL_ENV", "GITHUB_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in keep or not k.startswith(("HANGMATRIX_", "PYTHON", "VIRTUAL_ENV", "GITHUB_"))
+    }
     done = sh([sys.executable, "-m", "uv", "venv", "-q", "--python", sys.executable, venv], work, env)
     assert done.returncode == 0, done.stderr
-    done = sh([sys.executable, "-m", "uv", "pip", "install", "-q", "--python", os.path.join(venv, "bin", "python"),
-               built[0]], work, env)
+    done = sh(
+        [sys.executable, "-m", "uv", "pip", "install", "-q", "--python", os.path.join(venv, "bin", "python"), built[0]],
+        work,
+        env,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     empty = os.path.join(work, "empty")
     os.mkdir(empty)

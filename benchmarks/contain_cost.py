@@ -16,6 +16,7 @@ wall time from setup to the cgroups' removal and the CPU time of the process and
 A variant names what is switched off (`on`: nothing; `pidns+cgroup`: both). As root the private /dev/shm
 is a mount namespace that no switch turns off (`userns` only matters unprivileged: benchmarks/unprivileged.py).
 """
+
 import argparse
 import json
 import os
@@ -58,20 +59,45 @@ def one_pass(variant, args, out):
     env = dict(os.environ, PYTHONPATH=REPO)
     env["HANGMATRIX_CONTAIN_OFF"] = "" if variant == "on" else variant.replace("+", ",")
     load0, cg0, t0 = os.getloadavg()[0], memory_cgroups(), time.monotonic()
-    subprocess.run([sys.executable, "-c", DRIVER, json.dumps([args.case.split(","), args.python.split(","),
-                                                               args.gevent.split(","), args.start.split(","),
-                                                               args.jobs, out])], cwd=REPO, env=env, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            DRIVER,
+            json.dumps(
+                [
+                    args.case.split(","),
+                    args.python.split(","),
+                    args.gevent.split(","),
+                    args.start.split(","),
+                    args.jobs,
+                    out,
+                ]
+            ),
+        ],
+        cwd=REPO,
+        env=env,
+        check=True,
+    )
     wall = time.monotonic() - t0
     with open(out) as f:
         data = json.load(f)
     recs = data["records"]
-    return {"wall_s": wall, "load": (load0, os.getloadavg()[0]), "memory_cgroups": (cg0, memory_cgroups()),
-            "cell_cpu_s": sum(r["cpu_s"]["cell"] for r in recs if r.get("cpu_s")),
-            "watch_cpu_s": sum(r["cpu_s"]["watch"] for r in recs if r.get("cpu_s")),
-            "below_cpu_s": data["below_cpu_s"],
-            "verdicts": {r["id"]: r["verdict"] for r in recs},
-            "mechanisms": sorted({"%s / %s" % ((r.get("containment") or {}).get("tree"),
-                                               (r.get("containment") or {}).get("memory")) for r in recs})}
+    return {
+        "wall_s": wall,
+        "load": (load0, os.getloadavg()[0]),
+        "memory_cgroups": (cg0, memory_cgroups()),
+        "cell_cpu_s": sum(r["cpu_s"]["cell"] for r in recs if r.get("cpu_s")),
+        "watch_cpu_s": sum(r["cpu_s"]["watch"] for r in recs if r.get("cpu_s")),
+        "below_cpu_s": data["below_cpu_s"],
+        "verdicts": {r["id"]: r["verdict"] for r in recs},
+        "mechanisms": sorted(
+            {
+                "%s / %s" % ((r.get("containment") or {}).get("tree"), (r.get("containment") or {}).get("memory"))
+                for r in recs
+            }
+        ),
+    }
 
 
 MICRO_PROGRAM = "import gevent, gevent.monkey, multiprocessing, multiprocessing.pool"
@@ -80,17 +106,38 @@ MICRO_PROGRAM = "import gevent, gevent.monkey, multiprocessing, multiprocessing.
 def micro_once(variant, python, work, n):
     """One launch of the micro program under variant, as the supervisor launches a cell; (wall s, CPU s)."""
     from hangmatrix.run import contain
+
     off = set() if variant == "on" else set(variant.split("+"))
     before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     cgroups = contain.Cgroups("hangmatrix-micro-%d-%d" % (os.getpid(), n), 1 << 30)
     if "cgroup" not in off:
         cgroups.setup()
     with open(os.devnull, "rb") as null_in, open(os.devnull, "wb") as null:
-        launch = contain.Launch([python, "-c", MICRO_PROGRAM], dict(os.environ), work, null_in.fileno(),
-                                null.fileno(), null.fileno(), "", cgroups, None, "mount namespace (root)")
-        proc = contain.Namespace(launch) if "pidns" not in off else \
-            subprocess.Popen(launch.argv, preexec_fn=launch.prepare, stdin=null_in, stdout=null, stderr=null,
-                             cwd=work, start_new_session=True)
+        launch = contain.Launch(
+            [python, "-c", MICRO_PROGRAM],
+            dict(os.environ),
+            work,
+            null_in.fileno(),
+            null.fileno(),
+            null.fileno(),
+            "",
+            cgroups,
+            None,
+            "mount namespace (root)",
+        )
+        proc = (
+            contain.Namespace(launch)
+            if "pidns" not in off
+            else subprocess.Popen(
+                launch.argv,
+                preexec_fn=launch.prepare,
+                stdin=null_in,
+                stdout=null,
+                stderr=null,
+                cwd=work,
+                start_new_session=True,
+            )
+        )
         proc.wait()
         if "pidns" not in off:
             proc.kill()  # init ends once its namespace is empty: reaps it, as at the end of a cell
@@ -103,25 +150,36 @@ def micro_once(variant, python, work, n):
 def micro(args):
     sys.path.insert(0, REPO)
     from hangmatrix.envs import ensure_env, find_interpreter
-    python = os.path.join(ensure_env(find_interpreter(args.python.split(",")[0]), args.gevent.split(",")[0]).path,
-                          "bin", "python")
+
+    python = os.path.join(
+        ensure_env(find_interpreter(args.python.split(",")[0]), args.gevent.split(",")[0]).path, "bin", "python"
+    )
     variants = args.variants.split(",")
     got = {v: [] for v in variants}
     with tempfile.TemporaryDirectory(prefix="hangmatrix-micro-") as work:
         load0 = os.getloadavg()[0]
         for n in range(args.micro):
-            for variant in variants[n % len(variants):] + variants[:n % len(variants)]:
+            for variant in variants[n % len(variants) :] + variants[: n % len(variants)]:
                 got[variant].append(micro_once(variant, python, work, n))
         load1 = os.getloadavg()[0]
     print("%d launches per variant of %s -c %r, load %.1f→%.1f" % (args.micro, python, MICRO_PROGRAM, load0, load1))
     report = {}
     for variant, pairs in got.items():
         walls, cpus = [w for w, _ in pairs], [c for _, c in pairs]
-        report[variant] = {"wall_ms_median": round(statistics.median(walls) * 1e3, 1),
-                           "cpu_ms_median": round(statistics.median(cpus) * 1e3, 1),
-                           "cpu_ms_mean": round(statistics.mean(cpus) * 1e3, 1)}
-        print("%-13s wall median %6.1f ms, CPU median %6.1f ms (mean %6.1f)" % (
-            variant, report[variant]["wall_ms_median"], report[variant]["cpu_ms_median"], report[variant]["cpu_ms_mean"]))
+        report[variant] = {
+            "wall_ms_median": round(statistics.median(walls) * 1e3, 1),
+            "cpu_ms_median": round(statistics.median(cpus) * 1e3, 1),
+            "cpu_ms_mean": round(statistics.mean(cpus) * 1e3, 1),
+        }
+        print(
+            "%-13s wall median %6.1f ms, CPU median %6.1f ms (mean %6.1f)"
+            % (
+                variant,
+                report[variant]["wall_ms_median"],
+                report[variant]["cpu_ms_median"],
+                report[variant]["cpu_ms_mean"],
+            )
+        )
     return report
 
 
@@ -147,23 +205,40 @@ def main():
     passes = {v: [] for v in variants}
     with tempfile.TemporaryDirectory(prefix="hangmatrix-contain-") as work:
         for n in range(args.rounds):
-            order = variants[n % len(variants):] + variants[:n % len(variants)]  # each variant leads a round
+            order = variants[n % len(variants) :] + variants[: n % len(variants)]  # each variant leads a round
             for variant in order:
                 got = one_pass(variant, args, os.path.join(work, "%s-%d.json" % (variant, n)))
                 passes[variant].append(got)
-                print("round %d %-13s %3d cells wall %6.1f s, cell CPU %6.1f s, supervisors %5.1f s, all below %6.1f s,"
-                      " load %.1f→%.1f, memory cgroups %d→%d; %s"
-                      % (n + 1, variant, len(got["verdicts"]), got["wall_s"], got["cell_cpu_s"], got["watch_cpu_s"],
-                         got["below_cpu_s"], *got["load"], *got["memory_cgroups"], "; ".join(got["mechanisms"])),
-                      flush=True)
+                print(
+                    "round %d %-13s %3d cells wall %6.1f s, cell CPU %6.1f s, supervisors %5.1f s, all below %6.1f s,"
+                    " load %.1f→%.1f, memory cgroups %d→%d; %s"
+                    % (
+                        n + 1,
+                        variant,
+                        len(got["verdicts"]),
+                        got["wall_s"],
+                        got["cell_cpu_s"],
+                        got["watch_cpu_s"],
+                        got["below_cpu_s"],
+                        *got["load"],
+                        *got["memory_cgroups"],
+                        "; ".join(got["mechanisms"]),
+                    ),
+                    flush=True,
+                )
     first = passes[variants[0]][0]["verdicts"]
-    report = {"cells": len(first), "rounds": args.rounds, "jobs": args.jobs,
-              "machine": "%d cores, %s" % (os.cpu_count(), os.uname().release),
-              "verdicts_identical": all(p["verdicts"] == first for runs in passes.values() for p in runs)}
+    report = {
+        "cells": len(first),
+        "rounds": args.rounds,
+        "jobs": args.jobs,
+        "machine": "%d cores, %s" % (os.cpu_count(), os.uname().release),
+        "verdicts_identical": all(p["verdicts"] == first for runs in passes.values() for p in runs),
+    }
     for variant, runs in passes.items():
-        report[variant] = {key: {"median": round(statistics.median(r[key] for r in runs), 1),
-                                 "each": [round(r[key], 1) for r in runs]}
-                           for key in ("wall_s", "cell_cpu_s", "watch_cpu_s", "below_cpu_s")}
+        report[variant] = {
+            key: {"median": round(statistics.median(r[key] for r in runs), 1), "each": [round(r[key], 1) for r in runs]}
+            for key in ("wall_s", "cell_cpu_s", "watch_cpu_s", "below_cpu_s")
+        }
         report[variant]["load"] = [tuple(round(x, 1) for x in r["load"]) for r in runs]
     print(json.dumps(report, indent=1))
     if args.json:

@@ -4,6 +4,7 @@ throw-away cache with cold uv and pip caches, so nothing built earlier on this m
     .venv/bin/python benchmarks/envs_build.py                  # the default matrix
     .venv/bin/python benchmarks/envs_build.py --debian-root    # plus 3.14/3.15 (builds the root too)
 """
+
 import argparse
 import os
 import shutil
@@ -18,9 +19,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def timed_build(extra, env):
     """Wall seconds of one `envs build` in a fresh process, and its summary line."""
     started = time.time()
-    done = subprocess.run([sys.executable, "-c", "import sys; from hangmatrix import cli; "
-                           "sys.exit(cli.main(['envs', 'build'] + sys.argv[1:]))"] + extra,
-                          cwd=REPO, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from hangmatrix import cli; sys.exit(cli.main(['envs', 'build'] + sys.argv[1:]))",
+        ]
+        + extra,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     lines = done.stdout.strip().splitlines() or [done.stderr.strip()]
     return time.time() - started, lines[-1], [line for line in lines if line.startswith("env-error")]
 
@@ -32,8 +42,12 @@ def main():
     parser.add_argument("--keep", action="store_true", help="leave the throw-away cache in place")
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="hangmatrix-bench-")
-    env = dict(os.environ, HANGMATRIX_CACHE=os.path.join(scratch, "hangmatrix"),
-               UV_CACHE_DIR=os.path.join(scratch, "uv"), PIP_CACHE_DIR=os.path.join(scratch, "pip"))
+    env = dict(
+        os.environ,
+        HANGMATRIX_CACHE=os.path.join(scratch, "hangmatrix"),
+        UV_CACHE_DIR=os.path.join(scratch, "uv"),
+        PIP_CACHE_DIR=os.path.join(scratch, "pip"),
+    )
     extra = ["--matrix", args.matrix] + (["--debian-root"] if args.debian_root else [])
     try:
         for label in ("from scratch", "reuse"):

@@ -19,6 +19,7 @@ as the supervisor makes when it proves a deadlock) and N looks without the waker
 The cells: the default matrix's cells of --case on --python whose verdict in docs/compat.json is deadlock
 (only cells that deadlock measure a lag).
 """
+
 import argparse
 import json
 import os
@@ -63,30 +64,60 @@ def looks(args, trees):
     """The --look mode: both versions timing full looks at one hung seed tree, alternating."""
     sys.path.insert(0, REPO)
     from hangmatrix.envs import ensure_env, find_interpreter
+
     python = os.path.join(ensure_env(find_interpreter("3.11"), "26.9.0").path, "bin", "python")
     seed = os.path.join(REPO, "cases", "seed_original.py")
-    starter = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
-                                "mount -t tmpfs none /dev/shm && exec %s %s" % (python, seed)], start_new_session=True)
+    starter = subprocess.Popen(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-c",
+            "mount -t tmpfs none /dev/shm && exec %s %s" % (python, seed),
+        ],
+        start_new_session=True,
+    )
     got = {"before": {"with wakers": [], "without": []}, "after": {"with wakers": [], "without": []}}
     try:
         time.sleep(5)  # the seed program deadlocks within a second; leave it still
         for n in range(args.rounds):
-            for version in (("before", "after") if n % 2 == 0 else ("after", "before")):
+            for version in ("before", "after") if n % 2 == 0 else ("after", "before"):
                 load = os.getloadavg()[0]
-                out = subprocess.run([sys.executable, "-c", LOOK_DRIVER, str(starter.pid), str(args.look)], cwd=trees[version],
-                                     env=dict(os.environ, PYTHONPATH=trees[version]), capture_output=True, text=True,
-                                     check=True).stdout
+                out = subprocess.run(
+                    [sys.executable, "-c", LOOK_DRIVER, str(starter.pid), str(args.look)],
+                    cwd=trees[version],
+                    env=dict(os.environ, PYTHONPATH=trees[version]),
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
                 data = json.loads(out)
                 for key, values in data["times"].items():
                     got[version][key] += values
-                print("round %d %-6s look with wakers median %6.1f ms, without %6.1f ms (%d processes, load %.1f)" % (
-                    n + 1, version, statistics.median(data["times"]["with wakers"]) * 1e3,
-                    statistics.median(data["times"]["without"]) * 1e3, data["processes"], load), flush=True)
+                print(
+                    "round %d %-6s look with wakers median %6.1f ms, without %6.1f ms (%d processes, load %.1f)"
+                    % (
+                        n + 1,
+                        version,
+                        statistics.median(data["times"]["with wakers"]) * 1e3,
+                        statistics.median(data["times"]["without"]) * 1e3,
+                        data["processes"],
+                        load,
+                    ),
+                    flush=True,
+                )
     finally:
         os.killpg(starter.pid, signal.SIGKILL)
         starter.wait()
-    report = {v: {k: {"median_ms": round(statistics.median(x) * 1e3, 1), "p95_ms": round(pct(x, 0.95) * 1e3, 1)}
-                  for k, x in d.items()} for v, d in got.items()}
+    report = {
+        v: {
+            k: {"median_ms": round(statistics.median(x) * 1e3, 1), "p95_ms": round(pct(x, 0.95) * 1e3, 1)}
+            for k, x in d.items()
+        }
+        for v, d in got.items()
+    }
     print(json.dumps(report, indent=1))
     return report
 
@@ -100,8 +131,15 @@ def deadlock_ids(case, pythons):
     """Ids of the cells docs/compat.json recorded as deadlock for case on these Python versions."""
     with open(os.path.join(REPO, "docs", "compat.json")) as f:
         recs = json.load(f)["records"]
-    return sorted({r["id"] for r in recs if r["case"] == case and r["verdict"] == "deadlock"
-                   and any(r["python"] == p or r["python"].startswith(p + ".") for p in pythons)})
+    return sorted(
+        {
+            r["id"]
+            for r in recs
+            if r["case"] == case
+            and r["verdict"] == "deadlock"
+            and any(r["python"] == p or r["python"].startswith(p + ".") for p in pythons)
+        }
+    )
 
 
 def export(rev, into):
@@ -117,16 +155,23 @@ def one_pass(tree, args, ids, out, contain_off):
     if contain_off:
         env["HANGMATRIX_CONTAIN_OFF"] = contain_off
     load0, t0 = os.getloadavg()[0], time.monotonic()
-    subprocess.run([sys.executable, "-c", DRIVER, json.dumps([ids, args.python.split(","), args.case, args.jobs, out])],
-                   cwd=tree, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-c", DRIVER, json.dumps([ids, args.python.split(","), args.case, args.jobs, out])],
+        cwd=tree,
+        env=env,
+        check=True,
+    )
     wall, load1 = time.monotonic() - t0, os.getloadavg()[0]
     recs = [json.loads(line) for line in open(out)]
     return {"wall_s": wall, "load": (load0, load1), "records": {r["id"]: r for r in recs}}
 
 
 def lags(records):
-    return [r["elapsed_s"] - r["quiescent_at_s"] for r in records.values()
-            if r["verdict"] == "deadlock" and r.get("quiescent_at_s") is not None]
+    return [
+        r["elapsed_s"] - r["quiescent_at_s"]
+        for r in records.values()
+        if r["verdict"] == "deadlock" and r.get("quiescent_at_s") is not None
+    ]
 
 
 def main():
@@ -144,8 +189,10 @@ def main():
     if args.look:
         work = tempfile.mkdtemp(prefix="hangmatrix-lag-")
         try:
-            trees = {"before": export(args.before, tempfile.mkdtemp(dir=work)),
-                     "after": export(args.after, tempfile.mkdtemp(dir=work)) if args.after else REPO}
+            trees = {
+                "before": export(args.before, tempfile.mkdtemp(dir=work)),
+                "after": export(args.after, tempfile.mkdtemp(dir=work)) if args.after else REPO,
+            }
             report = looks(args, trees)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -158,28 +205,53 @@ def main():
         sys.exit("no deadlocking cell of %s on Python %s in docs/compat.json" % (args.case, args.python))
     work = tempfile.mkdtemp(prefix="hangmatrix-lag-")
     try:
-        trees = {"before": export(args.before, tempfile.mkdtemp(dir=work)),
-                 "after": export(args.after, tempfile.mkdtemp(dir=work)) if args.after else REPO}
+        trees = {
+            "before": export(args.before, tempfile.mkdtemp(dir=work)),
+            "after": export(args.after, tempfile.mkdtemp(dir=work)) if args.after else REPO,
+        }
         passes = {"before": [], "after": []}
         for n in range(args.rounds):
             order = ("before", "after") if n % 2 == 0 else ("after", "before")
             for version in order:
-                got = one_pass(trees[version], args, ids, os.path.join(work, "%s-%d.jsonl" % (version, n)),
-                               args.contain_off)
+                got = one_pass(
+                    trees[version], args, ids, os.path.join(work, "%s-%d.jsonl" % (version, n)), args.contain_off
+                )
                 passes[version].append(got)
                 lag = lags(got["records"])
-                print("round %d %-6s %3d deadlocks of %3d cells, lag median %.3f p95 %.3f s, wall %5.1f s, load %.1f→%.1f"
-                      % (n + 1, version, len(lag), len(got["records"]), statistics.median(lag) if lag else float("nan"),
-                         pct(lag, 0.95), got["wall_s"], *got["load"]), flush=True)
-        report = {"cells": len(passes["after"][0]["records"]), "rounds": args.rounds, "jobs": args.jobs, "contain_off": args.contain_off,
-                  "machine": "%d cores, %s" % (os.cpu_count(), os.uname().release)}
+                print(
+                    "round %d %-6s %3d deadlocks of %3d cells, lag median %.3f p95 %.3f s, wall %5.1f s, load %.1f→%.1f"
+                    % (
+                        n + 1,
+                        version,
+                        len(lag),
+                        len(got["records"]),
+                        statistics.median(lag) if lag else float("nan"),
+                        pct(lag, 0.95),
+                        got["wall_s"],
+                        *got["load"],
+                    ),
+                    flush=True,
+                )
+        report = {
+            "cells": len(passes["after"][0]["records"]),
+            "rounds": args.rounds,
+            "jobs": args.jobs,
+            "contain_off": args.contain_off,
+            "machine": "%d cores, %s" % (os.cpu_count(), os.uname().release),
+        }
         for version, runs in passes.items():
             report[version + "_rev"] = args.before if version == "before" else (args.after or "working tree")
             pooled = [x for run in runs for x in lags(run["records"])]
-            report[version] = {"lag_median_s": round(statistics.median(pooled), 3), "lag_p95_s": round(pct(pooled, 0.95), 3),
-                               "deadlocks": len(pooled), "wall_s": [round(r["wall_s"], 1) for r in runs],
-                               "load": [tuple(round(x, 1) for x in r["load"]) for r in runs]}
-        verdicts = {v: [{i: r["verdict"] for i, r in run["records"].items()} for run in runs] for v, runs in passes.items()}
+            report[version] = {
+                "lag_median_s": round(statistics.median(pooled), 3),
+                "lag_p95_s": round(pct(pooled, 0.95), 3),
+                "deadlocks": len(pooled),
+                "wall_s": [round(r["wall_s"], 1) for r in runs],
+                "load": [tuple(round(x, 1) for x in r["load"]) for r in runs],
+            }
+        verdicts = {
+            v: [{i: r["verdict"] for i, r in run["records"].items()} for run in runs] for v, runs in passes.items()
+        }
         first = verdicts["before"][0]
         report["verdicts_identical"] = all(v == first for runs in verdicts.values() for v in runs)
         print(json.dumps(report, indent=1))

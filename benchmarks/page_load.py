@@ -7,6 +7,7 @@ then), the load event, and the wall time from navigation to the load event.
     .venv/bin/python benchmarks/page_load.py --page old.html --page new.html   # loads alternate: on a busy
                                                                    # machine both see the same load
 """
+
 import argparse
 import os
 import shutil
@@ -18,6 +19,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
 import browser as browser_mod  # noqa: E402  (tests/browser.py: Chromium over the DevTools pipe)
+
 from hangmatrix.report import html, selection  # noqa: E402
 
 TIMES = """(() => {
@@ -49,7 +51,9 @@ def measure(page_paths, loads):
             got = browser_mod.evaluate(browser, session, TIMES)
             assert got["ready"] == "1", "the page's script did not finish"
             got["wall"] = wall * 1000
-            metrics = {m["name"]: m["value"] for m in browser.call("Performance.getMetrics", session=session)["metrics"]}
+            metrics = {
+                m["name"]: m["value"] for m in browser.call("Performance.getMetrics", session=session)["metrics"]
+            }
             for name in ("ScriptDuration", "LayoutDuration", "RecalcStyleDuration", "TaskDuration"):
                 got[name] = metrics.get(name, 0) * 1000
             rows[page_path].append(got)
@@ -66,8 +70,11 @@ def measure(page_paths, loads):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", default=os.path.join(REPO, "docs", "compat.json"))
-    parser.add_argument("--page", action="append", help="an HTML page to load as it is (else: rendered from "
-                        "--records); give it more than once to compare pages")
+    parser.add_argument(
+        "--page",
+        action="append",
+        help="an HTML page to load as it is (else: rendered from --records); give it more than once to compare pages",
+    )
     parser.add_argument("--loads", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hangmatrix-bench-page-") as tmp:
@@ -83,12 +90,22 @@ def main():
         got = measure(pages, args.loads)
         for page, rows in got.items():
             print("page: %s, %d bytes" % (page if args.page else "(rendered)", os.path.getsize(page)))
-            for key in ("fcp", "dcl", "load", "wall", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration",
-                        "TaskDuration"):
+            for key in (
+                "fcp",
+                "dcl",
+                "load",
+                "wall",
+                "ScriptDuration",
+                "LayoutDuration",
+                "RecalcStyleDuration",
+                "TaskDuration",
+            ):
                 vals = [r[key] for r in rows if r.get(key) is not None]
                 if vals:
-                    print("  %-19s median %7.0f ms  (min %.0f, max %.0f, %d loads)" % (
-                        key, statistics.median(vals), min(vals), max(vals), len(vals)))
+                    print(
+                        "  %-19s median %7.0f ms  (min %.0f, max %.0f, %d loads)"
+                        % (key, statistics.median(vals), min(vals), max(vals), len(vals))
+                    )
             print("  grid cells %d, map squares %d" % (rows[-1]["cells"], rows[-1]["squares"]))
 
 

@@ -7,6 +7,7 @@ store written with `--keep full` (docs/records.md has the figures).
 Each record is appended through hangmatrix.store.records.append, so the compact stores hold exactly what
 a default run writes. The four stores go to a temporary folder, removed at the end.
 """
+
 import argparse
 import collections
 import os
@@ -32,9 +33,18 @@ def main():
                     records.append(path, rec, keep=keep)
                     per[rec.verdict].append(os.path.getsize(path) - before)
                 size = os.path.getsize(path)
-                print("%-8s %-9s %7.2f MB, %5.1f KB a record; %s" % (
-                    keep, suffix, size / 1e6, size / 1024 / len(recs), ", ".join(
-                        "%s %d x %.1f KB" % (v, len(s), sum(s) / len(s) / 1024) for v, s in sorted(per.items()))))
+                print(
+                    "%-8s %-9s %7.2f MB, %5.1f KB a record; %s"
+                    % (
+                        keep,
+                        suffix,
+                        size / 1e6,
+                        size / 1024 / len(recs),
+                        ", ".join(
+                            "%s %d x %.1f KB" % (v, len(s), sum(s) / len(s) / 1024) for v, s in sorted(per.items())
+                        ),
+                    )
+                )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

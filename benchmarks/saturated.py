@@ -7,6 +7,7 @@ ok or a hang for it). Prints the counts and every changed cell.
     .venv/bin/python benchmarks/saturated.py --matrix default
     .venv/bin/python benchmarks/saturated.py --matrix default --idle /tmp/bench/default.detect.jsonl
 """
+
 import argparse
 import json
 import os
@@ -16,11 +17,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hangmatrix.checks import baseline  # noqa: E402
-from hangmatrix.model import packaged, settings
-from hangmatrix.store import records
-from hangmatrix.run import runner
-from hangmatrix.model import verdicts
 from hangmatrix.cli.options import listed  # noqa: E402
+from hangmatrix.model import packaged, settings, verdicts
+from hangmatrix.run import runner
+from hangmatrix.store import records
 
 BASELINE = packaged.baseline_path()
 
@@ -47,8 +47,11 @@ def main():
     ap.add_argument("--idle", help="records of an idle-machine run of the same matrix (else one is made)")
     ap.add_argument("--records", help="keep the loaded run's records here")
     args = ap.parse_args()
-    items = runner.plan(*(listed(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")),
-                        matrix=args.matrix, timeout=settings.DEFAULT_TIMEOUT)
+    items = runner.plan(
+        *(listed(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")),
+        matrix=args.matrix,
+        timeout=settings.DEFAULT_TIMEOUT,
+    )
     if args.idle:
         idle = {r["id"]: r for r in records.latest(records.read(args.idle))}
     else:
@@ -68,8 +71,14 @@ def main():
     counts = {}
     for rec in loaded:
         counts[rec["verdict"]] = counts.get(rec["verdict"], 0) + 1
-    report = {"cells": len(loaded), "cores_saturated": os.cpu_count(), "loaded_wall_s": round(wall, 1),
-              "verdicts_loaded": counts, "changed": changed, "false_hangs": len(false_hangs)}
+    report = {
+        "cells": len(loaded),
+        "cores_saturated": os.cpu_count(),
+        "loaded_wall_s": round(wall, 1),
+        "verdicts_loaded": counts,
+        "changed": changed,
+        "false_hangs": len(false_hangs),
+    }
     print(json.dumps(report, indent=1))
     return 1 if false_hangs else 0
 

@@ -4,14 +4,15 @@ process; prints process count, the harness's open fds, /dev/shm entries and its 
     .venv/bin/python benchmarks/soak.py                     # the default matrix
     .venv/bin/python benchmarks/soak.py --case seed_original --python 3.11 --gevent 26.9.0
 """
+
 import argparse
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from hangmatrix.run import runner  # noqa: E402
 from hangmatrix.cli.options import listed  # noqa: E402
+from hangmatrix.run import runner  # noqa: E402
 
 
 def own_shm():
@@ -28,9 +29,15 @@ def own_shm():
 def footprint():
     """What a leak would grow: processes on the machine, our fds, /dev/shm, our resident memory."""
     import psutil
+
     me = psutil.Process()
-    return {"processes": len(psutil.pids()), "children": len(me.children(recursive=True)),
-            "fds": me.num_fds(), "dev_shm": own_shm(), "rss_mb": round(me.memory_info().rss / 2**20, 1)}
+    return {
+        "processes": len(psutil.pids()),
+        "children": len(me.children(recursive=True)),
+        "fds": me.num_fds(),
+        "dev_shm": own_shm(),
+        "rss_mb": round(me.memory_info().rss / 2**20, 1),
+    }
 
 
 def soak(items, rounds=3, repeat=3, jobs=None):
@@ -48,8 +55,9 @@ def main():
     ap.add_argument("--matrix", default=None)
     args = ap.parse_args()
     matrix = args.matrix or (None if any([args.case, args.python, args.gevent]) else "default")
-    items = runner.plan(*(listed(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")),
-                        matrix=matrix)
+    items = runner.plan(
+        *(listed(getattr(args, a)) for a in ("case", "config", "start", "python", "gevent")), matrix=matrix
+    )
     marks = soak(items)
     print(json.dumps({"cells_per_round": 3 * len(items), "footprint_before_and_after_each_round": marks}, indent=1))
 

@@ -5,13 +5,14 @@ committed pages ten times larger. The JSONL store of the run keeps everything.
 
     .venv/bin/python scripts/docs.py results/full.jsonl
 """
+
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from hangmatrix.store import records  # noqa: E402
 from hangmatrix.model import verdicts  # noqa: E402
 from hangmatrix.report import write  # noqa: E402
+from hangmatrix.store import records  # noqa: E402
 
 QUIET = verdicts.WORKS + verdicts.UNTESTED
 

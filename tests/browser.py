@@ -1,5 +1,6 @@
 """Real headless Chromium for the HTML page's test and its load-time benchmark: found (or installed with
 apt-get as root), driven over the DevTools protocol on a pipe, and never left running."""
+
 import fcntl
 import json
 import os
@@ -44,13 +45,35 @@ class Browser:
         src_r, src_w = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (to_chrome_r, from_chrome_w))
         os.close(to_chrome_r)
         os.close(from_chrome_w)
-        argv = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir=" + profile,
-                "--disable-crash-reporter", "--disable-breakpad", "--remote-debugging-pipe", "--window-size=1400,1000", "about:blank"]
-        self.pid = os.posix_spawn(binary, argv, os.environ, setsid=True, file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_DUP2, log.fileno(), 1), (os.POSIX_SPAWN_DUP2, log.fileno(), 2),
-            (os.POSIX_SPAWN_DUP2, src_r, 3), (os.POSIX_SPAWN_DUP2, src_w, 4)])
+        argv = [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--user-data-dir=" + profile,
+            "--disable-crash-reporter",
+            "--disable-breakpad",
+            "--remote-debugging-pipe",
+            "--window-size=1400,1000",
+            "about:blank",
+        ]
+        self.pid = os.posix_spawn(
+            binary,
+            argv,
+            os.environ,
+            setsid=True,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, log.fileno(), 1),
+                (os.POSIX_SPAWN_DUP2, log.fileno(), 2),
+                (os.POSIX_SPAWN_DUP2, src_r, 3),
+                (os.POSIX_SPAWN_DUP2, src_w, 4),
+            ],
+        )
         os.close(src_r)
         os.close(src_w)
         self.status = None
@@ -120,8 +143,9 @@ class Browser:
 
 
 def evaluate(browser, session, expression):
-    res = browser.call("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                             "awaitPromise": True}, session=session)
+    res = browser.call(
+        "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, session=session
+    )
     assert "exceptionDetails" not in res, res["exceptionDetails"]
     return res["result"].get("value")
 

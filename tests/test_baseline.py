@@ -1,18 +1,20 @@
-"""The expectations baseline (the built-in expectations.toml, hangmatrix/data/): every cell of the Python 3.11 / gevent 26.9.0 slice is run
+"""The expectations baseline (the built-in expectations.toml, hangmatrix/data/): every cell of the Python 3.11 /
+gevent 26.9.0 slice is run
 for real and must have a verdict its rule allows. A new hang is a regression, a new pass must be
 acknowledged: `pytest tests/test_baseline.py --update-baseline` (or HANGMATRIX_UPDATE_BASELINE=1) rewrites
 the file from this run, keeping the expectations of cells it did not run. Then the parsers' properties."""
+
 import os
 
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from conftest import GEVENT, PY
 from hangmatrix.checks import baseline
-from hangmatrix.model import cases, configs, packaged
-from hangmatrix.store import records
+from hangmatrix.model import cases, configs, packaged, verdicts, versions
 from hangmatrix.run import runner
-from hangmatrix.model import verdicts, versions
+from hangmatrix.store import records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASELINE = packaged.baseline_path()
@@ -21,15 +23,23 @@ SLICE = [(c, k, s) for c in CASES for k in configs.NAMED for s in configs.STARTS
 
 
 def _update_wanted(config):
-    return bool(config.getoption("--update-baseline", default=False)) or \
-        os.environ.get("HANGMATRIX_UPDATE_BASELINE") == "1"
+    return (
+        bool(config.getoption("--update-baseline", default=False))
+        or os.environ.get("HANGMATRIX_UPDATE_BASELINE") == "1"
+    )
 
 
 @pytest.fixture(scope="module")
 def slice_records(env311):
     """Every case x named configuration x start method, run once, in parallel: {cell id: record}."""
-    items = runner.plan(case_names=CASES, config_names=list(configs.NAMED), starts=list(configs.STARTS),
-                        pythons=[PY], gevents=[GEVENT], timeout=30.0)
+    items = runner.plan(
+        case_names=CASES,
+        config_names=list(configs.NAMED),
+        starts=list(configs.STARTS),
+        pythons=[PY],
+        gevents=[GEVENT],
+        timeout=30.0,
+    )
     return {rec["id"]: rec for rec in runner.execute(items)}
 
 
@@ -98,12 +108,12 @@ def test_range_operators_compare_on_the_bounds_components(v, b):
     want = (head > tuple(b)) - (head < tuple(b))
     assert versions.compare(version, bound) == want
     results = {op: baseline.VersionPattern(op + bound).matches(version) for op in (">=", "<=", ">", "<", "==", "!=")}
-    assert results == {">=": want >= 0, "<=": want <= 0, ">": want > 0, "<": want < 0, "==": want == 0,
-                       "!=": want != 0}
+    assert results == {">=": want >= 0, "<=": want <= 0, ">": want > 0, "<": want < 0, "==": want == 0, "!=": want != 0}
     assert baseline.VersionPattern(bound).matches(version) == (want == 0)  # a plain version is ==
     lo, hi = sorted([bound, version], key=versions.key)
     assert baseline.VersionPattern(">=%s,<=%s" % (lo, hi)).matches(version) == (
-        versions.compare(version, lo) >= 0 and versions.compare(version, hi) <= 0)
+        versions.compare(version, lo) >= 0 and versions.compare(version, hi) <= 0
+    )
 
 
 def test_range_examples():
@@ -122,13 +132,24 @@ def test_range_examples():
 glob_value = st.sampled_from(["seed_*", "seed_original", "pipe_echo", "*", "[ps]*", "flags:thread=0"])
 version_value = st.sampled_from(["3.11", "3.1*", ">=3.8", ">=3.8,<3.14", "*", "!=3.12", "2.7"])
 gevent_value = st.sampled_from(["26.9.0", ">=20.0", "<24", ">=1.2,<=1.5", "2*", "*"])
-one_or_list = lambda s: s | st.lists(s, min_size=2, max_size=3)
+
+
+def one_or_list(s):
+    return s | st.lists(s, min_size=2, max_size=3)
+
+
 verdict_value = one_or_list(st.sampled_from(list(verdicts.NAMES) + ["hang", "works"]))
-rule_dict = st.fixed_dictionaries({"verdict": verdict_value}, optional={
-    "case": one_or_list(glob_value), "config": one_or_list(glob_value),
-    "start": one_or_list(st.sampled_from(["fork", "spawn", "forkserver", "default", "*"])),
-    "python": one_or_list(version_value), "gevent": one_or_list(gevent_value),
-    "note": st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)})
+rule_dict = st.fixed_dictionaries(
+    {"verdict": verdict_value},
+    optional={
+        "case": one_or_list(glob_value),
+        "config": one_or_list(glob_value),
+        "start": one_or_list(st.sampled_from(["fork", "spawn", "forkserver", "default", "*"])),
+        "python": one_or_list(version_value),
+        "gevent": one_or_list(gevent_value),
+        "note": st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),
+    },
+)
 
 
 @given(st.lists(rule_dict, max_size=6))
@@ -147,10 +168,20 @@ def test_parse_raises_only_baseline_errors(text):
         assert "\n" not in str(exc).strip() or "TOML" in str(exc)
 
 
-@given(st.lists(st.fixed_dictionaries({}, optional={"verdict": st.sampled_from(["oops", 3, "ok"]),
-                                                    "case": st.sampled_from([3, [], "", "x"]),
-                                                    "gevent": st.sampled_from([">=", "1.2", "=>1"]),
-                                                    "color": st.just("red")}), max_size=3))
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "verdict": st.sampled_from(["oops", 3, "ok"]),
+                "case": st.sampled_from([3, [], "", "x"]),
+                "gevent": st.sampled_from([">=", "1.2", "=>1"]),
+                "color": st.just("red"),
+            },
+        ),
+        max_size=3,
+    )
+)
 def test_bad_rules_are_one_line_errors(dicts):
     try:
         rules = [baseline.Rule.from_dict(d) for d in dicts]
@@ -160,10 +191,23 @@ def test_bad_rules_are_one_line_errors(dicts):
     assert all(r.verdicts for r in rules)
 
 
-axis_values = (["a", "b", "seed_original"], ["none", "patch_all", "lazy"], ["fork", "spawn"],
-               ["2.7", "3.8", "3.11", "3.14"], ["1.2.2", "20.9.0", "24.2.1", "26.9.0"])
-verdict_sets = st.sampled_from([frozenset({"ok"}), frozenset({"deadlock"}), frozenset({"running"}),
-                                frozenset({"ok", "deadlock"}), frozenset({"error"}), frozenset({"unsupported"})])
+axis_values = (
+    ["a", "b", "seed_original"],
+    ["none", "patch_all", "lazy"],
+    ["fork", "spawn"],
+    ["2.7", "3.8", "3.11", "3.14"],
+    ["1.2.2", "20.9.0", "24.2.1", "26.9.0"],
+)
+verdict_sets = st.sampled_from(
+    [
+        frozenset({"ok"}),
+        frozenset({"deadlock"}),
+        frozenset({"running"}),
+        frozenset({"ok", "deadlock"}),
+        frozenset({"error"}),
+        frozenset({"unsupported"}),
+    ]
+)
 cell_maps = st.dictionaries(st.tuples(*(st.sampled_from(v) for v in axis_values)), verdict_sets, max_size=60)
 
 
@@ -190,8 +234,18 @@ def _records_of(cells):
     out = []
     for (c, k, s, py, gv), vs in cells.items():
         for v in sorted(vs):
-            out.append({"id": records.cell_id(c, py, gv, k, s), "case": c, "config": k, "start": s,
-                        "python": py + ".1", "gevent": gv, "verdict": v, "signature": ""})
+            out.append(
+                {
+                    "id": records.cell_id(c, py, gv, k, s),
+                    "case": c,
+                    "config": k,
+                    "start": s,
+                    "python": py + ".1",
+                    "gevent": gv,
+                    "verdict": v,
+                    "signature": "",
+                }
+            )
     return out
 
 
@@ -220,14 +274,19 @@ def test_update_from_a_partial_run_keeps_the_other_cells(tmp_path_factory, first
 def test_baseline_command_checks_and_updates(slice_records, tmp_path):
     import subprocess
     import sys
+
     store, path = str(tmp_path / "records.jsonl"), str(tmp_path / "expectations.toml")
     recs = [slice_records[records.cell_id("seed_original", PY, GEVENT, k, "fork")] for k in ("none", "patch_all")]
     for rec in recs:
         records.append(store, rec)
 
     def hangmatrix(*args):
-        return subprocess.run([sys.executable, "-m", "hangmatrix.cli", "baseline", "--records", store,
-                               "--baseline", path] + list(args), cwd=ROOT, capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "hangmatrix.cli", "baseline", "--records", store, "--baseline", path] + list(args),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
 
     assert hangmatrix("--update-baseline").returncode == 0
     assert baseline.load(path).scope["cells"] == ["%s %s" % (PY, GEVENT)]
@@ -242,10 +301,12 @@ def test_update_keeps_explained_rules_while_they_hold(tmp_path):
     path = str(tmp_path / "expectations.toml")
     racy = '{ case = "pipe_echo", verdict = ["ok", "deadlock"], note = "a race" }'
     with open(path, "w") as f:
-        f.write("expect = [\n  %s,\n  { verdict = \"ok\" },\n]\n" % racy)
-    cells = {("pipe_echo", "none", "fork", "3.11", "26.9.0"): frozenset({"deadlock"}),
-             ("pipe_echo", "lazy", "fork", "3.11", "26.9.0"): frozenset({"ok"}),
-             ("seed_original", "none", "fork", "3.11", "26.9.0"): frozenset({"running"})}
+        f.write('expect = [\n  %s,\n  { verdict = "ok" },\n]\n' % racy)
+    cells = {
+        ("pipe_echo", "none", "fork", "3.11", "26.9.0"): frozenset({"deadlock"}),
+        ("pipe_echo", "lazy", "fork", "3.11", "26.9.0"): frozenset({"ok"}),
+        ("seed_original", "none", "fork", "3.11", "26.9.0"): frozenset({"running"}),
+    }
     base = baseline.update(_records_of(cells), path)
     assert str(base.rules[0]) == racy  # still right (each run within ok/deadlock): kept, note and all
     assert not any(r.matches("pipe_echo", "none", "fork", "3.11", "26.9.0") for r in base.rules[1:-1])

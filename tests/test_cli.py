@@ -1,4 +1,5 @@
 """The scriptable interface, end to end through the real `hangmatrix` command."""
+
 import os
 import signal
 import subprocess
@@ -22,8 +23,20 @@ def hm(*args, **kwargs):
 def test_every_config_and_start_has_a_record_and_a_readable_diagnosis(tmp_path, env311):
     store = str(tmp_path / "records.jsonl")
     seeds = ["seed_original", "seed_terminating"]  # every case: tests/test_baseline.py runs them all
-    out = hm("run", "--case", ",".join(seeds), "--python", PY, "--gevent", GEVENT, "--records", store,
-             "--timeout", "20", "--quiet")
+    out = hm(
+        "run",
+        "--case",
+        ",".join(seeds),
+        "--python",
+        PY,
+        "--gevent",
+        GEVENT,
+        "--records",
+        store,
+        "--timeout",
+        "20",
+        "--quiet",
+    )
     assert out.returncode == 0, out.stderr
     recs = records.read(store)
     expected = {records.cell_id(c, PY, GEVENT, k, s) for c in seeds for k in configs.NAMED for s in configs.STARTS}
@@ -42,8 +55,24 @@ def test_every_config_and_start_has_a_record_and_a_readable_diagnosis(tmp_path, 
 
 def test_options_are_repeatable_and_comma_separated(tmp_path, env311):
     store = str(tmp_path / "r.jsonl")
-    out = hm("run", "--case", "seed_terminating", "--config", "none,patch_all", "--config", "flags:thread=0,queue=0",
-             "--start", "fork", "--python", PY, "--gevent", GEVENT, "--records", store, "--quiet")
+    out = hm(
+        "run",
+        "--case",
+        "seed_terminating",
+        "--config",
+        "none,patch_all",
+        "--config",
+        "flags:thread=0,queue=0",
+        "--start",
+        "fork",
+        "--python",
+        PY,
+        "--gevent",
+        GEVENT,
+        "--records",
+        store,
+        "--quiet",
+    )
     assert out.returncode == 0, out.stderr
     got = {r["config"]: r["verdict"] for r in records.read(store)}
     assert got == {"none": "ok", "patch_all": "deadlock", "flags:thread=0,queue=0": "ok"}
@@ -51,17 +80,48 @@ def test_options_are_repeatable_and_comma_separated(tmp_path, env311):
 
 def test_unknown_flag_is_unsupported_not_an_error(tmp_path, env311):
     store = str(tmp_path / "r.jsonl")
-    hm("run", "--case", "seed_terminating", "--config", "flags:nonesuch=1", "--start", "fork", "--python", PY,
-       "--gevent", GEVENT, "--records", store, "--quiet")
+    hm(
+        "run",
+        "--case",
+        "seed_terminating",
+        "--config",
+        "flags:nonesuch=1",
+        "--start",
+        "fork",
+        "--python",
+        PY,
+        "--gevent",
+        GEVENT,
+        "--records",
+        store,
+        "--quiet",
+    )
     rec = records.read(store)[0]
     assert rec["verdict"] == "unsupported" and "nonesuch" in rec["signature"]
 
 
 def test_bad_input_gets_one_line_and_the_rest_still_runs(tmp_path, env311):
     store = str(tmp_path / "r.jsonl")
-    out = hm("run", "--case", "seed_terminating", "--config", "none", "--start", "fork",
-             "--python", "/nonexistent/python", "--python", PY, "--gevent", GEVENT, "--gevent", "0.0.1",
-             "--records", store, "--quiet")
+    out = hm(
+        "run",
+        "--case",
+        "seed_terminating",
+        "--config",
+        "none",
+        "--start",
+        "fork",
+        "--python",
+        "/nonexistent/python",
+        "--python",
+        PY,
+        "--gevent",
+        GEVENT,
+        "--gevent",
+        "0.0.1",
+        "--records",
+        store,
+        "--quiet",
+    )
     assert out.returncode == 0
     assert "/nonexistent/python" in out.stderr
     verdicts = {r["gevent"]: r["verdict"] for r in records.read(store)}
@@ -72,13 +132,27 @@ def test_bad_input_gets_one_line_and_the_rest_still_runs(tmp_path, env311):
 
 
 def test_resume_after_the_harness_is_killed_gives_the_same_table(tmp_path, env311):
-    selection = ["--case", "seed_terminating,pipe_echo", "--config", "none,patch_all,lazy", "--start",
-                 "fork,spawn", "--python", PY, "--gevent", GEVENT, "--quiet", "--jobs", "2"]
+    selection = [
+        "--case",
+        "seed_terminating,pipe_echo",
+        "--config",
+        "none,patch_all,lazy",
+        "--start",
+        "fork,spawn",
+        "--python",
+        PY,
+        "--gevent",
+        GEVENT,
+        "--quiet",
+        "--jobs",
+        "2",
+    ]
     whole = str(tmp_path / "whole.jsonl")
     assert hm("run", *selection, "--records", whole).returncode == 0
     broken = str(tmp_path / "broken.jsonl")
-    proc = subprocess.Popen(HM + ["run", *selection, "--records", broken], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        HM + ["run", *selection, "--records", broken], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     while not os.path.exists(broken) or len(records.read(broken)) < 3:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
@@ -96,9 +170,25 @@ def test_memory_option_caps_each_cell_and_bad_sizes_get_one_line(tmp_path, env31
     """--memory reaches the cell: the memory bomb of tests/cases stops with out-of-memory at that cap."""
     store = str(tmp_path / "r.jsonl")
     cases_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases")
-    out = hm("run", "--case", "allocates_forever", "--config", "none", "--start", "fork", "--python", PY,
-             "--gevent", GEVENT, "--memory", "300M", "--records", store, "--quiet",
-             env=dict(os.environ, HANGMATRIX_CASES=cases_dir))
+    out = hm(
+        "run",
+        "--case",
+        "allocates_forever",
+        "--config",
+        "none",
+        "--start",
+        "fork",
+        "--python",
+        PY,
+        "--gevent",
+        GEVENT,
+        "--memory",
+        "300M",
+        "--records",
+        store,
+        "--quiet",
+        env=dict(os.environ, HANGMATRIX_CASES=cases_dir),
+    )
     assert out.returncode == 0, out.stderr
     rec = records.read(store)[0]
     assert (rec["verdict"], rec["signature"]) == ("error", "out of memory (cap 300 MiB)"), rec["signature"]

@@ -1,6 +1,7 @@
 """Deadlines, backstops and sample times run on the monotonic clock: a wall-clock step (NTP, an admin's
 `date -s`) must not shorten the 2 s stall window or a timeout. Here the wall clock jumps an hour at every
 read, in this process, while real samples of a real process are taken and real waits run."""
+
 import os
 import subprocess
 import time

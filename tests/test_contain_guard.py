@@ -2,6 +2,7 @@
 happened once, from a namespace launch that asked for no private /dev/shm) hides every process of the
 machine from everyone. Each test runs in a throwaway mount namespace (`unshare --mount --propagation
 private`), so a failure harms nothing outside it; there "the machine's" namespace is the throwaway one."""
+
 import os
 import subprocess
 import sys
@@ -42,8 +43,12 @@ print("own pid visible:", os.path.exists("/proc/%d/stat" % os.getpid()))
 
 
 def throwaway(program, *args):
-    done = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, "-c", program]
-                          + list(args), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", sys.executable, "-c", program] + list(args),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
@@ -51,7 +56,7 @@ def throwaway(program, *args):
 def test_a_namespace_launch_without_private_shm_mounts_proc_only_in_its_own_mount_namespace():
     out = throwaway(NAMESPACE_WITHOUT_SHM)
     assert "own pid visible: True" in out, out  # the caller's /proc is untouched
-    assert "case's /proc/self: 2" in out, out   # and the case still sees its own namespace's /proc
+    assert "case's /proc/self: 2" in out, out  # and the case still sees its own namespace's /proc
 
 
 def test_mount_over_refuses_the_callers_own_mount_namespace():
@@ -109,6 +114,7 @@ def test_a_supervisor_that_goes_blind_mid_run_says_so_and_leaves_nothing():
     the supervisor sees neither its tree nor itself. It must say so (env-error), not guess a verdict,
     and still kill the cell: nothing of it is left once /proc is back."""
     from conftest import GEVENT, PY
+
     tag = "blind-%d" % os.getpid()
     out = throwaway(BLINDED_MID_RUN, tag, os.path.join(os.path.dirname(__file__), "cases"), PY, GEVENT)
     assert "cell seen: True" in out, out

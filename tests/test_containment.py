@@ -1,6 +1,7 @@
 """A cell cannot harm anything outside itself: caps with a verdict, a PID namespace per cell, hostile cases.
 Every test runs real programs from tests/cases under the real supervisor; the autouse fixture in conftest.py
 also checks that no process, /dev/shm entry or cell folder is left."""
+
 import os
 import subprocess
 import time
@@ -11,8 +12,8 @@ import pytest
 
 from conftest import OWNER
 from hangmatrix.model import cases, configs, packaged
-from hangmatrix.run import contain, runner
 from hangmatrix.observe import watch
+from hangmatrix.run import runner
 
 CASES = [os.path.join(os.path.dirname(__file__), "cases")]
 CAP = 256 << 20
@@ -81,6 +82,7 @@ def test_with_containment_off_the_subreaper_runs_and_says_so(env311, monkeypatch
 
 # ---------------------------------------------------------------- hostile cases
 
+
 @pytest.mark.skipif(not ROOT, reason="needs the PID namespace (root): unreachable ancestors")
 def test_a_case_that_sigkills_its_supervisor_cannot_reach_it(env311):
     rec = runner.run_cell(spec_of(env311, "kills_its_supervisor"))
@@ -130,8 +132,11 @@ def _case_process(name, deadline):
     while time.monotonic() < deadline:
         for proc in psutil.process_iter(["pid", "cmdline"]):
             try:
-                if any(name in part for part in proc.info["cmdline"] or []) and \
-                        proc.environ().get("HANGMATRIX_OWNER") == OWNER and "HANGMATRIX_CELL" in proc.environ():
+                if (
+                    any(name in part for part in proc.info["cmdline"] or [])
+                    and proc.environ().get("HANGMATRIX_OWNER") == OWNER
+                    and "HANGMATRIX_CELL" in proc.environ()
+                ):
                     return proc.pid
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue

@@ -1,4 +1,5 @@
 """Verdicts in about a second, and never a false one: real cells, some of them on a saturated machine."""
+
 import os
 import subprocess
 import sys
@@ -34,13 +35,16 @@ def saturated_cpu():
         hog.wait()
 
 
-@pytest.mark.parametrize("case,config,expected", [
-    ("slow_compute", "none", "ok"),
-    ("timed_sleep", "none", "ok"),
-    ("seed_terminating", "none", "ok"),
-    ("seed_original", "none", "running"),
-    ("seed_original", "patch_all", "deadlock"),
-])
+@pytest.mark.parametrize(
+    "case,config,expected",
+    [
+        ("slow_compute", "none", "ok"),
+        ("timed_sleep", "none", "ok"),
+        ("seed_terminating", "none", "ok"),
+        ("seed_original", "none", "running"),
+        ("seed_original", "patch_all", "deadlock"),
+    ],
+)
 def test_no_false_verdict_with_every_core_saturated(run_one, saturated_cpu, case, config, expected):
     folders = None if case.startswith("seed") else CASES
     rec = run_one(case, config, "fork", timeout=30.0, folders=folders)

@@ -1,33 +1,51 @@
 """`hangmatrix diff`, `hangmatrix bisect` and the minimal patch set, each run for real on Python 3.11 (the
 answers below are measured facts of those gevent releases), then the properties of their algorithms."""
+
 import json
 import os
 import subprocess
 import sys
 
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from conftest import PY
 from hangmatrix.checks import bisect, minimal
-from hangmatrix.store import records
-from hangmatrix.run import runner
 from hangmatrix.model import verdicts as verdict_names
 from hangmatrix.report import diff as diff_mod
+from hangmatrix.run import runner
+from hangmatrix.store import records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEFORE, AFTER = "24.11.1", "25.4.1"  # patch_all(thread=False) stops working for the seed program here
 
 
 def hangmatrix(*args):
-    out = subprocess.run([sys.executable, "-m", "hangmatrix.cli"] + list(args), cwd=ROOT, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "hangmatrix.cli"] + list(args), cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     return out.returncode, out.stdout, out.stderr
 
 
 def test_bisect_finds_the_release_where_thread_false_stopped_working():
-    code, out, err = hangmatrix("bisect", "--case", "seed_terminating", "--config", "thread_false", "--start",
-                                "fork", "--python", PY, "--good", "24.10.3", "--bad", "25.4.2", "--timeout", "20")
+    code, out, err = hangmatrix(
+        "bisect",
+        "--case",
+        "seed_terminating",
+        "--config",
+        "thread_false",
+        "--start",
+        "fork",
+        "--python",
+        PY,
+        "--good",
+        "24.10.3",
+        "--bad",
+        "25.4.2",
+        "--timeout",
+        "20",
+    )
     print(out)
     assert code == 0, err
     lines = out.strip().splitlines()
@@ -46,9 +64,14 @@ def test_bisect_finds_the_release_where_thread_false_stopped_working():
 def test_diff_of_two_gevent_releases_lists_the_new_hang_with_both_signatures(tmp_path):
     paths = {}
     for release in (BEFORE, AFTER):
-        items = runner.plan(case_names=["seed_terminating"], config_names=["patch_all", "thread_false",
-                                                                          "thread_queue_false"],
-                            starts=["fork"], pythons=[PY], gevents=[release], timeout=20.0)
+        items = runner.plan(
+            case_names=["seed_terminating"],
+            config_names=["patch_all", "thread_false", "thread_queue_false"],
+            starts=["fork"],
+            pythons=[PY],
+            gevents=[release],
+            timeout=20.0,
+        )
         paths[release] = str(tmp_path / ("gevent%s.jsonl" % release))
         for rec in runner.execute(items):
             records.append(paths[release], rec)
@@ -70,8 +93,16 @@ def test_diff_of_two_gevent_releases_lists_the_new_hang_with_both_signatures(tmp
 
 def test_minimal_patch_set_of_the_seed_on_gevent_26_9(env311):
     lines = []
-    result = minimal.search("seed_terminating", "fork", PY, env311.gevent, universe=["thread", "queue", "socket"],
-                            rest="off", timeout=20.0, say=lines.append)
+    result = minimal.search(
+        "seed_terminating",
+        "fork",
+        PY,
+        env311.gevent,
+        universe=["thread", "queue", "socket"],
+        rest="off",
+        timeout=20.0,
+        say=lines.append,
+    )
     print("\n".join(lines))
     print(minimal.report(result))
     assert result["full"] == "deadlock"
@@ -83,8 +114,11 @@ def test_minimal_patch_set_of_the_seed_on_gevent_26_9(env311):
     assert result["hangs_alone"] == ["thread", "queue"] and flag in ("thread", "queue")
     assert [f for s in result["also_minimal"] for f in s] == [f for f in ("thread", "queue") if f != flag]
     assert result["runs_after_single_removal"] == []  # no one flag's removal from the three is enough
-    assert result["runs"] <= 2 ** 3 and result["single_removals"] == {"thread": "deadlock", "queue": "deadlock",
-                                                                      "socket": "deadlock"}
+    assert result["runs"] <= 2**3 and result["single_removals"] == {
+        "thread": "deadlock",
+        "queue": "deadlock",
+        "socket": "deadlock",
+    }
     assert minimal.report(result).splitlines()[-1] == "smallest set of enabled flags that still hangs: " + flag
 
 
@@ -94,6 +128,7 @@ def test_minimal_configurations_name_every_candidate():
 
 
 # ---------------------------------------------------------------- properties: bisect
+
 
 def _fake_bisect(seq, good_last=False):
     """Bisect over releases 1.0 … 1.(n-1) whose verdicts are seq, without running anything."""
@@ -105,8 +140,9 @@ def _fake_bisect(seq, good_last=False):
         return {"verdict": seq[releases.index(release)], "signature": "", "elapsed_s": 0.0}
 
     good, bad = (releases[-1], releases[0]) if good_last else (releases[0], releases[-1])
-    result = bisect.bisect("seed_terminating", "thread_false", "fork", PY, good, bad, say=lambda m: None,
-                           releases=releases, run=run)
+    result = bisect.bisect(
+        "seed_terminating", "thread_false", "fork", PY, good, bad, say=lambda m: None, releases=releases, run=run
+    )
     return releases, ran, result
 
 
@@ -151,24 +187,37 @@ HANGS = ("deadlock", "stall", "timeout")
 # apart: a hang appearing, a failure appearing where it worked, a hang turning into another hang, a hang
 # ending (whatever replaced it), a failure fixed, and the rest.
 DIRECTION_OF = {
-    ("ok", "deadlock"): "new hangs", ("running", "stall"): "new hangs", ("error", "timeout"): "new hangs",
-    ("unsupported", "deadlock"): "new hangs", ("env-error", "timeout"): "new hangs",
-    ("ok", "error"): "new failures", ("running", "crash"): "new failures", ("env-error", "error"): "new failures",
+    ("ok", "deadlock"): "new hangs",
+    ("running", "stall"): "new hangs",
+    ("error", "timeout"): "new hangs",
+    ("unsupported", "deadlock"): "new hangs",
+    ("env-error", "timeout"): "new hangs",
+    ("ok", "error"): "new failures",
+    ("running", "crash"): "new failures",
+    ("env-error", "error"): "new failures",
     ("unsupported", "crash"): "new failures",
-    ("deadlock", "stall"): "hangs changed kind", ("timeout", "deadlock"): "hangs changed kind",
-    ("deadlock", "ok"): "no longer hang", ("stall", "error"): "no longer hang", ("timeout", "env-error"): "no longer hang",
+    ("deadlock", "stall"): "hangs changed kind",
+    ("timeout", "deadlock"): "hangs changed kind",
+    ("deadlock", "ok"): "no longer hang",
+    ("stall", "error"): "no longer hang",
+    ("timeout", "env-error"): "no longer hang",
     ("deadlock", "crash"): "no longer hang",
-    ("error", "ok"): "fixed", ("crash", "running"): "fixed",
-    ("error", "crash"): "other changes", ("ok", "running"): "other changes", ("ok", "unsupported"): "other changes",
-    ("env-error", "ok"): "other changes", ("crash", "env-error"): "other changes",
+    ("error", "ok"): "fixed",
+    ("crash", "running"): "fixed",
+    ("error", "crash"): "other changes",
+    ("ok", "running"): "other changes",
+    ("ok", "unsupported"): "other changes",
+    ("env-error", "ok"): "other changes",
+    ("crash", "env-error"): "other changes",
 }
 
 
 def test_each_change_lands_in_the_group_a_reader_expects():
     cells = [("case%d" % i, "patch_all", "fork", "3.11.7") for i in range(len(DIRECTION_OF))]
     pairs = dict(zip(cells, DIRECTION_OF))
-    result = diff_mod.diff(_recs({k: p[0] for k, p in pairs.items()}, "24.11.1"),
-                           _recs({k: p[1] for k, p in pairs.items()}, "25.4.1"))
+    result = diff_mod.diff(
+        _recs({k: p[0] for k, p in pairs.items()}, "24.11.1"), _recs({k: p[1] for k, p in pairs.items()}, "25.4.1")
+    )
     got = {(c["old"]["verdict"], c["new"]["verdict"]): c["direction"] for c in result["changes"]}
     assert got == DIRECTION_OF
     assert [g["direction"] for g in result["groups"]] == list(diff_mod.DIRECTIONS)  # new hangs first
@@ -177,14 +226,28 @@ def test_each_change_lands_in_the_group_a_reader_expects():
 # ---------------------------------------------------------------- properties: diff
 
 verdicts = st.sampled_from(verdict_names.NAMES)
-keys = st.tuples(st.sampled_from(["seed_original", "pipe_echo"]), st.sampled_from(["none", "patch_all", "lazy"]),
-                 st.sampled_from(["fork", "spawn"]), st.sampled_from(["3.8.18", "3.11.7"]))
+keys = st.tuples(
+    st.sampled_from(["seed_original", "pipe_echo"]),
+    st.sampled_from(["none", "patch_all", "lazy"]),
+    st.sampled_from(["fork", "spawn"]),
+    st.sampled_from(["3.8.18", "3.11.7"]),
+)
 
 
 def _recs(mapping, gevent):
-    return [{"id": records.cell_id(c, py[:py.rindex(".")], gevent, k, s), "case": c, "config": k, "start": s,
-             "python": py, "gevent": gevent, "verdict": v, "signature": "sig %s" % v}
-            for (c, k, s, py), v in mapping.items()]
+    return [
+        {
+            "id": records.cell_id(c, py[: py.rindex(".")], gevent, k, s),
+            "case": c,
+            "config": k,
+            "start": s,
+            "python": py,
+            "gevent": gevent,
+            "verdict": v,
+            "signature": "sig %s" % v,
+        }
+        for (c, k, s, py), v in mapping.items()
+    ]
 
 
 @given(st.dictionaries(keys, st.tuples(verdicts, verdicts), min_size=1, max_size=30), st.booleans())

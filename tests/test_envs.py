@@ -1,4 +1,5 @@
 """Interpreters and cell environments, built for real (cached in the hangmatrix cache, so reruns are quick)."""
+
 import glob
 import json
 import os
@@ -21,10 +22,19 @@ from hangmatrix.envs.pkg import Version
 
 def pyenv_versions():
     """What pyenv has installed, read from its folder (the discovery code is not asked)."""
-    root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip() \
-        if subprocess.run(["which", "pyenv"], capture_output=True).returncode == 0 else ""
-    return sorted(os.path.basename(os.path.dirname(os.path.dirname(p)))
-                  for p in glob.glob(os.path.join(root, "versions", "*", "bin", "python"))) if root else []
+    root = (
+        subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip()
+        if subprocess.run(["which", "pyenv"], capture_output=True).returncode == 0
+        else ""
+    )
+    return (
+        sorted(
+            os.path.basename(os.path.dirname(os.path.dirname(p)))
+            for p in glob.glob(os.path.join(root, "versions", "*", "bin", "python"))
+        )
+        if root
+        else []
+    )
 
 
 def start_method_of(python):
@@ -49,11 +59,14 @@ def test_python27_is_a_wide_unicode_build():
     assert find_interpreter("2.7").abi == "cp27mu"
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("3.5", "no Python 3.5 on this machine (found: 2.7, "),
-    ("/nonexistent/bin/python", "no Python at /nonexistent/bin/python"),
-    ("/bin/true", "/bin/true is not a working CPython"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("3.5", "no Python 3.5 on this machine (found: 2.7, "),
+        ("/nonexistent/bin/python", "no Python at /nonexistent/bin/python"),
+        ("/bin/true", "/bin/true is not a working CPython"),
+    ],
+)
 def test_missing_interpreter_is_one_line_env_error(spec, message):
     with pytest.raises(EnvError) as err:
         find_interpreter(spec)
@@ -113,10 +126,13 @@ def test_killed_build_is_not_taken_for_complete(tmp_path):
     assert not env.reused and env.path == str(half) and installed_in(env) == ["26.9.0", env.greenlet]
 
 
-@pytest.mark.parametrize("gevent, message", [
-    ("9.9.9", "gevent 9.9.9 is not a release on the package index"),
-    ("1.2.2", "gevent 1.2.2 has no wheel for Python 3.11"),
-])
+@pytest.mark.parametrize(
+    "gevent, message",
+    [
+        ("9.9.9", "gevent 9.9.9 is not a release on the package index"),
+        ("1.2.2", "gevent 1.2.2 has no wheel for Python 3.11"),
+    ],
+)
 def test_unusable_gevent_is_one_line_env_error(tmp_path, gevent, message):
     with pytest.raises(EnvError) as err:
         ensure_env(find_interpreter("3.11"), gevent, cache_dir=str(tmp_path))
@@ -128,8 +144,9 @@ def test_greenlet_mismatch_is_caught_not_hung(tmp_path):
     interp = find_interpreter("3.7")
     bad = str(tmp_path / "bad")
     steps.run([steps.uv(), "venv", "-q", "--python", interp.path, bad])
-    steps.run([steps.uv(), "pip", "install", "-q", "--python", bad + "/bin/python",
-               "gevent==1.3.7", "greenlet==0.4.17"])
+    steps.run(
+        [steps.uv(), "pip", "install", "-q", "--python", bad + "/bin/python", "gevent==1.3.7", "greenlet==0.4.17"]
+    )
     with pytest.raises(EnvError) as err:
         check_sound(interp, bad + "/bin/python", bad, "1.3.7")
     assert "greenlet 0.4.17 is binary-incompatible with gevent 1.3.7" in str(err.value) and err.value.lasting
@@ -162,7 +179,7 @@ def test_debian_root_cells_run_patched_multiprocessing(version, debian_root_buil
     interp = find_interpreter(version)
     assert interp.source == "debian-root" and interp.root == root and interp.default_start == "forkserver"
     env = ensure_env(interp, "26.9.0")
-    assert env.python.startswith(debian_root.ENVS) and env.path == root + env.python[:-len("/bin/python")]
+    assert env.python.startswith(debian_root.ENVS) and env.path == root + env.python[: -len("/bin/python")]
     code = "import gevent.monkey; gevent.monkey.patch_all(); import multiprocessing as m; print(m.get_start_method())"
     done = subprocess.run(env.command([env.python, "-c", code]), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() in ("fork", "forkserver", "spawn"), done.stderr
@@ -176,20 +193,20 @@ def test_debian_root_stage_and_cwd(tmp_path, debian_root_built):
     root = debian_root_built
     env = ensure_env(find_interpreter("3.14"), "26.9.0")
     script = tmp_path / "pool.py"
-    script.write_text("import multiprocessing as m, os\n"
-                      "if __name__ == '__main__':\n"
-                      "    with m.get_context('forkserver').Pool(2) as p: print(os.getcwd(), p.map(abs, [-1, -2]))\n")
+    script.write_text(
+        "import multiprocessing as m, os\n"
+        "if __name__ == '__main__':\n"
+        "    with m.get_context('forkserver').Pool(2) as p: print(os.getcwd(), p.map(abs, [-1, -2]))\n"
+    )
     inside = env.stage(str(script))
     assert inside.startswith(debian_root.STAGE) and os.path.exists(root + inside) and env.stage(str(script)) == inside
     os.makedirs(env.tmp_base, exist_ok=True)
     work = tempfile.mkdtemp(prefix="test-envs-", dir=env.tmp_base)
     try:
-        done = subprocess.run(env.command([env.python, inside], cwd=work), capture_output=True, text=True,
-                              timeout=60)
+        done = subprocess.run(env.command([env.python, inside], cwd=work), capture_output=True, text=True, timeout=60)
         assert done.stdout.strip() == "%s [1, 2]" % env.visible(work), done.stderr
     finally:
         os.rmdir(work)
-
 
 
 def test_local_wheel_env(tmp_path):
@@ -197,8 +214,23 @@ def test_local_wheel_env(tmp_path):
     pip = [getattr(sys, "_base_executable", sys.executable), "-m", "pip"]
     if subprocess.run(pip + ["--version"], capture_output=True).returncode != 0:
         pytest.skip("no pip to fetch a wheel with")
-    subprocess.run(pip + ["download", "-q", "--no-deps", "--only-binary", ":all:", "-d", str(tmp_path),
-                          "--python-version", "3.11", "gevent==26.9.0"], check=True, capture_output=True)
+    subprocess.run(
+        pip
+        + [
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "-d",
+            str(tmp_path),
+            "--python-version",
+            "3.11",
+            "gevent==26.9.0",
+        ],
+        check=True,
+        capture_output=True,
+    )
     wheels = [str(p) for p in tmp_path.glob("*.whl")]
     interp = find_interpreter("3.11")
     env = ensure_wheel_env(interp, wheels)

@@ -3,6 +3,7 @@ wheel installed into a fresh virtual environment in a temporary folder outside t
 command run from an empty folder there. The wheel's built-in cases, matrices and baseline must be the
 checkout's files byte for byte (cases/ is mapped into the package, not copied), and every module of the
 package must ship, including ones added later."""
+
 import fnmatch
 import hashlib
 import json
@@ -43,8 +44,9 @@ def test_the_wheel_carries_the_checkouts_cases_matrices_baseline_and_every_modul
     expected.update({p: sha256(data) for p, data in checkout_files("hangmatrix").items()})
     assert "hangmatrix/data/expectations.toml" in expected and "hangmatrix/inject/sitecustomize.py" in expected
     assert {p: shipped.get(p) for p in expected} == expected
-    assert {p for p in shipped if p.startswith("hangmatrix/builtin_cases/")} == \
-        {p for p in expected if p.startswith("hangmatrix/builtin_cases/")}
+    assert {p for p in shipped if p.startswith("hangmatrix/builtin_cases/")} == {
+        p for p in expected if p.startswith("hangmatrix/builtin_cases/")
+    }
 
 
 def test_the_sdist_has_the_tests_and_the_cases(built):
@@ -74,8 +76,11 @@ def test_the_installed_package_lists_its_cases_and_matrices(installed):
         name = os.path.basename(path)[:-3]
         if name.startswith("_"):
             continue
-        what = next(line.split("=", 1)[1].strip() for line in data.decode().splitlines()
-                    if line.startswith("# hangmatrix: what ="))
+        what = next(
+            line.split("=", 1)[1].strip()
+            for line in data.decode().splitlines()
+            if line.startswith("# hangmatrix: what =")
+        )
         assert any(line.split() == [name] + what.split() for line in lines), (name, listed.stdout)
     assert "__init__" not in listed.stdout
 
@@ -94,8 +99,27 @@ def _records(path):
 def test_the_seed_deadlocks_under_patch_all_and_runs_without(installed, work):
     exe, env, empty = installed
     store = os.path.join(work, "seed.jsonl")
-    done = sh([exe, "run", "--case", "seed_original", "--config", "patch_all,none", "--start", "fork",
-               "--python", PY, "--gevent", GEVENT, "--records", store, "--quiet"], empty, env)
+    done = sh(
+        [
+            exe,
+            "run",
+            "--case",
+            "seed_original",
+            "--config",
+            "patch_all,none",
+            "--start",
+            "fork",
+            "--python",
+            PY,
+            "--gevent",
+            GEVENT,
+            "--records",
+            store,
+            "--quiet",
+        ],
+        empty,
+        env,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     got = {r["config"]: r for r in _records(store)}
     assert got["patch_all"]["verdict"] == "deadlock" and "read()" in got["patch_all"]["signature"], got["patch_all"]
@@ -115,8 +139,12 @@ def test_the_default_matrix_runs_and_meets_the_packaged_baseline(installed, work
     exe, env, empty = installed
     venv = os.path.dirname(os.path.dirname(exe))
     store = os.path.join(work, "default.jsonl")
-    done = sh([exe, "run", "--matrix", "default", "--python", PY, "--gevent", GEVENT, "--records", store,
-               "--quiet"], empty, env, timeout=900)
+    done = sh(
+        [exe, "run", "--matrix", "default", "--python", PY, "--gevent", GEVENT, "--records", store, "--quiet"],
+        empty,
+        env,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "hangmatrix: matrix default from the built-in %s" % venv in done.stderr, done.stderr
     recs = _records(store)
@@ -133,12 +161,15 @@ def test_a_users_cases_and_matrix_win_over_the_built_in_ones(installed, work):
     exe, env, _ = installed
     project = os.path.join(work, "project")
     os.makedirs(os.path.join(project, "cases"))
-    shutil.copy(os.path.join(REPO, "examples", "user-project", "cases", "export_executor.py"),
-                os.path.join(project, "cases"))
+    shutil.copy(
+        os.path.join(REPO, "examples", "user-project", "cases", "export_executor.py"), os.path.join(project, "cases")
+    )
     shutil.copy(os.path.join(REPO, "cases", "seed_terminating.py"), os.path.join(project, "cases"))
     with open(os.path.join(project, "matrix.toml"), "w") as f:
-        f.write('[matrix.default]\nwhat = "ours"\ncases = ["export_executor"]\nconfigs = ["none"]\n'
-                'starts = ["fork"]\npythons = ["%s"]\ngevents = ["%s"]\n' % (PY, GEVENT))
+        f.write(
+            '[matrix.default]\nwhat = "ours"\ncases = ["export_executor"]\nconfigs = ["none"]\n'
+            'starts = ["fork"]\npythons = ["%s"]\ngevents = ["%s"]\n' % (PY, GEVENT)
+        )
     listed = sh([exe, "cases"], project, env)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.startswith(os.path.join(project, "cases") + ":\n"), listed.stdout

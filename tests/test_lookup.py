@@ -1,5 +1,6 @@
 """Where names are looked up: a user's ./matrix.toml before the built-in matrices (name by name), and
 $HANGMATRIX_CASES, then ./cases, then the built-in cases; the first wins and the listings show the rest."""
+
 import os
 import shutil
 import subprocess
@@ -15,8 +16,9 @@ OURS = '[matrix.default]\nwhat = "ours"\ncases = ["mine"]\nconfigs = ["none"]\n'
 
 
 def hangmatrix(*args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "hangmatrix.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "hangmatrix.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def test_a_users_matrix_wins_by_name_and_the_built_in_ones_stay_reachable(tmp_path, monkeypatch):
@@ -28,7 +30,9 @@ def test_a_users_matrix_wins_by_name_and_the_built_in_ones_stay_reachable(tmp_pa
     with pytest.raises(matrix.MatrixError) as err:
         matrix.load_matrix(None, "nope")
     assert str(err.value) == "no matrix named 'nope' (%s has: default; %s has: default, full, patterns, public)" % (
-        tmp_path / "matrix.toml", packaged.matrix_path())
+        tmp_path / "matrix.toml",
+        packaged.matrix_path(),
+    )
     (tmp_path / "matrix.toml").write_text("[matrix.default\n")  # a broken file of the user's is never skipped
     with pytest.raises(matrix.MatrixError, match="not valid TOML"):
         matrix.load_matrix(None, "full")
@@ -68,8 +72,11 @@ def test_listings_name_each_source_and_what_is_hidden(tmp_path):
     lines = done.stdout.splitlines()
     assert lines[0] == "%s:" % (tmp_path / "cases") and lines[1].split()[0] == "seed_original"
     assert lines[2] == "built-in (%s):" % packaged.cases_dir()
-    assert "(hidden by the one in %s)" % (tmp_path / "cases") in [l for l in lines if "seed_original" in l][1]
+    assert "(hidden by the one in %s)" % (tmp_path / "cases") in [line for line in lines if "seed_original" in line][1]
     done = hangmatrix("matrices", cwd=str(tmp_path), env=env)
-    assert done.stdout.splitlines()[:3] == ["%s:" % (tmp_path / "matrix.toml"), "  %-24s ours" % "default",
-                                            "built-in (%s):" % packaged.matrix_path()]
+    assert done.stdout.splitlines()[:3] == [
+        "%s:" % (tmp_path / "matrix.toml"),
+        "  %-24s ours" % "default",
+        "built-in (%s):" % packaged.matrix_path(),
+    ]
     assert "(hidden by the one in %s)" % (tmp_path / "matrix.toml") in done.stdout

@@ -1,13 +1,13 @@
 """The matrix file: the committed one parses, malformed ones fail with one line naming file and fault,
 and any valid matrix survives a write/read round trip."""
-import os
+
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hangmatrix.model import matrix, packaged
-
 
 
 def test_committed_matrices_parse():
@@ -21,21 +21,24 @@ def test_committed_matrices_parse():
         assert m.path == path
 
 
-@pytest.mark.parametrize("body, fault", [
-    ("[matrix.default\ncases = 1", "not valid TOML"),
-    ("[other]\nx = 1", "no [matrix.NAME] tables"),
-    ("[matrix.full]\ncases = ['*']", "no matrix named 'default' (has: full)"),
-    ("[matrix.default]\nstarts = ['fork', 'vfork']", "starts: 'vfork' is not one of"),
-    ("[matrix.default]\nconfigs = ['patch_everything']", "configs: 'patch_everything' is not one of"),
-    ("[matrix.default]\nconfigs = ['flags:thread']", "configs: 'flags:thread' is not one of"),
-    ("[matrix.default]\ngevents = ['default', '1.2.2']", "'default' cannot be combined"),
-    ("[matrix.default]\ngevents = ['newest']", "'newest' is not 'default', 'all', old, mid, new or a release"),
-    ("[matrix.default]\npythons = ['three']", "'three' is not 'discovered', a version"),
-    ("[matrix.default]\ncases = []", "cases must be a non-empty list of strings"),
-    ("[matrix.default]\ncases = [1]", "cases must be a non-empty list of strings"),
-    ("[matrix.default]\ndebian_root = 'yes'", "debian_root must be true or false"),
-    ("[matrix.default]\ngevent = ['1.2.2']", "unknown key 'gevent'"),
-])
+@pytest.mark.parametrize(
+    "body, fault",
+    [
+        ("[matrix.default\ncases = 1", "not valid TOML"),
+        ("[other]\nx = 1", "no [matrix.NAME] tables"),
+        ("[matrix.full]\ncases = ['*']", "no matrix named 'default' (has: full)"),
+        ("[matrix.default]\nstarts = ['fork', 'vfork']", "starts: 'vfork' is not one of"),
+        ("[matrix.default]\nconfigs = ['patch_everything']", "configs: 'patch_everything' is not one of"),
+        ("[matrix.default]\nconfigs = ['flags:thread']", "configs: 'flags:thread' is not one of"),
+        ("[matrix.default]\ngevents = ['default', '1.2.2']", "'default' cannot be combined"),
+        ("[matrix.default]\ngevents = ['newest']", "'newest' is not 'default', 'all', old, mid, new or a release"),
+        ("[matrix.default]\npythons = ['three']", "'three' is not 'discovered', a version"),
+        ("[matrix.default]\ncases = []", "cases must be a non-empty list of strings"),
+        ("[matrix.default]\ncases = [1]", "cases must be a non-empty list of strings"),
+        ("[matrix.default]\ndebian_root = 'yes'", "debian_root must be true or false"),
+        ("[matrix.default]\ngevent = ['1.2.2']", "unknown key 'gevent'"),
+    ],
+)
 def test_corrupt_file_is_one_line_naming_file_and_fault(tmp_path, body, fault):
     path = tmp_path / "matrix.toml"
     path.write_text(body)
@@ -79,12 +82,14 @@ def test_pairs_expand_per_interpreter():
     releases = {py27: ["1.1.0", "1.2.2", "1.5.0", "22.10.2"], py311: ["22.10.1", "26.9.0"]}
     pairs = matrix.Matrix(pythons=["discovered"]).pairs([py27, py311], releases.get)
     assert pairs == [(py27, "1.1.0"), (py27, "1.5.0"), (py27, "22.10.2"), (py311, "22.10.1"), (py311, "26.9.0")]
-    assert matrix.Matrix(pythons=["3.11"], gevents=["all"]).pairs([py27, py311], releases.get) == \
-        [(py311, "22.10.1"), (py311, "26.9.0")]
+    assert matrix.Matrix(pythons=["3.11"], gevents=["all"]).pairs([py27, py311], releases.get) == [
+        (py311, "22.10.1"),
+        (py311, "26.9.0"),
+    ]
     # explicit releases apply where they install
     assert matrix.Matrix(pythons=["2.7", "/x/3.11/bin/python"], gevents=["1.2.2", "26.9.0"]).pairs(
-        [py27, py311], releases.get) == [(py27, "1.2.2"), (py311, "26.9.0")]
-
+        [py27, py311], releases.get
+    ) == [(py27, "1.2.2"), (py311, "26.9.0")]
 
 
 def test_positions_name_each_interpreters_own_old_mid_new_release(tmp_path):
@@ -107,14 +112,31 @@ matrices = st.builds(
     matrix.Matrix,
     name=names,
     cases=st.lists(st.one_of(names, st.just("*"), names.map(lambda n: n + "*")), min_size=1, max_size=4),
-    configs=st.lists(st.one_of(st.sampled_from(matrix.CONFIG_NAMES), st.lists(
-        st.tuples(names, st.from_regex(r"[A-Za-z0-9_.]{1,6}", fullmatch=True)), min_size=1, max_size=3).map(
-        lambda kv: "flags:" + ",".join("%s=%s" % p for p in kv))), min_size=1, max_size=4),
+    configs=st.lists(
+        st.one_of(
+            st.sampled_from(matrix.CONFIG_NAMES),
+            st.lists(
+                st.tuples(names, st.from_regex(r"[A-Za-z0-9_.]{1,6}", fullmatch=True)), min_size=1, max_size=3
+            ).map(lambda kv: "flags:" + ",".join("%s=%s" % p for p in kv)),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
     starts=st.lists(st.sampled_from(matrix.START_NAMES), min_size=1, max_size=4),
-    pythons=st.lists(st.one_of(st.just("discovered"), st.from_regex(r"[23]\.\d{1,2}", fullmatch=True),
-                               names.map(lambda n: "/opt/" + n + "/bin/python")), min_size=1, max_size=4),
-    gevents=st.one_of(st.just(["default"]), st.just(["all"]), st.lists(
-        st.from_regex(r"\d{1,2}\.\d{1,2}\.\d(\.post\d)?", fullmatch=True), min_size=1, max_size=4)),
+    pythons=st.lists(
+        st.one_of(
+            st.just("discovered"),
+            st.from_regex(r"[23]\.\d{1,2}", fullmatch=True),
+            names.map(lambda n: "/opt/" + n + "/bin/python"),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    gevents=st.one_of(
+        st.just(["default"]),
+        st.just(["all"]),
+        st.lists(st.from_regex(r"\d{1,2}\.\d{1,2}\.\d(\.post\d)?", fullmatch=True), min_size=1, max_size=4),
+    ),
     debian_root=st.booleans(),
 )
 

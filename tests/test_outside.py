@@ -3,20 +3,19 @@ Unix-socket server, a file lock, a FIFO, an eventfd or a shared page that this t
 serves, answering late or never; waits that time or a signal end; and the all-inside twins, still deadlocks.
 
 The parties live in this process and find the cells through $WAIT_PARTY, a folder the cells inherit."""
+
 import contextlib
 import ctypes
-import mmap
 import fcntl
+import mmap
 import os
 import socket
 import struct
 import tempfile
 import threading
-import time
 
 import pytest
 
-from hangmatrix.model import configs
 from hangmatrix.run import runner
 
 CASES = os.path.join(os.path.dirname(__file__), "cases")
@@ -40,9 +39,10 @@ class Parties:
         self.fds = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # cells hand their pipe and eventfd ends here
         self.fds.bind(os.path.join(folder, "fds.sock"))
         self.fds.listen(64)
-        self.threads = [threading.Thread(target=t, daemon=True) for t in
-                        (lambda: self._serve(self.tcp), lambda: self._serve(self.unix), self._watch_folder,
-                         self._take_fds)]
+        self.threads = [
+            threading.Thread(target=t, daemon=True)
+            for t in (lambda: self._serve(self.tcp), lambda: self._serve(self.unix), self._watch_folder, self._take_fds)
+        ]
         for t in self.threads:
             t.start()
 
@@ -137,8 +137,14 @@ def run_with_parties(monkeypatch, case_names, late, timeout):
         monkeypatch.setenv("WAIT_PARTY", folder)
         parties = Parties(folder, late)
         try:
-            items = runner.plan([os.path.join(CASES, n + ".py") for n in case_names], CONFIGS, STARTS, ["3.11"],
-                                ["26.9.0"], timeout=timeout)
+            items = runner.plan(
+                [os.path.join(CASES, n + ".py") for n in case_names],
+                CONFIGS,
+                STARTS,
+                ["3.11"],
+                ["26.9.0"],
+                timeout=timeout,
+            )
             found = {(r["case"], r["config"], r["start"]): r for r in runner.execute(items)}
             found["tcp port"] = parties.tcp.getsockname()[1]
             return found
@@ -146,8 +152,16 @@ def run_with_parties(monkeypatch, case_names, late, timeout):
             parties.close()
 
 
-OUTSIDE = ["outside_tcp", "outside_tcp_poll", "outside_unix", "outside_flock", "outside_fifo", "outside_pipe",
-           "outside_eventfd", "outside_shared_futex"]
+OUTSIDE = [
+    "outside_tcp",
+    "outside_tcp_poll",
+    "outside_unix",
+    "outside_flock",
+    "outside_fifo",
+    "outside_pipe",
+    "outside_eventfd",
+    "outside_shared_futex",
+]
 LATE = OUTSIDE + ["outside_timerfd", "outside_alarm_pause", "inside_unix_pair", "inside_flock"]
 NEVER = OUTSIDE + ["long_sleep"]
 
@@ -166,8 +180,11 @@ def never_answered(env311):
 
 def why(rec):
     """The evidence, for an assertion message: signature, proof, output, and every thread's wait."""
-    waits = ["%s %s: %s %s" % (p["role"], t["tid"], t["call"][:120], t.get("wake"))
-             for p in rec.get("diagnosis", {}).get("processes", []) for t in p["threads"]]
+    waits = [
+        "%s %s: %s %s" % (p["role"], t["tid"], t["call"][:120], t.get("wake"))
+        for p in rec.get("diagnosis", {}).get("processes", [])
+        for t in p["threads"]
+    ]
     return "\n".join([rec["signature"], str(rec.get("proof")), "stdout: " + rec.get("stdout_tail", "")[-200:]] + waits)
 
 
@@ -198,8 +215,12 @@ def test_the_all_inside_twins_are_still_deadlocks(answered_late, cell):
 
 
 EXPECTED_PEER = {
-    "outside_tcp": "TCP 127.0.0.1:", "outside_tcp_poll": "TCP 127.0.0.1:", "outside_unix": "/unix (peer outside the tree",
-    "outside_flock": "FLOCK lock on ", "outside_fifo": "FIFO /", "outside_eventfd": "also held outside the tree",
+    "outside_tcp": "TCP 127.0.0.1:",
+    "outside_tcp_poll": "TCP 127.0.0.1:",
+    "outside_unix": "/unix (peer outside the tree",
+    "outside_flock": "FLOCK lock on ",
+    "outside_fifo": "FIFO /",
+    "outside_eventfd": "also held outside the tree",
     "outside_pipe": "also held outside the tree by [",
     "outside_shared_futex": "also reachable outside the tree by [",
 }

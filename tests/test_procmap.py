@@ -1,4 +1,5 @@
 """procmap: who maps a file shared, asked of the kernel (PROCMAP_QUERY) or read from /proc/PID/maps."""
+
 import mmap
 import os
 import tempfile
@@ -20,8 +21,10 @@ def test_a_shared_mapping_is_found_and_a_private_one_is_not():
     with tempfile.NamedTemporaryFile(dir="/dev/shm") as shared, tempfile.NamedTemporaryFile(dir="/dev/shm") as private:
         for f in (shared, private):
             f.truncate(mmap.PAGESIZE)
-        pages = [mmap.mmap(shared.fileno(), mmap.PAGESIZE, mmap.MAP_SHARED),
-                 mmap.mmap(private.fileno(), mmap.PAGESIZE, mmap.MAP_PRIVATE)]
+        pages = [
+            mmap.mmap(shared.fileno(), mmap.PAGESIZE, mmap.MAP_SHARED),
+            mmap.mmap(private.fileno(), mmap.PAGESIZE, mmap.MAP_PRIVATE),
+        ]
         try:
             me = os.getpid()
             assert procmap.mapped_shared([me, 1], *_dev_inode(shared.name), _maps_text) == [me]
@@ -49,6 +52,7 @@ def test_the_mapping_at_an_address_names_its_file_perms_and_deletion():
     os.unlink(f.name)
     try:
         import ctypes
+
         addr = ctypes.addressof(ctypes.c_char.from_buffer(page))
         found = procmap.mapping_at(os.getpid(), addr + 100)
         if found is False:

@@ -1,19 +1,20 @@
 """The public-record cases (hangmatrix/data/public_cases/, docs/public-cases.md): each runs for real, as
 written, with its own requires, on the reporter's Python and gevent where they install (else 3.11 / 26.9.0),
 and hangmatrix must say what the reporter or the maintainer said. Every cell of the `public` matrix must also
-meet its expectation in hangmatrix/data/public_expectations.toml, which `pytest tests/test_public_cases.py --update-baseline`
+meet its expectation in hangmatrix/data/public_expectations.toml, which `pytest tests/test_public_cases.py
+--update-baseline`
 rewrites from this run (as tests/test_baseline.py does for the built-in cases)."""
+
 import os
 import re
-import shutil
 
 import pytest
 
 from conftest import GEVENT, PY
 from hangmatrix.checks import baseline
 from hangmatrix.model import cases, configs, matrix, packaged
-from hangmatrix.store import records
 from hangmatrix.run import runner
+from hangmatrix.store import records
 
 BASELINE = packaged.public_baseline_path()
 PUBLIC = sorted(cases.discover([packaged.public_cases_dir()]))
@@ -23,8 +24,14 @@ HOOK_RUNS = 3  # it is racy: a single run can exit
 
 
 def _plan(names, python, gevent, starts=STARTS, timeout=20.0):
-    return runner.plan(case_names=names, config_names=["as-written"], starts=starts, pythons=[python],
-                       gevents=[gevent], timeout=timeout)
+    return runner.plan(
+        case_names=names,
+        config_names=["as-written"],
+        starts=starts,
+        pythons=[python],
+        gevents=[gevent],
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +66,10 @@ def _uncaught(rec):
 
 
 def test_update_public_baseline_when_asked(request, runs):
-    if not (request.config.getoption("--update-baseline", default=False)
-            or os.environ.get("HANGMATRIX_UPDATE_BASELINE") == "1"):
+    if not (
+        request.config.getoption("--update-baseline", default=False)
+        or os.environ.get("HANGMATRIX_UPDATE_BASELINE") == "1"
+    ):
         pytest.skip("run with --update-baseline (or HANGMATRIX_UPDATE_BASELINE=1) to rewrite public_expectations.toml")
     baseline.update(_in_matrix(runs), BASELINE)
 
@@ -73,8 +82,9 @@ def test_every_cell_meets_its_expectation(runs):
 def test_gevent_1988_the_reported_type_error(runs):
     """Reporter: TypeError 'NoneType' object is not callable (3.11.5, gevent 23.7.0); maintainer: patching in
     the wrong order. A program error, on every start method, then and now."""
-    cells = _cells(runs, "public_gevent_1988_popen_import_order") + \
-        _cells(runs, "public_gevent_1988_popen_import_order", gevent="23.7.0", starts=["default"])
+    cells = _cells(runs, "public_gevent_1988_popen_import_order") + _cells(
+        runs, "public_gevent_1988_popen_import_order", gevent="23.7.0", starts=["default"]
+    )
     for rec in cells:
         assert rec["verdict"] == "error", rec["id"]
         assert "TypeError: 'NoneType' object is not callable" in rec["signature"], rec["id"]
@@ -118,8 +128,9 @@ def test_gevent_2023_tqdm_stuck_at_exit_with_the_commenters_versions(runs):
 def test_gevent_1876_pool_hangs_after_continuing_at_pdb(runs):
     """Reporter (3.9.10, gevent 21.12.0): after typing c at pdb the 16 initializers print okay, then it hangs.
     With the case's stdin it is the seed's deadlock: the parent in read() on a pipe the pool workers hold."""
-    cells = _cells(runs, "public_gevent_1876_pool_initializer", starts=["fork", "default"]) + \
-        _cells(runs, "public_gevent_1876_pool_initializer", "3.9", "21.12.0", ["default"])
+    cells = _cells(runs, "public_gevent_1876_pool_initializer", starts=["fork", "default"]) + _cells(
+        runs, "public_gevent_1876_pool_initializer", "3.9", "21.12.0", ["default"]
+    )
     for rec in cells:
         assert rec["verdict"] == "deadlock", rec["id"]
         assert re.search(r"parent blocked in read\(\) on pipe:.*16 pool workers", rec["signature"]), rec["signature"]

@@ -3,10 +3,10 @@ under its own patch_all(), one finishes), hangmatrix's wheel installed into a fr
 pytest-xdist, and `pytest --hangmatrix` run there, then --lf, then -n 2. Then, with this checkout's own
 install, the plugin's bad input, expectations, pyproject matrices, -x and the hangmatrix_cell fixture.
 Every verdict comes from real cells (Python 3.11, gevent 26.9.0)."""
+
 import os
 import re
 import shutil
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from importlib.metadata import version
@@ -31,8 +31,12 @@ def make_project(folder, matrix_text=None):
     for name in (HANGS, WORKS):
         shutil.copy(os.path.join(HERE, "programs", name + ".py"), os.path.join(folder, "cases"))
     with open(os.path.join(folder, "matrix.toml"), "w") as f:
-        f.write(matrix_text or '[matrix.default]\ncases = ["cases/%s.py", "cases/%s.py"]\nconfigs = ["as-written"]\n'
-                'starts = ["fork"]\npythons = ["%s"]\ngevents = ["%s"]\n' % (HANGS, WORKS, PY, GEVENT))
+        f.write(
+            matrix_text
+            or '[matrix.default]\ncases = ["cases/%s.py", "cases/%s.py"]\nconfigs = ["as-written"]\n'
+            'starts = ["fork"]\npythons = ["%s"]\ngevents = ["%s"]\n'
+            % (HANGS, WORKS, PY, GEVENT)
+        )
     return folder
 
 
@@ -73,8 +77,22 @@ def user_pytest(installed, work):
     and pytest-xdist, the releases this checkout's own venv has (uv's cache has them)."""
     exe, env, _ = installed
     venv = os.path.dirname(os.path.dirname(exe))
-    done = sh([sys.executable, "-m", "uv", "pip", "install", "-q", "--python", os.path.join(venv, "bin", "python"),
-               "pytest==%s" % version("pytest"), "pytest-xdist==%s" % version("pytest-xdist")], work, env)
+    done = sh(
+        [
+            sys.executable,
+            "-m",
+            "uv",
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            os.path.join(venv, "bin", "python"),
+            "pytest==%s" % version("pytest"),
+            "pytest-xdist==%s" % version("pytest-xdist"),
+        ],
+        work,
+        env,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return os.path.join(venv, "bin", "pytest"), env
 
@@ -104,11 +122,15 @@ def test_a_fresh_project_runs_its_cells_as_pytest_items(user_pytest, work):
     done = sh([pytest_exe, "--hangmatrix", "--lf", "--junitxml=lf.xml"], project, env)
     assert done.returncode == 1, done.stdout[-3000:]
     assert {name: outcome for name, (outcome, _, _) in junit(os.path.join(project, "lf.xml")).items()} == {
-        cell(HANGS): "failed"}
+        cell(HANGS): "failed"
+    }
     assert "rerun previous 1 failure" in done.stdout and "1 failed in" in done.stdout, done.stdout[-2000:]
 
-    done = sh([pytest_exe, "--hangmatrix", "-p", "xdist", "-n", "2", "-p", "no:cacheprovider", "--junitxml=xdist.xml"],
-              project, env)
+    done = sh(
+        [pytest_exe, "--hangmatrix", "-p", "xdist", "-n", "2", "-p", "no:cacheprovider", "--junitxml=xdist.xml"],
+        project,
+        env,
+    )
     assert done.returncode == 1, done.stdout[-3000:]
     spread = junit(os.path.join(project, "xdist.xml"))
     assert {n: o for n, (o, _, _) in spread.items()} == {n: o for n, (o, _, _) in first.items()}
@@ -122,6 +144,7 @@ def test_a_fresh_project_runs_its_cells_as_pytest_items(user_pytest, work):
 
 # ---------------------------------------------------------------- this checkout's install
 
+
 def run_pytest(project, *args, timeout=600):
     return sh([sys.executable, "-m", "pytest", "-p", "no:cacheprovider"] + list(args), project, None, timeout)
 
@@ -131,8 +154,9 @@ def test_bad_input_is_one_line(tmp_path):
     done = run_pytest(project, "--hangmatrix", "--hangmatrix-matrix", "nightly")
     assert done.returncode == 4
     errors = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(errors) == 1 and errors[0].startswith("ERROR: hangmatrix: no matrix named 'nightly' (%s has: default;"
-                                                     % os.path.join(project, "matrix.toml")), done.stderr
+    assert len(errors) == 1 and errors[0].startswith(
+        "ERROR: hangmatrix: no matrix named 'nightly' (%s has: default;" % os.path.join(project, "matrix.toml")
+    ), done.stderr
     done = run_pytest(project, "--hangmatrix", "--hangmatrix-jobs", "many")
     assert done.returncode == 4 and "hangmatrix: --hangmatrix-jobs: 'many' is not a number" in done.stderr
     done = run_pytest(project, "--co", "-q")  # without --hangmatrix: nothing collected, nothing run
@@ -160,17 +184,23 @@ def test_expectations_from_pyproject_project_with_x_and_k(tmp_path):
         f.write('expect = [ { verdict = "works" } ]\n')
     done = run_pytest(project, "--hangmatrix", "-v", "-k", "pool and fork")
     assert done.returncode == 1 and "1 failed, 1 deselected" in done.stdout, done.stdout[-3000:]
-    assert "REGRESSION: a new hang" in done.stdout and "rule 1 of %s" % os.path.join(project, "expectations.toml") \
-        in done.stdout
+    assert (
+        "REGRESSION: a new hang" in done.stdout
+        and "rule 1 of %s" % os.path.join(project, "expectations.toml") in done.stdout
+    )
 
 
 def test_x_stops_and_stores_only_what_finished(tmp_path):
     """-x after the first failure: the cells still running are killed (the guard checks nothing is left)
     and their aborted runs are not stored as records."""
-    project = make_project(str(tmp_path / "p"), (
-        '[matrix.default]\ncases = ["cases/%s.py", "cases/%s.py"]\nconfigs = ["as-written", "none", "patch_all", '
-        '"thread_false", "selective", "lazy"]\nstarts = ["fork", "spawn"]\npythons = ["%s"]\ngevents = ["%s"]\n'
-        % (HANGS, WORKS, PY, GEVENT)))
+    project = make_project(
+        str(tmp_path / "p"),
+        (
+            '[matrix.default]\ncases = ["cases/%s.py", "cases/%s.py"]\nconfigs = ["as-written", "none", "patch_all", '
+            '"thread_false", "selective", "lazy"]\nstarts = ["fork", "spawn"]\npythons = ["%s"]\ngevents = ["%s"]\n'
+            % (HANGS, WORKS, PY, GEVENT)
+        ),
+    )
     done = run_pytest(project, "--hangmatrix", "--co", "-q", "-k", "works and thread_false and spawn")
     assert done.returncode == 0 and "1/24 tests collected (23 deselected)" in done.stdout, done.stdout[-3000:]
     assert "matrix.toml::%s-py%s-gevent%s-thread_false-spawn" % (WORKS, PY, GEVENT) in done.stdout
@@ -179,6 +209,7 @@ def test_x_stops_and_stores_only_what_finished(tmp_path):
     done = run_pytest(project, "--hangmatrix", "-x", "--hangmatrix-jobs", "2", "--hangmatrix-records", "r.jsonl")
     assert done.returncode == 1 and "stopping after 1 failures" in done.stdout, done.stdout[-3000:]
     from hangmatrix.store import records
+
     stored = records.read(os.path.join(project, "r.jsonl"))
     assert 1 <= len(stored) < 24
     assert not any("harness supervisor failed" in r["signature"] for r in stored), [r["signature"] for r in stored]
@@ -187,21 +218,25 @@ def test_x_stops_and_stores_only_what_finished(tmp_path):
 def test_the_fixture_runs_one_cell_for_a_hand_written_test(tmp_path):
     project = make_project(str(tmp_path / "p"))
     with open(os.path.join(project, "test_ours.py"), "w") as f:
-        f.write("def test_pool(hangmatrix_cell):\n"
-                "    rec = hangmatrix_cell('cases/%s.py', start='fork', python='%s', gevent='%s')\n"
-                "    assert rec.verdict == 'deadlock' and 'read()' in rec.signature\n"
-                "    assert rec['id'] == '%s'\n"
-                "def test_squares(hangmatrix_cell):\n"
-                "    assert hangmatrix_cell('cases/%s.py', config='none', python='%s', gevent='%s').verdict == 'ok'\n"
-                "def test_bad(hangmatrix_cell):\n"
-                "    hangmatrix_cell('cases/nothing.py')\n"
-                % (HANGS, PY, GEVENT, cell(HANGS), WORKS, PY, GEVENT))
+        f.write(
+            "def test_pool(hangmatrix_cell):\n"
+            "    rec = hangmatrix_cell('cases/%s.py', start='fork', python='%s', gevent='%s')\n"
+            "    assert rec.verdict == 'deadlock' and 'read()' in rec.signature\n"
+            "    assert rec['id'] == '%s'\n"
+            "def test_squares(hangmatrix_cell):\n"
+            "    assert hangmatrix_cell('cases/%s.py', config='none', python='%s', gevent='%s').verdict == 'ok'\n"
+            "def test_bad(hangmatrix_cell):\n"
+            "    hangmatrix_cell('cases/nothing.py')\n" % (HANGS, PY, GEVENT, cell(HANGS), WORKS, PY, GEVENT)
+        )
     done = run_pytest(project, "-v", "test_ours.py")
     assert "test_pool PASSED" in done.stdout and "test_squares PASSED" in done.stdout, done.stdout[-4000:]
     assert "test_bad FAILED" in done.stdout and "CellRequestError: hangmatrix_cell: no case named" in done.stdout
     from hangmatrix.store import records
+
     assert {r["id"] for r in records.read(os.path.join(project, "results", "records.jsonl"))} == {
-        cell(HANGS), "%s-py%s-gevent%s-none-default" % (WORKS, PY, GEVENT)}
+        cell(HANGS),
+        "%s-py%s-gevent%s-none-default" % (WORKS, PY, GEVENT),
+    }
 
 
 def test_repeat_gives_flake_rates_and_a_new_pass_is_reported_as_such(tmp_path):
@@ -219,6 +254,7 @@ def test_repeat_gives_flake_rates_and_a_new_pass_is_reported_as_such(tmp_path):
     assert "hangmatrix: verdicts of repeated cells" in done.stdout
     assert re.search(r"ok +ok 3/3 +95% CI [0-9.]+-1\.00 +" + re.escape(cell(WORKS)), done.stdout), done.stdout[-1500:]
     from hangmatrix.store import records
+
     stored = records.read(os.path.join(project, "results", "records.jsonl"))
     assert [r["id"] for r in stored] == [cell(WORKS)] * 3 and {r["verdict"] for r in stored} == {"ok"}
 

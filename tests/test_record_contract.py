@@ -1,6 +1,7 @@
 """The typed contracts: the record (every earlier record still reads, every new one carries its schema),
 compact records (a hang keeps its whole diagnosis; show works on compact and full ones), gzip stores, the
 cell spec and the cell-side contract (what sitecustomize reads and writes is what run/cellside.py says)."""
+
 import dataclasses
 import gzip
 import json
@@ -12,7 +13,8 @@ import sys
 import zlib
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import GEVENT, PY
 from hangmatrix.model import cases, configs
@@ -51,8 +53,9 @@ def test_every_earlier_record_reads_back_whole(path):
 
 
 def test_a_record_without_an_id_gets_the_one_its_axes_name():
-    rec = Record.from_json({"case": "c", "config": "none", "start": "fork", "python": "3.11.7", "gevent": "26.9.0",
-                            "verdict": "ok"})
+    rec = Record.from_json(
+        {"case": "c", "config": "none", "start": "fork", "python": "3.11.7", "gevent": "26.9.0", "verdict": "ok"}
+    )
     assert rec.id == "c-py3.11-gevent26.9.0-none-fork" and rec.python_short == "3.11"
     with pytest.raises(ValueError):
         Record.from_json({"id": "x"})
@@ -62,8 +65,10 @@ def test_a_record_without_an_id_gets_the_one_its_axes_name():
 
 def test_an_object_that_is_no_record_is_skipped_with_one_line(tmp_path):
     store = tmp_path / "r.jsonl"
-    store.write_text('{"id": "a", "verdict": "ok"}\n{"id": "b", "verdict": "ok", "diagnosis": "x"}\n'
-                     '{"id": "c", "verdict": 3}\n{"id": "d", "verdict": "ok", "schema": "two"}\n{"id": "e", "verdict": "ok"}\n')
+    store.write_text(
+        '{"id": "a", "verdict": "ok"}\n{"id": "b", "verdict": "ok", "diagnosis": "x"}\n'
+        '{"id": "c", "verdict": 3}\n{"id": "d", "verdict": "ok", "schema": "two"}\n{"id": "e", "verdict": "ok"}\n'
+    )
     warnings = []
     assert [r.id for r in records.load(str(store), warn=warnings.append)] == ["a", "e"]
     assert len(warnings) == 3 and all("\n" not in w and "skipped" in w for w in warnings)
@@ -80,8 +85,12 @@ def test_compact_keeps_every_hang_whole_and_summarizes_the_rest(tmp_path):
     new = records.load(store)
     for before, after in zip(old, new):
         assert after.schema == SCHEMA
-        assert (after.verdict, after.signature, after.provenance, after.timings) == \
-            (before.verdict, before.signature, before.provenance, before.timings)
+        assert (after.verdict, after.signature, after.provenance, after.timings) == (
+            before.verdict,
+            before.signature,
+            before.provenance,
+            before.timings,
+        )
         if before.verdict == "deadlock":
             assert after.kept == KEEP_FULL and after.diagnosis == before.diagnosis
             assert after.diagnosis["python_stacks"] and after.diagnosis["greenlets"]
@@ -89,8 +98,9 @@ def test_compact_keeps_every_hang_whole_and_summarizes_the_rest(tmp_path):
             assert after.kept == KEEP_FULL and after.diagnosis == {}
         else:
             assert after.kept == KEEP_COMPACT and "python_stacks" not in after.diagnosis
-            assert [(p["pid"], p["role"], [t["call"] for t in p["threads"]]) for p in after.processes] == \
-                [(p["pid"], p["role"], [t["call"] for t in p["threads"]]) for p in before.processes]
+            assert [(p["pid"], p["role"], [t["call"] for t in p["threads"]]) for p in after.processes] == [
+                (p["pid"], p["role"], [t["call"] for t in p["threads"]]) for p in before.processes
+            ]
             assert not any("fds" in p for p in after.processes)
     full = str(tmp_path / "full.jsonl")
     for rec in old:
@@ -126,10 +136,16 @@ def test_real_cells_hangs_kept_whole_working_ones_compact_all_show(tmp_path, env
     what the supervisor made; the running one keeps verdict, signature, provenance, timings and its tree's
     processes and threads, not stacks, greenlets or fds; the ok and unsupported ones (which ended before a
     tree was there to cut) are as made. All carry the schema, all show."""
-    plan = [("seed_original", "patch_all"), ("seed_original", "none"), ("seed_terminating", "none"),
-            ("seed_terminating", "flags:nonesuch=1")]
-    items = [runner.make_item(cases.select([c])[0], configs.parse(k), "fork", env311.interpreter, GEVENT, 20.0)
-             for c, k in plan]
+    plan = [
+        ("seed_original", "patch_all"),
+        ("seed_original", "none"),
+        ("seed_terminating", "none"),
+        ("seed_terminating", "flags:nonesuch=1"),
+    ]
+    items = [
+        runner.make_item(cases.select([c])[0], configs.parse(k), "fork", env311.interpreter, GEVENT, 20.0)
+        for c, k in plan
+    ]
     store = str(tmp_path / "r.jsonl.gz")
     made = {}
     for rec in runner.execute(items, jobs=2):
@@ -141,16 +157,19 @@ def test_real_cells_hangs_kept_whole_working_ones_compact_all_show(tmp_path, env
         as_made = {k: v for k, v in made[cid].items() if v is not None}
         assert as_made["schema"] == SCHEMA and rec.schema == SCHEMA
         assert (rec.verdict, rec.signature, rec.provenance, rec.elapsed_s, rec.cpu_s, rec.cleanup) == tuple(
-            as_made.get(k) for k in ("verdict", "signature", "provenance", "elapsed_s", "cpu_s", "cleanup"))
+            as_made.get(k) for k in ("verdict", "signature", "provenance", "elapsed_s", "cpu_s", "cleanup")
+        )
         text = show.render(rec)
         assert text.startswith("%s: %s" % (cid, rec.verdict))
         if rec.verdict == "running":
             full = as_made["diagnosis"]
             assert rec.kept == KEEP_COMPACT and full["python_stacks"] and "python_stacks" not in rec.diagnosis
-            assert [(p["pid"], p["role"], [(t["tid"], t["call"], t["wchan"]) for t in p["threads"]])
-                    for p in rec.processes] == [(p["pid"], p["role"], [(t["tid"], t["call"], t["wchan"])
-                                                                      for t in p["threads"]])
-                                                for p in full["processes"]]
+            assert [
+                (p["pid"], p["role"], [(t["tid"], t["call"], t["wchan"]) for t in p["threads"]]) for p in rec.processes
+            ] == [
+                (p["pid"], p["role"], [(t["tid"], t["call"], t["wchan"]) for t in p["threads"]])
+                for p in full["processes"]
+            ]
             assert not any("fds" in p for p in rec.processes) and all(p["fds"] for p in full["processes"])
             assert "compact record" in text and "process tree" in text and "python stacks (every" not in text
         else:
@@ -161,8 +180,9 @@ def test_real_cells_hangs_kept_whole_working_ones_compact_all_show(tmp_path, env
 
 
 def _hm(*args):
-    return subprocess.run([sys.executable, "-m", "hangmatrix.cli"] + list(args), capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "hangmatrix.cli"] + list(args), capture_output=True, text=True, timeout=600
+    )
 
 
 def test_show_command_on_every_cell_of_a_compact_gzip_store(tmp_path):
@@ -194,8 +214,9 @@ def test_every_compat_json_record_kept_compact_keeps_what_matters_and_shows():
             assert small == rec
         else:
             assert small.kept == KEEP_COMPACT and not {"python_stacks", "greenlets"} & set(small.diagnosis)
-            assert [(p["pid"], p["role"], [t["call"] for t in p["threads"]]) for p in small.processes] == \
-                [(p["pid"], p["role"], [t["call"] for t in p["threads"]]) for p in rec.processes]
+            assert [(p["pid"], p["role"], [t["call"] for t in p["threads"]]) for p in small.processes] == [
+                (p["pid"], p["role"], [t["call"] for t in p["threads"]]) for p in rec.processes
+            ]
         before, after = show.render(rec).splitlines(), show.render(small).splitlines()
         assert before[:2] == after[:2] and before[0].startswith("%s: %s" % (rec.id, rec.verdict))
     assert seen.get(("deadlock", KEEP_FULL)) and seen.get(("error", KEEP_FULL))  # (its running cells had no tree)
@@ -240,10 +261,11 @@ def test_gzip_member_torn_anywhere_loses_only_itself(tmp_path_factory, cut, befo
     recs = [{"id": "r%d" % i, "verdict": "ok", "signature": "x" * (i * 37)} for i in range(before + after)]
     for rec in recs[:before]:
         records.append(store, rec)
-    torn = gzip.compress(json.dumps({"id": "torn", "verdict": "ok", "pad": os.urandom(64).hex()}).encode() + b"\n",
-                         mtime=0)
+    torn = gzip.compress(
+        json.dumps({"id": "torn", "verdict": "ok", "pad": os.urandom(64).hex()}).encode() + b"\n", mtime=0
+    )
     with open(store, "ab") as f:
-        f.write(torn[:min(cut, len(torn) - 1)])
+        f.write(torn[: min(cut, len(torn) - 1)])
     for rec in recs[before:]:
         records.append(store, rec)
     warnings = []
@@ -276,13 +298,27 @@ def test_appends_of_concurrent_writers_never_interleave(tmp_path, name):
 
 def test_run_keeps_full_records_when_asked(tmp_path, env311):
     """`hangmatrix run` on a real working cell: compact by default, everything with --keep full."""
-    common = ["run", "--case", "seed_original", "--config", "none", "--start", "fork", "--python", PY,
-              "--gevent", GEVENT, "--quiet", "--timeout", "20"]
+    common = [
+        "run",
+        "--case",
+        "seed_original",
+        "--config",
+        "none",
+        "--start",
+        "fork",
+        "--python",
+        PY,
+        "--gevent",
+        GEVENT,
+        "--quiet",
+        "--timeout",
+        "20",
+    ]
     for keep in ("compact", "full"):
         store = str(tmp_path / ("%s.jsonl.gz" % keep))
         out = _hm(*(common + ["--records", store] + (["--keep", keep] if keep == "full" else [])))
         assert out.returncode == 0, out.stderr
-        rec, = records.load(store)
+        (rec,) = records.load(store)
         assert rec.verdict == "running" and rec.kept == keep and rec.schema == SCHEMA
         assert bool(rec.diagnosis.get("python_stacks")) == (keep == "full")
         assert all(("fds" in p) == (keep == "full") for p in rec.processes) and rec.processes
@@ -294,6 +330,7 @@ def test_checks_render_stored_records_as_show_does(tmp_path):
     """A baseline failure and a bisect report carry the diagnosis as `hangmatrix show` prints it, from the
     JSON objects a store gives them, compact or whole."""
     from hangmatrix.checks import baseline, bisect
+
     store = str(tmp_path / "r.jsonl.gz")
     for rec in records.load(V1):
         records.append(store, rec)
@@ -302,14 +339,24 @@ def test_checks_render_stored_records_as_show_does(tmp_path):
     failures = {f.cell: str(f) for f in baseline.check([deadlock, running], rule)}
     assert "process tree" in failures[deadlock["id"]] and "pool worker" in failures[deadlock["id"]]
     assert "compact record" in failures[running["id"]]
-    tried = [{"gevent": r["gevent"] + suffix, "verdict": r["verdict"], "signature": r["signature"], "record": r}
-             for r, suffix in ((running, ""), (deadlock, ".1"))]
-    text = bisect.report({"tried": tried, "first_changed": tried[1]["gevent"], "last_same": tried[0]["gevent"],
-                          "reference": "running", "message": "first changed"})
+    tried = [
+        {"gevent": r["gevent"] + suffix, "verdict": r["verdict"], "signature": r["signature"], "record": r}
+        for r, suffix in ((running, ""), (deadlock, ".1"))
+    ]
+    text = bisect.report(
+        {
+            "tried": tried,
+            "first_changed": tried[1]["gevent"],
+            "last_same": tried[0]["gevent"],
+            "reference": "running",
+            "message": "first changed",
+        }
+    )
     assert text.count("process tree") == 2 and (deadlock["id"] + ": deadlock") in text
 
 
 # ---------------------------------------------------------------- the cell spec and the cell side
+
 
 def test_cell_spec_round_trips_and_unbuilt_specs_are_the_same_type(env311):
     case = cases.select(["seed_original"])[0]
@@ -345,7 +392,11 @@ def test_what_the_cell_reads_is_what_the_supervisor_tells_it(env311):
 
 def test_every_event_the_cell_writes_is_documented():
     emitted = set(re.findall(r"emit\(\"(\w+)\"", _site_source()))
-    documented = set(re.findall(r"^  (\w+) {2,}", cellside.__doc__.split("and by kind:")[1].split("The stacks file")[0], re.M))
-    assert emitted and emitted == documented, (emitted ^ documented)
+    documented = set(
+        re.findall(r"^  (\w+) {2,}", cellside.__doc__.split("and by kind:")[1].split("The stacks file")[0], re.M)
+    )
+    assert emitted and emitted == documented, emitted ^ documented
     events, used = cellside.parse_events(b'{"ev": "tick", "fn": "f", "pid": 1, "t": 0}\nnot json\n{"ev": "ca')
-    assert [e["ev"] for e in events] == ["tick"] and used == len(b'{"ev": "tick", "fn": "f", "pid": 1, "t": 0}\nnot json\n')
+    assert [e["ev"] for e in events] == ["tick"] and used == len(
+        b'{"ev": "tick", "fn": "f", "pid": 1, "t": 0}\nnot json\n'
+    )

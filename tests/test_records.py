@@ -1,18 +1,26 @@
 """The record store never loses a record: partial lines from a killed writer are closed off and skipped."""
+
 import json
 import os
 import subprocess
 import sys
 import time
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hangmatrix.model.record import SCHEMA, Record
 from hangmatrix.store import records
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
-record = st.fixed_dictionaries({"id": text, "verdict": st.sampled_from(["ok", "deadlock", "stall", "timeout"]),
-                                "signature": text, "elapsed_s": st.floats(0, 100, allow_nan=False)})
+record = st.fixed_dictionaries(
+    {
+        "id": text,
+        "verdict": st.sampled_from(["ok", "deadlock", "stall", "timeout"]),
+        "signature": text,
+        "elapsed_s": st.floats(0, 100, allow_nan=False),
+    }
+)
 
 
 @given(st.lists(record, max_size=8), st.integers(1, 60))
@@ -23,7 +31,7 @@ def test_partial_line_is_closed_off_and_nothing_else_lost(tmp_path_factory, recs
         records.append(path, rec)
     line = json.dumps({"id": "killed", "verdict": "ok"})
     with open(path, "a") as f:
-        f.write(line[:min(cut, len(line) - 1)])  # a writer killed mid-line
+        f.write(line[: min(cut, len(line) - 1)])  # a writer killed mid-line
     records.append(path, {"id": "after", "verdict": "ok"})
     warnings = []
     back = records.load(path, warn=warnings.append)
@@ -52,11 +60,14 @@ def test_writer_killed_with_sigkill_mid_write_never_breaks_the_store(tmp_path):
     one is killed inside its write: the file then ends in a partial line before anything reads it. Every
     intact line reads back, the torn one is reported, and the next append starts a fresh line."""
     import random
+
     path = str(tmp_path / "records.jsonl")
-    code = ("import sys; sys.path.insert(0, %r)\nfrom hangmatrix.store import records\n"
-            "print('ready', flush=True)\n"
-            "for i in range(100000):\n    records.append(%r, {'id': str(i), 'verdict': 'ok', 'pad': 'x' * (16 << 20)})\n"
-            % (os.getcwd(), path))
+    code = (
+        "import sys; sys.path.insert(0, %r)\nfrom hangmatrix.store import records\n"
+        "print('ready', flush=True)\n"
+        "for i in range(100000):\n    records.append(%r, {'id': str(i), 'verdict': 'ok', 'pad': 'x' * (16 << 20)})\n"
+        % (os.getcwd(), path)
+    )
     torn = attempts = 0
     while not torn and attempts < 30:
         attempts += 1
@@ -79,7 +90,9 @@ def test_writer_killed_with_sigkill_mid_write_never_breaks_the_store(tmp_path):
 
 
 def test_summary_marks_disagreeing_runs_flaky():
-    runs = [{"id": "a", "verdict": "deadlock"}] * 9 + [{"id": "a", "verdict": "ok"}] + [{"id": "b", "verdict": "ok"}] * 3
+    runs = (
+        [{"id": "a", "verdict": "deadlock"}] * 9 + [{"id": "a", "verdict": "ok"}] + [{"id": "b", "verdict": "ok"}] * 3
+    )
     summary = records.summarize(runs)
     assert summary["a"]["verdict"] == "flaky" and summary["a"]["rate"] == "deadlock 9/10, ok 1/10"
     assert summary["b"]["verdict"] == "ok" and summary["b"]["ci"][0] > 0.3

@@ -1,5 +1,6 @@
 """Nothing outlives a cell, and bad input gets a verdict, not a hang of the harness. Every test runs real
 programs from tests/cases; the autouse fixture in conftest.py also checks processes, /dev/shm and folders."""
+
 import contextlib
 import os
 import subprocess
@@ -19,6 +20,7 @@ CASES = [os.path.join(os.path.dirname(__file__), "cases")]
 def run_test_case(run_one):
     def run(name, config="none", start="fork", timeout=10.0, detect=True):
         return run_one(name, config, start, timeout=timeout, detect=detect, folders=CASES)
+
     return run
 
 
@@ -81,12 +83,15 @@ def test_harness_killed_with_sigkill_leaves_no_cell_behind(env311, tmp_path):
     folder within 2 s."""
     script = tmp_path / "harness.py"
     script.write_text(
-        "import sys\nsys.path.insert(0, %r)\n" % os.path.dirname(os.path.dirname(os.path.abspath(__file__))) +
-        "from hangmatrix.model import cases, configs\nfrom hangmatrix.run import runner\n"
+        "import sys\nsys.path.insert(0, %r)\n"
+        % os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        + "from hangmatrix.model import cases, configs\nfrom hangmatrix.run import runner\n"
         "from hangmatrix.envs.build import ensure_env\nfrom hangmatrix.envs.interpreters import find_interpreter\n"
-        "env = ensure_env(find_interpreter('3.11'), %r)\n" % env311.gevent +
-        "spec = runner.make_spec(cases.select(['seed_original'])[0], configs.parse('none'), 'fork', env, 60, False)\n"
-        "runner.run_cell(spec)\n")
+        "env = ensure_env(find_interpreter('3.11'), %r)\n"
+        % env311.gevent
+        + "spec = runner.make_spec(cases.select(['seed_original'])[0], configs.parse('none'), 'fork', env, 60, False)\n"
+        "runner.run_cell(spec)\n"
+    )
     folders = cell_dirs()
     harness = subprocess.Popen([sys.executable, str(script)])
     try:
@@ -110,6 +115,7 @@ def one_seed_cell_running(env311):
     up: yields (server, the pending record)."""
     from hangmatrix.model import cases, configs
     from hangmatrix.run import runner
+
     spec = runner.make_spec(cases.select(["seed_original"])[0], configs.parse("none"), "fork", env311, 60, False)
     server = runner.Supervisors()
     try:
@@ -157,9 +163,17 @@ def test_soak_three_rounds_leave_no_trace(env311):
     and memory stops growing after the first round."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
     import soak
+
     from hangmatrix.run import runner
-    items = runner.plan(["seed_original", "seed_terminating"], ["patch_all", "none"], ["fork", "spawn"], ["3.11"],
-                        [env311.gevent], timeout=20.0)
+
+    items = runner.plan(
+        ["seed_original", "seed_terminating"],
+        ["patch_all", "none"],
+        ["fork", "spawn"],
+        ["3.11"],
+        [env311.gevent],
+        timeout=20.0,
+    )
     marks = soak.soak(items, rounds=3, repeat=3)
     first, last = marks[0], marks[-1]
     assert last["children"] == first["children"] == 0

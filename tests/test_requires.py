@@ -1,6 +1,7 @@
 """A program's own dependencies, for real: installed beside gevent as of its release's date (or the newest),
 keyed and reused, failures and missing modules as env-error, versions in the provenance. Programs in
 tests/cases/deps; grequests calls gevent.monkey.patch_all(thread=False, select=False) when imported."""
+
 import datetime
 import json
 import os
@@ -15,8 +16,8 @@ from hangmatrix.envs.cache import MANIFEST
 from hangmatrix.envs.interpreters import find_interpreter
 from hangmatrix.envs.pkg import Version
 from hangmatrix.model import matrix
-from hangmatrix.store import records
 from hangmatrix.run import runner
+from hangmatrix.store import records
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEPS = os.path.join(HERE, "cases", "deps")
@@ -29,17 +30,30 @@ def case(name):
 
 
 def run(case_paths, python, gevent, **options):
-    items = runner.plan(case_names=case_paths, config_names=["as-written"], starts=["default"], pythons=[python],
-                        gevents=[gevent], timeout=30.0, **options)
+    items = runner.plan(
+        case_names=case_paths,
+        config_names=["as-written"],
+        starts=["default"],
+        pythons=[python],
+        gevents=[gevent],
+        timeout=30.0,
+        **options,
+    )
     return {rec["case"]: rec for rec in runner.execute(items)}
 
 
 def installed_version(env, project):
     """What the env's own interpreter says is installed (pip's view, not the manifest's)."""
-    out = subprocess.run(env.command([env.python, "-m", "pip", "show", project]) if env.interpreter.short == "2.7"
-                         else [steps.uv(), "pip", "show", "--python", env.python, project],
-                         capture_output=True, text=True)
-    return next((line.split(":", 1)[1].strip() for line in out.stdout.splitlines() if line.startswith("Version:")), None)
+    out = subprocess.run(
+        env.command([env.python, "-m", "pip", "show", project])
+        if env.interpreter.short == "2.7"
+        else [steps.uv(), "pip", "show", "--python", env.python, project],
+        capture_output=True,
+        text=True,
+    )
+    return next(
+        (line.split(":", 1)[1].strip() for line in out.stdout.splitlines() if line.startswith("Version:")), None
+    )
 
 
 def test_import_grequests_is_the_only_patching_and_it_runs():
@@ -61,8 +75,9 @@ def test_import_grequests_is_the_only_patching_and_it_runs():
     assert prov["requires_as_of"] == prov["resolved_as_of"] == "2024-11-14"
     # gevent's side of the env is the plain env's: the requirements were installed with it pinned
     plain = ensure_env(find_interpreter("3.11"), "24.11.1")
-    assert {k: plain.packages[k] for k in ("gevent", "greenlet", "zope-interface")} == \
-        {k: prov["packages"][k] for k in ("gevent", "greenlet", "zope-interface")}
+    assert {k: plain.packages[k] for k in ("gevent", "greenlet", "zope-interface")} == {
+        k: prov["packages"][k] for k in ("gevent", "greenlet", "zope-interface")
+    }
 
 
 def test_grequests_program_deadlocks_on_gevent_26_with_its_own_flags():
@@ -103,13 +118,17 @@ def test_env_is_reused_and_plain_envs_keep_their_names(tmp_path):
     assert m["requires"] == ["grequests"] and m["requires_resolved"]["grequests"] == m["packages"]["grequests"]
 
 
-@pytest.mark.parametrize("python, gevent, requirement, reason", [
-    ("3.11", "26.9.0", "hangmatrix-no-such-project-zz", "hangmatrix-no-such-project-zz was not found"),
-    ("3.11", "26.9.0", "requests==0.0.1", "no version of requests==0.0.1"),
-    ("2.7", "1.2.2", "hangmatrix-no-such-project-zz", "No matching distribution found for hangmatrix-no-such"),
-])
-def test_failed_install_is_env_error_with_the_installers_reason(tmp_path, monkeypatch, python, gevent,
-                                                                 requirement, reason):
+@pytest.mark.parametrize(
+    "python, gevent, requirement, reason",
+    [
+        ("3.11", "26.9.0", "hangmatrix-no-such-project-zz", "hangmatrix-no-such-project-zz was not found"),
+        ("3.11", "26.9.0", "requests==0.0.1", "no version of requests==0.0.1"),
+        ("2.7", "1.2.2", "hangmatrix-no-such-project-zz", "No matching distribution found for hangmatrix-no-such"),
+    ],
+)
+def test_failed_install_is_env_error_with_the_installers_reason(
+    tmp_path, monkeypatch, python, gevent, requirement, reason
+):
     monkeypatch.setenv("HANGMATRIX_CACHE", str(tmp_path))
     rec = run([case("uses_own_module")], python, gevent, requires=[requirement])["uses_own_module"]
     assert rec["verdict"] == "env-error", rec
@@ -120,8 +139,21 @@ def test_failed_install_is_env_error_with_the_installers_reason(tmp_path, monkey
 
 @pytest.mark.parametrize("python, gevent", [("3.11", "26.9.0"), ("2.7", "1.2.2")])
 def test_missing_module_is_env_error_and_a_programs_own_import_errors_are_not(python, gevent):
-    got = run([case(n) for n in ("imports_missing", "handles_missing", "raises_import_error",
-                                 "own_submodule_missing", "uses_own_module", "python2_queue")], python, gevent)
+    got = run(
+        [
+            case(n)
+            for n in (
+                "imports_missing",
+                "handles_missing",
+                "raises_import_error",
+                "own_submodule_missing",
+                "uses_own_module",
+                "python2_queue",
+            )
+        ],
+        python,
+        gevent,
+    )
     missing = got["imports_missing"]
     assert missing["verdict"] == "env-error", missing
     assert "'hangmatrix_absent_dependency'" in missing["signature"] and "requires" in missing["signature"]
@@ -143,26 +175,74 @@ def test_missing_module_is_env_error_and_a_programs_own_import_errors_are_not(py
 
 def test_cli_requires_combines_with_the_header(tmp_path):
     store = str(tmp_path / "r.jsonl")
-    out = subprocess.run(HM + ["run", "--case", GREQUESTS, "--config", "as-written", "--start", "default", "--python",
-                               "3.11", "--gevent", "24.11.1", "--requires", "requests>=2,<3", "--records", store,
-                               "--quiet"], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        HM
+        + [
+            "run",
+            "--case",
+            GREQUESTS,
+            "--config",
+            "as-written",
+            "--start",
+            "default",
+            "--python",
+            "3.11",
+            "--gevent",
+            "24.11.1",
+            "--requires",
+            "requests>=2,<3",
+            "--records",
+            store,
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     rec = records.read(store)[0]
     assert rec["verdict"] == "ok" and rec["provenance"]["requires"] == ["grequests", "requests<3,>=2"]
     shown = subprocess.run(HM + ["show", rec["id"], "--records", store], capture_output=True, text=True).stdout
-    assert "requires grequests, requests<3,>=2: installed grequests %s, requests %s, resolved as of 2024-11-14" % (
-        rec["provenance"]["packages"]["grequests"], rec["provenance"]["packages"]["requests"]) in shown
-    newest = subprocess.run(HM + ["run", "--case", GREQUESTS, "--config", "as-written", "--start", "default", "--python",
-                                  "3.11", "--gevent", "24.11.1", "--requires-newest", "--records", store, "--quiet"],
-                            capture_output=True, text=True, timeout=600)
+    assert (
+        "requires grequests, requests<3,>=2: installed grequests %s, requests %s, resolved as of 2024-11-14"
+        % (rec["provenance"]["packages"]["grequests"], rec["provenance"]["packages"]["requests"])
+        in shown
+    )
+    newest = subprocess.run(
+        HM
+        + [
+            "run",
+            "--case",
+            GREQUESTS,
+            "--config",
+            "as-written",
+            "--start",
+            "default",
+            "--python",
+            "3.11",
+            "--gevent",
+            "24.11.1",
+            "--requires-newest",
+            "--records",
+            store,
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert newest.returncode == 0, newest.stderr
     prov = records.read(store)[-1]["provenance"]
     assert prov["requires"] == ["grequests"] and prov["requires_newest"] is True
     today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     assert prov["resolved_as_of"] < prov["requires_as_of"] <= today  # the env's build day (a cached env is reused)
     assert Version(prov["packages"]["requests"]) > Version(rec["provenance"]["packages"]["requests"])
-    bad = subprocess.run(HM + ["run", "--case", GREQUESTS, "--requires", "not a requirement!", "--records", store],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        HM + ["run", "--case", GREQUESTS, "--requires", "not a requirement!", "--records", store],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "not a requirement" in bad.stderr
 
 
@@ -170,24 +250,36 @@ def test_matrix_requirements_and_file_combine_with_case_and_command_line(tmp_pat
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "reqs.txt").write_text("# pinned for the old gevent\nurllib3 < 2  # inline comment\n\n")
     path = tmp_path / "matrix.toml"
-    path.write_text('[matrix.m]\npythons = ["3.11"]\ngevents = ["24.11.1"]\nrequirements = ["Requests>=2"]\n'
-                    'requirements_file = "sub/reqs.txt"\nrequires_newest = true\n')
+    path.write_text(
+        '[matrix.m]\npythons = ["3.11"]\ngevents = ["24.11.1"]\nrequirements = ["Requests>=2"]\n'
+        'requirements_file = "sub/reqs.txt"\nrequires_newest = true\n'
+    )
     m = matrix.load_matrix(str(path), "m")
     assert m.requires() == ["Requests>=2", "urllib3<2"] and m.requires_newest
     assert matrix.load_matrix(str(path), "m") == matrix.parse(
-        __import__("tomllib").loads(m.to_toml())["matrix"]["m"], "m", str(path))
-    items = runner.plan(case_names=[GREQUESTS], config_names=["none"], starts=["default"], matrix="m",
-                        matrix_file=str(path), requires=["certifi"])
+        __import__("tomllib").loads(m.to_toml())["matrix"]["m"], "m", str(path)
+    )
+    items = runner.plan(
+        case_names=[GREQUESTS],
+        config_names=["none"],
+        starts=["default"],
+        matrix="m",
+        matrix_file=str(path),
+        requires=["certifi"],
+    )
     assert {it["requires"] for it in items} == {("certifi", "grequests", "requests>=2", "urllib3<2")}
     assert all(it["requires_newest"] for it in items)
 
 
-@pytest.mark.parametrize("table, message", [
-    ('requirements = "grequests"', "requirements must be a list"),
-    ('requirements = ["grequests", "bad req!"]', "'bad req!' is not a requirement"),
-    ('requirements_file = "absent.txt"', "cannot read"),
-    ('requires_newest = "yes"', "requires_newest must be true or false"),
-])
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ('requirements = "grequests"', "requirements must be a list"),
+        ('requirements = ["grequests", "bad req!"]', "'bad req!' is not a requirement"),
+        ('requirements_file = "absent.txt"', "cannot read"),
+        ('requires_newest = "yes"', "requires_newest must be true or false"),
+    ],
+)
 def test_bad_matrix_requirements_are_one_line(tmp_path, table, message):
     path = tmp_path / "matrix.toml"
     path.write_text("[matrix.m]\n%s\n" % table)
@@ -205,9 +297,14 @@ def test_requirements_file_refuses_pip_options(tmp_path):
 
 def test_header_and_option_splitting_keeps_specifier_and_extra_commas():
     assert deps.split("grequests, requests>=2,<3, urllib3[socks,secure]") == [
-        "grequests", "requests>=2,<3", "urllib3[socks,secure]"]
+        "grequests",
+        "requests>=2,<3",
+        "urllib3[socks,secure]",
+    ]
     assert deps.normalize(["Requests >= 2, < 3", "requests<3,>=2", "Zope.Interface"]) == (
-        "requests<3,>=2", "zope-interface")
+        "requests<3,>=2",
+        "zope-interface",
+    )
     assert deps.label([]) == "" and deps.label(["a", "b"]) == deps.label(["B ", "a"]) != deps.label(["a"])
 
 

@@ -2,6 +2,7 @@
 file permissions and its name is public in /proc/net/unix, and a spec is a command line the server runs as
 its own user (root here). So a real unprivileged user finds the socket the way an attacker would and asks
 it to run `id` as root."""
+
 import os
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 from hangmatrix.model import cases, configs
 from hangmatrix.run import runner
 
-ATTACKER = r'''
+ATTACKER = r"""
 import socket, sys
 wanted = "@hangmatrix-%s-" % sys.argv[1]
 names = [line.split()[-1] for line in open("/proc/net/unix") if wanted in line]
@@ -28,7 +29,7 @@ try:
 except OSError as exc:
     answer = repr(exc).encode()
 print("answer: %r" % answer[:200])
-'''
+"""
 
 
 def _unprivileged_user():
@@ -37,6 +38,7 @@ def _unprivileged_user():
         return None
     try:
         import pwd
+
         pwd.getpwnam("nobody")
         return "nobody"
     except KeyError:
@@ -58,6 +60,7 @@ def test_an_unprivileged_user_cannot_make_the_server_run_a_command(env311, capfd
         spec_path = os.path.join(scratch, "spec.json")
         with open(spec_path, "w") as f:
             import json
+
             json.dump(forged, f)
         script = os.path.join(scratch, "attacker.py")
         with open(script, "w") as f:
@@ -67,7 +70,10 @@ def test_an_unprivileged_user_cannot_make_the_server_run_a_command(env311, capfd
         with runner.Supervisors() as server:
             attack = subprocess.run(
                 ["su", "-s", "/bin/sh", user, "-c", "/usr/bin/python3 %s %d %s" % (script, os.getpid(), spec_path)],
-                capture_output=True, text=True, timeout=60)
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert "answer:" in attack.stdout, attack.stderr  # it found the socket and connected
             assert "verdict" not in attack.stdout, attack.stdout  # dropped without a record
             time.sleep(1.0)  # a supervisor would have launched the forged cell within milliseconds

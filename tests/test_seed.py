@@ -1,4 +1,5 @@
 """The seed program, run for real on Python 3.11 with gevent 26.9.0: the post's hang and its absence."""
+
 import os
 import re
 
@@ -15,10 +16,13 @@ def cell(case, config, start):
     return pytest.param(case, config, start, id=records.cell_id(case, PY, GEVENT, config, start))
 
 
-@pytest.mark.parametrize("case,config,start", [
-    cell("seed_original", "patch_all", "fork"),
-    cell("seed_terminating", "patch_all", "fork"),
-])
+@pytest.mark.parametrize(
+    "case,config,start",
+    [
+        cell("seed_original", "patch_all", "fork"),
+        cell("seed_terminating", "patch_all", "fork"),
+    ],
+)
 def test_patch_all_deadlocks_parent_in_pipe_read(run_one, case, config, start):
     rec = run_one(case, config, start)
     assert rec["verdict"] == "deadlock", rec["signature"]
@@ -56,12 +60,14 @@ def test_record_has_the_scripted_fields(run_one):
 @pytest.mark.skipif(not os.path.isdir(SEED_POST), reason="../shared/seed (the post) is not beside the repo")
 def test_seed_original_is_the_program_as_printed():
     """Only the marker comment and the header comments differ from the post's program."""
-    post = open(next(os.path.join(SEED_POST, f) for f in os.listdir(SEED_POST) if f.startswith("000_")),
-                encoding="utf-8").read()
-    printed = post[post.index("# xiaorui.cc"):post.index("pool.join()") + len("pool.join()")]
+    post = open(
+        next(os.path.join(SEED_POST, f) for f in os.listdir(SEED_POST) if f.startswith("000_")), encoding="utf-8"
+    ).read()
+    printed = post[post.index("# xiaorui.cc") : post.index("pool.join()") + len("pool.join()")]
     case = open(cases.select(["seed_original"])[0].path, encoding="utf-8").read()
-    ours = "\n".join(line.replace("  " + cases.MARKER, "") for line in case.splitlines()
-                     if not line.startswith("# hangmatrix:"))
+    ours = "\n".join(
+        line.replace("  " + cases.MARKER, "") for line in case.splitlines() if not line.startswith("# hangmatrix:")
+    )
     assert ours.strip() == printed.strip()
 
 
@@ -71,6 +77,7 @@ def test_on_python_314_gevent_forces_fork_and_the_refusal_is_recorded(run_one, d
     after it raises "context has already been set": recorded, and the cell still runs with what it asked."""
     from hangmatrix.envs.build import ensure_env
     from hangmatrix.envs.interpreters import find_interpreter
+
     env = ensure_env(find_interpreter("3.14", debian_root=True), "26.9.0")
     rec = run_one("seed_original", "patch_all", "fork", env=env)
     assert rec["verdict"] == "deadlock" and rec["python"].startswith("3.14"), rec["signature"]
@@ -84,11 +91,14 @@ def test_on_python_314_gevent_forces_fork_and_the_refusal_is_recorded(run_one, d
 def env27():
     from hangmatrix.envs.build import ensure_env
     from hangmatrix.envs.interpreters import find_interpreter
+
     return ensure_env(find_interpreter("2.7"), "1.2.2")
 
 
-@pytest.mark.parametrize("config,expected", [("patch_all", "deadlock"), ("selective", "running"),
-                                             ("thread_false", "running"), ("lazy", "running")])
+@pytest.mark.parametrize(
+    "config,expected",
+    [("patch_all", "deadlock"), ("selective", "running"), ("thread_false", "running"), ("lazy", "running")],
+)
 def test_python_27_gevent_122_agrees_with_the_post(run_one, env27, config, expected):
     """The post's own era: patch_all hangs on the pipe read; each of its three fixes runs."""
     rec = run_one("seed_original", config, "fork", env=env27)

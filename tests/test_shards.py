@@ -2,6 +2,7 @@
 it, by environment and balanced by expected cost; `run --shard K/N` runs one; a merged sharded run of a
 small real matrix equals the unsharded run cell for cell, and `hangmatrix merged` (and table, diff) report
 shards missing or run twice and cells recorded by two runs."""
+
 import json
 import os
 import random
@@ -10,7 +11,8 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import GEVENT, PY
 from hangmatrix.cli import shards as shard_cli
@@ -20,8 +22,18 @@ from hangmatrix.store import records
 
 HM = [sys.executable, "-m", "hangmatrix.cli"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ["--case", "seed_original", "--python", PY, "--gevent", GEVENT, "--config", "none,patch_all,lazy",
-         "--start", "fork,spawn"]
+SMALL = [
+    "--case",
+    "seed_original",
+    "--python",
+    PY,
+    "--gevent",
+    GEVENT,
+    "--config",
+    "none,patch_all,lazy",
+    "--start",
+    "fork,spawn",
+]
 
 
 def hm(*args, **kwargs):
@@ -39,6 +51,7 @@ def check_partition(cells, shards, n):
 
 
 # ---------------------------------------------------------------- the split, on real plans and generated ones
+
 
 @pytest.fixture(scope="module")
 def full_items():
@@ -64,8 +77,11 @@ def test_shards_of_the_full_matrix_are_disjoint_cover_it_and_build_few_environme
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 12), st.floats(0, 50, allow_nan=False)), min_size=1, max_size=300),
-       st.integers(1, 40), st.randoms(use_true_random=False))
+@given(
+    st.lists(st.tuples(st.integers(0, 12), st.floats(0, 50, allow_nan=False)), min_size=1, max_size=300),
+    st.integers(1, 40),
+    st.randoms(use_true_random=False),
+)
 def test_any_split_is_disjoint_covering_deterministic_and_bounded(spec, n, rnd):
     cells = [{"id": "c%03d" % i, "env": "e%d" % env, "cost": seconds} for i, (env, seconds) in enumerate(spec)]
     if len(cells) < n:
@@ -91,8 +107,10 @@ def test_shard_arguments_are_checked():
 
 
 def test_an_earlier_run_balances_by_its_own_cell_times():
-    recs = [{"id": "a", "elapsed_s": 9.0, "start": "fork", "config": "none", "python": "3.11.7"},
-            {"id": "b", "elapsed_s": 1.0, "start": "fork", "config": "none", "python": "3.11.7"}]
+    recs = [
+        {"id": "a", "elapsed_s": 9.0, "start": "fork", "config": "none", "python": "3.11.7"},
+        {"id": "b", "elapsed_s": 1.0, "start": "fork", "config": "none", "python": "3.11.7"},
+    ]
     costs = cost.Costs.from_records(recs)
     feats = cost.features("3.11", "26.9.0", "fork", "none")
     assert costs.of("a", feats) == 9.0 and costs.of("b", feats) == 1.0
@@ -102,12 +120,14 @@ def test_an_earlier_run_balances_by_its_own_cell_times():
 
 def test_the_cost_models_error_is_measured_on_cells_it_was_not_fitted_on():
     from hangmatrix.report import selection
+
     result = cost.error(selection.load(os.path.join(REPO, "docs", "compat.json")), shards=16)
     assert result["cells"] == 5376 and 0 < result["cell_mae_s"] < result["cell_mean_s"]
     assert 0 < result["shard_mean_abs_pct"] <= result["shard_max_abs_pct"]
 
 
 # ---------------------------------------------------------------- the command line
+
 
 def test_plan_json_is_a_ci_matrix_with_each_shards_cells():
     out = hm("plan", "--matrix", "default", "--shards", "5", "--json")
@@ -132,6 +152,7 @@ def test_plan_with_records_uses_them():
 
 # ---------------------------------------------------------------- real runs: sharded equals unsharded
 
+
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory, env311):
     """The small matrix run whole, then as 3 shards (two split here, one from the plan file)."""
@@ -145,8 +166,9 @@ def sharded(tmp_path_factory, env311):
     plan.write_text(planned.stdout)
     folder = base / "merged"
     for k, extra in ((1, []), (2, ["--plan", str(plan)]), (3, [])):
-        out = hm("run", *SMALL, "--shard", "%d/3" % k, "--records", str(folder / ("shard-%d.jsonl" % k)),
-                 "--quiet", *extra)
+        out = hm(
+            "run", *SMALL, "--shard", "%d/3" % k, "--records", str(folder / ("shard-%d.jsonl" % k)), "--quiet", *extra
+        )
         assert out.returncode == 0, out.stderr
     return {"whole": whole, "folder": folder, "plan": plan, "base": base}
 
@@ -227,8 +249,10 @@ def test_old_records_read_as_one_untagged_run():
 
 # ---------------------------------------------------------------- the workflow
 
+
 def test_the_full_workflow_plans_runs_shards_merges_and_diffs():
     from ruamel.yaml import YAML
+
     with open(os.path.join(REPO, ".github", "workflows", "full.yml")) as f:
         wf = YAML(typ="safe", pure=True).load(f)
     assert set(wf["on"]["workflow_dispatch"]["inputs"]) == {"matrix", "shards"}
@@ -239,7 +263,12 @@ def test_the_full_workflow_plans_runs_shards_merges_and_diffs():
     assert "fromJSON(needs.plan.outputs.matrix)" in repr(shard["strategy"]["matrix"])
     assert '--shard "$SHARD" --plan plan.json' in repr(shard) and "actions/cache@" in repr(shard)
     text = repr(merge)
-    for needed in ("hangmatrix merged", "hangmatrix table", "hangmatrix diff docs/compat.json", "GITHUB_STEP_SUMMARY",
-                   "actions/upload-artifact@"):
+    for needed in (
+        "hangmatrix merged",
+        "hangmatrix table",
+        "hangmatrix diff docs/compat.json",
+        "GITHUB_STEP_SUMMARY",
+        "actions/upload-artifact@",
+    ):
         assert needed in text, needed
     assert "actions/deploy-pages@" in repr(wf["jobs"]["pages"])

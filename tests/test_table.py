@@ -1,5 +1,6 @@
 """The compatibility table: from real records (run here on Python 3.11 / gevent 26.9.0) to Markdown, CSV,
 JSON, the claims view, and the HTML page, which real headless Chromium opens and clicks."""
+
 import base64
 import csv
 import io
@@ -10,17 +11,19 @@ import shutil
 import signal
 import tempfile
 
-import pytest
-from hypothesis import given, settings, strategies as st
-
 import browser as browser_mod
-from conftest import GEVENT, PY
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import hangmatrix
+from conftest import GEVENT, PY
 from hangmatrix.model import verdicts, versions
-from hangmatrix.store import records
+from hangmatrix.report import cells as table_cells
+from hangmatrix.report import claims as claims_mod
+from hangmatrix.report import html, markdown, ranges, selection, signatures, tabular, write
 from hangmatrix.run import runner
-from hangmatrix.report import cells as table_cells, claims as claims_mod, html, markdown, ranges, selection, tabular
-from hangmatrix.report import signatures, write
+from hangmatrix.store import records
 
 SEEDS = ["seed_original", "seed_terminating"]
 CONFIGS = ["none", "patch_all", "selective", "thread_false", "lazy"]
@@ -29,8 +32,9 @@ CONFIGS = ["none", "patch_all", "selective", "thread_false", "lazy"]
 @pytest.fixture(scope="module")
 def real_records(env311):
     """The seed programs under the post's configurations, fork start, run for real in parallel."""
-    items = runner.plan(case_names=SEEDS, config_names=CONFIGS, starts=["fork"], pythons=[PY], gevents=[GEVENT],
-                        timeout=20.0)
+    items = runner.plan(
+        case_names=SEEDS, config_names=CONFIGS, starts=["fork"], pythons=[PY], gevents=[GEVENT], timeout=20.0
+    )
     recs = runner.execute(items)
     assert len(recs) == len(SEEDS) * len(CONFIGS)
     return recs
@@ -41,6 +45,7 @@ def by_id(recs, case, config, start="fork"):
 
 
 # ---------------------------------------------------------------- from real records
+
 
 def test_markdown_shows_every_cell_with_legend_stamp_and_claims(real_records):
     md = markdown.markdown(real_records)
@@ -61,8 +66,12 @@ def test_markdown_shows_every_cell_with_legend_stamp_and_claims(real_records):
 # What the post's claims come to for the seed programs with fork on Python 3.11 and gevent 26.9.0, verified
 # by hand against the runs in docs/compat.md and the README: patch_all deadlocks, selective and lazy run,
 # and patch_all(thread=False) deadlocks since gevent 25.4.1.
-SEED_CLAIMS_311_2690 = {"patch_all hangs": "holds", "selective works": "holds", "thread_false works": "fails",
-                        "lazy works": "holds"}
+SEED_CLAIMS_311_2690 = {
+    "patch_all hangs": "holds",
+    "selective works": "holds",
+    "thread_false works": "fails",
+    "lazy works": "holds",
+}
 
 
 def test_claims_answer_the_post_from_real_runs(real_records):
@@ -71,15 +80,22 @@ def test_claims_answer_the_post_from_real_runs(real_records):
     assert {n: c["status"] for n, c in claims.items()} == SEED_CLAIMS_311_2690, seen
     py = real_records[0]["python"]
     for name, status in SEED_CLAIMS_311_2690.items():
-        assert claims[name]["by_python"] == [{"python": py, "runs": [{"status": status, "from": GEVENT, "to": GEVENT,
-                                                                      "gevents": [GEVENT], "exceptions": []}]}]
+        assert claims[name]["by_python"] == [
+            {
+                "python": py,
+                "runs": [{"status": status, "from": GEVENT, "to": GEVENT, "gevents": [GEVENT], "exceptions": []}],
+            }
+        ]
         assert claims[name]["cells"] == 2 and claims[name]["cases"] == SEEDS
     assert claims["patch_all hangs"]["summary"] == (
-        "holds on every combination tested: Python %s × gevent %s (2 cells: deadlock 2)" % (py, GEVENT))
+        "holds on every combination tested: Python %s × gevent %s (2 cells: deadlock 2)" % (py, GEVENT)
+    )
     assert claims["thread_false works"]["summary"] == (
-        "does not hold on every combination tested: Python %s × gevent %s (2 cells: deadlock 2)" % (py, GEVENT))
+        "does not hold on every combination tested: Python %s × gevent %s (2 cells: deadlock 2)" % (py, GEVENT)
+    )
     assert claims_mod.one_line(claims["thread_false works"]) == (
-        "does not hold on 1 of 1 Python × gevent pairs (within Python %s × gevent %s)" % (py, GEVENT))
+        "does not hold on 1 of 1 Python × gevent pairs (within Python %s × gevent %s)" % (py, GEVENT)
+    )
     assert "Python %s × gevent %s" % (py, GEVENT) in markdown.claims_markdown(list(claims.values()))
 
 
@@ -94,8 +110,12 @@ def test_csv_has_one_row_per_cell(real_records):
 
 def test_write_all_and_load_back(real_records, tmp_path):
     paths = write.write_all(real_records, str(tmp_path / "docs"))
-    assert sorted(os.path.basename(p) for p in paths.values()) == ["compat.csv", "compat.html", "compat.json",
-                                                                   "compat.md"]
+    assert sorted(os.path.basename(p) for p in paths.values()) == [
+        "compat.csv",
+        "compat.html",
+        "compat.json",
+        "compat.md",
+    ]
     back = selection.load(paths["json"])
     assert back == json.loads(json.dumps(real_records))
     data = json.load(open(paths["json"]))
@@ -120,6 +140,7 @@ def _page_data(page):
 
 # ---------------------------------------------------------------- real headless Chromium
 
+
 def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, tmp_path):
     try:
         binary = browser_mod.chromium()
@@ -141,35 +162,51 @@ def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, t
         browser.wait_event("Page.loadEventFired")
         assert browser_mod.evaluate(browser, session, "document.body.getAttribute('data-ready')") == "1"
         assert browser_mod.evaluate(browser, session, "document.getElementById('detail').hidden") is True
-        cell = browser_mod.evaluate(browser, session, """(() => {
+        cell = browser_mod.evaluate(
+            browser,
+            session,
+            """(() => {
             const td = document.querySelector('#grid td[data-id="%s"]');
             td.scrollIntoView({block: 'center', inline: 'center'});
             const r = td.getBoundingClientRect();
             return {x: r.left + r.width / 2, y: r.top + r.height / 2, verdict: td.dataset.verdict,
                     glyph: td.textContent, colour: getComputedStyle(td).backgroundColor};
-        })()""" % deadlocked["id"])
+        })()"""
+            % deadlocked["id"],
+        )
         assert cell["verdict"] == "deadlock" and cell["glyph"] == verdicts.LOOKS["deadlock"].glyph
         assert cell["colour"] == "rgb(198, 40, 40)"  # #c62828, the legend's deadlock colour
-        square = browser_mod.evaluate(browser, session, """(() => {
+        square = browser_mod.evaluate(
+            browser,
+            session,
+            """(() => {
             const fig = [...document.querySelectorAll('#glance figure')].find(
                 f => f.querySelector('figcaption').textContent === 'seed_original / patch_all');
             const td = fig.querySelector('td[data-i]');
             return {colour: getComputedStyle(td).backgroundColor, title: td.title,
                     top: td.getBoundingClientRect().top < document.getElementById('grid').getBoundingClientRect().top};
-        })()""")
+        })()""",
+        )
         assert square["colour"] == "rgb(198, 40, 40)" and square["top"], square  # the map opens the page
         assert square["title"] == "Python %s × gevent %s: fork deadlock" % (deadlocked["python"], GEVENT)
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
-            browser.call("Input.dispatchMouseEvent", {"type": kind, "x": cell["x"], "y": cell["y"],
-                                                      "button": "left", "clickCount": 1}, session=session)
-        shown = browser_mod.evaluate(browser, session, """(() => ({
+            browser.call(
+                "Input.dispatchMouseEvent",
+                {"type": kind, "x": cell["x"], "y": cell["y"], "button": "left", "clickCount": 1},
+                session=session,
+            )
+        shown = browser_mod.evaluate(
+            browser,
+            session,
+            """(() => ({
             hidden: document.getElementById('detail').hidden,
             verdict: document.getElementById('detail-verdict').textContent,
             signature: document.getElementById('detail-signature').textContent,
             processes: document.getElementById('detail-processes').innerText,
             stacks: [...document.querySelectorAll('#detail pre.python_stacks')].map(p => p.textContent).join('\\n'),
             facts: document.querySelector('#detail dl').innerText,
-            hash: location.hash}))()""")
+            hash: location.hash}))()""",
+        )
         assert shown["hidden"] is False
         assert "deadlock" in shown["verdict"]
         assert shown["signature"] == deadlocked["signature"]
@@ -178,7 +215,9 @@ def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, t
         assert "multiprocessing" in shown["stacks"]
         assert shown["hash"] == "#" + deadlocked["id"]
         used = deadlocked["start_used"]  # objects the page shares between cells, resolved for this one
-        assert "requested fork; reported %s; seen in tree %s" % (used["reported"], used["seen_in_tree"]) in shown["facts"]
+        assert (
+            "requested fork; reported %s; seen in tree %s" % (used["reported"], used["seen_in_tree"]) in shown["facts"]
+        )
         assert json.dumps(deadlocked["proof"], separators=(",", ":")) in shown["facts"].replace("\n", "")
         png = base64.b64decode(browser.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"])
         shot.write_bytes(png)
@@ -186,10 +225,13 @@ def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, t
         # the filter: only columns with a hang or failure
         before = browser_mod.evaluate(browser, session, "document.querySelectorAll('#grid tbody td').length")
         browser_mod.evaluate(browser, session, "document.getElementById('only-problems').click()")
-        after = browser_mod.evaluate(browser, session, "[...document.querySelectorAll('#grid tbody td')].map(t => t.dataset.verdict)")
+        after = browser_mod.evaluate(
+            browser, session, "[...document.querySelectorAll('#grid tbody td')].map(t => t.dataset.verdict)"
+        )
         assert len(after) < before and set(after) <= set(verdicts.HANG + verdicts.FAIL)
-        fetched = [ev["params"]["request"]["url"] for ev in browser.events
-                   if ev.get("method") == "Network.requestWillBeSent"]
+        fetched = [
+            ev["params"]["request"]["url"] for ev in browser.events if ev.get("method") == "Network.requestWillBeSent"
+        ]
         assert all(u.startswith(("file://", "data:", "about:")) for u in fetched), fetched
         errors = [ev for ev in browser.events if ev.get("method") == "Runtime.exceptionThrown"]
         assert not errors, errors
@@ -224,6 +266,7 @@ def test_vkey_orders_releases_numerically(a, b):
         while len(r) > 1 and r[-1] == 0:
             r.pop()
         return tuple(r)
+
     ka, kb = versions.key(vtext(a)), versions.key(vtext(b))
     assert (ka < kb) == (strip(a) < strip(b)) and (ka == kb) == (strip(a) == strip(b))
 
@@ -243,9 +286,11 @@ def test_vkey_pre_releases_before_post_releases_after(rel, tail):
 pep440 = st.builds(
     lambda rel, pre, post: vtext(rel) + pre + post,
     release,
-    st.sampled_from(["", "a", "b", "rc"]).flatmap(lambda kind: st.just("") if not kind else
-                                                  st.integers(0, 12).map(lambda n: "%s%d" % (kind, n))),
-    st.sampled_from(["", ".post1", ".post3"]))
+    st.sampled_from(["", "a", "b", "rc"]).flatmap(
+        lambda kind: st.just("") if not kind else st.integers(0, 12).map(lambda n: "%s%d" % (kind, n))
+    ),
+    st.sampled_from(["", ".post1", ".post3"]),
+)
 dev_only = st.builds(lambda rel, n: "%s.dev%d" % (vtext(rel), n), release, st.integers(0, 5))
 
 
@@ -253,6 +298,7 @@ dev_only = st.builds(lambda rel, n: "%s.dev%d" % (vtext(rel), n), release, st.in
 def test_version_order_is_the_package_indexs(a, b):
     """Releases, pre-, post- and dev releases sort as PEP 440 (the index's own order, packaging.version) says."""
     from packaging.version import Version
+
     ka, kb = versions.key(a), versions.key(b)
     va, vb = Version(a), Version(b)
     assert (ka < kb, ka == kb) == (va < vb, va == vb), (a, b, ka, kb)
@@ -268,21 +314,27 @@ def test_any_text_sorts_among_versions(text):
 
 names = st.text("abcdefgh_", min_size=1, max_size=6)
 free_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
-a_record = st.fixed_dictionaries({
-    "case": st.sampled_from(["seed_original", "seed_terminating", "pipe_echo"]) | names,
-    "config": st.sampled_from(["none", "patch_all", "selective", "thread_false", "lazy", "flags:thread=0"]),
-    "start": st.sampled_from(["fork", "spawn", "forkserver", "default"]),
-    "python": st.sampled_from(["2.7.18", "3.8.18", "3.11.7", "3.14.0rc1"]),
-    "gevent": st.sampled_from(["1.2.2", "20.9.0", "24.11.1", "25.4.1", "26.9.0"]),
-    "verdict": st.sampled_from(verdicts.NAMES),
-    "signature": free_text,
-    "greenlet": st.just("3.5.6"),
-    "elapsed_s": st.floats(0, 100, allow_nan=False),
-    "recorded_at": st.just("2026-11-26T00:00:00Z"),
-    "diagnosis": st.fixed_dictionaries({"python_stacks": st.dictionaries(st.sampled_from(["1", "2"]), free_text,
-                                                                         max_size=2)}),
-}).map(lambda r: dict(r, id=records.cell_id(r["case"], ".".join(r["python"].split(".")[:2]), r["gevent"],
-                                             r["config"], r["start"])))
+a_record = st.fixed_dictionaries(
+    {
+        "case": st.sampled_from(["seed_original", "seed_terminating", "pipe_echo"]) | names,
+        "config": st.sampled_from(["none", "patch_all", "selective", "thread_false", "lazy", "flags:thread=0"]),
+        "start": st.sampled_from(["fork", "spawn", "forkserver", "default"]),
+        "python": st.sampled_from(["2.7.18", "3.8.18", "3.11.7", "3.14.0rc1"]),
+        "gevent": st.sampled_from(["1.2.2", "20.9.0", "24.11.1", "25.4.1", "26.9.0"]),
+        "verdict": st.sampled_from(verdicts.NAMES),
+        "signature": free_text,
+        "greenlet": st.just("3.5.6"),
+        "elapsed_s": st.floats(0, 100, allow_nan=False),
+        "recorded_at": st.just("2026-11-26T00:00:00Z"),
+        "diagnosis": st.fixed_dictionaries(
+            {"python_stacks": st.dictionaries(st.sampled_from(["1", "2"]), free_text, max_size=2)}
+        ),
+    }
+).map(
+    lambda r: dict(
+        r, id=records.cell_id(r["case"], ".".join(r["python"].split(".")[:2]), r["gevent"], r["config"], r["start"])
+    )
+)
 
 
 @given(st.lists(a_record, max_size=12), st.lists(free_text, max_size=3))
@@ -313,8 +365,9 @@ def test_every_format_renders_any_records(recs):
     assert {r["id"]: r["verdict"] for r in rows} == {c["id"]: c["verdict"] for c in cells}
     data = _page_data(page)  # a signature like "</script>" cannot break out of the data block
     assert sorted(d["id"] for d in data["details"]) == sorted(c["id"] for c in cells)
-    assert all(c["rec"]["signature"] == next(d["signature"] for d in data["details"] if d["id"] == c["id"])
-               for c in cells)
+    assert all(
+        c["rec"]["signature"] == next(d["signature"] for d in data["details"] if d["id"] == c["id"]) for c in cells
+    )
     for c in cells:
         if c["verdict"] in verdicts.HANG + verdicts.FAIL:
             assert "**%s / %s**" % (c["case"], c["config"]) in md
@@ -322,33 +375,60 @@ def test_every_format_renders_any_records(recs):
 
 
 def _hand_record(case, config, start, python, gevent, verdict):
-    return {"id": records.cell_id(case, python[:python.rindex(".")], gevent, config, start), "case": case,
-            "config": config, "start": start, "python": python, "gevent": gevent, "verdict": verdict,
-            "signature": ""}
+    return {
+        "id": records.cell_id(case, python[: python.rindex(".")], gevent, config, start),
+        "case": case,
+        "config": config,
+        "start": start,
+        "python": python,
+        "gevent": gevent,
+        "verdict": verdict,
+        "signature": "",
+    }
 
 
 def test_claims_from_a_hand_made_record_set():
     """thread_false on one Python: works on 24.11.1, one start method of two deadlocks on 25.4.1, both hang
     on 26.9.0; 20.9.0 never ran (unsupported) and says nothing; a user's case beside the seed is not the post's."""
-    seed = [("24.11.1", "fork", "running"), ("24.11.1", "spawn", "running"), ("25.4.1", "fork", "deadlock"),
-            ("25.4.1", "spawn", "running"), ("26.9.0", "fork", "deadlock"), ("26.9.0", "spawn", "stall"),
-            ("20.9.0", "fork", "unsupported")]
+    seed = [
+        ("24.11.1", "fork", "running"),
+        ("24.11.1", "spawn", "running"),
+        ("25.4.1", "fork", "deadlock"),
+        ("25.4.1", "spawn", "running"),
+        ("26.9.0", "fork", "deadlock"),
+        ("26.9.0", "spawn", "stall"),
+        ("20.9.0", "fork", "unsupported"),
+    ]
     recs = [_hand_record("seed_original", "thread_false", st_, "3.11.7", gv, v) for gv, st_, v in seed]
     recs.append(_hand_record("mine", "thread_false", "fork", "3.11.7", "24.11.1", "deadlock"))
     claim = {c["name"]: c for c in claims_mod.claims(recs)}["thread_false works"]
     assert claim["cases"] == ["seed_original"] and claim["status"] == "partly" and claim["cells"] == 6
-    assert claim["by_python"] == [{"python": "3.11.7", "runs": [
-        {"status": "holds", "from": "24.11.1", "to": "24.11.1", "gevents": ["24.11.1"], "exceptions": []},
-        {"status": "partly", "from": "25.4.1", "to": "25.4.1", "gevents": ["25.4.1"],
-         "exceptions": ["seed_original/fork: deadlock"]},
-        {"status": "fails", "from": "26.9.0", "to": "26.9.0", "gevents": ["26.9.0"], "exceptions": []}]}]
-    assert claim["summary"] == ("holds on Python 3.11.7 × gevent 24.11.1; partly on Python 3.11.7 × gevent 25.4.1; "
-                                "does not hold on Python 3.11.7 × gevent 26.9.0 (6 cells: deadlock 2, running 3, "
-                                "stall 1)")
+    assert claim["by_python"] == [
+        {
+            "python": "3.11.7",
+            "runs": [
+                {"status": "holds", "from": "24.11.1", "to": "24.11.1", "gevents": ["24.11.1"], "exceptions": []},
+                {
+                    "status": "partly",
+                    "from": "25.4.1",
+                    "to": "25.4.1",
+                    "gevents": ["25.4.1"],
+                    "exceptions": ["seed_original/fork: deadlock"],
+                },
+                {"status": "fails", "from": "26.9.0", "to": "26.9.0", "gevents": ["26.9.0"], "exceptions": []},
+            ],
+        }
+    ]
+    assert claim["summary"] == (
+        "holds on Python 3.11.7 × gevent 24.11.1; partly on Python 3.11.7 × gevent 25.4.1; "
+        "does not hold on Python 3.11.7 × gevent 26.9.0 (6 cells: deadlock 2, running 3, "
+        "stall 1)"
+    )
     assert claims_mod.one_line(claim) == (
         "holds on 1 of 3 Python × gevent pairs (within Python 3.11.7 × gevent 24.11.1); holds partly on 1 of 3 "
         "Python × gevent pairs (within Python 3.11.7 × gevent 25.4.1); does not hold on 1 of 3 Python × gevent "
-        "pairs (within Python 3.11.7 × gevent 26.9.0)")
+        "pairs (within Python 3.11.7 × gevent 26.9.0)"
+    )
     hang = {c["name"]: c for c in claims_mod.claims(recs)}["patch_all hangs"]
     assert hang["status"] == "untested" and hang["by_python"] == [] and hang["cells"] == 0
 
@@ -365,15 +445,28 @@ def test_the_claims_section_appears_only_with_the_seeds_cases():
 @settings(max_examples=60, deadline=None)
 def test_claims_list_every_tested_pair_once(recs):
     for claim in claims_mod.claims(recs):
-        tested = {(c["python"], c["gevent"]) for c in table_cells.cells(recs) if c["config"] == claim["config"]
-                  and c["case"] in claim["cases"] and c["verdict"] not in ("unsupported", "env-error")}
+        tested = {
+            (c["python"], c["gevent"])
+            for c in table_cells.cells(recs)
+            if c["config"] == claim["config"]
+            and c["case"] in claim["cases"]
+            and c["verdict"] not in ("unsupported", "env-error")
+        }
         listed = [(e["python"], g) for e in claim["by_python"] for r in e["runs"] for g in r["gevents"]]
         assert sorted(listed) == sorted(tested) and len(set(listed)) == len(listed)
 
 
-@given(st.lists(st.tuples(st.sampled_from(["3.8.18", "3.11.7"]), st.sampled_from(["20.9.0", "22.10.2", "24.2.1",
-                                                                                   "26.9.0"]),
-                          st.sampled_from(["fork", "spawn"])), min_size=1, max_size=10))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["3.8.18", "3.11.7"]),
+            st.sampled_from(["20.9.0", "22.10.2", "24.2.1", "26.9.0"]),
+            st.sampled_from(["fork", "spawn"]),
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
 def test_where_text_names_every_point(points):
     text = ranges.where_text(points)
     for py, gv, st_ in points:
@@ -385,14 +478,20 @@ def test_where_text_names_every_point(points):
 def test_table_command_prints_and_writes_every_format(real_records, tmp_path):
     import subprocess
     import sys
+
     store = str(tmp_path / "records.jsonl")
     for rec in real_records:
         records.append(store, rec)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
     def hangmatrix(*args):
-        out = subprocess.run([sys.executable, "-m", "hangmatrix.cli", "table", "--records", store] + list(args),
-                             cwd=root, capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-m", "hangmatrix.cli", "table", "--records", store] + list(args),
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 0, out.stderr
         return out.stdout
 
@@ -408,8 +507,9 @@ def test_table_command_prints_and_writes_every_format(real_records, tmp_path):
 @settings(max_examples=60, deadline=None)
 def test_trimmed_records_keep_every_verdict_and_point_to_their_stacks(recs):
     slim = tabular.trimmed(recs)
-    assert [(r["id"], r["verdict"], r["signature"]) for r in slim] == [(r["id"], r["verdict"], r["signature"])
-                                                                       for r in recs]
+    assert [(r["id"], r["verdict"], r["signature"]) for r in slim] == [
+        (r["id"], r["verdict"], r["signature"]) for r in recs
+    ]
     by_id = {c["id"]: c for c in table_cells.cells(recs)}
     for full, r in zip(recs, slim):
         if not r.get("trimmed"):
@@ -426,11 +526,19 @@ def test_trimmed_records_keep_every_verdict_and_point_to_their_stacks(recs):
 def test_text_grid_shows_each_configuration_at_a_glance():
     """Hand-made records: one letter per Python × gevent; an unsupported start method does not make a square
     mixed (Python 2.7 has fork only); start methods that ran and disagree make it `*`."""
-    recs = [_hand_record("seed_original", "thread_false", s, py, gv, v) for py, gv, s, v in (
-        ("3.11.7", "24.11.1", "fork", "running"), ("3.11.7", "24.11.1", "spawn", "running"),
-        ("3.11.7", "25.4.1", "fork", "deadlock"), ("3.11.7", "25.4.1", "spawn", "deadlock"),
-        ("3.11.7", "26.9.0", "fork", "deadlock"), ("3.11.7", "26.9.0", "spawn", "error"),
-        ("2.7.18", "24.11.1", "fork", "deadlock"), ("2.7.18", "24.11.1", "spawn", "unsupported"))]
+    recs = [
+        _hand_record("seed_original", "thread_false", s, py, gv, v)
+        for py, gv, s, v in (
+            ("3.11.7", "24.11.1", "fork", "running"),
+            ("3.11.7", "24.11.1", "spawn", "running"),
+            ("3.11.7", "25.4.1", "fork", "deadlock"),
+            ("3.11.7", "25.4.1", "spawn", "deadlock"),
+            ("3.11.7", "26.9.0", "fork", "deadlock"),
+            ("3.11.7", "26.9.0", "spawn", "error"),
+            ("2.7.18", "24.11.1", "fork", "deadlock"),
+            ("2.7.18", "24.11.1", "spawn", "unsupported"),
+        )
+    ]
     md = markdown.markdown(recs)
     block = md.split("## At a glance")[1].split("```text\n")[1].split("```")[0].splitlines()
     assert block[-3:] == ["thread_false:", "Python 2.7.18 D..", "Python 3.11.7 rD*"]
@@ -441,6 +549,7 @@ def test_text_grid_shows_each_configuration_at_a_glance():
 
 def test_case_descriptions_come_from_the_records_not_the_checkout(real_records):
     from hangmatrix.model import cases
+
     what = cases.discover()["seed_original"].what
     assert what and all(r["provenance"]["case_what"] for r in real_records)
     assert "## seed_original\n\n%s\n" % what in markdown.markdown(real_records)

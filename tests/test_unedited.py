@@ -3,6 +3,7 @@ Python 3.11 with gevent 26.9.0: `as-written` runs the program's own patch_all(..
 configuration applies at the first patch_all() call the program makes, in its main module or inside a
 library it imports; a program that never patches is `unsupported` wherever a configuration would replace
 a call; `flags:` configurations change the program's own flags."""
+
 import os
 
 import pytest
@@ -21,8 +22,14 @@ def program(name):
 
 def run(name, config_names, starts=("fork",)):
     """{(config, start): record} of real runs."""
-    items = runner.plan(case_names=[program(name)], config_names=list(config_names), starts=list(starts),
-                        pythons=[PY], gevents=[GEVENT], timeout=20.0)
+    items = runner.plan(
+        case_names=[program(name)],
+        config_names=list(config_names),
+        starts=list(starts),
+        pythons=[PY],
+        gevents=[GEVENT],
+        timeout=20.0,
+    )
     return {(rec["config"], rec["start"]): rec for rec in runner.execute(items)}
 
 
@@ -74,8 +81,14 @@ def test_flags_configurations_start_from_the_programs_own_flags(env311):
     assert notable(thread_on, "patched")[0]["call"] == "patch_all(thread=True, select=False)"
     assert thread_on["verdict"] == "deadlock" and "LoopExit" not in thread_on["signature"], thread_on["signature"]
     # the same configuration on a program whose own call is patch_all(): thread stays patched, it hangs
-    items = runner.plan(case_names=["seed_terminating"], config_names=["flags:queue=0"], starts=["fork"],
-                        pythons=[PY], gevents=[GEVENT], timeout=20.0)
+    items = runner.plan(
+        case_names=["seed_terminating"],
+        config_names=["flags:queue=0"],
+        starts=["fork"],
+        pythons=[PY],
+        gevents=[GEVENT],
+        timeout=20.0,
+    )
     [seed] = runner.execute(items)
     assert notable(seed, "patched")[0]["call"] == "patch_all(queue=False)"
     assert seed["verdict"] == "deadlock", seed["signature"]
@@ -90,8 +103,10 @@ def test_patch_point_inside_an_imported_library_is_found_there(env311):
     assert point["source"] == "curious_george.patch_all(thread=False, select=False)"
     assert written["verdict"] == "deadlock" and "LoopExit" in written["signature"], written["signature"]
     assert cells[("none", "fork")]["verdict"] == "ok", cells[("none", "fork")]["signature"]
-    assert notable(cells[("flags:queue=0", "fork")], "patched")[0]["call"] == \
-        "patch_all(thread=False, select=False, queue=False)"
+    assert (
+        notable(cells[("flags:queue=0", "fork")], "patched")[0]["call"]
+        == "patch_all(thread=False, select=False, queue=False)"
+    )
     assert cells[("flags:queue=0", "fork")]["verdict"] == "ok"
 
 
@@ -129,7 +144,6 @@ def test_start_method_without_a_patch_point_and_over_the_programs_own_choice(env
     assert left["events"]["counts"]["start"] >= 3  # the parent and two spawned pool workers
 
 
-
 @pytest.mark.debian_root
 def test_on_python_314_the_start_method_applies_with_and_without_a_patch_point(run_one, debian_root_built):
     """3.14's default is forkserver and gevent's patch_all() forces fork: at the program's own call the
@@ -137,6 +151,7 @@ def test_on_python_314_the_start_method_applies_with_and_without_a_patch_point(r
     where multiprocessing picks its context, with nothing to refuse."""
     from hangmatrix.envs.build import ensure_env
     from hangmatrix.envs.interpreters import find_interpreter
+
     env = ensure_env(find_interpreter("3.14", debian_root=True), "26.9.0")
     patched = run_one(program("unedited_pool"), "as-written", "spawn", env=env)
     assert patched["python"].startswith("3.14") and patched["patch_point"]["line"] == 4

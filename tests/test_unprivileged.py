@@ -4,6 +4,7 @@ in a 0755 folder of their own (root's home, pyenv and cache are out of nobody's 
 detection and seed tests run again as nobody, with user namespaces (a private /dev/shm) and with them
 switched off (the injected code names what each cell creates; the supervisor unlinks exactly those).
 Not root (GitHub's runners): the whole suite already runs unprivileged, and these are skipped."""
+
 import json
 import os
 import pwd
@@ -29,8 +30,15 @@ def sandbox():
         pwd.getpwnam(USER)
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", USER], check=True)
-    version = subprocess.run(["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                             capture_output=True, text=True).stdout.strip() if os.path.exists("/usr/bin/python3") else ""
+    version = (
+        subprocess.run(
+            ["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        if os.path.exists("/usr/bin/python3")
+        else ""
+    )
     if version != PY:
         pytest.skip("the tests need Python %s as /usr/bin/python3 for the unprivileged user (found %r)" % (PY, version))
     top = build_sandbox(GEVENT)
@@ -60,8 +68,11 @@ def records(path):
 def test_reliability_detection_and_seed_tests_pass_as_an_unprivileged_user(sandbox):
     """The same tests and assertions (no process, /dev/shm entry or cell folder left), as nobody. The
     Python 2.7 seed tests are left out: nobody cannot reach root's pyenv, and Debian has no 2.7."""
-    done = as_user(sandbox, "-m pytest -q -p no:cacheprovider tests/test_reliability.py tests/test_detection.py "
-                            "tests/test_seed.py -k 'not python_27'")
+    done = as_user(
+        sandbox,
+        "-m pytest -q -p no:cacheprovider tests/test_reliability.py tests/test_detection.py "
+        "tests/test_seed.py -k 'not python_27'",
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and " failed" not in done.stdout and " error" not in done.stdout, done.stdout
 
@@ -73,9 +84,12 @@ def test_user_namespace_gives_a_private_dev_shm_and_keeps_the_uids(sandbox):
     open(sentinel, "w").close()
     try:
         out = os.path.join(sandbox, "home", "userns.jsonl")
-        done = as_user(sandbox, "-m hangmatrix.cli run --case prints_ids,seed_original --config patch_all "
-                                "--start spawn --python 3.11 --gevent %s --records %s --quiet" % (GEVENT, out),
-                       extra_env="HANGMATRIX_CASES={0}/src/tests/cases".format(sandbox))
+        done = as_user(
+            sandbox,
+            "-m hangmatrix.cli run --case prints_ids,seed_original --config patch_all "
+            "--start spawn --python 3.11 --gevent %s --records %s --quiet" % (GEVENT, out),
+            extra_env="HANGMATRIX_CASES={0}/src/tests/cases".format(sandbox),
+        )
         assert done.returncode == 0, done.stderr[-2000:]
     finally:
         os.unlink(sentinel)
@@ -97,10 +111,13 @@ def test_exact_names_fallback_leaves_no_entry_and_touches_no_other(sandbox):
     before = user_shm()
     try:
         out = os.path.join(sandbox, "home", "names.jsonl")
-        done = as_user(sandbox, "-m hangmatrix.cli run --case seed_original,seed_terminating,shm_hang --config "
-                                "patch_all,none,thread_false,thread_queue_false --start spawn,forkserver --python 3.11 "
-                                "--gevent %s --records %s --quiet" % (GEVENT, out),
-                       extra_env="HANGMATRIX_CONTAIN_OFF=userns HANGMATRIX_CASES={0}/src/tests/cases".format(sandbox))
+        done = as_user(
+            sandbox,
+            "-m hangmatrix.cli run --case seed_original,seed_terminating,shm_hang --config "
+            "patch_all,none,thread_false,thread_queue_false --start spawn,forkserver --python 3.11 "
+            "--gevent %s --records %s --quiet" % (GEVENT, out),
+            extra_env="HANGMATRIX_CONTAIN_OFF=userns HANGMATRIX_CASES={0}/src/tests/cases".format(sandbox),
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         after = user_shm()
         assert os.path.exists(mine), "an entry of another run was removed"
@@ -128,7 +145,9 @@ from hangmatrix.run import runner
 spec = runner.make_spec(cases.select(["shm_hang"], ["tests/cases"])[0], configs.parse("none"), "spawn",
                         envs.ensure_env(envs.find_interpreter("/usr/bin/python3"), sys.argv[1]), 60, False)
 def segments():
-    return [n for n in os.listdir("/dev/shm") if n.startswith("psm_") and os.stat("/dev/shm/" + n).st_uid == os.getuid()]
+    return [
+        n for n in os.listdir("/dev/shm") if n.startswith("psm_") and os.stat("/dev/shm/" + n).st_uid == os.getuid()
+    ]
 server = runner.Supervisors()
 with ThreadPoolExecutor(max_workers=1) as pool:
     pending = pool.submit(server.run, spec)
@@ -152,8 +171,11 @@ def test_a_supervisor_killed_outright_in_the_names_fallback_leaves_nothing(sandb
     os.mkdir(tmp)
     os.chown(tmp, pwd.getpwnam(USER).pw_uid, pwd.getpwnam(USER).pw_gid)
     before = user_shm()
-    done = as_user(sandbox, "-c %s %s" % (shlex.quote(SUPERVISOR_KILLED), GEVENT),
-                   extra_env="HANGMATRIX_CONTAIN_OFF=userns HANGMATRIX_OWNER=killed-%d TMPDIR=%s" % (os.getpid(), tmp))
+    done = as_user(
+        sandbox,
+        "-c %s %s" % (shlex.quote(SUPERVISOR_KILLED), GEVENT),
+        extra_env="HANGMATRIX_CONTAIN_OFF=userns HANGMATRIX_OWNER=killed-%d TMPDIR=%s" % (os.getpid(), tmp),
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "segment seen: True" in done.stdout, done.stdout
     assert '"verdict": "error"' in done.stdout and "harness supervisor failed" in done.stdout, done.stdout
@@ -168,4 +190,3 @@ def test_a_supervisor_killed_outright_in_the_names_fallback_leaves_nothing(sandb
         except psutil.Error:
             continue
     assert left == [], "cell processes outlived their supervisor"
-

@@ -5,6 +5,7 @@ fix) runs with gevent 24.11.1 and deadlocks with 25.4.2 (the Pool's result-handl
 gevent's LoopExit and the parent waits forever); with `patch_all` it deadlocks with both. So upgrading
 24.11.1 -> 25.4.2 is a regression (exit 1) and the reverse is not (exit 0).
 """
+
 import os
 import re
 import subprocess
@@ -23,8 +24,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def upgrade_check(*args, cwd=None):
     env = {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
-    return subprocess.run([sys.executable, "-m", "hangmatrix.cli", "upgrade-check"] + list(args),
-                          capture_output=True, text=True, timeout=600, cwd=cwd or REPO, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "hangmatrix.cli", "upgrade-check"] + list(args),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd or REPO,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +53,14 @@ def test_a_new_hang_fails_the_check_and_is_listed_first_with_its_signature(regre
     assert out.startswith("upgrade check: gevent %s against gevent %s, 4 cells on Python 3.11\n" % (NEW, OLD))
     assert out.index("new hangs (2 cells):") < out.index("Unchanged: 2 cells.")
     assert "  %s: running -> deadlock\n" % FLIPPED_BOTH in out
-    assert re.search(r"      now: parent blocked in futex\(\).* read\(\) on pipe:\[\d+\]; its writers: .*pool worker", out)
-    assert out.rstrip().splitlines()[-1].startswith(
-        "REGRESSION: a new hang or failure in 2 cells (gevent %s against gevent %s)" % (NEW, OLD))
+    assert re.search(
+        r"      now: parent blocked in futex\(\).* read\(\) on pipe:\[\d+\]; its writers: .*pool worker", out
+    )
+    assert (
+        out.rstrip()
+        .splitlines()[-1]
+        .startswith("REGRESSION: a new hang or failure in 2 cells (gevent %s against gevent %s)" % (NEW, OLD))
+    )
 
 
 def test_the_ci_summary_has_the_same_report_in_markdown(regression):
@@ -61,13 +73,17 @@ def test_the_ci_summary_has_the_same_report_in_markdown(regression):
 def test_hang_that_goes_away_passes_the_check(store):
     done = upgrade_check("--gevent", OLD, "--against", NEW, "--records", store, *SELECT)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "no longer hang (1 cell):\n  %s: deadlock -> running\n      was: parent blocked in futex()" % FLIPPED in done.stdout
+    assert (
+        "no longer hang (1 cell):\n  %s: deadlock -> running\n      was: parent blocked in futex()" % FLIPPED
+        in done.stdout
+    )
     assert "new hangs" not in done.stdout and "Unchanged: 1 cell." in done.stdout
     assert done.stdout.rstrip().splitlines()[-1].startswith("OK: no new hang or failure")
 
 
 def test_records_of_both_releases_are_kept(regression, store):
     from hangmatrix.store import records
+
     recs = records.read(store)
     ids = {r["id"] for r in recs}
     for gv in (OLD, NEW):
@@ -88,10 +104,11 @@ def test_existing_records_are_checked_without_running(regression, store):
 def test_baseline_expectations_decide_without_an_old_run(tmp_path, store):
     """The committed-baseline flavour: the post's claims as rules; 25.4.2 breaks `thread_false works`."""
     (tmp_path / "expectations.toml").write_text(
-        'expect = [\n'
+        "expect = [\n"
         '  { case = "seed_*", config = "patch_all", verdict = "hang" },\n'
         '  { case = "seed_*", config = "thread_false", verdict = "works", note = "the post\'s second fix" },\n'
-        ']\n')
+        "]\n"
+    )
     bad = upgrade_check("--gevent", NEW, "--records", store, *SELECT, cwd=str(tmp_path))
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "  %s: ok or running -> deadlock\n" % FLIPPED in bad.stdout
@@ -104,9 +121,28 @@ def test_baseline_expectations_decide_without_an_old_run(tmp_path, store):
 def test_a_local_wheel_is_tested_like_a_release(tmp_path, store):
     """Offline against a wheel file (here the release's own wheel, fetched by pip): its own venv, same
     verdicts."""
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
-                    "--python-version", "3.11", "--implementation", "cp", "-d", str(tmp_path), "gevent==" + NEW],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "--python-version",
+            "3.11",
+            "--implementation",
+            "cp",
+            "-d",
+            str(tmp_path),
+            "gevent==" + NEW,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     wheel = next(str(p) for p in tmp_path.iterdir() if p.name.endswith(".whl"))
     done = upgrade_check("--gevent", wheel, "--against", OLD, "--records", store, *SELECT)
     assert done.returncode == 1, done.stdout + done.stderr

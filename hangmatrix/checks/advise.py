@@ -15,21 +15,21 @@ that works in every cell asked for:
 
 Exit status: 0 works as written, 1 fails as written and a change fixes it, 3 nothing fixes it, 2 bad input.
 """
+
 import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..model import cases, configs, exits, settings
 from ..envs import deps
 from ..envs.build import ensure_env
 from ..envs.errors import EnvError
 from ..envs.index import gevent_releases
 from ..envs.interpreters import discover, find_interpreter
-from . import minimal
-from ..store import records
+from ..model import cases, configs, exits, settings, verdicts
 from ..run import runner
-from ..model import verdicts
+from ..store import records
+from . import minimal
 
 START_CANDIDATES = ("fork", "spawn", "forkserver")
 
@@ -66,8 +66,12 @@ class Cells:
         return self._execute([w for w in wanted for _ in range(times)])
 
     def _execute(self, todo):
-        items = [runner.make_item(self.case, configs.parse(c), s, env.interpreter, env.gevent, self.timeout,
-                                  requires=self.requires) for c, env, s in todo]
+        items = [
+            runner.make_item(
+                self.case, configs.parse(c), s, env.interpreter, env.gevent, self.timeout, requires=self.requires
+            )
+            for c, env, s in todo
+        ]
         return runner.execute(items, jobs=self.jobs, server=self.server, on_record=self.on_record)
 
     def _key(self, config, env, start):
@@ -137,22 +141,36 @@ def _resolve(script, pythons, gevents, requires):
     return case, requires, built
 
 
-def advise(script, pythons=(), gevents=(), starts=START_CANDIDATES, requires=(), timeout=settings.DEFAULT_TIMEOUT, jobs=None,
-           say=print, on_record=None, confirm=1):
+def advise(
+    script,
+    pythons=(),
+    gevents=(),
+    starts=START_CANDIDATES,
+    requires=(),
+    timeout=settings.DEFAULT_TIMEOUT,
+    jobs=None,
+    say=print,
+    on_record=None,
+    confirm=1,
+):
     """Run the advice, printing as it goes (say); returns the exit status. A candidate that works in every
     cell is run `confirm` more times in each before it is recommended."""
     for s in starts:
         configs.check_start(s)
     case, requires, built = _resolve(script, pythons, gevents, requires)
-    say("advise: %s on %s; start methods %s" % (
-        script, ", ".join("Python %s with gevent %s" % (e.interpreter.version, e.gevent) for e in built),
-        ", ".join(starts)))
+    say(
+        "advise: %s on %s; start methods %s"
+        % (
+            script,
+            ", ".join("Python %s with gevent %s" % (e.interpreter.version, e.gevent) for e in built),
+            ", ".join(starts),
+        )
+    )
     started = time.time()
     with runner.Supervisors() as server:
         cells = Cells(case, built, starts, server, timeout, jobs or runner.default_jobs(), requires, on_record)
         code, recommendation = _advise(cells, script, say, confirm)
-    say("%d cells run (%d runs) in %.1f s" % (len(cells.done), len(cells.done) + cells.reruns,
-                                              time.time() - started))
+    say("%d cells run (%d runs) in %.1f s" % (len(cells.done), len(cells.done) + cells.reruns, time.time() - started))
     say("recommendation: " + recommendation)
     return code
 
@@ -198,12 +216,19 @@ def _advise(cells, script, say, confirm):
             config = candidate["results"][0][1]["config"]
             again = cells.again([(config, env, start) for (env, start), _ in candidate["results"]], confirm)
             if all(_works(r) for r in again):
-                say("  works in every cell asked for, and again in %d more run%s of each" % (
-                    confirm, "s" if confirm > 1 else ""))
+                say(
+                    "  works in every cell asked for, and again in %d more run%s of each"
+                    % (confirm, "s" if confirm > 1 else "")
+                )
                 return exits.FINDING, candidate["change"]
-            say("  works in every cell once, but %d of %d more runs did not (%s): not relied on" % (
-                sum(not _works(r) for r in again), len(again),
-                "; ".join(sorted({"%s %s" % (r["verdict"], r["signature"]) for r in again if not _works(r)}))))
+            say(
+                "  works in every cell once, but %d of %d more runs did not (%s): not relied on"
+                % (
+                    sum(not _works(r) for r in again),
+                    len(again),
+                    "; ".join(sorted({"%s %s" % (r["verdict"], r["signature"]) for r in again if not _works(r)})),
+                )
+            )
             continue
         say("  works in %d of %d cells" % (good, len(candidate["results"])))
     return exits.UNFIXED, "none of the candidate changes works"
@@ -214,34 +239,51 @@ def _candidates(cells, point, failing, script):
     stops asking once one works everywhere)."""
     where = cells.where()
     if point is None:
-        yield {"what": "patch changes", "skipped": "the program never called gevent.monkey.patch_all(), so "
-               "there is no call to change"}
+        yield {
+            "what": "patch changes",
+            "skipped": "the program never called gevent.monkey.patch_all(), so there is no call to change",
+        }
     else:
         yield from _flag_candidates(cells, point, failing, script)
         results = list(zip(where, cells.run([("selective", env, s) for env, s in where])))
-        yield {"what": "selective (the post's first fix): only socket and time patched",
-               "results": results,
-               "change": "%spatch_socket(); %spatch_time() in place of %s on %s" % (
-                   _prefix(point), _prefix(point), _written_call(point, point["flags"]), _point_text(point, script))}
+        yield {
+            "what": "selective (the post's first fix): only socket and time patched",
+            "results": results,
+            "change": "%spatch_socket(); %spatch_time() in place of %s on %s"
+            % (_prefix(point), _prefix(point), _written_call(point, point["flags"]), _point_text(point, script)),
+        }
         if cells.case.workers:
             results = list(zip(where, cells.run([("lazy", env, s) for env, s in where])))
-            yield {"what": "lazy (the post's third fix): no patching in the parent, patch_all() in %s after the "
-                           "fork" % ", ".join(cells.case.workers), "results": results,
-                   "change": "remove %s on %s and call %spatch_all() first thing in %s" % (
-                       _written_call(point, point["flags"]), _point_text(point, script), _prefix(point),
-                       ", ".join(cells.case.workers))}
+            yield {
+                "what": "lazy (the post's third fix): no patching in the parent, patch_all() in %s after the "
+                "fork" % ", ".join(cells.case.workers),
+                "results": results,
+                "change": "remove %s on %s and call %spatch_all() first thing in %s"
+                % (
+                    _written_call(point, point["flags"]),
+                    _point_text(point, script),
+                    _prefix(point),
+                    ", ".join(cells.case.workers),
+                ),
+            }
         else:
-            yield {"what": "lazy (the post's third fix)", "skipped": "it needs to know the functions the "
-                   "workers run, to patch there after the fork; add `# hangmatrix: workers = FUNC, ...` to %s "
-                   "to try it" % script}
+            yield {
+                "what": "lazy (the post's third fix)",
+                "skipped": "it needs to know the functions the "
+                "workers run, to patch there after the fork; add `# hangmatrix: workers = FUNC, ...` to %s "
+                "to try it" % script,
+            }
     for start in START_CANDIDATES:
         there = [(env, start) for env in cells.envs if _label(env, start) not in cells.excluded]
         if not there:
             continue
         results = list(zip(there, cells.run([("as-written", env, s) for env, s in there])))
-        yield {"what": "another start method, the program otherwise as written: %s" % start, "results": results,
-               "change": "multiprocessing.set_start_method(%r) first thing under `if __name__ == "
-                         "\"__main__\":` in %s" % (start, script)}
+        yield {
+            "what": "another start method, the program otherwise as written: %s" % start,
+            "results": results,
+            "change": "multiprocessing.set_start_method(%r) first thing under `if __name__ == "
+            '"__main__":` in %s' % (start, script),
+        }
 
 
 def _prefix(point):
@@ -266,12 +308,18 @@ def _flag_candidates(cells, point, failing, script, rounds=4):
         env, start = probe
         remaining = [f for f in enabled if f not in off]
         notes = []
-        singles = cells.run([(minimal.config_for(set(remaining) - {f}, remaining, "off", off), env, start)
-                             for f in remaining])
+        singles = cells.run(
+            [(minimal.config_for(set(remaining) - {f}, remaining, "off", off), env, start) for f in remaining]
+        )
         fixing = [f for f, rec in zip(remaining, singles) if _works(rec)]
-        notes.append("on %s: each of its %d enabled flags turned off alone: %s" % (
-            _label(env, start), len(remaining), "works with %s off" % ", ".join(fixing) if fixing else
-            "none of them is enough"))
+        notes.append(
+            "on %s: each of its %d enabled flags turned off alone: %s"
+            % (
+                _label(env, start),
+                len(remaining),
+                "works with %s off" % ", ".join(fixing) if fixing else "none of them is enough",
+            )
+        )
         if fixing:
             choices = [off + [f] for f in fixing]
         else:
@@ -279,8 +327,11 @@ def _flag_candidates(cells, point, failing, script, rounds=4):
             hangers = [f for f, rec in zip(remaining, alone) if not _works(rec)]
             notes.append("flags that fail on their own there: %s" % (", ".join(hangers) or "none"))
             if not hangers or len(hangers) == len(remaining):
-                yield {"what": "flags turned off in its own call", "notes": notes,
-                       "skipped": "no set of flags to turn off found on %s" % _label(env, start)}
+                yield {
+                    "what": "flags turned off in its own call",
+                    "notes": notes,
+                    "skipped": "no set of flags to turn off found on %s" % _label(env, start),
+                }
                 return
             choices = [off + hangers]
         best = None
@@ -299,15 +350,18 @@ def _flag_candidates(cells, point, failing, script, rounds=4):
         if best is None:
             return
         score, choice, results = best
-        pairs = [(k, False if k in choice else v) for k, v in point.get("flags", [])] + \
-            [(f, False) for f in choice if f not in own]
-        yield {"what": "flags turned off in its own call: %s (configuration flags:%s)" % (
-                   ", ".join(choice), ",".join("%s=0" % f for f in sorted(choice))),
-               "notes": notes, "results": results,
-               "change": "%s in place of %s on %s" % (_written_call(point, pairs), _written_call(point, point["flags"]),
-                                                       _point_text(point, script))}
+        pairs = [(k, False if k in choice else v) for k, v in point.get("flags", [])] + [
+            (f, False) for f in choice if f not in own
+        ]
+        yield {
+            "what": "flags turned off in its own call: %s (configuration flags:%s)"
+            % (", ".join(choice), ",".join("%s=0" % f for f in sorted(choice))),
+            "notes": notes,
+            "results": results,
+            "change": "%s in place of %s on %s"
+            % (_written_call(point, pairs), _written_call(point, point["flags"]), _point_text(point, script)),
+        }
         if score == len(results):
             return
         off = list(choice)
         probe = next(w for w, r in results if not _works(r))
-

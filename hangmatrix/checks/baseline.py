@@ -37,6 +37,7 @@ Stable interfaces (hangmatrix.checks.upgrade and CI call them):
     compact(cells) -> [Rule]   cells: {(case, config, start, python X.Y, gevent): frozenset of verdicts}
     render(baseline_or_rules, header="") -> str
 """
+
 import fnmatch
 import json
 import os
@@ -44,7 +45,8 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from ..model import order as axis_order, packaged, verdicts, versions
+from ..model import order as axis_order
+from ..model import packaged, verdicts, versions
 from ..model.record import Record
 from ..report import cells as report_cells
 
@@ -62,6 +64,7 @@ class BaselineError(ValueError):
 @dataclass(frozen=True)
 class VersionPattern:
     """One version pattern: `*`, a glob, a plain version (prefix by components) or a range."""
+
     text: str
 
     def __post_init__(self):
@@ -96,6 +99,7 @@ class VersionPattern:
 
 # ---------------------------------------------------------------- rules
 
+
 def _tuple(value, key):
     if isinstance(value, str):
         value = [value]
@@ -109,8 +113,9 @@ def expand_verdicts(spec):
     for v in spec:
         for name in verdicts.GROUPS.get(v, (v,)):
             if name not in verdicts.NAMES:
-                raise BaselineError("unknown verdict %r (known: %s, or %s)" % (
-                    v, ", ".join(verdicts.NAMES), ", ".join(verdicts.GROUPS)))
+                raise BaselineError(
+                    "unknown verdict %r (known: %s, or %s)" % (v, ", ".join(verdicts.NAMES), ", ".join(verdicts.GROUPS))
+                )
             if name not in out:
                 out.append(name)
     return tuple(out)
@@ -150,15 +155,16 @@ class Rule:
         object.__setattr__(self, "_gv", tuple(VersionPattern(p) for p in self.gevent))
 
     def matches(self, case, config, start, python, gevent):
-        return (any(fnmatch.fnmatchcase(str(case), p) for p in self.case)
-                and any(fnmatch.fnmatchcase(str(config), p) for p in self.config)
-                and any(fnmatch.fnmatchcase(str(start), p) for p in self.start)
-                and any(p.matches(python) for p in self._py)
-                and any(p.matches(gevent) for p in self._gv))
+        return (
+            any(fnmatch.fnmatchcase(str(case), p) for p in self.case)
+            and any(fnmatch.fnmatchcase(str(config), p) for p in self.config)
+            and any(fnmatch.fnmatchcase(str(start), p) for p in self.start)
+            and any(p.matches(python) for p in self._py)
+            and any(p.matches(gevent) for p in self._gv)
+        )
 
     def matches_record(self, rec):
-        return self.matches(rec.get("case"), rec.get("config"), rec.get("start"), rec.get("python"),
-                            rec.get("gevent"))
+        return self.matches(rec.get("case"), rec.get("config"), rec.get("start"), rec.get("python"), rec.get("gevent"))
 
     def as_dict(self):
         d = {}
@@ -185,6 +191,7 @@ def _inline(d):
         if isinstance(v, list):
             return "[" + ", ".join(_toml_str(x) for x in v) + "]"
         return _toml_str(v)
+
     return "{ " + ", ".join("%s = %s" % (k, val(v)) for k, v in d.items()) + " }"
 
 
@@ -192,14 +199,21 @@ def _inline(d):
 class Baseline:
     rules: list
     source: str = "<text>"
-    scope: dict = field(default_factory=dict)  # {"case": [...], "config": [...], "start": [...], "cells": ["3.11 26.9.0"]}
+    scope: dict = field(
+        default_factory=dict
+    )  # {"case": [...], "config": [...], "start": [...], "cells": ["3.11 26.9.0"]}
 
     def scope_cells(self):
         """The cells the rules were derived from: case x config x start x each (python, gevent) pair."""
         s = self.scope
         pairs = [tuple(p.split()) for p in s.get("cells", []) if len(p.split()) == 2]
-        return [(c, k, st, py, gv) for c in s.get("case", []) for k in s.get("config", [])
-                for st in s.get("start", []) for py, gv in pairs]
+        return [
+            (c, k, st, py, gv)
+            for c in s.get("case", [])
+            for k in s.get("config", [])
+            for st in s.get("start", [])
+            for py, gv in pairs
+        ]
 
     def find(self, rec):
         """(index, rule) of the first rule matching a record, or (None, None)."""
@@ -211,6 +225,7 @@ class Baseline:
 
 def parse(text, source="<text>"):
     import tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -219,8 +234,11 @@ def parse(text, source="<text>"):
     if unknown:
         raise BaselineError("%s: unknown top-level key %s (rules go in `expect`)" % (source, ", ".join(unknown)))
     scope = data.get("scope", {})
-    if not isinstance(scope, dict) or set(scope) - {"case", "config", "start", "cells"} or not all(
-            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in scope.values()):
+    if (
+        not isinstance(scope, dict)
+        or set(scope) - {"case", "config", "start", "cells"}
+        or not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in scope.values())
+    ):
         raise BaselineError("%s: [scope] holds lists of strings: case, config, start, cells" % source)
     raw = data.get("expect", [])
     if not isinstance(raw, list):
@@ -267,8 +285,12 @@ def render(baseline, header=HEADER):
     lines += ["  %s," % r for r in rules]
     lines.append("]")
     if scope:
-        lines += ["", "# The cells the rules were derived from (case x config x start x each Python/gevent pair):",
-                  "# an update from a partial run keeps the expectations of the cells it did not run.", "[scope]"]
+        lines += [
+            "",
+            "# The cells the rules were derived from (case x config x start x each Python/gevent pair):",
+            "# an update from a partial run keeps the expectations of the cells it did not run.",
+            "[scope]",
+        ]
         for key in ("case", "config", "start", "cells"):
             if key in scope:
                 lines.append("%s = [%s]" % (key, ", ".join(_toml_str(v) for v in scope[key])))
@@ -276,6 +298,7 @@ def render(baseline, header=HEADER):
 
 
 # ---------------------------------------------------------------- checking
+
 
 @dataclass
 class Failure:
@@ -303,10 +326,12 @@ def _kind(actual, expected):
 
 def _diagnosis(rec, lines=40):
     from ..report import show
+
     text = show.render(Record.from_json(rec)).splitlines()
     more = len(text) - lines
-    return "\n".join("    " + t for t in text[:lines]) + ("\n    … (%d more lines: hangmatrix show %s)" % (
-        more, rec.get("id")) if more > 0 else "")
+    return "\n".join("    " + t for t in text[:lines]) + (
+        "\n    … (%d more lines: hangmatrix show %s)" % (more, rec.get("id")) if more > 0 else ""
+    )
 
 
 def check(records, expectations):
@@ -324,14 +349,25 @@ def check(records, expectations):
         else:
             kind, expected = _kind(cell["verdict"], rule.verdicts), rule.verdicts
             expectation = "rule %d of %s: %s" % (i + 1, base.source, rule)
-        what = {"regression": "REGRESSION: a new hang" if verdicts.is_hang(cell["verdict"]) else
-                "REGRESSION: a new failure", "new pass": "NEW PASS: acknowledge it",
-                "unexpected": "UNEXPECTED verdict", "uncovered": "NOT COVERED by any rule"}[kind]
+        what = {
+            "regression": "REGRESSION: a new hang"
+            if verdicts.is_hang(cell["verdict"])
+            else "REGRESSION: a new failure",
+            "new pass": "NEW PASS: acknowledge it",
+            "unexpected": "UNEXPECTED verdict",
+            "uncovered": "NOT COVERED by any rule",
+        }[kind]
         msg = "%s: %s, expected %s (%s)\n  expectation: %s\n  signature: %s\n  diagnosis:\n%s\n  %s" % (
-            cell["id"], cell["verdict"], " or ".join(expected) or "nothing", what, expectation,
-            cell["signature"] or "(none)", _diagnosis(rec),
+            cell["id"],
+            cell["verdict"],
+            " or ".join(expected) or "nothing",
+            what,
+            expectation,
+            cell["signature"] or "(none)",
+            _diagnosis(rec),
             "if this is the new truth: pytest tests/test_baseline.py --update-baseline "
-            "(or hangmatrix baseline --update --records FILE)")
+            "(or hangmatrix baseline --update --records FILE)",
+        )
         failures.append(Failure(cell["id"], cell["verdict"], expected, rule, kind, rec, msg))
     order = ("regression", "unexpected", "new pass", "uncovered")
     failures.sort(key=lambda f: (order.index(f.kind), f.cell))
@@ -340,9 +376,15 @@ def check(records, expectations):
 
 # ---------------------------------------------------------------- compacting cells into rules
 
+
 def cell_key(rec):
-    return (str(rec.get("case")), str(rec.get("config")), str(rec.get("start")), report_cells.python_short(rec),
-            str(rec.get("gevent")))
+    return (
+        str(rec.get("case")),
+        str(rec.get("config")),
+        str(rec.get("start")),
+        report_cells.python_short(rec),
+        str(rec.get("gevent")),
+    )
 
 
 def observed(records):
@@ -401,8 +443,13 @@ def _compact(cells, order, default):
         return True
 
     def covered(box, k):
-        return (k[0] in box[0] and k[1] in box[1] and k[2] in box[2]
-                and box[3][0] <= pos[3][k[3]] <= box[3][1] and box[4][0] <= pos[4][k[4]] <= box[4][1])
+        return (
+            k[0] in box[0]
+            and k[1] in box[1]
+            and k[2] in box[2]
+            and box[3][0] <= pos[3][k[3]] <= box[3][1]
+            and box[4][0] <= pos[4][k[4]] <= box[4][1]
+        )
 
     boxes = []
     keys = sorted(cells, key=lambda k: tuple(orders[a](k[a]) for a in range(5)))
@@ -448,12 +495,22 @@ def _compact(cells, order, default):
     final = list(range(len(boxes)))
     for i in range(len(boxes)):
         others = [boxes[j][0] for j in final if j != i]
-        if all(any(covered(b, k) for b in others) for k in cells
-               if covered(boxes[i][0], k) and cells[k] not in (default, _DECIDED)):
+        if all(
+            any(covered(b, k) for b in others)
+            for k in cells
+            if covered(boxes[i][0], k) and cells[k] not in (default, _DECIDED)
+        ):
             final.remove(i)
-    kept = sorted((boxes[i] for i in final), key=lambda b: (
-        min(axis_order.case(c) for c in b[0][0]), min(axis_order.config(c) for c in b[0][1]),
-        min(axis_order.start(c) for c in b[0][2]), b[0][3], b[0][4]))
+    kept = sorted(
+        (boxes[i] for i in final),
+        key=lambda b: (
+            min(axis_order.case(c) for c in b[0][0]),
+            min(axis_order.config(c) for c in b[0][1]),
+            min(axis_order.start(c) for c in b[0][2]),
+            b[0][3],
+            b[0][4],
+        ),
+    )
     return [_rule_of(box, vs, universe) for box, vs in kept]
 
 
@@ -512,12 +569,17 @@ def update(records, path, previous=None):
         "case": sorted({k[0] for k in cells}, key=axis_order.case),
         "config": sorted({k[1] for k in cells}, key=axis_order.config),
         "start": sorted({k[2] for k in cells}, key=axis_order.start),
-        "cells": ["%s %s" % p for p in sorted({(k[3], k[4]) for k in cells},
-                                               key=lambda p: (versions.key(p[0]), versions.key(p[1])))],
+        "cells": [
+            "%s %s" % p
+            for p in sorted({(k[3], k[4]) for k in cells}, key=lambda p: (versions.key(p[0]), versions.key(p[1])))
+        ],
     }
     run_pairs = sorted({"%s %s" % (k[3], k[4]) for k in observed(records)})
     header = HEADER + "# Updated %s from %d records (Python/gevent: %s).\n" % (
-        time.strftime("%Y-%m-%d", time.gmtime()), len(records), ", ".join(run_pairs))
+        time.strftime("%Y-%m-%d", time.gmtime()),
+        len(records),
+        ", ".join(run_pairs),
+    )
     if kept:
         header += "# The first %d rules were kept from before: no cell of the scope matches them.\n" % len(kept)
     new = Baseline(kept + rules, path, scope)

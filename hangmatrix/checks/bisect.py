@@ -17,6 +17,7 @@ Stable interface:
         releases: the candidate list to search (default: gevent_releases of the interpreter).
     max_tries(n) -> int   ceil(log2 n) + 1
 """
+
 import math
 
 from ..envs.build import ensure_env
@@ -25,8 +26,8 @@ from ..envs.index import gevent_releases
 from ..envs.interpreters import find_interpreter
 from ..model import cases, configs, settings
 from ..model.record import Record
-from ..store import records as records_mod
 from ..run import runner
+from ..store import records as records_mod
 
 
 class BisectError(ValueError):
@@ -46,8 +47,19 @@ def _run(case, config, start, interp, release, timeout):
     return runner.run_cell(spec)
 
 
-def bisect(case, config, start, python, good, bad, timeout=settings.DEFAULT_TIMEOUT, say=print, records_path=None, releases=None,
-           run=None):
+def bisect(
+    case,
+    config,
+    start,
+    python,
+    good,
+    bad,
+    timeout=settings.DEFAULT_TIMEOUT,
+    say=print,
+    records_path=None,
+    releases=None,
+    run=None,
+):
     chosen = cases.select([case])
     if len(chosen) != 1:
         raise BisectError("--case must name one case, not %d" % len(chosen))
@@ -61,15 +73,25 @@ def bisect(case, config, start, python, good, bad, timeout=settings.DEFAULT_TIME
         raise BisectError(str(exc)) from None
     for name, release in (("good", good), ("bad", bad)):
         if release not in candidates:
-            raise BisectError("--%s %s is not a gevent release installable on Python %s (%s … %s)" % (
-                name, release, interp.version, candidates[0] if candidates else "-", candidates[-1] if candidates else "-"))
+            raise BisectError(
+                "--%s %s is not a gevent release installable on Python %s (%s … %s)"
+                % (
+                    name,
+                    release,
+                    interp.version,
+                    candidates[0] if candidates else "-",
+                    candidates[-1] if candidates else "-",
+                )
+            )
     i, j = candidates.index(good), candidates.index(bad)
     if i == j:
         raise BisectError("--good and --bad are the same release")
-    line = candidates[i:j + 1] if i < j else list(reversed(candidates[j:i + 1]))  # good first, bad last
+    line = candidates[i : j + 1] if i < j else list(reversed(candidates[j : i + 1]))  # good first, bad last
     run = run or (lambda release: _run(case_obj, config_spec, start, interp, release, timeout))
-    say("bisecting %s / %s / %s on Python %s over %d gevent releases %s … %s (at most %d runs)" % (
-        case, config, start, interp.version, len(line), line[0], line[-1], max_tries(len(line))))
+    say(
+        "bisecting %s / %s / %s on Python %s over %d gevent releases %s … %s (at most %d runs)"
+        % (case, config, start, interp.version, len(line), line[0], line[-1], max_tries(len(line)))
+    )
     tried, results, skipped = [], {}, []
 
     def probe(release):
@@ -77,10 +99,19 @@ def bisect(case, config, start, python, good, bad, timeout=settings.DEFAULT_TIME
         if records_path and rec.get("diagnosis") is not None and rec.get("verdict") != "env-error":
             records_mod.append(records_path, rec)
         results[release] = rec
-        tried.append({"gevent": release, "verdict": rec.get("verdict"), "signature": rec.get("signature", ""),
-                      "elapsed_s": rec.get("elapsed_s", 0.0), "record": rec})
-        say("  gevent %-12s %-11s %6.2fs  %s" % (release, rec.get("verdict"), rec.get("elapsed_s", 0.0),
-                                                 rec.get("signature", "")))
+        tried.append(
+            {
+                "gevent": release,
+                "verdict": rec.get("verdict"),
+                "signature": rec.get("signature", ""),
+                "elapsed_s": rec.get("elapsed_s", 0.0),
+                "record": rec,
+            }
+        )
+        say(
+            "  gevent %-12s %-11s %6.2fs  %s"
+            % (release, rec.get("verdict"), rec.get("elapsed_s", 0.0), rec.get("signature", ""))
+        )
         return rec.get("verdict")
 
     reference = probe(line[0])
@@ -106,12 +137,14 @@ def bisect(case, config, start, python, good, bad, timeout=settings.DEFAULT_TIME
         skipped.append(line.pop(hi))  # bad itself has no environment: its predecessor is the new bad
         hi -= 1
     first = line[hi]
-    result = {"releases": line, "reference": reference, "tried": tried, "skipped": skipped,
-              "last_same": line[lo]}
+    result = {"releases": line, "reference": reference, "tried": tried, "skipped": skipped, "last_same": line[lo]}
     if hi == lo or results[first].get("verdict") == reference:
         result["first_changed"] = None
-        result["message"] = ("no change: no release after %s could be built" % line[0] if hi == lo else
-                             "no change: %s and %s are both %s" % (line[0], first, reference))
+        result["message"] = (
+            "no change: no release after %s could be built" % line[0]
+            if hi == lo
+            else "no change: %s and %s are both %s" % (line[0], first, reference)
+        )
         return result
     result["first_changed"] = first
     result["message"] = "first changed: %s" % first
@@ -121,6 +154,7 @@ def bisect(case, config, start, python, good, bad, timeout=settings.DEFAULT_TIME
 def report(result, show_diagnoses=True):
     """The answer with both diagnoses: the last release like good, and the first that differs."""
     from ..report import show
+
     lines = []
     by = {t["gevent"]: t for t in result["tried"]}
     if result.get("skipped"):
@@ -129,17 +163,26 @@ def report(result, show_diagnoses=True):
         lines.append(result["message"])
         return "\n".join(lines)
     same, first = by.get(result["last_same"]), by[result["first_changed"]]
-    lines.append("last like good: gevent %s (%s)   first changed: gevent %s (%s)" % (
-        result["last_same"], same["verdict"] if same else result["reference"], result["first_changed"],
-        first["verdict"]))
+    lines.append(
+        "last like good: gevent %s (%s)   first changed: gevent %s (%s)"
+        % (
+            result["last_same"],
+            same["verdict"] if same else result["reference"],
+            result["first_changed"],
+            first["verdict"],
+        )
+    )
     if show_diagnoses:
         for title, t in (("last like good", same), ("first changed", first)):
             if t is None:
                 continue
             lines.append("")
             lines.append("--- %s: gevent %s ---" % (title, t["gevent"]))
-            lines.append(show.render(Record.from_json(t["record"])) if t["record"].get("id") else
-                         "%s: %s" % (t["verdict"], t["signature"]))
+            lines.append(
+                show.render(Record.from_json(t["record"]))
+                if t["record"].get("id")
+                else "%s: %s" % (t["verdict"], t["signature"])
+            )
     lines.append("")
     lines.append(result["message"])
     return "\n".join(lines)

@@ -3,7 +3,8 @@
 For one interpreter, gevent release, case and start method: every flag patch_all() enables by default is
 a candidate (or the `universe` given). Each subset S is run as the configuration `flags:f=1,g=0,...` (the
 flags of S on, the other candidates off; flags outside the universe stay as the case's own patch_all()
-call sets them (patch_all's defaults where it sets none), or are all off with rest="off"). Hypothesis searches the subsets for one that hangs and shrinks it; the result is then
+call sets them (patch_all's defaults where it sets none), or are all off with rest="off"). Hypothesis searches the
+subsets for one that hangs and shrinks it; the result is then
 checked to be 1-minimal (removing any single flag of it stops the hang), shrinking further by hand if
 Hypothesis stopped early. First, in parallel, the full set, each flag removed alone from it (which answers
 "which single flag's removal makes the program run") and each flag on alone. Every subset is run once
@@ -13,7 +14,8 @@ Stable interface:
 
     flag_universe(env) -> [(flag, default)]   patch_all's boolean keyword flags in that env's gevent
     config_for(subset, universe, rest="default") -> "flags:..." configuration name
-    search(case, start, python, gevent, universe=None, rest="default", timeout=settings.MINIMAL_TIMEOUT, max_examples=25,
+    search(case, start, python, gevent, universe=None, rest="default", timeout=settings.MINIMAL_TIMEOUT,
+           max_examples=25,
            jobs=None, say=print, run=None) -> dict
         {"universe": [flags], "rest": rest, "full": verdict, "single_removals": {flag: verdict},
          "runs_after_single_removal": [flags whose removal alone makes it run],
@@ -23,13 +25,13 @@ Stable interface:
          "removal_from_minimal": {flag: verdict}, "runs": cells run, "message": str}
     report(result) -> str
 """
+
 import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
-from ..model import cases, configs, settings
+from ..model import cases, configs, settings, verdicts
 from ..run import runner
-from ..model import verdicts
 
 _FLAGS_PROBE = r"""
 import inspect, json
@@ -51,11 +53,19 @@ class MinimalError(ValueError):
 def flag_universe(env):
     """patch_all's boolean keyword flags and their defaults, as the env's gevent declares them."""
     argv = env.command([env.python, "-c", _FLAGS_PROBE])
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-                         env={"PATH": "/usr/local/bin:/usr/bin:/bin"})
+    out = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin"},
+    )
     if out.returncode != 0:
-        raise MinimalError("cannot read patch_all's flags in %s: %s" % (
-            env.path, (out.stderr.strip().splitlines() or ["no output"])[-1]))
+        raise MinimalError(
+            "cannot read patch_all's flags in %s: %s"
+            % (env.path, (out.stderr.strip().splitlines() or ["no output"])[-1])
+        )
     return [tuple(x) for x in json.loads(out.stdout.strip().splitlines()[-1])]
 
 
@@ -68,16 +78,29 @@ def config_for(subset, universe, rest="default", defaults=None):
     return "flags:" + ",".join("%s=%d" % (f, int(v)) for f, v in sorted(flags.items()))
 
 
-def search(case, start, python, gevent, universe=None, rest="default", timeout=settings.MINIMAL_TIMEOUT, max_examples=25, jobs=None,
-           say=print, run=None):
+def search(
+    case,
+    start,
+    python,
+    gevent,
+    universe=None,
+    rest="default",
+    timeout=settings.MINIMAL_TIMEOUT,
+    max_examples=25,
+    jobs=None,
+    say=print,
+    run=None,
+):
     try:
-        from hypothesis import HealthCheck, Phase, find, settings, strategies as st
+        from hypothesis import HealthCheck, Phase, find, settings
+        from hypothesis import strategies as st
         from hypothesis.errors import NoSuchExample
     except ImportError:
         raise MinimalError("the minimal patch set search needs hypothesis: pip install 'hangmatrix[test]'") from None
     from ..envs.build import ensure_env
     from ..envs.errors import EnvError
     from ..envs.interpreters import find_interpreter
+
     if rest not in ("default", "off"):
         raise MinimalError("rest must be default or off")
     case_obj = cases.select([case])
@@ -94,8 +117,10 @@ def search(case, start, python, gevent, universe=None, rest="default", timeout=s
     if universe:
         unknown = sorted(set(universe) - {f for f, _ in declared})
         if unknown:
-            raise MinimalError("gevent %s patch_all() has no flag %s (it has: %s)" % (
-                env.gevent, ", ".join(unknown), ", ".join(f for f, _ in declared)))
+            raise MinimalError(
+                "gevent %s patch_all() has no flag %s (it has: %s)"
+                % (env.gevent, ", ".join(unknown), ", ".join(f for f, _ in declared))
+            )
         universe = [f for f in enabled_by_default + [f for f, d in declared if not d] if f in universe]
     else:
         universe = enabled_by_default
@@ -113,8 +138,10 @@ def search(case, start, python, gevent, universe=None, rest="default", timeout=s
         if subset not in cache:
             rec = run(config_for(subset, universe, rest, others))
             cache[subset] = rec
-            say("  %-11s %6.2fs  on: %s" % (rec["verdict"], rec.get("elapsed_s", 0.0),
-                                            ", ".join(sorted(subset, key=universe.index)) or "(none)"))
+            say(
+                "  %-11s %6.2fs  on: %s"
+                % (rec["verdict"], rec.get("elapsed_s", 0.0), ", ".join(sorted(subset, key=universe.index)) or "(none)")
+            )
         return cache[subset]["verdict"]
 
     def prefetch(subsets):
@@ -122,30 +149,64 @@ def search(case, start, python, gevent, universe=None, rest="default", timeout=s
         with ThreadPoolExecutor(max_workers=jobs or runner.default_jobs()) as pool:
             for subset, rec in zip(todo, pool.map(lambda s: run(config_for(s, universe, rest, others)), todo)):
                 cache[subset] = rec
-                say("  %-11s %6.2fs  on: %s" % (rec["verdict"], rec.get("elapsed_s", 0.0),
-                                                ", ".join(sorted(subset, key=universe.index)) or "(none)"))
+                say(
+                    "  %-11s %6.2fs  on: %s"
+                    % (
+                        rec["verdict"],
+                        rec.get("elapsed_s", 0.0),
+                        ", ".join(sorted(subset, key=universe.index)) or "(none)",
+                    )
+                )
 
-    say("minimal patch set of %s / %s on Python %s, gevent %s; candidate flags: %s; other flags %s" % (
-        case, start, env.interpreter.version, env.gevent, ", ".join(universe),
-        "at patch_all's defaults" if rest == "default" else "off"))
+    say(
+        "minimal patch set of %s / %s on Python %s, gevent %s; candidate flags: %s; other flags %s"
+        % (
+            case,
+            start,
+            env.interpreter.version,
+            env.gevent,
+            ", ".join(universe),
+            "at patch_all's defaults" if rest == "default" else "off",
+        )
+    )
     full = frozenset(universe)
     say("the full set, each flag removed alone, each flag on alone:")
     prefetch([full] + [full - {f} for f in universe] + [{f} for f in universe])
-    result = {"universe": universe, "rest": rest, "python": env.interpreter.version, "gevent": env.gevent,
-              "case": case, "start": start, "full": cache[full]["verdict"],
-              "single_removals": {f: cache[full - {f}]["verdict"] for f in universe}}
+    result = {
+        "universe": universe,
+        "rest": rest,
+        "python": env.interpreter.version,
+        "gevent": env.gevent,
+        "case": case,
+        "start": start,
+        "full": cache[full]["verdict"],
+        "single_removals": {f: cache[full - {f}]["verdict"] for f in universe},
+    }
     result["runs_after_single_removal"] = [f for f in universe if verdicts.works(result["single_removals"][f])]
     result["hangs_alone"] = [f for f in universe if verdicts.is_hang(cache[frozenset({f})]["verdict"])]
     if not verdicts.is_hang(result["full"]):
-        result.update(minimal=None, minimal_verdict=None, removal_from_minimal={}, runs=len(cache),
-                      message="with every candidate flag on it does not hang (%s): nothing to shrink" % result["full"])
+        result.update(
+            minimal=None,
+            minimal_verdict=None,
+            removal_from_minimal={},
+            runs=len(cache),
+            message="with every candidate flag on it does not hang (%s): nothing to shrink" % result["full"],
+        )
         return result
     say("hypothesis: searching subsets that still hang, and shrinking:")
     try:
-        found = find(st.sets(st.sampled_from(universe)), lambda s: verdicts.is_hang(verdict(s)),
-                     settings=settings(max_examples=max_examples, database=None, derandomize=True, deadline=None,
-                                       phases=[Phase.generate, Phase.shrink],
-                                       suppress_health_check=list(HealthCheck)))
+        found = find(
+            st.sets(st.sampled_from(universe)),
+            lambda s: verdicts.is_hang(verdict(s)),
+            settings=settings(
+                max_examples=max_examples,
+                database=None,
+                derandomize=True,
+                deadline=None,
+                phases=[Phase.generate, Phase.shrink],
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
     except NoSuchExample:
         found = full  # nothing smaller found at random: shrink the full set by hand below
     minimal = set(found)
@@ -158,19 +219,32 @@ def search(case, start, python, gevent, universe=None, rest="default", timeout=s
                 shrinking = True
                 break
     minimal = sorted(minimal, key=universe.index)
-    peers = sorted((sorted(sub, key=universe.index) for sub, rec in cache.items()
-                    if len(sub) == len(minimal) and sub != frozenset(minimal) and verdicts.is_hang(rec["verdict"])),
-                   key=lambda sub: [universe.index(f) for f in sub])
-    result.update(minimal=minimal, also_minimal=peers, minimal_verdict=cache[frozenset(minimal)]["verdict"],
-                  minimal_signature=cache[frozenset(minimal)].get("signature", ""),
-                  removal_from_minimal={f: verdict(set(minimal) - {f}) for f in minimal}, runs=len(cache))
-    smallest = len(minimal) <= 1 or all(not verdicts.is_hang(rec["verdict"]) for sub, rec in cache.items()
-                                        if len(sub) < len(minimal))
+    peers = sorted(
+        (
+            sorted(sub, key=universe.index)
+            for sub, rec in cache.items()
+            if len(sub) == len(minimal) and sub != frozenset(minimal) and verdicts.is_hang(rec["verdict"])
+        ),
+        key=lambda sub: [universe.index(f) for f in sub],
+    )
+    result.update(
+        minimal=minimal,
+        also_minimal=peers,
+        minimal_verdict=cache[frozenset(minimal)]["verdict"],
+        minimal_signature=cache[frozenset(minimal)].get("signature", ""),
+        removal_from_minimal={f: verdict(set(minimal) - {f}) for f in minimal},
+        runs=len(cache),
+    )
+    smallest = len(minimal) <= 1 or all(
+        not verdicts.is_hang(rec["verdict"]) for sub, rec in cache.items() if len(sub) < len(minimal)
+    )
     result["globally_smallest"] = len(minimal) <= 1  # else only: no single flag of it can go
     result["message"] = "smallest set of enabled flags that still hangs: %s%s" % (
         ", ".join(minimal) or "(none: it hangs with every candidate flag off)",
-        "" if result["globally_smallest"] else " (no flag of it can be removed%s)" % (
-            "; no smaller set tried hangs" if smallest else ""))
+        ""
+        if result["globally_smallest"]
+        else " (no flag of it can be removed%s)" % ("; no smaller set tried hangs" if smallest else ""),
+    )
     return result
 
 
@@ -182,15 +256,18 @@ def report(result):
     lines.append("single flags whose removal makes the program run: %s" % (", ".join(runs) or "none"))
     lines.append("flags that make it hang on their own: %s" % (", ".join(result["hangs_alone"]) or "none"))
     if result.get("minimal") is not None:
-        lines.append("minimal hanging set (%s): %s" % (result["minimal_verdict"], ", ".join(result["minimal"]) or
-                                                       "(empty)"))
+        lines.append(
+            "minimal hanging set (%s): %s" % (result["minimal_verdict"], ", ".join(result["minimal"]) or "(empty)")
+        )
         if result.get("minimal_signature"):
             lines.append("  its signature: %s" % result["minimal_signature"])
         if result.get("also_minimal"):
-            lines.append("other hanging sets of that size seen: %s" % "; ".join(
-                ", ".join(sub) for sub in result["also_minimal"]))
-        lines.append("removing one flag from it: " + ", ".join(
-            "%s → %s" % kv for kv in result["removal_from_minimal"].items()))
+            lines.append(
+                "other hanging sets of that size seen: %s" % "; ".join(", ".join(sub) for sub in result["also_minimal"])
+            )
+        lines.append(
+            "removing one flag from it: " + ", ".join("%s → %s" % kv for kv in result["removal_from_minimal"].items())
+        )
     lines.append("%d cells run" % result["runs"])
     lines.append(result["message"])
     return "\n".join(lines)

@@ -22,6 +22,7 @@ Stable interface (CI calls it):
     report_text(result, new_label, old_label, skipped=None, elapsed=None) -> str
     report_markdown(result, new_label, old_label, skipped=None) -> str
 """
+
 import concurrent.futures
 import glob
 import os
@@ -30,21 +31,22 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from . import baseline
-from ..model import configs, exits, matrix as matrix_mod, settings
 from ..envs.build import ensure_env, ensure_wheel_env
 from ..envs.errors import EnvError
 from ..envs.index import gevent_releases
 from ..envs.interpreters import discover, find_interpreter
-from ..store import records
-from ..run import runner
-from ..model import verdicts
+from ..model import configs, exits, settings, verdicts
+from ..model import matrix as matrix_mod
 from ..model.versions import key as version_key
 from ..report.cells import cells, python_short
 from ..report.diff import DIRECTIONS, diff
 from ..report.ranges import runs_of, span
-from ..report.selection import load as load_records, select
+from ..report.selection import load as load_records
+from ..report.selection import select
 from ..report.signatures import normalize_signature
+from ..run import runner
+from ..store import records
+from . import baseline
 
 REGRESSIONS = ("new hangs", "new failures")
 WHEEL = re.compile(r"^gevent-(?P<version>[^-]+)-.*\.whl$")
@@ -56,9 +58,11 @@ def _say(msg):
 
 # ---------------------------------------------------------------- what NEW and OLD are
 
+
 @dataclass
 class Target:
     """A gevent to test: a release on the index, or local wheels (a file, or every wheel of a folder)."""
+
     spec: str
     version: str
     wheels: list = field(default_factory=list)
@@ -67,8 +71,10 @@ class Target:
     def label(self):
         if not self.wheels:
             return "gevent %s" % self.version
-        return "gevent %s (%s)" % (self.version, "local wheels in %s" % self.spec if os.path.isdir(self.spec)
-                                   else "local wheel")
+        return "gevent %s (%s)" % (
+            self.version,
+            "local wheels in %s" % self.spec if os.path.isdir(self.spec) else "local wheel",
+        )
 
 
 def target(spec):
@@ -101,6 +107,7 @@ def newest_release(interps):
 
 # ---------------------------------------------------------------- environments
 
+
 def ensure(interp, tgt, requires=(), newest=False):
     """The environment of the target on the interpreter (EnvError: it does not install there), with the
     cases' requirements."""
@@ -120,11 +127,14 @@ def build_envs(tgt, interps, jobs=2):
             except EnvError as exc:
                 skipped[futures[future]] = str(exc)
     order = {interp: n for n, interp in enumerate(interps)}
-    return (dict(sorted(built.items(), key=lambda kv: order[kv[0]])),
-            dict(sorted(skipped.items(), key=lambda kv: order[kv[0]])))
+    return (
+        dict(sorted(built.items(), key=lambda kv: order[kv[0]])),
+        dict(sorted(skipped.items(), key=lambda kv: order[kv[0]])),
+    )
 
 
 # ---------------------------------------------------------------- running a target
+
 
 def interpreters(m, pythons=()):
     """The interpreters a matrix (or explicit --python values) names."""
@@ -137,12 +147,19 @@ def run_target(tgt, built, selection, jobs=None, on_record=None):
     """Run the selection's cells with the target on every interpreter it was built for; returns records."""
     if not built:
         return []
-    items = runner.plan(pythons=[i.path if i.source == "explicit" else i.short for i in built],
-                        gevents=[tgt.version], warn=_say, **selection)
-    return runner.execute(items, jobs=jobs, on_record=on_record, ensure=lambda interp, _, **wanted: ensure(interp, tgt, **wanted))
+    items = runner.plan(
+        pythons=[i.path if i.source == "explicit" else i.short for i in built],
+        gevents=[tgt.version],
+        warn=_say,
+        **selection,
+    )
+    return runner.execute(
+        items, jobs=jobs, on_record=on_record, ensure=lambda interp, _, **wanted: ensure(interp, tgt, **wanted)
+    )
 
 
 # ---------------------------------------------------------------- comparing
+
 
 def check(new_records, old_records=None, expectations=None):
     """Compare NEW's records with OLD's (matched on case, config, start and Python X.Y, as hangmatrix.report.diff does)
@@ -158,8 +175,9 @@ def check(new_records, old_records=None, expectations=None):
         result = _from_failures(new_records, baseline.check(new_records, expectations))
     result["cells"] = len(cells(new_records))
     result["pythons"] = sorted({python_short(r) for r in new_records}, key=version_key)
-    result["regressions"] = [c for c in result["changes"] if c["direction"] in REGRESSIONS
-                             and not verdicts.untested(c["old"]["verdict"])]
+    result["regressions"] = [
+        c for c in result["changes"] if c["direction"] in REGRESSIONS and not verdicts.untested(c["old"]["verdict"])
+    ]
     return result
 
 
@@ -175,16 +193,30 @@ def _from_failures(new_records, failures):
         else:
             direction = "other changes" if f.kind == "unexpected" else "not covered by the baseline"
         where = str(f.rule) if f.rule is not None else "no rule matches"
-        changes.append({"key": f.cell, "direction": direction, "case": rec.get("case"), "config": rec.get("config"),
-                        "start": rec.get("start"), "python": python_short(rec), "gevent": rec.get("gevent"),
-                        "old": {"verdict": " or ".join(f.expected) or "-", "signature": "", "expectation": where},
-                        "new": {"id": f.cell, "verdict": f.verdict, "signature": rec.get("signature") or ""}})
+        changes.append(
+            {
+                "key": f.cell,
+                "direction": direction,
+                "case": rec.get("case"),
+                "config": rec.get("config"),
+                "start": rec.get("start"),
+                "python": python_short(rec),
+                "gevent": rec.get("gevent"),
+                "old": {"verdict": " or ".join(f.expected) or "-", "signature": "", "expectation": where},
+                "new": {"id": f.cell, "verdict": f.verdict, "signature": rec.get("signature") or ""},
+            }
+        )
     order = DIRECTIONS + ("not covered by the baseline",)
     groups = [{"direction": d, "changes": [c for c in changes if c["direction"] == d]} for d in order]
     groups = [g for g in groups if g["changes"]]
-    return {"groups": groups, "changes": [c for g in groups for c in g["changes"]],
-            "unchanged": len(cells(new_records)) - len(failures), "only_new": [], "only_old": [],
-            "compared_with": "baseline"}
+    return {
+        "groups": groups,
+        "changes": [c for g in groups for c in g["changes"]],
+        "unchanged": len(cells(new_records)) - len(failures),
+        "only_new": [],
+        "only_old": [],
+        "compared_with": "baseline",
+    }
 
 
 def _alike(changes):
@@ -192,8 +224,15 @@ def _alike(changes):
     aside), whatever the Python and start method. [(first change, [changes])], in the given order."""
     groups = {}
     for c in changes:
-        key = (c["case"], c["config"], c["old"]["verdict"], c["new"]["verdict"], c["old"].get("expectation"),
-               normalize_signature(c["new"]["signature"]), normalize_signature(c["old"]["signature"]))
+        key = (
+            c["case"],
+            c["config"],
+            c["old"]["verdict"],
+            c["new"]["verdict"],
+            c["old"].get("expectation"),
+            normalize_signature(c["new"]["signature"]),
+            normalize_signature(c["old"]["signature"]),
+        )
         groups.setdefault(key, []).append(c)
     return [(members[0], members) for members in groups.values()]
 
@@ -240,13 +279,16 @@ def _outcome(result, new_label, old_label):
 
 def report_text(result, new_label, old_label, skipped=None, elapsed=None):
     """The report as a person reads it in a terminal or a CI log: new hangs first, alike cells as one line."""
-    lines = ["upgrade check: %s against %s, %s on Python %s" % (
-        new_label, old_label, _n(result["cells"], "cell"), ", ".join(result["pythons"]) or "-")]
+    lines = [
+        "upgrade check: %s against %s, %s on Python %s"
+        % (new_label, old_label, _n(result["cells"], "cell"), ", ".join(result["pythons"]) or "-")
+    ]
     for group in result["groups"]:
         lines += ["", "%s (%s):" % (group["direction"], _n(len(group["changes"]), "cell"))]
         for c, members in _alike(group["changes"]):
-            lines.append("  %s: %s -> %s" % (_where(members, result["pythons"]), c["old"]["verdict"],
-                                             c["new"]["verdict"]))
+            lines.append(
+                "  %s: %s -> %s" % (_where(members, result["pythons"]), c["old"]["verdict"], c["new"]["verdict"])
+            )
             if c["new"]["signature"]:
                 lines.append("      now: %s" % c["new"]["signature"])
             if c["old"]["signature"] and c["direction"] not in REGRESSIONS:
@@ -260,17 +302,29 @@ def report_text(result, new_label, old_label, skipped=None, elapsed=None):
 
 def report_markdown(result, new_label, old_label, skipped=None):
     """The same report for a CI job summary ($GITHUB_STEP_SUMMARY)."""
+
     def cell(text):
         return text.replace("|", "\\|").replace("\n", " ")
 
     lines = ["## hangmatrix upgrade check", "", "**%s**" % _outcome(result, new_label, old_label), ""]
     for group in result["groups"]:
-        lines += ["### %s (%s)" % (group["direction"], _n(len(group["changes"]), "cell")), "",
-                  "| cells | was | now | signature |", "| --- | --- | --- | --- |"]
+        lines += [
+            "### %s (%s)" % (group["direction"], _n(len(group["changes"]), "cell")),
+            "",
+            "| cells | was | now | signature |",
+            "| --- | --- | --- | --- |",
+        ]
         for c, members in _alike(group["changes"]):
             sig = c["new"]["signature"] or c["old"]["signature"]
-            lines.append("| `%s` | %s | %s | %s |" % (_where(members, result["pythons"]), cell(c["old"]["verdict"]),
-                                                       c["new"]["verdict"], "`%s`" % cell(sig) if sig else ""))
+            lines.append(
+                "| `%s` | %s | %s | %s |"
+                % (
+                    _where(members, result["pythons"]),
+                    cell(c["old"]["verdict"]),
+                    c["new"]["verdict"],
+                    "`%s`" % cell(sig) if sig else "",
+                )
+            )
         lines.append("")
     lines += [cell(line) + "  " for line in _footer(result, skipped)]
     return "\n".join(lines) + "\n"
@@ -278,25 +332,40 @@ def report_markdown(result, new_label, old_label, skipped=None):
 
 # ---------------------------------------------------------------- the command
 
+
 def add_arguments(parser, default_records):
-    parser.add_argument("--gevent", help="NEW: a release, a gevent wheel or a folder of wheels "
-                                         "(default: the newest release on the index)")
+    parser.add_argument(
+        "--gevent",
+        help="NEW: a release, a gevent wheel or a folder of wheels (default: the newest release on the index)",
+    )
     how = parser.add_mutually_exclusive_group()
-    how.add_argument("--against", metavar="OLD", help="compare with gevent OLD run now (a release, wheel or "
-                                                      "folder of wheels) instead of the baseline")
+    how.add_argument(
+        "--against",
+        metavar="OLD",
+        help="compare with gevent OLD run now (a release, wheel or folder of wheels) instead of the baseline",
+    )
     how.add_argument("--baseline", help="expectations file (default: ./expectations.toml, else the built-in one)")
-    parser.add_argument("--from-records", action="append", metavar="PATH",
-                        help="check these records (files or folders) instead of running; with --gevent only "
-                             "that release's, with --against OLD compared with OLD's records among them")
+    parser.add_argument(
+        "--from-records",
+        action="append",
+        metavar="PATH",
+        help="check these records (files or folders) instead of running; with --gevent only "
+        "that release's, with --against OLD compared with OLD's records among them",
+    )
     parser.add_argument("--matrix", default="default", help="matrix of the matrix file (default: default)")
     parser.add_argument("--matrix-file", help="matrix file (default: ./matrix.toml, else the built-in one)")
     for axis in ("case", "config", "start", "python"):
         parser.add_argument("--" + axis, action="append", help="override the matrix's %ss" % axis)
     parser.add_argument("--records", default=default_records, help="JSONL file the runs' records are appended to")
-    parser.add_argument("--summary", help="append the report as Markdown to this file "
-                                          "(default: $GITHUB_STEP_SUMMARY when set)")
-    parser.add_argument("--timeout", type=float, default=settings.DEFAULT_TIMEOUT,
-                        help="backstop per cell, seconds (default %g)" % settings.DEFAULT_TIMEOUT)
+    parser.add_argument(
+        "--summary", help="append the report as Markdown to this file (default: $GITHUB_STEP_SUMMARY when set)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=settings.DEFAULT_TIMEOUT,
+        help="backstop per cell, seconds (default %g)" % settings.DEFAULT_TIMEOUT,
+    )
     parser.add_argument("--jobs", type=int, default=runner.default_jobs(), help="cells at once")
 
 
@@ -311,8 +380,14 @@ def main(args, listed):
 
 
 def _main(args, listed, started):
-    selection = {"case_names": listed(args.case), "config_names": listed(args.config), "starts": listed(args.start),
-                 "matrix": args.matrix, "matrix_file": args.matrix_file, "timeout": args.timeout}
+    selection = {
+        "case_names": listed(args.case),
+        "config_names": listed(args.config),
+        "starts": listed(args.start),
+        "matrix": args.matrix,
+        "matrix_file": args.matrix_file,
+        "timeout": args.timeout,
+    }
     expectations = None
     if not args.against:
         path = args.baseline or baseline.default_path()
@@ -343,8 +418,13 @@ def _main(args, listed, started):
 
 def _from_records(args, pythons, selection):
     """NEW's (and OLD's) records from files: the CI job that merged the matrix's artifacts."""
-    recs = select(load_records(args.from_records, warn=_say), case=selection["case_names"],
-                        config=selection["config_names"], start=selection["starts"], python=pythons)
+    recs = select(
+        load_records(args.from_records, warn=_say),
+        case=selection["case_names"],
+        config=selection["config_names"],
+        start=selection["starts"],
+        python=pythons,
+    )
     old_recs = select(recs, gevent=[args.against]) if args.against else None
     if args.gevent:
         new_recs = select(recs, gevent=[args.gevent])
@@ -370,8 +450,10 @@ def _by_running(args, pythons, selection):
         return exits.BAD_INPUT
     new = target(args.gevent) if args.gevent else target(newest_release(interps))
     old = target(args.against) if args.against else None
-    _say("building %s%s on Python %s" % (new.label, " and %s" % old.label if old else "",
-                                          ", ".join(i.short for i in interps)))
+    _say(
+        "building %s%s on Python %s"
+        % (new.label, " and %s" % old.label if old else "", ", ".join(i.short for i in interps))
+    )
     new_built, new_skipped = build_envs(new, interps)
     skipped = {i.short: _not_installed(new, r) for i, r in new_skipped.items()}
     old_built = {}

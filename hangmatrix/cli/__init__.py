@@ -1,5 +1,6 @@
 """The `hangmatrix` command: one module per subcommand (its options and what it does); this module only
 builds the parser and dispatches. The `run` interface is scripted by other tools and CI: keep it stable."""
+
 import argparse
 import importlib
 import os
@@ -12,14 +13,38 @@ from ..run import contain, runner
 from ..shard import split
 from .options import say
 
-DESCRIPTION = ("Runs real programs under gevent's monkey patching and multiprocessing across configurations, "
-               "start methods, interpreters and gevent releases, proves each cell's verdict, and reports.")
+DESCRIPTION = (
+    "Runs real programs under gevent's monkey patching and multiprocessing across configurations, "
+    "start methods, interpreters and gevent releases, proves each cell's verdict, and reports."
+)
 # name -> module under hangmatrix.cli, in the order `hangmatrix --help` lists them
-SUBCOMMANDS = ("run", "plan", "merged", "cases", "matrices", "show", "upgrade-check", "table", "diff", "bisect", "minimal", "advise",
-               "baseline", "envs")
+SUBCOMMANDS = (
+    "run",
+    "plan",
+    "merged",
+    "cases",
+    "matrices",
+    "show",
+    "upgrade-check",
+    "table",
+    "diff",
+    "bisect",
+    "minimal",
+    "advise",
+    "baseline",
+    "envs",
+)
 # Errors that are bad input, said in one line (exit 2) whichever subcommand raises them.
-_BAD_INPUT = (cases.CaseError, configs.ConfigError, runner.PlanError, matrix.MatrixError, contain.SizeError,
-              settings.SettingError, EnvError, split.ShardError)
+_BAD_INPUT = (
+    cases.CaseError,
+    configs.ConfigError,
+    runner.PlanError,
+    matrix.MatrixError,
+    contain.SizeError,
+    settings.SettingError,
+    EnvError,
+    split.ShardError,
+)
 
 
 def build_parser():

@@ -1,4 +1,5 @@
 """`python -m hangmatrix.cli`: the command line, as the `hangmatrix` script runs it."""
+
 import sys
 
 from . import main

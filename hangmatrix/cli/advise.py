@@ -1,38 +1,60 @@
 """hangmatrix advise: run one program as written; if it hangs or fails, find the code change that fixes it."""
+
 from ..model import exits
 from ..run import runner
 from ..store import records
 from .options import add_timeout, listed, requirements, say
 
-HELP = ("run one program as written; if it hangs or fails, find the code change that fixes it "
-        "(exit 0 works, 1 fixable, 3 not, 2 bad input)")
+HELP = (
+    "run one program as written; if it hangs or fails, find the code change that fixes it "
+    "(exit 0 works, 1 fixable, 3 not, 2 bad input)"
+)
 
 
 def add_arguments(adv):
     adv.add_argument("script", help="the program, unedited (a .py file)")
     adv.add_argument("--python", action="append", help="interpreters (default: the newest found)")
     adv.add_argument("--gevent", action="append", help="gevent releases (default: the newest for each Python)")
-    adv.add_argument("--start", action="append", help="start methods (default: fork, spawn, forkserver; "
-                                                      "`default` keeps the program's own choice)")
-    adv.add_argument("--requires", action="append", metavar="REQ",
-                     help="requirements the program needs beside its `requires` header, e.g. 'grequests, "
-                          "requests<3' (repeatable)")
+    adv.add_argument(
+        "--start",
+        action="append",
+        help="start methods (default: fork, spawn, forkserver; `default` keeps the program's own choice)",
+    )
+    adv.add_argument(
+        "--requires",
+        action="append",
+        metavar="REQ",
+        help="requirements the program needs beside its `requires` header, e.g. 'grequests, requests<3' (repeatable)",
+    )
     add_timeout(adv)
     adv.add_argument("--jobs", type=int, default=runner.default_jobs(), help="cells at once")
-    adv.add_argument("--confirm", type=int, default=1, help="more runs of each cell of a change that works before "
-                                                           "it is recommended (default 1; races make one run lie)")
+    adv.add_argument(
+        "--confirm",
+        type=int,
+        default=1,
+        help="more runs of each cell of a change that works before "
+        "it is recommended (default 1; races make one run lie)",
+    )
     adv.add_argument("--records", help="also append every cell's record to this file (for `hangmatrix show`)")
 
 
 def main(args):
     from ..checks import advise
+
     store = (lambda rec: records.append(args.records, rec)) if args.records else None
     try:
-        return advise.advise(args.script, pythons=listed(args.python), gevents=listed(args.gevent),
-                             starts=listed(args.start) or advise.START_CANDIDATES,
-                             requires=requirements(args.requires),
-                             timeout=args.timeout, jobs=args.jobs, say=lambda line: print(line, flush=True),
-                             on_record=store, confirm=args.confirm)
+        return advise.advise(
+            args.script,
+            pythons=listed(args.python),
+            gevents=listed(args.gevent),
+            starts=listed(args.start) or advise.START_CANDIDATES,
+            requires=requirements(args.requires),
+            timeout=args.timeout,
+            jobs=args.jobs,
+            say=lambda line: print(line, flush=True),
+            on_record=store,
+            confirm=args.confirm,
+        )
     except advise.AdviseError as exc:
         say(str(exc))
         return exits.BAD_INPUT

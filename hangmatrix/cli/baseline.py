@@ -1,4 +1,5 @@
 """hangmatrix baseline: check records against expectations.toml, or rewrite it from them."""
+
 from ..model import exits
 from .options import DEFAULT_RECORDS, say
 
@@ -7,15 +8,21 @@ HELP = "check records against expectations.toml, or rewrite it"
 
 def add_arguments(base):
     base.add_argument("--records", action="append", help="records (default results/records.jsonl)")
-    base.add_argument("--baseline", help="the baseline file (default: ./expectations.toml, else the built-in one; "
-                                         "--update writes ./expectations.toml)")
-    base.add_argument("--update", "--update-baseline", action="store_true", help="rewrite the baseline from the records")
+    base.add_argument(
+        "--baseline",
+        help="the baseline file (default: ./expectations.toml, else the built-in one; "
+        "--update writes ./expectations.toml)",
+    )
+    base.add_argument(
+        "--update", "--update-baseline", action="store_true", help="rewrite the baseline from the records"
+    )
     base.add_argument("--verbose", action="store_true", help="with each failing cell's diagnosis")
 
 
 def main(args):
     from ..checks import baseline
     from ..report import cells, selection
+
     try:
         if args.update:
             path = args.baseline or "expectations.toml"  # a user's own, in the working folder
@@ -32,6 +39,8 @@ def main(args):
     failures = baseline.check(recs, expectations)
     for f in failures:
         print(f.message if args.verbose else f.message.split("\n  diagnosis:")[0], end="\n\n")
-    say("%d cells checked against %s: %d as expected, %d not" % (
-        len(cells.cells(recs)), args.baseline, len(cells.cells(recs)) - len(failures), len(failures)))
+    say(
+        "%d cells checked against %s: %d as expected, %d not"
+        % (len(cells.cells(recs)), args.baseline, len(cells.cells(recs)) - len(failures), len(failures))
+    )
     return exits.FINDING if failures else exits.OK

@@ -1,4 +1,5 @@
 """hangmatrix cases: every case `run --case` can name, folder by folder in lookup order, with its `what` line."""
+
 from ..model import cases, exits, packaged
 
 HELP = "the cases run can name: $HANGMATRIX_CASES, ./cases, the built-in ones"

@@ -1,4 +1,5 @@
 """hangmatrix envs list | build | prune: the cell environments in the cache."""
+
 import argparse
 import concurrent.futures
 import json
@@ -9,7 +10,8 @@ from ..envs import cache, files, index
 from ..envs.build import ensure_env
 from ..envs.errors import EnvError
 from ..envs.interpreters import discover, find_interpreter
-from ..model import exits, matrix as matrix_mod, settings
+from ..model import exits, settings
+from ..model import matrix as matrix_mod
 from .options import say
 
 HELP = "list, build and prune cell environments"
@@ -75,10 +77,15 @@ def _build(args):
                 continue
             state = "reused" if env.reused else "built"
             counts[state] += 1
-            print("%-10s %-7s gevent %-12s greenlet %-8s as of %s" % (state, interp.version, gv, env.greenlet,
-                                                                     env.resolved_as_of), flush=True)
-    print("%d environments (%s) in %.1f s" % (len(pairs), ", ".join("%d %s" % (n, k) for k, n in counts.items()),
-                                               time.time() - started))
+            print(
+                "%-10s %-7s gevent %-12s greenlet %-8s as of %s"
+                % (state, interp.version, gv, env.greenlet, env.resolved_as_of),
+                flush=True,
+            )
+    print(
+        "%d environments (%s) in %.1f s"
+        % (len(pairs), ", ".join("%d %s" % (n, k) for k, n in counts.items()), time.time() - started)
+    )
     return exits.FINDING if passing else exits.OK
 
 
@@ -87,16 +94,36 @@ def _list(args):
     for path in cache.manifests(base):
         with open(path) as f:
             m = json.load(f)
-        late = " late wheels: " + ", ".join("%s %s" % kv for kv in m.get("late_wheels", {}).items()) \
-            if m.get("late_wheels") else ""
-        requires = "  requires: %s (%s, as of %s)" % (", ".join(
-            "%s %s" % kv for kv in m["requires_resolved"].items()), "; ".join(m["requires"]),
-            "newest" if m.get("requires_newest") else m["requires_as_of"]) if m.get("requires") else ""
-        print("%-7s gevent %-12s greenlet %-8s as of %s  %s%s%s" % (m["interpreter"]["version"], m["gevent"],
-              m["greenlet"], m["resolved_as_of"], os.path.dirname(path), late, requires))
+        late = (
+            " late wheels: " + ", ".join("%s %s" % kv for kv in m.get("late_wheels", {}).items())
+            if m.get("late_wheels")
+            else ""
+        )
+        requires = (
+            "  requires: %s (%s, as of %s)"
+            % (
+                ", ".join("%s %s" % kv for kv in m["requires_resolved"].items()),
+                "; ".join(m["requires"]),
+                "newest" if m.get("requires_newest") else m["requires_as_of"],
+            )
+            if m.get("requires")
+            else ""
+        )
+        print(
+            "%-7s gevent %-12s greenlet %-8s as of %s  %s%s%s"
+            % (
+                m["interpreter"]["version"],
+                m["gevent"],
+                m["greenlet"],
+                m["resolved_as_of"],
+                os.path.dirname(path),
+                late,
+                requires,
+            )
+        )
     for path in cache.failures(base):
         with open(path) as f:
-            print("env-error %s: %s" % (os.path.basename(path)[:-len(".failed")], f.read().strip()))
+            print("env-error %s: %s" % (os.path.basename(path)[: -len(".failed")], f.read().strip()))
     return exits.OK
 
 
@@ -111,8 +138,14 @@ def _prune(args):
         doomed += cache.unfinished(base)
         keep = None
         if args.matrix:
-            keep = {(i.key, g) for i, g in _wanted_pairs(argparse.Namespace(
-                matrix=args.matrix, matrix_file=args.matrix_file, python=None, gevent=None, debian_root=False))}
+            keep = {
+                (i.key, g)
+                for i, g in _wanted_pairs(
+                    argparse.Namespace(
+                        matrix=args.matrix, matrix_file=args.matrix_file, python=None, gevent=None, debian_root=False
+                    )
+                )
+            }
         for path in cache.manifests(base):
             with open(path) as f:
                 m = json.load(f)

@@ -1,4 +1,5 @@
 """hangmatrix matrices: every matrix `run --matrix` can name, file by file in lookup order, with its `what` line."""
+
 from ..model import exits, matrix, packaged
 
 HELP = "the matrices run --matrix can name: ./matrix.toml's, the built-in ones"

@@ -1,4 +1,5 @@
 """hangmatrix minimal: the smallest set of patch_all flags that still hangs (a hypothesis search)."""
+
 import sys
 
 from ..model import exits, settings
@@ -13,17 +14,30 @@ def add_arguments(mini):
     mini.add_argument("--python", default="%d.%d" % sys.version_info[:2], help="one interpreter")
     mini.add_argument("--gevent", required=True, help="one gevent release")
     mini.add_argument("--flags", action="append", help="candidate flags (default: every flag patch_all enables)")
-    mini.add_argument("--rest", choices=("default", "off"), default="default",
-                      help="flags that are not candidates: patch_all's defaults (default) or off")
+    mini.add_argument(
+        "--rest",
+        choices=("default", "off"),
+        default="default",
+        help="flags that are not candidates: patch_all's defaults (default) or off",
+    )
     mini.add_argument("--max-examples", type=int, default=25, help="hypothesis examples before shrinking")
     add_timeout(mini, settings.MINIMAL_TIMEOUT)
 
 
 def main(args):
     from ..checks import minimal
+
     try:
-        result = minimal.search(args.case, args.start, args.python, args.gevent, universe=listed(args.flags) or None,
-                                rest=args.rest, timeout=args.timeout, max_examples=args.max_examples)
+        result = minimal.search(
+            args.case,
+            args.start,
+            args.python,
+            args.gevent,
+            universe=listed(args.flags) or None,
+            rest=args.rest,
+            timeout=args.timeout,
+            max_examples=args.max_examples,
+        )
     except minimal.MinimalError as exc:
         say(str(exc))
         return exits.BAD_INPUT

@@ -1,4 +1,5 @@
 """What every subcommand shares: how repeatable options are read, how a message is said, where records go."""
+
 import os
 import sys
 
@@ -30,5 +31,6 @@ def say(msg):
 
 
 def add_timeout(parser, default=settings.DEFAULT_TIMEOUT):
-    parser.add_argument("--timeout", type=float, default=default,
-                        help="backstop per cell, seconds (default %g)" % default)
+    parser.add_argument(
+        "--timeout", type=float, default=default, help="backstop per cell, seconds (default %g)" % default
+    )

@@ -1,4 +1,5 @@
 """hangmatrix plan: a selection split into N shards for N machines (--json: a CI job matrix)."""
+
 from . import run, shards
 from .options import say
 

@@ -1,4 +1,5 @@
 """hangmatrix run: plan the selection into cells, run them, append their records (and write the tables)."""
+
 import os
 import sys
 import time
@@ -19,28 +20,50 @@ def add_selection(run):
     run.add_argument("--start", action="append", help="start methods: fork, spawn, forkserver, default")
     run.add_argument("--python", action="append", help="interpreter versions (3.11) or paths")
     run.add_argument("--gevent", action="append", help="gevent releases (default: the matrix's)")
-    run.add_argument("--requires", action="append", metavar="REQ",
-                     help="requirements the programs need, e.g. 'grequests, requests<3' (repeatable; added to each "
-                          "case's `requires` header and the matrix's `requirements`)")
-    run.add_argument("--requires-newest", action="store_true",
-                     help="resolve requirements to their newest releases, not as of the gevent release's date")
-    run.add_argument("--matrix", help="a matrix by name: ./matrix.toml's, else the built-in default, full, patterns "
-                                          "(hangmatrix matrices lists them)")
+    run.add_argument(
+        "--requires",
+        action="append",
+        metavar="REQ",
+        help="requirements the programs need, e.g. 'grequests, requests<3' (repeatable; added to each "
+        "case's `requires` header and the matrix's `requirements`)",
+    )
+    run.add_argument(
+        "--requires-newest",
+        action="store_true",
+        help="resolve requirements to their newest releases, not as of the gevent release's date",
+    )
+    run.add_argument(
+        "--matrix",
+        help="a matrix by name: ./matrix.toml's, else the built-in default, full, patterns "
+        "(hangmatrix matrices lists them)",
+    )
     run.add_argument("--matrix-file", help="another matrix file")
     add_timeout(run)
-    run.add_argument("--detect", choices=("on", "off"), default="on",
-                     help="prove verdicts from observation (on) or wait out the timeout (off)")
+    run.add_argument(
+        "--detect",
+        choices=("on", "off"),
+        default="on",
+        help="prove verdicts from observation (on) or wait out the timeout (off)",
+    )
 
 
 def add_arguments(run):
     add_selection(run)
-    run.add_argument("--records", default=DEFAULT_RECORDS, help="JSONL file records are appended to (name it "
-                     "*.jsonl.gz for one gzip member per record)")
-    run.add_argument("--keep", choices=compact.KEEPS, default=compact.KEEPS[0],
-                     help="compact (default): cells that worked or were unsupported keep a summary of their "
-                          "tree, not its stacks and fds; full: every record whole")
-    run.add_argument("--memory", help="memory cap per cell, like 2G or 512M (default: the "
-                     "machine's memory divided by --jobs)")
+    run.add_argument(
+        "--records",
+        default=DEFAULT_RECORDS,
+        help="JSONL file records are appended to (name it *.jsonl.gz for one gzip member per record)",
+    )
+    run.add_argument(
+        "--keep",
+        choices=compact.KEEPS,
+        default=compact.KEEPS[0],
+        help="compact (default): cells that worked or were unsupported keep a summary of their "
+        "tree, not its stacks and fds; full: every record whole",
+    )
+    run.add_argument(
+        "--memory", help="memory cap per cell, like 2G or 512M (default: the machine's memory divided by --jobs)"
+    )
     run.add_argument("--jobs", type=int, default=runner.default_jobs(), help="cells at once")
     run.add_argument("--repeat", type=int, default=1, help="runs per cell, every run kept")
     run.add_argument("--resume", action="store_true", help="skip cells the records file already has")
@@ -52,11 +75,21 @@ def add_arguments(run):
 def selection(args):
     """The planned cells the selection options name."""
     return runner.plan(
-        case_names=listed(args.case), config_names=listed(args.config), starts=listed(args.start),
-        pythons=listed(args.python), gevents=listed(args.gevent), matrix=args.matrix, matrix_file=args.matrix_file,
-        timeout=args.timeout, detect=args.detect == "on", warn=say, note=say,
-        requires=requirements(args.requires), requires_newest=args.requires_newest,
-        memory=contain.parse_size(args.memory) if getattr(args, "memory", None) else None)
+        case_names=listed(args.case),
+        config_names=listed(args.config),
+        starts=listed(args.start),
+        pythons=listed(args.python),
+        gevents=listed(args.gevent),
+        matrix=args.matrix,
+        matrix_file=args.matrix_file,
+        timeout=args.timeout,
+        detect=args.detect == "on",
+        warn=say,
+        note=say,
+        requires=requirements(args.requires),
+        requires_newest=args.requires_newest,
+        memory=contain.parse_size(args.memory) if getattr(args, "memory", None) else None,
+    )
 
 
 def main(args):
@@ -74,19 +107,30 @@ def main(args):
         rec["run"] = run_tag  # which run (and shard) wrote it: hangmatrix merged
         records.append(args.records, rec, keep=args.keep)
         counts[rec["verdict"]] = counts.get(rec["verdict"], 0) + 1
-        print("%-11s %6.2fs  %s  %s" % (rec["verdict"], rec.get("elapsed_s", 0), rec["id"], rec.get("signature", "")),
-              flush=True)
+        print(
+            "%-11s %6.2fs  %s  %s" % (rec["verdict"], rec.get("elapsed_s", 0), rec["id"], rec.get("signature", "")),
+            flush=True,
+        )
 
     done = runner.execute(todo, jobs=args.jobs, on_record=report, progress=not args.quiet and sys.stderr.isatty())
     if args.repeat > 1:
         for cid, summary in sorted(records.summarize(done).items()):
-            print("%-11s %-28s 95%% CI %.2f-%.2f  %s" % (summary["verdict"], summary["rate"], summary["ci"][0],
-                                                       summary["ci"][1], cid))
-    say("%d cells in %.1f s: %s; records in %s" % (
-        sum(counts.values()), time.time() - started,
-        ", ".join("%s %d" % kv for kv in sorted(counts.items())) or "nothing to run", args.records))
+            print(
+                "%-11s %-28s 95%% CI %.2f-%.2f  %s"
+                % (summary["verdict"], summary["rate"], summary["ci"][0], summary["ci"][1], cid)
+            )
+    say(
+        "%d cells in %.1f s: %s; records in %s"
+        % (
+            sum(counts.values()),
+            time.time() - started,
+            ", ".join("%s %d" % kv for kv in sorted(counts.items())) or "nothing to run",
+            args.records,
+        )
+    )
     if args.table:
         from ..report import write
+
         write.write_all(records.read(args.records, warn=say), args.table)  # every run: disagreements show
         say("tables written to %s" % args.table)
     return exits.OK

@@ -1,6 +1,8 @@
-"""What the shard commands share (plan.py, merged.py, and run.py's --shard): `hangmatrix plan` (a selection split into N shards, as a CI matrix), `run --shard
+"""What the shard commands share (plan.py, merged.py, and run.py's --shard): `hangmatrix plan` (a selection split
+into N shards, as a CI matrix), `run --shard
 K/N` (one shard of a selection) and `hangmatrix merged` (the make-up and problems of a merged run).
 The splitting is hangmatrix.shard.split's, the costs hangmatrix.shard.cost's, the audit hangmatrix.shard.merged's."""
+
 import json
 import uuid
 
@@ -11,8 +13,12 @@ from ..shard import cost, merged, split
 def env_label(item):
     """A planned cell's environment as a string that is the same on every machine (no interpreter path)."""
     interp, gevent, requires, newest = runner.env_key(item)
-    return "py%s-gevent%s%s%s" % (interp.short, gevent, "+" + ",".join(requires) if requires else "",
-                                  " newest" if newest else "")
+    return "py%s-gevent%s%s%s" % (
+        interp.short,
+        gevent,
+        "+" + ",".join(requires) if requires else "",
+        " newest" if newest else "",
+    )
 
 
 def costs_from(paths, warn):
@@ -20,33 +26,57 @@ def costs_from(paths, warn):
     if not paths:
         return cost.Costs()
     from ..report import selection
+
     return cost.Costs.from_records(selection.load(paths, warn=warn))
 
 
 def shards_of(items, n, costs):
     """The planned cells split into n shards (lists of {"id", "env", "cost"})."""
-    cells = [{"id": item["id"], "env": env_label(item),
-              "cost": costs.of(item["id"], cost.features(item["interpreter"].short, item["gevent"],
-                                                          item["start"], item["config"]["name"]))} for item in items]
+    cells = [
+        {
+            "id": item["id"],
+            "env": env_label(item),
+            "cost": costs.of(
+                item["id"],
+                cost.features(item["interpreter"].short, item["gevent"], item["start"], item["config"]["name"]),
+            ),
+        }
+        for item in items
+    ]
     return split.split(cells, n)
 
 
 def add_plan_arguments(parser):
     parser.add_argument("--shards", type=int, required=True, help="how many shards (1 to %d)" % split.MAX_JOBS)
-    parser.add_argument("--records", "--costs", dest="costs", action="append", metavar="RECORDS",
-                        help="an earlier run's records (file, folder or compat.json): its cells' times balance "
-                             "the shards (default: the built-in cost model)")
-    parser.add_argument("--json", action="store_true",
-                        help="the plan as a GitHub Actions matrix: {\"include\": [one job per shard, its cells "
-                             "under \"cells\"]}")
+    parser.add_argument(
+        "--records",
+        "--costs",
+        dest="costs",
+        action="append",
+        metavar="RECORDS",
+        help="an earlier run's records (file, folder or compat.json): its cells' times balance "
+        "the shards (default: the built-in cost model)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='the plan as a GitHub Actions matrix: {"include": [one job per shard, its cells under "cells"]}',
+    )
 
 
 def add_run_arguments(parser):
     parser.add_argument("--shard", metavar="K/N", help="run only shard K of N of the selection (see `hangmatrix plan`)")
-    parser.add_argument("--plan", metavar="PLAN.json", help="with --shard: take shard K's cells from this "
-                                                            "`plan --json` output instead of splitting here")
-    parser.add_argument("--costs", action="append", metavar="RECORDS",
-                        help="with --shard and no --plan: the records `plan --records` was given")
+    parser.add_argument(
+        "--plan",
+        metavar="PLAN.json",
+        help="with --shard: take shard K's cells from this `plan --json` output instead of splitting here",
+    )
+    parser.add_argument(
+        "--costs",
+        action="append",
+        metavar="RECORDS",
+        help="with --shard and no --plan: the records `plan --records` was given",
+    )
 
 
 def cmd_plan(args, items, say):
@@ -62,10 +92,14 @@ def cmd_plan(args, items, say):
         return 0
     loads = [entry["expected_s"] for entry in ci["include"]]
     for entry in ci["include"]:
-        print("shard %-7s %5d cells %4d environments  expected %7.1f s" % (
-            entry["shard"], len(entry["cells"]), entry["envs"], entry["expected_s"]))
-    print("plan %s: %d cells in %d shards; expected cost from %s; largest shard %.2f x the mean" % (
-        ci["include"][0]["plan"], len(items), len(shards), costs.source, max(loads) / (sum(loads) / len(loads))))
+        print(
+            "shard %-7s %5d cells %4d environments  expected %7.1f s"
+            % (entry["shard"], len(entry["cells"]), entry["envs"], entry["expected_s"])
+        )
+    print(
+        "plan %s: %d cells in %d shards; expected cost from %s; largest shard %.2f x the mean"
+        % (ci["include"][0]["plan"], len(items), len(shards), costs.source, max(loads) / (sum(loads) / len(loads)))
+    )
     return 0
 
 
@@ -84,8 +118,10 @@ def select_shard(items, args, say):
         chosen = [item for item in items if item["id"] in wanted]
         absent = len(wanted) - len({item["id"] for item in chosen})
         if absent:
-            say("shard %d/%d: %d of its %d planned cells are not in this selection here (an interpreter or "
-                "release missing?); `hangmatrix merged --plan` will name them" % (k, n, absent, len(wanted)))
+            say(
+                "shard %d/%d: %d of its %d planned cells are not in this selection here (an interpreter or "
+                "release missing?); `hangmatrix merged --plan` will name them" % (k, n, absent, len(wanted))
+            )
         plan = entry["plan"]
     else:
         shards = shards_of(items, n, costs_from(args.costs, say))
@@ -123,6 +159,7 @@ def add_merged_arguments(parser):
 def cmd_merged(args, say):
     """Which machine ran which cells; exit 1 when a shard is missing or run twice, or a cell recorded twice."""
     from ..report import selection
+
     recs = selection.load(args.records, warn=say)
     plan = None
     if args.plan:

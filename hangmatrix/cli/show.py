@@ -1,4 +1,5 @@
 """hangmatrix show: the whole diagnosis of one cell from its records."""
+
 import os
 
 from ..model import exits
@@ -15,9 +16,11 @@ def add_arguments(parser):
 
 def main(args):
     from ..report import show
+
     folder = os.path.dirname(DEFAULT_RECORDS)  # a gzip store there too
-    paths = args.records or [DEFAULT_RECORDS if os.path.exists(DEFAULT_RECORDS) or not os.path.isdir(folder)
-                             else folder]
+    paths = args.records or [
+        DEFAULT_RECORDS if os.path.exists(DEFAULT_RECORDS) or not os.path.isdir(folder) else folder
+    ]
     recs = records.load(paths, warn=say)
     hits = [r for r in recs if r.id == args.cell] or [r for r in recs if args.cell in r.id]
     if not hits:

@@ -1,4 +1,5 @@
 """hangmatrix upgrade-check: the matrix with a new gevent against the baseline (or an older release)."""
+
 from ..checks import upgrade
 from .options import DEFAULT_RECORDS, listed
 

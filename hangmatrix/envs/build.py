@@ -4,6 +4,7 @@ program's own requirements. An old gevent against a greenlet from years later is
 looks like a deadlock, so every new env is checked in a short child before use: an env that is not sound
 (install or import failure, a greenlet binary mismatch, a hang at import) raises EnvError, remembered in the
 cache, and its cells become `env-error`, never a hang."""
+
 import hashlib
 import os
 import shutil
@@ -16,8 +17,10 @@ from .errors import EnvError
 from .pkg import parse_wheel_filename
 
 CHECK_TIMEOUT = 20.0  # seconds for a new env to import gevent and patch
-_CHECK = ("import gevent, gevent.monkey, greenlet; gevent.monkey.patch_all(); gevent.sleep(0.01); "
-          "print(gevent.__version__ + ' ' + greenlet.__version__)")
+_CHECK = (
+    "import gevent, gevent.monkey, greenlet; gevent.monkey.patch_all(); gevent.sleep(0.01); "
+    "print(gevent.__version__ + ' ' + greenlet.__version__)"
+)
 
 
 def ensure_env(interpreter, gevent, cache_dir=None, retry=False, requires=(), newest=False):
@@ -28,8 +31,17 @@ def ensure_env(interpreter, gevent, cache_dir=None, retry=False, requires=(), ne
     newest, as of the build); they are part of the env's key."""
     requires = _requirements(requires)
     newest = bool(newest and requires)  # nothing to resolve: the plain env
-    return _ensure(interpreter, "gevent" + gevent + deps.label(requires, newest), gevent, "gevent==" + gevent,
-                   lambda: index.cutoff(interpreter, gevent), cache_dir, retry, requires, newest)
+    return _ensure(
+        interpreter,
+        "gevent" + gevent + deps.label(requires, newest),
+        gevent,
+        "gevent==" + gevent,
+        lambda: index.cutoff(interpreter, gevent),
+        cache_dir,
+        retry,
+        requires,
+        newest,
+    )
 
 
 def ensure_wheel_env(interpreter, wheels, cache_dir=None, retry=False, requires=(), newest=False):
@@ -38,16 +50,28 @@ def ensure_wheel_env(interpreter, wheels, cache_dir=None, retry=False, requires=
     wheels = [wheels] if isinstance(wheels, str) else list(wheels)
     fitting = [w for w in wheels if index.fits(os.path.basename(w), index.supported_tags(interpreter))]
     if not fitting:
-        raise EnvError("no wheel for Python %s (%s) among %s" % (
-            interpreter.version, interpreter.abi, ", ".join(os.path.basename(w) for w in wheels)), lasting=True)
+        raise EnvError(
+            "no wheel for Python %s (%s) among %s"
+            % (interpreter.version, interpreter.abi, ", ".join(os.path.basename(w) for w in wheels)),
+            lasting=True,
+        )
     wheel = os.path.abspath(fitting[0])
     with open(wheel, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:16]
     gevent = str(parse_wheel_filename(os.path.basename(wheel))[1])
     requires = _requirements(requires)
     newest = bool(newest and requires)
-    return _ensure(interpreter, "wheel-" + digest + deps.label(requires, newest), gevent, wheel,
-                   lambda: files.now()[:10], cache_dir, retry, requires, newest)
+    return _ensure(
+        interpreter,
+        "wheel-" + digest + deps.label(requires, newest),
+        gevent,
+        wheel,
+        lambda: files.now()[:10],
+        cache_dir,
+        retry,
+        requires,
+        newest,
+    )
 
 
 def _requirements(requires):
@@ -103,12 +127,24 @@ def _build(interp, gevent, requirement, cutoff, path, base, requires=(), newest=
     packages = builders.installed(path)
     if packages.get("gevent") != gevent:
         raise EnvError("asked for gevent %s, installed %s" % (gevent, packages.get("gevent")), lasting=True)
-    return {"gevent": gevent, "greenlet": packages.get("greenlet", ""), "python": python, "packages": packages,
-            "requirement": requirement, "resolved_as_of": cutoff, "late_wheels": late, "builder": builder,
-            "requires": list(requires), "requires_newest": newest, "requires_as_of": requires_as_of,
-            "requires_resolved": {n: packages.get(n, "") for n in deps.names(requires)},
-            "check": check, "interpreter": asdict(interp), "built": files.now(),
-            "build_seconds": round(time.time() - started, 1)}
+    return {
+        "gevent": gevent,
+        "greenlet": packages.get("greenlet", ""),
+        "python": python,
+        "packages": packages,
+        "requirement": requirement,
+        "resolved_as_of": cutoff,
+        "late_wheels": late,
+        "builder": builder,
+        "requires": list(requires),
+        "requires_newest": newest,
+        "requires_as_of": requires_as_of,
+        "requires_resolved": {n: packages.get(n, "") for n in deps.names(requires)},
+        "check": check,
+        "interpreter": asdict(interp),
+        "built": files.now(),
+        "build_seconds": round(time.time() - started, 1),
+    }
 
 
 def check_sound(interp, python, path, gevent):
@@ -118,18 +154,26 @@ def check_sound(interp, python, path, gevent):
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=CHECK_TIMEOUT, cwd=path)
     except subprocess.TimeoutExpired:
-        raise EnvError("gevent %s hung for %ds at import/patch_all (greenlet %s)"
-                       % (gevent, CHECK_TIMEOUT, _greenlet(path)), lasting=True) from None
+        raise EnvError(
+            "gevent %s hung for %ds at import/patch_all (greenlet %s)" % (gevent, CHECK_TIMEOUT, _greenlet(path)),
+            lasting=True,
+        ) from None
     mismatch = [line for line in done.stderr.splitlines() if "size changed" in line]
     if mismatch:
-        raise EnvError("greenlet %s is binary-incompatible with gevent %s: %s"
-                       % (_greenlet(path), gevent, mismatch[0].strip()), lasting=True)
+        raise EnvError(
+            "greenlet %s is binary-incompatible with gevent %s: %s" % (_greenlet(path), gevent, mismatch[0].strip()),
+            lasting=True,
+        )
     if done.returncode < 0:
-        raise EnvError("gevent %s (greenlet %s) crashed with signal %d at import/patch_all/sleep"
-                       % (gevent, _greenlet(path), -done.returncode), lasting=True)
+        raise EnvError(
+            "gevent %s (greenlet %s) crashed with signal %d at import/patch_all/sleep"
+            % (gevent, _greenlet(path), -done.returncode),
+            lasting=True,
+        )
     if done.returncode != 0:
-        raise EnvError("gevent %s does not import and patch: %s" % (gevent, steps.last_lines(done.stderr)),
-                       lasting=True)
+        raise EnvError(
+            "gevent %s does not import and patch: %s" % (gevent, steps.last_lines(done.stderr)), lasting=True
+        )
     return done.stdout.strip()
 
 

@@ -2,6 +2,7 @@
 20.21.1 and the env's own pip for Python 2.7 (uv cannot drive it), and uv from the host filling a venv inside
 the Debian root (pip in there cannot reach the index, and nothing can be compiled there). Each returns the
 env's python, a line naming the builder, and the late wheels it had to take."""
+
 import glob
 import os
 import platform
@@ -73,8 +74,10 @@ def _pip_install_as_of(python, path, pins, requires, cutoff):
         with open(pins) as f, open(constraints, "w") as out:
             out.write(f.read())
             out.writelines("%s<=%s\n" % kv for kv in sorted(capped.items()))
-        steps.run([python, "-m", "pip", "install", "-q", "--no-warn-script-location", "--prefer-binary",
-                   "-c", constraints] + list(requires))
+        steps.run(
+            [python, "-m", "pip", "install", "-q", "--no-warn-script-location", "--prefer-binary", "-c", constraints]
+            + list(requires)
+        )
         if cutoff is None:
             return {}
         newer = {}
@@ -103,10 +106,15 @@ def _build_with_uv(interp, requirement, cutoff, path):
 def _build_in_root(interp, requirement, cutoff, path):
     """A venv made by the root's python, filled from the host by uv for that interpreter's wheel tags
     (pip inside the root cannot reach the index, and nothing can be compiled there)."""
-    inside = path[len(interp.root):]
+    inside = path[len(interp.root) :]
     steps.run(interp.command([interp.path, "-m", "venv", "--without-pip", inside]))
-    late = _uv_install(_root_target(interp), ["--target", _site(path), "--only-binary", ":all:"], interp,
-                       [requirement, "setuptools"], cutoff)
+    late = _uv_install(
+        _root_target(interp),
+        ["--target", _site(path), "--only-binary", ":all:"],
+        interp,
+        [requirement, "setuptools"],
+        cutoff,
+    )
     return inside + "/bin/python", steps.uv_version(), late
 
 
@@ -139,16 +147,32 @@ def _uv_install(target, options, interp, wanted, cutoff, constraints=(), late=No
         if not first.lasting or not cutoff:
             raise
         try:
-            resolved = steps.run([steps.uv(), "pip", "compile", "--no-config", "-q", "--no-header", "--no-annotate",
-                                  "--only-binary", ":all:", "-"] + target + list(constraints), stdin="\n".join(wanted))
+            resolved = steps.run(
+                [
+                    steps.uv(),
+                    "pip",
+                    "compile",
+                    "--no-config",
+                    "-q",
+                    "--no-header",
+                    "--no-annotate",
+                    "--only-binary",
+                    ":all:",
+                    "-",
+                ]
+                + target
+                + list(constraints),
+                stdin="\n".join(wanted),
+            )
         except EnvError:
             raise first from None  # not a matter of dates: the first reason says what is wrong
         names = [line.split("==")[0] for line in resolved.splitlines() if "==" in line]
         found = index.late_wheels([n for n in names if n != "gevent" and n not in (late or {})], interp, cutoff)
         if not found:
             raise first
-        steps.run(base + ["--only-binary", ":all:"] + ["--exclude-newer-package=%s=%s" % kv for kv in found.items()]
-                  + wanted)
+        steps.run(
+            base + ["--only-binary", ":all:"] + ["--exclude-newer-package=%s=%s" % kv for kv in found.items()] + wanted
+        )
         return found
 
 
@@ -165,8 +189,23 @@ def _build_with_virtualenv(interp, requirement, cutoff, path, base):
             if newest:
                 f.write("%s<=%s\n" % (name, newest))
     python = os.path.join(path, "bin", "python")
-    steps.run([python, "-m", "pip", "install", "-q", "--no-warn-script-location", "--prefer-binary",
-               "--only-binary", "gevent", "-c", constraints, requirement, "setuptools"])
+    steps.run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-warn-script-location",
+            "--prefer-binary",
+            "--only-binary",
+            "gevent",
+            "-c",
+            constraints,
+            requirement,
+            "setuptools",
+        ]
+    )
     pip = installed(path).get("pip", "?")
     return python, "%s + pip %s" % (VIRTUALENV.replace("==", " "), pip), {}
 

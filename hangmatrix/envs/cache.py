@@ -1,6 +1,7 @@
 """Where the cell environments live and what marks them: a finished env is a folder with a manifest (written
 last, so a killed build never looks finished), a lasting failure is a `.failed` file with its reason, and a
 build in progress holds a lock. Envs of host interpreters live in the cache; the Debian root's inside it."""
+
 import glob
 import json
 import os
@@ -41,10 +42,20 @@ def load(manifest_path, interp, reused=True):
     """The Env a manifest describes."""
     with open(manifest_path) as f:
         m = json.load(f)
-    return Env(interpreter=interp, gevent=m["gevent"], greenlet=m["greenlet"], python=m["python"],
-               packages=m["packages"], resolved_as_of=m["resolved_as_of"], path=os.path.dirname(manifest_path),
-               reused=reused, requires=tuple(m.get("requires", ())), requires_newest=m.get("requires_newest", False),
-               requires_resolved=m.get("requires_resolved", {}), requires_as_of=m.get("requires_as_of", ""))
+    return Env(
+        interpreter=interp,
+        gevent=m["gevent"],
+        greenlet=m["greenlet"],
+        python=m["python"],
+        packages=m["packages"],
+        resolved_as_of=m["resolved_as_of"],
+        path=os.path.dirname(manifest_path),
+        reused=reused,
+        requires=tuple(m.get("requires", ())),
+        requires_newest=m.get("requires_newest", False),
+        requires_resolved=m.get("requires_resolved", {}),
+        requires_as_of=m.get("requires_as_of", ""),
+    )
 
 
 def _env_dirs(base):
@@ -70,8 +81,12 @@ def _busy(env_path, base):
 
 def unfinished(base):
     """Env folders without a manifest that nobody is building: what a killed build left."""
-    return [p for d in _env_dirs(base) for p in glob.glob(os.path.join(d, "*"))
-            if os.path.isdir(p) and not os.path.exists(os.path.join(p, MANIFEST)) and not _busy(p, base)]
+    return [
+        p
+        for d in _env_dirs(base)
+        for p in glob.glob(os.path.join(d, "*"))
+        if os.path.isdir(p) and not os.path.exists(os.path.join(p, MANIFEST)) and not _busy(p, base)
+    ]
 
 
 def manifest_interpreter(manifest):

@@ -5,6 +5,7 @@ it, through chroot. Nothing is mounted in it: measured, multiprocessing (fork, s
 semaphores in its own /dev/shm directory) runs without /proc, and the host reads the cells' /proc entries
 from outside. Whether to build it is settings.debian_root()'s answer; this module builds it, or says how.
 """
+
 import json
 import os
 import shutil
@@ -16,11 +17,10 @@ from . import files, steps
 from .errors import EnvError
 
 PYTHONS = ("python3.14", "python3.15")
-VERSIONS = tuple(p[len("python"):] for p in PYTHONS)
+VERSIONS = tuple(p[len("python") :] for p in PYTHONS)
 ENVS, STAGE, TMP = "/opt/hangmatrix/envs", "/opt/hangmatrix/stage", "/tmp/hangmatrix"  # inside the root
 COST = "debootstrap of Debian unstable, once: 1-2 minutes and 360 MB, as root"  # measured: 47 s, 99.6 s loaded
-HOW = ("build it once as root with `hangmatrix envs build --debian-root --python 3.14 --python 3.15` "
-       "(%s)" % COST)
+HOW = "build it once as root with `hangmatrix envs build --debian-root --python 3.14 --python 3.15` (%s)" % COST
 _lock = threading.Lock()
 
 

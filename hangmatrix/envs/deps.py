@@ -5,19 +5,16 @@ Requirements come from a case header (`# hangmatrix: requires = grequests, reque
 (`requirements`, `requirements_file`) and `hangmatrix run --requires`; they are combined into one normalized,
 sorted set, which (with the resolution mode) keys the environment in the cache.
 """
+
 import hashlib
 import os
 import re
 import subprocess
 
-from ..model.text import split_top_level
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
-try:
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
-except ImportError:  # pip always carries a copy
-    from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
-    from pip._vendor.packaging.utils import canonicalize_name
+from ..model.text import split_top_level
 
 CHECK_TIMEOUT = 30.0
 
@@ -140,19 +137,22 @@ def missing_name(uncaught):
 
 # Python 2's standard-library modules that Python 3 renamed or dropped (lib2to3's fix_imports and friends):
 # a program importing one on Python 3 is written for Python 2, and no requirement would supply it.
-PY2_STDLIB = frozenset("""
+PY2_STDLIB = frozenset(
+    """
     __builtin__ _winreg anydbm BaseHTTPServer CGIHTTPServer commands ConfigParser Cookie cookielib copy_reg
     cPickle cStringIO Dialog DocXMLRPCServer dumbdbm dummy_thread exceptions FileDialog gdbm htmlentitydefs
     HTMLParser httplib markupbase md5 mimetools new popen2 Queue repr rfc822 robotparser ScrolledText sets sha
     SimpleDialog SimpleHTTPServer SimpleXMLRPCServer SocketServer StringIO thread Tix tkColorChooser
     tkCommonDialog Tkconstants Tkdnd tkFileDialog tkFont Tkinter tkMessageBox tkSimpleDialog ttk urllib2
-    urlparse UserDict UserList UserString whichdb xmlrpclib""".split())
+    urlparse UserDict UserList UserString whichdb xmlrpclib""".split()
+)
 
 
 def _own_module(folder, top):
     """Whether the program's own folder holds the top-level module `top` (then it is the program's)."""
     return any(os.path.exists(os.path.join(folder, top + ext)) for ext in ("", ".py", ".pyc")) or any(
-        f.startswith(top + ".") and f.endswith(".so") for f in _listdir(folder))
+        f.startswith(top + ".") and f.endswith(".so") for f in _listdir(folder)
+    )
 
 
 def _listdir(folder):
@@ -174,11 +174,11 @@ def missing_module(uncaught, program_path, python_argv):
     if top in PY2_STDLIB or _own_module(os.path.dirname(program_path), top):
         return ""  # a Python 2 program on Python 3, or a module of the program's own: the program's error
     try:
-        done = subprocess.run(list(python_argv) + ["-E", "-c", _FIND, top], capture_output=True,
-                              timeout=CHECK_TIMEOUT, cwd="/")
+        done = subprocess.run(
+            list(python_argv) + ["-E", "-c", _FIND, top], capture_output=True, timeout=CHECK_TIMEOUT, cwd="/"
+        )
     except (OSError, subprocess.SubprocessError):
         return ""
     if done.returncode != 3:
         return ""  # importable there: the program's own doing (a deliberate ImportError, a changed sys.path)
-    return ("no module named %r in the environment (the program imports it): add its distribution to requires"
-            % top)
+    return "no module named %r in the environment (the program imports it): add its distribution to requires" % top

@@ -1,11 +1,13 @@
 """A built cell environment, and how a cell reaches it: the command that runs in it (through chroot for the
 Debian root's) and the staging of programs and folders into the root, where the cell can see them."""
+
 import hashlib
 import os
 import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
+from typing import Optional
 
 from . import debian_root
 from .errors import EnvError
@@ -17,17 +19,17 @@ _NOT_STAGED = ("__pycache__", ".git", ".hg", ".tox", ".venv", "venv", "node_modu
 @dataclass
 class Env:
     interpreter: Interpreter
-    gevent: str          # installed gevent version
-    greenlet: str        # installed greenlet version
-    python: str          # the env's python as the cell command sees it (inside the root for chroot envs)
-    packages: dict       # name -> version of everything installed (provenance)
+    gevent: str  # installed gevent version
+    greenlet: str  # installed greenlet version
+    python: str  # the env's python as the cell command sees it (inside the root for chroot envs)
+    packages: dict  # name -> version of everything installed (provenance)
     resolved_as_of: str  # the resolution date (ISO)
-    path: str            # host path of the env dir
+    path: str  # host path of the env dir
     reused: bool = True  # False when ensure_env built it just now
-    requires: tuple = ()          # the program's requirements (canonical, sorted) installed beside gevent
+    requires: tuple = ()  # the program's requirements (canonical, sorted) installed beside gevent
     requires_newest: bool = False  # resolved as of the build day instead of the gevent release's date
-    requires_resolved: dict = None  # name -> installed version of each required project
-    requires_as_of: str = ""       # the day the requirements were resolved as of
+    requires_resolved: Optional[dict] = None  # name -> installed version of each required project
+    requires_as_of: str = ""  # the day the requirements were resolved as of
 
     def command(self, argv, cwd=None):
         """Full argv to exec on the host. chroot resets the working directory to /, so for chroot envs

@@ -1,4 +1,5 @@
 """Files the environment layer shares between threads and processes: locks, atomic writes, removal."""
+
 import datetime
 import fcntl
 import json

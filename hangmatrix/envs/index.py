@@ -1,6 +1,7 @@
 """What the package index knows: each project's releases with their files' upload times, cached on disk for a
 day; which wheels an interpreter can install (its tags, from its ABI and glibc); and the dates that pin an
 environment to a gevent release's own period."""
+
 import datetime
 import json
 import os
@@ -19,7 +20,7 @@ from .pkg import InvalidVersion, Version, parse_wheel_filename, tags
 GRACE_DAYS = 3  # greenlet and zope releases made alongside a gevent release belong to its period
 INDEX_TTL = 24 * 3600
 _GET_INDEX = "from pip._internal.models.index import PyPI; print(PyPI.pypi_url)"
-_memo = {}
+_memo: dict = {}
 _lock = threading.Lock()
 
 
@@ -30,6 +31,7 @@ def _url(name):
     if not base:
         try:
             from pip._internal.models.index import PyPI
+
             base = PyPI.pypi_url
         except ImportError:
             python = getattr(sys, "_base_executable", sys.executable)
@@ -51,8 +53,10 @@ def releases(name):
             try:
                 with urllib.request.urlopen(_url(name), timeout=60) as resp:
                     data = json.load(resp)
-                trimmed = {v: [(f["filename"], f["upload_time_iso_8601"], f.get("yanked", False)) for f in found]
-                           for v, found in data["releases"].items()}
+                trimmed = {
+                    v: [(f["filename"], f["upload_time_iso_8601"], f.get("yanked", False)) for f in found]
+                    for v, found in data["releases"].items()
+                }
                 files.write_json(path, trimmed)
             except (OSError, ValueError, KeyError) as exc:
                 if not os.path.exists(path):
@@ -76,8 +80,11 @@ def supported_tags(interp):
     arch = platform.machine()
     libc_minor = int(interp.libc.split(".")[1]) if interp.libc.count(".") else 17
     plats = ["manylinux_2_%d_%s" % (m, arch) for m in range(libc_minor, 4, -1)]
-    plats += ["%s_%s" % (legacy, arch) for legacy, m in
-              (("manylinux2014", 17), ("manylinux2010", 12), ("manylinux1", 5)) if libc_minor >= m]
+    plats += [
+        "%s_%s" % (legacy, arch)
+        for legacy, m in (("manylinux2014", 17), ("manylinux2010", 12), ("manylinux1", 5))
+        if libc_minor >= m
+    ]
     plats.append("linux_" + arch)
     abi = interp.abi or "cp%d%d" % (major, minor)
     supported = set(tags.cpython_tags((major, minor), [abi], plats))
@@ -103,8 +110,11 @@ def _wheel_times(name, version, supported):
 def gevent_releases(interpreter):
     """Releases from 1.1 on (no pre-releases) with a wheel for the interpreter, oldest first."""
     supported = supported_tags(interpreter)
-    found = [v for v in releases("gevent") if not Version(v).is_prerelease and Version(v) >= Version("1.1")
-             and _wheel_times("gevent", v, supported)]
+    found = [
+        v
+        for v in releases("gevent")
+        if not Version(v).is_prerelease and Version(v) >= Version("1.1") and _wheel_times("gevent", v, supported)
+    ]
     return sorted(found, key=Version)
 
 
@@ -116,8 +126,9 @@ def cutoff(interp, gevent):
         raise EnvError("gevent %s is not a release on the package index (newest: %s)" % (gevent, known[-1]))
     wheels = _wheel_times("gevent", gevent, supported_tags(interp))
     if not wheels:
-        raise EnvError("gevent %s has no wheel for Python %s (%s, glibc %s)" % (gevent, interp.version, interp.abi,
-                                                                                interp.libc))
+        raise EnvError(
+            "gevent %s has no wheel for Python %s (%s, glibc %s)" % (gevent, interp.version, interp.abi, interp.libc)
+        )
     when = max(min(t for _, t, _ in found), min(wheels)) + datetime.timedelta(days=GRACE_DAYS)
     return when.date().isoformat()
 
@@ -129,9 +140,14 @@ def _end_of(day):
 def newest_by(name, day):
     """The newest final release of a project uploaded by the end of that day."""
     end = _end_of(day)
-    made = [v for v, found in releases(name).items()
-            if found and not Version(v).is_prerelease and not all(y for _, _, y in found)
-            and min(t for _, t, _ in found) <= end]
+    made = [
+        v
+        for v, found in releases(name).items()
+        if found
+        and not Version(v).is_prerelease
+        and not all(y for _, _, y in found)
+        and min(t for _, t, _ in found) <= end
+    ]
     return max(made, key=Version) if made else None
 
 
@@ -140,8 +156,7 @@ def late_wheels(names, interp, day):
     the only way to install them where nothing can be built (the Debian root) or the build failed."""
     supported, end, late = supported_tags(interp), _end_of(day), {}
     for name in names:
-        times = [t for v in releases(name) if not Version(v).is_prerelease
-                 for t in _wheel_times(name, v, supported)]
+        times = [t for v in releases(name) if not Version(v).is_prerelease for t in _wheel_times(name, v, supported)]
         if times and not any(t <= end for t in times):
             late[name] = min(times).date().isoformat()
     return late

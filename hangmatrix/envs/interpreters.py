@@ -1,5 +1,6 @@
 """The interpreters cells can run on: every CPython 2.7 / 3.6+ found in pyenv, uv's folder, PATH, explicit
 paths and the Debian root, each probed (version, ABI, glibc, default start method) by running it once."""
+
 import concurrent.futures
 import glob
 import hashlib
@@ -19,15 +20,15 @@ from .pkg import Version
 
 @dataclass(frozen=True)
 class Interpreter:
-    path: str            # python executable as the cell command sees it (inside the root for chroot ones)
-    version: str         # full, e.g. "3.11.7"
+    path: str  # python executable as the cell command sees it (inside the root for chroot ones)
+    version: str  # full, e.g. "3.11.7"
     implementation: str  # "cpython"
-    build: str           # sys.version on one line
-    default_start: str   # multiprocessing default start method
-    source: str          # "pyenv", "path", "uv", "explicit", "debian-root"
+    build: str  # sys.version on one line
+    default_start: str  # multiprocessing default start method
+    source: str  # "pyenv", "path", "uv", "explicit", "debian-root"
     root: Optional[str] = None  # host dir of the chroot for debian-root interpreters
-    abi: str = ""        # wheel ABI tag: cp311, cp37m, cp27mu (decides which wheels install)
-    libc: str = ""       # glibc version, e.g. "2.36" (decides which manylinux wheels install)
+    abi: str = ""  # wheel ABI tag: cp311, cp37m, cp27mu (decides which wheels install)
+    libc: str = ""  # glibc version, e.g. "2.36" (decides which manylinux wheels install)
 
     @property
     def short(self):
@@ -67,7 +68,7 @@ print(json.dumps({"version": platform.python_version(), "implementation": platfo
                   "build": " ".join(sys.version.split()), "default_start": start, "abi": abi, "libc": libc}))
 """
 PROBE_TIMEOUT = 30  # seconds for one interpreter to say what it is
-_probe_memo = {}
+_probe_memo: dict = {}
 _probe_lock = threading.Lock()
 
 
@@ -110,8 +111,11 @@ def _candidates(extra_paths):
     found += [(p, "uv") for p in sorted(glob.glob(os.path.join(uv_dir, "*", "bin", "python3")))]
     for d in os.environ.get("PATH", "").split(os.pathsep):
         if d and os.path.basename(d.rstrip("/")) != "shims":  # pyenv shims refuse unselected versions
-            found += [(p, "path") for p in sorted(glob.glob(os.path.join(d, "python*")))
-                      if re.match(r"python(\d(\.\d+)?)?$", os.path.basename(p))]
+            found += [
+                (p, "path")
+                for p in sorted(glob.glob(os.path.join(d, "python*")))
+                if re.match(r"python(\d(\.\d+)?)?$", os.path.basename(p))
+            ]
     return found
 
 
@@ -121,6 +125,7 @@ def _probe_all(candidates, root=None):
             return probe(item[0], item[1], root)
         except EnvError:
             return None
+
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         return [i for i in pool.map(one, candidates) if i and _usable(i)]
 
@@ -144,8 +149,14 @@ def root_interpreters(root):
     """The Pythons of the Debian root (run only inside it)."""
     if not root:
         return []
-    return _probe_all([("/usr/bin/" + name, "debian-root") for name in root_mod.PYTHONS
-                       if os.path.exists(os.path.join(root, "usr/bin", name))], root)
+    return _probe_all(
+        [
+            ("/usr/bin/" + name, "debian-root")
+            for name in root_mod.PYTHONS
+            if os.path.exists(os.path.join(root, "usr/bin", name))
+        ],
+        root,
+    )
 
 
 def find_interpreter(spec, debian_root=False, say=None):
@@ -175,8 +186,12 @@ def find_interpreter(spec, debian_root=False, say=None):
         hint = ""
     elif root_mod.provides(spec):  # HANGMATRIX_DEBIAN_ROOT=0 kept it from being built
         hint = "; Python %s comes from the Debian root, which HANGMATRIX_DEBIAN_ROOT=0 keeps off: %s" % (
-            spec, root_mod.HOW)
+            spec,
+            root_mod.HOW,
+        )
     else:
         hint = "; HANGMATRIX_DEBIAN_ROOT=1 adds %s from a Debian root" % " and ".join(root_mod.VERSIONS)
-    raise EnvError("no Python %s on this machine (found: %s)%s"
-                   % (spec, ", ".join(sorted({i.short for i in found}, key=Version)), hint))
+    raise EnvError(
+        "no Python %s on this machine (found: %s)%s"
+        % (spec, ", ".join(sorted({i.short for i in found}, key=Version)), hint)
+    )

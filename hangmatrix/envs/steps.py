@@ -1,5 +1,6 @@
 """Running the build tools (uv, pip, virtualenv, debootstrap): one step at a time, each failure one line
 that says whether it is worth retrying (the network) or a lasting defect of the environment."""
+
 import os
 import re
 import shutil
@@ -9,9 +10,11 @@ import threading
 from .errors import EnvError
 
 # Network trouble is worth retrying; anything else about a build is remembered as the env's defect.
-_TRANSIENT = re.compile(r"(?i)timed out|timeout|connection|network|temporary failure|resolve host|"
-                        r"name resolution|\b50[234]\b|max retries|ssl")
-_uv_memo = {}
+_TRANSIENT = re.compile(
+    r"(?i)timed out|timeout|connection|network|temporary failure|resolve host|"
+    r"name resolution|\b50[234]\b|max retries|ssl"
+)
+_uv_memo: dict = {}
 _uv_lock = threading.Lock()
 
 
@@ -21,6 +24,7 @@ def uv():
         if not _uv_memo:
             try:
                 import uv as uv_package
+
                 found = uv_package.find_uv_bin()
             except (ImportError, FileNotFoundError):
                 found = shutil.which("uv")
@@ -45,8 +49,10 @@ def run(argv, stdin=None):
         raise EnvError("%s: %s" % (os.path.basename(argv[0]), exc)) from None
     if done.returncode != 0:
         reason = last_lines(done.stderr or done.stdout)
-        raise EnvError("%s failed: %s" % (" ".join(os.path.basename(a) for a in argv[:3]), reason),
-                       lasting=not _TRANSIENT.search(reason))
+        raise EnvError(
+            "%s failed: %s" % (" ".join(os.path.basename(a) for a in argv[:3]), reason),
+            lasting=not _TRANSIENT.search(reason),
+        )
     return done.stdout
 
 

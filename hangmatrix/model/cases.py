@@ -16,6 +16,7 @@ own dependencies, e.g. `grequests, requests<3`, installed in its cell environmen
 stdin (text fed to the program's standard input, `\n`, `\t` and `\\` decoded, e.g. `c\nc\n` for a program
 that stops at pdb; without it, stdin is empty).
 """
+
 import fnmatch
 import glob
 import hashlib

@@ -7,6 +7,7 @@ argv: its record is made from the spec alone.
 What the supervisor in turn tells the processes of the cell is another contract, written down in
 hangmatrix.run.cellside.
 """
+
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
@@ -17,6 +18,7 @@ JSON = Dict[str, Any]
 @dataclass(frozen=True)
 class CaseRef:
     """What the supervisor and the injected code need of a case (hangmatrix.model.cases.Case)."""
+
     name: str
     path: str
     sha256: str
@@ -30,14 +32,25 @@ class CaseRef:
 
     @classmethod
     def of(cls, case: Any) -> "CaseRef":
-        return cls(case.name, case.path, case.sha256, case.endless, case.expect, tuple(case.progress),
-                   tuple(case.workers), case.marked, case.stdin, case.what)
+        return cls(
+            case.name,
+            case.path,
+            case.sha256,
+            case.endless,
+            case.expect,
+            tuple(case.progress),
+            tuple(case.workers),
+            case.marked,
+            case.stdin,
+            case.what,
+        )
 
 
 @dataclass(frozen=True)
 class Provenance:
     """Where a cell ran: its interpreter and environment. Fields of an environment that was never built
     (an env-error, a cell decided before launch) are None and left out of the JSON."""
+
     python: str
     python_short: str
     implementation: str
@@ -60,24 +73,41 @@ class Provenance:
     def of(cls, interp: Any, gevent: str, requires=(), requires_newest=False, env: Any = None) -> "Provenance":
         """The provenance of a cell on interpreter `interp` (an envs.Interpreter), in `env` (an envs.Env)
         once it is built."""
-        built = {} if env is None else {
-            "greenlet": env.greenlet, "packages": env.packages, "env_python": env.python, "env_path": env.path,
-            "resolved_as_of": env.resolved_as_of, "requires_resolved": env.requires_resolved or {},
-            "requires_as_of": env.requires_as_of}
-        return cls(python=interp.version, python_short=interp.short, implementation=interp.implementation,
-                   build=interp.build, interpreter=interp.path, interpreter_source=interp.source,
-                   default_start=interp.default_start, gevent=env.gevent if env else gevent,
-                   requires=tuple(env.requires if env else requires),
-                   requires_newest=env.requires_newest if env else bool(requires_newest), **built)
+        built = (
+            {}
+            if env is None
+            else {
+                "greenlet": env.greenlet,
+                "packages": env.packages,
+                "env_python": env.python,
+                "env_path": env.path,
+                "resolved_as_of": env.resolved_as_of,
+                "requires_resolved": env.requires_resolved or {},
+                "requires_as_of": env.requires_as_of,
+            }
+        )
+        return cls(
+            python=interp.version,
+            python_short=interp.short,
+            implementation=interp.implementation,
+            build=interp.build,
+            interpreter=interp.path,
+            interpreter_source=interp.source,
+            default_start=interp.default_start,
+            gevent=env.gevent if env else gevent,
+            requires=tuple(env.requires if env else requires),
+            requires_newest=env.requires_newest if env else bool(requires_newest),
+            **built,
+        )
 
     def to_json(self) -> JSON:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
-                if v is not None}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
 class CellSpec:
     """One cell as the supervisor runs it. argv is empty for a cell decided without a run."""
+
     id: str
     case: CaseRef
     config: JSON  # a parsed configuration (hangmatrix.model.configs.parse)
@@ -94,8 +124,12 @@ class CellSpec:
 
     def to_json(self) -> JSON:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out.update(case=dataclasses.asdict(self.case), provenance=self.provenance.to_json(),
-                   requires=list(self.requires), argv=list(self.argv))
+        out.update(
+            case=dataclasses.asdict(self.case),
+            provenance=self.provenance.to_json(),
+            requires=list(self.requires),
+            argv=list(self.argv),
+        )
         out["case"].update(progress=list(self.case.progress), workers=list(self.case.workers))
         return out
 
@@ -108,8 +142,12 @@ class CellSpec:
             prov = dict(data["provenance"])
             prov["requires"] = tuple(prov.get("requires", ()))
             values = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
-            values.update(case=CaseRef(**case), provenance=Provenance(**prov),
-                          requires=tuple(data.get("requires", ())), argv=tuple(data.get("argv", ())))
+            values.update(
+                case=CaseRef(**case),
+                provenance=Provenance(**prov),
+                requires=tuple(data.get("requires", ())),
+                argv=tuple(data.get("argv", ())),
+            )
             return cls(**values)
         except (KeyError, TypeError) as exc:
             raise ValueError("not a cell spec: %s" % exc) from None

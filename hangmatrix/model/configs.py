@@ -42,7 +42,7 @@ def parse(name):
         return dict(NAMED[name], name=name)
     if name.startswith("flags:"):
         flags = {}
-        for item in filter(None, name[len("flags:"):].split(",")):
+        for item in filter(None, name[len("flags:") :].split(",")):
             key, sep, value = item.partition("=")
             if not sep or not key.isidentifier() or value.lower() not in _TRUE | _FALSE:
                 raise ConfigError("bad patch flag %r in %r: write flags:name=0|1,..." % (item, name))

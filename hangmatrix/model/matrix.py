@@ -1,11 +1,13 @@
 """The matrix file: which cases, configurations, start methods, interpreters and gevent releases a run
 covers, and the requirements its programs need. Parsing only; interpreters and releases come from
-hangmatrix.envs.interpreters and .index, case names from hangmatrix.model.cases, requirement syntax from hangmatrix.envs.deps,
+hangmatrix.envs.interpreters and .index, case names from hangmatrix.model.cases, requirement syntax from
+hangmatrix.envs.deps,
 configuration names from hangmatrix.model.configs.
 
 A matrix is looked up by name in the user's ./matrix.toml first, then in the built-in one (package data,
 hangmatrix.model.packaged), unless a file is named (--matrix-file), which is then the only one. A file named
 pyproject.toml holds its matrices as [tool.hangmatrix.matrix.NAME] tables."""
+
 import json
 import os
 import re
@@ -55,8 +57,11 @@ class Matrix:
         chosen = []
         for spec in self.pythons:
             for interp in interpreters:
-                if spec == "discovered" or spec in (interp.short, interp.version) or (
-                        "/" in spec and os.path.realpath(spec) == os.path.realpath(interp.path)):
+                if (
+                    spec == "discovered"
+                    or spec in (interp.short, interp.version)
+                    or ("/" in spec and os.path.realpath(spec) == os.path.realpath(interp.path))
+                ):
                     if interp not in chosen:
                         chosen.append(interp)
         return chosen
@@ -195,8 +200,14 @@ def parse(table, name, path=""):
     if not isinstance(table.get("what", ""), str) or "\n" in table.get("what", ""):
         raise MatrixError("%s: what must be one line of text" % where)
     values.update(_requirements(table, where, path))
-    return Matrix(name=name, path=path, debian_root=table.get("debian_root", False), what=table.get("what", ""),
-                  requires_newest=table.get("requires_newest", False), **values)
+    return Matrix(
+        name=name,
+        path=path,
+        debian_root=table.get("debian_root", False),
+        what=table.get("what", ""),
+        requires_newest=table.get("requires_newest", False),
+        **values,
+    )
 
 
 def _requirements(table, where, path):
@@ -205,12 +216,14 @@ def _requirements(table, where, path):
     out = {}
     reqs = table.get("requirements", [])
     if not isinstance(reqs, list) or not all(isinstance(r, str) for r in reqs):
-        raise MatrixError("%s: requirements must be a list of strings like \"requests<3\"" % where)
+        raise MatrixError('%s: requirements must be a list of strings like "requests<3"' % where)
     req_file = table.get("requirements_file", "")
     if not isinstance(req_file, str):
         raise MatrixError("%s: requirements_file must be a path (relative to the matrix file)" % where)
     if req_file:
-        out["requirements_file"] = os.path.join(os.path.dirname(os.path.abspath(path)) if path else os.getcwd(), req_file)
+        out["requirements_file"] = os.path.join(
+            os.path.dirname(os.path.abspath(path)) if path else os.getcwd(), req_file
+        )
     try:
         deps.normalize(reqs)
         if req_file:

@@ -1,6 +1,7 @@
 """The order a table, a diff and a baseline list each axis in: the seed's cases first, configurations and
 start methods as hangmatrix.model.configs names them, anything unknown after them by name, and versions
 by hangmatrix.model.versions.key."""
+
 from . import configs, versions
 
 SEED_CASES = ("seed_original", "seed_terminating")  # the post's program, and the same program ending

@@ -9,6 +9,7 @@ the working folder or on the checkout's layout.
 
 A user's files in the working folder win over these; that choice lives in hangmatrix.model.cases (cases/),
 hangmatrix.model.matrix (matrix.toml) and hangmatrix.checks.baseline (expectations.toml)."""
+
 import importlib.resources
 import importlib.util
 import os
@@ -53,5 +54,8 @@ def public_baseline_path():
 def source(path):
     """`built-in` for a packaged file or folder, else the path itself: what listings and `run` print."""
     real = os.path.realpath(path)
-    return BUILTIN if real in (cases_dir(), public_cases_dir(), matrix_path(), baseline_path(),
-                                 public_baseline_path()) else path
+    return (
+        BUILTIN
+        if real in (cases_dir(), public_cases_dir(), matrix_path(), baseline_path(), public_baseline_path())
+        else path
+    )

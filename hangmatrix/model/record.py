@@ -10,6 +10,7 @@ Schema versions (the `schema` field; a record without one is version 1):
      that worked or did not run (see hangmatrix.store.compact), whose diagnosis is a summary of its tree
      (`diagnosis["compact"]` says what was left out). Every other field is as in version 1.
 """
+
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
@@ -29,6 +30,7 @@ def cell_id(case: str, python: str, gevent: str, config: str, start: str) -> str
 class Record:
     """One cell run. The axes and the verdict are always there; the rest is what the run produced (an
     env-error or a cell decided before launch has no diagnosis, proof or output)."""
+
     id: str
     case: str
     config: str
@@ -82,8 +84,13 @@ class Record:
         values["schema"] = data.get("schema") or 1
         values.setdefault("kept", KEEP_FULL)
         if not values.get("id"):
-            values["id"] = cell_id(values["case"], _short(values["python"], values["provenance"]),
-                                   values["gevent"], values["config"], values["start"])
+            values["id"] = cell_id(
+                values["case"],
+                _short(values["python"], values["provenance"]),
+                values["gevent"],
+                values["config"],
+                values["start"],
+            )
         return cls(extra=extra, **values)
 
     def to_json(self) -> JSON:
@@ -102,8 +109,13 @@ class Record:
     @property
     def axes(self) -> Dict[str, str]:
         """The cell's coordinates: case, config, start, python (full version), gevent."""
-        return {"case": self.case, "config": self.config, "start": self.start, "python": self.python,
-                "gevent": self.gevent}
+        return {
+            "case": self.case,
+            "config": self.config,
+            "start": self.start,
+            "python": self.python,
+            "gevent": self.gevent,
+        }
 
     @property
     def python_short(self) -> str:
@@ -125,9 +137,13 @@ class Record:
         """Seconds: from launch to the verdict, to the tree's stillness (a deadlock's), to kill the tree;
         CPU of the cell and of its watcher."""
         cpu = self.cpu_s or {}
-        return {"elapsed_s": self.elapsed_s, "quiescent_at_s": self.quiescent_at_s,
-                "kill_s": (self.cleanup or {}).get("kill_s"), "cpu_cell_s": cpu.get("cell"),
-                "cpu_watch_s": cpu.get("watch")}
+        return {
+            "elapsed_s": self.elapsed_s,
+            "quiescent_at_s": self.quiescent_at_s,
+            "kill_s": (self.cleanup or {}).get("kill_s"),
+            "cpu_cell_s": cpu.get("cell"),
+            "cpu_watch_s": cpu.get("watch"),
+        }
 
     def replace(self, **changes: Any) -> "Record":
         return dataclasses.replace(self, **changes)

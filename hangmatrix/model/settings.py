@@ -6,6 +6,7 @@ import), so a test or a wrapper may set them late. docs/reference.md lists them 
 Not here: HANGMATRIX_CELL and HANGMATRIX_CHILD, the cell-side contract the supervisor writes and
 inject/sitecustomize.py reads inside the cell (an interpreter that cannot import this package).
 """
+
 import os
 
 DEFAULT_TIMEOUT = 30.0  # seconds: the backstop per cell of run, bisect, advise and upgrade-check

@@ -3,15 +3,16 @@ reasons with (hangs, failures, working, untested), and how each verdict is drawn
 one-letter code for text grids, the HTML glyph and colour). observe/ decides verdicts; everything after it
 (store, report, checks) reads them through these names and predicates.
 """
+
 from dataclasses import dataclass
 
 # The order records, baselines and messages list verdicts in.
 NAMES = ("ok", "running", "deadlock", "stall", "error", "timeout", "crash", "env-error", "unsupported")
 
-HANG = ("deadlock", "stall", "timeout")    # the program stopped making progress (proven, or unfinished)
-FAIL = ("error", "crash")                  # the program ended badly
-WORKS = ("ok", "running")                  # ended well, or an endless case seen making progress
-UNTESTED = ("unsupported", "env-error")    # the combination did not run: says nothing about gevent
+HANG = ("deadlock", "stall", "timeout")  # the program stopped making progress (proven, or unfinished)
+FAIL = ("error", "crash")  # the program ended badly
+WORKS = ("ok", "running")  # ended well, or an endless case seen making progress
+UNTESTED = ("unsupported", "env-error")  # the combination did not run: says nothing about gevent
 
 # Groups a baseline rule may name instead of verdicts.
 GROUPS = {"hang": HANG, "works": WORKS, "any": NAMES}
@@ -20,11 +21,12 @@ GROUPS = {"hang": HANG, "works": WORKS, "any": NAMES}
 @dataclass(frozen=True)
 class Look:
     """How one verdict is drawn."""
-    symbol: str    # Markdown (emoji)
-    letter: str    # fixed-width text grids
-    glyph: str     # HTML cell
-    colour: str    # HTML background
-    ink: str       # HTML text colour on that background
+
+    symbol: str  # Markdown (emoji)
+    letter: str  # fixed-width text grids
+    glyph: str  # HTML cell
+    colour: str  # HTML background
+    ink: str  # HTML text colour on that background
     meaning: str
 
 
@@ -32,18 +34,20 @@ class Look:
 LOOKS = {
     "ok": Look("✅", "o", "✓", "#2e7d32", "#fff", "ended and its output check passed"),
     "running": Look("🟢", "r", "▶", "#00897b", "#fff", "endless case, progress seen (its tasks run)"),
-    "deadlock": Look("🔴", "D", "✖", "#c62828", "#fff",
-                     "proven deadlock: every thread in an untimed wait, nothing changing"),
+    "deadlock": Look(
+        "🔴", "D", "✖", "#c62828", "#fff", "proven deadlock: every thread in an untimed wait, nothing changing"
+    ),
     "stall": Look("🟠", "S", "≈", "#ef6c00", "#fff", "hang proven by absence of progress; only polling threads"),
     "timeout": Look("⏳", "T", "?", "#f9a825", "#000", "unfinished at the timeout, no proof either way"),
     "error": Look("⚠️", "E", "!", "#6a1b9a", "#fff", "exited with an exception or failed its output check"),
     "crash": Look("💥", "C", "✷", "#37474f", "#fff", "killed by a signal"),
     "env-error": Look("⚙️", "e", "⚙", "#9e9e9e", "#000", "the environment could not be built"),
-    "unsupported": Look("➖", "-", "–", "#cfd8dc", "#000",
-                        "this combination cannot run (flag, start method or Python)"),
+    "unsupported": Look(
+        "➖", "-", "–", "#cfd8dc", "#000", "this combination cannot run (flag, start method or Python)"
+    ),
 }
 MISSING = Look("·", ".", "", "#ffffff", "#000", "no record")
-FLAKY_MARK = "±"   # after a cell's symbol: its runs disagree
+FLAKY_MARK = "±"  # after a cell's symbol: its runs disagree
 
 
 def is_hang(verdict):

@@ -2,10 +2,14 @@
 parsing, sorting (3.14.0rc1 < 3.14.0 < 3.14.0.post1 < 3.14.1), and comparing against a bound on the
 bound's own components (3.11.7 == 3.11). Tables, diffs and baselines all order versions with key().
 """
+
 import re
 
-_VERSION = re.compile(r"^v?(\d+(?:\.\d+)*)(?:[-_.]?(dev|a|alpha|b|beta|c|rc|pre|preview)[-_.]?(\d*))?"
-                      r"(?:[-_.]?post[-_.]?(\d+))?(.*)$", re.I)
+_VERSION = re.compile(
+    r"^v?(\d+(?:\.\d+)*)(?:[-_.]?(dev|a|alpha|b|beta|c|rc|pre|preview)[-_.]?(\d*))?"
+    r"(?:[-_.]?post[-_.]?(\d+))?(.*)$",
+    re.I,
+)
 _PRE_RANK = {"dev": -4, "a": -3, "alpha": -3, "b": -2, "beta": -2, "c": -1, "rc": -1, "pre": -1, "preview": -1}
 _LOCAL = re.compile(r"^\+[A-Za-z0-9.]*$")
 

@@ -7,6 +7,7 @@ load, measured); PROCMAP_QUERY (Linux 6.11) answers "the mapping at this address
 mapping" directly (all processes' shared file mappings: 2-14 ms). Where the kernel lacks it (None), the
 callers read the text as before.
 """
+
 import ctypes
 import errno
 import fcntl
@@ -73,8 +74,9 @@ def mapping_at(pid, addr):
     if isinstance(f, int):  # whatever the reason (none there, interrupted, no PROCMAP_QUERY): the text decides
         return False
     flags = f[5]
-    perms = "".join(c if flags & bit else "-" for c, bit in (("r", _READ), ("w", _WRITE), ("x", _EXEC))) + \
-        ("s" if flags & _SHARED else "p")
+    perms = "".join(c if flags & bit else "-" for c, bit in (("r", _READ), ("w", _WRITE), ("x", _EXEC))) + (
+        "s" if flags & _SHARED else "p"
+    )
     return perms, "%02x:%02x" % (f[9], f[10]), f[8], name.value.decode("utf-8", "replace") if f[11] else ""
 
 

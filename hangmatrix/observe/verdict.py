@@ -8,8 +8,10 @@
 - timeout: the backstop ran out without either proof. ok / error / crash come from how the program ended.
 The names and their groups are hangmatrix.model.verdicts'.
 """
+
 import re
 from dataclasses import dataclass, field
+from typing import Optional
 
 from . import wakers, watch
 
@@ -19,9 +21,10 @@ NAMED_SLEEP_S = 60.0  # a timed wait this long is what a timed-out tree waits fo
 @dataclass
 class Marks:
     """The program's own progress so far, as counters that only grow."""
-    events: int = 0      # progress events (calls and ticks of the case's functions, process starts)
+
+    events: int = 0  # progress events (calls and ticks of the case's functions, process starts)
     ticks: int = 0
-    output: int = 0      # bytes on stdout + stderr
+    output: int = 0  # bytes on stdout + stderr
 
     def key(self):
         return (self.events, self.output)
@@ -30,16 +33,17 @@ class Marks:
 @dataclass
 class Detector:
     """Fed one sample at a time; returns (verdict, proof) once a verdict is proven, else None."""
+
     endless: bool = False
-    quiet_samples: int = 3      # identical, all-untimed samples needed for deadlock
+    quiet_samples: int = 3  # identical, all-untimed samples needed for deadlock
     min_quiet_s: float = 0.1
-    stall_s: float = 2.0        # no progress for this long while only polling -> stall
-    min_polls: int = 2          # a poller must have woken at least this often in the window
-    _prev: dict = None
+    stall_s: float = 2.0  # no progress for this long while only polling -> stall
+    min_polls: int = 2  # a poller must have woken at least this often in the window
+    _prev: Optional[dict] = None
     _quiet: int = 0
     _quiet_since: float = 0.0
     _window: list = field(default_factory=list)
-    _progress_key: tuple = None
+    _progress_key: Optional[tuple] = None
     _progress_t: float = 0.0
 
     def feed(self, snap, marks, io_total=0):
@@ -58,8 +62,11 @@ class Detector:
         else:
             self._quiet, self._quiet_since = (1 if all_untimed else 0), snap.t
         self._prev = now_key
-        if self._quiet >= self.quiet_samples and snap.t - self._quiet_since >= self.min_quiet_s \
-                and snap.t - self._progress_t >= self.min_quiet_s:
+        if (
+            self._quiet >= self.quiet_samples
+            and snap.t - self._quiet_since >= self.min_quiet_s
+            and snap.t - self._progress_t >= self.min_quiet_s
+        ):
             return "deadlock", {"quiet_samples": self._quiet, "quiet_for_s": round(snap.t - self._quiet_since, 3)}
         self._window.append((snap.t, threads))
         return self._stall(snap.t)
@@ -86,8 +93,7 @@ class Detector:
             if kind == "timed" and woke < self.min_polls:
                 return None  # one long timed wait: it may still end in progress
             if woke:
-                pollers.append({"pid": key[0], "tid": key[1], "name": th.name, "syscall": th.syscall,
-                                "wakeups": woke})
+                pollers.append({"pid": key[0], "tid": key[1], "name": th.name, "syscall": th.syscall, "wakeups": woke})
         if not pollers:
             return None
         return "stall", {"no_progress_for_s": round(now - self._progress_t, 2), "pollers": pollers}
@@ -98,15 +104,19 @@ def still(before, after):
     Checked after a deadlock's look at who can end each wait: what the look read (a timerfd that has just
     fired reads as disarmed) proves nothing if a wait ended meanwhile. The state catches a thread woken but
     not yet scheduled, which a loaded machine leaves runnable for a while."""
-    if {p: set(proc.threads) for p, proc in before.procs.items()} != \
-            {p: set(proc.threads) for p, proc in after.procs.items()}:
+    if {p: set(proc.threads) for p, proc in before.procs.items()} != {
+        p: set(proc.threads) for p, proc in after.procs.items()
+    }:
         return False  # a process or thread came or went
     for pid, proc in before.procs.items():
         other = after.procs[pid]
         for tid, th in proc.threads.items():
             now = other.threads.get(tid)
-            if now is None or now.state != "S" or (now.syscall, now.args, now.run_ns, now.slices) != \
-                    (th.syscall, th.args, th.run_ns, th.slices):
+            if (
+                now is None
+                or now.state != "S"
+                or (now.syscall, now.args, now.run_ns, now.slices) != (th.syscall, th.args, th.run_ns, th.slices)
+            ):
                 return False
     return True
 
@@ -119,11 +129,10 @@ _EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warn
 def last_exception(stderr):
     """`LoopExit: This operation would block forever` from the last traceback on stderr, or ''."""
     lines = stderr.splitlines()
-    idx = max((i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")),
-              default=None)
+    idx = max((i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")), default=None)
     if idx is None:
         return ""
-    for line in lines[idx + 1:]:
+    for line in lines[idx + 1 :]:
         if line and not line.startswith((" ", "\t", "Traceback")) and _EXC_LINE.match(line.strip()):
             return line.strip()[:300]
     return ""
@@ -133,6 +142,7 @@ def ended(returncode, endless, expect, stdout, stderr):
     """Verdict of a cell whose program ended by itself."""
     if returncode < 0:
         import signal
+
         try:
             name = signal.Signals(-returncode).name
         except ValueError:
@@ -146,7 +156,10 @@ def ended(returncode, endless, expect, stdout, stderr):
     if expect and not re.search(expect, stdout, re.M):
         tail = stdout.strip().splitlines()[-1:] or ["(no output)"]
         return "error", "output check failed: no line matches %r (last line: %s)%s" % (
-            expect, tail[0][:200], _also(stderr))
+            expect,
+            tail[0][:200],
+            _also(stderr),
+        )
     return "ok", ""
 
 
@@ -164,8 +177,10 @@ def signature(verdict, diag, proof, stderr=""):
     the other end and what they are blocked in. A helper thread's exception is appended as the cause."""
     procs = diag.get("processes", []) if diag else []
     if verdict == "stall":
-        polls = ", ".join("%s %s in %s() woke %d×" % (_role(procs, p["pid"]), p["name"], p["syscall"], p["wakeups"])
-                          for p in proof.get("pollers", [])[:4])
+        polls = ", ".join(
+            "%s %s in %s() woke %d×" % (_role(procs, p["pid"]), p["name"], p["syscall"], p["wakeups"])
+            for p in proof.get("pollers", [])[:4]
+        )
         head = "no progress for %.1f s; only polling: %s" % (proof.get("no_progress_for_s", 0), polls)
         root = _root_wait(procs)
         return head + ("; " + root if root else "") + _also(stderr)
@@ -235,8 +250,11 @@ def _pipe_chain(thread, root):
             counts[c] = counts.get(c, 0) + 1
         plural = who + ("s" if len(calls) > 1 and not who.endswith("s") else "")
         parts.append("%d %s (%s)" % (len(calls), plural, ", ".join("%d in %s" % (n, c) for c, n in counts.items())))
-    text = " on %s; its %s: %s" % (pipe["target"], "writers" if pipe["other_end"] == "write" else "readers",
-                                   ", ".join(parts) or "none")
+    text = " on %s; its %s: %s" % (
+        pipe["target"],
+        "writers" if pipe["other_end"] == "write" else "readers",
+        ", ".join(parts) or "none",
+    )
     if pipe.get("outside_holders"):
         text += "; also held outside the tree by %s" % pipe["outside_holders"]
     return text
@@ -249,11 +267,17 @@ def _wake_chain(thread, root, procs):
     if wake.get("outside"):
         text = " on " + wake["outside"][0]
         return text + (" for up to %s" % watch.duration(wake["ends_in_s"]) if "ends_in_s" in wake else "")
-    if not wake.get("on") or not (thread["syscall"] in watch.FD_WAITS or thread["syscall"] in ("flock", "fcntl")
-                                  or thread["syscall"] in wakers.POLLS):
+    if not wake.get("on") or not (
+        thread["syscall"] in watch.FD_WAITS
+        or thread["syscall"] in ("flock", "fcntl")
+        or thread["syscall"] in wakers.POLLS
+    ):
         return ""
-    who = ["%s (in %s)" % (p["role"], _call_name(_main_call(p))) for p in procs
-           if p["pid"] in wake.get("inside", []) and p["pid"] != root["pid"]]
+    who = [
+        "%s (in %s)" % (p["role"], _call_name(_main_call(p)))
+        for p in procs
+        if p["pid"] in wake.get("inside", []) and p["pid"] != root["pid"]
+    ]
     return " on %s; who could end it: %s" % (", ".join(wake["on"][:3]), ", ".join(who) or "the parent itself")
 
 

@@ -7,6 +7,7 @@ theirs in turn) to be endable from inside only; a stall needs the same of its po
 kernel tables (other processes' fds and maps, socket tables, /proc/locks), so they run only when a
 deadlock or stall is about to be declared, once per look (World caches each table for that look).
 """
+
 import errno
 import functools
 import os
@@ -41,13 +42,20 @@ class World:
         """The processes outside the tree holding target open (each target looked up once per look)."""
         if target not in self._held_outside:
             self._held_outside[target] = sorted(
-                pid for pid, table in self.outside_fds().items() if target in table.values())
+                pid for pid, table in self.outside_fds().items() if target in table.values()
+            )
         return self._held_outside[target]
 
     def holders(self, target, mode=None):
         """(inside pids, outside pids) holding target open (inside: for mode 'r' or 'w' when given)."""
-        inside = sorted({pid for pid, table in self.fds.items() for t, m in table.values()
-                         if t == target and (mode is None or mode in m or m == "rw")})
+        inside = sorted(
+            {
+                pid
+                for pid, table in self.fds.items()
+                for t, m in table.values()
+                if t == target and (mode is None or mode in m or m == "rw")
+            }
+        )
         return inside, self.held_outside(target)
 
     def same_file_holders(self, pid, fd):
@@ -55,8 +63,9 @@ class World:
         all read `anon_inode:[...]`: told apart with kcmp(KCMP_FILE). (inside pids, outside pids), or None
         when the kernel cannot compare."""
         target = self.fds[pid][fd][0]
-        candidates = [(p, f) for p, table in self.fds.items() for f, (t, _) in table.items() if t == target] + \
-            [(p, f) for p, table in self.outside_fds().items() for f, t in table.items() if t == target]
+        candidates = [(p, f) for p, table in self.fds.items() for f, (t, _) in table.items() if t == target] + [
+            (p, f) for p, table in self.outside_fds().items() for f, t in table.items() if t == target
+        ]
         same = set()
         for other, other_fd in candidates:
             answer = _kcmp_file(pid, fd, other, other_fd)
@@ -167,7 +176,7 @@ def _addr(text):
     if len(raw) == 4:
         ip = socket.inet_ntop(socket.AF_INET, struct.pack("<I", struct.unpack(">I", raw)[0]))
     else:
-        raw = b"".join(struct.pack("<I", struct.unpack(">I", raw[i:i + 4])[0]) for i in range(0, 16, 4))
+        raw = b"".join(struct.pack("<I", struct.unpack(">I", raw[i : i + 4])[0]) for i in range(0, 16, 4))
         ip = socket.inet_ntop(socket.AF_INET6, raw)
         if ip.startswith("::ffff:") and "." in ip:
             ip = ip[7:]
@@ -200,10 +209,13 @@ def _unix_sockets():
                     alen, atype = struct.unpack_from("=HH", data, a)
                     if alen < 4:
                         break
-                    value = data[a + 4:a + alen]
+                    value = data[a + 4 : a + alen]
                     if atype == 0:  # UNIX_DIAG_NAME
-                        name = "@" + value[1:].decode("utf-8", "replace") if value[:1] == b"\0" \
+                        name = (
+                            "@" + value[1:].decode("utf-8", "replace")
+                            if value[:1] == b"\0"
                             else value.split(b"\0")[0].decode("utf-8", "replace")
+                        )
                     elif atype == 2:  # UNIX_DIAG_PEER
                         peer = struct.unpack("=I", value[:4])[0]
                     a += (alen + 3) & ~3
@@ -214,6 +226,7 @@ def _unix_sockets():
 
 
 # ---------------------------------------------------------------- one wait
+
 
 class Wake:
     """What one wait is on, who inside could end it, and what outside could (each a reason)."""
@@ -330,7 +343,7 @@ def _open_to_others(pid, name, bits):
     root, parts = "/proc/%d/root" % pid, name.split("/")[1:]
     try:
         for i in range(len(parts)):
-            mode = os.stat(root + "/" + "/".join(parts[:i + 1])).st_mode
+            mode = os.stat(root + "/" + "/".join(parts[: i + 1])).st_mode
             if i < len(parts) - 1 and not mode & stat.S_IXOTH:
                 return False
         return bool(mode & bits)
@@ -342,6 +355,7 @@ def _kcmp_file(pid1, fd1, pid2, fd2):
     """Whether two processes' fds are one open file (kcmp KCMP_FILE), or None when the kernel will not say
     (no kcmp, not allowed). A process or fd gone since the scan holds nothing."""
     import ctypes
+
     result = _libc().syscall(312, pid1, pid2, 0, fd1, fd2)  # SYS_kcmp on x86_64
     if result < 0:
         return None if ctypes.get_errno() in (errno.ENOSYS, errno.EPERM, errno.EACCES) else False
@@ -351,6 +365,7 @@ def _kcmp_file(pid1, fd1, pid2, fd2):
 @functools.lru_cache(maxsize=None)
 def _libc():
     import ctypes
+
     return ctypes.CDLL(None, use_errno=True)
 
 
@@ -376,8 +391,9 @@ def _socket(wake, pid, ino, world):
             inside, outside = world.holders("socket:[%d]" % peer)
             wake.inside.update(inside)
             if outside or not inside:
-                wake.outside.append("%s (peer outside the tree%s)" % (label, ": held by %s" % outside if outside
-                                                                      else ""))
+                wake.outside.append(
+                    "%s (peer outside the tree%s)" % (label, ": held by %s" % outside if outside else "")
+                )
         elif name and stype != 1:  # a bound datagram socket: whoever may open its name can send to it
             wake.on.append(label)
             if _open_to_others(pid, name, stat.S_IWOTH):
@@ -395,8 +411,9 @@ def _socket(wake, pid, ino, world):
     if state == "0A" or remote[1] == 0:
         label = "%s %s" % (proto.upper(), _show(local))
         wake.on.append(label + (" (listening)" if proto == "tcp" else ""))
-        wake.outside.append("%s (%s)" % (label, "listening: anyone can connect" if proto == "tcp"
-                                          else "anyone can send to it"))
+        wake.outside.append(
+            "%s (%s)" % (label, "listening: anyone can connect" if proto == "tcp" else "anyone can send to it")
+        )
         return
     wake.on.append(label)
     peers = [r for r in world.inet(pid) if r[0] == proto and r[1] == remote and r[2] == local]
@@ -479,11 +496,14 @@ def _signal(wake, pid):
     timers = watch._read("/proc/%d/timers" % pid, 65536) or ""
     n = timers.count("ID:")
     wake.on.append("a signal")
-    wake.outside.append("a signal (any process allowed to signal it, an alarm or a timer%s can end the wait)"
-                        % (" — %d POSIX timer%s set" % (n, "s" * (n > 1)) if n else ""))
+    wake.outside.append(
+        "a signal (any process allowed to signal it, an alarm or a timer%s can end the wait)"
+        % (" — %d POSIX timer%s set" % (n, "s" * (n > 1)) if n else "")
+    )
 
 
 # ---------------------------------------------------------------- the tree
+
 
 def annotate(snap, fds, procs, outside_tables):
     """Adds `wake` (what each waiting thread waits on, who could end it) to the diagnosis's threads."""
@@ -521,8 +541,14 @@ def outside_reachable(diag, start_pids=()):
         for t in procs[pid]["threads"]:
             wake = t.get("wake") or {}
             for why in wake.get("outside", []):
-                reasons.append((pid, t["tid"], "%s (thread %d) in %s: %s" % (
-                    procs[pid]["role"], t["tid"], t["call"].split("(")[0] + "()", why)))
+                reasons.append(
+                    (
+                        pid,
+                        t["tid"],
+                        "%s (thread %d) in %s: %s"
+                        % (procs[pid]["role"], t["tid"], t["call"].split("(")[0] + "()", why),
+                    )
+                )
             todo.extend(wake.get("inside", []))
     return reasons
 
@@ -535,6 +561,8 @@ def unseen_waits(diag, threads):
     for pid, tid in threads:
         thread = next((t for t in procs.get(pid, {}).get("threads", []) if t["tid"] == tid), None)
         if thread is not None and not thread.get("wake"):
-            reasons.append("%s (thread %d) was awake when looked at, so what its poll watches went unseen" % (
-                procs[pid]["role"], tid))
+            reasons.append(
+                "%s (thread %d) was awake when looked at, so what its poll watches went unseen"
+                % (procs[pid]["role"], tid)
+            )
     return reasons

@@ -4,24 +4,64 @@ full diagnosis (blocked syscalls decoded, fds, pipes and who holds their other e
 Samples are raw /proc reads, not psutil: reading /proc is the point here, and a sample must cost little
 (the supervisor takes one every 25-100 ms for the whole life of the cell).
 """
+
 import os
 import re
 import signal
 import struct
 import time
 from dataclasses import dataclass, field
+from typing import Optional
 
 # x86_64 syscall numbers the diagnosis names (see FACTS.md); others show as syscall_N.
 SYSCALLS = {
-    0: "read", 1: "write", 7: "poll", 17: "pread64", 19: "readv", 20: "writev", 23: "select",
-    34: "pause", 35: "nanosleep", 42: "connect", 43: "accept", 44: "sendto", 45: "recvfrom",
-    46: "sendmsg", 47: "recvmsg", 61: "wait4", 64: "semop", 72: "fcntl", 73: "flock", 128: "rt_sigtimedwait",
-    130: "rt_sigsuspend", 202: "futex", 220: "semtimedop", 228: "clock_gettime", 230: "clock_nanosleep",
-    232: "epoll_wait", 247: "waitid",
-    270: "pselect6", 271: "ppoll", 281: "epoll_pwait", 288: "accept4", 441: "epoll_pwait2",
+    0: "read",
+    1: "write",
+    7: "poll",
+    17: "pread64",
+    19: "readv",
+    20: "writev",
+    23: "select",
+    34: "pause",
+    35: "nanosleep",
+    42: "connect",
+    43: "accept",
+    44: "sendto",
+    45: "recvfrom",
+    46: "sendmsg",
+    47: "recvmsg",
+    61: "wait4",
+    64: "semop",
+    72: "fcntl",
+    73: "flock",
+    128: "rt_sigtimedwait",
+    130: "rt_sigsuspend",
+    202: "futex",
+    220: "semtimedop",
+    228: "clock_gettime",
+    230: "clock_nanosleep",
+    232: "epoll_wait",
+    247: "waitid",
+    270: "pselect6",
+    271: "ppoll",
+    281: "epoll_pwait",
+    288: "accept4",
+    441: "epoll_pwait2",
 }
-FD_WAITS = {"read", "write", "pread64", "readv", "writev", "recvfrom", "recvmsg", "sendto", "sendmsg",
-            "accept", "accept4", "connect"}
+FD_WAITS = {
+    "read",
+    "write",
+    "pread64",
+    "readv",
+    "writev",
+    "recvfrom",
+    "recvmsg",
+    "sendto",
+    "sendmsg",
+    "accept",
+    "accept4",
+    "connect",
+}
 UNTIMED_BY_NATURE = FD_WAITS | {"wait4", "waitid", "pause", "rt_sigsuspend", "flock", "semop"}
 TIMED_BY_NATURE = {"nanosleep", "clock_nanosleep"}
 FUTEX_WAITS = {0: "FUTEX_WAIT", 6: "FUTEX_LOCK_PI", 9: "FUTEX_WAIT_BITSET", 11: "FUTEX_WAIT_REQUEUE_PI"}
@@ -36,14 +76,14 @@ LOCK_WAIT_CMDS = (7, 38)  # fcntl F_SETLKW, F_OFD_SETLKW: the fcntl calls that w
 class Thread:
     tid: int
     name: str
-    state: str          # R, S, D, T, Z ...
-    syscall: str        # name, "running", or "" when not in a syscall
-    args: tuple         # raw syscall arguments (ints)
+    state: str  # R, S, D, T, Z ...
+    syscall: str  # name, "running", or "" when not in a syscall
+    args: tuple  # raw syscall arguments (ints)
     wchan: str
-    run_ns: int         # CPU time
-    slices: int         # times scheduled in: rises with every wake-up
+    run_ns: int  # CPU time
+    slices: int  # times scheduled in: rises with every wake-up
     pid: int = 0
-    timeout_s: float = None  # for a timed wait: how long it can last at most (read from the process)
+    timeout_s: Optional[float] = None  # for a timed wait: how long it can last at most (read from the process)
 
 
 @dataclass
@@ -51,7 +91,7 @@ class Proc:
     pid: int
     ppid: int
     cmdline: str
-    threads: dict       # tid -> Thread
+    threads: dict  # tid -> Thread
     rchar: int = 0
     wchar: int = 0
     children: list = field(default_factory=list)
@@ -60,13 +100,15 @@ class Proc:
 @dataclass
 class Sample:
     t: float
-    procs: dict = field(default_factory=dict)   # pid -> Proc
+    procs: dict = field(default_factory=dict)  # pid -> Proc
 
 
 def to_json(snap):
     """A sample as plain data (recorded snapshots of real runs feed the classifier's tests)."""
-    return {"t": snap.t, "procs": [dict(vars(p), threads=[vars(t) for t in p.threads.values()])
-                                   for p in snap.procs.values()]}
+    return {
+        "t": snap.t,
+        "procs": [dict(vars(p), threads=[vars(t) for t in p.threads.values()]) for p in snap.procs.values()],
+    }
 
 
 def from_json(data):
@@ -130,8 +172,8 @@ def read_thread(pid, tid, full=True):
     stat = _read(base + "stat")
     if not stat:
         return None
-    name = stat[stat.find("(") + 1:stat.rfind(")")]
-    rest = stat[stat.rfind(")") + 2:].split()
+    name = stat[stat.find("(") + 1 : stat.rfind(")")]
+    rest = stat[stat.rfind(")") + 2 :].split()
     sched = (_read(base + "schedstat") or "0 0 0").split()
     raw = (_read(base + "syscall") or "").split()
     syscall, args = "", ()
@@ -165,6 +207,7 @@ def _read_mem(pid, addr, size):
 
 def _timespec(pid, addr, micro=False):
     import struct
+
     data = _read_mem(pid, addr, 16)
     if data is None:
         return None
@@ -204,7 +247,7 @@ def read_proc(pid, full=True):
     stat = _read("/proc/%d/stat" % pid)
     if not stat:
         return None
-    state, ppid = stat[stat.rfind(")") + 2:].split()[:2]
+    state, ppid = stat[stat.rfind(")") + 2 :].split()[:2]
     if state == "Z":
         return None  # a zombie can do nothing and wake nobody: not part of the live tree
     ppid = int(ppid)
@@ -244,6 +287,7 @@ def sample(root_parent, full=False):
 
 # ---------------------------------------------------------------- what a blocked thread waits for
 
+
 def _signed(value):
     return value - (1 << 64) if value >= 1 << 63 else value
 
@@ -280,6 +324,7 @@ def wait_kind(th):
 
 
 # ---------------------------------------------------------------- the full diagnosis
+
 
 def fd_table(pid):
     """fd -> (target, mode) where mode is 'r', 'w' or 'rw'."""
@@ -364,8 +409,12 @@ def describe_call(th, fds):
         return "futex(%s%s, timeout=%s)" % (name, flags, "NULL" if a[3] == 0 else _duration(th.timeout_s))
     if sc in ("epoll_wait", "epoll_pwait") and len(a) >= 4:
         watched = ", ".join("%d → %s" % (fd, fds.get(fd, ("?",))[0]) for fd in epoll_targets(th.pid, a[0]))
-        return "%s(epfd=%d, timeout=%s%s)" % (sc, a[0], "-1" if a[3] in NO_TIMEOUT else _duration(th.timeout_s),
-                                              "; watching " + watched if watched else "")
+        return "%s(epfd=%d, timeout=%s%s)" % (
+            sc,
+            a[0],
+            "-1" if a[3] in NO_TIMEOUT else _duration(th.timeout_s),
+            "; watching " + watched if watched else "",
+        )
     if sc == "poll" and len(a) >= 3:
         return "poll(nfds=%d, timeout=%s)" % (a[1], "-1" if a[2] in NO_TIMEOUT else _duration(th.timeout_s))
     if sc in TIMED_BY_NATURE:
@@ -476,8 +525,12 @@ def diagnose(snap, root_pid, names, harness_files=(), annotate=None, ours=()):
     tree = set(snap.procs)
     fds = {pid: fd_table(pid) for pid in tree}
     roles = {pid: role_of(pid, p, root_pid, names) for pid, p in snap.procs.items()}
-    waited = {fds[pid].get(th.args[0], ("", ""))[0] for pid, p in snap.procs.items() for th in p.threads.values()
-              if th.syscall in FD_WAITS and th.args}
+    waited = {
+        fds[pid].get(th.args[0], ("", ""))[0]
+        for pid, p in snap.procs.items()
+        for th in p.threads.values()
+        if th.syscall in FD_WAITS and th.args
+    }
     pipes = {t for t in waited if t.startswith("pipe:")}
     outside_tables = outside_fd_tables(tree, ours) if pipes or annotate else {}
     outside = outside_holders(pipes, outside_tables)
@@ -486,24 +539,45 @@ def diagnose(snap, root_pid, names, harness_files=(), annotate=None, ours=()):
         proc = snap.procs[pid]
         threads = []
         for th in proc.threads.values():
-            entry = {"tid": th.tid, "name": th.name, "state": th.state, "wchan": th.wchan,
-                     "syscall": th.syscall, "call": describe_call(th, fds[pid]), "wait": wait_kind(th),
-                     "cpu_ms": round(th.run_ns / 1e6, 1), "switches": th.slices}
+            entry = {
+                "tid": th.tid,
+                "name": th.name,
+                "state": th.state,
+                "wchan": th.wchan,
+                "syscall": th.syscall,
+                "call": describe_call(th, fds[pid]),
+                "wait": wait_kind(th),
+                "cpu_ms": round(th.run_ns / 1e6, 1),
+                "switches": th.slices,
+            }
             fd = th.args[0] if th.syscall in FD_WAITS and th.args else None
             target = fds[pid].get(fd, ("", ""))[0] if fd is not None else ""
             if target.startswith("pipe:"):
                 other = "w" if th.syscall in ("read", "readv", "pread64") else "r"
                 peers = pipe_peers(target, other, fds)
-                entry["pipe"] = {"target": target, "other_end": "write" if other == "w" else "read",
-                                 "holders": [{"pid": p, "fd": f, "role": roles[p],
-                                              "blocked_in": _main_call(snap.procs[p], fds[p])}
-                                             for p, f in peers],
-                                 "outside_holders": outside.get(target, [])}
+                entry["pipe"] = {
+                    "target": target,
+                    "other_end": "write" if other == "w" else "read",
+                    "holders": [
+                        {"pid": p, "fd": f, "role": roles[p], "blocked_in": _main_call(snap.procs[p], fds[p])}
+                        for p, f in peers
+                    ],
+                    "outside_holders": outside.get(target, []),
+                }
             threads.append(entry)
-        procs.append({"pid": pid, "ppid": proc.ppid, "role": roles[pid], "cmdline": proc.cmdline[:300],
-                      "threads": threads,
-                      "fds": {str(fd): "%s (%s)%s" % (t, m, " [hangmatrix]" if t in harness_files else "")
-                              for fd, (t, m) in sorted(fds[pid].items())}})
+        procs.append(
+            {
+                "pid": pid,
+                "ppid": proc.ppid,
+                "role": roles[pid],
+                "cmdline": proc.cmdline[:300],
+                "threads": threads,
+                "fds": {
+                    str(fd): "%s (%s)%s" % (t, m, " [hangmatrix]" if t in harness_files else "")
+                    for fd, (t, m) in sorted(fds[pid].items())
+                },
+            }
+        )
     if annotate:
         annotate(snap, fds, procs, outside_tables)
     return {"t": snap.t, "processes": procs}
@@ -518,6 +592,7 @@ def _main_call(proc, fds):
 
 # ---------------------------------------------------------------- Python stacks, from inside, on a signal
 
+
 def caught(pid, signum):
     """Whether pid has a handler for signum (SigCgt)."""
     text = _read("/proc/%d/status" % pid) or ""
@@ -528,6 +603,7 @@ def caught(pid, signum):
 def _tgkill(pid, signum):
     """Signal the main thread itself: a Python-level handler only runs there."""
     import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall(234, pid, pid, signum)  # SYS_tgkill on x86_64
 

@@ -3,6 +3,7 @@
 process's Runs for their record, which was started with every other selected cell, and report the
 verdict as hangmatrix.pytest.judge decides it. Selection happens before anything runs, so -k, --lf,
 -x and xdist's distribution decide which cells run at all."""
+
 import os
 
 import pytest
@@ -45,12 +46,15 @@ class CellItem(pytest.Item):
 
     def runtest(self):
         from .plugin import state
+
         current = state(self.config)
         rec = current.runs.record(self.nodeid, self.planned)
-        self.user_properties += [("hangmatrix_cell", rec["id"]), ("verdict", rec["verdict"]),
-                                 ("signature", rec.get("signature", ""))]
-        outcome, text = judge.judge(rec, current.expectations, current.settings.records,
-                                    current.settings.expectations)
+        self.user_properties += [
+            ("hangmatrix_cell", rec["id"]),
+            ("verdict", rec["verdict"]),
+            ("signature", rec.get("signature", "")),
+        ]
+        outcome, text = judge.judge(rec, current.expectations, current.settings.records, current.settings.expectations)
         if outcome == judge.FAILED:
             raise CellFailed(text)
         if outcome == judge.SKIPPED:

@@ -12,13 +12,17 @@ def judge(rec, expectations, store, baseline_file=None):
     from ..checks import baseline
     from ..model.record import Record
     from ..report import show
+
     diagnosis = show.render(Record.from_json(rec))
     failures = baseline.check([rec], expectations)
     if failures:
         expectation = failures[0].message.split("\n  diagnosis:")[0]  # the diagnosis follows, whole
-        return FAILED, "%s\n\n%s\n\nif this is the new truth (or to acknowledge a new pass): hangmatrix baseline " \
-                       "--update --records %s%s" % (expectation, diagnosis, store,
-                                                       " --baseline %s" % baseline_file if baseline_file else "")
+        return (
+            FAILED,
+            "%s\n\n%s\n\nif this is the new truth (or to acknowledge a new pass): hangmatrix baseline "
+            "--update --records %s%s"
+            % (expectation, diagnosis, store, " --baseline %s" % baseline_file if baseline_file else ""),
+        )
     survivors = (rec.get("cleanup") or {}).get("survivors")
     if survivors:
         return FAILED, "%s: processes outlived the cell: %s\n\n%s" % (rec["id"], survivors, diagnosis)

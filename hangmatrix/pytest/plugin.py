@@ -4,14 +4,16 @@ expectations. Without the flag it only offers the `hangmatrix_cell` fixture. See
 
 The hooks wire the parts together: settings (options, resolved once), items (collection), runs
 (running), judge (pass or fail). Planning is hangmatrix.run.runner.plan's, done once per process."""
+
 import uuid
 from pathlib import Path
 
 import pytest
 
-from . import items, settings as settings_mod
+from . import items
+from . import settings as settings_mod
 
-STATE = pytest.StashKey()
+STATE = pytest.StashKey["State"]()
 
 
 class State:
@@ -19,6 +21,7 @@ class State:
 
     def __init__(self, settings):
         from .runs import Runs
+
         self.settings = settings
         self.plan, self.warnings = [], []
         self.expectations = None
@@ -37,19 +40,39 @@ def pytest_addoption(parser):
 
 def _plan(s, warn):
     from ..run import runner
-    return runner.plan(case_names=s.cases, config_names=s.configs, starts=s.starts, pythons=s.pythons,
-                       gevents=s.gevents, matrix=s.matrix, matrix_file=s.matrix_file, timeout=s.timeout,
-                       detect=s.detect, warn=warn, requires=s.requires, requires_newest=s.requires_newest,
-                       memory=s.memory)
+
+    return runner.plan(
+        case_names=s.cases,
+        config_names=s.configs,
+        starts=s.starts,
+        pythons=s.pythons,
+        gevents=s.gevents,
+        matrix=s.matrix,
+        matrix_file=s.matrix_file,
+        timeout=s.timeout,
+        detect=s.detect,
+        warn=warn,
+        requires=s.requires,
+        requires_newest=s.requires_newest,
+        memory=s.memory,
+    )
 
 
 def pytest_configure(config):
     from ..checks import baseline
     from ..model import cases, configs, matrix
     from ..run import contain, runner
+
     config.addinivalue_line("markers", "hangmatrix: a cell of the hangmatrix matrix (pytest --hangmatrix)")
-    bad_input = (settings_mod.SettingsError, cases.CaseError, configs.ConfigError, runner.PlanError,
-                 matrix.MatrixError, contain.SizeError, baseline.BaselineError)
+    bad_input = (
+        settings_mod.SettingsError,
+        cases.CaseError,
+        configs.ConfigError,
+        runner.PlanError,
+        matrix.MatrixError,
+        contain.SizeError,
+        baseline.BaselineError,
+    )
     try:
         current = State(settings_mod.resolve(config))
         config.stash[STATE] = current
@@ -65,15 +88,28 @@ def pytest_report_header(config):
     s = current.settings
     if not s.active:
         return None
-    return ["hangmatrix: matrix %s from %s: %d cells x %d runs, %d at a time; expectations %s; records %s" % (
-        s.matrix, s.source, len(current.plan), s.repeat, s.jobs, s.expectations or "none (no cell may hang or fail)",
-        s.records)] + ["hangmatrix: " + w for w in current.warnings]
+    return [
+        "hangmatrix: matrix %s from %s: %d cells x %d runs, %d at a time; expectations %s; records %s"
+        % (
+            s.matrix,
+            s.source,
+            len(current.plan),
+            s.repeat,
+            s.jobs,
+            s.expectations or "none (no cell may hang or fail)",
+            s.records,
+        )
+    ] + ["hangmatrix: " + w for w in current.warnings]
 
 
 def _matrix_file(parent, current):
-    return items.MatrixFile.from_parent(parent, path=Path(current.settings.source), plan=current.plan,
-                                        repeat=current.settings.repeat,
-                                        nodeid=items.node_id(parent.config.rootpath, current.settings.source))
+    return items.MatrixFile.from_parent(
+        parent,
+        path=Path(current.settings.source),
+        plan=current.plan,
+        repeat=current.settings.repeat,
+        nodeid=items.node_id(parent.config.rootpath, current.settings.source),
+    )
 
 
 def pytest_collect_file(file_path, parent):
@@ -130,11 +166,13 @@ def pytest_terminal_summary(terminalreporter, config):
     if not repeated:
         return
     from ..store import records
+
     summary = records.summarize([{"id": cell, "verdict": v} for cell, verdicts in repeated.items() for v in verdicts])
     terminalreporter.write_sep("-", "hangmatrix: verdicts of repeated cells")
     for cell, s in sorted(summary.items()):
-        terminalreporter.write_line("%-8s %-32s 95%% CI %.2f-%.2f  %s" % (s["verdict"], s["rate"], s["ci"][0], s["ci"][1],
-                                                                        cell))
+        terminalreporter.write_line(
+            "%-8s %-32s 95%% CI %.2f-%.2f  %s" % (s["verdict"], s["rate"], s["ci"][0], s["ci"][1], cell)
+        )
 
 
 class CellRequestError(ValueError):
@@ -159,21 +197,30 @@ def hangmatrix_cell(request):
     from ..envs import deps
     from ..model import cases, configs
     from ..run import runner
+
     current = state(request.config)
 
     def run(case, config="as-written", start="default", python=None, gevent=None, requires=(), timeout=None):
         warnings = []
         wanted = deps.split(requires) if isinstance(requires, str) else list(requires)
         try:
-            planned = runner.plan(case_names=[case], config_names=[config], starts=[start],
-                                  pythons=[python] if python else (), gevents=[gevent] if gevent else (),
-                                  timeout=timeout or current.settings.timeout, warn=warnings.append,
-                                  requires=wanted)
+            planned = runner.plan(
+                case_names=[case],
+                config_names=[config],
+                starts=[start],
+                pythons=[python] if python else (),
+                gevents=[gevent] if gevent else (),
+                timeout=timeout or current.settings.timeout,
+                warn=warnings.append,
+                requires=wanted,
+            )
         except (runner.PlanError, cases.CaseError, configs.ConfigError) as exc:
             raise CellRequestError("hangmatrix_cell: %s" % "; ".join(warnings + [str(exc)])) from None
         if len(planned) != 1:
-            raise CellRequestError("hangmatrix_cell: %s names %d cells (%s); name python= and gevent=" % (
-                case, len(planned), ", ".join(p["id"] for p in planned)))
+            raise CellRequestError(
+                "hangmatrix_cell: %s names %d cells (%s); name python= and gevent="
+                % (case, len(planned), ", ".join(p["id"] for p in planned))
+            )
         return CellRecord(current.runs.record("fixture-" + uuid.uuid4().hex, planned[0]))
 
     return run

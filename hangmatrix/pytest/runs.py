@@ -4,6 +4,7 @@ An item asks for its record and waits; the running is hangmatrix.run.runner's (m
 supervisor server per pytest process, so each xdist worker has its own), the storing
 hangmatrix.store.records'. Closing stops the server, which kills every cell still running: after -x or
 Ctrl-C nothing outlives the session, and no record of an aborted cell is stored."""
+
 import threading
 from concurrent.futures import Future
 
@@ -25,13 +26,15 @@ class Runs:
                 return
             if self.server is None:
                 from ..run import runner
+
                 self.server = runner.Supervisors()
             waiting = {}  # cell id -> futures, one per run asked for (repeats share the id)
             for key, planned in new:
                 self.futures[key] = Future()
                 waiting.setdefault(planned["id"], []).append(self.futures[key])
-            thread = threading.Thread(target=self._execute, args=([p for _, p in new], waiting),
-                                      name="hangmatrix-cells", daemon=True)
+            thread = threading.Thread(
+                target=self._execute, args=([p for _, p in new], waiting), name="hangmatrix-cells", daemon=True
+            )
             thread.start()
             self.threads.append(thread)
 

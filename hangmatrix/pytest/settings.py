@@ -2,8 +2,10 @@
 each also an ini key hangmatrix_*), resolved once per pytest process into one frozen Settings, which
 every other part reads (as pytest-timeout does). Which matrix file, which expectations and where records
 go are decided here and nowhere else in the plugin."""
+
 import os
 from dataclasses import dataclass
+from typing import Optional
 
 import pytest
 
@@ -12,27 +14,39 @@ from ..model.settings import DEFAULT_TIMEOUT
 DEFAULT_MATRIX = "default"
 # The expectation when the project has no expectations.toml: a cell passes unless it hangs or fails
 # (an `unsupported` cell passes the check and is then reported as skipped, never as passed).
-DEFAULT_EXPECTATION = ('expect = [ { verdict = ["works", "unsupported"], '
-                       'note = "no expectations.toml: a cell must not hang or fail" } ]')
+DEFAULT_EXPECTATION = (
+    'expect = [ { verdict = ["works", "unsupported"], note = "no expectations.toml: a cell must not hang or fail" } ]'
+)
 
 # (option, metavar, help); the ini key is hangmatrix_<option with _>. Lists are comma-separated and repeatable.
-LISTS = (("case", "NAME", "cases: names, globs or paths (default: the matrix's)"),
-         ("config", "CONFIG", "patch configurations (default: the matrix's)"),
-         ("start", "METHOD", "start methods: fork, spawn, forkserver, default"),
-         ("python", "VERSION", "interpreter versions (3.11) or paths"),
-         ("gevent", "RELEASE", "gevent releases"),
-         ("requires", "REQ", "requirements the programs need, e.g. 'grequests, requests<3'"))
-VALUES = (("matrix", "NAME", "the matrix to collect (default: default)"),
-          ("file", "FILE", "the matrix file (default: ./matrix.toml, else [tool.hangmatrix] in ./pyproject.toml, "
-                           "else the built-in matrices)"),
-          ("expectations", "FILE", "the expectations baseline (default: ./expectations.toml, else: no cell may "
-                                   "hang or fail)"),
-          ("records", "FILE", "JSONL file every cell's record is appended to (default: the CLI's)"),
-          ("timeout", "SECONDS", "backstop per cell (default %g)" % DEFAULT_TIMEOUT),
-          ("detect", "on|off", "prove verdicts from observation (on) or wait out the timeout (off)"),
-          ("memory", "SIZE", "memory cap per cell, like 2G (default: the machine's memory / jobs)"),
-          ("jobs", "N", "cells at once in this pytest process (default: as `hangmatrix run`)"),
-          ("repeat", "N", "runs per cell, one test item each; a summary gives each cell's flake rate"))
+LISTS = (
+    ("case", "NAME", "cases: names, globs or paths (default: the matrix's)"),
+    ("config", "CONFIG", "patch configurations (default: the matrix's)"),
+    ("start", "METHOD", "start methods: fork, spawn, forkserver, default"),
+    ("python", "VERSION", "interpreter versions (3.11) or paths"),
+    ("gevent", "RELEASE", "gevent releases"),
+    ("requires", "REQ", "requirements the programs need, e.g. 'grequests, requests<3'"),
+)
+VALUES = (
+    ("matrix", "NAME", "the matrix to collect (default: default)"),
+    (
+        "file",
+        "FILE",
+        "the matrix file (default: ./matrix.toml, else [tool.hangmatrix] in ./pyproject.toml, "
+        "else the built-in matrices)",
+    ),
+    (
+        "expectations",
+        "FILE",
+        "the expectations baseline (default: ./expectations.toml, else: no cell may hang or fail)",
+    ),
+    ("records", "FILE", "JSONL file every cell's record is appended to (default: the CLI's)"),
+    ("timeout", "SECONDS", "backstop per cell (default %g)" % DEFAULT_TIMEOUT),
+    ("detect", "on|off", "prove verdicts from observation (on) or wait out the timeout (off)"),
+    ("memory", "SIZE", "memory cap per cell, like 2G (default: the machine's memory / jobs)"),
+    ("jobs", "N", "cells at once in this pytest process (default: as `hangmatrix run`)"),
+    ("repeat", "N", "runs per cell, one test item each; a summary gives each cell's flake rate"),
+)
 
 
 class SettingsError(Exception):
@@ -43,7 +57,7 @@ class SettingsError(Exception):
 class Settings:
     active: bool
     matrix: str = DEFAULT_MATRIX
-    matrix_file: str = None  # None: looked up as `hangmatrix run --matrix` does (./matrix.toml, built-in)
+    matrix_file: Optional[str] = None  # None: looked up as `hangmatrix run --matrix` does (./matrix.toml, built-in)
     source: str = ""  # the file the collected matrix comes from: the cells' node ids hang on it
     cases: tuple = ()
     configs: tuple = ()
@@ -54,17 +68,21 @@ class Settings:
     requires_newest: bool = False
     timeout: float = DEFAULT_TIMEOUT
     detect: bool = True
-    memory: int = None
+    memory: Optional[int] = None
     jobs: int = 0
     repeat: int = 1
     records: str = ""  # absolute
-    expectations: str = None  # absolute; None: DEFAULT_EXPECTATION
+    expectations: Optional[str] = None  # absolute; None: DEFAULT_EXPECTATION
 
 
 def add_options(parser):
     group = parser.getgroup("hangmatrix", "hangmatrix: the project's matrix cells as test items")
-    group.addoption("--hangmatrix", action="store_true", default=False,
-                    help="collect the cells of the project's matrix (nothing happens without this flag)")
+    group.addoption(
+        "--hangmatrix",
+        action="store_true",
+        default=False,
+        help="collect the cells of the project's matrix (nothing happens without this flag)",
+    )
     parser.addini("hangmatrix", "collect the matrix cells as with --hangmatrix", type="bool", default=False)
     for name, metavar, text in LISTS:
         group.addoption("--hangmatrix-" + name, action="append", metavar=metavar, help=text)
@@ -72,8 +90,12 @@ def add_options(parser):
     for name, metavar, text in VALUES:
         group.addoption("--hangmatrix-" + name, metavar=metavar, help=text)
         parser.addini("hangmatrix_" + name, text, default=None)
-    group.addoption("--hangmatrix-requires-newest", action="store_true", default=False,
-                    help="resolve requirements to their newest releases, not as of the gevent release's date")
+    group.addoption(
+        "--hangmatrix-requires-newest",
+        action="store_true",
+        default=False,
+        help="resolve requirements to their newest releases, not as of the gevent release's date",
+    )
 
 
 def _value(config, name):
@@ -99,7 +121,9 @@ def matrix_source(explicit, name):
     only one; else ./matrix.toml (looked up as the CLI does: it first, then the built-in one); else a
     pyproject.toml with [tool.hangmatrix]; else the built-in matrices."""
     import tomllib
+
     from ..model import matrix
+
     if explicit:
         return os.path.abspath(explicit), matrix.load_matrix(os.path.abspath(explicit), name).path
     if not os.path.exists("matrix.toml") and os.path.exists("pyproject.toml"):
@@ -118,10 +142,12 @@ def resolve(config):
     """The Settings of this pytest process, from its options, then its ini keys, then the defaults.
     Raises SettingsError (or the model's one-line errors) on bad input."""
     from ..checks import baseline
-    from ..cli.options import DEFAULT_RECORDS, listed as _list
+    from ..cli.options import DEFAULT_RECORDS
+    from ..cli.options import listed as _list
     from ..envs import deps
     from ..model import packaged
     from ..run import contain, runner
+
     active = bool(config.getoption("hangmatrix") or config.getini("hangmatrix"))
     lists = {name: tuple(_list(_value(config, name) or [])) for name, _, _ in LISTS if name != "requires"}
     name = _value(config, "matrix") or DEFAULT_MATRIX
@@ -136,20 +162,31 @@ def resolve(config):
     memory = _value(config, "memory")
     jobs = _number(config, "jobs", int, 1)
     return Settings(
-        active=active, matrix=name, matrix_file=matrix_file, source=source,
-        cases=lists["case"], configs=lists["config"], starts=lists["start"], pythons=lists["python"],
-        gevents=lists["gevent"], requires=tuple(r for v in _value(config, "requires") or [] for r in deps.split(v)),
+        active=active,
+        matrix=name,
+        matrix_file=matrix_file,
+        source=source,
+        cases=lists["case"],
+        configs=lists["config"],
+        starts=lists["start"],
+        pythons=lists["python"],
+        gevents=lists["gevent"],
+        requires=tuple(r for v in _value(config, "requires") or [] for r in deps.split(v)),
         requires_newest=bool(config.getoption("hangmatrix_requires_newest")),
-        timeout=_number(config, "timeout", float, 0.1) or DEFAULT_TIMEOUT, detect=detect == "on",
+        timeout=_number(config, "timeout", float, 0.1) or DEFAULT_TIMEOUT,
+        detect=detect == "on",
         memory=contain.parse_size(memory) if memory else None,
-        jobs=jobs or runner.default_jobs(), repeat=_number(config, "repeat", int, 1) or 1,
+        jobs=jobs or runner.default_jobs(),
+        repeat=_number(config, "repeat", int, 1) or 1,
         records=os.path.abspath(_value(config, "records") or DEFAULT_RECORDS),
-        expectations=os.path.abspath(expectations) if expectations else None)
+        expectations=os.path.abspath(expectations) if expectations else None,
+    )
 
 
 def load_expectations(settings):
     """The Baseline the cells are checked against."""
     from ..checks import baseline
+
     if settings.expectations:
         return baseline.load(settings.expectations)
     return baseline.parse(DEFAULT_EXPECTATION, "the default expectation (no expectations.toml)")

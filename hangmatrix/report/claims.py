@@ -1,19 +1,36 @@
 """The post's claims, measured: for each fix the seed post offered (and its hang), where it holds. The
 claims are about the seed's programs; a table of other programs has no claims section
 (hangmatrix.report.markdown and .html ask seed_present())."""
+
 from ..model import order, verdicts, versions
 from .cells import cells
 from .ranges import span
 
 CLAIMS = (
-    {"name": "patch_all hangs", "config": "patch_all", "wants": "hang",
-     "text": "`monkey.patch_all()` makes the program hang"},
-    {"name": "selective works", "config": "selective", "wants": "works",
-     "text": "patching only what is used (`patch_socket()` + `patch_time()`) works"},
-    {"name": "thread_false works", "config": "thread_false", "wants": "works",
-     "text": "`monkey.patch_all(thread=False)` works"},
-    {"name": "lazy works", "config": "lazy", "wants": "works",
-     "text": "importing gevent lazily, after the fork, inside the worker, works"},
+    {
+        "name": "patch_all hangs",
+        "config": "patch_all",
+        "wants": "hang",
+        "text": "`monkey.patch_all()` makes the program hang",
+    },
+    {
+        "name": "selective works",
+        "config": "selective",
+        "wants": "works",
+        "text": "patching only what is used (`patch_socket()` + `patch_time()`) works",
+    },
+    {
+        "name": "thread_false works",
+        "config": "thread_false",
+        "wants": "works",
+        "text": "`monkey.patch_all(thread=False)` works",
+    },
+    {
+        "name": "lazy works",
+        "config": "lazy",
+        "wants": "works",
+        "text": "importing gevent lazily, after the fork, inside the worker, works",
+    },
 )
 STATUS_WORDS = {"holds": "holds", "partly": "holds partly", "fails": "does not hold", "untested": "untested"}
 
@@ -37,8 +54,11 @@ def claims(records, cases=None):
         cases = [c for c in order.SEED_CASES if c in present] or sorted(present)
     out = []
     for claim in CLAIMS:
-        chosen = [c for c in cs if c["config"] == claim["config"] and c["case"] in cases
-                  and not verdicts.untested(c["verdict"])]
+        chosen = [
+            c
+            for c in cs
+            if c["config"] == claim["config"] and c["case"] in cases and not verdicts.untested(c["verdict"])
+        ]
         pairs = {}
         for c in chosen:
             pairs.setdefault((c["python"], c["gevent"]), []).append(c)
@@ -47,8 +67,15 @@ def claims(records, cases=None):
         for pair, group in pairs.items():
             good = [c for c in group if _holds(c["verdict"], claim["wants"])]
             status[pair] = "holds" if len(good) == len(group) else "fails" if not good else "partly"
-            exceptions[pair] = ["%s/%s: %s" % (c["case"], c["start"], c["verdict"]) for c in group
-                                if not _holds(c["verdict"], claim["wants"])] if status[pair] == "partly" else []
+            exceptions[pair] = (
+                [
+                    "%s/%s: %s" % (c["case"], c["start"], c["verdict"])
+                    for c in group
+                    if not _holds(c["verdict"], claim["wants"])
+                ]
+                if status[pair] == "partly"
+                else []
+            )
         by_python = []
         for py in sorted({p for p, _ in pairs}, key=versions.key):
             gvs = sorted((g for p, g in pairs if p == py), key=versions.key)
@@ -59,16 +86,26 @@ def claims(records, cases=None):
                     runs[-1]["to"] = gv
                     runs[-1]["gevents"].append(gv)
                 else:
-                    runs.append({"status": st, "from": gv, "to": gv, "gevents": [gv],
-                                 "exceptions": exceptions[(py, gv)]})
+                    runs.append(
+                        {"status": st, "from": gv, "to": gv, "gevents": [gv], "exceptions": exceptions[(py, gv)]}
+                    )
             by_python.append({"python": py, "runs": runs})
         values = set(status.values())
         overall = "untested" if not values else values.pop() if len(values) == 1 else "partly"
         counts = {}
         for c in chosen:
             counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
-        out.append(dict(claim, cases=list(cases), status=overall, by_python=by_python, cells=len(chosen),
-                        verdicts=counts, summary=_summary(overall, by_python, chosen, counts)))
+        out.append(
+            dict(
+                claim,
+                cases=list(cases),
+                status=overall,
+                by_python=by_python,
+                cells=len(chosen),
+                verdicts=counts,
+                summary=_summary(overall, by_python, chosen, counts),
+            )
+        )
     return out
 
 
@@ -90,8 +127,12 @@ def _summary(overall, by_python, chosen, counts):
     gvs = sorted({g for e in by_python for r in e["runs"] for g in r["gevents"]}, key=versions.key)
     if overall in ("holds", "fails"):
         return "%s on every combination tested: Python %s × gevent %s (%d cells: %s)" % (
-            "holds" if overall == "holds" else "does not hold", span(pys[0], pys[-1]), span(gvs[0], gvs[-1]),
-            len(chosen), tally)
+            "holds" if overall == "holds" else "does not hold",
+            span(pys[0], pys[-1]),
+            span(gvs[0], gvs[-1]),
+            len(chosen),
+            tally,
+        )
     bits = []
     for label, key in (("holds on", "holds"), ("partly on", "partly"), ("does not hold on", "fails")):
         text = ranges_for(by_python, key)
@@ -119,6 +160,8 @@ def one_line(claim):
             continue
         pys = sorted({p for p, _ in got}, key=versions.key)
         gvs = sorted({g for _, g in got}, key=versions.key)
-        bits.append("%s on %d of %d Python × gevent pairs (within Python %s × gevent %s)" % (
-            STATUS_WORDS[status], len(got), total, span(pys[0], pys[-1]), span(gvs[0], gvs[-1])))
+        bits.append(
+            "%s on %d of %d Python × gevent pairs (within Python %s × gevent %s)"
+            % (STATUS_WORDS[status], len(got), total, span(pys[0], pys[-1]), span(gvs[0], gvs[-1]))
+        )
     return "; ".join(bits)

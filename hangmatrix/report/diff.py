@@ -1,16 +1,17 @@
 """Two record sets compared: every cell whose verdict changed, grouped by direction (new hangs first).
 
-    diff(old_records, new_records, ignore=None) -> dict
-        {"matched_on": [axes], "ignored": [axes], "old": summary, "new": summary,
-         "groups": [{"direction", "changes": [change]}]  (new hangs first; only non-empty groups),
-         "changes": [change], "unchanged": int, "only_old": [key], "only_new": [key]}
-        change = {"key", "case", "config", "start", "python", "gevent", "direction",
-                  "old": {"id", "verdict", "signature", "python", "gevent", "runs", "verdicts"}, "new": {...}}
-        (the newest run of a cell decides; "verdicts" lists every verdict its runs gave)
-        Cells are matched on case, config, start, Python X.Y and gevent; an axis with one value on each side
-        that differs (two gevent releases, two Pythons) is ignored automatically, or name them in `ignore`.
-    diff_text(result, old_name="A", new_name="B") -> str
+diff(old_records, new_records, ignore=None) -> dict
+    {"matched_on": [axes], "ignored": [axes], "old": summary, "new": summary,
+     "groups": [{"direction", "changes": [change]}]  (new hangs first; only non-empty groups),
+     "changes": [change], "unchanged": int, "only_old": [key], "only_new": [key]}
+    change = {"key", "case", "config", "start", "python", "gevent", "direction",
+              "old": {"id", "verdict", "signature", "python", "gevent", "runs", "verdicts"}, "new": {...}}
+    (the newest run of a cell decides; "verdicts" lists every verdict its runs gave)
+    Cells are matched on case, config, start, Python X.Y and gevent; an axis with one value on each side
+    that differs (two gevent releases, two Pythons) is ignored automatically, or name them in `ignore`.
+diff_text(result, old_name="A", new_name="B") -> str
 """
+
 from ..model import order, verdicts, versions
 from .cells import AXES, cells, python_short
 
@@ -37,9 +38,11 @@ def _axis_value(rec, axis):
 
 
 def _side_summary(recs):
-    return {"records": len(recs),
-            "pythons": sorted({str(r.get("python")) for r in recs}, key=versions.key),
-            "gevents": sorted({str(r.get("gevent")) for r in recs}, key=versions.key)}
+    return {
+        "records": len(recs),
+        "pythons": sorted({str(r.get("python")) for r in recs}, key=versions.key),
+        "gevents": sorted({str(r.get("gevent")) for r in recs}, key=versions.key),
+    }
 
 
 def diff(old_records, new_records, ignore=None):
@@ -66,8 +69,15 @@ def diff(old_records, new_records, ignore=None):
         return out
 
     def side(c):
-        return {"id": c["id"], "verdict": c["verdict"], "signature": c["signature"], "python": c["python"],
-                "gevent": c["gevent"], "runs": c["runs"], "verdicts": list(c["verdicts"])}
+        return {
+            "id": c["id"],
+            "verdict": c["verdict"],
+            "signature": c["signature"],
+            "python": c["python"],
+            "gevent": c["gevent"],
+            "runs": c["runs"],
+            "verdicts": list(c["verdicts"]),
+        }
 
     old_i, new_i = index(old_cells), index(new_cells)
     changes = []
@@ -77,45 +87,81 @@ def diff(old_records, new_records, ignore=None):
         if o["verdict"] == n["verdict"]:
             unchanged += 1
             continue
-        change = {"key": "-".join(k), "direction": direction(o["verdict"], n["verdict"]),
-                  "old": side(o), "new": side(n)}
+        change = {
+            "key": "-".join(k),
+            "direction": direction(o["verdict"], n["verdict"]),
+            "old": side(o),
+            "new": side(n),
+        }
         for a in AXES:
             change[a] = _axis_value(o["rec"], a) if a in matched_on else None
         changes.append(change)
     groups = [{"direction": d, "changes": [c for c in changes if c["direction"] == d]} for d in DIRECTIONS]
     changes = [c for g in groups for c in g["changes"]]
-    return {"matched_on": matched_on, "ignored": list(ignore),
-            "old": _side_summary(old_records), "new": _side_summary(new_records),
-            "groups": [g for g in groups if g["changes"]], "changes": changes, "unchanged": unchanged,
-            "only_old": sorted("-".join(k) for k in set(old_i) - set(new_i)),
-            "only_new": sorted("-".join(k) for k in set(new_i) - set(old_i))}
+    return {
+        "matched_on": matched_on,
+        "ignored": list(ignore),
+        "old": _side_summary(old_records),
+        "new": _side_summary(new_records),
+        "groups": [g for g in groups if g["changes"]],
+        "changes": changes,
+        "unchanged": unchanged,
+        "only_old": sorted("-".join(k) for k in set(old_i) - set(new_i)),
+        "only_new": sorted("-".join(k) for k in set(new_i) - set(old_i)),
+    }
 
 
 def diff_text(result, old_name="A", new_name="B"):
     """The diff as a person reads it: one block per direction, each changed cell with both signatures."""
+
     def side(s):
-        return "%d records; Python %s; gevent %s" % (s["records"], ", ".join(s["pythons"]) or "-",
-                                                     ", ".join(s["gevents"]) or "-")
-    lines = ["%s: %s" % (old_name, side(result["old"])), "%s: %s" % (new_name, side(result["new"])),
-             "cells matched on %s%s" % (", ".join(result["matched_on"]),
-                                        " (ignoring %s)" % ", ".join(result["ignored"]) if result["ignored"] else "")]
+        return "%d records; Python %s; gevent %s" % (
+            s["records"],
+            ", ".join(s["pythons"]) or "-",
+            ", ".join(s["gevents"]) or "-",
+        )
+
+    lines = [
+        "%s: %s" % (old_name, side(result["old"])),
+        "%s: %s" % (new_name, side(result["new"])),
+        "cells matched on %s%s"
+        % (
+            ", ".join(result["matched_on"]),
+            " (ignoring %s)" % ", ".join(result["ignored"]) if result["ignored"] else "",
+        ),
+    ]
     for group in result["groups"]:
         lines += ["", "%s (%d):" % (group["direction"], len(group["changes"]))]
         for c in group["changes"]:
             o, n = c["old"], c["new"]
-            where = " ".join(str(c[a]) if a != "python" else "py" + str(c[a]) for a in AXES
-                             if c[a] is not None and a not in ("gevent",))
+            where = " ".join(
+                str(c[a]) if a != "python" else "py" + str(c[a])
+                for a in AXES
+                if c[a] is not None and a not in ("gevent",)
+            )
             if c["gevent"] is not None:
                 where += " gevent" + c["gevent"]
             moved = [a for a in ("python", "gevent") if o[a] != n[a]]
             if moved:
                 where += " [%s]" % "; ".join("%s %s → %s" % (a, o[a], n[a]) for a in moved)
-            flaky = "; ".join("%s's %d runs disagree: %s" % (name, s["runs"], ", ".join(s["verdicts"]))
-                              for name, s in ((old_name, o), (new_name, n)) if len(s.get("verdicts", ())) > 1)
+            flaky = "; ".join(
+                "%s's %d runs disagree: %s" % (name, s["runs"], ", ".join(s["verdicts"]))
+                for name, s in ((old_name, o), (new_name, n))
+                if len(s.get("verdicts", ())) > 1
+            )
             lines.append("  %s: %s → %s%s" % (where, o["verdict"], n["verdict"], " (%s)" % flaky if flaky else ""))
             lines.append("      %s: %s" % (old_name, o["signature"] or "(no signature)"))
             lines.append("      %s: %s" % (new_name, n["signature"] or "(no signature)"))
-    lines += ["", "%d changed, %d unchanged; only in %s: %d; only in %s: %d" % (
-        len(result["changes"]), result["unchanged"], old_name, len(result["only_old"]), new_name,
-        len(result["only_new"]))]
+    lines += [
+        "",
+        "%d changed, %d unchanged; only in %s: %d; only in %s: %d"
+        % (
+            len(result["changes"]),
+            result["unchanged"],
+            old_name,
+            len(result["only_old"]),
+            new_name,
+            len(result["only_new"]),
+        ),
+    ]
     return "\n".join(lines)

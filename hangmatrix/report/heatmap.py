@@ -3,6 +3,7 @@
 (those that can run there). All maps share the same axes, so
 they compare side by side ("thread_false turned red at 25.4.1"). Markdown draws them as text grids,
 the HTML page as coloured squares."""
+
 from ..model import versions
 
 
@@ -22,15 +23,16 @@ def heatmaps(m):
             for py in pythons:
                 row = []
                 for gv in gevents:
-                    got = [m["grid"][(py, gv, case, config, s)] for s in m["starts"]
-                           if (py, gv, case, config, s) in m["grid"]]
+                    got = [
+                        m["grid"][(py, gv, case, config, s)]
+                        for s in m["starts"]
+                        if (py, gv, case, config, s) in m["grid"]
+                    ]
                     ran = [c for c in got if c["verdict"] != "unsupported"] or got
                     shared = {c["verdict"] for c in ran}
-                    row.append({"cells": got, "verdict": shared.pop() if len(shared) == 1 else None}
-                               if got else None)
+                    row.append({"cells": got, "verdict": shared.pop() if len(shared) == 1 else None} if got else None)
                 squares.append(row)
-            out.append({"case": case, "config": config, "pythons": pythons, "gevents": gevents,
-                        "squares": squares})
+            out.append({"case": case, "config": config, "pythons": pythons, "gevents": gevents, "squares": squares})
     return out
 
 

@@ -4,6 +4,7 @@ grouping; clicking any square or cell (or opening page.html#CELL-ID) shows its w
 
 The page's markup, style and script are package files (templates/page.{html,css,js}); this module fills
 them with the data of the records."""
+
 import html as html_mod
 import importlib.resources
 import json
@@ -12,7 +13,8 @@ import string
 from ..model import configs, verdicts, versions
 from .cells import model
 from .claims import claims, one_line, ranges_for, seed_present
-from .heatmap import heatmaps, title as map_title
+from .heatmap import heatmaps
+from .heatmap import title as map_title
 from .stamp import stamp, stamp_text
 from .tabular import representatives
 
@@ -63,8 +65,9 @@ def _detail(cell, pool, rep):
     rec = cell["rec"]
     diag = rec.get("diagnosis") or {}
     if rep != cell["id"]:
-        diag = dict(diag, python_stacks={}, greenlets={},
-                    processes=[dict(p, fds={}) for p in diag.get("processes") or []])
+        diag = dict(
+            diag, python_stacks={}, greenlets={}, processes=[dict(p, fds={}) for p in diag.get("processes") or []]
+        )
     procs = []
     for p in (diag.get("processes") or [])[:40]:
         threads = []
@@ -72,37 +75,67 @@ def _detail(cell, pool, rep):
             th = {k: t.get(k) for k in ("tid", "name", "state", "wchan", "call", "wait") if t.get(k) not in (None, "")}
             pipe = t.get("pipe")
             if pipe:
-                th["pipe"] = {"target": pipe.get("target"), "other_end": pipe.get("other_end"),
-                              "holders": [{k: h.get(k) for k in ("pid", "fd", "role", "blocked_in")}
-                                          for h in (pipe.get("holders") or [])[:20]],
-                              "outside_holders": pipe.get("outside_holders") or []}
+                th["pipe"] = {
+                    "target": pipe.get("target"),
+                    "other_end": pipe.get("other_end"),
+                    "holders": [
+                        {k: h.get(k) for k in ("pid", "fd", "role", "blocked_in")}
+                        for h in (pipe.get("holders") or [])[:20]
+                    ],
+                    "outside_holders": pipe.get("outside_holders") or [],
+                }
             threads.append(th)
         fds = p.get("fds") or {}
-        procs.append({"pid": p.get("pid"), "ppid": p.get("ppid"), "role": p.get("role"),
-                      "cmdline": pool.text(_cap(p.get("cmdline"), 400)), "threads": threads,
-                      "fds": pool.text("\n".join("%s → %s" % kv for kv in list(fds.items())[:64]))})
+        procs.append(
+            {
+                "pid": p.get("pid"),
+                "ppid": p.get("ppid"),
+                "role": p.get("role"),
+                "cmdline": pool.text(_cap(p.get("cmdline"), 400)),
+                "threads": threads,
+                "fds": pool.text("\n".join("%s → %s" % kv for kv in list(fds.items())[:64])),
+            }
+        )
     patched = [e.get("call") for e in (rec.get("events") or {}).get("notable", []) if e.get("ev") == "patched"]
     return {
-        "id": cell["id"], "verdict": cell["verdict"], "signature": cell["signature"], "case": cell["case"],
-        "config": cell["config"], "start": cell["start"], "python": cell["python"], "gevent": cell["gevent"],
-        "greenlet": rec.get("greenlet"), "elapsed_s": rec.get("elapsed_s"),
-        "quiescent_at_s": rec.get("quiescent_at_s"), "recorded_at": rec.get("recorded_at"),
-        "start_used": pool.obj(rec.get("start_used") or {}), "patched": pool.obj(patched),
+        "id": cell["id"],
+        "verdict": cell["verdict"],
+        "signature": cell["signature"],
+        "case": cell["case"],
+        "config": cell["config"],
+        "start": cell["start"],
+        "python": cell["python"],
+        "gevent": cell["gevent"],
+        "greenlet": rec.get("greenlet"),
+        "elapsed_s": rec.get("elapsed_s"),
+        "quiescent_at_s": rec.get("quiescent_at_s"),
+        "recorded_at": rec.get("recorded_at"),
+        "start_used": pool.obj(rec.get("start_used") or {}),
+        "patched": pool.obj(patched),
         "proof": pool.obj(rec.get("proof") or {}),
-        "runs": cell["runs"], "verdicts": cell["verdicts"], "processes": procs,
+        "runs": cell["runs"],
+        "verdicts": cell["verdicts"],
+        "processes": procs,
         "python_stacks": {str(k): pool.text(_cap(v)) for k, v in list((diag.get("python_stacks") or {}).items())[:20]},
         "greenlets": {str(k): pool.text(_cap(v)) for k, v in list((diag.get("greenlets") or {}).items())[:20]},
         "stderr_tail": pool.text(_cap(rec.get("stderr_tail"), 4000)),
         "stdout_tail": pool.text(_cap(rec.get("stdout_tail"), 4000)),
-        "provenance": pool.obj(rec.get("provenance") or {}), "cleanup": pool.obj(rec.get("cleanup") or {}),
+        "provenance": pool.obj(rec.get("provenance") or {}),
+        "cleanup": pool.obj(rec.get("cleanup") or {}),
         "stacks_as_in": "" if rep == cell["id"] else rep,
     }
 
 
 def _script_json(data):
     """JSON safe inside a <script> element."""
-    return json.dumps(data, separators=(",", ":"), default=str).replace("<", "\\u003c").replace(
-        ">", "\\u003e").replace("&", "\\u0026").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return (
+        json.dumps(data, separators=(",", ":"), default=str)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
 
 
 def _claims_html(claim_list):
@@ -111,17 +144,26 @@ def _claims_html(claim_list):
     items = []
     for c in claim_list:
         cols = [ranges_for(c["by_python"], k) or "—" for k in ("holds", "partly", "fails")]
-        ex = "; ".join("Python %s × gevent %s: not in %s" % (entry["python"], r["from"], ", ".join(r["exceptions"]))
-                       for entry in c["by_python"] for r in entry["runs"] if r["exceptions"])
-        detail = ('<table class="claims"><tr><th>holds</th><td>%s</td></tr><tr><th>partly</th><td>%s%s</td></tr>'
-                  '<tr><th>does not hold</th><td>%s</td></tr><tr><th>summary</th><td>%s</td></tr></table>' % (
-                      e(cols[0]), e(cols[1]), '<div class="ex">%s</div>' % e(ex) if ex else "", e(cols[2]),
-                      e(c["summary"])))
-        items.append('<li class="claim-%s"><details><summary><span class="st">%s</span> — %s</summary>%s'
-                     '</details></li>' % (e(c["status"]), e(c["text"].replace("`", "")), e(one_line(c)), detail))
+        ex = "; ".join(
+            "Python %s × gevent %s: not in %s" % (entry["python"], r["from"], ", ".join(r["exceptions"]))
+            for entry in c["by_python"]
+            for r in entry["runs"]
+            if r["exceptions"]
+        )
+        detail = (
+            '<table class="claims"><tr><th>holds</th><td>%s</td></tr><tr><th>partly</th><td>%s%s</td></tr>'
+            "<tr><th>does not hold</th><td>%s</td></tr><tr><th>summary</th><td>%s</td></tr></table>"
+            % (e(cols[0]), e(cols[1]), '<div class="ex">%s</div>' % e(ex) if ex else "", e(cols[2]), e(c["summary"]))
+        )
+        items.append(
+            '<li class="claim-%s"><details><summary><span class="st">%s</span> — %s</summary>%s'
+            "</details></li>" % (e(c["status"]), e(c["text"].replace("`", "")), e(one_line(c)), detail)
+        )
     cases = ", ".join(claim_list[0]["cases"]) if claim_list else ""
-    return ('<section id="claims-section"><h2>What the post claims, measured</h2><p>Cases: %s. Open a claim '
-            'for every Python × gevent range.</p><ul class="claims">%s</ul></section>' % (e(cases), "".join(items)))
+    return (
+        '<section id="claims-section"><h2>What the post claims, measured</h2><p>Cases: %s. Open a claim '
+        'for every Python × gevent range.</p><ul class="claims">%s</ul></section>' % (e(cases), "".join(items))
+    )
 
 
 def _heatmaps_html(m, index):
@@ -141,7 +183,11 @@ def _heatmaps_html(m, index):
                     continue
                 said = ", ".join("%s %s" % (c["start"], c["verdict"]) for c in sq["cells"])
                 attrs = ' data-i="%d" title="Python %s × gevent %s: %s"' % (
-                    index[id(sq["cells"][0])], e(py), e(gv), e(said))
+                    index[id(sq["cells"][0])],
+                    e(py),
+                    e(gv),
+                    e(said),
+                )
                 flaky = " flaky" if any(c["flaky"] for c in sq["cells"]) else ""
                 if sq["verdict"] is not None:
                     tds.append('<td class="v-%s%s"%s></td>' % (e(str(sq["verdict"])), flaky, attrs))
@@ -149,8 +195,10 @@ def _heatmaps_html(m, index):
                     stripes = "".join('<i class="v-%s"></i>' % e(str(c["verdict"])) for c in sq["cells"])
                     tds.append('<td class="mix%s"%s><b>%s</b></td>' % (flaky, attrs, stripes))
             rows.append("<tr><th>%s</th>%s</tr>" % (e(py), "".join(tds)))
-        out.append('<figure class="hm"><figcaption>%s</figcaption><table class="hm"><thead><tr><th></th>%s</tr>'
-                   '</thead><tbody>%s</tbody></table></figure>' % (e(map_title(hm, several)), head, "".join(rows)))
+        out.append(
+            '<figure class="hm"><figcaption>%s</figcaption><table class="hm"><thead><tr><th></th>%s</tr>'
+            "</thead><tbody>%s</tbody></table></figure>" % (e(map_title(hm, several)), head, "".join(rows))
+        )
     return "".join(out)
 
 
@@ -165,28 +213,54 @@ def html(records, stamp_info=None, title="gevent × multiprocessing: compatibili
     for c in m["cells"]:
         index[id(c)] = len(details)
         details.append(_detail(c, pool, reps[c["id"]]))
-    grid = [[index[id(m["grid"][(py, gv) + col])] if (py, gv) + col in m["grid"] else -1 for col in m["cols"]]
-            for py, gv in m["rows"]]
+    grid = [
+        [index[id(m["grid"][(py, gv) + col])] if (py, gv) + col in m["grid"] else -1 for col in m["cols"]]
+        for py, gv in m["rows"]
+    ]
     data = {
-        "rows": m["rows"], "cols": m["cols"], "grid": grid, "details": details,
-        "lines": pool.lines, "objects": pool.objects,
-        "axes": {"case": m["cases"], "config": m["configs"], "start": m["starts"],
-                 "python": sorted({r[0] for r in m["rows"]}, key=versions.key),
-                 "gevent": sorted({r[1] for r in m["rows"]}, key=versions.key)},
-        "verdicts": {k: {"glyph": v.glyph, "colour": v.colour, "meaning": v.meaning}
-                     for k, v in verdicts.LOOKS.items()},
-        "problem": list(verdicts.HANG + verdicts.FAIL), "flaky_mark": verdicts.FLAKY_MARK,
+        "rows": m["rows"],
+        "cols": m["cols"],
+        "grid": grid,
+        "details": details,
+        "lines": pool.lines,
+        "objects": pool.objects,
+        "axes": {
+            "case": m["cases"],
+            "config": m["configs"],
+            "start": m["starts"],
+            "python": sorted({r[0] for r in m["rows"]}, key=versions.key),
+            "gevent": sorted({r[1] for r in m["rows"]}, key=versions.key),
+        },
+        "verdicts": {
+            k: {"glyph": v.glyph, "colour": v.colour, "meaning": v.meaning} for k, v in verdicts.LOOKS.items()
+        },
+        "problem": list(verdicts.HANG + verdicts.FAIL),
+        "flaky_mark": verdicts.FLAKY_MARK,
         "short": START_SHORT,
-        "info": {"case": {k: m["whats"].get(k, "") for k in m["cases"]},
-                 "config": {k: configs.DESCRIPTIONS.get(k, "patch_all(%s)" % k[len("flags:"):]
-                                                        if k.startswith("flags:") else "") for k in m["configs"]}},
+        "info": {
+            "case": {k: m["whats"].get(k, "") for k in m["cases"]},
+            "config": {
+                k: configs.DESCRIPTIONS.get(k, "patch_all(%s)" % k[len("flags:") :] if k.startswith("flags:") else "")
+                for k in m["configs"]
+            },
+        },
     }
-    legend = "".join('<span class="lg"><span class="sw v-%s">%s</span> %s <small>%s</small></span>' % (
-        k, html_mod.escape(v.glyph), k, html_mod.escape(v.meaning)) for k, v in verdicts.LOOKS.items())
+    legend = "".join(
+        '<span class="lg"><span class="sw v-%s">%s</span> %s <small>%s</small></span>'
+        % (k, html_mod.escape(v.glyph), k, html_mod.escape(v.meaning))
+        for k, v in verdicts.LOOKS.items()
+    )
     legend += '<span class="lg"><span class="sw v-none"></span> no record</span>'
     legend += '<span class="lg"><span class="sw v-ok flaky">✓</span> dashed: runs disagree</span>'
     verdict_css = "".join(".v-%s{background:%s;color:%s}" % (k, v.colour, v.ink) for k, v in verdicts.LOOKS.items())
     return string.Template(_template("page.html")).substitute(
-        title=html_mod.escape(title), stamp=html_mod.escape(stamp_text(st)), legend=legend,
-        heatmaps=_heatmaps_html(m, index), claims=_claims_html(claims(records)) if seed_present(records) else "",
-        data=_script_json(data), verdict_css=verdict_css, css=_template("page.css"), js=_template("page.js"))
+        title=html_mod.escape(title),
+        stamp=html_mod.escape(stamp_text(st)),
+        legend=legend,
+        heatmaps=_heatmaps_html(m, index),
+        claims=_claims_html(claims(records)) if seed_present(records) else "",
+        data=_script_json(data),
+        verdict_css=verdict_css,
+        css=_template("page.css"),
+        js=_template("page.js"),
+    )

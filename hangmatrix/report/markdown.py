@@ -1,5 +1,6 @@
 """The compatibility table as Markdown: a text grid per configuration at a glance, the post's claims
 (only for the seed's cases), one table per case, then hangs and failures grouped by signature."""
+
 from ..model import verdicts
 from .cells import model
 from .claims import claims, ranges_for, seed_present
@@ -17,15 +18,20 @@ def md_cell(text):
 
 def _legend():
     items = ["%s %s" % (verdicts.LOOKS[v].symbol, v) for v in verdicts.LOOKS] + [
-        "%s no record" % verdicts.MISSING.symbol, "%s runs disagree" % verdicts.FLAKY_MARK]
+        "%s no record" % verdicts.MISSING.symbol,
+        "%s runs disagree" % verdicts.FLAKY_MARK,
+    ]
     return "Legend: " + " · ".join(items)
 
 
 def claims_markdown(claim_list):
     """The claims as a Markdown table (holds / partly / does not hold), with the partial pairs listed."""
-    lines = ["| claim (cases: %s) | holds | partly | does not hold |" % ", ".join(
-        claim_list[0]["cases"]) if claim_list else "| claim | holds | partly | does not hold |",
-        "|---|---|---|---|"]
+    lines = [
+        "| claim (cases: %s) | holds | partly | does not hold |" % ", ".join(claim_list[0]["cases"])
+        if claim_list
+        else "| claim | holds | partly | does not hold |",
+        "|---|---|---|---|",
+    ]
     notes = []
     for c in claim_list:
         cols = [ranges_for(c["by_python"], k) or "—" for k in ("holds", "partly", "fails")]
@@ -33,8 +39,10 @@ def claims_markdown(claim_list):
         for entry in c["by_python"]:
             for run in entry["runs"]:
                 if run["exceptions"]:
-                    notes.append("- %s, Python %s × gevent %s: not in %s" % (
-                        c["name"], entry["python"], run["from"], ", ".join(run["exceptions"])))
+                    notes.append(
+                        "- %s, Python %s × gevent %s: not in %s"
+                        % (c["name"], entry["python"], run["from"], ", ".join(run["exceptions"]))
+                    )
     out = "\n".join(lines)
     if notes:
         out += "\n\nWhere a claim holds only partly:\n\n" + "\n".join(notes[:40])
@@ -52,22 +60,31 @@ def text_grids(m):
     gevents, pythons = maps[0]["gevents"], maps[0]["pythons"]
     pad = max(len("Python %s" % py) for py in pythons) + 1
     height = max(len(gv) for gv in gevents)
-    head = ["%-*s%s" % (pad, "gevent" if i == 0 else "", "".join(gv.rjust(height)[i] for gv in gevents))
-            for i in range(height)]
+    head = [
+        "%-*s%s" % (pad, "gevent" if i == 0 else "", "".join(gv.rjust(height)[i] for gv in gevents))
+        for i in range(height)
+    ]
     out = []
     for case in m["cases"]:
         block = list(head)
         for hm in (h for h in maps if h["case"] == case):
             block.append(title(hm, len(m["cases"]) > 1) + ":")
             for py, row in zip(pythons, hm["squares"]):
-                letters = "".join(verdicts.MISSING.letter if sq is None else
-                                  verdicts.look(sq["verdict"]).letter if sq["verdict"] else MIXED for sq in row)
+                letters = "".join(
+                    verdicts.MISSING.letter
+                    if sq is None
+                    else verdicts.look(sq["verdict"]).letter
+                    if sq["verdict"]
+                    else MIXED
+                    for sq in row
+                )
                 if set(letters) - {verdicts.MISSING.letter}:
                     block.append("%-*s%s" % (pad, "Python %s" % py, letters))
         out += ["```text"] + [line.rstrip() for line in block] + ["```", ""]
     key = " · ".join("%s %s" % (verdicts.LOOKS[v].letter, v) for v in verdicts.LOOKS)
-    return "\n".join(["Letters: %s · %s start methods disagree · %s no record." % (
-        key, MIXED, verdicts.MISSING.letter), ""] + out)
+    return "\n".join(
+        ["Letters: %s · %s start methods disagree · %s no record." % (key, MIXED, verdicts.MISSING.letter), ""] + out
+    )
 
 
 def markdown(records, stamp_info=None):
@@ -78,13 +95,22 @@ def markdown(records, stamp_info=None):
     st = stamp_info or stamp(records)
     out = ["# gevent × multiprocessing: compatibility table", "", stamp_text(st), "", _legend() + ".", ""]
     starts = m["starts"]
-    out.append("Each cell shows one symbol per start method, in this order: %s. "
-               "`none` is the unpatched control." % ", ".join(starts))
+    out.append(
+        "Each cell shows one symbol per start method, in this order: %s. "
+        "`none` is the unpatched control." % ", ".join(starts)
+    )
     grids = text_grids(m)
     if grids:
-        out += ["", "## At a glance", "", "One row per Python, one column per gevent release (oldest first), "
-                "one letter per configuration and release: the verdict its start methods gave "
-                "(those that can run there).", "", grids]
+        out += [
+            "",
+            "## At a glance",
+            "",
+            "One row per Python, one column per gevent release (oldest first), "
+            "one letter per configuration and release: the verdict its start methods gave "
+            "(those that can run there).",
+            "",
+            grids,
+        ]
     else:
         out.append("")
     if seed_present(records):
@@ -94,8 +120,11 @@ def markdown(records, stamp_info=None):
         out.append("## %s" % case)
         if m["whats"].get(case):
             out += ["", m["whats"][case]]
-        out += ["", "| Python | gevent | %s |" % " | ".join("`%s`" % md_cell(k) for k in cfgs),
-                "|---|---|" + "---|" * len(cfgs)]
+        out += [
+            "",
+            "| Python | gevent | %s |" % " | ".join("`%s`" % md_cell(k) for k in cfgs),
+            "|---|---|" + "---|" * len(cfgs),
+        ]
         for py, gv in m["rows"]:
             row = []
             for k in cfgs:
@@ -105,8 +134,9 @@ def markdown(records, stamp_info=None):
                     if cell is None:
                         syms.append(verdicts.MISSING.symbol)
                     else:
-                        syms.append(verdicts.look(cell["verdict"]).symbol +
-                                    (verdicts.FLAKY_MARK if cell["flaky"] else ""))
+                        syms.append(
+                            verdicts.look(cell["verdict"]).symbol + (verdicts.FLAKY_MARK if cell["flaky"] else "")
+                        )
                 row.append("".join(syms))
             if any(set(r) - {verdicts.MISSING.symbol} for r in row):
                 out.append("| %s | %s | %s |" % (py, gv, " | ".join(row)))
@@ -116,9 +146,17 @@ def markdown(records, stamp_info=None):
         out += ["## Hangs and failures, by signature", ""]
         for (case, config, verdict, sig), group in probs:
             where = where_text([(c["python"], c["gevent"], c["start"]) for c in group])
-            out.append("- **%s / %s**: %s %s — %s  \n  %s" % (
-                case, md_cell(config), verdicts.look(verdict).symbol, verdict,
-                "`%s`" % md_cell(sig) if sig else "(no signature)", where))
+            out.append(
+                "- **%s / %s**: %s %s — %s  \n  %s"
+                % (
+                    case,
+                    md_cell(config),
+                    verdicts.look(verdict).symbol,
+                    verdict,
+                    "`%s`" % md_cell(sig) if sig else "(no signature)",
+                    where,
+                )
+            )
         out.append("")
     flaky = [c for c in m["cells"] if c["flaky"]]
     if flaky:

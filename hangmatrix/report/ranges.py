@@ -1,4 +1,5 @@
 """Sets of versions as the text a person reads: contiguous runs within an ordered list (`20.9.0–26.9.0`)."""
+
 from ..model import order, versions
 
 

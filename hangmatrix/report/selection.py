@@ -1,5 +1,6 @@
 """Reading records for a table (JSONL files, folders of them, or a JSON file written by
 hangmatrix.report.tabular.json_text, such as docs/compat.json) and selecting them by axis."""
+
 import fnmatch
 import json
 import os
@@ -42,11 +43,11 @@ def _match_any(value, patterns, version=False):
 def select(records, case=(), config=(), start=(), python=(), gevent=(), verdict=()):
     """Records matching every axis given (lists of globs; an empty list means any; python and gevent also
     match by version prefix, `3.11` for 3.11.7)."""
-    want = {"case": case, "config": config, "start": start, "python": python, "gevent": gevent,
-            "verdict": verdict}
+    want = {"case": case, "config": config, "start": start, "python": python, "gevent": gevent, "verdict": verdict}
     out = []
     for rec in records:
-        if all(not pats or _match_any(rec.get(axis), pats, axis in ("python", "gevent"))
-               for axis, pats in want.items()):
+        if all(
+            not pats or _match_any(rec.get(axis), pats, axis in ("python", "gevent")) for axis, pats in want.items()
+        ):
             out.append(rec)
     return out

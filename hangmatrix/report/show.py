@@ -1,6 +1,7 @@
 """`hangmatrix show CELL`: a record's diagnosis as a person reads it: the process tree with each thread's
 blocked call, the pipes it waits on and who holds their other end, then the Python stacks and greenlets.
 A compact record (hangmatrix.store.compact) shows its tree's summary and says what it left out."""
+
 from ..model.record import Record
 
 
@@ -15,25 +16,44 @@ def render(rec: Record) -> str:
         lines.append("  " + rec.signature)
     prov = rec.provenance
     start = rec.start_used or {}
-    lines.append("python %s (%s), gevent %s, greenlet %s; start method requested %s, used %s%s" % (
-        rec.python, prov.get("interpreter", "?"), rec.gevent, rec.greenlet,
-        rec.start, start.get("seen_in_tree") or start.get("reported") or "?",
-        "; set_start_method refused: %s" % start["refused"] if start.get("refused") else ""))
+    lines.append(
+        "python %s (%s), gevent %s, greenlet %s; start method requested %s, used %s%s"
+        % (
+            rec.python,
+            prov.get("interpreter", "?"),
+            rec.gevent,
+            rec.greenlet,
+            rec.start,
+            start.get("seen_in_tree") or start.get("reported") or "?",
+            "; set_start_method refused: %s" % start["refused"] if start.get("refused") else "",
+        )
+    )
     if prov.get("requires"):
         resolved = prov.get("requires_resolved") or {}
-        lines.append("requires %s: installed %s, resolved as of %s" % (
-            ", ".join(prov["requires"]), ", ".join("%s %s" % kv for kv in resolved.items()) or "nothing",
-            "the newest on %s" % prov.get("requires_as_of") if prov.get("requires_newest") else prov.get("requires_as_of")))
+        lines.append(
+            "requires %s: installed %s, resolved as of %s"
+            % (
+                ", ".join(prov["requires"]),
+                ", ".join("%s %s" % kv for kv in resolved.items()) or "nothing",
+                "the newest on %s" % prov.get("requires_as_of")
+                if prov.get("requires_newest")
+                else prov.get("requires_as_of"),
+            )
+        )
     point = rec.patch_point
     if point:
-        lines.append("its patch point: %s on line %s of %s (%s)" % (point.get("source") or point.get("call"),
-                                                                  point.get("line"), point.get("file"), point.get("in")))
+        lines.append(
+            "its patch point: %s on line %s of %s (%s)"
+            % (point.get("source") or point.get("call"), point.get("line"), point.get("file"), point.get("in"))
+        )
     for ev in (rec.events or {}).get("notable", []):
         if ev.get("ev") == "patched":
             lines.append("patched at %s: %s" % (ev.get("where"), ev.get("call")))
         elif ev.get("ev") == "start_method_program":
-            lines.append("the program's set_start_method(%r) on line %s of %s: not obeyed, the cell runs %s" % (
-                ev.get("asked"), ev.get("line"), ev.get("file"), ev.get("kept")))
+            lines.append(
+                "the program's set_start_method(%r) on line %s of %s: not obeyed, the cell runs %s"
+                % (ev.get("asked"), ev.get("line"), ev.get("file"), ev.get("kept"))
+            )
     diag = rec.diagnosis
     if rec.compact:
         lines.append("compact record: " + diag.get("compact", "the tree's summary only"))
@@ -41,26 +61,42 @@ def render(rec: Record) -> str:
     if procs:
         lines.append("")
         lines.append("process tree (as sampled before the kill):")
-        depth = {}
+        depth: dict[int, int] = {}
         for p in procs:
             depth[p["pid"]] = depth.get(p["ppid"], -1) + 1
             pad = "  " * (depth[p["pid"]] + 1)
             lines.append("%s%d %s  [%s]" % (pad, p["pid"], p["role"], (p["cmdline"] or "")[:120]))
             for t in p["threads"]:
-                lines.append("%s  thread %d %-12s %s %s  (%s%s)" % (
-                    pad, t["tid"], t["name"], t["state"], t["call"], t["wchan"] or "-",
-                    ", " + t["wait"] + " wait" if t.get("wait") else ""))
+                lines.append(
+                    "%s  thread %d %-12s %s %s  (%s%s)"
+                    % (
+                        pad,
+                        t["tid"],
+                        t["name"],
+                        t["state"],
+                        t["call"],
+                        t["wchan"] or "-",
+                        ", " + t["wait"] + " wait" if t.get("wait") else "",
+                    )
+                )
                 pipe = t.get("pipe")
                 if pipe:
-                    holders = ", ".join("%s %d (fd %d) in %s" % (h["role"], h["pid"], h["fd"], h["blocked_in"])
-                                        for h in pipe["holders"]) or "nobody"
+                    holders = (
+                        ", ".join(
+                            "%s %d (fd %d) in %s" % (h["role"], h["pid"], h["fd"], h["blocked_in"])
+                            for h in pipe["holders"]
+                        )
+                        or "nobody"
+                    )
                     lines.append("%s    %s %s end held by: %s" % (pad, pipe["target"], pipe["other_end"], holders))
                     if pipe.get("outside_holders"):
                         lines.append("%s    also held outside the tree by %s" % (pad, pipe["outside_holders"]))
                 wake = t.get("wake")
                 if wake and not pipe:
-                    lines.append("%s    waits on %s; inside, %s could end it" % (
-                        pad, ", ".join(wake["on"]) or "nothing examined", wake["inside"] or "nobody"))
+                    lines.append(
+                        "%s    waits on %s; inside, %s could end it"
+                        % (pad, ", ".join(wake["on"]) or "nothing examined", wake["inside"] or "nobody")
+                    )
                 for why in (wake or {}).get("outside", []):
                     lines.append("%s    outside: %s" % (pad, why))
     for title, key in (("python stacks (every thread, on SIGUSR1)", "python_stacks"), ("greenlets", "greenlets")):
@@ -72,14 +108,16 @@ def render(rec: Record) -> str:
             for pid, text in blocks.items():
                 lines.append("  --- %s %s" % (pid, roles.get(pid, "")))
                 lines.extend("    " + line for line in text.splitlines())
-    for name, tail in (("stderr", rec.stderr_tail), ("stdout", rec.stdout_tail)):
-        if (tail or "").strip():
+    for name, tail in (("stderr", rec.stderr_tail or ""), ("stdout", rec.stdout_tail or "")):
+        if tail.strip():
             lines.append("")
             lines.append(name + " (end):")
             lines.extend("  " + line for line in tail.strip().splitlines()[-25:])
     cleanup = rec.cleanup
     if cleanup:
         lines.append("")
-        lines.append("cleanup: tree killed in %.3f s, survivors %s, removed %s" % (
-            cleanup.get("kill_s", 0), cleanup.get("survivors") or "none", cleanup.get("shm_removed") or "nothing"))
+        lines.append(
+            "cleanup: tree killed in %.3f s, survivors %s, removed %s"
+            % (cleanup.get("kill_s", 0), cleanup.get("survivors") or "none", cleanup.get("shm_removed") or "nothing")
+        )
     return "\n".join(lines)

@@ -1,22 +1,32 @@
 """Signatures compared across runs: run-specific numbers (pipe inodes, thread ids, pids, addresses) and
 list orders removed, so one situation (case, configuration, verdict, normalized signature) is one group."""
+
 import re
 
 from ..model import order, verdicts
 from ..model.text import split_top_level
 
-_NUMS = [(re.compile(r"pipe:\[\d+\]"), "pipe:[…]"), (re.compile(r"socket:\[\d+\]"), "socket:[…]"),
-         (re.compile(r"\bthread \d+"), "thread …"), (re.compile(r"\bpid \d+"), "pid …"),
-         (re.compile(r"0x[0-9a-f]{6,}"), "0x…")]
+_NUMS = [
+    (re.compile(r"pipe:\[\d+\]"), "pipe:[…]"),
+    (re.compile(r"socket:\[\d+\]"), "socket:[…]"),
+    (re.compile(r"\bthread \d+"), "thread …"),
+    (re.compile(r"\bpid \d+"), "pid …"),
+    (re.compile(r"0x[0-9a-f]{6,}"), "0x…"),
+]
 
 
 def _sort_lists(text):
     """Sort comma lists (inside parentheses and after `: `) so orderings of one situation compare equal."""
+
     def inner(m):
         return "(" + ", ".join(sorted(split_top_level(_sort_lists(m.group(1))))) + ")"
+
     text = re.sub(r"\(((?:[^()]|\([^()]*\))*,(?:[^()]|\([^()]*\))*)\)", inner, text)
-    return re.sub(r"(writers|readers): ([^;]*)", lambda m: "%s: %s" % (
-        m.group(1), ", ".join(sorted(split_top_level(m.group(2))))), text)
+    return re.sub(
+        r"(writers|readers): ([^;]*)",
+        lambda m: "%s: %s" % (m.group(1), ", ".join(sorted(split_top_level(m.group(2))))),
+        text,
+    )
 
 
 def normalize_signature(sig):
@@ -42,6 +52,12 @@ def problems(cs):
         if verdicts.works(c["verdict"]) or verdicts.untested(c["verdict"]) and not c["signature"]:
             continue
         groups.setdefault(situation(c), []).append(c)
-    return sorted(groups.items(), key=lambda kv: (order.case(kv[0][0]), order.config(kv[0][1]),
-                                                  _PROBLEM_ORDER.index(kv[0][2])
-                                                  if kv[0][2] in _PROBLEM_ORDER else 99, kv[0][3]))
+    return sorted(
+        groups.items(),
+        key=lambda kv: (
+            order.case(kv[0][0]),
+            order.config(kv[0][1]),
+            _PROBLEM_ORDER.index(kv[0][2]) if kv[0][2] in _PROBLEM_ORDER else 99,
+            kv[0][3],
+        ),
+    )

@@ -1,5 +1,6 @@
 """The table as data: CSV (one row per cell) and JSON (the records with the stamp and the claims), and the
 trimming that keeps a full matrix's JSON small (stacks once per situation)."""
+
 import csv
 import io
 import json
@@ -11,8 +12,22 @@ from .claims import claims
 from .signatures import situation
 from .stamp import stamp
 
-CSV_FIELDS = ("id", "case", "config", "start", "python", "gevent", "greenlet", "verdict", "signature",
-              "elapsed_s", "start_used", "runs", "verdicts_seen", "recorded_at")
+CSV_FIELDS = (
+    "id",
+    "case",
+    "config",
+    "start",
+    "python",
+    "gevent",
+    "greenlet",
+    "verdict",
+    "signature",
+    "elapsed_s",
+    "start_used",
+    "runs",
+    "verdicts_seen",
+    "recorded_at",
+)
 
 
 def csv_text(records):
@@ -28,10 +43,24 @@ def csv_text(records):
                 continue
             rec = cell["rec"]
             used = rec.get("start_used") or {}
-            w.writerow([cell["id"], case, config, start, py, gv, rec.get("greenlet", ""), cell["verdict"],
-                        cell["signature"], rec.get("elapsed_s", ""),
-                        used.get("seen_in_tree") or used.get("reported") or "", cell["runs"],
-                        " ".join(map(str, cell["verdicts"])), rec.get("recorded_at", "")])
+            w.writerow(
+                [
+                    cell["id"],
+                    case,
+                    config,
+                    start,
+                    py,
+                    gv,
+                    rec.get("greenlet", ""),
+                    cell["verdict"],
+                    cell["signature"],
+                    rec.get("elapsed_s", ""),
+                    used.get("seen_in_tree") or used.get("reported") or "",
+                    cell["runs"],
+                    " ".join(map(str, cell["verdicts"])),
+                    rec.get("recorded_at", ""),
+                ]
+            )
     return buf.getvalue()
 
 
@@ -44,8 +73,15 @@ def representatives(cs):
         groups.setdefault(situation(c), []).append(c)
     out = {}
     for group in groups.values():
-        rep = max(group, key=lambda c: (versions.key(c["python"]), versions.key(c["gevent"]),
-                                        order.start(c["start"])[0] == 0, c["id"]))
+        rep = max(
+            group,
+            key=lambda c: (
+                versions.key(c["python"]),
+                versions.key(c["gevent"]),
+                order.start(c["start"])[0] == 0,
+                c["id"],
+            ),
+        )
         for c in group:
             out[c["id"]] = rep["id"]
     return out
@@ -78,6 +114,18 @@ def json_text(records, stamp_info=None, trim=False):
     """The records, with the stamp and the claims: {"hangmatrix", "stamp", "claims", "records", "trimmed"}.
     trim: see trimmed() (compat.json is written trimmed; the JSONL store has every diagnosis whole)."""
     st = stamp_info or stamp(records)
-    return json.dumps({"hangmatrix": __version__, "stamp": st, "claims": claims(records), "trimmed": bool(trim),
-                       "records": trimmed(records) if trim else list(records)},
-                      indent=None, sort_keys=True, default=str) + "\n"
+    return (
+        json.dumps(
+            {
+                "hangmatrix": __version__,
+                "stamp": st,
+                "claims": claims(records),
+                "trimmed": bool(trim),
+                "records": trimmed(records) if trim else list(records),
+            },
+            indent=None,
+            sort_keys=True,
+            default=str,
+        )
+        + "\n"
+    )

@@ -1,4 +1,5 @@
 """Every format of the table written to one folder (`hangmatrix run --table`, `hangmatrix table --out`)."""
+
 import os
 
 from .html import html
@@ -14,9 +15,12 @@ def write_all(records, folder):
     os.makedirs(folder, exist_ok=True)
     st = stamp(records)
     out = {}
-    for fmt, name, text in (("md", "compat.md", markdown(records, st)), ("html", "compat.html", html(records, st)),
-                            ("csv", "compat.csv", csv_text(records)),
-                            ("json", "compat.json", json_text(records, st, trim=True))):
+    for fmt, name, text in (
+        ("md", "compat.md", markdown(records, st)),
+        ("html", "compat.html", html(records, st)),
+        ("csv", "compat.csv", csv_text(records)),
+        ("json", "compat.json", json_text(records, st, trim=True)),
+    ):
         path = os.path.join(folder, name)
         tmp = path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:

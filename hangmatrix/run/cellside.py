@@ -52,6 +52,7 @@ format_run_info()), one block per process in one write:
   ...text...
   === end pid=N ===
 """
+
 import json
 
 UNSUPPORTED_EXIT = 86  # the exit status of a process after its `unsupported` event
@@ -60,9 +61,19 @@ PROGRESS_EVENTS = ("call", "tick", "process", "start")  # events that show the p
 
 def cell_env(spec, events, stacks, greenlets, shm_names):
     """The HANGMATRIX_CELL value for a cell (spec: a CellSpec; the three files as the cell sees them)."""
-    return json.dumps({"config": spec.config, "start": spec.start, "marked": spec.case.marked,
-                       "progress": list(spec.case.progress), "workers": list(spec.case.workers),
-                       "events": events, "stacks": stacks, "greenlets": greenlets, "shm_names": bool(shm_names)})
+    return json.dumps(
+        {
+            "config": spec.config,
+            "start": spec.start,
+            "marked": spec.case.marked,
+            "progress": list(spec.case.progress),
+            "workers": list(spec.case.workers),
+            "events": events,
+            "stacks": stacks,
+            "greenlets": greenlets,
+            "shm_names": bool(shm_names),
+        }
+    )
 
 
 def parse_events(data):

@@ -12,6 +12,7 @@ Each mechanism is a small setup/teardown pair, chosen by what the machine allows
   else the injected code names every semaphore and segment the cell creates and those are unlinked after.
 HANGMATRIX_CONTAIN_OFF=pidns,cgroup,userns switches mechanisms off (to compare, or to test a fallback).
 """
+
 import ctypes
 import os
 import re
@@ -37,6 +38,7 @@ def switched_off():
 
 
 # ---------------------------------------------------------------- sizes
+
 
 def memory_total():
     with open("/proc/meminfo") as f:
@@ -73,6 +75,7 @@ def human(size):
 
 # ---------------------------------------------------------------- cgroups
 
+
 def _own_cgroups():
     """{hierarchy: path} of this process, from /proc/self/cgroup ('' is the unified cgroup2 one)."""
     found = {}
@@ -108,7 +111,7 @@ class Cgroups:
 
     def __init__(self, name, memory, pids=PIDS_MAX):
         self.name, self.memory_cap, self.pids_cap = name, memory, pids
-        self.dirs = []        # every cgroup made, to join and to remove
+        self.dirs = []  # every cgroup made, to join and to remove
         self.memory = self.pids = None
         self.memory_dir = self.pids_dir = self.kill_file = None
         self.layout = ""
@@ -211,13 +214,22 @@ class Cgroups:
 
 # ---------------------------------------------------------------- namespaces and the first process
 
+
 def _fail(what):
     raise OSError(ctypes.get_errno(), what)
 
 
 def _mount(source, target, fstype, flags, data=None):
-    if _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
-                   data.encode() if data else None) != 0:
+    if (
+        _libc.mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            flags,
+            data.encode() if data else None,
+        )
+        != 0
+    ):
         _fail("mount %s on %s" % (source, target))
 
 
@@ -356,7 +368,7 @@ class Namespace:
         deadline = time.monotonic() + 10
         kids = []
         while not kids and time.monotonic() < deadline:  # the case parent waits for `go` before its exec,
-            kids = watch.children(self.init_pid)          # so it is init's only child here
+            kids = watch.children(self.init_pid)  # so it is init's only child here
             if not kids:
                 if os.waitpid(self.init_pid, os.WNOHANG)[0]:
                     self.init_pid = None
@@ -391,6 +403,7 @@ class Namespace:
         while self.poll() is None:
             if timeout is not None and time.monotonic() > deadline:
                 import subprocess
+
                 raise subprocess.TimeoutExpired("init", timeout)
             time.sleep(0.005)
         return self.returncode
@@ -489,13 +502,18 @@ def _exec_case(launch, go_r, status_w):
 
 # ---------------------------------------------------------------- after the cell
 
+
 def cap_hit(cgroups, containment, rec):
     """The signature of a cap the cell ran into, or None: the kernel's own counts for a cgroup; under the
     rlimit fallback, a cell that failed with the interpreter's MemoryError (or ENOMEM)."""
     cap, stderr = containment.get("memory_cap"), rec.get("stderr_tail", "")
     failed = rec.get("verdict") in ("error", "crash")
-    if cgroups.oom_kills() or (containment.get("memory") == "RLIMIT_DATA" and cap and failed and
-                               ("MemoryError" in stderr or "Cannot allocate memory" in stderr)):
+    if cgroups.oom_kills() or (
+        containment.get("memory") == "RLIMIT_DATA"
+        and cap
+        and failed
+        and ("MemoryError" in stderr or "Cannot allocate memory" in stderr)
+    ):
         return "out of memory (cap %s)" % human(cap)
     if cgroups.fork_refusals():
         return "process cap: forks refused beyond %d processes and threads (%s)" % (cgroups.pids_cap, cgroups.pids)

@@ -2,6 +2,7 @@
 its own supervisor (hangmatrix.run.supervisor), many at a time. The harness side of the process tree: it
 starts one supervisor server per run and asks it for one supervisor per cell.
 """
+
 import contextlib
 import json
 import os
@@ -11,16 +12,14 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from ..model import cases, configs, settings
-from . import contain
 from ..envs import deps
 from ..envs.build import ensure_env
 from ..envs.errors import EnvError
 from ..envs.index import gevent_releases
 from ..envs.interpreters import discover, find_interpreter
-from ..store import records
-from ..model import record
+from ..model import cases, configs, record, settings
 from ..model.cellspec import CaseRef, CellSpec, Provenance
+from . import contain
 from .supervisor import without_run
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,16 +31,26 @@ PACKAGE_PARENT = os.path.dirname(PACKAGE_DIR)
 
 # ---------------------------------------------------------------- one cell
 
+
 def make_spec(case, config, start, env, timeout=settings.DEFAULT_TIMEOUT, detect=True, memory=None):
     """The CellSpec of a cell in a built environment (env is an envs.env.Env). memory: the cell's memory cap
     in bytes (default: its share of the machine at the default parallelism)."""
     interp = env.interpreter
     return CellSpec(
-        id=record.cell_id(case.name, interp.short, env.gevent, config["name"], start), case=CaseRef.of(case),
-        config=config, start=start, timeout=timeout, detect=detect, requires=tuple(env.requires),
+        id=record.cell_id(case.name, interp.short, env.gevent, config["name"], start),
+        case=CaseRef.of(case),
+        config=config,
+        start=start,
+        timeout=timeout,
+        detect=detect,
+        requires=tuple(env.requires),
         memory=memory or contain.default_memory(default_jobs()),
-        argv=(env.python, env.stage_program(case.path)), inject=env.stage(INJECT_DIR), root=interp.root or "",
-        tmp_base=env.tmp_base, provenance=Provenance.of(interp, env.gevent, env=env))
+        argv=(env.python, env.stage_program(case.path)),
+        inject=env.stage(INJECT_DIR),
+        root=interp.root or "",
+        tmp_base=env.tmp_base,
+        provenance=Provenance.of(interp, env.gevent, env=env),
+    )
 
 
 class Supervisors:
@@ -49,7 +58,8 @@ class Supervisors:
 
     It listens on an abstract Unix socket (nothing to remove afterwards); each cell is one connection: the
     spec goes in, the record comes out. Such a socket has no permissions, so the server serves only
-    connections whose SO_PEERCRED is this process (supervisor._from_harness). It dies with the harness: when the harness exits or is killed, the
+    connections whose SO_PEERCRED is this process (supervisor._from_harness). It dies with the harness: when the
+    harness exits or is killed, the
     server's stdin (a pipe only the harness holds) closes, and it stops every supervisor still running."""
 
     def __init__(self):
@@ -60,7 +70,11 @@ class Supervisors:
             listener.listen(128)
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hangmatrix.run.supervisor", str(listener.fileno()), str(os.getpid())],
-                stdin=subprocess.PIPE, pass_fds=(listener.fileno(),), start_new_session=True, cwd=PACKAGE_PARENT)
+                stdin=subprocess.PIPE,
+                pass_fds=(listener.fileno(),),
+                start_new_session=True,
+                cwd=PACKAGE_PARENT,
+            )
         finally:
             listener.close()  # the server holds it now
 
@@ -75,8 +89,11 @@ class Supervisors:
                     data = answer.read()
             return json.loads(data.decode().strip().splitlines()[-1])
         except (OSError, ValueError, IndexError) as exc:
-            why = "no record (server exit %s)" % self.proc.poll() if isinstance(exc, (ValueError, IndexError)) \
+            why = (
+                "no record (server exit %s)" % self.proc.poll()
+                if isinstance(exc, (ValueError, IndexError))
                 else str(exc)
+            )
             return without_run(spec, "error", "harness supervisor failed: %s" % why)
 
     def close(self):
@@ -105,6 +122,7 @@ def run_cell(spec, supervisors=None):
 
 # ---------------------------------------------------------------- planning and executing a matrix
 
+
 class PlanError(ValueError):
     """A selection that names nothing runnable; one line."""
 
@@ -118,38 +136,78 @@ def default_jobs():
 def _installed_gevent():
     try:
         from importlib.metadata import version
+
         return version("gevent")
     except Exception:
         return None
 
 
-def make_item(case, config, start, interp, gevent, timeout=settings.DEFAULT_TIMEOUT, detect=True, requires=(), requires_newest=False,
-              memory=None):
+def make_item(
+    case,
+    config,
+    start,
+    interp,
+    gevent,
+    timeout=settings.DEFAULT_TIMEOUT,
+    detect=True,
+    requires=(),
+    requires_newest=False,
+    memory=None,
+):
     """One planned cell: what execute() needs to build its environment and run it; `requires` (normalized,
     hangmatrix.envs.deps) and `requires_newest` key its environment; `memory` caps the cell (None: the default)."""
-    return {"id": record.cell_id(case.name, interp.short, gevent, config["name"], start), "case": case,
-            "config": config, "start": start, "interpreter": interp, "gevent": gevent, "timeout": timeout,
-            "detect": detect, "requires": requires, "requires_newest": requires_newest, "memory": memory}
+    return {
+        "id": record.cell_id(case.name, interp.short, gevent, config["name"], start),
+        "case": case,
+        "config": config,
+        "start": start,
+        "interpreter": interp,
+        "gevent": gevent,
+        "timeout": timeout,
+        "detect": detect,
+        "requires": requires,
+        "requires_newest": requires_newest,
+        "memory": memory,
+    }
 
 
-def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matrix=None, matrix_file=None,
-         timeout=settings.DEFAULT_TIMEOUT, detect=True, warn=print, note=None, requires=(), requires_newest=False, memory=None):
+def plan(
+    case_names=(),
+    config_names=(),
+    starts=(),
+    pythons=(),
+    gevents=(),
+    matrix=None,
+    matrix_file=None,
+    timeout=settings.DEFAULT_TIMEOUT,
+    detect=True,
+    warn=print,
+    note=None,
+    requires=(),
+    requires_newest=False,
+    memory=None,
+):
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
     the harness's own gevent), any axis overridden by explicit options. A missing interpreter is reported
     in one line and the rest is still planned; an unknown gevent release becomes env-error records.
     note(text), when given, hears which matrix file was used. Each cell's `requires` is its case's own,
     the matrix's and these (`--requires`), as one sorted set."""
     import dataclasses
+
     from ..model import matrix as matrix_mod
+
     if matrix or matrix_file:
         m = matrix_mod.load_matrix(matrix_file, matrix or "default")
         if note:
             note(matrix_mod.describe(m))
     else:
-        m = matrix_mod.Matrix(pythons=["%d.%d" % sys.version_info[:2]], gevents=[_installed_gevent() or "default"],
-                              starts=list(configs.STARTS), configs=list(configs.NAMED))
-    overrides = {"cases": case_names, "configs": config_names, "starts": starts, "pythons": pythons,
-                 "gevents": gevents}
+        m = matrix_mod.Matrix(
+            pythons=["%d.%d" % sys.version_info[:2]],
+            gevents=[_installed_gevent() or "default"],
+            starts=list(configs.STARTS),
+            configs=list(configs.NAMED),
+        )
+    overrides = {"cases": case_names, "configs": config_names, "starts": starts, "pythons": pythons, "gevents": gevents}
     m = dataclasses.replace(m, **{axis: list(v) for axis, v in overrides.items() if v})
     chosen_cases = cases.select(m.cases)
     chosen_configs = [configs.parse(c) for c in m.configs]
@@ -167,8 +225,7 @@ def plan(case_names=(), config_names=(), starts=(), pythons=(), gevents=(), matr
             wanted = () if case.problem else deps.normalize(case.requires + shared)
             for config in chosen_configs:
                 for start in chosen_starts:
-                    items.append(make_item(case, config, start, interp, gv, timeout, detect, wanted, newest,
-                                           memory))
+                    items.append(make_item(case, config, start, interp, gv, timeout, detect, wanted, newest, memory))
     return items
 
 
@@ -178,8 +235,10 @@ def _interpreters(m, warn, say):
     if m.pythons == ["discovered"]:
         found = discover(debian_root=m.debian_root, say=say)
         if not found:
-            raise PlanError("no cell to run: the pythons axis is empty (no CPython 2.7 or 3.6+ in pyenv, uv's "
-                            "folder or PATH; name one with --python PATH)")
+            raise PlanError(
+                "no cell to run: the pythons axis is empty (no CPython 2.7 or 3.6+ in pyenv, uv's "
+                "folder or PATH; name one with --python PATH)"
+            )
         return found
     found, missing = [], []
     for spec in m.pythons:
@@ -202,12 +261,15 @@ def _gevent_pairs(m, interps, warn):
     try:
         pairs = m.pairs(interps, gevent_releases)
     except EnvError as exc:
-        raise PlanError("no cell to run: the gevents axis (%s) needs the package index: %s"
-                        % (m.gevents[0], exc)) from None
+        raise PlanError(
+            "no cell to run: the gevents axis (%s) needs the package index: %s" % (m.gevents[0], exc)
+        ) from None
     without = [i.version for i in m.select(interps) if all(p[0] != i for p in pairs)]
     if without and not pairs:
-        raise PlanError("no cell to run: the gevents axis (%s) is empty: no gevent release from 1.1 on has a "
-                        "wheel for Python %s" % (m.gevents[0], ", ".join(without)))
+        raise PlanError(
+            "no cell to run: the gevents axis (%s) is empty: no gevent release from 1.1 on has a "
+            "wheel for Python %s" % (m.gevents[0], ", ".join(without))
+        )
     for version in without:
         warn("no gevent release from 1.1 on has a wheel for Python %s: its cells are left out" % version)
     return pairs
@@ -228,10 +290,16 @@ def _decided_before_launch(item):
 def _unbuilt_spec(item):
     """The CellSpec of a cell with no environment (env-error) or no run: enough for its record."""
     interp = item["interpreter"]
-    return CellSpec(id=item["id"], case=CaseRef.of(item["case"]), config=item["config"], start=item["start"],
-                    timeout=item["timeout"], detect=item["detect"], requires=tuple(item.get("requires", ())),
-                    provenance=Provenance.of(interp, item["gevent"], item.get("requires", ()),
-                                             item.get("requires_newest", False)))
+    return CellSpec(
+        id=item["id"],
+        case=CaseRef.of(item["case"]),
+        config=item["config"],
+        start=item["start"],
+        timeout=item["timeout"],
+        detect=item["detect"],
+        requires=tuple(item.get("requires", ())),
+        provenance=Provenance.of(interp, item["gevent"], item.get("requires", ()), item.get("requires_newest", False)),
+    )
 
 
 def env_key(item):
@@ -246,6 +314,7 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
     upgrade-check passes one for local wheels). `server`: a Supervisors to reuse (advise runs several
     batches with one), else one for this call."""
     from concurrent.futures import as_completed
+
     jobs = jobs or default_jobs()
     out = []
     display = _Progress(len(items)) if progress else None
@@ -261,8 +330,11 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
     for item in items:
         groups.setdefault(env_key(item), []).append(item)
     try:
-        with ThreadPoolExecutor(max_workers=2) as builders, ThreadPoolExecutor(max_workers=jobs) as cells, \
-                (contextlib.nullcontext(server) if server else Supervisors()) as server:
+        with (
+            ThreadPoolExecutor(max_workers=2) as builders,
+            ThreadPoolExecutor(max_workers=jobs) as cells,
+            contextlib.nullcontext(server) if server else Supervisors() as server,
+        ):
             make = ensure or ensure_env
             builds = {builders.submit(make, key[0], key[1], requires=key[2], newest=key[3]): key for key in groups}
             running = []
@@ -281,8 +353,15 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
                         rec.update(greenlet=env.greenlet)
                         finish(rec)
                         continue
-                    spec = make_spec(item["case"], item["config"], item["start"], env, item["timeout"], item["detect"],
-                                     item.get("memory") or contain.default_memory(jobs))
+                    spec = make_spec(
+                        item["case"],
+                        item["config"],
+                        item["start"],
+                        env,
+                        item["timeout"],
+                        item["detect"],
+                        item.get("memory") or contain.default_memory(jobs),
+                    )
                     running.append(cells.submit(server.run, spec))
             for fut in as_completed(running):
                 finish(fut.result())
@@ -297,9 +376,15 @@ class _Progress:
 
     def __init__(self, total):
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
         self.counts = {}
-        self.bar = Progress(TextColumn("{task.completed}/{task.total} cells"), BarColumn(),
-                            TextColumn("{task.description}"), TimeRemainingColumn(), transient=True)
+        self.bar = Progress(
+            TextColumn("{task.completed}/{task.total} cells"),
+            BarColumn(),
+            TextColumn("{task.description}"),
+            TimeRemainingColumn(),
+            transient=True,
+        )
         self.task = self.bar.add_task("", total=total)
         self.bar.start()
 

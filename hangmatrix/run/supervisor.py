@@ -14,6 +14,7 @@ supervisor:
   kills the whole tree and checks it is gone, removes named semaphores and the folder it made;
 - writes the record as one JSON line on its connection to the harness.
 """
+
 import contextlib
 import ctypes
 import functools
@@ -33,11 +34,11 @@ import time
 import traceback
 
 from .. import __version__
+from ..envs import deps
 from ..model import configs, record, settings
 from ..model.cellspec import CellSpec
-from . import cellside, contain
-from ..envs import deps
 from ..observe import verdict, wakers, watch
+from . import cellside, contain
 
 RECHECK_S = 0.5  # after a proof failed on a wait an outside party can end, look again at most this often
 OUTPUT_CAP = 16 * 1024 * 1024
@@ -45,30 +46,46 @@ TAIL = 4000
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 KILL_S = 10  # the kill loop gives up after this: a thousand SIGKILLed processes on a loaded machine took over 5 s
 MAX_PROCESSES = 400  # a case that forks more is stopped: the harness must stay responsive
-STOP = []  # set by SIGTERM (the server or the harness died): the watch loop ends and the tree is killed
-NOTES = []  # the write end of a pipe to the server: what this supervisor made, for the server to remove if
-            # it dies without doing so itself (_clean_after)
+STOP: list = []  # set by SIGTERM (the server or the harness died): the watch loop ends and the tree is killed
+NOTES: list = []  # the write end of a pipe to the server: what this supervisor made, for the server to remove if
+# it dies without doing so itself (_clean_after)
 
 
 @functools.lru_cache(maxsize=None)
 def host():
     """The machine, for provenance; platform.platform() reads the interpreter binary, so once per server."""
-    return {"os": platform.platform(), "kernel": platform.release(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "hangmatrix": __version__,
-            "hostname": platform.node()}  # which machine ran the cell, when shards run on many
+    return {
+        "os": platform.platform(),
+        "kernel": platform.release(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "hangmatrix": __version__,
+        "hostname": platform.node(),
+    }  # which machine ran the cell, when shards run on many
 
 
 def base_record(spec):
     """The record's fields that come from the spec (a CellSpec) and the machine, as JSON."""
     prov = spec.provenance
     return {
-        "id": spec.id, "case": spec.case.name, "config": spec.config["name"], "start": spec.start,
-        "python": prov.python, "gevent": prov.gevent, "greenlet": prov.greenlet,
-        "verdict": "", "signature": "", "elapsed_s": 0.0, "diagnosis": {},
-        "provenance": dict(prov.to_json(), case_path=spec.case.path, case_sha256=spec.case.sha256,
-                           case_what=spec.case.what, **host()),  # tables need no case file
+        "id": spec.id,
+        "case": spec.case.name,
+        "config": spec.config["name"],
+        "start": spec.start,
+        "python": prov.python,
+        "gevent": prov.gevent,
+        "greenlet": prov.greenlet,
+        "verdict": "",
+        "signature": "",
+        "elapsed_s": 0.0,
+        "diagnosis": {},
+        "provenance": dict(
+            prov.to_json(), case_path=spec.case.path, case_sha256=spec.case.sha256, case_what=spec.case.what, **host()
+        ),  # tables need no case file
         "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "detect": spec.detect, "timeout_s": spec.timeout, "schema": record.SCHEMA,
+        "detect": spec.detect,
+        "timeout_s": spec.timeout,
+        "schema": record.SCHEMA,
     }
 
 
@@ -107,7 +124,7 @@ class Cell:
 
     def inside(self, path):
         """The path as the cell sees it (inside the chroot, for Debian-root interpreters)."""
-        return path[len(self.root):] if self.root and path.startswith(self.root) else path
+        return path[len(self.root) :] if self.root and path.startswith(self.root) else path
 
     def launch(self):
         began = time.monotonic()
@@ -119,25 +136,42 @@ class Cell:
         self.cgroups = contain.Cgroups(os.path.basename(self.dir), memory).setup()
         shm = contain.shm_mechanism(self.root)
         _note(dir=self.dir, cgroups=self.cgroups.dirs, events=self.paths["events"], root=self.root, names=not shm)
-        told = functools.partial(cellside.cell_env, spec, *(self.inside(self.paths[k])
-                                                            for k in ("events", "stacks", "greenlets")))
-        cell_env.update({
-            "PYTHONPATH": spec.inject, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
-            "TMPDIR": self.inside(os.path.join(self.dir, "tmp")),
-            "HANGMATRIX_CELL": told(shm_names=not shm),
-        })
+        told = functools.partial(
+            cellside.cell_env, spec, *(self.inside(self.paths[k]) for k in ("events", "stacks", "greenlets"))
+        )
+        cell_env.update(
+            {
+                "PYTHONPATH": spec.inject,
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "TMPDIR": self.inside(os.path.join(self.dir, "tmp")),
+                "HANGMATRIX_CELL": told(shm_names=not shm),
+            }
+        )
         cwd = os.path.join(self.dir, "tmp")
         argv = list(spec.argv)
         if self.root:  # chroot resets the working directory: set it again inside
             argv = ["chroot", self.root, "/usr/bin/env", "--chdir=" + self.inside(cwd)] + argv
-        self.containment = {"cgroups": self.cgroups.layout or None, "memory_cap": memory,
-                            "memory": self.cgroups.memory or "RLIMIT_DATA",
-                            "pids": self.cgroups.pids or "watch (more than %d processes)" % MAX_PROCESSES,
-                            "cgroup_dirs": list(self.cgroups.dirs)}
-        with open(self.paths["stdout"], "wb") as out, open(self.paths["stderr"], "wb") as err, \
-                self._stdin() as stdin:
-            launch = contain.Launch(argv, cell_env, cwd, stdin.fileno(), out.fileno(), err.fileno(), self.root,
-                                    self.cgroups, None if self.cgroups.memory else memory, shm)
+        self.containment = {
+            "cgroups": self.cgroups.layout or None,
+            "memory_cap": memory,
+            "memory": self.cgroups.memory or "RLIMIT_DATA",
+            "pids": self.cgroups.pids or "watch (more than %d processes)" % MAX_PROCESSES,
+            "cgroup_dirs": list(self.cgroups.dirs),
+        }
+        with open(self.paths["stdout"], "wb") as out, open(self.paths["stderr"], "wb") as err, self._stdin() as stdin:
+            launch = contain.Launch(
+                argv,
+                cell_env,
+                cwd,
+                stdin.fileno(),
+                out.fileno(),
+                err.fileno(),
+                self.root,
+                self.cgroups,
+                None if self.cgroups.memory else memory,
+                shm,
+            )
             self.proc = None
             if os.geteuid() == 0 and "pidns" not in contain.switched_off():
                 try:
@@ -145,8 +179,7 @@ class Cell:
                 except OSError as exc:
                     self.containment["pidns_failed"] = str(exc)
             if self.proc is None:
-                kwargs = dict(stdin=stdin, stdout=out, stderr=err, cwd=cwd, env=cell_env,
-                              start_new_session=True)
+                kwargs = dict(stdin=stdin, stdout=out, stderr=err, cwd=cwd, env=cell_env, start_new_session=True)
                 try:
                     self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare, **kwargs)
                 except (OSError, subprocess.SubprocessError) as exc:  # no namespace: the exact-names fallback
@@ -155,9 +188,11 @@ class Cell:
                     cell_env["HANGMATRIX_CELL"] = told(shm_names=True)
                     self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare, **kwargs)
         self.private_shm = bool(shm)
-        self.containment.update(shm=shm or "names the cell created, unlinked after the kill",
-                                tree=getattr(self.proc, "mechanism", None) or
-                                ("subreaper + cgroup.kill" if self.cgroups.kill_file else "subreaper, kill loop"))
+        self.containment.update(
+            shm=shm or "names the cell created, unlinked after the kill",
+            tree=getattr(self.proc, "mechanism", None)
+            or ("subreaper + cgroup.kill" if self.cgroups.kill_file else "subreaper, kill loop"),
+        )
         self.launched = time.monotonic()
         self.containment["launch_s"] = round(self.launched - began, 4)
 
@@ -204,8 +239,14 @@ class Cell:
         as watch.diagnose with wakers.annotate."""
         harness_files = {self.inside(p) for p in self.paths.values()}
         init = getattr(self.proc, "init_pid", None)
-        diag = watch.diagnose(self.sample(full=True), self.proc.pid, _names(self.events), harness_files,
-                              annotate=wakers.annotate, ours=[init] if init else [])
+        diag = watch.diagnose(
+            self.sample(full=True),
+            self.proc.pid,
+            _names(self.events),
+            harness_files,
+            annotate=wakers.annotate,
+            ours=[init] if init else [],
+        )
         diag["t"] = time.time()  # recorded: wall time (samples carry the monotonic clock)
         return diag
 
@@ -311,8 +352,10 @@ def interval(elapsed):
     return 0.025 if elapsed < 1.5 else 0.05 if elapsed < 4 else 0.1
 
 
-BLIND = "this supervisor cannot see its own process under /proc (a /proc of another PID namespace is " \
+BLIND = (
+    "this supervisor cannot see its own process under /proc (a /proc of another PID namespace is "
     "mounted over it?): it cannot watch a cell"
+)
 
 
 def proc_shows_us():
@@ -331,21 +374,32 @@ def supervise(spec):
         rec.update(conclude(cell, spec, **watch_until_verdict(cell, spec)))
     finally:
         kill_s, survivors = cell.kill_tree()
-        capped = contain.cap_hit(cell.cgroups, getattr(cell, "containment", {}), rec) \
-            if getattr(cell, "cgroups", None) else None
+        capped = (
+            contain.cap_hit(cell.cgroups, getattr(cell, "containment", {}), rec)
+            if getattr(cell, "cgroups", None)
+            else None
+        )
         cleaned_at = time.monotonic()
         removed = cell.clean()
-        rec["cleanup"] = {"kill_s": kill_s, "clean_s": round(time.monotonic() - cleaned_at, 3),
-                          "survivors": survivors, "shm_removed": removed,
-                          "private_shm": getattr(cell, "private_shm", False), "cgroups_left": cell.cgroups_left,
-                          "shm_left_alone": getattr(cell, "shm_left_alone", [])}
+        rec["cleanup"] = {
+            "kill_s": kill_s,
+            "clean_s": round(time.monotonic() - cleaned_at, 3),
+            "survivors": survivors,
+            "shm_removed": removed,
+            "private_shm": getattr(cell, "private_shm", False),
+            "cgroups_left": cell.cgroups_left,
+            "shm_left_alone": getattr(cell, "shm_left_alone", []),
+        }
         rec["containment"] = getattr(cell, "containment", {})
         if capped:  # the cap decided how the cell ended, whatever the watch saw
-            rec["proof"] = dict(rec.get("proof") or {}, before_cap={"verdict": rec["verdict"],
-                                                                      "signature": rec["signature"]})
+            rec["proof"] = dict(
+                rec.get("proof") or {}, before_cap={"verdict": rec["verdict"], "signature": rec["signature"]}
+            )
             rec.update(verdict="error", signature=capped)
-        rec["cpu_s"] = {"cell": round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3),
-                        "watch": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 3)}
+        rec["cpu_s"] = {
+            "cell": round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3),
+            "watch": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 3),
+        }
     return rec
 
 
@@ -414,8 +468,14 @@ def watch_until_verdict(cell, spec):
                     result, proof = fixed_mode_found[0], dict(proof, **fixed_mode_found[1])
                 break
             time.sleep(interval(elapsed) if spec.detect else 0.25)
-    return {"result": result, "proof": proof, "snap": snap, "code": code, "quiet_at": quiet_at,
-            "proven_diag": proven_diag}
+    return {
+        "result": result,
+        "proof": proof,
+        "snap": snap,
+        "code": code,
+        "quiet_at": quiet_at,
+        "proven_diag": proven_diag,
+    }
 
 
 def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
@@ -443,8 +503,11 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
         if result != "ended":
             pids = [p["pid"] for p in diag["processes"]]
             diag["python_stacks"], diag["greenlets"] = watch.python_stacks(
-                pids, cell.paths["stacks"], cell.paths["greenlets"],
-                faulthandler=not spec.provenance.python.startswith("2."))
+                pids,
+                cell.paths["stacks"],
+                cell.paths["greenlets"],
+                faulthandler=not spec.provenance.python.startswith("2."),
+            )
     stdout, stderr = cell.tail("stdout", out_at), cell.tail("stderr", err_at)
     point = _patch_point(cell.events, cell.proc.pid)
     unapplied = configs.needs_patch_point(spec.config) and point is None
@@ -458,11 +521,13 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
                 missing = deps.missing_module(_uncaught(cell), spec.case.path, _env_python(spec))
                 name, sig = ("env-error", missing) if missing else (name, sig)
         if unapplied and name != "env-error":  # observed: the run made no patch_all() call to replace
-            name, sig = "unsupported", "the program never called gevent.monkey.patch_all() (it ran to its end " \
-                "without one: %s%s), so %s had nothing to replace; its verdicts are under none and as-written" % (
-                    name, ": " + sig if sig else "", spec.config["name"])
-        left = [{"pid": p["pid"], "role": p["role"]} for p in diag.get("processes", [])
-                if p["pid"] != cell.proc.pid]
+            name, sig = (
+                "unsupported",
+                "the program never called gevent.monkey.patch_all() (it ran to its end "
+                "without one: %s%s), so %s had nothing to replace; its verdicts are under none and as-written"
+                % (name, ": " + sig if sig else "", spec.config["name"]),
+            )
+        left = [{"pid": p["pid"], "role": p["role"]} for p in diag.get("processes", []) if p["pid"] != cell.proc.pid]
         if left:
             proof["left_running_at_exit"] = left
         fields["exit_code"] = code
@@ -473,13 +538,25 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
         name, sig = "running", ""
     else:
         name, sig = result, verdict.signature(result, diag, proof, stderr)
-    if unapplied and result not in ("ended", "interrupted"):  # no proof it never patches: the verdict stands, with that said
+    if unapplied and result not in (
+        "ended",
+        "interrupted",
+    ):  # no proof it never patches: the verdict stands, with that said
         proof["patch_point"] = "not reached before the verdict: %s was never applied" % spec.config["name"]
         sig = (sig + "; " if sig else "") + "before any patch_all() call (%s not applied)" % spec.config["name"]
     fields["patch_point"] = point
-    fields.update(verdict=name, signature=sig, elapsed_s=elapsed, diagnosis=diag, proof=proof,
-                  stdout_tail=stdout, stderr_tail=stderr, quiescent_at_s=quiet_at,
-                  events=_event_summary(cell.events), start_used=_start_used(spec, cell.events, diag))
+    fields.update(
+        verdict=name,
+        signature=sig,
+        elapsed_s=elapsed,
+        diagnosis=diag,
+        proof=proof,
+        stdout_tail=stdout,
+        stderr_tail=stderr,
+        quiescent_at_s=quiet_at,
+        events=_event_summary(cell.events),
+        start_used=_start_used(spec, cell.events, diag),
+    )
     return fields
 
 
@@ -488,7 +565,6 @@ def _patch_point(events, first_pid):
     one, else the first any process of the tree reached; None if none did."""
     points = [{k: v for k, v in e.items() if k not in ("ev", "t")} for e in events if e["ev"] == "patch_point"]
     return next((p for p in points if p["pid"] == first_pid), points[0] if points else None)
-
 
 
 def _unproven(name, proof, diag):
@@ -521,8 +597,16 @@ def _event_summary(events):
     for e in events:
         key = e["ev"] + (":" + e["fn"] if "fn" in e else "")
         counts[key] = counts.get(key, 0) + 1
-        if e["ev"] in ("patch_point", "patched", "start_method", "start_method_refused", "start_method_program",
-                       "unsupported", "process", "uncaught"):
+        if e["ev"] in (
+            "patch_point",
+            "patched",
+            "start_method",
+            "start_method_refused",
+            "start_method_program",
+            "unsupported",
+            "process",
+            "uncaught",
+        ):
             keep.append({k: v for k, v in e.items() if k != "t"})
     return {"counts": counts, "notable": keep[:40]}
 
@@ -538,12 +622,16 @@ def _start_used(spec, events, diag):
             seen = "spawn"
     if not seen and len(diag.get("processes", [])) > 1:
         seen = "fork"
-    return {"requested": spec.start, "reported": reported, "seen_in_tree": seen or None,
-            "refused": next((e["error"] for e in events if e["ev"] == "start_method_refused"), None)}
-
+    return {
+        "requested": spec.start,
+        "reported": reported,
+        "seen_in_tree": seen or None,
+        "refused": next((e["error"] for e in events if e["ev"] == "start_method_refused"), None),
+    }
 
 
 # ---------------------------------------------------------------- the server
+
 
 class _Stopped(Exception):
     """SIGTERM reached the server."""
@@ -699,8 +787,10 @@ def _from_harness(conn, harness_pid):
     pid, uid, _ = ucred.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, ucred.size))
     if pid == harness_pid and uid == os.getuid():
         return True
-    sys.stderr.write("hangmatrix supervisor server: refused a connection from pid %d (uid %d): only the "
-                     "harness (pid %d, uid %d) may start cells\n" % (pid, uid, harness_pid, os.getuid()))
+    sys.stderr.write(
+        "hangmatrix supervisor server: refused a connection from pid %d (uid %d): only the "
+        "harness (pid %d, uid %d) may start cells\n" % (pid, uid, harness_pid, os.getuid())
+    )
     sys.stderr.flush()
     return False
 

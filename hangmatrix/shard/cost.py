@@ -7,18 +7,27 @@ gevent series (the release's first number: whether a configuration hangs, and so
 changes with it), start method and configuration; series, start method and configuration; interpreter,
 start method and configuration; interpreter and start method; start method and configuration; start
 method; every cell. (The exact release is too fine: most releases install on few interpreters, and the
-model fitted on half the full run predicted the other half worse with it; docs/scale-out.md.) The built-in model (hangmatrix/data/cost_model.json) is that table fitted from the committed
+model fitted on half the full run predicted the other half worse with it; docs/scale-out.md.) The built-in model
+(hangmatrix/data/cost_model.json) is that table fitted from the committed
 full run (docs/compat.json, `python -m hangmatrix.shard.cost docs/compat.json` rewrites it and prints its
 error); a records file given to `plan --records` is fitted the same way and asked first.
 """
+
 import hashlib
 import json
 import os
 import sys
 
 MODEL_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "cost_model.json")
-LEVELS = (("python", "series", "start", "config"), ("series", "start", "config"), ("python", "start", "config"),
-          ("python", "start"), ("start", "config"), ("start",), ())
+LEVELS = (
+    ("python", "series", "start", "config"),
+    ("series", "start", "config"),
+    ("python", "start", "config"),
+    ("python", "start"),
+    ("start", "config"),
+    ("start",),
+    (),
+)
 
 
 def features(python, gevent, start, config):
@@ -48,9 +57,12 @@ def fit(records):
             bucket = sums.setdefault("|".join(level) or "all", {}).setdefault(_key(level, feats), [0.0, 0])
             bucket[0] += seconds
             bucket[1] += 1
-    return {"levels": {name: {k: [round(s / n, 3), n] for k, (s, n) in sorted(keys.items())}
-                       for name, keys in sums.items()},
-            "records": sum(n for _, n in sums.get("all", {}).values())}
+    return {
+        "levels": {
+            name: {k: [round(s / n, 3), n] for k, (s, n) in sorted(keys.items())} for name, keys in sums.items()
+        },
+        "records": sum(n for _, n in sums.get("all", {}).values()),
+    }
 
 
 def predict(model, feats):
@@ -77,8 +89,11 @@ class Costs:
             if rec.get("id") and isinstance(rec.get("elapsed_s"), (int, float)):
                 self.known.setdefault(rec["id"], []).append(rec["elapsed_s"])
         self.models = list(models) if models is not None else [builtin()]
-        self.source = "records of %d cells, then the built-in model" % len(self.known) if self.known \
+        self.source = (
+            "records of %d cells, then the built-in model" % len(self.known)
+            if self.known
             else "the built-in cost model"
+        )
 
     @classmethod
     def from_records(cls, records):
@@ -104,6 +119,7 @@ def error(records, shards=16):
     Returns {"cells", "cell_mae_s", "cell_mean_s", "shards", "shard_mean_abs_pct", "shard_max_abs_pct",
     "actual_max_over_mean" (the largest shard's real seconds over the mean's)}."""
     from . import split
+
     by_id = {}
     for rec in records:
         if rec.get("id") and isinstance(rec.get("elapsed_s"), (int, float)):
@@ -112,32 +128,47 @@ def error(records, shards=16):
     if len(ids) < 2 * shards:
         return {"cells": len(ids)}
     coin = {cid: hashlib.sha256(cid.encode()).digest()[0] & 1 for cid in ids}  # not every other id: ids
-    halves = ([c for c in ids if coin[c]], [c for c in ids if not coin[c]])    # sort by start method
+    halves = ([c for c in ids if coin[c]], [c for c in ids if not coin[c]])  # sort by start method
     predicted, actual = {}, {}
     for mine, other in (halves, halves[::-1]):
         model = fit([by_id[i] for i in other])
         for cid in mine:
             predicted[cid] = predict(model, _record_features(by_id[cid])) or 0.0
             actual[cid] = by_id[cid]["elapsed_s"]
-    cells = [{"id": cid, "cost": predicted[cid], "env": "%s %s %s" % (
-        _record_features(by_id[cid])["python"], by_id[cid].get("gevent"),
-        ",".join((by_id[cid].get("provenance") or {}).get("requires") or ()))} for cid in ids]
+    cells = [
+        {
+            "id": cid,
+            "cost": predicted[cid],
+            "env": "%s %s %s"
+            % (
+                _record_features(by_id[cid])["python"],
+                by_id[cid].get("gevent"),
+                ",".join((by_id[cid].get("provenance") or {}).get("requires") or ()),
+            ),
+        }
+        for cid in ids
+    ]
     pcts, loads = [], []
     for group in split.split(cells, shards):
         real = sum(actual[c["id"]] for c in group)
         loads.append(real)
         if real:
             pcts.append(100.0 * abs(sum(predicted[c["id"]] for c in group) - real) / real)
-    return {"cells": len(ids), "cell_mae_s": round(sum(abs(predicted[c] - actual[c]) for c in ids) / len(ids), 3),
-            "cell_mean_s": round(sum(actual.values()) / len(ids), 3), "shards": shards,
-            "shard_mean_abs_pct": round(sum(pcts) / len(pcts), 2) if pcts else None,
-            "shard_max_abs_pct": round(max(pcts), 2) if pcts else None,
-            "actual_max_over_mean": round(max(loads) * len(loads) / sum(loads), 3)}  # what a CI run waits for
+    return {
+        "cells": len(ids),
+        "cell_mae_s": round(sum(abs(predicted[c] - actual[c]) for c in ids) / len(ids), 3),
+        "cell_mean_s": round(sum(actual.values()) / len(ids), 3),
+        "shards": shards,
+        "shard_mean_abs_pct": round(sum(pcts) / len(pcts), 2) if pcts else None,
+        "shard_max_abs_pct": round(max(pcts), 2) if pcts else None,
+        "actual_max_over_mean": round(max(loads) * len(loads) / sum(loads), 3),
+    }  # what a CI run waits for
 
 
 def main(argv=None):
     """Refit the built-in model from a records file (docs/compat.json) and print its error."""
     from ..report import selection
+
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print("usage: python -m hangmatrix.shard.cost RECORDS (a JSONL file, folder or compat.json)", file=sys.stderr)

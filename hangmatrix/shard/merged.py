@@ -7,6 +7,7 @@ twice, and which cells were recorded by two runs one of which was a shard: those
 silently kept twice (unsharded runs appended to one file are a cell's history, as before). Records
 without a tag (older ones, docs/compat.json) count as one untagged run.
 """
+
 UNTAGGED = "untagged"
 
 
@@ -37,23 +38,34 @@ def audit(records, plan=None):
     for rec in records:
         run = _run_of(rec)
         rid = run["id"] if run else UNTAGGED
-        entry = runs.setdefault(rid, {"host": set(), "shard": (run or {}).get("shard"), "of": (run or {}).get("of"),
-                                      "plan": (run or {}).get("plan"), "cells": set()})
+        entry = runs.setdefault(
+            rid,
+            {
+                "host": set(),
+                "shard": (run or {}).get("shard"),
+                "of": (run or {}).get("of"),
+                "plan": (run or {}).get("plan"),
+                "cells": set(),
+            },
+        )
         entry["host"].add(_host(rec))
         entry["cells"].add(rec.get("id"))
         sources.setdefault(rec.get("id"), set()).add(rid)
     for entry in runs.values():
         entry["host"] = ", ".join(sorted(entry["host"]))
     hosts = {}
-    for rid, entry in runs.items():
+    for entry in runs.values():
         h = hosts.setdefault(entry["host"], {"cells": 0, "shards": []})
         h["cells"] += len(entry["cells"])
         if entry["shard"]:
             h["shards"].append("%s/%s" % (entry["shard"], entry["of"]))
-    twice = {cid: sorted(rids) for cid, rids in sources.items()  # unsharded runs appended to one file are history
-             if len(rids) > 1 and any(runs[r]["shard"] for r in rids)}
+    twice = {
+        cid: sorted(rids)
+        for cid, rids in sources.items()  # unsharded runs appended to one file are history
+        if len(rids) > 1 and any(runs[r]["shard"] for r in rids)
+    }
     by_plan = {}
-    for rid, entry in runs.items():
+    for entry in runs.values():
         if entry["shard"]:
             by_plan.setdefault((entry["plan"], entry["of"]), {}).setdefault(entry["shard"], []).append(rid)
     missing_shards, duplicated = {}, {}
@@ -80,29 +92,49 @@ def audit(records, plan=None):
                 del missing_shards[digest]  # another plan's: reported as unplanned cells below
     problems = []
     if len(by_plan) > 1:
-        problems.append("records from %d different shard plans: %s" % (
-            len(by_plan), ", ".join("%s (%s shards)" % key for key in sorted(by_plan, key=str))))
+        problems.append(
+            "records from %d different shard plans: %s"
+            % (len(by_plan), ", ".join("%s (%s shards)" % key for key in sorted(by_plan, key=str)))
+        )
     for digest, ks in sorted(missing_shards.items(), key=str):
-        problems.append("plan %s: %d shard%s missing: %s" % (digest, len(ks), "s" * (len(ks) > 1),
-                                                              ", ".join(map(str, ks))))
+        problems.append(
+            "plan %s: %d shard%s missing: %s" % (digest, len(ks), "s" * (len(ks) > 1), ", ".join(map(str, ks)))
+        )
     for digest, ks in sorted(duplicated.items(), key=str):
         for k, rids in sorted(ks.items()):
-            problems.append("plan %s: shard %s was run %d times (runs %s on %s)" % (
-                digest, k, len(rids), ", ".join(rids), ", ".join(runs[r]["host"] for r in rids)))
+            problems.append(
+                "plan %s: shard %s was run %d times (runs %s on %s)"
+                % (digest, k, len(rids), ", ".join(rids), ", ".join(runs[r]["host"] for r in rids))
+            )
     if twice:
         first = sorted(twice)[0]
-        problems.append("%d cell%s recorded by more than one run, e.g. %s by %s" % (
-            len(twice), "s" * (len(twice) > 1), first, " and ".join(
-                "%s on %s" % (_run_name(r, runs[r]), runs[r]["host"]) for r in twice[first])))
+        problems.append(
+            "%d cell%s recorded by more than one run, e.g. %s by %s"
+            % (
+                len(twice),
+                "s" * (len(twice) > 1),
+                first,
+                " and ".join("%s on %s" % (_run_name(r, runs[r]), runs[r]["host"]) for r in twice[first]),
+            )
+        )
     for shard, gone in sorted(missing_cells.items()):
-        problems.append("shard %s: %d planned cell%s not recorded, e.g. %s" % (shard, len(gone),
-                                                                           "s" * (len(gone) > 1), gone[0]))
+        problems.append(
+            "shard %s: %d planned cell%s not recorded, e.g. %s" % (shard, len(gone), "s" * (len(gone) > 1), gone[0])
+        )
     if unplanned:
-        problems.append("%d recorded cell%s not in the plan, e.g. %s" % (len(unplanned), "s" * (len(unplanned) > 1),
-                                                                        unplanned[0]))
-    return {"runs": runs, "hosts": hosts, "twice": twice, "missing_shards": missing_shards,
-            "duplicated_shards": duplicated, "missing_cells": missing_cells, "unplanned": unplanned,
-            "problems": problems}
+        problems.append(
+            "%d recorded cell%s not in the plan, e.g. %s" % (len(unplanned), "s" * (len(unplanned) > 1), unplanned[0])
+        )
+    return {
+        "runs": runs,
+        "hosts": hosts,
+        "twice": twice,
+        "missing_shards": missing_shards,
+        "duplicated_shards": duplicated,
+        "missing_cells": missing_cells,
+        "unplanned": unplanned,
+        "problems": problems,
+    }
 
 
 def _run_name(rid, entry):
@@ -118,9 +150,17 @@ def text(result):
     """The audit as a person reads it: runs by machine, then the problems (or that there are none)."""
     lines = []
     for host, h in sorted(result["hosts"].items()):
-        lines.append("%s: %d cells%s" % (host, h["cells"], " in shard%s %s" % (
-            "s" * (len(h["shards"]) > 1), ", ".join(sorted(h["shards"], key=lambda s: int(s.split("/")[0]))))
-            if h["shards"] else ""))
+        lines.append(
+            "%s: %d cells%s"
+            % (
+                host,
+                h["cells"],
+                " in shard%s %s"
+                % ("s" * (len(h["shards"]) > 1), ", ".join(sorted(h["shards"], key=lambda s: int(s.split("/")[0]))))
+                if h["shards"]
+                else "",
+            )
+        )
     for rid, entry in sorted(result["runs"].items(), key=lambda kv: (int(kv[1]["shard"] or 0), kv[0])):
         lines.append("  %s on %s: %d cells" % (_run_name(rid, entry), entry["host"], len(entry["cells"])))
     lines += result["problems"] or ["no shard missing or run twice, no cell recorded twice"]

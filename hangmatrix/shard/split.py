@@ -14,6 +14,7 @@ expected 7% sooner and really took 10% longer):
   cell of its share; at most N-1 environments built twice). Best when an environment is about a shard's
   share or more (the full matrix in 256 shards: expected 1.26x the mean by environment, 1.08x in line).
 """
+
 import hashlib
 import json
 import math
@@ -34,8 +35,9 @@ def parse(text):
     except ValueError:
         raise ShardError("--shard takes K/N, like 3/16 (got %r)" % text) from None
     if not 1 <= n <= MAX_JOBS:
-        raise ShardError("the shard count must be 1 to %d (GitHub runs at most %d jobs per matrix); got %d"
-                         % (MAX_JOBS, MAX_JOBS, n))
+        raise ShardError(
+            "the shard count must be 1 to %d (GitHub runs at most %d jobs per matrix); got %d" % (MAX_JOBS, MAX_JOBS, n)
+        )
     if not 1 <= k <= n:
         raise ShardError("shard %d/%d does not exist: K runs from 1 to %d" % (k, n, n))
     return k, n
@@ -45,8 +47,9 @@ def split(cells, n):
     """cells: [{"id", "env", "cost"}] (ids unique, env a string naming the cell's environment, cost seconds).
     Returns n lists of those cells, shard 1 first, each in environment then id order."""
     if not 1 <= n <= MAX_JOBS:
-        raise ShardError("the shard count must be 1 to %d (GitHub runs at most %d jobs per matrix); got %d"
-                         % (MAX_JOBS, MAX_JOBS, n))
+        raise ShardError(
+            "the shard count must be 1 to %d (GitHub runs at most %d jobs per matrix); got %d" % (MAX_JOBS, MAX_JOBS, n)
+        )
     ids = [c["id"] for c in cells]
     if len(set(ids)) != len(ids):
         raise ShardError("the selection names a cell twice: %s" % sorted(i for i in set(ids) if ids.count(i) > 1)[0])
@@ -124,7 +127,18 @@ def as_ci_matrix(shards, source):
     it builds, and its expected seconds}. Every key is per job, since any top-level key but include would
     be read as an axis."""
     n, plan = len(shards), digest(shards)
-    return {"include": [{"shard": "%d/%d" % (k, n), "index": k, "of": n, "plan": plan, "cost_source": source,
-                         "envs": len({c["env"] for c in shard}), "cells": [c["id"] for c in shard],
-                         "expected_s": round(sum(c["cost"] for c in shard), 1)}
-                        for k, shard in enumerate(shards, 1)]}
+    return {
+        "include": [
+            {
+                "shard": "%d/%d" % (k, n),
+                "index": k,
+                "of": n,
+                "plan": plan,
+                "cost_source": source,
+                "envs": len({c["env"] for c in shard}),
+                "cells": [c["id"] for c in shard],
+                "expected_s": round(sum(c["cost"] for c in shard), 1),
+            }
+            for k, shard in enumerate(shards, 1)
+        ]
+    }

@@ -5,6 +5,7 @@ thread's blocked call), not the Python stacks, greenlets, fd tables, pipes and w
 are most of a full record's size. Every other verdict (a hang, an error, a crash, an env-error) keeps its
 whole diagnosis. `hangmatrix run --keep full` keeps everything for every cell.
 """
+
 from ..model.record import KEEP_COMPACT, KEEP_FULL, Record
 
 KEEPS = (KEEP_COMPACT, KEEP_FULL)
@@ -29,8 +30,12 @@ def tree_summary(rec: Record) -> dict:
     blocked call, kernel wait), with diagnosis["compact"] saying what was left out."""
     diag = rec.diagnosis
     out = {k: v for k, v in diag.items() if k not in ("processes", "python_stacks", "greenlets")}
-    out["processes"] = [dict({k: p.get(k) for k in PROCESS_SUMMARY},
-                             threads=[{k: t.get(k) for k in THREAD_SUMMARY} for t in p.get("threads") or []])
-                        for p in diag.get("processes") or []]
+    out["processes"] = [
+        dict(
+            {k: p.get(k) for k in PROCESS_SUMMARY},
+            threads=[{k: t.get(k) for k in THREAD_SUMMARY} for t in p.get("threads") or []],
+        )
+        for p in diag.get("processes") or []
+    ]
     out["compact"] = LEFT_OUT % rec.verdict
     return out

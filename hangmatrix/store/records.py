@@ -8,6 +8,7 @@ once, at the append (hangmatrix.store.compact).
 read()/read_many() give the JSON objects as stored, for modules that still read records by key;
 load() gives typed Records (hangmatrix.model.record) of every schema version.
 """
+
 import errno
 import gzip
 import json
@@ -18,8 +19,7 @@ import zlib
 from ..model.record import KEEP_COMPACT, Record, cell_id  # noqa: F401  (cell_id: the reports import it here)
 from . import compact
 
-REQUIRED = ("case", "config", "start", "python", "gevent", "greenlet", "verdict", "signature", "elapsed_s",
-            "diagnosis")
+REQUIRED = ("case", "config", "start", "python", "gevent", "greenlet", "verdict", "signature", "elapsed_s", "diagnosis")
 GZIP_MAGIC = b"\x1f\x8b\x08"
 STORE_SUFFIXES = (".jsonl", ".jsonl.gz")
 
@@ -189,7 +189,11 @@ def summarize(records):
             counts[v] = counts.get(v, 0) + 1
         top, k = max(counts.items(), key=lambda kv: kv[1])
         n = len(verdicts)
-        out[cid] = {"runs": n, "counts": counts, "verdict": top if k == n else "flaky",
-                    "rate": ", ".join("%s %d/%d" % (v, c, n) for v, c in sorted(counts.items(), key=lambda kv: -kv[1])),
-                    "ci": tuple(round(x, 2) for x in wilson(k, n))}
+        out[cid] = {
+            "runs": n,
+            "counts": counts,
+            "verdict": top if k == n else "flaky",
+            "rate": ", ".join("%s %d/%d" % (v, c, n) for v, c in sorted(counts.items(), key=lambda kv: -kv[1])),
+            "ci": tuple(round(x, 2) for x in wilson(k, n)),
+        }
     return out
