@@ -16,7 +16,6 @@ Runs on Python 2.7 and 3.6+; imports only what the interpreter has already loade
 What it reads and writes (HANGMATRIX_CELL, the events file, the stack blocks) is the contract written
 down in hangmatrix/run/cellside.py.
 """
-
 import os
 import sys
 import time
@@ -39,8 +38,6 @@ _main_pid = None  # the cell's first Python process (not a multiprocessing child
 def _main_process():
     """Whether this is the cell's first Python process (a forked child inherits the pid it compares)."""
     return os.getpid() == _main_pid
-
-
 _start_applied = False
 _patch_point_seen = False
 
@@ -48,7 +45,6 @@ _patch_point_seen = False
 def emit(ev, **fields):
     """Append one event line; open/close each time so no fd of ours lingers in the case's processes."""
     import json
-
     fields["ev"] = ev
     fields["pid"] = os.getpid()
     fields["t"] = time.time()
@@ -70,10 +66,8 @@ def _gevent_version():
 
 # ---------------------------------------------------------------- patch configurations
 
-
 def _flag_names(func):
     import inspect
-
     try:
         return list(inspect.signature(func).parameters)
     except AttributeError:  # Python 2
@@ -103,7 +97,8 @@ def _patch_with_flags(flags, where, base=()):
         emit("unsupported", reason="gevent %s patch_all() has no flag %s" % (_gevent_version(), ", ".join(unknown)))
         sys.stderr.flush()
         os._exit(UNSUPPORTED_EXIT)
-    merged = [(k, flags.get(k, v)) for k, v in base] + sorted((k, v) for k, v in flags.items() if k not in dict(base))
+    merged = [(k, flags.get(k, v)) for k, v in base] + sorted((k, v) for k, v in flags.items()
+                                                                 if k not in dict(base))
     _orig_patch_all(**dict(merged))
     if base:
         call = _call_text(merged)
@@ -116,14 +111,12 @@ def _apply_config(frame, args, kwargs):
     config = _spec["config"]
     kind = config["kind"]
     from gevent import monkey
-
     if kind == "as_written":
         result = _orig_patch_all(*args, **kwargs)
         emit("patched", where="patch point", call=_call_text(_program_flags(args, kwargs)) + " (as written)")
     elif kind == "patch_all":
-        result = _patch_with_flags(
-            config.get("flags", {}), "patch point", _program_flags(args, kwargs) if config.get("relative") else ()
-        )
+        result = _patch_with_flags(config.get("flags", {}), "patch point",
+                                   _program_flags(args, kwargs) if config.get("relative") else ())
     elif kind == "selective":
         result = None
         monkey.patch_socket()
@@ -163,7 +156,6 @@ def _apply_start_method():
     global _start_applied
     start = _spec["start"]
     import multiprocessing
-
     if _start_applied:
         return
     _start_applied = True
@@ -177,12 +169,8 @@ def _apply_start_method():
         _orig_set_start_method(multiprocessing.context._default_context, start)
         via = "set_start_method"
     except RuntimeError as exc:
-        emit(
-            "start_method_refused",
-            requested=start,
-            error="%s: %s" % (type(exc).__name__, exc),
-            current=multiprocessing.get_start_method(allow_none=True),
-        )
+        emit("start_method_refused", requested=start, error="%s: %s" % (type(exc).__name__, exc),
+             current=multiprocessing.get_start_method(allow_none=True))
         _orig_set_start_method(multiprocessing.context._default_context, start, force=True)
         via = "get_context(%r) forced as default context" % start
     emit("start_method", requested=start, current=multiprocessing.get_start_method(), via=via)
@@ -192,12 +180,8 @@ def _where(frame):
     """file:line of a frame, and whether it is the main module or which library."""
     module = frame.f_globals.get("__name__", "?")
     main = module in ("__main__", "__mp_main__")
-    return {
-        "file": frame.f_code.co_filename,
-        "line": frame.f_lineno,
-        "module": module,
-        "in": "main module" if main else "library %s" % module.split(".")[0],
-    }
+    return {"file": frame.f_code.co_filename, "line": frame.f_lineno, "module": module,
+            "in": "main module" if main else "library %s" % module.split(".")[0]}
 
 
 def _patch_point_patch_all(*args, **kwargs):
@@ -205,7 +189,6 @@ def _patch_point_patch_all(*args, **kwargs):
     without a marked line, the first call of the process (a fork child inherits its parent's)."""
     global _patch_point_seen
     import linecache
-
     frame = sys._getframe(1)
     line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
     if _spec.get("marked", True):
@@ -214,14 +197,8 @@ def _patch_point_patch_all(*args, **kwargs):
     elif _patch_point_seen:
         return _orig_patch_all(*args, **kwargs)
     _patch_point_seen = True
-    emit(
-        "patch_point",
-        call=_call_text(_program_flags(args, kwargs)),
-        flags=_jsonable(_program_flags(args, kwargs)),
-        source=line.strip(),
-        marked=MARKER in line,
-        **_where(frame),
-    )
+    emit("patch_point", call=_call_text(_program_flags(args, kwargs)), flags=_jsonable(_program_flags(args, kwargs)),
+         source=line.strip(), marked=MARKER in line, **_where(frame))
     return _apply_config(frame, args, kwargs)
 
 
@@ -255,7 +232,8 @@ def _hook_context(context):
     def set_start_method(self, method, force=False):
         if _start_applied and _main_process() and _spec["start"] != "default":
             caller = sys._getframe(1)
-            emit("start_method_program", asked=method, force=force, kept=_spec["start"], **_where(caller))
+            emit("start_method_program", asked=method, force=force, kept=_spec["start"],
+                 **_where(caller))
             return None
         return _orig_set_start_method(self, method, force)
 
@@ -269,7 +247,6 @@ def _hook_context(context):
 
 
 # ---------------------------------------------------------------- progress of named functions
-
 
 def _wrap_when_defined(frame, names):
     """Wrap the named module functions; those defined below the patch point are wrapped as soon as
@@ -315,7 +292,6 @@ def _wrapper(func, name):
         if lazy and os.getpid() not in _patched_pids:
             _patched_pids.add(os.getpid())
             from gevent import monkey
-
             (_orig_patch_all or monkey.patch_all)()
             emit("patched", where="worker %s" % name, call="patch_all()")
         if progress:
@@ -364,7 +340,6 @@ def _trace_ticks():
 
 # ---------------------------------------------------------------- roles and stacks
 
-
 def _hook_bootstrap(cls):
     original = cls._bootstrap
 
@@ -401,7 +376,6 @@ def _write_block(label, text):
 
 def _dump_threads(signum, frame):
     import traceback
-
     lines = []
     for ident, top in sys._current_frames().items():
         lines.append("Thread 0x%x (most recent call first):" % ident)
@@ -412,7 +386,6 @@ def _dump_threads(signum, frame):
 def _greenlet_stacks():
     import gc
     import traceback
-
     greenlet = sys.modules.get("greenlet")
     if greenlet is None:
         return "(greenlet not loaded)"
@@ -426,10 +399,8 @@ def _greenlet_stacks():
 
 def _install_stack_dumps():
     import signal
-
     try:
         import faulthandler
-
         _install_stack_dumps.file = open(_spec["stacks"], "a")
         faulthandler.register(signal.SIGUSR1, file=_install_stack_dumps.file, all_threads=True)
     except ImportError:  # Python 2.7: a Python-level dump, which runs once the main thread runs bytecode
@@ -451,7 +422,6 @@ def _report_uncaught(kind, value, tb):
     print it as usual."""
     try:
         import linecache
-
         name = getattr(value, "name", None)
         while tb is not None and tb.tb_next is not None:
             tb = tb.tb_next
@@ -460,14 +430,8 @@ def _report_uncaught(kind, value, tb):
             frame = frame.f_back
             lineno = frame.f_lineno if frame is not None else 0
         line = linecache.getline(frame.f_code.co_filename, lineno).strip() if frame is not None else ""
-        emit(
-            "uncaught",
-            type=kind.__name__,
-            builtin=kind.__module__ in ("builtins", "exceptions"),
-            message=("%s" % (value,))[:500],
-            name=name if isinstance(name, str) else None,
-            line=line[:300],
-        )
+        emit("uncaught", type=kind.__name__, builtin=kind.__module__ in ("builtins", "exceptions"),
+             message=("%s" % (value,))[:500], name=name if isinstance(name, str) else None, line=line[:300])
     except Exception:  # the report must never change how the program ends
         pass
     _orig_excepthook(kind, value, tb)
@@ -509,7 +473,6 @@ def _install():
     if not raw:
         return
     import json
-
     _spec = json.loads(raw)
     _main_pid = os.getpid() if "HANGMATRIX_CHILD" not in os.environ else None
     os.environ["HANGMATRIX_CHILD"] = "1"  # inherited by every process the program starts
@@ -524,12 +487,10 @@ _install()
 
 # ---------------------------------------------------------------- names of what the cell creates in /dev/shm
 
-
 class _ShmNames(object):
     """Without a private /dev/shm (no namespace allowed): report the name of every named semaphore and
     shared-memory segment this process creates, once created, so the supervisor unlinks exactly those
     still there after the kill. A finder on sys.meta_path wraps the creating classes as their modules load."""
-
     modules = {"multiprocessing.synchronize": "SemLock", "multiprocessing.shared_memory": "SharedMemory"}
 
     def find_spec(self, name, path=None, target=None):
@@ -568,7 +529,6 @@ def _reporting_init(init, cls_name):
                 emit("shm_created", kind="semaphore", name="sem." + name.lstrip("/"))
         elif getattr(self, "_name", None) and (kwargs.get("create") or (len(args) > 1 and args[1])):
             emit("shm_created", kind="shared memory", name=self._name.lstrip("/"))
-
     __init__._hangmatrix_wrapped = True
     return __init__
 
