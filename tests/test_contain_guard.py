@@ -74,13 +74,14 @@ def test_mount_over_refuses_a_mount_that_would_propagate():
 BLINDED_MID_RUN = r"""
 import ctypes, json, os, subprocess, sys, threading, time
 import psutil
-from hangmatrix import envs
+from hangmatrix.envs.build import ensure_env
+from hangmatrix.envs.interpreters import find_interpreter
 from hangmatrix.model import cases, configs
 from hangmatrix.run import runner
 tag, cases_dir, py, gevent = sys.argv[1:5]
 os.environ["HANGMATRIX_OWNER"] = tag
 spec = runner.make_spec(cases.select(["long_sleep"], [cases_dir])[0], configs.parse("none"), "fork",
-                        envs.ensure_env(envs.find_interpreter(py), gevent), 60, True)
+                        ensure_env(find_interpreter(py), gevent), 60, True)
 
 def ours():
     found = []

@@ -139,11 +139,12 @@ SUPERVISOR_KILLED = r"""
 import json, os, sys, time
 from concurrent.futures import ThreadPoolExecutor
 import psutil
-from hangmatrix import envs
+from hangmatrix.envs.build import ensure_env
+from hangmatrix.envs.interpreters import find_interpreter
 from hangmatrix.model import cases, configs
 from hangmatrix.run import runner
 spec = runner.make_spec(cases.select(["shm_hang"], ["tests/cases"])[0], configs.parse("none"), "spawn",
-                        envs.ensure_env(envs.find_interpreter("/usr/bin/python3"), sys.argv[1]), 60, False)
+                        ensure_env(find_interpreter("/usr/bin/python3"), sys.argv[1]), 60, False)
 def segments():
     return [
         n for n in os.listdir("/dev/shm") if n.startswith("psm_") and os.stat("/dev/shm/" + n).st_uid == os.getuid()

@@ -65,7 +65,7 @@ def audit(records, plan=None):
         if len(rids) > 1 and any(runs[r]["shard"] for r in rids)
     }
     by_plan = {}
-    for entry in runs.values():
+    for rid, entry in runs.items():
         if entry["shard"]:
             by_plan.setdefault((entry["plan"], entry["of"]), {}).setdefault(entry["shard"], []).append(rid)
     missing_shards, duplicated = {}, {}

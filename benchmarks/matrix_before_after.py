@@ -1,0 +1,101 @@
+"""A whole matrix run by two versions of hangmatrix, one after the other (run by hand, on a quiet machine):
+verdicts compared cell by cell, wall time, the cells' and supervisors' CPU, and the deadlock lag (launch to
+verdict minus launch to quiescence). Issue 18 asks for this around its refactor: identical verdicts, lag and
+wall no worse.
+
+    .venv/bin/python benchmarks/matrix_before_after.py --before fb8fc75 --matrix default
+    .venv/bin/python benchmarks/matrix_before_after.py --before fb8fc75 --contain-off pidns,cgroup
+
+--before is a git revision (exported to a temporary folder, as benchmarks/lag_paired.py does); the after
+version is this working tree. Each version runs the matrix once with --jobs as given, from its own tree.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lag_paired import export, lags  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(tree, matrix, jobs, out, contain_off):
+    env = dict(os.environ, PYTHONPATH=tree)
+    env.pop("HANGMATRIX_CONTAIN_OFF", None)
+    if contain_off:
+        env["HANGMATRIX_CONTAIN_OFF"] = contain_off
+    argv = [sys.executable, "-m", "hangmatrix.cli", "run", "--matrix", matrix, "--records", out, "--quiet"]
+    if jobs:
+        argv += ["--jobs", str(jobs)]
+    load0, t0 = os.getloadavg()[0], time.monotonic()
+    subprocess.run(argv, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL)
+    wall, load1 = time.monotonic() - t0, os.getloadavg()[0]
+    records = {}
+    for line in open(out):
+        rec = json.loads(line)
+        records[rec["id"]] = rec
+    return {"wall_s": wall, "load": (load0, load1), "records": records}
+
+
+def summary(name, result):
+    recs = result["records"].values()
+    lag = sorted(lags(result["records"]))
+    cpu = {k: sum((r.get("cpu_s") or {}).get(k, 0) for r in recs) for k in ("cell", "watch")}
+    p95 = lag[int(0.95 * (len(lag) - 1))] if lag else float("nan")
+    print(
+        "%-7s %5d cells  wall %6.1f s  load %.1f→%.1f  cell CPU %6.1f s  supervisor CPU %5.1f s  "
+        "deadlock lag median %.3f s, p95 %.3f s (%d deadlocks)"
+        % (
+            name,
+            len(result["records"]),
+            result["wall_s"],
+            result["load"][0],
+            result["load"][1],
+            cpu["cell"],
+            cpu["watch"],
+            statistics.median(lag) if lag else float("nan"),
+            p95,
+            len(lag),
+        )
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--before", required=True, help="git revision of the version before")
+    parser.add_argument("--matrix", default="default")
+    parser.add_argument("--jobs", type=int, default=0, help="cells at once (default: hangmatrix's default)")
+    parser.add_argument("--contain-off", default="", help="HANGMATRIX_CONTAIN_OFF for both versions")
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="hangmatrix-before-after-")
+    try:
+        before_dir = os.path.join(work, "before")
+        os.makedirs(before_dir)
+        before_tree = export(args.before, before_dir)
+        results = {}
+        for name, tree in (("before", before_tree), ("after", REPO)):
+            results[name] = run(tree, args.matrix, args.jobs, os.path.join(work, name + ".jsonl"), args.contain_off)
+            summary(name, results[name])
+        before, after = results["before"]["records"], results["after"]["records"]
+        common = sorted(set(before) & set(after))
+        changed = [cid for cid in common if before[cid]["verdict"] != after[cid]["verdict"]]
+        print("verdicts: %d cells in both, %d changed%s" % (len(common), len(changed), ":" if changed else ""))
+        for cid in changed:
+            print("  %s: %s -> %s" % (cid, before[cid]["verdict"], after[cid]["verdict"]))
+        counts = {}
+        for rec in after.values():
+            counts[rec["verdict"]] = counts.get(rec["verdict"], 0) + 1
+        print("after's verdicts: " + ", ".join("%s %d" % kv for kv in sorted(counts.items())))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
