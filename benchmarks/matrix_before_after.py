@@ -72,6 +72,11 @@ def main():
     parser.add_argument("--before", required=True, help="git revision of the version before")
     parser.add_argument("--matrix", default="default")
     parser.add_argument("--jobs", type=int, default=0, help="cells at once (default: hangmatrix's default)")
+    parser.add_argument(
+        "--after-first",
+        action="store_true",
+        help="run the after version first (a second pair in the other order tells drift from a difference)",
+    )
     parser.add_argument("--contain-off", default="", help="HANGMATRIX_CONTAIN_OFF for both versions")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="hangmatrix-before-after-")
@@ -80,7 +85,8 @@ def main():
         os.makedirs(before_dir)
         before_tree = export(args.before, before_dir)
         results = {}
-        for name, tree in (("before", before_tree), ("after", REPO)):
+        order = (("before", before_tree), ("after", REPO))
+        for name, tree in reversed(order) if args.after_first else order:
             results[name] = run(tree, args.matrix, args.jobs, os.path.join(work, name + ".jsonl"), args.contain_off)
             summary(name, results[name])
         before, after = results["before"]["records"], results["after"]["records"]
