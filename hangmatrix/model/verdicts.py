@@ -13,6 +13,7 @@ HANG = ("deadlock", "stall", "timeout")  # the program stopped making progress (
 FAIL = ("error", "crash")  # the program ended badly
 WORKS = ("ok", "running")  # ended well, or an endless case seen making progress
 UNTESTED = ("unsupported", "env-error")  # the combination did not run: says nothing about gevent
+PROVEN_HANG = ("deadlock", "stall")  # a hang proven from observation, not a backstop that ran out
 
 # Groups a baseline rule may name instead of verdicts.
 GROUPS = {"hang": HANG, "works": WORKS, "any": NAMES}

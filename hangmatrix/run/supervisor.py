@@ -35,7 +35,7 @@ import traceback
 
 from .. import __version__
 from ..envs import deps
-from ..model import configs, record, settings
+from ..model import configs, record, settings, verdicts
 from ..model.cellspec import CellSpec
 from ..observe import verdict, wakers, watch
 from . import cellside, contain
@@ -446,7 +446,7 @@ def watch_until_verdict(cell, spec):
                 found = None
             elif not spec.detect:
                 fixed_mode_found = None
-            if found and found[0] in ("deadlock", "stall"):
+            if found and found[0] in verdicts.PROVEN_HANG:
                 if time.monotonic() < recheck_at:
                     found = None  # the last look found a wait an outside party can end: not again so soon
                 else:
@@ -487,8 +487,8 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
     diag, fields = {}, {}
     if snap is not None and snap.procs and result != "interrupted":  # interrupted: kill at once
         cell.note_shm(snap.procs)
-        diag = proven_diag if result in ("deadlock", "stall") and proven_diag else cell.diagnose()
-        if result in ("deadlock", "stall") and not spec.detect:  # fixed-timeout mode decides here
+        diag = proven_diag if result in verdicts.PROVEN_HANG and proven_diag else cell.diagnose()
+        if result in verdicts.PROVEN_HANG and not spec.detect:  # fixed-timeout mode decides here
             unproven = _unproven(result, proof, diag)
             for _ in range(5):  # a poller caught awake hides what it watches: look again
                 if not wakers.unseen_waits(diag, [(p["pid"], p["tid"]) for p in proof.get("pollers", [])]):

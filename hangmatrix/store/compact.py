@@ -6,10 +6,11 @@ are most of a full record's size. Every other verdict (a hang, an error, a crash
 whole diagnosis. `hangmatrix run --keep full` keeps everything for every cell.
 """
 
+from ..model import verdicts
 from ..model.record import KEEP_COMPACT, KEEP_FULL, Record
 
 KEEPS = (KEEP_COMPACT, KEEP_FULL)
-NOTHING_TO_EXPLAIN = ("ok", "running", "unsupported")
+NOTHING_TO_EXPLAIN = verdicts.WORKS + ("unsupported",)
 THREAD_SUMMARY = ("tid", "name", "state", "call", "wchan", "wait")
 PROCESS_SUMMARY = ("pid", "ppid", "role", "cmdline")
 LEFT_OUT = "python stacks, greenlets, fds, pipes and wake-ups left out (%s: nothing to explain; --keep full keeps them)"
