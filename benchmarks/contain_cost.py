@@ -7,6 +7,12 @@ dying: /proc/cgroups) before and after. Verdicts are compared across every pass.
     .venv/bin/python benchmarks/contain_cost.py --python 3.11 --gevent 26.9.0 --rounds 3
     .venv/bin/python benchmarks/contain_cost.py --variants on,pidns,cgroup,pidns+cgroup --jobs 6
     .venv/bin/python benchmarks/contain_cost.py --micro 40     # each mechanism's own cost, one program
+    .venv/bin/python benchmarks/contain_cost.py --whole-matrix --variants on,pidns+cgroup   # issue 13's pair
+
+--whole-matrix runs the whole default matrix in both modes, interleaved: each round is one Python's slice of
+it (every case, configuration, start method and release), the variants taking turns leading, and the totals
+over all rounds are the matrix's wall and CPU per variant. Interleaving by slice keeps a drifting machine
+from favouring whichever mode ran second, as two whole runs one after the other did (5-7%).
 
 --micro N launches one short real program (an interpreter importing gevent and multiprocessing, from the
 3.11 cell env) N times per variant, one at a time and the variants interleaved, the way the supervisor
@@ -33,7 +39,7 @@ DRIVER = r"""
 import json, os, sys
 from hangmatrix.run import runner
 cases, pythons, gevents, starts, jobs, out = json.loads(sys.argv[1])
-items = runner.plan(cases, [], starts, pythons, gevents, matrix="default")
+items = runner.plan(cases, [], starts, pythons, gevents, matrix="default")  # an empty axis: the matrix's
 t0 = os.times()
 recs = runner.execute(items, jobs=jobs)
 t1 = os.times()
@@ -55,6 +61,10 @@ def memory_cgroups():
     return 0
 
 
+def _axis(value):
+    return [v for v in value.split(",") if v]
+
+
 def one_pass(variant, args, out):
     env = dict(os.environ, PYTHONPATH=REPO)
     env["HANGMATRIX_CONTAIN_OFF"] = "" if variant == "on" else variant.replace("+", ",")
@@ -66,10 +76,10 @@ def one_pass(variant, args, out):
             DRIVER,
             json.dumps(
                 [
-                    args.case.split(","),
-                    args.python.split(","),
-                    args.gevent.split(","),
-                    args.start.split(","),
+                    _axis(args.case),
+                    _axis(args.python),
+                    _axis(args.gevent),
+                    _axis(args.start),
                     args.jobs,
                     out,
                 ]
@@ -194,7 +204,15 @@ def main():
     ap.add_argument("--jobs", type=int, default=6)
     ap.add_argument("--json", help="also write the numbers here")
     ap.add_argument("--micro", type=int, default=0, help="launches per variant of one short program, instead")
+    ap.add_argument("--whole-matrix", action="store_true", help="the default matrix, one Python's slice a round")
     args = ap.parse_args()
+    slices = [args.python]
+    if args.whole_matrix:
+        from hangmatrix.envs.interpreters import discover
+
+        slices = [interp.short for interp in discover()]  # the default matrix's pythons axis: "discovered"
+        args.case = args.gevent = args.start = ""
+        args.rounds = len(slices)
     if args.micro:
         report = micro(args)
         if args.json:
@@ -205,16 +223,18 @@ def main():
     passes = {v: [] for v in variants}
     with tempfile.TemporaryDirectory(prefix="hangmatrix-contain-") as work:
         for n in range(args.rounds):
+            args.python = slices[n % len(slices)]
             order = variants[n % len(variants) :] + variants[: n % len(variants)]  # each variant leads a round
             for variant in order:
                 got = one_pass(variant, args, os.path.join(work, "%s-%d.json" % (variant, n)))
                 passes[variant].append(got)
                 print(
-                    "round %d %-13s %3d cells wall %6.1f s, cell CPU %6.1f s, supervisors %5.1f s, all below %6.1f s,"
-                    " load %.1f→%.1f, memory cgroups %d→%d; %s"
+                    "round %d %-13s py %-5s %4d cells wall %6.1f s, cell CPU %6.1f s, supervisors %5.1f s,"
+                    " all below %6.1f s, load %.1f→%.1f, memory cgroups %d→%d; %s"
                     % (
                         n + 1,
                         variant,
+                        args.python,
                         len(got["verdicts"]),
                         got["wall_s"],
                         got["cell_cpu_s"],
@@ -226,13 +246,20 @@ def main():
                     ),
                     flush=True,
                 )
-    first = passes[variants[0]][0]["verdicts"]
+    by_variant = {v: {cid: vd for p in runs for cid, vd in p["verdicts"].items()} for v, runs in passes.items()}
+    first = by_variant[variants[0]]
+    differ = sorted(
+        (cid, tuple(by_variant[v].get(cid) for v in variants))
+        for cid in first
+        if any(by_variant[v].get(cid) != first[cid] for v in variants)
+    )
     report = {
         "cells": len(first),
         "rounds": args.rounds,
         "jobs": args.jobs,
         "machine": "%d cores, %s" % (os.cpu_count(), os.uname().release),
-        "verdicts_identical": all(p["verdicts"] == first for runs in passes.values() for p in runs),
+        "verdicts_identical": not differ,
+        "verdicts_differ": differ,
     }
     for variant, runs in passes.items():
         report[variant] = {
@@ -240,6 +267,14 @@ def main():
             for key in ("wall_s", "cell_cpu_s", "watch_cpu_s", "below_cpu_s")
         }
         report[variant]["load"] = [tuple(round(x, 1) for x in r["load"]) for r in runs]
+        report[variant]["total"] = {
+            key: round(sum(r[key] for r in runs), 1) for key in ("wall_s", "cell_cpu_s", "watch_cpu_s")
+        }
+    if len(variants) > 1:
+        base = report[variants[-1]]["total"]["wall_s"]
+        report["wall_ratio_%s_over_%s" % (variants[0], variants[-1])] = round(
+            report[variants[0]]["total"]["wall_s"] / base, 3
+        )
     print(json.dumps(report, indent=1))
     if args.json:
         with open(args.json, "w") as f:

@@ -233,7 +233,7 @@ def test_the_fixture_runs_one_cell_for_a_hand_written_test(tmp_path):
     assert "test_bad FAILED" in done.stdout and "CellRequestError: hangmatrix_cell: no case named" in done.stdout
     from hangmatrix.store import records
 
-    assert {r["id"] for r in records.read(os.path.join(project, "results", "records.jsonl"))} == {
+    assert {r["id"] for r in records.read(os.path.join(project, "results", "records.jsonl.gz"))} == {
         cell(HANGS),
         "%s-py%s-gevent%s-none-default" % (WORKS, PY, GEVENT),
     }
@@ -256,7 +256,7 @@ def test_repeat_gives_flake_rates_and_a_new_pass_is_reported_as_such(tmp_path):
     assert re.search(r"ok +ok 3/3 +95% CI [0-9.]+-1\.00 +" + re.escape(cell(WORKS)), done.stdout), done.stdout[-1500:]
     from hangmatrix.store import records
 
-    stored = records.read(os.path.join(project, "results", "records.jsonl"))
+    stored = records.read(os.path.join(project, "results", "records.jsonl.gz"))
     assert [r["id"] for r in stored] == [cell(WORKS)] * 3 and {r["verdict"] for r in stored} == {"ok"}
 
     acknowledge = re.search(r"hangmatrix baseline --update .*", done.stdout).group(0)

@@ -65,7 +65,7 @@ def test_own_cases_run_and_make_the_table(project):
 
     feed = [
         r
-        for r in records.read(os.path.join(proj, "results", "records.jsonl"))
+        for r in records.read(os.path.join(proj, "results", "records.jsonl.gz"))
         if r["case"] == "price_feed" and r["config"] == "as-written"
     ]
     assert feed[0]["patch_point"]["in"] == "library grequests" and feed[0]["provenance"]["requires"] == ["grequests"]

@@ -1,13 +1,13 @@
 """hangmatrix baseline: check records against expectations.toml, or rewrite it from them."""
 
 from ..model import exits
-from .options import DEFAULT_RECORDS, say
+from .options import default_stores, say
 
 HELP = "check records against expectations.toml, or rewrite it"
 
 
 def add_arguments(base):
-    base.add_argument("--records", action="append", help="records (default results/records.jsonl)")
+    base.add_argument("--records", action="append", help="records (default: every store in results/)")
     base.add_argument(
         "--baseline",
         help="the baseline file (default: ./expectations.toml, else the built-in one; "
@@ -26,7 +26,7 @@ def main(args):
     try:
         if args.update:
             path = args.baseline or "expectations.toml"  # a user's own, in the working folder
-            recs = selection.load(args.records or [DEFAULT_RECORDS], warn=say)
+            recs = selection.load(args.records or default_stores(), warn=say)
             new = baseline.update(recs, path)
             say("%s rewritten: %d rules from %d records" % (path, len(new.rules), len(recs)))
             return exits.OK
@@ -35,7 +35,7 @@ def main(args):
     except baseline.BaselineError as exc:
         say(str(exc))
         return exits.BAD_INPUT
-    recs = selection.load(args.records or [DEFAULT_RECORDS], warn=say)
+    recs = selection.load(args.records or default_stores(), warn=say)
     failures = baseline.check(recs, expectations)
     for f in failures:
         print(f.message if args.verbose else f.message.split("\n  diagnosis:")[0], end="\n\n")

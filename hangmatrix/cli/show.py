@@ -4,7 +4,7 @@ import os
 
 from ..model import exits
 from ..store import records
-from .options import DEFAULT_RECORDS, say
+from .options import default_stores, say
 
 HELP = "the whole diagnosis of a cell"
 
@@ -17,10 +17,7 @@ def add_arguments(parser):
 def main(args):
     from ..report import show
 
-    folder = os.path.dirname(DEFAULT_RECORDS)  # a gzip store there too
-    paths = args.records or [
-        DEFAULT_RECORDS if os.path.exists(DEFAULT_RECORDS) or not os.path.isdir(folder) else folder
-    ]
+    paths = args.records or default_stores()
     recs = records.load(paths, warn=say)
     hits = [r for r in recs if r.id == args.cell] or [r for r in recs if args.cell in r.id]
     if not hits:

@@ -4,7 +4,7 @@ import sys
 
 from ..model import exits
 from . import shards
-from .options import DEFAULT_RECORDS, listed, say
+from .options import default_stores, listed, say
 
 HELP = "the compatibility table from records (Markdown, HTML, CSV, JSON, claims)"
 
@@ -13,7 +13,7 @@ def add_arguments(tab):
     tab.add_argument(
         "--records",
         action="append",
-        help="records: JSONL files, folders, or a compat.json (default results/records.jsonl)",
+        help="records: JSONL files, folders, or a compat.json (default: every store in results/)",
     )
     tab.add_argument("--out", help="write compat.md, compat.html, compat.csv and compat.json to this folder")
     tab.add_argument(
@@ -30,7 +30,7 @@ def main(args):
     from ..report import claims, html, markdown, selection, tabular, write
 
     recs = selection.select(
-        selection.load(args.records or [DEFAULT_RECORDS], warn=say),
+        selection.load(args.records or default_stores(), warn=say),
         case=listed(args.case),
         config=listed(args.config),
         start=listed(args.start),
@@ -38,7 +38,7 @@ def main(args):
         gevent=listed(args.gevent),
     )
     if not recs:
-        say("no records match in %s" % ", ".join(args.records or [DEFAULT_RECORDS]))
+        say("no records match in %s" % ", ".join(args.records or default_stores()))
         return exits.BAD_INPUT
     shards.warn_merged(recs, say)
     if args.out:
