@@ -152,6 +152,38 @@ def test_greenlet_mismatch_is_caught_not_hung(tmp_path):
     assert "greenlet 0.4.17 is binary-incompatible with gevent 1.3.7" in str(err.value) and err.value.lasting
 
 
+def _starved_python(tmp_path, env, first_delay, later_delay):
+    """The env's real python behind a script that is slow to start: first_delay seconds on its first run,
+    later_delay after (a check starved by load, or one that hangs every time)."""
+    script = tmp_path / "python"
+    script.write_text(
+        "#!/bin/sh\nif [ -e %(m)s ]; then sleep %(later)s; else touch %(m)s; sleep %(first)s; fi\nexec %(py)s \"$@\"\n"
+        % {"m": tmp_path / "ran", "first": first_delay, "later": later_delay, "py": env.python}
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_check_starved_once_is_tried_again_not_cached(tmp_path, monkeypatch):
+    from hangmatrix.envs import build
+
+    interp = find_interpreter("3.11")
+    env = ensure_env(interp, "26.9.0")
+    monkeypatch.setattr(build, "CHECK_TIMEOUT", 1.0)
+    assert check_sound(interp, _starved_python(tmp_path, env, 2, 0), env.path, "26.9.0").startswith("26.9.0")
+
+
+def test_check_that_hangs_twice_is_lasting(tmp_path, monkeypatch):
+    from hangmatrix.envs import build
+
+    interp = find_interpreter("3.11")
+    env = ensure_env(interp, "26.9.0")
+    monkeypatch.setattr(build, "CHECK_TIMEOUT", 1.0)
+    with pytest.raises(EnvError) as err:
+        check_sound(interp, _starved_python(tmp_path, env, 2, 5), env.path, "26.9.0")
+    assert "hung at import/patch_all, for 1s and again for 3s" in str(err.value) and err.value.lasting
+
+
 def test_failure_is_remembered_until_retry(tmp_path):
     interp = find_interpreter("3.11")
     marker = tmp_path / "envs" / ("%s-gevent26.9.0.failed" % interp.key)

@@ -17,6 +17,7 @@ from .errors import EnvError
 from .pkg import parse_wheel_filename
 
 CHECK_TIMEOUT = 20.0  # seconds for a new env to import gevent and patch
+RECHECK_FACTOR = 3  # a check that timed out is tried once more with this many times the time, then cached
 _CHECK = (
     "import gevent, gevent.monkey, greenlet; gevent.monkey.patch_all(); gevent.sleep(0.01); "
     "print(gevent.__version__ + ' ' + greenlet.__version__)"
@@ -151,13 +152,19 @@ def check_sound(interp, python, path, gevent):
     """Import and patch in a short child: a greenlet binary mismatch, an import failure or a hang (the
     mismatch can hang even without patching) is a defect of the env, not a cell result."""
     argv = interp.command([python, "-E", "-W", "always::RuntimeWarning", "-c", _CHECK])
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=CHECK_TIMEOUT, cwd=path)
-    except subprocess.TimeoutExpired:
+    done = None
+    for limit in (CHECK_TIMEOUT, CHECK_TIMEOUT * RECHECK_FACTOR):
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=limit, cwd=path)
+            break
+        except subprocess.TimeoutExpired:
+            pass  # a machine under heavy load can starve the check: one more, longer try before it is lasting
+    if done is None:
         raise EnvError(
-            "gevent %s hung for %ds at import/patch_all (greenlet %s)" % (gevent, CHECK_TIMEOUT, _greenlet(path)),
+            "gevent %s hung at import/patch_all, for %ds and again for %ds (greenlet %s)"
+            % (gevent, CHECK_TIMEOUT, CHECK_TIMEOUT * RECHECK_FACTOR, _greenlet(path)),
             lasting=True,
-        ) from None
+        )
     mismatch = [line for line in done.stderr.splitlines() if "size changed" in line]
     if mismatch:
         raise EnvError(
