@@ -157,7 +157,7 @@ def _starved_python(tmp_path, env, first_delay, later_delay):
     later_delay after (a check starved by load, or one that hangs every time)."""
     script = tmp_path / "python"
     script.write_text(
-        "#!/bin/sh\nif [ -e %(m)s ]; then sleep %(later)s; else touch %(m)s; sleep %(first)s; fi\nexec %(py)s \"$@\"\n"
+        '#!/bin/sh\nif [ -e %(m)s ]; then sleep %(later)s; else touch %(m)s; sleep %(first)s; fi\nexec %(py)s "$@"\n'
         % {"m": tmp_path / "ran", "first": first_delay, "later": later_delay, "py": env.python}
     )
     script.chmod(0o755)

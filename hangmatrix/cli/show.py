@@ -1,7 +1,5 @@
 """hangmatrix show: the whole diagnosis of one cell from its records."""
 
-import os
-
 from ..model import exits
 from ..store import records
 from .options import default_stores, say
