@@ -18,6 +18,8 @@ from hangmatrix.run import runner
 PY = "3.11"
 GEVENT = "26.9.0"
 OWNER = os.environ.setdefault("HANGMATRIX_OWNER", uuid.uuid4().hex)  # inherited by this session's cells
+if os.environ.get("PYTEST_XDIST_WORKER"):  # under -n, each worker's guard sees only its own cells
+    OWNER = os.environ["HANGMATRIX_OWNER"] = "%s-%s" % (OWNER, os.environ["PYTEST_XDIST_WORKER"])
 # This session's temp folder (cell folders included), so other runs on the machine never confuse the checks.
 SESSION_TMP = tempfile.mkdtemp(prefix="hangmatrix-tests-")
 os.environ["TMPDIR"] = SESSION_TMP

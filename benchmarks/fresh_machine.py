@@ -32,8 +32,8 @@ def _records(path):
 
 
 def _at(rec):
-    """When the record was made, as a Unix time (recorded_at is UTC, to the second)."""
-    return datetime.fromisoformat(rec["recorded_at"]).timestamp()
+    """When the cell's verdict came, as a Unix time: recorded_at is its launch (UTC, to the second)."""
+    return datetime.fromisoformat(rec["recorded_at"]).timestamp() + (rec.get("elapsed_s") or 0)
 
 
 def main():

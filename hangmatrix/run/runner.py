@@ -94,7 +94,7 @@ class Supervisors:
                 if isinstance(exc, (ValueError, IndexError))
                 else str(exc)
             )
-            return without_run(spec, "error", "harness supervisor failed: %s" % why)
+            return without_run(spec, "error", "harness supervisor failed: %s" % why).to_json()
 
     def close(self):
         if self.proc.stdin:
@@ -344,14 +344,12 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
                     env = fut.result()
                 except EnvError as exc:
                     for item in group:
-                        finish(without_run(_unbuilt_spec(item), "env-error", str(exc)))
+                        finish(without_run(_unbuilt_spec(item), "env-error", str(exc)).to_json())
                     continue
                 for item in group:
                     decided = _decided_before_launch(item)
                     if decided:
-                        rec = without_run(_unbuilt_spec(item), *decided)
-                        rec.update(greenlet=env.greenlet)
-                        finish(rec)
+                        finish(without_run(_unbuilt_spec(item), *decided).replace(greenlet=env.greenlet).to_json())
                         continue
                     spec = make_spec(
                         item["case"],

@@ -64,36 +64,31 @@ def host():
     }  # which machine ran the cell, when shards run on many
 
 
-def base_record(spec):
-    """The record's fields that come from the spec (a CellSpec) and the machine, as JSON."""
+def base_record(spec, verdict_name="", signature=""):
+    """The Record of a cell with what the spec (a CellSpec) and the machine say; a run adds the rest."""
     prov = spec.provenance
-    return {
-        "id": spec.id,
-        "case": spec.case.name,
-        "config": spec.config["name"],
-        "start": spec.start,
-        "python": prov.python,
-        "gevent": prov.gevent,
-        "greenlet": prov.greenlet,
-        "verdict": "",
-        "signature": "",
-        "elapsed_s": 0.0,
-        "diagnosis": {},
-        "provenance": dict(
+    return record.Record(
+        id=spec.id,
+        case=spec.case.name,
+        config=spec.config["name"],
+        start=spec.start,
+        python=prov.python,
+        gevent=prov.gevent,
+        greenlet=prov.greenlet,
+        verdict=verdict_name,
+        signature=signature,
+        provenance=dict(
             prov.to_json(), case_path=spec.case.path, case_sha256=spec.case.sha256, case_what=spec.case.what, **host()
         ),  # tables need no case file
-        "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "detect": spec.detect,
-        "timeout_s": spec.timeout,
-        "schema": record.SCHEMA,
-    }
+        recorded_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        detect=spec.detect,
+        timeout_s=spec.timeout,
+    )
 
 
 def without_run(spec, verdict_name, reason):
-    """A record for a cell decided before launch (unsupported start method, broken case, env-error)."""
-    rec = base_record(spec)
-    rec.update(verdict=verdict_name, signature=reason)
-    return rec
+    """The Record of a cell decided before launch (unsupported start method, broken case, env-error)."""
+    return base_record(spec, verdict_name, reason)
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -367,7 +362,8 @@ def supervise(spec):
     """The supervisor's whole job for one cell: launch, watch until a verdict, conclude, kill; the record."""
     if not proc_shows_us():
         return without_run(spec, "env-error", BLIND)
-    rec = base_record(spec)
+    launched = base_record(spec)  # recorded_at: the launch
+    rec = {}  # what the run adds, as conclude() and the clean-up make it
     cell = Cell(spec)
     try:
         cell.launch()
@@ -393,14 +389,14 @@ def supervise(spec):
         rec["containment"] = getattr(cell, "containment", {})
         if capped:  # the cap decided how the cell ended, whatever the watch saw
             rec["proof"] = dict(
-                rec.get("proof") or {}, before_cap={"verdict": rec["verdict"], "signature": rec["signature"]}
+                rec.get("proof") or {}, before_cap={"verdict": rec.get("verdict"), "signature": rec.get("signature")}
             )
             rec.update(verdict="error", signature=capped)
         rec["cpu_s"] = {
             "cell": round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3),
             "watch": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 3),
         }
-    return rec
+    return launched.replace(**rec)
 
 
 def watch_until_verdict(cell, spec):
@@ -694,7 +690,7 @@ def handle(conn, server_pid, notes_fd=None):
     except Exception as exc:
         line = traceback.format_exception_only(type(exc), exc)[-1].strip()
         rec = without_run(spec, "error", "harness supervisor failed: %s" % line[:300])
-    conn.sendall((json.dumps(rec, default=str) + "\n").encode())
+    conn.sendall((json.dumps(rec.to_json(), default=str) + "\n").encode())
 
 
 def serve(listen_fd, harness_pid):
