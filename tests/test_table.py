@@ -517,6 +517,9 @@ def test_trimmed_records_keep_every_verdict_and_point_to_their_stacks(recs):
             continue
         rep = by_id[r["diagnosis"]["stacks_as_in"]]
         assert "python_stacks" not in r["diagnosis"]
+        kept = [set(p) for p in r["diagnosis"]["processes"]]
+        assert not any("fds" in p for p in kept)
+        assert not any("threads" in p for p in kept) or full["verdict"] not in ("ok", "running")
         assert (rep["case"], rep["config"], rep["verdict"]) == (full["case"], full["config"], full["verdict"])
         assert signatures.normalize_signature(rep["signature"]) == signatures.normalize_signature(full["signature"])
         assert "python_stacks" in rep["rec"]["diagnosis"]  # the representative keeps its own

@@ -11,6 +11,7 @@ import json
 import string
 
 from ..model import configs, verdicts, versions
+from . import tabular
 from .cells import model
 from .claims import claims, one_line, ranges_for, seed_present
 from .heatmap import heatmaps
@@ -65,9 +66,7 @@ def _detail(cell, pool, rep):
     rec = cell["rec"]
     diag = rec.get("diagnosis") or {}
     if rep != cell["id"]:
-        diag = dict(
-            diag, python_stacks={}, greenlets={}, processes=[dict(p, fds={}) for p in diag.get("processes") or []]
-        )
+        diag = tabular.slim_diagnosis(rec)
     procs = []
     for p in (diag.get("processes") or [])[:40]:
         threads = []

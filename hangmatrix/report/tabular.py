@@ -6,7 +6,7 @@ import io
 import json
 
 from .. import __version__
-from ..model import order, versions
+from ..model import order, verdicts, versions
 from .cells import cell_id, cells, model
 from .claims import claims
 from .signatures import situation
@@ -88,9 +88,10 @@ def representatives(cs):
 
 
 def trimmed(records):
-    """The records with the bulky parts of the diagnosis (Python stacks, greenlets, fd tables) kept only in
-    each situation's representative; the others name it in diagnosis["stacks_as_in"]. An older run of a
-    cell that ended in another situation than the cell's newest run has no representative: kept whole."""
+    """The records with the bulky parts of the diagnosis (Python stacks, greenlets, fd tables; for a cell that
+    worked, its threads too) kept only in each situation's representative; the others name it in
+    diagnosis["stacks_as_in"]. An older run of a cell that ended in another situation than the cell's newest
+    run has no representative: kept whole."""
     cs = cells(records)
     reps = representatives(cs)
     situations = {c["id"]: situation(c) for c in cs}
@@ -103,11 +104,18 @@ def trimmed(records):
         if id(rec) in newest and rep == cid or not diag or situations.get(rep) != situation(rec):
             out.append(rec)
             continue
-        slim = {k: v for k, v in diag.items() if k not in ("python_stacks", "greenlets")}
-        slim["processes"] = [{k: v for k, v in p.items() if k != "fds"} for p in diag.get("processes") or []]
-        slim["stacks_as_in"] = rep
-        out.append(dict(rec, diagnosis=slim, trimmed=True))
+        out.append(dict(rec, diagnosis=dict(slim_diagnosis(rec), stacks_as_in=rep), trimmed=True))
     return out
+
+
+def slim_diagnosis(rec):
+    """The diagnosis of a record that is not its situation's representative, as reports keep it: no stacks,
+    greenlets or fd tables, and for a cell that worked no threads either (its representative has them)."""
+    diag = rec.get("diagnosis") or {}
+    slim = {k: v for k, v in diag.items() if k not in ("python_stacks", "greenlets")}
+    drop = ("fds", "threads") if rec.get("verdict") in verdicts.WORKS else ("fds",)
+    slim["processes"] = [{k: v for k, v in p.items() if k not in drop} for p in diag.get("processes") or []]
+    return slim
 
 
 def json_text(records, stamp_info=None, trim=False):
