@@ -14,7 +14,7 @@ progress marks only grow too. So the schedule only decides how soon a proof can 
 """
 
 MOVING_S = 0.1  # between samples while the progress marks move
-NOT_STILL_S = 0.05  # between samples while no deadlock proof can begin
+NOT_STILL_S = 0.075  # between samples while no deadlock proof can begin
 SOONEST_S = 0.005  # never sooner than this after the last sample
 PAST_DUE_S = 0.001  # the proof's last sample aims this far past its due time: one a hair early costs a gap
 

@@ -178,7 +178,8 @@ def read_thread(pid, tid, full=True, previous=None):
     """One thread; `full` adds what only the diagnosis needs (the kernel wait channel). previous: this
     thread in the last sample; if it was asleep then and is still asleep now without having run since (the
     same CPU time and times scheduled), it cannot have left or changed its syscall, which is then taken over
-    instead of read (only from a sleep: a stopped thread's registers can be changed by a tracer)."""
+    instead of read (only from a sleep: a stopped thread's registers can be changed by a tracer). A sample
+    does not read the syscall of a runnable thread either: it is in none."""
     base = "/proc/%d/task/%d/" % (pid, tid)
     stat = _read(base + "stat")
     if not stat:
@@ -195,6 +196,8 @@ def read_thread(pid, tid, full=True, previous=None):
         and slices  # 0: no schedstat to tell (a kernel without it), so always read
     ):
         syscall, args = previous.syscall, previous.args
+    elif state == "R" and not full:
+        syscall, args = "running", ()  # what the file says of a runnable thread: no read (it waits in nothing)
     else:
         syscall, args = _syscall(_read(base + "syscall") or "")
     wchan = (_read(base + "wchan") or "") if full else ""
