@@ -179,6 +179,30 @@ def test_real_cells_hangs_kept_whole_working_ones_compact_all_show(tmp_path, env
             assert "process tree" in text and "python stacks (every" in text
 
 
+def test_a_compact_run_makes_no_look_that_compacting_drops(env311):
+    """Told the store keeps compact records, the supervisor leaves out of a working cell's record what its
+    summary drops (Python stacks, greenlets, who can end each wait: no look outside the tree), while its
+    tree, each thread's decoded call and the summary are all there; a deadlock keeps its whole diagnosis."""
+    items = [
+        runner.make_item(cases.select(["seed_original"])[0], configs.parse(k), "fork", env311.interpreter, GEVENT, 20.0)
+        for k in ("patch_all", "none")
+    ]
+    made = {rec["verdict"]: rec for rec in runner.execute(items, jobs=2, keep=KEEP_COMPACT)}
+    assert sorted(made) == ["deadlock", "running"]
+    running, deadlock = made["running"]["diagnosis"], made["deadlock"]["diagnosis"]
+    assert "python_stacks" not in running and "greenlets" not in running
+    assert not any("wake" in t for p in running["processes"] for t in p["threads"])
+    assert all(t["call"] and t["state"] for p in running["processes"] for t in p["threads"])
+    assert deadlock["python_stacks"] and deadlock["greenlets"]
+    assert any("wake" in t for p in deadlock["processes"] for t in p["threads"])
+    stored = compact.kept(Record.from_json(made["running"]))
+    assert stored.kept == KEEP_COMPACT and set(stored.diagnosis) == {"t", "processes", "compact"}
+    assert len(stored.processes) == len(running["processes"]) > 1
+    text = show.render(stored)
+    assert "compact record" in text and "process tree" in text
+    assert compact.kept(Record.from_json(made["deadlock"])).kept == KEEP_FULL
+
+
 def _hm(*args):
     return subprocess.run(
         [sys.executable, "-m", "hangmatrix.cli"] + list(args), capture_output=True, text=True, timeout=600

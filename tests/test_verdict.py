@@ -4,6 +4,7 @@ HANGMATRIX_DUMP_SAMPLES), and checked by property over generated process trees."
 import dataclasses
 import json
 import os
+import time
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -213,3 +214,26 @@ def test_a_wait_that_ended_during_the_look_is_no_deadlock():
     assert not verdict.still(before, _timerfd_reader(run_ns=5_100_000, slices=41))  # ran since
     gone = Sample(1.1, {})
     assert not verdict.still(before, gone)
+
+
+def test_a_look_made_ahead_speaks_for_the_proof_only_if_nothing_moved_since():
+    """The supervisor looks at who can end the tree's waits while the deadlock proof's window runs; the
+    proof may use that look only if it was made during the same still run and every thread is still
+    asleep in the same call without having run since (else it looks again, after the proof)."""
+    from hangmatrix.run import supervisor
+
+    det = verdict.Detector()
+    for t in (1.0, 1.05):
+        assert det.feed(dataclasses.replace(_timerfd_reader(), t=t), verdict.Marks()) is None
+    look = (dataclasses.replace(_timerfd_reader(), t=1.06), {"processes": []}, [])
+    proof_sample = dataclasses.replace(_timerfd_reader(), t=1.1)
+    assert det.feed(proof_sample, verdict.Marks())[0] == "deadlock"
+    assert supervisor._look_holds(look, det, proof_sample)
+    assert not supervisor._look_holds(look, det, dataclasses.replace(_timerfd_reader(run_ns=5_000_001), t=1.1))
+    assert not supervisor._look_holds(look, det, dataclasses.replace(_timerfd_reader(state="R"), t=1.1))
+    before_the_run = (dataclasses.replace(_timerfd_reader(), t=0.99), {"processes": []}, [])
+    assert not supervisor._look_holds(before_the_run, det, proof_sample)
+    assert not supervisor._look_holds(None, det, proof_sample)
+    assert not supervisor._look_ahead(look, det, recheck_at=0.0)  # this still run has its look already
+    assert supervisor._look_ahead(before_the_run, det, recheck_at=0.0)
+    assert not supervisor._look_ahead(None, det, recheck_at=time.monotonic() + 60)  # a recheck is pending

@@ -112,7 +112,9 @@ def main(args):
             flush=True,
         )
 
-    done = runner.execute(todo, jobs=args.jobs, on_record=report, progress=not args.quiet and sys.stderr.isatty())
+    done = runner.execute(
+        todo, jobs=args.jobs, on_record=report, progress=not args.quiet and sys.stderr.isatty(), keep=args.keep
+    )
     if args.repeat > 1:
         for cid, summary in sorted(records.summarize(done).items()):
             print(

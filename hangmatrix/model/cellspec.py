@@ -121,6 +121,7 @@ class CellSpec:
     inject: str = ""  # the staged hangmatrix.inject folder (PYTHONPATH of the cell)
     root: str = ""  # the root filesystem the cell runs chrooted in ("" for the host)
     tmp_base: str = ""  # where the supervisor makes the cell's folder
+    keep: str = "full"  # what the store keeps of the record (record.KEEP_*): nothing it drops is worth making
 
     def to_json(self) -> JSON:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

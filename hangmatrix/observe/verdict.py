@@ -45,6 +45,7 @@ class Detector:
     _window: list = field(default_factory=list)
     _progress_key: Optional[tuple] = None
     _progress_t: float = 0.0
+    _last_t: Optional[float] = None
 
     def feed(self, snap, marks, io_total=0):
         if self.endless and marks.ticks >= 2:
@@ -52,6 +53,7 @@ class Detector:
         threads = {(pid, th.tid): th for pid, p in snap.procs.items() for th in p.threads.values()}
         if not threads:
             return None
+        self._last_t = snap.t
         now_key = {k: (th.run_ns, th.slices, th.syscall, th.args) for k, th in threads.items()}
         progress = (marks.key(), io_total, frozenset(threads))
         if progress != self._progress_key:
@@ -70,6 +72,31 @@ class Detector:
             return "deadlock", {"quiet_samples": self._quiet, "quiet_for_s": round(snap.t - self._quiet_since, 3)}
         self._window.append((snap.t, threads))
         return self._stall(snap.t)
+
+    @property
+    def quiet_since(self):
+        """When the current run of still, all-untimed samples began (its first sample's time)."""
+        return self._quiet_since
+
+    @property
+    def still_samples(self):
+        """How many consecutive samples so far were still and all-untimed (0: the last one was not)."""
+        return self._quiet
+
+    def proof_due(self):
+        """(time, samples) of the current still run: the first moment its samples can prove a deadlock
+        (min_quiet_s after it began and after the last progress), and how many more samples that takes
+        (one at least at that moment; 0 when the last sample completed it). None when the last sample was
+        not still and all-untimed."""
+        if not self._quiet:
+            return None
+        at = max(self._quiet_since, self._progress_t) + self.min_quiet_s
+        return at, max(self.quiet_samples - self._quiet, 1 if self._last_t < at else 0)
+
+    def moving(self):
+        """Whether the program's own progress (events, output, ticks, io, its set of threads) changed at the
+        last sample: no deadlock or stall can be proven until min_quiet_s or stall_s after it stops."""
+        return self._last_t is not None and self._progress_t == self._last_t
 
     def _stall(self, now):
         """Stall: no progress for stall_s; over that window every thread waits (a poller may be caught

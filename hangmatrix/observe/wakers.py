@@ -21,6 +21,7 @@ from . import procmap, watch
 
 SIGNAL_WAITS = {"pause", "rt_sigsuspend", "rt_sigtimedwait"}
 POLLS = {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"}
+LOCK_LINE = re.compile(r"^(\d+):\s+(->\s+)?(\S+)\s+\S+\s+\S+\s+(-?\d+)\s+(\S+)")  # compiled once, in the server
 
 
 class World:
@@ -116,7 +117,7 @@ class World:
         if self._locks is None:
             self._locks = []
             for line in (watch._read("/proc/locks", 1 << 22) or "").splitlines():
-                m = re.match(r"^(\d+):\s+(->\s+)?(\S+)\s+\S+\s+\S+\s+(-?\d+)\s+(\S+)", line)
+                m = LOCK_LINE.match(line)
                 if m:
                     self._locks.append((m.group(1), int(m.group(4)), m.group(3), m.group(5), bool(m.group(2))))
         return self._locks

@@ -2,7 +2,8 @@
 full diagnosis (blocked syscalls decoded, fds, pipes and who holds their other end, Python stacks).
 
 Samples are raw /proc reads, not psutil: reading /proc is the point here, and a sample must cost little
-(the supervisor takes one every 25-100 ms for the whole life of the cell).
+(the supervisor takes one every 5-100 ms for the whole life of the cell, when observe/schedule.py says);
+so a sample takes over from the last one what cannot have changed since.
 """
 
 import os
@@ -70,6 +71,13 @@ NO_TIMEOUT = (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)  # -1 as a 32- or 64-bit register
 # ~17.4 days; 2**32 ms, ~49.7 days; threading's TIMEOUT_MAX). A shorter one, even time.sleep(7200), ends by itself.
 LONG_WAIT_S = 7 * 86400.0
 LOCK_WAIT_CMDS = (7, 38)  # fcntl F_SETLKW, F_OFD_SETLKW: the fcntl calls that wait
+# Compiled at import, so the supervisor server compiles them once and every supervisor it forks has them.
+FDINFO_FLAGS = re.compile(r"^flags:\s*(\d+)", re.M)
+FDINFO_TFD = re.compile(r"^tfd:\s*(\d+).*?\bino:\s*([0-9a-f]+)", re.M)
+TIMER_VALUE = re.compile(r"\((\d+),\s*(\d+)\)")
+POOL_WORKER = re.compile(r"^\w*PoolWorker-(\d+)$")
+SIG_CAUGHT = re.compile(r"^SigCgt:\s*([0-9a-f]+)", re.M)
+NS_PIDS = re.compile(r"^NSpid:\s*(.*)$", re.M)
 
 
 @dataclass
@@ -166,28 +174,48 @@ def descendants(pid):
     return found
 
 
-def read_thread(pid, tid, full=True):
-    """One thread; `full` adds what only the diagnosis needs (the kernel wait channel)."""
+def read_thread(pid, tid, full=True, previous=None):
+    """One thread; `full` adds what only the diagnosis needs (the kernel wait channel). previous: this
+    thread in the last sample; if it was asleep then and is still asleep now without having run since (the
+    same CPU time and times scheduled), it cannot have left or changed its syscall, which is then taken over
+    instead of read (only from a sleep: a stopped thread's registers can be changed by a tracer). A sample
+    does not read the syscall of a runnable thread either: it is in none."""
     base = "/proc/%d/task/%d/" % (pid, tid)
     stat = _read(base + "stat")
     if not stat:
         return None
-    name = stat[stat.find("(") + 1 : stat.rfind(")")]
-    rest = stat[stat.rfind(")") + 2 :].split()
+    close = stat.rfind(")")
+    name, state = stat[stat.find("(") + 1 : close], stat[close + 2 : close + 3]
     sched = (_read(base + "schedstat") or "0 0 0").split()
-    raw = (_read(base + "syscall") or "").split()
-    syscall, args = "", ()
-    if raw and raw[0] == "running":
-        syscall = "running"
-    elif raw and raw[0] != "-1":
-        nr = int(raw[0])
-        syscall = SYSCALLS.get(nr, "syscall_%d" % nr)
-        args = tuple(int(a, 16) for a in raw[1:7])
+    run_ns, slices = int(sched[0]), int(sched[2])
+    if (
+        previous is not None
+        and not full
+        and (previous.state, previous.name, previous.run_ns, previous.slices) == ("S", name, run_ns, slices)
+        and state == "S"
+        and slices  # 0: no schedstat to tell (a kernel without it), so always read
+    ):
+        syscall, args = previous.syscall, previous.args
+    elif state == "R" and not full:
+        syscall, args = "running", ()  # what the file says of a runnable thread: no read (it waits in nothing)
+    else:
+        syscall, args = _syscall(_read(base + "syscall") or "")
     wchan = (_read(base + "wchan") or "") if full else ""
-    th = Thread(tid, name, rest[0], syscall, args, wchan, int(sched[0]), int(sched[2]), pid)
+    th = Thread(tid, name, state, syscall, args, wchan, run_ns, slices, pid)
     if th.state == "S" and args:
         th.timeout_s = timeout_of(th)
     return th
+
+
+def _syscall(text):
+    """(name, args) from /proc/.../syscall: ("running", ()) for a thread on a CPU, ("", ()) outside one."""
+    raw = text.split()
+    if raw and raw[0] == "running":
+        return "running", ()
+    if raw and raw[0] != "-1":
+        nr = int(raw[0])
+        return SYSCALLS.get(nr, "syscall_%d" % nr), tuple(int(a, 16) for a in raw[1:7])
+    return "", ()
 
 
 def _read_mem(pid, addr, size):
@@ -241,9 +269,10 @@ def timeout_of(th):
     return None
 
 
-def read_proc(pid, full=True):
+def read_proc(pid, full=True, previous=None):
     """One process with all its threads and its children; a sample (full=False) skips what only the
-    diagnosis needs: each read costs, and the supervisor samples every 25-100 ms."""
+    diagnosis needs: each read costs, and the supervisor samples every 5-100 ms. previous: this process
+    in the last sample (see read_thread)."""
     stat = _read("/proc/%d/stat" % pid)
     if not stat:
         return None
@@ -258,19 +287,33 @@ def read_proc(pid, full=True):
         return None
     threads, kids = {}, []
     for tid in tids:
-        th = read_thread(pid, tid, full)
+        th = read_thread(pid, tid, full, previous.threads.get(tid) if previous is not None else None)
         if th is not None:
             threads[tid] = th
         text = _read("/proc/%d/task/%d/children" % (pid, tid), 65536)
         if text:
             kids.extend(int(k) for k in text.split())
+    if not full and previous is not None and _none_ran(previous.threads, threads):
+        return Proc(pid, ppid, cmdline, threads, previous.rchar, previous.wchar, kids)  # no syscall since: same io
     io = dict(line.split(": ") for line in (_read("/proc/%d/io" % pid) or "").splitlines() if ": " in line)
     return Proc(pid, ppid, cmdline, threads, int(io.get("rchar", 0)), int(io.get("wchar", 0)), kids)
 
 
-def sample(root_parent, full=False):
+def _none_ran(before, now):
+    """Whether the same threads are there and none of them has run since `before` (the same CPU time and
+    times scheduled, and schedstat there to say so): the process's io counters cannot have moved then (a
+    thread that exits adds its counts to the process's, so only the same set of threads proves it)."""
+    if set(before) != set(now):
+        return False
+    return all(
+        th.slices and (th.run_ns, th.slices) == (before[tid].run_ns, before[tid].slices) for tid, th in now.items()
+    )
+
+
+def sample(root_parent, full=False, previous=None):
     """One look at every live process below root_parent (the supervisor) and every thread of each,
-    walking the tree through each thread's children file as it goes."""
+    walking the tree through each thread's children file as it goes. previous: the last sample, whose
+    threads that have not run since keep their syscall (read_thread)."""
     snap = Sample(time.monotonic())
     todo, seen = children(root_parent), set()
     while todo:
@@ -278,7 +321,7 @@ def sample(root_parent, full=False):
         if pid in seen:
             continue
         seen.add(pid)
-        proc = read_proc(pid, full)
+        proc = read_proc(pid, full, previous.procs.get(pid) if previous is not None else None)
         if proc is not None and proc.threads:
             snap.procs[pid] = proc
             todo.extend(proc.children)
@@ -339,7 +382,7 @@ def fd_table(pid):
         except OSError:
             continue
         info = _read("/proc/%d/fdinfo/%s" % (pid, fd)) or ""
-        m = re.search(r"^flags:\s*(\d+)", info, re.M)
+        m = FDINFO_FLAGS.search(info)
         acc = int(m.group(1), 8) & 3 if m else 0
         table[int(fd)] = (target, {0: "r", 1: "w", 2: "rw"}.get(acc, "?"))
     return table
@@ -354,7 +397,7 @@ def epoll_entries(pid, epfd):
     """(fd, inode) of each registration of an epoll instance: the fd number it was added under and the
     inode of the file it watches (the registration outlives a close while the file is open elsewhere)."""
     info = _read("/proc/%d/fdinfo/%d" % (pid, epfd), 65536) or ""
-    return [(int(fd), int(ino, 16)) for fd, ino in re.findall(r"^tfd:\s*(\d+).*?\bino:\s*([0-9a-f]+)", info, re.M)]
+    return [(int(fd), int(ino, 16)) for fd, ino in FDINFO_TFD.findall(info)]
 
 
 def watched_fds(th):
@@ -390,7 +433,7 @@ def fdinfo_field(pid, fd, key):
 
 def timerfd_left(pid, fd):
     """Seconds until a timerfd fires, or None when it is disarmed."""
-    m = re.match(r"\((\d+),\s*(\d+)\)", fdinfo_field(pid, fd, "it_value") or "")
+    m = TIMER_VALUE.match(fdinfo_field(pid, fd, "it_value") or "")
     left = int(m.group(1)) + int(m.group(2)) / 1e9 if m else 0
     return left or None
 
@@ -450,7 +493,7 @@ def role_of(pid, proc, root_pid, names):
     if pid == root_pid:
         return "parent"
     name = names.get(pid, "")
-    m = re.match(r"^\w*PoolWorker-(\d+)$", name)
+    m = POOL_WORKER.match(name)
     if m:
         return "pool worker %s" % m.group(1)
     if name.startswith("SyncManager"):
@@ -517,11 +560,12 @@ def outside_holders(targets, outside_tables):
     return holders
 
 
-def diagnose(snap, root_pid, names, harness_files=(), annotate=None, ours=()):
+def diagnose(snap, root_pid, names, harness_files=(), annotate=None, ours=(), outside=True):
     """The whole picture of a sample, as plain data for the record: processes, threads with decoded
     blocked calls, their fds, and for each blocked pipe read/write the holders of the other end.
     annotate(snap, fds, processes, outside_tables) may add to the threads (wakers.annotate: who can end
-    each wait). `ours`: the harness's processes around the tree, which are no outside party."""
+    each wait). `ours`: the harness's processes around the tree, which are no outside party. outside=False
+    skips the look at every other process's fds (a pipe's outside_holders then read [])."""
     tree = set(snap.procs)
     fds = {pid: fd_table(pid) for pid in tree}
     roles = {pid: role_of(pid, p, root_pid, names) for pid, p in snap.procs.items()}
@@ -532,7 +576,7 @@ def diagnose(snap, root_pid, names, harness_files=(), annotate=None, ours=()):
         if th.syscall in FD_WAITS and th.args
     }
     pipes = {t for t in waited if t.startswith("pipe:")}
-    outside_tables = outside_fd_tables(tree, ours) if pipes or annotate else {}
+    outside_tables = outside_fd_tables(tree, ours) if outside and (pipes or annotate) else {}
     outside = outside_holders(pipes, outside_tables)
     procs = []
     for pid in sorted(tree, key=lambda p: (p != root_pid, p)):
@@ -596,7 +640,7 @@ def _main_call(proc, fds):
 def caught(pid, signum):
     """Whether pid has a handler for signum (SigCgt)."""
     text = _read("/proc/%d/status" % pid) or ""
-    m = re.search(r"^SigCgt:\s*([0-9a-f]+)", text, re.M)
+    m = SIG_CAUGHT.search(text)
     return bool(m) and bool(int(m.group(1), 16) & (1 << (signum - 1)))
 
 
@@ -648,7 +692,7 @@ def python_stacks(pids, stacks_path, greenlets_path, faulthandler=True):
 
 def ns_pids(pid):
     """NSpid of /proc/PID/status: the process's pid in each PID namespace, the host's first."""
-    m = re.search(r"^NSpid:\s*(.*)$", _read("/proc/%d/status" % pid) or "", re.M)
+    m = NS_PIDS.search(_read("/proc/%d/status" % pid) or "")
     return [int(p) for p in m.group(1).split()] if m else [pid]
 
 

@@ -434,6 +434,10 @@ class Namespace:
         except OSError:
             pass
 
+    def exit_fd(self):
+        """An fd that turns readable once the case parent has exited (or init is gone): the status pipe."""
+        return self._status
+
     def host_pid(self, inner):
         """The host's pid of a process the cell names by its pid inside, or None once it is gone."""
         if inner not in self._inner and self.init_pid:

@@ -32,9 +32,12 @@ PACKAGE_PARENT = os.path.dirname(PACKAGE_DIR)
 # ---------------------------------------------------------------- one cell
 
 
-def make_spec(case, config, start, env, timeout=settings.DEFAULT_TIMEOUT, detect=True, memory=None):
+def make_spec(
+    case, config, start, env, timeout=settings.DEFAULT_TIMEOUT, detect=True, memory=None, keep=record.KEEP_FULL
+):
     """The CellSpec of a cell in a built environment (env is an envs.env.Env). memory: the cell's memory cap
-    in bytes (default: its share of the machine at the default parallelism)."""
+    in bytes (default: its share of the machine at the default parallelism); keep: what the store will keep
+    of its record (the supervisor leaves out of a compact one's look what compacting drops)."""
     interp = env.interpreter
     return CellSpec(
         id=record.cell_id(case.name, interp.short, env.gevent, config["name"], start),
@@ -50,6 +53,7 @@ def make_spec(case, config, start, env, timeout=settings.DEFAULT_TIMEOUT, detect
         root=interp.root or "",
         tmp_base=env.tmp_base,
         provenance=Provenance.of(interp, env.gevent, env=env),
+        keep=keep,
     )
 
 
@@ -307,12 +311,13 @@ def env_key(item):
     return item["interpreter"], item["gevent"], tuple(item.get("requires", ())), item.get("requires_newest", False)
 
 
-def execute(items, jobs=None, on_record=None, progress=False, ensure=None, server=None):
+def execute(items, jobs=None, on_record=None, progress=False, ensure=None, server=None, keep=record.KEEP_FULL):
     """Build each (interpreter, gevent, requirements) environment once, in a pool of its own, and start
     that env's cells as soon as it is ready, so builds overlap runs. Returns the records.
     `ensure(interp, gevent, requires=, newest=)` makes an environment (default ensure_env;
     upgrade-check passes one for local wheels). `server`: a Supervisors to reuse (advise runs several
-    batches with one), else one for this call."""
+    batches with one), else one for this call. `keep`: what on_record's store keeps of each record (see
+    make_spec)."""
     from concurrent.futures import as_completed
 
     jobs = jobs or default_jobs()
@@ -359,6 +364,7 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
                         item["timeout"],
                         item["detect"],
                         item.get("memory") or contain.default_memory(jobs),
+                        keep,
                     )
                     running.append(cells.submit(server.run, spec))
             for fut in as_completed(running):

@@ -37,7 +37,8 @@ from .. import __version__
 from ..envs import deps
 from ..model import configs, record, settings, verdicts
 from ..model.cellspec import CellSpec
-from ..observe import verdict, wakers, watch
+from ..observe import schedule, verdict, wakers, watch
+from ..store import compact
 from . import cellside, contain
 
 RECHECK_S = 0.5  # after a proof failed on a wait an outside party can end, look again at most this often
@@ -116,6 +117,7 @@ class Cell:
         self.shm_seen = set()
         self.private_shm = False
         self.cgroups_left = []
+        self._pidfd = None
 
     def inside(self, path):
         """The path as the cell sees it (inside the chroot, for Debian-root interpreters)."""
@@ -191,9 +193,30 @@ class Cell:
         self.launched = time.monotonic()
         self.containment["launch_s"] = round(self.launched - began, 4)
 
-    def sample(self, full=False):
-        """The cell's tree as the host sees it: below the namespace's init, or below us."""
-        return watch.sample(getattr(self.proc, "init_pid", None) or os.getpid(), full=full)
+    def sample(self, full=False, previous=None):
+        """The cell's tree as the host sees it: below the namespace's init, or below us (previous: the last
+        sample, whose threads' waits are taken over where they cannot have changed, see watch.sample)."""
+        return watch.sample(getattr(self.proc, "init_pid", None) or os.getpid(), full=full, previous=previous)
+
+    def wait_exit(self, seconds):
+        """Sleep up to `seconds`, waking at once when the case parent exits, so the record of a program that
+        ended is not a sampling interval late (and its slot is free that much sooner)."""
+        fd = self._exit_fd()
+        if fd is None:
+            time.sleep(seconds)
+        else:
+            select.select([fd], [], [], seconds)
+
+    def _exit_fd(self):
+        """The namespace's status pipe, or a pidfd of the case parent (None where the kernel has none)."""
+        if isinstance(self.proc, contain.Namespace):
+            return self.proc.exit_fd()
+        if self._pidfd is None and self.proc is not None and hasattr(os, "pidfd_open"):
+            try:
+                self._pidfd = os.pidfd_open(self.proc.pid)
+            except OSError:
+                self._pidfd = -1
+        return self._pidfd if self._pidfd is not None and self._pidfd >= 0 else None
 
     def _stdin(self):
         """The case's `stdin` text as a file in the cell folder, opened for reading (empty when the case gives
@@ -229,18 +252,21 @@ class Cell:
                     event[key + "_in_ns"], event[key] = event[key], host if host else event[key]
         return event
 
-    def diagnose(self):
+    def diagnose(self, snap=None, summary=False):
         """The full look at the tree (fds, pipes and their holders, decoded waits, who can end each wait),
-        as watch.diagnose with wakers.annotate."""
+        as watch.diagnose with wakers.annotate, of `snap` (a full sample) or of a fresh one. summary: only
+        the tree, its fds and decoded waits, for a record the store keeps as a summary (store.compact):
+        nothing outside the tree is looked at."""
         harness_files = {self.inside(p) for p in self.paths.values()}
         init = getattr(self.proc, "init_pid", None)
         diag = watch.diagnose(
-            self.sample(full=True),
+            snap if snap is not None else self.sample(full=True),
             self.proc.pid,
             _names(self.events),
             harness_files,
-            annotate=wakers.annotate,
+            annotate=None if summary else wakers.annotate,
             ours=[init] if init else [],
+            outside=not summary,
         )
         diag["t"] = time.time()  # recorded: wall time (samples carry the monotonic clock)
         return diag
@@ -322,6 +348,9 @@ class Cell:
         there, remove its cgroups and its folder; returns the entries removed. Entries the tree mapped but
         did not create may be another program's: they are reported (shm_left_alone), never touched."""
         removed = []
+        if self._pidfd is not None and self._pidfd >= 0:
+            os.close(self._pidfd)
+            self._pidfd = None
         if isinstance(self.proc, contain.Namespace):
             self.proc.close()
         created = set() if self.private_shm else contain.created_shm(self.events, self.root)
@@ -340,11 +369,6 @@ class Cell:
 
 def _zombie(pid):
     return ") Z " in (watch._read("/proc/%d/stat" % pid) or "")
-
-
-def interval(elapsed):
-    """Sample fast while a verdict is likeliest (the seed deadlock is still at ~0.15 s), slower later."""
-    return 0.025 if elapsed < 1.5 else 0.05 if elapsed < 4 else 0.1
 
 
 BLIND = (
@@ -406,13 +430,13 @@ def watch_until_verdict(cell, spec):
     detector = verdict.Detector(endless=spec.case.endless)
     marks = verdict.Marks()
     snap, code, result, proof = None, None, None, {}
-    quiet_at = fixed_mode_found = proven_diag = None
+    quiet_at = fixed_mode_found = proven_diag = look = None
     recheck_at = 0.0
     dump_path = settings.dump_samples()  # recorded samples for the classifier's tests
     with open(dump_path, "a") if dump_path else contextlib.nullcontext() as dump:
         while True:
             elapsed = time.monotonic() - cell.launched
-            snap = cell.sample()
+            snap = cell.sample(previous=snap)
             cell.read_events()
             marks.events = cell.progress_events
             marks.ticks = max(cell.ticks.values(), default=0)
@@ -446,24 +470,33 @@ def watch_until_verdict(cell, spec):
                 if time.monotonic() < recheck_at:
                     found = None  # the last look found a wait an outside party can end: not again so soon
                 else:
-                    proven_diag = cell.diagnose()
-                    unproven = _unproven(found[0], found[1], proven_diag)
+                    if found[0] == "deadlock" and _look_holds(look, detector, snap):
+                        _, proven_diag, unproven = look  # looked at during this still run, and still since
+                        after = snap
+                    else:
+                        proven_diag = cell.diagnose()
+                        unproven, after = _unproven(found[0], found[1], proven_diag), None
+                    look = None  # one decision per look
                     if unproven:  # something outside could still end a wait: no proof, keep watching
                         proof["unproven"] = unproven
                         found, recheck_at = None, time.monotonic() + RECHECK_S
-                    elif found[0] == "deadlock" and not verdict.still(snap, cell.sample()):
+                    elif found[0] == "deadlock" and not verdict.still(snap, after or cell.sample()):
                         found = None  # a wait ended during the look (a timer fired, say): no proof, watch on
+            elif not found and spec.detect and _look_ahead(look, detector, recheck_at):
+                full = cell.sample(full=True)  # still for two samples: look now, while the proof's time runs
+                ahead = cell.diagnose(full)
+                look = (full, ahead, _unproven("deadlock", {}, ahead))
             if found:
                 proof.pop("unproven", None)  # an earlier look's, no longer true: this look proved it
                 result, proof = found[0], dict(proof, **found[1])
-                quiet_at = round(detector._quiet_since - cell.launched, 3) if result == "deadlock" else None
+                quiet_at = round(detector.quiet_since - cell.launched, 3) if result == "deadlock" else None
                 break
             if elapsed > spec.timeout:
                 result = "timeout"
                 if not spec.detect and fixed_mode_found:
                     result, proof = fixed_mode_found[0], dict(proof, **fixed_mode_found[1])
                 break
-            time.sleep(interval(elapsed) if spec.detect else 0.25)
+            cell.wait_exit(schedule.next_sample_in(elapsed, detector, time.monotonic()) if spec.detect else 0.25)
     return {
         "result": result,
         "proof": proof,
@@ -474,16 +507,51 @@ def watch_until_verdict(cell, spec):
     }
 
 
+LOOK_AHEAD_SAMPLES = 2  # still samples after which the deadlock proof's look is made, before the proof is due
+
+
+def _look_ahead(look, detector, recheck_at):
+    """Whether to look at who can end the tree's waits now: the tree has been still and all-untimed for
+    LOOK_AHEAD_SAMPLES samples, this still run has no look yet and no recheck is pending. The look then
+    runs while the proof's window (min_quiet_s) runs, instead of after it: the proof comes that much sooner,
+    and is as strong (_look_holds)."""
+    return (
+        detector.still_samples >= LOOK_AHEAD_SAMPLES
+        and time.monotonic() >= recheck_at
+        and (look is None or look[0].t < detector.quiet_since)
+    )
+
+
+def _look_holds(look, detector, snap):
+    """Whether a look made ahead (full sample, diagnosis, unproven) speaks for the proof at `snap`: it was
+    made during the current still run, and every thread is as it was then (verdict.still), so no wait
+    ended since the look began and what it saw is what the proof is about."""
+    return look is not None and look[0].t >= detector.quiet_since and verdict.still(look[0], snap)
+
+
 def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
     """From how the watch ended to the record's verdict, signature and diagnosis (stacks included),
-    taken while the tree is still there to look at."""
+    taken while the tree is still there to look at. A verdict whose record the store keeps as a summary of
+    its tree (a cell that worked, under --keep compact) gets only that: no look outside the tree, no stacks."""
     elapsed = round(time.monotonic() - cell.launched, 3)
     cell.read_events()  # what the program reported just before it ended (a patch point, say)
     out_at, err_at = (os.path.getsize(cell.paths[k]) for k in ("stdout", "stderr"))
+    stdout, stderr = cell.tail("stdout", out_at), cell.tail("stderr", err_at)
+    point = _patch_point(cell.events, cell.proc.pid)
+    unapplied = configs.needs_patch_point(spec.config) and point is None
+    if result == "ended":
+        name, sig = _ended(cell, spec, code, stdout, stderr, unapplied)
+    summary = (
+        result in ("ended", "running")
+        and compact.summarized(name if result == "ended" else "running", spec.keep)
+        and not (
+            getattr(cell, "cgroups", None) and contain.cap_hit(cell.cgroups, cell.containment, {"verdict": "ok"})
+        )  # a cap hit turns it into an error (supervise), which keeps its whole diagnosis
+    )
     diag, fields = {}, {}
     if snap is not None and snap.procs and result != "interrupted":  # interrupted: kill at once
         cell.note_shm(snap.procs)
-        diag = proven_diag if result in verdicts.PROVEN_HANG and proven_diag else cell.diagnose()
+        diag = proven_diag if result in verdicts.PROVEN_HANG and proven_diag else cell.diagnose(summary=summary)
         if result in verdicts.PROVEN_HANG and not spec.detect:  # fixed-timeout mode decides here
             unproven = _unproven(result, proof, diag)
             for _ in range(5):  # a poller caught awake hides what it watches: look again
@@ -496,7 +564,7 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
                 result, proof["unproven"] = "timeout", unproven
         if result == "timeout" and "unproven" not in proof:
             proof["unproven"] = _unproven(result, proof, diag)
-        if result != "ended":
+        if result != "ended" and not summary:
             pids = [p["pid"] for p in diag["processes"]]
             diag["python_stacks"], diag["greenlets"] = watch.python_stacks(
                 pids,
@@ -504,25 +572,7 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
                 cell.paths["greenlets"],
                 faulthandler=not spec.provenance.python.startswith("2."),
             )
-    stdout, stderr = cell.tail("stdout", out_at), cell.tail("stderr", err_at)
-    point = _patch_point(cell.events, cell.proc.pid)
-    unapplied = configs.needs_patch_point(spec.config) and point is None
     if result == "ended":
-        unsupported = next((e["reason"] for e in cell.events if e["ev"] == "unsupported"), "")
-        if code == cellside.UNSUPPORTED_EXIT and unsupported:
-            name, sig = "unsupported", unsupported
-        else:
-            name, sig = verdict.ended(code, spec.case.endless, spec.case.expect, stdout, stderr)
-            if name == "error":  # a module the environment lacks is its defect, not the program's
-                missing = deps.missing_module(_uncaught(cell), spec.case.path, _env_python(spec))
-                name, sig = ("env-error", missing) if missing else (name, sig)
-        if unapplied and name != "env-error":  # observed: the run made no patch_all() call to replace
-            name, sig = (
-                "unsupported",
-                "the program never called gevent.monkey.patch_all() (it ran to its end "
-                "without one: %s%s), so %s had nothing to replace; its verdicts are under none and as-written"
-                % (name, ": " + sig if sig else "", spec.config["name"]),
-            )
         left = [{"pid": p["pid"], "role": p["role"]} for p in diag.get("processes", []) if p["pid"] != cell.proc.pid]
         if left:
             proof["left_running_at_exit"] = left
@@ -554,6 +604,25 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
         start_used=_start_used(spec, cell.events, diag),
     )
     return fields
+
+
+def _ended(cell, spec, code, stdout, stderr, unapplied):
+    """(verdict, signature) of a cell whose program ended by itself."""
+    unsupported = next((e["reason"] for e in cell.events if e["ev"] == "unsupported"), "")
+    if code == cellside.UNSUPPORTED_EXIT and unsupported:
+        return "unsupported", unsupported
+    name, sig = verdict.ended(code, spec.case.endless, spec.case.expect, stdout, stderr)
+    if name == "error":  # a module the environment lacks is its defect, not the program's
+        missing = deps.missing_module(_uncaught(cell), spec.case.path, _env_python(spec))
+        name, sig = ("env-error", missing) if missing else (name, sig)
+    if unapplied and name != "env-error":  # observed: the run made no patch_all() call to replace
+        name, sig = (
+            "unsupported",
+            "the program never called gevent.monkey.patch_all() (it ran to its end "
+            "without one: %s%s), so %s had nothing to replace; its verdicts are under none and as-written"
+            % (name, ": " + sig if sig else "", spec.config["name"]),
+        )
+    return name, sig
 
 
 def _patch_point(events, first_pid):

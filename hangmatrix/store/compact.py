@@ -19,11 +19,17 @@ LEFT_OUT = "python stacks, greenlets, fds, pipes and wake-ups left out (%s: noth
 def kept(rec: Record, keep: str = KEEP_COMPACT) -> Record:
     """The record as the store keeps it: compact when asked and its verdict has nothing to explain (a
     record without a diagnosis, decided before launch, has nothing to cut and stays as it is)."""
-    if keep not in KEEPS:
-        raise ValueError("keep must be one of %s, not %r" % (", ".join(KEEPS), keep))
-    if keep == KEEP_FULL or rec.verdict not in NOTHING_TO_EXPLAIN or rec.compact or not rec.diagnosis:
+    if not summarized(rec.verdict, keep) or rec.compact or not rec.diagnosis:
         return rec
     return rec.replace(diagnosis=tree_summary(rec), kept=KEEP_COMPACT)
+
+
+def summarized(verdict: str, keep: str) -> bool:
+    """Whether a record of this verdict, kept as `keep`, keeps only a summary of its tree (so the supervisor
+    need not look for what the summary drops: who can end each wait, the Python stacks)."""
+    if keep not in KEEPS:
+        raise ValueError("keep must be one of %s, not %r" % (", ".join(KEEPS), keep))
+    return keep == KEEP_COMPACT and verdict in NOTHING_TO_EXPLAIN
 
 
 def tree_summary(rec: Record) -> dict:
