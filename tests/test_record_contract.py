@@ -26,7 +26,9 @@ from hangmatrix.store import compact, records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 V1 = os.path.join(ROOT, "tests", "data", "records-v1-df38e63.jsonl")  # written by the code of df38e63
-COMPAT = os.path.join(ROOT, "docs", "compat.json")
+# 20 records of docs/compat.json as the run of 2026-11-26 wrote it (schema 1, before compaction): one per
+# verdict, trimmed or not and Python; docs/compat.json itself is rewritten by every full run.
+COMPAT = os.path.join(ROOT, "tests", "data", "compat-v1-2026-11-26.json")
 SITE = os.path.join(ROOT, "hangmatrix", "inject", "sitecustomize.py")
 
 
@@ -225,7 +227,7 @@ def test_show_command_on_every_cell_of_a_compact_gzip_store(tmp_path):
 
 
 def test_every_compat_json_record_kept_compact_keeps_what_matters_and_shows():
-    """The committed full matrix (docs/compat.json, written before compaction) through the store's rule:
+    """The committed full matrix as it was (docs/compat.json, written before compaction) through the store's rule:
     a hang, error or env-error is untouched; a working or unsupported cell keeps every field but the
     diagnosis, whose tree keeps each process and each thread's blocked call; every record shows, before
     and after, with the same first lines."""
