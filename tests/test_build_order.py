@@ -2,6 +2,7 @@
 is done, and the slow Python 2.7 builds, whose cells are few and cheap, come last."""
 
 import threading
+import time
 
 from hangmatrix.envs.errors import EnvError
 from hangmatrix.envs.interpreters import find_interpreter
@@ -32,19 +33,30 @@ def test_uv_envs_first_newest_gevent_first_python_27_last():
     assert order[-2][1] == "22.10.2", order  # newest first among the 2.7 builds too
 
 
-def test_execute_asks_for_environments_in_build_order():
-    asked, lock = [], threading.Lock()
+def test_python_27_builds_run_one_at_a_time_beside_the_others_from_the_start():
+    asked, lock, started_27 = [], threading.Lock(), threading.Event()
+    state = {"building_27": 0, "most_27_at_once": 0, "waited_for_27": []}
 
     def ensure(interp, gevent, requires=(), newest=False):
         with lock:
             asked.append((interp.short, gevent))
+        if interp.short == "2.7":
+            with lock:
+                state["building_27"] += 1
+                state["most_27_at_once"] = max(state["most_27_at_once"], state["building_27"])
+            started_27.set()
+            time.sleep(0.2)
+            with lock:
+                state["building_27"] -= 1
+        else:  # a quick build finishes only once a 2.7 build has begun: they must run side by side
+            state["waited_for_27"].append(started_27.wait(20))
         raise EnvError("not built in this test")
 
     records = runner.execute(_items(), jobs=2, ensure=ensure)
     assert sorted(rec["verdict"] for rec in records) == ["env-error"] * len(PAIRS)
     assert sorted(asked) == sorted(PAIRS)
-    # Two builder threads take builds in submission order; either may report its start first.
-    last_uv = max(i for i, (py, _) in enumerate(asked) if py != "2.7")
-    first_27 = min(i for i, (py, _) in enumerate(asked) if py == "2.7")
-    assert last_uv <= first_27 + 1, asked
-    assert asked.index(("3.13", "26.9.0")) <= 1, asked
+    assert state["waited_for_27"] == [True] * 4, "a quick build waited for the 2.7 builds to start"
+    assert state["most_27_at_once"] == 1
+    quick = [pair for pair in asked if pair[0] != "2.7"]
+    assert quick[0] in (("3.13", "26.9.0"), ("3.11", "26.9.0")) and quick[1] in (("3.13", "26.9.0"), ("3.11", "26.9.0"))
+    assert [pair for pair in asked if pair[0] == "2.7"] == [("2.7", "22.10.2"), ("2.7", "1.1.0")]

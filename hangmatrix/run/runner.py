@@ -310,11 +310,10 @@ def env_key(item):
 
 
 def build_order(keys):
-    """The environments in the order they are built, so cells begin at once and the run ends on cheap cells
-    (benchmarks/fresh_machine.py; docs/benchmarks.md): uv's before virtualenv's (a Python 2.7 env takes pip
-    10-25 s, and its cells are few and cheap), and within each the newest gevent first (its wheels cover the
-    interpreter on its release day, so no late wheel is searched for: 0.5-3 s), then the newest interpreter.
-    Stable otherwise (plan order)."""
+    """The environments in the order they are built, so cells begin at once (benchmarks/fresh_machine.py;
+    docs/benchmarks.md): the newest gevent first (its wheels cover the interpreter on its release day, so
+    no late wheel is searched for: 0.5-3 s from an empty cache), then the newest interpreter; the slow
+    builds (slow_build) after the others. Stable otherwise (plan order)."""
 
     def rank(key):
         interp, gevent = key[0], key[1]
@@ -322,9 +321,16 @@ def build_order(keys):
             release = Version(gevent)
         except InvalidVersion:  # an unknown release: its build fails fast, so it goes first
             release = Version("9999")
-        return (build_kind(interp) == "virtualenv", _descending(release), _descending(Version(interp.version)))
+        return (slow_build(key), _descending(release), _descending(Version(interp.version)))
 
     return sorted(keys, key=rank)
+
+
+def slow_build(key):
+    """Whether an environment is built by virtualenv and pip (Python 2.7: 10-40 s from an empty cache, against
+    uv's 1-5 s). These are built one at a time beside the others from the start, so neither do the first
+    cells wait for them nor does the run's end."""
+    return build_kind(key[0]) == "virtualenv"
 
 
 def _descending(version):
@@ -332,8 +338,9 @@ def _descending(version):
 
 
 def execute(items, jobs=None, on_record=None, progress=False, ensure=None, server=None):
-    """Build each (interpreter, gevent, requirements) environment once, in a pool of its own, and start
-    that env's cells as soon as it is ready, so builds overlap runs. Returns the records.
+    """Build each (interpreter, gevent, requirements) environment once, in pools of their own (two builders,
+    and one for the slow builds: build_order, slow_build), and start that env's cells as soon as it is
+    ready, so builds overlap runs. Returns the records.
     `ensure(interp, gevent, requires=, newest=)` makes an environment (default ensure_env;
     upgrade-check passes one for local wheels). `server`: a Supervisors to reuse (advise runs several
     batches with one), else one for this call."""
@@ -356,12 +363,15 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
     try:
         with (
             ThreadPoolExecutor(max_workers=2) as builders,
+            ThreadPoolExecutor(max_workers=1) as slow_builders,
             ThreadPoolExecutor(max_workers=jobs) as cells,
             contextlib.nullcontext(server) if server else Supervisors() as server,
         ):
             make = ensure or ensure_env
             builds = {
-                builders.submit(make, key[0], key[1], requires=key[2], newest=key[3]): key
+                (slow_builders if slow_build(key) else builders).submit(
+                    make, key[0], key[1], requires=key[2], newest=key[3]
+                ): key
                 for key in build_order(groups)
             }
             running = []
