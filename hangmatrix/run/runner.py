@@ -38,6 +38,8 @@ def make_spec(case, config, start, env, timeout=settings.DEFAULT_TIMEOUT, detect
     """The CellSpec of a cell in a built environment (env is an envs.env.Env). memory: the cell's memory cap
     in bytes (default: its share of the machine at the default parallelism)."""
     interp = env.interpreter
+    inject = env.stage(INJECT_DIR)
+    env.compile_staged(inject + "/sitecustomize.py")
     return CellSpec(
         id=record.cell_id(case.name, interp.short, env.gevent, config["name"], start),
         case=CaseRef.of(case),
@@ -48,7 +50,7 @@ def make_spec(case, config, start, env, timeout=settings.DEFAULT_TIMEOUT, detect
         requires=tuple(env.requires),
         memory=memory or contain.default_memory(default_jobs()),
         argv=(env.python, env.stage_program(case.path)),
-        inject=env.stage(INJECT_DIR),
+        inject=inject,
         root=interp.root or "",
         tmp_base=env.tmp_base,
         provenance=Provenance.of(interp, env.gevent, env=env),
