@@ -33,7 +33,7 @@ def test_uv_envs_first_newest_gevent_first_python_27_last():
     assert order[-2][1] == "22.10.2", order  # newest first among the 2.7 builds too
 
 
-def test_python_27_builds_run_one_at_a_time_beside_the_others_from_the_start():
+def test_python_27_builds_run_beside_the_others_from_the_start():
     asked, lock, started_27 = [], threading.Lock(), threading.Event()
     state = {"building_27": 0, "most_27_at_once": 0, "waited_for_27": []}
 
@@ -56,7 +56,7 @@ def test_python_27_builds_run_one_at_a_time_beside_the_others_from_the_start():
     assert sorted(rec["verdict"] for rec in records) == ["env-error"] * len(PAIRS)
     assert sorted(asked) == sorted(PAIRS)
     assert state["waited_for_27"] == [True] * 4, "a quick build waited for the 2.7 builds to start"
-    assert state["most_27_at_once"] == 1
+    assert 1 <= state["most_27_at_once"] <= 2
     quick = [pair for pair in asked if pair[0] != "2.7"]
     assert quick[0] in (("3.13", "26.9.0"), ("3.11", "26.9.0")) and quick[1] in (("3.13", "26.9.0"), ("3.11", "26.9.0"))
-    assert [pair for pair in asked if pair[0] == "2.7"] == [("2.7", "22.10.2"), ("2.7", "1.1.0")]
+    assert [pair for pair in asked if pair[0] == "2.7"][0] == ("2.7", "22.10.2") or state["most_27_at_once"] == 2

@@ -329,9 +329,9 @@ def build_order(keys):
 
 
 def slow_build(key):
-    """Whether an environment is built by virtualenv and pip (Python 2.7: 10-40 s from an empty cache, against
-    uv's 1-5 s). These are built one at a time beside the others from the start, so neither do the first
-    cells wait for them nor does the run's end."""
+    """Whether an environment is built by virtualenv and pip (Python 2.7: 10-50 s from an empty cache, against
+    uv's 1-10 s). These have two builders of their own, busy from the start beside the others, so neither
+    do the first cells wait for them nor does the run's end."""
     return build_kind(key[0]) == "virtualenv"
 
 
@@ -341,7 +341,7 @@ def _descending(version):
 
 def execute(items, jobs=None, on_record=None, progress=False, ensure=None, server=None):
     """Build each (interpreter, gevent, requirements) environment once, in pools of their own (two builders,
-    and one for the slow builds: build_order, slow_build), and start that env's cells as soon as it is
+    and two for the slow builds: build_order, slow_build), and start that env's cells as soon as it is
     ready, so builds overlap runs. Returns the records.
     `ensure(interp, gevent, requires=, newest=)` makes an environment (default ensure_env;
     upgrade-check passes one for local wheels). `server`: a Supervisors to reuse (advise runs several
@@ -365,7 +365,7 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
     try:
         with (
             ThreadPoolExecutor(max_workers=2) as builders,
-            ThreadPoolExecutor(max_workers=1) as slow_builders,
+            ThreadPoolExecutor(max_workers=2) as slow_builders,
             ThreadPoolExecutor(max_workers=jobs) as cells,
             contextlib.nullcontext(server) if server else Supervisors() as server,
         ):
