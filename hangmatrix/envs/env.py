@@ -106,7 +106,7 @@ class Env:
         folder is read-only or the interpreter fails, cells compile the source as before."""
         key = (self.python, self.interpreter.root, module)
         with _compile_lock:
-            if key in _compiled:
+            if key in _compiled and os.path.exists(self._bytecode(module)):
                 return
             _compiled.add(key)
             try:
@@ -119,6 +119,15 @@ class Env:
                 )
             except (OSError, subprocess.SubprocessError):
                 pass
+
+    def _bytecode(self, module):
+        """The host path of a staged module's bytecode for this env's interpreter (as _COMPILE writes it)."""
+        host = self.interpreter.root.rstrip("/") + module if self.interpreter.root else module
+        if self.interpreter.short.startswith("2."):
+            return host + "c"
+        folder, name = os.path.split(host)
+        tag = "cpython-" + self.interpreter.short.replace(".", "")
+        return os.path.join(folder, "__pycache__", "%s.%s.pyc" % (os.path.splitext(name)[0], tag))
 
     def stage_program(self, program):
         """The program's path as the cell runs it. For chroot envs its whole folder is staged, so the
