@@ -15,7 +15,8 @@ from .errors import EnvError
 from .interpreters import Interpreter
 
 # Runs in the env's interpreter (Python 2.7 to 3.15): the module's bytecode where the interpreter reads it,
-# written under a temporary name and renamed, so a cell starting meanwhile never reads half a file.
+# written under a temporary name and renamed, so a cell starting meanwhile never reads half a file (the
+# temporary name ends in .pyc, so one a killed compile leaves is ignored like any bytecode).
 _COMPILE = """
 import os, py_compile, sys
 src = sys.argv[1]
@@ -27,7 +28,7 @@ else:
     out = importlib.util.cache_from_source(src)
     if hasattr(py_compile, "PycInvalidationMode"):
         mode["invalidation_mode"] = py_compile.PycInvalidationMode.CHECKED_HASH
-tmp = "%s.%d.tmp" % (out, os.getpid())
+tmp = "%s.%d.tmp.pyc" % (out[:-4], os.getpid())
 py_compile.compile(src, cfile=tmp, dfile=src, doraise=True, **mode)
 os.rename(tmp, out)
 """
