@@ -86,3 +86,15 @@ def test_make_spec_compiles_the_package_sitecustomize_for_the_cell_interpreter()
 
 def _lines_about(trace, module):
     return "\n".join(line for line in trace.splitlines() if module in line and "cleanup" not in line)
+
+
+def test_a_failed_compile_is_not_tried_again_in_the_same_run(tmp_path):
+    """A folder that cannot take bytecode stays so for the run: one failed compile, not one per cell."""
+    env = _env("3.11")
+    source = tmp_path / "sitecustomize.py"
+    source.write_text("def broken(:\n")
+    env.compile_staged(str(source))
+    assert not (tmp_path / "__pycache__").exists() or not os.listdir(str(tmp_path / "__pycache__"))
+    source.write_text("x = 1\n")
+    env.compile_staged(str(source))  # the same run, the same module: not compiled again
+    assert not (tmp_path / "__pycache__").exists() or not os.listdir(str(tmp_path / "__pycache__"))

@@ -32,7 +32,7 @@ tmp = "%s.%d.tmp.pyc" % (out[:-4], os.getpid())
 py_compile.compile(src, cfile=tmp, dfile=src, doraise=True, **mode)
 os.rename(tmp, out)
 """
-_compiled: set = set()
+_compiled: dict = {}  # (python, root, module) -> whether its compile succeeded
 _compile_lock = threading.Lock()
 _NOT_STAGED = ("__pycache__", ".git", ".hg", ".tox", ".venv", "venv", "node_modules")  # never a program's modules
 
@@ -107,19 +107,19 @@ class Env:
         folder is read-only or the interpreter fails, cells compile the source as before."""
         key = (self.python, self.interpreter.root, module)
         with _compile_lock:
-            if key in _compiled and os.path.exists(self._bytecode(module)):
-                return
-            _compiled.add(key)
+            if key in _compiled and (not _compiled[key] or os.path.exists(self._bytecode(module))):
+                return  # done, or failed (not tried again: a read-only folder stays read-only)
             try:
-                subprocess.run(
+                done = subprocess.run(
                     self.command([self.python, "-E", "-s", "-c", _COMPILE, module]),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                     timeout=60,
                 )
+                _compiled[key] = done.returncode == 0
             except (OSError, subprocess.SubprocessError):
-                pass
+                _compiled[key] = False
 
     def _bytecode(self, module):
         """The host path of a staged module's bytecode for this env's interpreter (as _COMPILE writes it)."""
