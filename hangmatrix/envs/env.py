@@ -4,6 +4,7 @@ Debian root's) and the staging of programs and folders into the root, where the 
 import hashlib
 import os
 import shutil
+import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -13,6 +14,26 @@ from . import debian_root
 from .errors import EnvError
 from .interpreters import Interpreter
 
+# Runs in the env's interpreter (Python 2.7 to 3.15): the module's bytecode where the interpreter reads it,
+# written under a temporary name and renamed, so a cell starting meanwhile never reads half a file (the
+# temporary name ends in .pyc, so one a killed compile leaves is ignored like any bytecode).
+_COMPILE = """
+import os, py_compile, sys
+src = sys.argv[1]
+mode = {}
+if sys.version_info[0] < 3:
+    out = src + "c"
+else:
+    import importlib.util
+    out = importlib.util.cache_from_source(src)
+    if hasattr(py_compile, "PycInvalidationMode"):
+        mode["invalidation_mode"] = py_compile.PycInvalidationMode.CHECKED_HASH
+tmp = "%s.%d.tmp.pyc" % (out[:-4], os.getpid())
+py_compile.compile(src, cfile=tmp, dfile=src, doraise=True, **mode)
+os.rename(tmp, out)
+"""
+_compiled: dict = {}  # (python, root, module) -> whether its compile succeeded
+_compile_lock = threading.Lock()
 _NOT_STAGED = ("__pycache__", ".git", ".hg", ".tox", ".venv", "venv", "node_modules")  # never a program's modules
 
 
@@ -76,6 +97,38 @@ class Env:
             except OSError:  # another process staged the same content first
                 shutil.rmtree(tmp, ignore_errors=True) if os.path.isdir(tmp) else os.unlink(tmp)
         return inside
+
+    def compile_staged(self, module):
+        """Write the bytecode of a staged module (a path as the cell sees it) for this env's interpreter, once
+        per process: cells run with PYTHONDONTWRITEBYTECODE, so a module every Python process of every cell
+        loads (the injected sitecustomize) is otherwise compiled from source in each (3-6 ms a process;
+        docs/benchmarks.md). Hash-checked on Python 3.7+, so an edited source is never shadowed by its old
+        bytecode (older interpreters check its mtime and size, as for any module). Best effort: where the
+        folder is read-only or the interpreter fails, cells compile the source as before."""
+        key = (self.python, self.interpreter.root, module)
+        with _compile_lock:
+            if key in _compiled and (not _compiled[key] or os.path.exists(self._bytecode(module))):
+                return  # done, or failed (not tried again: a read-only folder stays read-only)
+            try:
+                done = subprocess.run(
+                    self.command([self.python, "-E", "-s", "-c", _COMPILE, module]),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=60,
+                )
+                _compiled[key] = done.returncode == 0
+            except (OSError, subprocess.SubprocessError):
+                _compiled[key] = False
+
+    def _bytecode(self, module):
+        """The host path of a staged module's bytecode for this env's interpreter (as _COMPILE writes it)."""
+        host = self.interpreter.root.rstrip("/") + module if self.interpreter.root else module
+        if self.interpreter.short.startswith("2."):
+            return host + "c"
+        folder, name = os.path.split(host)
+        tag = "cpython-" + self.interpreter.short.replace(".", "")
+        return os.path.join(folder, "__pycache__", "%s.%s.pyc" % (os.path.splitext(name)[0], tag))
 
     def stage_program(self, program):
         """The program's path as the cell runs it. For chroot envs its whole folder is staged, so the

@@ -14,9 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..envs import deps
 from ..envs.build import ensure_env
+from ..envs.builders import kind as build_kind
 from ..envs.errors import EnvError
 from ..envs.index import gevent_releases
 from ..envs.interpreters import discover, find_interpreter
+from ..envs.pkg import InvalidVersion, Version
 from ..model import cases, configs, record, settings
 from ..model.cellspec import CaseRef, CellSpec, Provenance
 from . import contain
@@ -39,6 +41,8 @@ def make_spec(
     in bytes (default: its share of the machine at the default parallelism); keep: what the store will keep
     of its record (the supervisor leaves out of a compact one's look what compacting drops)."""
     interp = env.interpreter
+    inject = env.stage(INJECT_DIR)
+    env.compile_staged(inject + "/sitecustomize.py")
     return CellSpec(
         id=record.cell_id(case.name, interp.short, env.gevent, config["name"], start),
         case=CaseRef.of(case),
@@ -49,7 +53,7 @@ def make_spec(
         requires=tuple(env.requires),
         memory=memory or contain.default_memory(default_jobs()),
         argv=(env.python, env.stage_program(case.path)),
-        inject=env.stage(INJECT_DIR),
+        inject=inject,
         root=interp.root or "",
         tmp_base=env.tmp_base,
         provenance=Provenance.of(interp, env.gevent, env=env),
@@ -311,9 +315,38 @@ def env_key(item):
     return item["interpreter"], item["gevent"], tuple(item.get("requires", ())), item.get("requires_newest", False)
 
 
+def build_order(keys):
+    """The environments in the order they are built, so cells begin at once (benchmarks/fresh_machine.py;
+    docs/benchmarks.md): the newest gevent first (its wheels cover the interpreter on its release day, so
+    no late wheel is searched for: 0.5-3 s from an empty cache), then the newest interpreter; the slow
+    builds (slow_build) after the others. Stable otherwise (plan order)."""
+
+    def rank(key):
+        interp, gevent = key[0], key[1]
+        try:
+            release = Version(gevent)
+        except InvalidVersion:  # an unknown release: its build fails fast, so it goes first
+            release = Version("9999")
+        return (slow_build(key), _descending(release), _descending(Version(interp.version)))
+
+    return sorted(keys, key=rank)
+
+
+def slow_build(key):
+    """Whether an environment is built by virtualenv and pip (Python 2.7: 10-50 s from an empty cache, against
+    uv's 1-10 s). These have two builders of their own, busy from the start beside the others, so neither
+    do the first cells wait for them nor does the run's end."""
+    return build_kind(key[0]) == "virtualenv"
+
+
+def _descending(version):
+    return tuple(-part for part in (version.release + (0, 0, 0, 0))[:4])
+
+
 def execute(items, jobs=None, on_record=None, progress=False, ensure=None, server=None, keep=record.KEEP_FULL):
-    """Build each (interpreter, gevent, requirements) environment once, in a pool of its own, and start
-    that env's cells as soon as it is ready, so builds overlap runs. Returns the records.
+    """Build each (interpreter, gevent, requirements) environment once, in pools of their own (two builders,
+    and two for the slow builds: build_order, slow_build), and start that env's cells as soon as it is
+    ready, so builds overlap runs. Returns the records.
     `ensure(interp, gevent, requires=, newest=)` makes an environment (default ensure_env;
     upgrade-check passes one for local wheels). `server`: a Supervisors to reuse (advise runs several
     batches with one), else one for this call. `keep`: what on_record's store keeps of each record (see
@@ -337,11 +370,17 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
     try:
         with (
             ThreadPoolExecutor(max_workers=2) as builders,
+            ThreadPoolExecutor(max_workers=2) as slow_builders,
             ThreadPoolExecutor(max_workers=jobs) as cells,
             contextlib.nullcontext(server) if server else Supervisors() as server,
         ):
             make = ensure or ensure_env
-            builds = {builders.submit(make, key[0], key[1], requires=key[2], newest=key[3]): key for key in groups}
+            builds = {
+                (slow_builders if slow_build(key) else builders).submit(
+                    make, key[0], key[1], requires=key[2], newest=key[3]
+                ): key
+                for key in build_order(groups)
+            }
             running = []
             for fut in as_completed(builds):
                 group = groups[builds[fut]]
