@@ -60,7 +60,8 @@ def main():
         started = time.time()
         proc = subprocess.run(["bash", "-c", MAIN], cwd=clone, env=env, stdout=subprocess.DEVNULL)
         wall = time.time() - started
-        recs = _records(os.path.join(clone, "results", "records.jsonl.gz"))
+        store = os.path.join(clone, "results", "records.jsonl.gz")
+        recs = _records(store)
         ended = sorted(
             datetime.fromisoformat(r["recorded_at"]).timestamp() - started for r in recs if r.get("recorded_at")
         )
@@ -72,8 +73,10 @@ def main():
         print("machine: %d cores, %s" % (os.cpu_count(), os.uname().release))
         print("rev %s, exit %d, %d records %s" % (args.rev, proc.returncode, len(recs), counts))
         print("wall %.1f s (%.0f min %.0f s)" % (wall, wall // 60, wall % 60))
+        print("records store %s: %.2f MB" % (os.path.basename(store), os.path.getsize(store) / 1e6))
         if ended:
             print("first record at %.1f s; first verdict of a cell that ran at %.1f s" % (ended[0], first_run or -1))
+            print("last verdict at %.1f s" % ended[-1])
         return proc.returncode
     finally:
         if args.keep:
