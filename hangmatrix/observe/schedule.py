@@ -13,8 +13,10 @@ progress marks only grow too. So the schedule only decides how soon a proof can 
 - otherwise the usual interval by the cell's age: fast while a verdict is likeliest, slower later.
 """
 
-MOVING_S = 0.1  # between samples while the progress marks move
-NOT_STILL_S = 0.075  # between samples while no deadlock proof can begin
+# Each delays noticing that the tree became still by up to its length: on the default matrix, 0.1 / 0.075
+# made deadlock verdicts 67 ms later from launch (median 0.841 s against 0.774 s) for all the look-ahead won.
+MOVING_S = 0.06  # between samples while the progress marks move
+NOT_STILL_S = 0.05  # between samples while no deadlock proof can begin
 SOONEST_S = 0.005  # never sooner than this after the last sample
 PAST_DUE_S = 0.001  # the proof's last sample aims this far past its due time: one a hair early costs a gap
 
