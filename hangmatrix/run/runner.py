@@ -18,8 +18,7 @@ from ..envs.builders import kind as build_kind
 from ..envs.errors import EnvError
 from ..envs.index import gevent_releases
 from ..envs.interpreters import discover, find_interpreter
-from ..envs.pkg import InvalidVersion, Version
-from ..model import cases, configs, record, settings
+from ..model import cases, configs, record, settings, versions
 from ..model.cellspec import CaseRef, CellSpec, Provenance
 from . import contain
 from .supervisor import without_run
@@ -320,16 +319,8 @@ def build_order(keys):
     docs/benchmarks.md): the newest gevent first (its wheels cover the interpreter on its release day, so
     no late wheel is searched for: 0.5-3 s from an empty cache), then the newest interpreter; the slow
     builds (slow_build) after the others. Stable otherwise (plan order)."""
-
-    def rank(key):
-        interp, gevent = key[0], key[1]
-        try:
-            release = Version(gevent)
-        except InvalidVersion:  # an unknown release: its build fails fast, so it goes first
-            release = Version("9999")
-        return (slow_build(key), _descending(release), _descending(Version(interp.version)))
-
-    return sorted(keys, key=rank)
+    newest_first = sorted(keys, key=lambda k: (versions.key(k[1]), versions.key(k[0].version)), reverse=True)
+    return sorted(newest_first, key=slow_build)
 
 
 def slow_build(key):
@@ -337,10 +328,6 @@ def slow_build(key):
     uv's 1-10 s). These have two builders of their own, busy from the start beside the others, so neither
     do the first cells wait for them nor does the run's end."""
     return build_kind(key[0]) == "virtualenv"
-
-
-def _descending(version):
-    return tuple(-part for part in (version.release + (0, 0, 0, 0))[:4])
 
 
 def execute(items, jobs=None, on_record=None, progress=False, ensure=None, server=None, keep=record.KEEP_FULL):
