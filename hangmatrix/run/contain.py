@@ -512,13 +512,21 @@ def cap_hit(cgroups, containment, rec):
     rlimit fallback, a cell that failed with the interpreter's MemoryError (or ENOMEM)."""
     cap, stderr = containment.get("memory_cap"), rec.get("stderr_tail", "")
     failed = rec.get("verdict") in ("error", "crash")
-    if cgroups.oom_kills() or (
+    if (
         containment.get("memory") == "RLIMIT_DATA"
         and cap
         and failed
         and ("MemoryError" in stderr or "Cannot allocate memory" in stderr)
     ):
         return "out of memory (cap %s)" % human(cap)
+    return counted_cap(cgroups, containment)
+
+
+def counted_cap(cgroups, containment):
+    """The signature of a cap the kernel counted the cell running into (cgroup OOM kills, refused forks),
+    or None; whatever the cell's verdict would be."""
+    if cgroups.oom_kills():
+        return "out of memory (cap %s)" % human(containment.get("memory_cap"))
     if cgroups.fork_refusals():
         return "process cap: forks refused beyond %d processes and threads (%s)" % (cgroups.pids_cap, cgroups.pids)
     return None

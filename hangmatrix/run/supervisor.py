@@ -545,7 +545,7 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
         result in ("ended", "running")
         and compact.summarized(name if result == "ended" else "running", spec.keep)
         and not (
-            getattr(cell, "cgroups", None) and contain.cap_hit(cell.cgroups, cell.containment, {"verdict": "ok"})
+            getattr(cell, "cgroups", None) and contain.counted_cap(cell.cgroups, cell.containment)
         )  # a cap hit turns it into an error (supervise), which keeps its whole diagnosis
     )
     diag, fields = {}, {}
