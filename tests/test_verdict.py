@@ -237,3 +237,22 @@ def test_a_look_made_ahead_speaks_for_the_proof_only_if_nothing_moved_since():
     assert not supervisor._look_ahead(look, det, recheck_at=0.0)  # this still run has its look already
     assert supervisor._look_ahead(before_the_run, det, recheck_at=0.0)
     assert not supervisor._look_ahead(None, det, recheck_at=time.monotonic() + 60)  # a recheck is pending
+
+
+def test_a_timed_out_parent_caught_awake_is_looked_at_again():
+    """The CI run where outside_tcp_poll's timeout read `parent blocked in running()`: the final look caught
+    the poller between two polls, so the TCP peer outside, which the signature names, went unseen."""
+    from hangmatrix.run import supervisor
+
+    class Looks:
+        def __init__(self, *diags):
+            self.diags = list(diags)
+
+        def diagnose(self):
+            return self.diags.pop(0)
+
+    asleep = _poller_diag({"inside": [], "outside": ["TCP 127.0.0.1:1 → 127.0.0.1:2 (peer outside the tree)"]})
+    assert supervisor._look_while_awake(Looks(_poller_diag(None), asleep), _poller_diag(None), [(7531, 7531)]) is asleep
+    spinning = Looks(*[_poller_diag(None)] * supervisor.AWAKE_RELOOKS)
+    last = supervisor._look_while_awake(spinning, _poller_diag(None), [(7531, 7531)])
+    assert not last["processes"][0]["threads"][0].get("wake") and not spinning.diags  # gave up after its looks

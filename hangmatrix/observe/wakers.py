@@ -555,8 +555,8 @@ def outside_reachable(diag, start_pids=()):
 
 
 def unseen_waits(diag, threads):
-    """Reasons a stall's proof cannot be checked yet: pollers (pid, tid) that were awake when the
-    diagnosis looked, so what their poll watches, and who could end it, went unseen. Look again."""
+    """Reasons a diagnosis cannot speak for threads (pid, tid) yet (a stall's pollers, a timed-out parent):
+    they were awake when it looked, so what their wait watches, and who could end it, went unseen."""
     procs = {p["pid"]: p for p in diag.get("processes", [])}
     reasons = []
     for pid, tid in threads:

@@ -553,17 +553,14 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
         cell.note_shm(snap.procs)
         diag = proven_diag if result in verdicts.PROVEN_HANG and proven_diag else cell.diagnose(summary=summary)
         if result in verdicts.PROVEN_HANG and not spec.detect:  # fixed-timeout mode decides here
+            diag = _look_while_awake(cell, diag, [(p["pid"], p["tid"]) for p in proof.get("pollers", [])])
             unproven = _unproven(result, proof, diag)
-            for _ in range(5):  # a poller caught awake hides what it watches: look again
-                if not wakers.unseen_waits(diag, [(p["pid"], p["tid"]) for p in proof.get("pollers", [])]):
-                    break
-                time.sleep(0.05)
-                diag = cell.diagnose()
-                unproven = _unproven(result, proof, diag)
             if unproven:
                 result, proof["unproven"] = "timeout", unproven
-        if result == "timeout" and "unproven" not in proof:
-            proof["unproven"] = _unproven(result, proof, diag)
+        if result == "timeout":
+            root = diag["processes"][0]["pid"] if diag.get("processes") else None
+            diag = _look_while_awake(cell, diag, [(root, root)] if root else [])  # the signature names its wait
+            proof.setdefault("unproven", _unproven(result, proof, diag))
         if result != "ended" and not summary:
             pids = [p["pid"] for p in diag["processes"]]
             diag["python_stacks"], diag["greenlets"] = watch.python_stacks(
@@ -604,6 +601,21 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
         start_used=_start_used(spec, cell.events, diag),
     )
     return fields
+
+
+AWAKE_RELOOKS = 5  # looks again, 50 ms apart, while a thread that matters is caught awake
+
+
+def _look_while_awake(cell, diag, threads):
+    """The diagnosis, looked at again while one of threads (pid, tid) was caught awake: a poller between
+    two polls hides what it watches, and who could end it (wakers.unseen_waits). A thread that stays awake
+    (it spins) keeps the last look."""
+    for _ in range(AWAKE_RELOOKS):
+        if not wakers.unseen_waits(diag, threads):
+            break
+        time.sleep(0.05)
+        diag = cell.diagnose()
+    return diag
 
 
 def _ended(cell, spec, code, stdout, stderr, unapplied):
