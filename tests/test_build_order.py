@@ -60,19 +60,3 @@ def test_python_27_builds_run_beside_the_others_from_the_start():
     quick = [pair for pair in asked if pair[0] != "2.7"]
     assert quick[0] in (("3.13", "26.9.0"), ("3.11", "26.9.0")) and quick[1] in (("3.13", "26.9.0"), ("3.11", "26.9.0"))
     assert [pair for pair in asked if pair[0] == "2.7"][0] == ("2.7", "22.10.2") or state["most_27_at_once"] == 2
-
-
-def test_the_costliest_cells_ready_run_first(env311):
-    """Of the cells whose environment is ready, the costliest (by shard.cost's model) runs first, so a run
-    ends on short cells: with one cell at a time, the spawn cells (about 3 s each) come before the fork
-    ones (under 1 s), whatever the plan's order."""
-    case = cases.select(["seed_terminating"])[0]
-    interp = find_interpreter("3.11")
-    items = [
-        runner.make_item(case, configs.parse(config), start, interp, "26.9.0")
-        for start in ("fork", "spawn")  # plan order: fork first
-        for config in ("none", "patch_all")
-    ]
-    records = runner.execute(items, jobs=1)
-    assert [rec["start"] for rec in records] == ["spawn", "spawn", "fork", "fork"], [r["id"] for r in records]
-    assert {rec["verdict"] for rec in records} == {"ok", "deadlock"}  # they ran

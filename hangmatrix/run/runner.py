@@ -4,14 +4,11 @@ starts one supervisor server per run and asks it for one supervisor per cell.
 """
 
 import contextlib
-import heapq
-import itertools
 import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,7 +20,6 @@ from ..envs.index import gevent_releases
 from ..envs.interpreters import discover, find_interpreter
 from ..model import cases, configs, record, settings, versions
 from ..model.cellspec import CaseRef, CellSpec, Provenance
-from ..shard import cost
 from . import contain
 from .supervisor import without_run
 
@@ -334,35 +330,10 @@ def slow_build(key):
     return build_kind(key[0]) == "virtualenv"
 
 
-class Costliest:
-    """The cells ready to run, handed out costliest first (shard.cost's expected seconds), so that the run
-    ends on short cells, not on one long cell while the other cores have nothing left (a spawn cell takes
-    about 3 s, a fork one under 1 s)."""
-
-    def __init__(self):
-        self.costs = cost.Costs()
-        self.heap = []
-        self.order = itertools.count()  # equal costs: first come, first served
-        self.lock = threading.Lock()
-
-    def push(self, spec):
-        seconds = self.costs.of(
-            spec.id,
-            cost.features(spec.provenance.python_short, spec.provenance.gevent, spec.start, spec.config["name"]),
-        )
-        with self.lock:
-            heapq.heappush(self.heap, (-seconds, next(self.order), spec))
-
-    def pop(self):
-        with self.lock:
-            return heapq.heappop(self.heap)[2]
-
-
 def execute(items, jobs=None, on_record=None, progress=False, ensure=None, server=None, keep=record.KEEP_FULL):
     """Build each (interpreter, gevent, requirements) environment once, in pools of their own (two builders,
     and two for the slow builds: build_order, slow_build), and start that env's cells as soon as it is
-    ready, so builds overlap runs; of the cells ready, the costliest runs first (Costliest). Returns the
-    records.
+    ready, so builds overlap runs. Returns the records.
     `ensure(interp, gevent, requires=, newest=)` makes an environment (default ensure_env;
     upgrade-check passes one for local wheels). `server`: a Supervisors to reuse (advise runs several
     batches with one), else one for this call. `keep`: what on_record's store keeps of each record (see
@@ -397,7 +368,7 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
                 ): key
                 for key in build_order(groups)
             }
-            running, ready = [], Costliest()
+            running = []
             for fut in as_completed(builds):
                 group = groups[builds[fut]]
                 try:
@@ -406,28 +377,22 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
                     for item in group:
                         finish(without_run(_unbuilt_spec(item), "env-error", str(exc)).to_json())
                     continue
-                specs = []
                 for item in group:
                     decided = _decided_before_launch(item)
                     if decided:
                         finish(without_run(_unbuilt_spec(item), *decided).replace(greenlet=env.greenlet).to_json())
                         continue
-                    specs.append(
-                        make_spec(
-                            item["case"],
-                            item["config"],
-                            item["start"],
-                            env,
-                            item["timeout"],
-                            item["detect"],
-                            item.get("memory") or contain.default_memory(jobs),
-                            keep,
-                        )
+                    spec = make_spec(
+                        item["case"],
+                        item["config"],
+                        item["start"],
+                        env,
+                        item["timeout"],
+                        item["detect"],
+                        item.get("memory") or contain.default_memory(jobs),
+                        keep,
                     )
-                for spec in specs:  # the whole environment's cells first, so its costliest is among them
-                    ready.push(spec)
-                for _ in specs:  # one task per cell: each runs the costliest cell ready when it starts
-                    running.append(cells.submit(lambda: server.run(ready.pop())))
+                    running.append(cells.submit(server.run, spec))
             for fut in as_completed(running):
                 finish(fut.result())
     finally:
