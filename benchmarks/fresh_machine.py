@@ -20,10 +20,13 @@ import time
 from datetime import datetime
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MAIN = (
-    "bash scripts/bootstrap.sh && .venv/bin/hangmatrix run --matrix default "
-    "--records results/records.jsonl.gz --table results/"
-)
+
+
+def main_command(clone):
+    """The README's main command, as the clone at --rev has it: the first indented line after `Main job`."""
+    with open(os.path.join(clone, "README.md"), encoding="utf-8") as f:
+        lines = f.read().split("Main job", 1)[1].splitlines()
+    return next(line.strip() for line in lines if line.startswith("    ") and line.strip())
 
 
 def _records(path):
@@ -58,7 +61,7 @@ def main():
         env = dict(os.environ, **{k: os.path.join(base, "cache", v) for k, v in caches.items()})
         env.pop("HANGMATRIX_DEBIAN_ROOT", None)
         started = time.time()
-        proc = subprocess.run(["bash", "-c", MAIN], cwd=clone, env=env, stdout=subprocess.DEVNULL)
+        proc = subprocess.run(["bash", "-c", main_command(clone)], cwd=clone, env=env, stdout=subprocess.DEVNULL)
         wall = time.time() - started
         store = os.path.join(clone, "results", "records.jsonl.gz")
         recs = _records(store)

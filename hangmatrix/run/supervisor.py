@@ -603,7 +603,8 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
     return fields
 
 
-AWAKE_RELOOKS = 5  # looks again, 50 ms apart, while a thread that matters is caught awake
+AWAKE_RELOOKS = 5  # looks again, AWAKE_RELOOK_S apart, while a thread that matters is caught awake
+AWAKE_RELOOK_S = 0.05
 
 
 def _look_while_awake(cell, diag, threads):
@@ -613,7 +614,7 @@ def _look_while_awake(cell, diag, threads):
     for _ in range(AWAKE_RELOOKS):
         if not wakers.unseen_waits(diag, threads):
             break
-        time.sleep(0.05)
+        time.sleep(AWAKE_RELOOK_S)
         diag = cell.diagnose()
     return diag
 
