@@ -264,7 +264,7 @@ class Cell:
             self.proc.pid,
             _names(self.events),
             harness_files,
-            annotate=None if summary else wakers.annotate,
+            annotate=None if summary else functools.partial(wakers.annotate, cell_dir=self.dir),
             ours=[init] if init else [],
             outside=not summary,
         )
