@@ -121,6 +121,7 @@ class CellSpec:
     inject: str = ""  # the staged hangmatrix.inject folder (PYTHONPATH of the cell)
     root: str = ""  # the root filesystem the cell runs chrooted in ("" for the host)
     tmp_base: str = ""  # where the supervisor makes the cell's folder
+    writable: Tuple[str, ...] = ()  # folders a sealed cell may write besides its own (settings.writable)
     keep: str = "full"  # what the store keeps of the record (record.KEEP_*): nothing it drops is worth making
 
     def to_json(self) -> JSON:
@@ -130,6 +131,7 @@ class CellSpec:
             provenance=self.provenance.to_json(),
             requires=list(self.requires),
             argv=list(self.argv),
+            writable=list(self.writable),
         )
         out["case"].update(progress=list(self.case.progress), workers=list(self.case.workers))
         return out
@@ -148,6 +150,7 @@ class CellSpec:
                 provenance=Provenance(**prov),
                 requires=tuple(data.get("requires", ())),
                 argv=tuple(data.get("argv", ())),
+                writable=tuple(data.get("writable", ())),
             )
             return cls(**values)
         except (KeyError, TypeError) as exc:
