@@ -70,7 +70,14 @@ class Provenance:
     requires_as_of: Optional[str] = None
 
     @classmethod
-    def of(cls, interp: Any, gevent: str, requires=(), requires_newest=False, env: Any = None) -> "Provenance":
+    def of(
+        cls,
+        interp: Any,
+        gevent: str,
+        requires: Tuple[str, ...] = (),
+        requires_newest: bool = False,
+        env: Any = None,
+    ) -> "Provenance":
         """The provenance of a cell on interpreter `interp` (an envs.Interpreter), in `env` (an envs.Env)
         once it is built."""
         built = (
@@ -137,7 +144,7 @@ class CellSpec:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "CellSpec":
+    def from_json(cls, data: Mapping[str, Any]) -> "CellSpec":
         """The spec from its JSON (ValueError naming the first missing field)."""
         try:
             case = dict(data["case"])
