@@ -179,6 +179,7 @@ def run_with_parties(monkeypatch, case_names, late, timeout, jobs=None):
     the runner's default), with the parties answering late or never. Returns {(case, config, start): record}."""
     with tempfile.TemporaryDirectory(prefix="hangmatrix-party-") as folder:
         monkeypatch.setenv("WAIT_PARTY", folder)
+        monkeypatch.setenv("HANGMATRIX_WRITABLE", folder)  # the cells ask for locks and FIFOs by making them there
         parties = Parties(folder, late)
         try:
             items = runner.plan(
