@@ -201,6 +201,7 @@ def run_with_parties(monkeypatch, case_names, late, timeout, jobs=None):
 OUTSIDE = [
     "outside_tcp",
     "outside_tcp_poll",
+    "outside_tcp_sleep_poll",
     "outside_unix",
     "outside_unix_poll",
     "outside_udp",
@@ -274,6 +275,7 @@ def test_the_all_inside_twins_are_still_deadlocks(answered_late, cell):
 EXPECTED_PEER = {
     "outside_tcp": "TCP 127.0.0.1:",
     "outside_tcp_poll": "TCP 127.0.0.1:",
+    "outside_tcp_sleep_poll": "between two waits it may try fd ",
     "outside_unix": "/unix (peer outside the tree",
     "outside_unix_poll": "/unix (peer outside the tree",
     "outside_udp": "UDP 127.0.0.1:",
@@ -297,7 +299,7 @@ def test_a_wait_nobody_inside_ends_is_a_timeout_naming_it(never_answered, cell):
         return
     assert EXPECTED_PEER[cell[0]] in rec["signature"], rec["signature"]
     assert rec["proof"]["unproven"], rec["proof"]
-    if cell[0] in ("outside_tcp", "outside_tcp_poll"):
+    if cell[0] in ("outside_tcp", "outside_tcp_poll", "outside_tcp_sleep_poll"):
         assert "→ 127.0.0.1:%d (peer outside the tree)" % never_answered["tcp port"] in rec["signature"]
     if cell[0] == "outside_udp":
         assert "→ 127.0.0.1:%d (peer outside the tree)" % never_answered["udp port"] in rec["signature"]

@@ -218,8 +218,10 @@ def signature(verdict, diag, proof, stderr=""):
         main_tid = procs[0]["pid"] if procs else None
         others = [text for _, tid, text in wakers.outside_reachable(diag) if tid != main_tid]
         main = _main_wake(procs[0]) if procs else {}
-        if root and (others or main.get("outside") or main.get("ends_in_s", 0) >= NAMED_SLEEP_S):
-            return root + ("; " + others[0] if others else "") + _also(stderr)  # what it waits on, outside
+        tried = ["between two waits it may try " + why for why in main.get("between", [])]
+        extra = (others + tried)[:1]
+        if root and (extra or main.get("outside") or main.get("ends_in_s", 0) >= NAMED_SLEEP_S):
+            return root + "".join("; " + e for e in extra) + _also(stderr)  # what it waits on, outside
         return "no proof of deadlock or progress before the timeout" + ("; " + root if root else "") + _also(stderr)
     return ""
 

@@ -236,11 +236,14 @@ class Wake:
     def __init__(self, ends_in_s=None):
         self.on, self.inside, self.outside = [], set(), []
         self.ends_in_s = ends_in_s  # a timed wait: it ends by itself within this long
+        self.between = []  # a timed wait's: what its process could try between two waits that outside can ready
 
     def as_json(self):
         data = {"on": self.on[:8], "inside": sorted(self.inside), "outside": self.outside[:8]}
         if self.ends_in_s is not None:
             data["ends_in_s"] = round(self.ends_in_s, 3)
+        if self.between:
+            data["between"] = self.between[:8]
         return data
 
 
@@ -526,10 +529,26 @@ def _signal(wake, pid):
 # ---------------------------------------------------------------- the tree
 
 
+def _between_waits(pid, world):
+    """What outside the tree could make ready among the fds a process holds: a thread that wakes from a timed
+    wait again and again may try any of them between two waits (a `time.sleep` loop around a non-blocking
+    `recv`), which no sample sees. Files and devices are always ready, so only what can become ready counts."""
+    between = []
+    for fd, (target, _) in sorted(world.fds.get(pid, {}).items()):
+        if target.startswith("/") and not _is_fifo(pid, fd) or target == "anon_inode:[eventpoll]":
+            continue
+        scratch = Wake()
+        _fd(scratch, pid, fd, world.fds.get(pid, {}), world, None)
+        between.extend("fd %d: %s" % (fd, why) for why in scratch.outside)
+    return between
+
+
 def annotate(snap, fds, procs, outside_tables, cell_dir=None):
-    """Adds `wake` (what each waiting thread waits on, who could end it) to the diagnosis's threads.
-    cell_dir: the cell's own folder, whose names nobody outside knows (None: every name is reachable)."""
+    """Adds `wake` (what each waiting thread waits on, who could end it) to the diagnosis's threads; a timed
+    wait also gets `between` (_between_waits). cell_dir: the cell's own folder, whose names nobody outside
+    knows (None: every name is reachable)."""
     world = World(snap, fds, outside_tables, cell_dir)
+    between = {}
     for entry in procs:
         pid = entry["pid"]
         proc = snap.procs[pid]
@@ -542,15 +561,19 @@ def annotate(snap, fds, procs, outside_tables, cell_dir=None):
                 # the SIGCHLD handler runs in the main thread and writes the pipe its poll watches (gevent's
                 # hub, Python's wakeup fd): a child's exit ends that wait
                 wake.inside.update(p for p, other in snap.procs.items() if other.ppid == pid)
+            if wake.ends_in_s is not None:
+                if pid not in between:
+                    between[pid] = _between_waits(pid, world)
+                wake.between = between[pid]
             t["wake"] = wake.as_json()
 
 
 def outside_reachable(diag, start_pids=()):
     """Reasons something outside the tree can end a wait on the parent's chain: the parent's threads,
     then every process that could end one of those waits, and so on (plus the processes of start_pids,
-    e.g. a stall's pollers). Waits no chain reaches (an idle forkserver's
-    listening socket) do not matter: ending them wakes nothing the hang waits on. Each reason is
-    (pid, tid, text)."""
+    e.g. a stall's pollers, whose timed waits also count what they may try between two waits). Waits no
+    chain reaches (an idle forkserver's listening socket) do not matter: ending them wakes nothing the hang
+    waits on. Each reason is (pid, tid, text)."""
     procs = {p["pid"]: p for p in diag.get("processes", [])}
     if not procs:
         return []
@@ -562,7 +585,8 @@ def outside_reachable(diag, start_pids=()):
         seen.add(pid)
         for t in procs[pid]["threads"]:
             wake = t.get("wake") or {}
-            for why in wake.get("outside", []):
+            tried = ["between two waits it may try %s" % why for why in wake.get("between", [])]
+            for why in wake.get("outside", []) + (tried if pid in start_pids else []):
                 reasons.append(
                     (
                         pid,
