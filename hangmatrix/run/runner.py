@@ -21,12 +21,12 @@ from ..envs.interpreters import discover, find_interpreter
 from ..model import cases, configs, record, settings, versions
 from ..model.cellspec import CaseRef, CellSpec, Provenance
 from . import contain
-from .supervisor import without_run
+from .records import without_run
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INJECT_DIR = os.path.join(PACKAGE_DIR, "inject")
 # The folder this package was imported from (site-packages for a wheel): the supervisor server starts there,
-# so `-m hangmatrix.run.supervisor` runs this very package, never a `hangmatrix/` in the user's working folder.
+# so `-m hangmatrix.run.server` runs this very package, never a `hangmatrix/` in the user's working folder.
 PACKAGE_PARENT = os.path.dirname(PACKAGE_DIR)
 
 
@@ -65,7 +65,7 @@ class Supervisors:
 
     It listens on an abstract Unix socket (nothing to remove afterwards); each cell is one connection: the
     spec goes in, the record comes out. Such a socket has no permissions, so the server serves only
-    connections whose SO_PEERCRED is this process (supervisor._from_harness). It dies with the harness: when the
+    connections whose SO_PEERCRED is this process (server._from_harness). It dies with the harness: when the
     harness exits or is killed, the
     server's stdin (a pipe only the harness holds) closes, and it stops every supervisor still running."""
 
@@ -76,7 +76,7 @@ class Supervisors:
             listener.bind(self.address)
             listener.listen(128)
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hangmatrix.run.supervisor", str(listener.fileno()), str(os.getpid())],
+                [sys.executable, "-m", "hangmatrix.run.server", str(listener.fileno()), str(os.getpid())],
                 stdin=subprocess.PIPE,
                 pass_fds=(listener.fileno(),),
                 start_new_session=True,
