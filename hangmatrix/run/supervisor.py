@@ -26,7 +26,7 @@ import time
 
 from ..envs import deps
 from ..model import configs, settings, verdicts
-from ..observe import schedule, verdict, wakers, watch
+from ..observe import diagnosis, schedule, stacks, verdict, wakers, watch
 from ..store import compact
 from . import cellside, contain, records
 
@@ -201,12 +201,12 @@ class Cell:
 
     def diagnose(self, snap=None, summary=False):
         """The full look at the tree (fds, pipes and their holders, decoded waits, who can end each wait),
-        as watch.diagnose with wakers.annotate, of `snap` (a full sample) or of a fresh one. summary: only
+        as diagnosis.diagnose with wakers.annotate, of `snap` (a full sample) or of a fresh one. summary: only
         the tree, its fds and decoded waits, for a record the store keeps as a summary (store.compact):
         nothing outside the tree is looked at."""
         harness_files = {self.inside(p) for p in self.paths.values()}
         init = getattr(self.proc, "init_pid", None)
-        diag = watch.diagnose(
+        diag = diagnosis.diagnose(
             snap if snap is not None else self.sample(full=True),
             self.proc.pid,
             _names(self.events),
@@ -510,7 +510,7 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
             proof.setdefault("unproven", _unproven(result, proof, diag))
         if result != "ended" and not summary:
             pids = [p["pid"] for p in diag["processes"]]
-            diag["python_stacks"], diag["greenlets"] = watch.python_stacks(
+            diag["python_stacks"], diag["greenlets"] = stacks.python_stacks(
                 pids,
                 cell.paths["stacks"],
                 cell.paths["greenlets"],
