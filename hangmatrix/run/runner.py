@@ -12,13 +12,12 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from ..envs import deps
 from ..envs.build import ensure_env
 from ..envs.builders import kind as build_kind
 from ..envs.errors import EnvError
 from ..envs.index import gevent_releases
 from ..envs.interpreters import discover, find_interpreter
-from ..model import cases, configs, record, settings, versions
+from ..model import cases, configs, record, requirements, settings, versions
 from ..model.cellspec import CaseRef, CellSpec, Provenance
 from . import contain
 from .records import without_run
@@ -162,7 +161,8 @@ def make_item(
     memory=None,
 ):
     """One planned cell: what execute() needs to build its environment and run it; `requires` (normalized,
-    hangmatrix.envs.deps) and `requires_newest` key its environment; `memory` caps the cell (None: the default)."""
+    hangmatrix.model.requirements) and `requires_newest` key its environment; `memory` caps the cell (None:
+    the default)."""
     return {
         "id": record.cell_id(case.name, interp.short, gevent, config["name"], start),
         "case": case,
@@ -220,8 +220,8 @@ def plan(
     chosen_configs = [configs.parse(c) for c in m.configs]
     chosen_starts = [configs.check_start(s) for s in m.starts]
     try:
-        shared = list(deps.normalize(list(requires) + m.requires()))
-    except deps.RequirementError as exc:
+        shared = list(requirements.normalize(list(requires) + m.requires()))
+    except requirements.RequirementError as exc:
         raise PlanError(str(exc)) from None
     newest = bool(requires_newest or m.requires_newest)
     interps = _interpreters(m, warn, note or warn)
@@ -229,7 +229,7 @@ def plan(
     items = []
     for interp, gv in pairs:
         for case in chosen_cases:
-            wanted = () if case.problem else deps.normalize(case.requires + shared)
+            wanted = () if case.problem else requirements.normalize(case.requires + shared)
             for config in chosen_configs:
                 for start in chosen_starts:
                     items.append(make_item(case, config, start, interp, gv, timeout, detect, wanted, newest, memory))
