@@ -15,8 +15,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from hangmatrix.cli.options import listed  # noqa: E402
 from hangmatrix.model import settings  # noqa: E402
+from hangmatrix.model.text import listed  # noqa: E402
 from hangmatrix.run import runner
 from hangmatrix.store import records  # noqa: E402
 

@@ -9,7 +9,7 @@ time, the load average around it, and whether the verdicts agree.
 
 --look N measures the proof's own cost, free of the cells' scheduling: one seed deadlock (Python 3.11,
 gevent 26.9.0, fork, its own /dev/shm as under the harness) is started once and left hung, and each
-version in turn, alternating every round, times N full looks at it (watch.diagnose with wakers.annotate,
+version in turn, alternating every round, times N full looks at it (diagnosis.diagnose with wakers.annotate,
 as the supervisor makes when it proves a deadlock) and N looks without the wakers part.
 
     .venv/bin/python benchmarks/lag_paired.py --before df38e63 --look 10 --rounds 6
@@ -46,7 +46,7 @@ with open(out, "w") as f:
 
 LOOK_DRIVER = r"""
 import json, os, sys, time
-from hangmatrix.observe import watch, wakers
+from hangmatrix.observe import diagnosis, wakers, watch
 starter, n = int(sys.argv[1]), int(sys.argv[2])
 snap = watch.sample(starter, full=True)
 root = min(p for p, proc in snap.procs.items() if "seed_original" in proc.cmdline)
@@ -54,7 +54,7 @@ times = {"with wakers": [], "without": []}
 for _ in range(n):
     for key, annotate in (("with wakers", wakers.annotate), ("without", None)):
         t = time.perf_counter()
-        watch.diagnose(snap, root, {}, annotate=annotate)
+        diagnosis.diagnose(snap, root, {}, annotate=annotate)
         times[key].append(time.perf_counter() - t)
 print(json.dumps({"times": times, "processes": len(os.listdir("/proc"))}))
 """

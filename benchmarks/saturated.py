@@ -17,8 +17,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hangmatrix.checks import baseline  # noqa: E402
-from hangmatrix.cli.options import listed  # noqa: E402
 from hangmatrix.model import packaged, settings, verdicts
+from hangmatrix.model.text import listed  # noqa: E402
 from hangmatrix.run import runner
 from hangmatrix.store import records
 

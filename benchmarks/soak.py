@@ -11,7 +11,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from hangmatrix.cli.options import listed  # noqa: E402
+from hangmatrix.model.text import listed  # noqa: E402
 from hangmatrix.run import runner  # noqa: E402
 
 

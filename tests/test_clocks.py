@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from hangmatrix.observe import watch
+from hangmatrix.observe import stacks, watch
 
 
 def test_a_wall_clock_step_does_not_move_sample_times_or_deadlines(monkeypatch, tmp_path):
@@ -27,7 +27,7 @@ def test_a_wall_clock_step_does_not_move_sample_times_or_deadlines(monkeypatch, 
         path = tmp_path / "dump"
         path.write_text("x")
         started = time.monotonic()
-        watch._wait_stable(str(path), 10, 0.3)  # never grows past 10 bytes: waits its whole limit
+        stacks._wait_stable(str(path), 10, 0.3)  # never grows past 10 bytes: waits its whole limit
         assert time.monotonic() - started >= 0.29, "a deadline was cut short by the wall clock"
     finally:
         child.kill()

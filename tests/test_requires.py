@@ -15,7 +15,7 @@ from hangmatrix.envs.build import ensure_env
 from hangmatrix.envs.cache import MANIFEST
 from hangmatrix.envs.interpreters import find_interpreter
 from hangmatrix.envs.pkg import Version
-from hangmatrix.model import matrix
+from hangmatrix.model import matrix, requirements
 from hangmatrix.run import runner
 from hangmatrix.store import records
 
@@ -290,18 +290,18 @@ def test_bad_matrix_requirements_are_one_line(tmp_path, table, message):
 
 def test_requirements_file_refuses_pip_options(tmp_path):
     (tmp_path / "r.txt").write_text("grequests\n-e ./local\n")
-    with pytest.raises(deps.RequirementError) as err:
-        deps.read_file(str(tmp_path / "r.txt"))
+    with pytest.raises(requirements.RequirementError) as err:
+        requirements.read_file(str(tmp_path / "r.txt"))
     assert "r.txt:2: pip options are not supported (-e)" in str(err.value)
 
 
 def test_header_and_option_splitting_keeps_specifier_and_extra_commas():
-    assert deps.split("grequests, requests>=2,<3, urllib3[socks,secure]") == [
+    assert requirements.split("grequests, requests>=2,<3, urllib3[socks,secure]") == [
         "grequests",
         "requests>=2,<3",
         "urllib3[socks,secure]",
     ]
-    assert deps.normalize(["Requests >= 2, < 3", "requests<3,>=2", "Zope.Interface"]) == (
+    assert requirements.normalize(["Requests >= 2, < 3", "requests<3,>=2", "Zope.Interface"]) == (
         "requests<3,>=2",
         "zope-interface",
     )

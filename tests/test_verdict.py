@@ -9,7 +9,7 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hangmatrix.observe import verdict, watch
+from hangmatrix.observe import verdict, waits, watch
 from hangmatrix.observe.watch import Proc, Sample, Thread
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
@@ -88,7 +88,7 @@ def trees(draw):
 
 
 def kinds(procs):
-    return [watch.wait_kind(t) for p in procs.values() for t in p.threads.values()]
+    return [waits.wait_kind(t) for p in procs.values() for t in p.threads.values()]
 
 
 @given(trees(), st.integers(3, 8))
@@ -141,9 +141,9 @@ def test_polling_without_progress_is_a_stall_naming_the_poller():
 
 @given(st.sampled_from(UNTIMED), st.sampled_from(TIMED))
 def test_wait_kinds(untimed, timed):
-    assert watch.wait_kind(Thread(1, "t", "S", untimed[0], untimed[1], "", 0, 0)) == "untimed"
-    assert watch.wait_kind(Thread(1, "t", "S", timed[0], timed[1], "", 0, 0)) == "timed"
-    assert watch.wait_kind(Thread(1, "t", "R", "running", (), "", 0, 0)) is None
+    assert waits.wait_kind(Thread(1, "t", "S", untimed[0], untimed[1], "", 0, 0)) == "untimed"
+    assert waits.wait_kind(Thread(1, "t", "S", timed[0], timed[1], "", 0, 0)) == "timed"
+    assert waits.wait_kind(Thread(1, "t", "R", "running", (), "", 0, 0)) is None
 
 
 def test_exception_of_a_helper_thread_is_found_on_stderr():

@@ -21,12 +21,11 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..envs import deps
 from ..envs.build import ensure_env
 from ..envs.errors import EnvError
 from ..envs.index import gevent_releases
 from ..envs.interpreters import discover, find_interpreter
-from ..model import cases, configs, exits, settings, verdicts
+from ..model import cases, configs, exits, requirements, settings, verdicts
 from ..run import runner
 from ..store import records
 from . import minimal
@@ -112,8 +111,8 @@ def _resolve(script, pythons, gevents, requires):
     if case.problem:
         raise AdviseError(case.problem)
     try:
-        requires = deps.normalize(case.requires + list(requires))
-    except deps.RequirementError as exc:
+        requires = requirements.normalize(case.requires + list(requires))
+    except requirements.RequirementError as exc:
         raise AdviseError(str(exc)) from None
     try:
         interps = [find_interpreter(p) for p in pythons] or discover()[-1:]

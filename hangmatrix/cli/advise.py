@@ -1,9 +1,10 @@
 """hangmatrix advise: run one program as written; if it hangs or fails, find the code change that fixes it."""
 
 from ..model import exits
+from ..model.text import listed
 from ..run import runner
 from ..store import records
-from .options import add_timeout, listed, requirements, say
+from .options import add_timeout, requirements, say
 
 HELP = (
     "run one program as written; if it hangs or fails, find the code change that fixes it "

@@ -3,8 +3,9 @@
 import json
 
 from ..model import exits
+from ..model.text import listed
 from . import shards
-from .options import listed, say
+from .options import say
 
 HELP = "cells whose verdict changed between two record sets (exit 1 if any)"
 

@@ -3,7 +3,8 @@
 import sys
 
 from ..model import exits, settings
-from .options import add_timeout, listed, say
+from ..model.text import listed
+from .options import add_timeout, say
 
 HELP = "the smallest set of patch_all flags that still hangs (hypothesis)"
 

@@ -5,10 +5,12 @@ import sys
 import time
 
 from ..model import exits
+from ..model.settings import DEFAULT_RECORDS
+from ..model.text import listed
 from ..run import contain, runner
 from ..store import compact, records
 from . import shards
-from .options import DEFAULT_RECORDS, add_timeout, listed, requirements, say
+from .options import add_timeout, requirements, say
 
 HELP = "run cells and append their records"
 

@@ -3,8 +3,9 @@
 import sys
 
 from ..model import exits
+from ..model.text import listed
 from . import shards
-from .options import default_stores, listed, say
+from .options import default_stores, say
 
 HELP = "the compatibility table from records (Markdown, HTML, CSV, JSON, claims)"
 

@@ -1,7 +1,8 @@
 """hangmatrix upgrade-check: the matrix with a new gevent against the baseline (or an older release)."""
 
 from ..checks import upgrade
-from .options import DEFAULT_RECORDS, listed
+from ..model.settings import DEFAULT_RECORDS
+from ..model.text import listed
 
 HELP = "run the matrix with a new gevent; exit 1 on a new hang"
 

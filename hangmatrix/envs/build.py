@@ -12,6 +12,7 @@ import subprocess
 import time
 from dataclasses import asdict
 
+from ..model import requirements
 from . import builders, cache, deps, files, index, steps
 from .errors import EnvError
 from .pkg import parse_wheel_filename
@@ -77,8 +78,8 @@ def ensure_wheel_env(interpreter, wheels, cache_dir=None, retry=False, requires=
 
 def _requirements(requires):
     try:
-        return deps.normalize(requires)
-    except deps.RequirementError as exc:
+        return requirements.normalize(requires)
+    except requirements.RequirementError as exc:
         raise EnvError(str(exc), lasting=True) from None
 
 
@@ -140,7 +141,7 @@ def _build(interp, gevent, requirement, cutoff, path, base, requires=(), newest=
         "requires": list(requires),
         "requires_newest": newest,
         "requires_as_of": requires_as_of,
-        "requires_resolved": {n: packages.get(n, "") for n in deps.names(requires)},
+        "requires_resolved": {n: packages.get(n, "") for n in requirements.names(requires)},
         "check": check,
         "interpreter": asdict(interp),
         "built": files.now(),

@@ -1,9 +1,7 @@
-"""A program's own dependencies: the requirements it needs in its cell environment, and telling a missing
-dependency (the environment's fault: `env-error`) from the program's own error.
-
-Requirements come from a case header (`# hangmatrix: requires = grequests, requests<3`), the matrix
-(`requirements`, `requirements_file`) and `hangmatrix run --requires`; they are combined into one normalized,
-sorted set, which (with the resolution mode) keys the environment in the cache.
+"""A program's own dependencies in its cell environment: the part of the environment's cache name its
+requirements make (one normalized, sorted set, with the resolution mode), and telling a missing dependency
+(the environment's fault: `env-error`) from the program's own error. Reading requirement strings (from a
+case header, the matrix and `hangmatrix run --requires`) is hangmatrix.model.requirements'.
 """
 
 import hashlib
@@ -11,79 +9,9 @@ import os
 import re
 import subprocess
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
-from ..model.text import split_top_level
+from ..model.requirements import normalize
 
 CHECK_TIMEOUT = 30.0
-
-
-class RequirementError(ValueError):
-    """A requirement that cannot be read; one line."""
-
-
-def split(text):
-    """'grequests, requests>=2,<3, urllib3[socks,secure]' -> the three requirements: commas inside
-    brackets belong to extras, and a piece starting with a version operator continues the one before."""
-    out = []
-    for piece in split_top_level(text, "[", "]"):
-        if out and re.match(r"[<>=!~]", piece):
-            out[-1] += "," + piece
-        elif piece:
-            out.append(piece)
-    return out
-
-
-def canonical(text):
-    """One requirement in a normal form (name canonicalized, extras and specifiers sorted), so equal sets
-    of requirements key the same environment."""
-    try:
-        req = Requirement(text.strip())
-    except InvalidRequirement as exc:
-        raise RequirementError("%r is not a requirement: %s" % (text.strip(), str(exc).splitlines()[0])) from None
-    out = canonicalize_name(req.name)
-    if req.extras:
-        out += "[%s]" % ",".join(sorted(canonicalize_name(e) for e in req.extras))
-    if req.url:
-        out += " @ " + req.url
-    elif req.specifier:
-        out += ",".join(sorted(str(s) for s in req.specifier))
-    if req.marker:
-        out += "; " + str(req.marker)
-    return out
-
-
-def normalize(requirements):
-    """The sorted set of canonical requirements (RequirementError for one that cannot be read)."""
-    return tuple(sorted({canonical(r) for r in requirements if r.strip()}))
-
-
-def names(requirements):
-    """The canonical project names of requirements."""
-    return sorted({canonicalize_name(Requirement(r).name) for r in requirements})
-
-
-def read_file(path):
-    """The requirements of a requirements file: one a line, `#` comments; pip options are refused (one
-    line naming the line), since the environment decides the index and the resolution date."""
-    try:
-        with open(path) as f:
-            lines = f.read().splitlines()
-    except OSError as exc:
-        raise RequirementError("cannot read %s: %s" % (path, exc.strerror or exc)) from None
-    out = []
-    for number, line in enumerate(lines, 1):
-        line = re.sub(r"(^|\s)#.*$", "", line).strip()
-        if not line:
-            continue
-        if line.startswith("-"):
-            raise RequirementError("%s:%d: pip options are not supported (%s)" % (path, number, line.split()[0]))
-        try:
-            out.append(canonical(line))
-        except RequirementError as exc:
-            raise RequirementError("%s:%d: %s" % (path, number, exc)) from None
-    return out
 
 
 def label(requirements, newest=False):

@@ -12,7 +12,7 @@ with several calls) or, with no marked line, the first patch_all() call the prog
 (true: never exits, verdict from
 progress), progress (functions whose calls and loop ticks prove progress), workers (functions that
 `lazy` patches in), python (`>=3.2` or `<3`: other interpreters are `unsupported`), requires (the program's
-own dependencies, e.g. `grequests, requests<3`, installed in its cell environment; see hangmatrix.envs.deps),
+own dependencies, e.g. `grequests, requests<3`, installed in its cell environment; see hangmatrix.model.requirements),
 stdin (text fed to the program's standard input, `\n`, `\t` and `\\` decoded, e.g. `c\nc\n` for a program
 that stops at pdb; without it, stdin is empty).
 """
@@ -24,8 +24,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from ..envs import deps
-from . import packaged, settings
+from . import packaged, requirements, settings
 
 HEADER = re.compile(r"^#\s*hangmatrix:\s*([\w-]+)\s*=\s*(.*?)\s*$")
 MARKER = "# hangmatrix: patch-point"
@@ -85,7 +84,7 @@ def load(path):
         elif key in ("what", "success", "expect", "python"):
             setattr(case, key, value)
         elif key == "requires":
-            case.requires += deps.split(value)
+            case.requires += requirements.split(value)
         elif key == "stdin":
             case.stdin = re.sub(r"\\(.)", lambda m: ESCAPES.get(m.group(1), m.group(0)), value)
     case.marked = any(MARKER in line for line in text.splitlines())
@@ -96,8 +95,8 @@ def load(path):
             case.problem = "%s: bad expect regex: %s" % (path, exc)
     if not case.problem:
         try:
-            deps.normalize(case.requires)
-        except deps.RequirementError as exc:
+            requirements.normalize(case.requires)
+        except requirements.RequirementError as exc:
             case.problem = "%s: bad requires: %s" % (path, exc)
     return case
 

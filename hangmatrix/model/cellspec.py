@@ -1,8 +1,9 @@
 """The cell spec: everything a supervisor needs to run one cell, and everything a record says about where
 the cell ran. The harness (hangmatrix.run.runner) makes it, sends its JSON over the supervisor server's
-socket, and the supervisor (hangmatrix.run.supervisor) reads it back with `from_json`: one definition for
-both sides. A cell decided without a run (env-error, unsupported, a broken case) has a spec too, with no
-argv: its record is made from the spec alone.
+socket (hangmatrix.run.server), and the supervisor the server forks for the cell reads it back with
+`from_json` and runs it (hangmatrix.run.supervisor): one definition for both sides. A cell decided
+without a run (env-error, unsupported, a broken case) has a spec too, with no argv: its record is made
+from the spec alone.
 
 What the supervisor in turn tells the processes of the cell is another contract, written down in
 hangmatrix.run.cellside.

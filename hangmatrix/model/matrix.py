@@ -1,8 +1,7 @@
 """The matrix file: which cases, configurations, start methods, interpreters and gevent releases a run
 covers, and the requirements its programs need. Parsing only; interpreters and releases come from
 hangmatrix.envs.interpreters and .index, case names from hangmatrix.model.cases, requirement syntax from
-hangmatrix.envs.deps,
-configuration names from hangmatrix.model.configs.
+hangmatrix.model.requirements, configuration names from hangmatrix.model.configs.
 
 A matrix is looked up by name in the user's ./matrix.toml first, then in the built-in one (package data,
 hangmatrix.model.packaged), unless a file is named (--matrix-file), which is then the only one. A file named
@@ -14,8 +13,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields
 
-from ..envs import deps
-from . import packaged
+from . import packaged, requirements
 from .configs import NAMED, STARTS
 
 CONFIG_NAMES = tuple(NAMED)
@@ -50,7 +48,8 @@ class Matrix:
 
     def requires(self):
         """Every requirement the matrix names: the list, then the file's."""
-        return list(self.requirements) + (deps.read_file(self.requirements_file) if self.requirements_file else [])
+        from_file = requirements.read_file(self.requirements_file) if self.requirements_file else []
+        return list(self.requirements) + from_file
 
     def select(self, interpreters):
         """The interpreters the `pythons` axis names, in the given order, each once."""
@@ -225,10 +224,10 @@ def _requirements(table, where, path):
             os.path.dirname(os.path.abspath(path)) if path else os.getcwd(), req_file
         )
     try:
-        deps.normalize(reqs)
+        requirements.normalize(reqs)
         if req_file:
-            deps.read_file(out["requirements_file"])
-    except deps.RequirementError as exc:
+            requirements.read_file(out["requirements_file"])
+    except requirements.RequirementError as exc:
         raise MatrixError("%s: %s" % (where, exc)) from None
     if reqs:
         out["requirements"] = list(reqs)

@@ -9,6 +9,9 @@ inject/sitecustomize.py reads inside the cell (an interpreter that cannot import
 
 import os
 
+# Where `run` appends records: a gzip store (one gzip member per record, so `zcat` reads it and each append
+# stays one write); the default matrix's records take about 2.5 MB so, 12.7 MB as plain JSONL.
+DEFAULT_RECORDS = os.path.join("results", "records.jsonl.gz")
 DEFAULT_TIMEOUT = 30.0  # seconds: the backstop per cell of run, bisect, advise and upgrade-check
 MINIMAL_TIMEOUT = 20.0  # seconds: minimal's backstop per cell (many short runs; a hang is proven long before)
 CONTAIN_MECHANISMS = ("pidns", "cgroup", "userns", "fs")  # what HANGMATRIX_CONTAIN_OFF may switch off (run/contain.py)

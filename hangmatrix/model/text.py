@@ -1,4 +1,5 @@
-"""Small text helpers shared by parts that must not import each other (requirements, table signatures)."""
+"""Small text helpers shared by parts that must not import each other (requirements, table signatures, the
+repeatable options of the command line and the pytest plugin)."""
 
 
 def split_top_level(text, opening="(", closing=")"):
@@ -13,3 +14,15 @@ def split_top_level(text, opening="(", closing=")"):
             current += ch
     parts.append(current.strip())
     return parts
+
+
+def listed(values):
+    """Repeatable and comma-separated options, flattened (`--config a,b --config c`). A `flags:` config
+    keeps its commas: `flags:thread=0,queue=0` is one configuration."""
+    out = []
+    for value in values or []:
+        if value.startswith("flags:"):
+            out.append(value)
+        else:
+            out.extend(v.strip() for v in value.split(",") if v.strip())
+    return out

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from . import wakers, watch
+from . import waits, wakers
 
 NAMED_SLEEP_S = 60.0  # a timed wait this long is what a timed-out tree waits for: the signature names it
 
@@ -58,7 +58,7 @@ class Detector:
         progress = (marks.key(), io_total, frozenset(threads))
         if progress != self._progress_key:
             self._progress_key, self._progress_t, self._window = progress, snap.t, []
-        all_untimed = all(watch.wait_kind(th) == "untimed" for th in threads.values())
+        all_untimed = all(waits.wait_kind(th) == "untimed" for th in threads.values())
         if all_untimed and now_key == self._prev:
             self._quiet += 1
         else:
@@ -110,8 +110,8 @@ class Detector:
         last = self._window[-1][1]
         pollers = []
         for key, th in last.items():
-            kind = watch.wait_kind(th)
-            waiting = sum(1 for _, threads in self._window if watch.wait_kind(threads[key]) is not None)
+            kind = waits.wait_kind(th)
+            waiting = sum(1 for _, threads in self._window if waits.wait_kind(threads[key]) is not None)
             if kind is None or waiting < 0.7 * len(self._window):
                 return None
             woke = th.slices - first[key].slices
@@ -249,7 +249,7 @@ def _root_wait(procs):
         return ""
     wake = main.get("wake") or {}
     if wake.get("ends_in_s", 0) >= NAMED_SLEEP_S and not wake.get("outside"):  # nothing outside ends it sooner
-        return "%s sleeping in %s for %s" % (root["role"], _call_name(main["call"]), watch.duration(wake["ends_in_s"]))
+        return "%s sleeping in %s for %s" % (root["role"], _call_name(main["call"]), waits.duration(wake["ends_in_s"]))
     text = "%s blocked in %s" % (root["role"], _call_name(main["call"])) + _pipe_chain(main, root)
     if not main.get("pipe") and main["call"].startswith("futex") and main.get("wait") == "untimed":
         text += " (an untimed lock wait)"
@@ -295,9 +295,9 @@ def _wake_chain(thread, root, procs):
     wake = thread.get("wake") or {}
     if wake.get("outside"):
         text = " on " + wake["outside"][0]
-        return text + (" for up to %s" % watch.duration(wake["ends_in_s"]) if "ends_in_s" in wake else "")
+        return text + (" for up to %s" % waits.duration(wake["ends_in_s"]) if "ends_in_s" in wake else "")
     if not wake.get("on") or not (
-        thread["syscall"] in watch.FD_WAITS
+        thread["syscall"] in waits.FD_WAITS
         or thread["syscall"] in ("flock", "fcntl")
         or thread["syscall"] in wakers.POLLS
     ):

@@ -17,7 +17,7 @@ import socket
 import stat
 import struct
 
-from . import procmap, watch
+from . import descriptors, procmap, waits, watch
 
 SIGNAL_WAITS = {"pause", "rt_sigsuspend", "rt_sigtimedwait"}
 POLLS = {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"}
@@ -31,8 +31,8 @@ class World:
         self.procs = snap.procs
         self.cell_dir = cell_dir  # the cell's own folder (the harness's path), see _reachable_by_name
         self.tree = set(snap.procs)
-        self.fds = fds  # pid -> {fd: (target, mode)} of the tree, as watch.fd_table
-        self._outside_fds = outside_tables  # pid -> {fd: target} outside the tree, as watch.outside_fd_tables
+        self.fds = fds  # pid -> {fd: (target, mode)} of the tree, as descriptors.fd_table
+        self._outside_fds = outside_tables  # pid -> {fd: target} outside the tree, as descriptors.outside_fd_tables
         self._unix = self._locks = None
         self._inet, self._maps, self._namespaces, self._mapped_outside = {}, {}, None, {}
         self._held_outside, self._mapped = {}, {}
@@ -249,18 +249,18 @@ class Wake:
 
 def explain(th, pid, world):
     """The Wake of a thread in a blocking wait, or None when it is not waiting on anything we examine."""
-    kind = watch.wait_kind(th)
+    kind = waits.wait_kind(th)
     if kind is None:
         return None
     wake, sc, a = Wake(th.timeout_s if kind == "timed" else None), th.syscall, th.args
     fds = world.fds.get(pid, {})
-    if sc in watch.FD_WAITS:
+    if sc in waits.FD_WAITS:
         _fd(wake, pid, a[0], fds, world, th.syscall)
     elif sc in POLLS:
-        watched = watch.watched_fds(th)
+        watched = descriptors.watched_fds(th)
         if watched is None:
             wake.outside.append("%s() on fds that cannot be read" % sc)
-        inodes = dict(watch.epoll_entries(pid, a[0])) if sc.startswith("epoll") else {}
+        inodes = dict(descriptors.epoll_entries(pid, a[0])) if sc.startswith("epoll") else {}
         for fd in watched or ():
             holder, held_fd = world.by_inode(pid, fd, inodes.get(fd))
             _fd(wake, holder, held_fd, world.fds.get(holder, {}), world, None)
@@ -278,7 +278,7 @@ def explain(th, pid, world):
     elif sc in ("semop", "semtimedop"):
         wake.on.append("a SysV semaphore")
         wake.outside.append("a SysV semaphore (any process allowed to use the set can change it)")
-    elif th.timeout_s is not None or sc in watch.TIMED_BY_NATURE:
+    elif th.timeout_s is not None or sc in waits.TIMED_BY_NATURE:
         wake.on.append("time")
     return wake
 
@@ -303,10 +303,10 @@ def _fd(wake, pid, fd, fds, world, call):
         _socket(wake, pid, int(target[8:-1]), world)
     elif target in ("anon_inode:[eventfd]", "anon_inode:[timerfd]"):
         kind = target[12:-1]
-        left = watch.timerfd_left(pid, fd) if kind == "timerfd" else None
+        left = descriptors.timerfd_left(pid, fd) if kind == "timerfd" else None
         wake.on.append(kind)
-        if left is not None and left <= watch.LONG_WAIT_S:
-            wake.outside.append("a timerfd that fires in %s" % watch.duration(left))
+        if left is not None and left <= waits.LONG_WAIT_S:
+            wake.outside.append("a timerfd that fires in %s" % waits.duration(left))
             return
         held = world.same_file_holders(pid, fd)  # an eventfd or a disarmed timerfd: its holders write or arm it
         if held is None:
@@ -325,7 +325,7 @@ def _fd(wake, pid, fd, fds, world, call):
         wake.on.append("inotify")
         wake.outside.append("an inotify watch (anyone writing a watched file can end the wait)")
     elif target == "anon_inode:[pidfd]":
-        other = watch.fdinfo_field(pid, fd, "Pid")
+        other = descriptors.fdinfo_field(pid, fd, "Pid")
         wake.on.append("pidfd of %s" % other)
         if other is None or int(other) not in world.tree:
             wake.outside.append("the exit of process %s, outside the tree" % other)

@@ -194,15 +194,14 @@ def hangmatrix_cell(request):
     """hangmatrix_cell(case, config="as-written", start="default", python=None, gevent=None, requires=(),
     timeout=None) runs one cell (python: this interpreter, gevent: the installed release, unless given) and
     returns its record, also stored in the records file. Works without --hangmatrix."""
-    from ..envs import deps
-    from ..model import cases, configs
+    from ..model import cases, configs, requirements
     from ..run import runner
 
     current = state(request.config)
 
     def run(case, config="as-written", start="default", python=None, gevent=None, requires=(), timeout=None):
         warnings = []
-        wanted = deps.split(requires) if isinstance(requires, str) else list(requires)
+        wanted = requirements.split(requires) if isinstance(requires, str) else list(requires)
         try:
             planned = runner.plan(
                 case_names=[case],

@@ -9,7 +9,8 @@ from typing import Optional
 
 import pytest
 
-from ..model.settings import DEFAULT_TIMEOUT
+from ..model.settings import DEFAULT_RECORDS, DEFAULT_TIMEOUT
+from ..model.text import listed as _list
 
 DEFAULT_MATRIX = "default"
 # The expectation when the project has no expectations.toml: a cell passes unless it hangs or fails
@@ -142,10 +143,7 @@ def resolve(config):
     """The Settings of this pytest process, from its options, then its ini keys, then the defaults.
     Raises SettingsError (or the model's one-line errors) on bad input."""
     from ..checks import baseline
-    from ..cli.options import DEFAULT_RECORDS
-    from ..cli.options import listed as _list
-    from ..envs import deps
-    from ..model import packaged
+    from ..model import packaged, requirements
     from ..run import contain, runner
 
     active = bool(config.getoption("hangmatrix") or config.getini("hangmatrix"))
@@ -171,7 +169,7 @@ def resolve(config):
         starts=lists["start"],
         pythons=lists["python"],
         gevents=lists["gevent"],
-        requires=tuple(r for v in _value(config, "requires") or [] for r in deps.split(v)),
+        requires=tuple(r for v in _value(config, "requires") or [] for r in requirements.split(v)),
         requires_newest=bool(config.getoption("hangmatrix_requires_newest")),
         timeout=_number(config, "timeout", float, 0.1) or DEFAULT_TIMEOUT,
         detect=detect == "on",

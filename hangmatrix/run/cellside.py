@@ -2,7 +2,7 @@
 tells them (HANGMATRIX_CELL), what they report back (the events file) and how they answer a stack dump
 (the stacks and greenlets files). The writer is hangmatrix/inject/sitecustomize.py, loaded into every
 Python process of the cell (it runs on Python 2.7 too, so it cannot import this module); the readers are
-the supervisor (hangmatrix.run.supervisor: the events) and hangmatrix.observe.watch.python_stacks (the
+the supervisor (hangmatrix.run.supervisor: the events) and hangmatrix.observe.stacks.python_stacks (the
 dumps). A change to one side is a change to this text first.
 
 HANGMATRIX_CELL (environment variable, one JSON object; the spec's own fields are those of

@@ -12,21 +12,20 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from ..envs import deps
 from ..envs.build import ensure_env
 from ..envs.builders import kind as build_kind
 from ..envs.errors import EnvError
 from ..envs.index import gevent_releases
 from ..envs.interpreters import discover, find_interpreter
-from ..model import cases, configs, record, settings, versions
+from ..model import cases, configs, record, requirements, settings, versions
 from ..model.cellspec import CaseRef, CellSpec, Provenance
 from . import contain
-from .supervisor import without_run
+from .records import without_run
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INJECT_DIR = os.path.join(PACKAGE_DIR, "inject")
 # The folder this package was imported from (site-packages for a wheel): the supervisor server starts there,
-# so `-m hangmatrix.run.supervisor` runs this very package, never a `hangmatrix/` in the user's working folder.
+# so `-m hangmatrix.run.server` runs this very package, never a `hangmatrix/` in the user's working folder.
 PACKAGE_PARENT = os.path.dirname(PACKAGE_DIR)
 
 
@@ -66,7 +65,7 @@ class Supervisors:
 
     It listens on an abstract Unix socket (nothing to remove afterwards); each cell is one connection: the
     spec goes in, the record comes out. Such a socket has no permissions, so the server serves only
-    connections whose SO_PEERCRED is this process (supervisor._from_harness). It dies with the harness: when the
+    connections whose SO_PEERCRED is this process (server._from_harness). It dies with the harness: when the
     harness exits or is killed, the
     server's stdin (a pipe only the harness holds) closes, and it stops every supervisor still running."""
 
@@ -77,7 +76,7 @@ class Supervisors:
             listener.bind(self.address)
             listener.listen(128)
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hangmatrix.run.supervisor", str(listener.fileno()), str(os.getpid())],
+                [sys.executable, "-m", "hangmatrix.run.server", str(listener.fileno()), str(os.getpid())],
                 stdin=subprocess.PIPE,
                 pass_fds=(listener.fileno(),),
                 start_new_session=True,
@@ -163,7 +162,8 @@ def make_item(
     memory=None,
 ):
     """One planned cell: what execute() needs to build its environment and run it; `requires` (normalized,
-    hangmatrix.envs.deps) and `requires_newest` key its environment; `memory` caps the cell (None: the default)."""
+    hangmatrix.model.requirements) and `requires_newest` key its environment; `memory` caps the cell (None:
+    the default)."""
     return {
         "id": record.cell_id(case.name, interp.short, gevent, config["name"], start),
         "case": case,
@@ -221,8 +221,8 @@ def plan(
     chosen_configs = [configs.parse(c) for c in m.configs]
     chosen_starts = [configs.check_start(s) for s in m.starts]
     try:
-        shared = list(deps.normalize(list(requires) + m.requires()))
-    except deps.RequirementError as exc:
+        shared = list(requirements.normalize(list(requires) + m.requires()))
+    except requirements.RequirementError as exc:
         raise PlanError(str(exc)) from None
     newest = bool(requires_newest or m.requires_newest)
     interps = _interpreters(m, warn, note or warn)
@@ -230,7 +230,7 @@ def plan(
     items = []
     for interp, gv in pairs:
         for case in chosen_cases:
-            wanted = () if case.problem else deps.normalize(case.requires + shared)
+            wanted = () if case.problem else requirements.normalize(case.requires + shared)
             for config in chosen_configs:
                 for start in chosen_starts:
                     items.append(make_item(case, config, start, interp, gv, timeout, detect, wanted, newest, memory))

@@ -1,9 +1,6 @@
 """The supervisor: the process that runs and watches one cell.
 
-One supervisor server per run (`python -m hangmatrix.run.supervisor`, started by runner.Supervisors) forks a
-supervisor for each cell, so no cell pays for an interpreter start-up and its imports (the fork costs about
-a millisecond; an exec'd supervisor cost ~60 ms of CPU, a fifth of what a seed cell itself uses). Each
-supervisor:
+The supervisor server (run/server.py) forks one supervisor per cell. Each supervisor:
 
 - dies with the server (PR_SET_PDEATHSIG), which dies with the harness (its stdin closes), and adopts every
   orphan of the cell (PR_SET_CHILD_SUBREAPER), so setsid'd children and double-forked daemons stay in view
@@ -16,87 +13,37 @@ supervisor:
 """
 
 import contextlib
-import ctypes
 import functools
 import json
 import os
-import platform
 import resource
 import select
 import shutil
 import signal
-import socket
-import struct
 import subprocess
-import sys
 import tempfile
 import time
-import traceback
 
-from .. import __version__
 from ..envs import deps
-from ..model import configs, record, settings, verdicts
-from ..model.cellspec import CellSpec
-from ..observe import schedule, verdict, wakers, watch
+from ..model import configs, settings, verdicts
+from ..observe import diagnosis, schedule, stacks, verdict, wakers, watch
 from ..store import compact
-from . import cellside, contain
+from . import cellside, contain, records
 
 RECHECK_S = 0.5  # after a proof failed on a wait an outside party can end, look again at most this often
 OUTPUT_CAP = 16 * 1024 * 1024
 TAIL = 4000
-PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 KILL_S = 10  # the kill loop gives up after this: a thousand SIGKILLed processes on a loaded machine took over 5 s
 MAX_PROCESSES = 400  # a case that forks more is stopped: the harness must stay responsive
 STOP: list = []  # set by SIGTERM (the server or the harness died): the watch loop ends and the tree is killed
 NOTES: list = []  # the write end of a pipe to the server: what this supervisor made, for the server to remove if
-# it dies without doing so itself (_clean_after)
+# it dies without doing so itself (server._clean_after)
 
 
-@functools.lru_cache(maxsize=None)
-def host():
-    """The machine, for provenance; platform.platform() reads the interpreter binary, so once per server."""
-    return {
-        "os": platform.platform(),
-        "kernel": platform.release(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "hangmatrix": __version__,
-        "hostname": platform.node(),
-    }  # which machine ran the cell, when shards run on many
-
-
-def base_record(spec, verdict_name="", signature=""):
-    """The Record of a cell with what the spec (a CellSpec) and the machine say; a run adds the rest."""
-    prov = spec.provenance
-    return record.Record(
-        id=spec.id,
-        case=spec.case.name,
-        config=spec.config["name"],
-        start=spec.start,
-        python=prov.python,
-        gevent=prov.gevent,
-        greenlet=prov.greenlet,
-        verdict=verdict_name,
-        signature=signature,
-        provenance=dict(
-            prov.to_json(), case_path=spec.case.path, case_sha256=spec.case.sha256, case_what=spec.case.what, **host()
-        ),  # tables need no case file
-        recorded_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        detect=spec.detect,
-        timeout_s=spec.timeout,
-    )
-
-
-def without_run(spec, verdict_name, reason):
-    """The Record of a cell decided before launch (unsupported start method, broken case, env-error)."""
-    return base_record(spec, verdict_name, reason)
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _prctl(option, value):
-    return _libc.prctl(option, value, 0, 0, 0)
+def _note(**made):
+    """Tell the server what this supervisor made (one JSON line on its notes pipe), before making use of it."""
+    if NOTES:
+        os.write(NOTES[0], (json.dumps(made) + "\n").encode())
 
 
 class Cell:
@@ -258,12 +205,12 @@ class Cell:
 
     def diagnose(self, snap=None, summary=False):
         """The full look at the tree (fds, pipes and their holders, decoded waits, who can end each wait),
-        as watch.diagnose with wakers.annotate, of `snap` (a full sample) or of a fresh one. summary: only
+        as diagnosis.diagnose with wakers.annotate, of `snap` (a full sample) or of a fresh one. summary: only
         the tree, its fds and decoded waits, for a record the store keeps as a summary (store.compact):
         nothing outside the tree is looked at."""
         harness_files = {self.inside(p) for p in self.paths.values()}
         init = getattr(self.proc, "init_pid", None)
-        diag = watch.diagnose(
+        diag = diagnosis.diagnose(
             snap if snap is not None else self.sample(full=True),
             self.proc.pid,
             _names(self.events),
@@ -389,8 +336,8 @@ def proc_shows_us():
 def supervise(spec):
     """The supervisor's whole job for one cell: launch, watch until a verdict, conclude, kill; the record."""
     if not proc_shows_us():
-        return without_run(spec, "env-error", BLIND)
-    launched = base_record(spec)  # recorded_at: the launch
+        return records.without_run(spec, "env-error", BLIND)
+    launched = records.base_record(spec)  # recorded_at: the launch
     rec = {}  # what the run adds, as conclude() and the clean-up make it
     cell = Cell(spec)
     try:
@@ -567,7 +514,7 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
             proof.setdefault("unproven", _unproven(result, proof, diag))
         if result != "ended" and not summary:
             pids = [p["pid"] for p in diag["processes"]]
-            diag["python_stacks"], diag["greenlets"] = watch.python_stacks(
+            diag["python_stacks"], diag["greenlets"] = stacks.python_stacks(
                 pids,
                 cell.paths["stacks"],
                 cell.paths["greenlets"],
@@ -715,208 +662,3 @@ def _start_used(spec, events, diag):
         "seen_in_tree": seen or None,
         "refused": next((e["error"] for e in events if e["ev"] == "start_method_refused"), None),
     }
-
-
-# ---------------------------------------------------------------- the server
-
-
-class _Stopped(Exception):
-    """SIGTERM reached the server."""
-
-
-def _stopped(*_):
-    raise _Stopped()
-
-
-def _note(**made):
-    """Tell the server what this supervisor made (one JSON line on its notes pipe), before making use of it."""
-    if NOTES:
-        os.write(NOTES[0], (json.dumps(made) + "\n").encode())
-
-
-def _clean_after(notes):
-    """What a supervisor that died without cleaning up left (SIGKILLed, say; its tree is killed by then):
-    its cell folder, its cgroups, and without a private /dev/shm the names its cell reported creating."""
-    for made in notes:
-        if made.get("names"):
-            try:
-                with open(made["events"], "rb") as f:
-                    lines = f.read().splitlines()
-            except OSError:
-                lines = []
-            events = []
-            for line in lines:
-                try:
-                    events.append(json.loads(line.decode()))
-                except ValueError:
-                    continue
-            for path in contain.created_shm([e for e in events if isinstance(e, dict)], made["root"]):
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
-        cgroups = contain.Cgroups("", 0)
-        cgroups.dirs = list(made.get("cgroups", []))
-        cgroups.remove()
-        shutil.rmtree(made["dir"], ignore_errors=True)
-
-
-def handle(conn, server_pid, notes_fd=None):
-    """In a forked child of the server: read the spec from the connection, supervise, write the record.
-    Whatever happens, the harness gets a record (a supervisor failure is `error`)."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if notes_fd is not None:
-        NOTES.append(notes_fd)
-    if os.getppid() != server_pid:
-        return  # the server is already gone
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    signal.signal(signal.SIGTERM, lambda *_: STOP.append(True))
-    with conn.makefile("rb") as request:
-        data = json.loads(request.read().decode())
-    os.environ.clear()  # the harness's environment when it asked, not the server's when it started
-    os.environ.update(data.pop("environ", {}))
-    spec = CellSpec.from_json(data)
-    try:
-        rec = supervise(spec)
-    except Exception as exc:
-        line = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        rec = without_run(spec, "error", "harness supervisor failed: %s" % line[:300])
-    conn.sendall((json.dumps(rec.to_json(), default=str) + "\n").encode())
-
-
-def serve(listen_fd, harness_pid):
-    """Accept one connection per cell and fork a supervisor for it, until the harness closes our stdin
-    (done, or dead) or SIGTERM comes; then stop the supervisors still running and wait for them, so
-    their cells are killed before the server is gone."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != harness_pid:
-        return 1  # the harness is already gone
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)  # a supervisor killed outright leaves its cell's orphans to us
-    signal.signal(signal.SIGTERM, _stopped)
-    listener = socket.socket(fileno=listen_fd)
-    host()
-    me, live = os.getpid(), {}  # supervisor pid -> the read end of its notes pipe
-    try:
-        while True:
-            ready = select.select([listener, sys.stdin], [], [], 1.0)[0]
-            dead = _reap(live)
-            _kill_adopted(live)
-            _clean_after(dead)
-            if sys.stdin in ready and not os.read(sys.stdin.fileno(), 4096):
-                break
-            if listener in ready:
-                conn = listener.accept()[0]
-                if not _from_harness(conn, harness_pid):
-                    conn.close()
-                    continue
-                notes_r, notes_w = os.pipe()
-                pid = os.fork()
-                if pid == 0:
-                    code = 0
-                    try:
-                        listener.close()
-                        os.close(notes_r)
-                        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                        handle(conn, me, notes_w)
-                    except BaseException:
-                        code = 1
-                    finally:
-                        os._exit(code)  # never back into the server's loop
-                conn.close()
-                os.close(notes_w)
-                os.set_blocking(notes_r, False)
-                live[pid] = notes_r
-    except _Stopped:
-        pass
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    for pid in live:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline, dead = time.monotonic() + KILL_S + 5, []  # a supervisor kills its tree within KILL_S
-    while live and time.monotonic() < deadline:
-        time.sleep(0.02)
-        dead += _reap(live)
-    for pid in live:
-        os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        dead += _reap(live)
-        if not _kill_adopted(live) and not live:
-            break
-        time.sleep(0.02)
-    _clean_after(dead)
-    return 0
-
-
-def _kill_adopted(live):
-    """SIGKILL and reap every child of the server that is not a supervisor it forked: such a child is an
-    orphan of a cell whose supervisor died without killing its tree (SIGKILLed, say), adopted by us as
-    subreaper. Without a PID namespace (an unprivileged run) nothing else would end it. Returns how many."""
-    adopted = [pid for pid in watch.children(os.getpid()) if pid not in live]
-    for pid in adopted:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, os.WNOHANG)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-    return len(adopted)
-
-
-def _from_harness(conn, harness_pid):
-    """Whether the connection comes from the harness process itself (SO_PEERCRED: its pid and our uid).
-
-    The listening socket is abstract, so it has no file permissions and every local user can see its name
-    in /proc/net/unix; a spec is a command line the server runs as its own user (root). Anyone else is
-    refused before a byte of their spec is read, and the refusal is logged on the server's stderr."""
-    ucred = struct.Struct("iII")  # pid_t pid, uid_t uid, gid_t gid
-    pid, uid, _ = ucred.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, ucred.size))
-    if pid == harness_pid and uid == os.getuid():
-        return True
-    sys.stderr.write(
-        "hangmatrix supervisor server: refused a connection from pid %d (uid %d): only the "
-        "harness (pid %d, uid %d) may start cells\n" % (pid, uid, harness_pid, os.getuid())
-    )
-    sys.stderr.flush()
-    return False
-
-
-def _reap(live):
-    """Collect finished supervisors (so their CPU time counts in the harness's children times); returns
-    the notes of those that did not exit cleanly (what they made, for _clean_after)."""
-    dead = []
-    for pid in list(live):
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            done, status = pid, 0
-        if done:
-            notes_r = live.pop(pid)
-            if status:
-                dead.extend(_read_notes(notes_r))
-            os.close(notes_r)
-    return dead
-
-
-def _read_notes(fd):
-    data = b""
-    try:
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            data += chunk
-    except BlockingIOError:
-        pass
-    notes = []
-    for line in data.splitlines():
-        try:
-            notes.append(json.loads(line.decode()))
-        except ValueError:
-            continue
-    return notes
-
-
-if __name__ == "__main__":
-    sys.exit(serve(int(sys.argv[1]), int(sys.argv[2])))
