@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 from ..model import order as axis_order
 from ..model import packaged, verdicts, versions
-from ..model.record import Record
+from ..model.record import Record, python_short
 from ..report import cells as report_cells
 
 KEYS = ("case", "config", "start", "python", "gevent", "verdict", "note")
@@ -362,18 +362,14 @@ def cell_key(rec):
         str(rec.get("case")),
         str(rec.get("config")),
         str(rec.get("start")),
-        report_cells.python_short(rec),
+        python_short(rec),
         str(rec.get("gevent")),
     )
 
 
 def observed(records):
-    """{cell key: frozenset of every verdict its records gave}."""
-    out = {}
-    for rec in records:
-        k = cell_key(rec)
-        out[k] = out.get(k, frozenset()) | {rec.get("verdict")}
-    return out
+    """{cell key: frozenset of every verdict its records gave} (one cell per id: report.cells)."""
+    return {cell_key(cell["rec"]): frozenset(cell["verdicts"]) for cell in report_cells.cells(records)}
 
 
 _DECIDED = frozenset({"<decided by an earlier rule>"})  # a cell compact() must neither cover nor write a rule for

@@ -37,8 +37,9 @@ from ..envs.index import gevent_releases
 from ..envs.interpreters import discover, find_interpreter
 from ..model import configs, exits, settings, verdicts
 from ..model import matrix as matrix_mod
+from ..model.record import python_short
 from ..model.versions import key as version_key
-from ..report.cells import cells, python_short
+from ..report.cells import cells
 from ..report.diff import DIRECTIONS, diff
 from ..report.ranges import runs_of, span
 from ..report.selection import load as load_records

@@ -156,18 +156,17 @@ def pytest_terminal_summary(terminalreporter, config):
     yield
     if STATE not in config.stash or hasattr(config, "workerinput"):
         return
-    by_cell = {}
+    from ..store import records
+
+    runs = []
     for outcome in ("passed", "failed", "skipped"):
         for report in terminalreporter.stats.get(outcome, []):
             props = dict(getattr(report, "user_properties", ()))
             if "hangmatrix_cell" in props:
-                by_cell.setdefault(props["hangmatrix_cell"], []).append(props["verdict"])
-    repeated = {cell: verdicts for cell, verdicts in by_cell.items() if len(verdicts) > 1}
-    if not repeated:
+                runs.append({"id": props["hangmatrix_cell"], "verdict": props["verdict"]})
+    summary = {cell: s for cell, s in records.summarize(runs).items() if s["runs"] > 1}
+    if not summary:
         return
-    from ..store import records
-
-    summary = records.summarize([{"id": cell, "verdict": v} for cell, verdicts in repeated.items() for v in verdicts])
     terminalreporter.write_sep("-", "hangmatrix: verdicts of repeated cells")
     for cell, s in sorted(summary.items()):
         terminalreporter.write_line(
