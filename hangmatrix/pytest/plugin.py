@@ -61,11 +61,13 @@ def _plan(s, warn):
 def pytest_configure(config):
     from ..checks import baseline
     from ..model import cases, configs, matrix
+    from ..model import settings as model_settings
     from ..run import contain, runner
 
     config.addinivalue_line("markers", "hangmatrix: a cell of the hangmatrix matrix (pytest --hangmatrix)")
     bad_input = (
         settings_mod.SettingsError,
+        model_settings.SettingError,
         cases.CaseError,
         configs.ConfigError,
         runner.PlanError,
@@ -77,6 +79,7 @@ def pytest_configure(config):
         current = State(settings_mod.resolve(config))
         config.stash[STATE] = current
         if current.settings.active:
+            model_settings.check()  # a bad HANGMATRIX_* variable stops the run in one line, as the CLI's does
             current.expectations = settings_mod.load_expectations(current.settings)
             current.plan = _plan(current.settings, current.warnings.append)
     except bad_input as exc:
