@@ -105,26 +105,55 @@ def test_a_case_that_closes_every_fd_still_gets_its_verdict(env311):
 
 
 def test_a_case_writing_outside_through_proc_self_cwd(env311, tmp_path, monkeypatch):
-    """What holds: the harness never follows what the cell leaves in its folder (symlinks to outside are
-    removed, not followed). What does not: a cell running as root writes wherever root may; the escaped
-    file is there afterwards, and this test says so rather than pretend."""
+    """As root the case is sealed: it writes only in its own folder, whatever path it takes (two levels up
+    through /proc/self/cwd, a folder the test made, /proc/sys), and cannot remount its way out. Without the
+    seal (unprivileged, or HANGMATRIX_CONTAIN_OFF=fs) it writes wherever its user may, and this test says
+    so. Either way the harness never follows what the cell leaves in its folder: symlinks to outside are
+    removed, not followed."""
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "keep").write_text("untouched")
     monkeypatch.setenv("CELL_TEST_OUTSIDE", str(outside))
+    hostname = open("/proc/sys/kernel/hostname").read()
     before = set(os.listdir(env311.tmp_base))
     rec = runner.run_cell(spec_of(env311, "writes_outside"))
+    out = rec["stdout_tail"]
     assert rec["verdict"] == "ok", rec["signature"]
-    assert (outside / "keep").read_text() == "untouched" and os.listdir(outside) == ["keep"]
-    escaped = rec["stdout_tail"].split("wrote ", 1)[1].strip()
+    escaped = out.split(" ", 2)[1]
     assert os.path.dirname(escaped) == env311.tmp_base  # two levels up from its tmp: outside the cell's folder
+    sealed = rec["containment"]["filesystem"].startswith("read-only")
+    assert sealed == ROOT, rec["containment"]
     try:
-        assert os.path.exists(escaped) == (os.geteuid() == 0 or os.access(os.path.dirname(escaped), os.W_OK))
+        if sealed:
+            assert out.startswith("refused ") and "Read-only file system" in out.splitlines()[0], out
+            assert "write into the outside folder: refused" in out and "remount / writable: refused" in out, out
+            assert "write /proc/sys: refused" in out and "write inside its folder: done" in out, out
+            assert not os.path.exists(escaped) and os.listdir(outside) == ["keep"]
+        else:
+            assert os.path.exists(escaped) == os.access(os.path.dirname(escaped), os.W_OK)
     finally:
-        if os.path.exists(escaped):
-            os.unlink(escaped)
+        for path in (escaped, outside / "from-the-cell"):
+            if os.path.exists(path):
+                os.unlink(path)
+    assert (outside / "keep").read_text() == "untouched"
+    assert open("/proc/sys/kernel/hostname").read() == hostname
     assert set(os.listdir(env311.tmp_base)) == before  # the cell's folder and the links in it are gone
     assert_contained_cleanly(rec)
+
+
+@pytest.mark.skipif(not ROOT, reason="the seal needs root (a mount namespace and the capability bounding set)")
+def test_without_the_seal_a_root_case_writes_outside_and_the_record_says_so(env311, monkeypatch):
+    monkeypatch.setenv("HANGMATRIX_CONTAIN_OFF", "fs")
+    monkeypatch.setenv("CELL_TEST_OUTSIDE", env311.tmp_base)
+    rec = runner.run_cell(spec_of(env311, "writes_outside"))
+    escaped = rec["stdout_tail"].split(" ", 2)[1]
+    try:
+        assert rec["stdout_tail"].startswith("wrote "), rec["stdout_tail"]
+        assert rec["containment"]["filesystem"].startswith("the machine's"), rec["containment"]
+    finally:
+        for path in (escaped, os.path.join(env311.tmp_base, "from-the-cell")):
+            if os.path.exists(path):
+                os.unlink(path)
 
 
 def _case_process(name, deadline):

@@ -32,22 +32,28 @@ print("answer: %r" % answer[:200])
 """
 
 
-def _unprivileged_user():
-    """`nobody`, or a user made for this test; None when we are not root (we cannot act as another user)."""
+@pytest.fixture
+def unprivileged_user():
+    """`nobody`, or a user made for this test and removed after it; None when we are not root (we cannot
+    act as another user)."""
     if os.geteuid() != 0:
-        return None
+        yield None
+        return
     try:
         import pwd
 
         pwd.getpwnam("nobody")
-        return "nobody"
+        yield "nobody"
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", "hangmatrix-test"], check=True)
-        return "hangmatrix-test"
+        try:
+            yield "hangmatrix-test"
+        finally:
+            subprocess.run(["userdel", "hangmatrix-test"], check=False)
 
 
-def test_an_unprivileged_user_cannot_make_the_server_run_a_command(env311, capfd):
-    user = _unprivileged_user()
+def test_an_unprivileged_user_cannot_make_the_server_run_a_command(env311, capfd, unprivileged_user):
+    user = unprivileged_user
     if user is None:
         pytest.skip("needs root: only root can run the attacker as another user")
     scratch = tempfile.mkdtemp(prefix="hangmatrix-attack-", dir="/tmp")

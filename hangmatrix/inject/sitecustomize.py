@@ -308,6 +308,7 @@ def _wrapper(func, name):
 
 
 _tick_codes = {}
+_interval_clock = getattr(time, "monotonic", time.time)  # a wall-clock step must not stop the ticks (2.7: no monotonic)
 
 
 def _trace_ticks():
@@ -322,7 +323,7 @@ def _trace_ticks():
         key = id(fr)
         if event == "line":
             if fr.f_lineno <= last_line.get(key, 0):
-                now = time.time()
+                now = _interval_clock()
                 if now - last_emit.get(key, 0.0) >= 0.2:
                     last_emit[key] = now
                     emit("tick", fn=_tick_codes[fr.f_code])

@@ -70,7 +70,14 @@ class Provenance:
     requires_as_of: Optional[str] = None
 
     @classmethod
-    def of(cls, interp: Any, gevent: str, requires=(), requires_newest=False, env: Any = None) -> "Provenance":
+    def of(
+        cls,
+        interp: Any,
+        gevent: str,
+        requires: Tuple[str, ...] = (),
+        requires_newest: bool = False,
+        env: Any = None,
+    ) -> "Provenance":
         """The provenance of a cell on interpreter `interp` (an envs.Interpreter), in `env` (an envs.Env)
         once it is built."""
         built = (
@@ -121,6 +128,7 @@ class CellSpec:
     inject: str = ""  # the staged hangmatrix.inject folder (PYTHONPATH of the cell)
     root: str = ""  # the root filesystem the cell runs chrooted in ("" for the host)
     tmp_base: str = ""  # where the supervisor makes the cell's folder
+    writable: Tuple[str, ...] = ()  # folders a sealed cell may write besides its own (settings.writable)
     keep: str = "full"  # what the store keeps of the record (record.KEEP_*): nothing it drops is worth making
 
     def to_json(self) -> JSON:
@@ -130,12 +138,13 @@ class CellSpec:
             provenance=self.provenance.to_json(),
             requires=list(self.requires),
             argv=list(self.argv),
+            writable=list(self.writable),
         )
         out["case"].update(progress=list(self.case.progress), workers=list(self.case.workers))
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "CellSpec":
+    def from_json(cls, data: Mapping[str, Any]) -> "CellSpec":
         """The spec from its JSON (ValueError naming the first missing field)."""
         try:
             case = dict(data["case"])
@@ -148,6 +157,7 @@ class CellSpec:
                 provenance=Provenance(**prov),
                 requires=tuple(data.get("requires", ())),
                 argv=tuple(data.get("argv", ())),
+                writable=tuple(data.get("writable", ())),
             )
             return cls(**values)
         except (KeyError, TypeError) as exc:

@@ -11,7 +11,7 @@ import os
 
 DEFAULT_TIMEOUT = 30.0  # seconds: the backstop per cell of run, bisect, advise and upgrade-check
 MINIMAL_TIMEOUT = 20.0  # seconds: minimal's backstop per cell (many short runs; a hang is proven long before)
-CONTAIN_MECHANISMS = ("pidns", "cgroup", "userns")  # what HANGMATRIX_CONTAIN_OFF may switch off (run/contain.py)
+CONTAIN_MECHANISMS = ("pidns", "cgroup", "userns", "fs")  # what HANGMATRIX_CONTAIN_OFF may switch off (run/contain.py)
 _ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -55,13 +55,24 @@ def index_json():
     return value or None
 
 
+def writable():
+    """HANGMATRIX_WRITABLE: folders (os.pathsep-separated, absolute, existing) that a sealed cell may write
+    besides its own folder: where a program shares lock files, FIFOs or logs with the world outside it."""
+    value = os.environ.get("HANGMATRIX_WRITABLE", "")
+    folders = [d.strip() for d in value.split(os.pathsep) if d.strip()]
+    for folder in folders:
+        if not os.path.isabs(folder) or not os.path.isdir(folder):
+            raise _bad("HANGMATRIX_WRITABLE", value, "%s is not an absolute path of an existing folder" % folder)
+    return [os.path.realpath(folder) for folder in folders]
+
+
 def case_dirs():
     """HANGMATRIX_CASES: folders of cases (os.pathsep-separated), looked up before ./cases and the built-in."""
     return [d for d in os.environ.get("HANGMATRIX_CASES", "").split(os.pathsep) if d.strip()]
 
 
 def contain_off():
-    """HANGMATRIX_CONTAIN_OFF: containment mechanisms switched off (comma-separated: pidns, cgroup, userns),
+    """HANGMATRIX_CONTAIN_OFF: containment mechanisms switched off (comma-separated: pidns, cgroup, userns, fs),
     to compare with them on or to test a fallback."""
     value = _get("HANGMATRIX_CONTAIN_OFF")
     off = {w.strip() for w in value.split(",") if w.strip()}
@@ -86,5 +97,5 @@ def dump_samples():
 def check():
     """Read every setting once, so a bad one stops a command before anything runs (the supervisor and the
     builders read them again later, where an error could not be said in one line)."""
-    for read in (cache_dir, debian_root, index_json, case_dirs, contain_off, owner, dump_samples):
+    for read in (cache_dir, debian_root, index_json, case_dirs, contain_off, owner, dump_samples, writable):
         read()

@@ -27,8 +27,9 @@ LOCK_LINE = re.compile(r"^(\d+):\s+(->\s+)?(\S+)\s+\S+\s+\S+\s+(-?\d+)\s+(\S+)")
 class World:
     """The kernel's tables for one look at the tree, each read at most once and only when needed."""
 
-    def __init__(self, snap, fds, outside_tables):
+    def __init__(self, snap, fds, outside_tables, cell_dir=None):
         self.procs = snap.procs
+        self.cell_dir = cell_dir  # the cell's own folder (the harness's path), see _reachable_by_name
         self.tree = set(snap.procs)
         self.fds = fds  # pid -> {fd: (target, mode)} of the tree, as watch.fd_table
         self._outside_fds = outside_tables  # pid -> {fd: target} outside the tree, as watch.outside_fd_tables
@@ -291,8 +292,8 @@ def _fd(wake, pid, fd, fds, world, call):
         label = target if target.startswith("pipe:") else "FIFO %s" % target
         wake.on.append(label)
         wake.inside.update(inside)
-        if label != target and _open_to_others(pid, target, stat.S_IROTH | stat.S_IWOTH):
-            wake.outside.append("%s (any user can open it by name)" % label)
+        if label != target and _reachable_by_name(world, pid, target, cell_view=False):
+            wake.outside.append("%s (%s: a process outside the tree can open it)" % (label, NAMED_OUTSIDE))
         if outside:
             wake.outside.append("%s (also held outside the tree by %s)" % (label, outside))
     elif target.startswith("socket:["):
@@ -332,24 +333,43 @@ def _fd(wake, pid, fd, fds, world, call):
         wake.outside.append("%s (not examined)" % target)
 
 
-def _open_to_others(pid, name, bits):
-    """Whether any user can reach a name: an abstract Unix address, or a path whose every directory others
-    may search and whose node grants them `bits`. A name in a private folder (multiprocessing's pymp-*
-    folders, 0700) is reachable only by its owner and root, and root can reach any file of the tree
-    anyway (pidfd_getfd), which no proof here counts, for pipes neither."""
-    if name.startswith("@"):
+NAMED_OUTSIDE = "its name lies outside the cell's own folder"
+
+
+def _reachable_by_name(world, pid, name, cell_view):
+    """Whether a process outside the tree can reach a FIFO or Unix socket by its name (open it, connect or
+    send to it). Folder modes prove nothing: every root process, and every process of the name's owner,
+    passes a 0700 folder. So a name is closed to the outside only when it lies in the cell's own folder
+    (made by the harness with mkdtemp 0700, a random name nobody outside is told, removed after; the
+    cell's TMPDIR, and so multiprocessing's pymp-* folders, are in it), reached through no symlink or `..`
+    the program could have pointed elsewhere. An abstract address, a relative name (resolved against a
+    working directory we do not know) and any other path are reachable. A deleted FIFO has no name left
+    (its holders are examined as a pipe's are). cell_view: the name is as pid gave it (a socket's bound
+    address: inside a chroot, the path under pid's root); else as this process reads it (an fd's target)."""
+    if name.endswith(" (deleted)"):
+        return False
+    if not world.cell_dir or not name.startswith("/") or "/../" in name + "/":
         return True
-    if not name.startswith("/") or name.endswith(" (deleted)"):
-        return not name.endswith(" (deleted)")  # relative: cannot tell where it is, so assume reachable
-    root, parts = "/proc/%d/root" % pid, name.split("/")[1:]
-    try:
-        for i in range(len(parts)):
-            mode = os.stat(root + "/" + "/".join(parts[: i + 1])).st_mode
-            if i < len(parts) - 1 and not mode & stat.S_IXOTH:
-                return False
-        return bool(mode & bits)
-    except OSError:
+    base = world.cell_dir
+    if cell_view:
+        try:
+            root = os.readlink("/proc/%d/root" % pid).rstrip("/")
+        except OSError:
+            return True
+        if root and not base.startswith(root + "/"):
+            return True  # the cell's folder is not under pid's root: pid cannot have named it
+        base = base[len(root) :]
+    else:  # an fd's target: the kernel's path, with no link left in it
+        base = os.path.realpath(base)
+    base = base.rstrip("/") + "/"
+    if not name.startswith(base):
         return True
+    path, below = world.cell_dir, [p for p in name[len(base) :].split("/") if p not in ("", ".")]
+    for part in below[:-1]:
+        path = os.path.join(path, part)
+        if os.path.islink(path):  # a link the program made could lead anywhere
+            return True
+    return not below
 
 
 def _kcmp_file(pid1, fd1, pid2, fd2):
@@ -385,8 +405,8 @@ def _socket(wake, pid, ino, world):
         label = "Unix socket %s%s" % (name or "socket:[%d]" % ino, " → %s" % peer_name if peer_name else "")
         if state == 10:  # listening
             wake.on.append(label + " (listening)")
-            if _open_to_others(pid, name, stat.S_IWOTH):
-                wake.outside.append("%s listening (any user can connect)" % label)
+            if _reachable_by_name(world, pid, name, cell_view=True):
+                wake.outside.append("%s (%s: a process outside the tree can connect)" % (label, NAMED_OUTSIDE))
         elif peer:
             wake.on.append(label)
             inside, outside = world.holders("socket:[%d]" % peer)
@@ -397,8 +417,8 @@ def _socket(wake, pid, ino, world):
                 )
         elif name and stype != 1:  # a bound datagram socket: whoever may open its name can send to it
             wake.on.append(label)
-            if _open_to_others(pid, name, stat.S_IWOTH):
-                wake.outside.append("%s (any user can send to it)" % label)
+            if _reachable_by_name(world, pid, name, cell_view=True):
+                wake.outside.append("%s (%s: a process outside the tree can send to it)" % (label, NAMED_OUTSIDE))
         else:
             wake.on.append(label + " (unconnected)")
         return
@@ -506,9 +526,10 @@ def _signal(wake, pid):
 # ---------------------------------------------------------------- the tree
 
 
-def annotate(snap, fds, procs, outside_tables):
-    """Adds `wake` (what each waiting thread waits on, who could end it) to the diagnosis's threads."""
-    world = World(snap, fds, outside_tables)
+def annotate(snap, fds, procs, outside_tables, cell_dir=None):
+    """Adds `wake` (what each waiting thread waits on, who could end it) to the diagnosis's threads.
+    cell_dir: the cell's own folder, whose names nobody outside knows (None: every name is reachable)."""
+    world = World(snap, fds, outside_tables, cell_dir)
     for entry in procs:
         pid = entry["pid"]
         proc = snap.procs[pid]

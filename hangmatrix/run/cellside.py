@@ -54,12 +54,15 @@ format_run_info()), one block per process in one write:
 """
 
 import json
+from typing import Any, Dict, List, Tuple
+
+from ..model.cellspec import CellSpec
 
 UNSUPPORTED_EXIT = 86  # the exit status of a process after its `unsupported` event
 PROGRESS_EVENTS = ("call", "tick", "process", "start")  # events that show the program moving
 
 
-def cell_env(spec, events, stacks, greenlets, shm_names):
+def cell_env(spec: CellSpec, events: str, stacks: str, greenlets: str, shm_names: bool) -> str:
     """The HANGMATRIX_CELL value for a cell (spec: a CellSpec; the three files as the cell sees them)."""
     return json.dumps(
         {
@@ -76,12 +79,12 @@ def cell_env(spec, events, stacks, greenlets, shm_names):
     )
 
 
-def parse_events(data):
+def parse_events(data: bytes) -> Tuple[List[Dict[str, Any]], int]:
     """The complete event lines at the start of `data` (bytes read from the events file) and how many
     bytes they took; a last line without its newline is left for the next read, a line that is not JSON
     is skipped."""
     end = data.rfind(b"\n") + 1
-    events = []
+    events: List[Dict[str, Any]] = []
     for line in data[:end].splitlines():
         try:
             event = json.loads(line.decode())

@@ -9,23 +9,31 @@ Each mechanism is a small setup/teardown pair, chosen by what the machine allows
   so ending the namespace ends everything at once; else the supervisor's subreaper loop (with `cgroup.kill` when a
   cgroup2 hierarchy is there);
 - /dev/shm: a private tmpfs in a mount namespace (as root; unprivileged inside a user namespace of its own),
-  else the injected code names every semaphore and segment the cell creates and those are unlinked after.
-HANGMATRIX_CONTAIN_OFF=pidns,cgroup,userns switches mechanisms off (to compare, or to test a fallback).
+  else the injected code names every semaphore and segment the cell creates and those are unlinked after;
+- the filesystem (as root): in that mount namespace every mount read-only, nosuid and nodev but the cell's
+  own folder, a fresh /dev of its own, and the case started with a bounded set of capabilities, so a case
+  running as root can neither write outside its folder nor mount its way back (sealed_filesystem).
+HANGMATRIX_CONTAIN_OFF=pidns,cgroup,userns,fs switches mechanisms off (to compare, or to test a fallback).
 """
 
 import ctypes
+import errno
+import functools
 import os
 import re
 import resource
 import signal
+import stat
 import time
 
 from ..model import settings, verdicts
 from ..observe import watch
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 0x4000, 1 << 18
-PR_SET_PDEATHSIG = 1
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x1000, 0x4000, 1 << 18
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, AT_FDCWD, AT_RECURSIVE = 1, 2, 4, -100, 0x8000
+SYS_MOUNT_SETATTR = 442  # x86_64, like every syscall number here (Linux 5.12+)
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 1, 24, 47, 4
 CGROUP = "/sys/fs/cgroup"
 PIDS_MAX = 1000  # tasks (threads count): above the watch's 400-process guard, below what hurts the machine
 
@@ -297,6 +305,102 @@ def shm_mechanism(root):
     return "user namespace + mount namespace (unprivileged)"
 
 
+# ---------------------------------------------------------------- the filesystem
+
+
+DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
+DEV_LINKS = {"fd": "/proc/self/fd", "ptmx": "pts/ptmx"}
+DEV_LINKS.update({name: "/proc/self/fd/%d" % fd for fd, name in enumerate(("stdin", "stdout", "stderr"))})
+# The capabilities a sealed case keeps: Docker's default set without CAP_MKNOD (no device cgroup here), so it
+# keeps what ordinary programs use as root (files of any owner, its own processes' signals and ids, low
+# ports, raw sockets, chroot for the Debian root's cells) and loses mounting (CAP_SYS_ADMIN), raw devices,
+# modules, the clock, rlimits beyond the caps, file handles (CAP_DAC_READ_SEARCH), tracing and the network's
+# configuration.
+CAPS_KEPT = frozenset(
+    {
+        0,  # CAP_CHOWN
+        1,  # CAP_DAC_OVERRIDE
+        3,  # CAP_FOWNER
+        4,  # CAP_FSETID
+        5,  # CAP_KILL
+        6,  # CAP_SETGID
+        7,  # CAP_SETUID
+        8,  # CAP_SETPCAP
+        10,  # CAP_NET_BIND_SERVICE
+        13,  # CAP_NET_RAW
+        18,  # CAP_SYS_CHROOT
+        29,  # CAP_AUDIT_WRITE
+        31,  # CAP_SETFCAP
+    }
+)
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint64) for name in ("attr_set", "attr_clr", "propagation", "userns_fd")]
+
+
+def _mount_setattr(path, attr_set, attr_clr, flags=0):
+    attr = _MountAttr(attr_set, attr_clr, 0, 0)
+    if _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), flags, ctypes.byref(attr), ctypes.sizeof(attr)):
+        _fail("mount_setattr %s" % path)
+
+
+@functools.cache
+def _mount_setattr_exists():
+    """Whether the kernel has mount_setattr (5.12+): asked with an empty path, which it refuses otherwise."""
+    _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"", 0, None, 0)
+    return ctypes.get_errno() != errno.ENOSYS
+
+
+def seal_mechanism():
+    """How the cell's filesystem will be sealed, or None (then it writes wherever its user may): only as
+    root, where a mount namespace of the cell's own holds the seal and the capabilities can be bounded."""
+    if os.geteuid() != 0 or "fs" in switched_off() or not _mount_setattr_exists():
+        return None
+    return "read-only but its folder, a /dev of its own, capabilities bounded"
+
+
+def sealed_filesystem(root, writable, outer):
+    """In the cell's own mount namespace: every mount read-only, nosuid and nodev, but the folders in
+    `writable` (the cell's own, then any the user named; each bound onto itself); a fresh /dev (under the
+    chroot `root`, if any) with the usual devices, a private /dev/shm and a new devpts instance; nothing
+    else a case can write. The case is started with bounded capabilities (bound_capabilities), so it
+    cannot undo any of this."""
+    if mount_namespace() == outer:
+        raise OSError("refused to seal the filesystem of the supervisor's own mount namespace")
+    _mount_setattr("/", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, AT_RECURSIVE)
+    for folder in writable:
+        mount_over(folder, folder, None, MS_BIND, None, outer)
+        _mount_setattr(folder, 0, MOUNT_ATTR_RDONLY)
+    dev = root + "/dev"
+    mount_over("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k", outer)
+    for name, (major, minor) in DEVICES.items():
+        os.mknod(os.path.join(dev, name), stat.S_IFCHR | 0o666, os.makedev(major, minor))
+        os.chmod(os.path.join(dev, name), 0o666)  # mknod's mode passes the umask
+    for name, target in DEV_LINKS.items():
+        os.symlink(target, os.path.join(dev, name))
+    os.mkdir(dev + "/shm")
+    os.mkdir(dev + "/pts")
+    mount_over("tmpfs", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m", outer)
+    mount_over("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620", outer)
+    _mount_setattr(dev, MOUNT_ATTR_RDONLY, 0)
+    try:
+        os.chdir(os.getcwd())  # a working directory in a writable folder, taken before its bind, is on it now
+    except OSError:
+        pass  # one that is gone (the supervisor's own may be): the case's is set after
+
+
+def bound_capabilities():
+    """Last before the case's exec: drop every capability outside CAPS_KEPT from the bounding set (a root
+    exec gets its permitted set from it) and clear the ambient set."""
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
+    for cap in range(last + 1):
+        if cap not in CAPS_KEPT and _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            _fail("prctl(PR_CAPBSET_DROP, %d)" % cap)
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+
+
 def memory_rlimit(cap):
     """The fallback cap without a memory cgroup: RLIMIT_DATA per process (writable private mappings,
     so reserved thread stacks and malloc arenas do not count as RLIMIT_AS would)."""
@@ -304,22 +408,38 @@ def memory_rlimit(cap):
 
 
 class Launch:
-    """What the cell's first process needs: argv, env, cwd, its standard fds, the chroot, the caps."""
+    """What the cell's first process needs: argv, env, cwd, its standard fds, the chroot, the caps, and the
+    seal (the folders it may write, its own first; None: not sealed)."""
 
-    def __init__(self, argv, env, cwd, stdin, stdout, stderr, root, cgroups, rlimit, shm):
+    def __init__(self, argv, env, cwd, stdin, stdout, stderr, root, cgroups, rlimit, shm, writable=None):
         self.argv, self.env, self.cwd = argv, env, cwd
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.root, self.cgroups, self.rlimit, self.shm = root, cgroups, rlimit, shm
+        self.writable = writable
         self.outer = mount_namespace()  # the supervisor's (the machine's): nothing is ever mounted there
 
     def prepare(self):
-        """Before exec, in the cell's first process (preexec_fn, or the namespace's init)."""
+        """Before exec, in the cell's first process (the namespace's init, or preexec_fn through
+        prepare_to_exec)."""
         self.cgroups.join()
         if self.rlimit:
             memory_rlimit(self.rlimit)
-        if self.shm:
+        if self.writable:
+            own_mount_namespace()
+            sealed_filesystem(self.root, self.writable, self.outer)
+        elif self.shm:
             private_shm(self.root, self.outer, as_user=self.shm.startswith("user"))
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # last: entering a user namespace clears it
+
+    def bound(self):
+        """The very last step before the case's exec."""
+        if self.writable:
+            bound_capabilities()
+
+    def prepare_to_exec(self):
+        """preexec_fn of a cell without a PID namespace: the first process is the case."""
+        self.prepare()
+        self.bound()
 
 
 class Namespace:
@@ -455,7 +575,8 @@ def _init(launch, status_w, go_r):
     if not launch.root:  # the case sees its own namespace's pids under /proc (chroot cells keep theirs),
         if mount_namespace() == launch.outer:  # in a mount namespace of its own, whatever the launch asked
             own_mount_namespace()
-        mount_over("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None, launch.outer)
+        sealed = MS_RDONLY if launch.writable else 0  # a sealed case writes no /proc/sys, no sysrq-trigger
+        mount_over("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | sealed, None, launch.outer)
     keep = {launch.stdin, launch.stdout, launch.stderr, status_w, go_r}
     for fd in os.listdir("/proc/self/fd"):
         if int(fd) > 2 and int(fd) not in keep:
@@ -497,6 +618,7 @@ def _exec_case(launch, go_r, status_w):
         os.dup2(launch.stderr, 2)
         os.closerange(3, 65536)
         os.chdir(launch.cwd)
+        launch.bound()
         os.execvpe(launch.argv[0], launch.argv, launch.env)
     except OSError as exc:
         os.write(2, ("hangmatrix: cannot start the case: %s\n" % exc).encode())

@@ -55,6 +55,7 @@ def make_spec(
         inject=inject,
         root=interp.root or "",
         tmp_base=env.tmp_base,
+        writable=tuple(settings.writable()),
         provenance=Provenance.of(interp, env.gevent, env=env),
         keep=keep,
     )

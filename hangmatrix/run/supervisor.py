@@ -132,6 +132,7 @@ class Cell:
         memory = spec.memory or contain.default_memory(1)
         self.cgroups = contain.Cgroups(os.path.basename(self.dir), memory).setup()
         shm = contain.shm_mechanism(self.root)
+        seal = contain.seal_mechanism()
         _note(dir=self.dir, cgroups=self.cgroups.dirs, events=self.paths["events"], root=self.root, names=not shm)
         told = functools.partial(
             cellside.cell_env, spec, *(self.inside(self.paths[k]) for k in ("events", "stacks", "greenlets"))
@@ -168,6 +169,7 @@ class Cell:
                 self.cgroups,
                 None if self.cgroups.memory else memory,
                 shm,
+                writable=[self.dir, *spec.writable] if seal else None,
             )
             self.proc = None
             if os.geteuid() == 0 and "pidns" not in contain.switched_off():
@@ -178,14 +180,16 @@ class Cell:
             if self.proc is None:
                 kwargs = dict(stdin=stdin, stdout=out, stderr=err, cwd=cwd, env=cell_env, start_new_session=True)
                 try:
-                    self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare, **kwargs)
+                    self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare_to_exec, **kwargs)
                 except (OSError, subprocess.SubprocessError) as exc:  # no namespace: the exact-names fallback
                     self.containment["shm_failed"] = str(exc)
-                    launch.shm = shm = None
+                    launch.shm = shm = launch.writable = seal = None
                     cell_env["HANGMATRIX_CELL"] = told(shm_names=True)
-                    self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare, **kwargs)
+                    self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare_to_exec, **kwargs)
         self.private_shm = bool(shm)
         self.containment.update(
+            filesystem=seal or "the machine's: the case writes wherever its user may",
+            writable=list(spec.writable) if seal and spec.writable else None,
             shm=shm or "names the cell created, unlinked after the kill",
             tree=getattr(self.proc, "mechanism", None)
             or ("subreaper + cgroup.kill" if self.cgroups.kill_file else "subreaper, kill loop"),
@@ -264,7 +268,7 @@ class Cell:
             self.proc.pid,
             _names(self.events),
             harness_files,
-            annotate=None if summary else wakers.annotate,
+            annotate=None if summary else functools.partial(wakers.annotate, cell_dir=self.dir),
             ours=[init] if init else [],
             outside=not summary,
         )
