@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import GEVENT, PY
-from hangmatrix.model import configs
+from hangmatrix.model import configs, record
 from hangmatrix.store import records
 
 HM = [sys.executable, "-m", "hangmatrix.cli"]
@@ -161,7 +161,7 @@ def test_resume_after_the_harness_is_killed_gives_the_same_table(tmp_path, env31
     assert partial < 12
     out = hm("run", *selection, "--records", broken, "--resume")
     assert "resuming: %d of 12" % partial in out.stderr
-    table = lambda path: {r["id"]: r["verdict"] for r in records.latest(records.read(path))}  # noqa: E731
+    table = lambda path: {cid: r["verdict"] for cid, r in record.newest(records.read(path)).items()}  # noqa: E731
     assert table(broken) == table(whole)
     assert len(records.read(broken)) == 12
 

@@ -17,7 +17,7 @@ from hangmatrix.envs.cache import MANIFEST
 from hangmatrix.envs.errors import EnvError
 from hangmatrix.envs.index import gevent_releases
 from hangmatrix.envs.interpreters import discover, find_interpreter
-from hangmatrix.envs.pkg import Version
+from hangmatrix.model.versions import parse as Version
 
 
 def pyenv_versions():

@@ -159,6 +159,11 @@ def test_bad_input_is_one_line(tmp_path):
     ), done.stderr
     done = run_pytest(project, "--hangmatrix", "--hangmatrix-jobs", "many")
     assert done.returncode == 4 and "hangmatrix: --hangmatrix-jobs: 'many' is not a number" in done.stderr
+    env = dict(os.environ, HANGMATRIX_DEBIAN_ROOT="maybe")
+    done = sh([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--hangmatrix"], project, env)
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 4 and len(errors) == 1, done.stderr
+    assert errors[0].startswith("ERROR: hangmatrix: HANGMATRIX_DEBIAN_ROOT='maybe' (environment variable): "), errors
     done = run_pytest(project, "--co", "-q")  # without --hangmatrix: nothing collected, nothing run
     assert done.returncode == 5 and "no tests collected" in done.stdout, done.stdout
 

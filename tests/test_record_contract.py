@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import GEVENT, PY
-from hangmatrix.model import cases, configs
+from hangmatrix.model import cases, configs, record
 from hangmatrix.model.cellspec import CellSpec
 from hangmatrix.model.record import KEEP_COMPACT, KEEP_FULL, SCHEMA, Record
 from hangmatrix.report import show
@@ -426,3 +426,27 @@ def test_every_event_the_cell_writes_is_documented():
     assert [e["ev"] for e in events] == ["tick"] and used == len(
         b'{"ev": "tick", "fn": "f", "pid": 1, "t": 0}\nnot json\n'
     )
+
+
+def test_the_record_of_a_cell_is_its_newest_run():
+    """One cell per id, every run kept oldest first; the record of a cell is its newest run, its first when
+    asked; a record without an id gets its cell's id from its axes (and X.Y from provenance when given)."""
+    old = {"id": "a-py3.11-gevent24.2.1-none-fork", "verdict": "ok", "elapsed_s": 1.0}
+    other = {"case": "b", "python": "3.12.1", "gevent": "25.4.2", "config": "none", "start": "spawn", "verdict": "ok"}
+    new = dict(old, verdict="deadlock", elapsed_s=3.0)
+    typed = Record.from_json(dict(other, verdict="error", provenance={"python_short": "3.12"}))
+    grouped = record.by_cell([old, other, new, typed])
+    assert list(grouped) == ["a-py3.11-gevent24.2.1-none-fork", "b-py3.12-gevent25.4.2-none-spawn"]
+    assert grouped["a-py3.11-gevent24.2.1-none-fork"] == [old, new]
+    assert grouped["b-py3.12-gevent25.4.2-none-spawn"] == [other, typed]
+    assert record.newest([old, other, new]) == {
+        "a-py3.11-gevent24.2.1-none-fork": new,
+        "b-py3.12-gevent25.4.2-none-spawn": other,
+    }
+    assert record.newest([old, new], oldest=True) == {"a-py3.11-gevent24.2.1-none-fork": old}
+    assert record.python_short(other) == "3.12" and record.python_short(typed) == "3.12"
+    assert record.python_short({"python": "2.7.18", "provenance": {"python_short": "2.7"}}) == "2.7"
+    summary = records.summarize([old, other, new])
+    assert summary["a-py3.11-gevent24.2.1-none-fork"]["verdict"] == "flaky"
+    assert summary["a-py3.11-gevent24.2.1-none-fork"]["rate"] == "ok 1/2, deadlock 1/2"
+    assert summary["b-py3.12-gevent25.4.2-none-spawn"]["runs"] == 1

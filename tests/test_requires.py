@@ -14,8 +14,8 @@ from hangmatrix.envs import deps, steps
 from hangmatrix.envs.build import ensure_env
 from hangmatrix.envs.cache import MANIFEST
 from hangmatrix.envs.interpreters import find_interpreter
-from hangmatrix.envs.pkg import Version
 from hangmatrix.model import matrix, requirements
+from hangmatrix.model.versions import parse as Version
 from hangmatrix.run import runner
 from hangmatrix.store import records
 

@@ -41,20 +41,16 @@ Stable interfaces (hangmatrix.checks.upgrade and CI call them):
 import fnmatch
 import json
 import os
-import re
 import time
 from dataclasses import dataclass, field
 
 from ..model import order as axis_order
 from ..model import packaged, verdicts, versions
-from ..model.record import Record
+from ..model.record import Record, python_short
 from ..report import cells as report_cells
 
 KEYS = ("case", "config", "start", "python", "gevent", "verdict", "note")
 PATTERN_KEYS = ("case", "config", "start", "python", "gevent")
-_OPS = (">=", "<=", "==", "!=", ">", "<")
-_CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([0-9][0-9A-Za-z.+_-]*)\s*$")
-_GLOB_CHARS = set("*?[")
 
 
 class BaselineError(ValueError):
@@ -63,7 +59,8 @@ class BaselineError(ValueError):
 
 @dataclass(frozen=True)
 class VersionPattern:
-    """One version pattern: `*`, a glob, a plain version (prefix by components) or a range."""
+    """One version pattern: `*`, a glob, a plain version (prefix by components) or a range
+    (hangmatrix.model.versions.matches reads it)."""
 
     text: str
 
@@ -71,30 +68,13 @@ class VersionPattern:
         t = self.text.strip()
         if not t:
             raise BaselineError("empty version pattern")
-        if t != "*" and any(op in t for op in ("<", ">", "=", "!")):
-            for clause in t.split(","):
-                m = _CLAUSE.match(clause)
-                if not m or versions.parts(m.group(2)) is None:
-                    raise BaselineError("bad version range %r (write e.g. >=20.0,<24)" % t)
-        elif t != "*" and not (set(t) & _GLOB_CHARS) and versions.parts(t) is None:
+        if not versions.valid_pattern(t):
+            if versions.is_range(t):
+                raise BaselineError("bad version range %r (write e.g. >=20.0,<24)" % t)
             raise BaselineError("bad version %r" % t)
 
     def matches(self, version):
-        t, version = self.text.strip(), str(version)
-        if t == "*":
-            return True
-        if any(op in t for op in ("<", ">", "=", "!")):
-            for clause in t.split(","):
-                op, bound = _CLAUSE.match(clause).groups()
-                c = versions.compare(version, bound)
-                ok = {">=": c >= 0, "<=": c <= 0, ">": c > 0, "<": c < 0, "==": c == 0, "!=": c != 0}[op]
-                if not ok:
-                    return False
-            return True
-        if set(t) & _GLOB_CHARS:
-            short = ".".join(version.split(".")[:2])
-            return fnmatch.fnmatchcase(version, t) or fnmatch.fnmatchcase(short, t)
-        return versions.compare(version, t) == 0 and versions.parts(version) is not None
+        return versions.matches(version, self.text)
 
 
 # ---------------------------------------------------------------- rules
@@ -382,18 +362,14 @@ def cell_key(rec):
         str(rec.get("case")),
         str(rec.get("config")),
         str(rec.get("start")),
-        report_cells.python_short(rec),
+        python_short(rec),
         str(rec.get("gevent")),
     )
 
 
 def observed(records):
-    """{cell key: frozenset of every verdict its records gave}."""
-    out = {}
-    for rec in records:
-        k = cell_key(rec)
-        out[k] = out.get(k, frozenset()) | {rec.get("verdict")}
-    return out
+    """{cell key: frozenset of every verdict its records gave} (one cell per id: report.cells)."""
+    return {cell_key(cell["rec"]): frozenset(cell["verdicts"]) for cell in report_cells.cells(records)}
 
 
 _DECIDED = frozenset({"<decided by an earlier rule>"})  # a cell compact() must neither cover nor write a rule for

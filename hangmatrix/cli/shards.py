@@ -6,6 +6,7 @@ The splitting is hangmatrix.shard.split's, the costs hangmatrix.shard.cost's, th
 import json
 import uuid
 
+from ..model import exits
 from ..run import runner
 from ..shard import cost, merged, split
 
@@ -85,11 +86,11 @@ def cmd_plan(args, items, say):
         shards = shards_of(items, args.shards, costs)
     except split.ShardError as exc:
         say(str(exc))
-        return 2
+        return exits.BAD_INPUT
     ci = split.as_ci_matrix(shards, costs.source)
     if args.json:
         print(json.dumps(ci, separators=(",", ":")))
-        return 0
+        return exits.OK
     loads = [entry["expected_s"] for entry in ci["include"]]
     for entry in ci["include"]:
         print(
@@ -100,7 +101,7 @@ def cmd_plan(args, items, say):
         "plan %s: %d cells in %d shards; expected cost from %s; largest shard %.2f x the mean"
         % (ci["include"][0]["plan"], len(items), len(shards), costs.source, max(loads) / (sum(loads) / len(loads)))
     )
-    return 0
+    return exits.OK
 
 
 def select_shard(items, args, say):
@@ -168,10 +169,10 @@ def cmd_merged(args, say):
                 plan = json.load(f)
         except (OSError, ValueError) as exc:
             say("cannot read the plan %s: %s" % (args.plan, exc))
-            return 2
+            return exits.BAD_INPUT
     result = merged.audit(recs, plan)
     if args.json:
         print(json.dumps(result, default=sorted, sort_keys=True))
     else:
         print(merged.text(result))
-    return 1 if result["problems"] else 0
+    return exits.FINDING if result["problems"] else exits.OK

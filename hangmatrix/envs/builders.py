@@ -11,10 +11,10 @@ import shutil
 import sys
 import threading
 
+from ..model import versions
 from . import index, steps
 from .errors import EnvError
 from .files import locked
-from .pkg import InvalidVersion, Version
 
 VIRTUALENV = "virtualenv==20.21.1"  # the last virtualenv that still creates Python 2.7 environments
 # What gevent ever depended on; 2.7 environments get each constrained to its newest release of the period.
@@ -84,9 +84,9 @@ def _pip_install_as_of(python, path, pins, requires, cutoff):
         for name, version in installed(path).items():
             newest = None if name in pinned or name in capped else index.newest_by(name, cutoff)
             try:
-                if newest and Version(version) > Version(newest):
+                if newest and versions.parse(version) > versions.parse(newest):
                     newer[name] = newest
-            except InvalidVersion:
+            except versions.Invalid:
                 continue
         if not newer:
             return {}

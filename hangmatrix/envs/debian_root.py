@@ -12,7 +12,7 @@ import shutil
 import threading
 import time
 
-from ..model import settings
+from ..model import settings, versions
 from . import files, steps
 from .errors import EnvError
 
@@ -30,7 +30,7 @@ def location():
 
 def provides(spec):
     """True when a --python value (3.15, 3.15.2) names a version only the root has."""
-    return ".".join(spec.split(".")[:2]) in VERSIONS
+    return versions.short(spec) in VERSIONS
 
 
 def path(build=False, say=None):

@@ -12,10 +12,10 @@ import threading
 import time
 import urllib.request
 
-from ..model import settings
+from ..model import settings, versions
 from . import files
 from .errors import EnvError
-from .pkg import InvalidVersion, Version, parse_wheel_filename, tags
+from .pkg import parse_wheel_filename, tags
 
 GRACE_DAYS = 3  # greenlet and zope releases made alongside a gevent release belong to its period
 INDEX_TTL = 24 * 3600
@@ -65,9 +65,7 @@ def releases(name):
             raw = json.load(f)
         out = {}
         for v, found in raw.items():
-            try:
-                Version(v)
-            except InvalidVersion:
+            if not versions.valid(v):
                 continue
             out[v] = [(fn, datetime.datetime.fromisoformat(t.replace("Z", "+00:00")), y) for fn, t, y in found]
         _memo[name] = out
@@ -113,16 +111,18 @@ def gevent_releases(interpreter):
     found = [
         v
         for v in releases("gevent")
-        if not Version(v).is_prerelease and Version(v) >= Version("1.1") and _wheel_times("gevent", v, supported)
+        if not versions.prerelease(v)
+        and versions.parse(v) >= versions.parse("1.1")
+        and _wheel_times("gevent", v, supported)
     ]
-    return sorted(found, key=Version)
+    return sorted(found, key=versions.parse)
 
 
 def cutoff(interp, gevent):
     """The resolution date: the release (or its first wheel for this interpreter) plus GRACE_DAYS."""
     found = releases("gevent").get(gevent)
     if not found:
-        known = sorted(releases("gevent"), key=Version)
+        known = sorted(releases("gevent"), key=versions.parse)
         raise EnvError("gevent %s is not a release on the package index (newest: %s)" % (gevent, known[-1]))
     wheels = _wheel_times("gevent", gevent, supported_tags(interp))
     if not wheels:
@@ -144,11 +144,11 @@ def newest_by(name, day):
         v
         for v, found in releases(name).items()
         if found
-        and not Version(v).is_prerelease
+        and not versions.prerelease(v)
         and not all(y for _, _, y in found)
         and min(t for _, t, _ in found) <= end
     ]
-    return max(made, key=Version) if made else None
+    return max(made, key=versions.parse) if made else None
 
 
 def late_wheels(names, interp, day):
@@ -156,7 +156,7 @@ def late_wheels(names, interp, day):
     the only way to install them where nothing can be built (the Debian root) or the build failed."""
     supported, end, late = supported_tags(interp), _end_of(day), {}
     for name in names:
-        times = [t for v in releases(name) if not Version(v).is_prerelease for t in _wheel_times(name, v, supported)]
+        times = [t for v in releases(name) if not versions.prerelease(v) for t in _wheel_times(name, v, supported)]
         if times and not any(t <= end for t in times):
             late[name] = min(times).date().isoformat()
     return late

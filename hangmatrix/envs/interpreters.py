@@ -12,10 +12,9 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from ..model import settings
+from ..model import settings, versions
 from . import debian_root as root_mod
 from .errors import EnvError
-from .pkg import Version
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class Interpreter:
 
     @property
     def short(self):
-        return ".".join(self.version.split(".")[:2])
+        return versions.short(self.version)
 
     @property
     def key(self):
@@ -98,7 +97,7 @@ def probe(path, source, root=None):
 
 
 def _usable(interp):
-    return interp.short == "2.7" or Version(interp.short) >= Version("3.6")
+    return interp.short == "2.7" or versions.parse(interp.short) >= versions.parse("3.6")
 
 
 def _candidates(extra_paths):
@@ -142,7 +141,7 @@ def discover(extra_paths=(), debian_root=False, say=None):
     if settings.debian_root(debian_root):
         for interp in root_interpreters(root_mod.path(build=True, say=say)):
             chosen.setdefault(interp.short, interp)
-    return sorted(chosen.values(), key=lambda i: Version(i.version))
+    return sorted(chosen.values(), key=lambda i: versions.parse(i.version))
 
 
 def root_interpreters(root):
@@ -193,5 +192,5 @@ def find_interpreter(spec, debian_root=False, say=None):
         hint = "; HANGMATRIX_DEBIAN_ROOT=1 adds %s from a Debian root" % " and ".join(root_mod.VERSIONS)
     raise EnvError(
         "no Python %s on this machine (found: %s)%s"
-        % (spec, ", ".join(sorted({i.short for i in found}, key=Version)), hint)
+        % (spec, ", ".join(sorted({i.short for i in found}, key=versions.parse)), hint)
     )

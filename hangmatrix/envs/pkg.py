@@ -1,7 +1,7 @@
-"""packaging's versions, wheel tags and wheel names, in one place (packaging is a dependency)."""
+"""packaging's wheel tags and wheel names, in one place (packaging is a dependency; its versions are read in
+hangmatrix.model.versions)."""
 
 from packaging import tags
 from packaging.utils import parse_wheel_filename
-from packaging.version import InvalidVersion, Version
 
-__all__ = ["tags", "parse_wheel_filename", "InvalidVersion", "Version"]
+__all__ = ["tags", "parse_wheel_filename"]

@@ -54,12 +54,11 @@ class Case:
 
     def supports(self, version):
         """Whether a full Python version like '2.7.18' satisfies the case's `python = >=X.Y` or `<X[.Y]`."""
-        m = re.match(r"^(>=|<)\s*(\d+)(?:\.(\d+))?$", self.python)
-        if not m:
+        from . import versions  # here, not at the top: the module's imports are another change's
+
+        if not re.match(r"^(>=|<)\s*(\d+)(?:\.(\d+))?$", self.python):
             return True
-        bound = (int(m.group(2)), int(m.group(3) or 0))
-        have = tuple(int(p) for p in version.split(".")[:2])
-        return have >= bound if m.group(1) == ">=" else have < bound
+        return versions.in_range(version, self.python)  # on the bound's components: 3.11.7 >= 3.11
 
 
 def load(path):

@@ -13,7 +13,9 @@ Schema versions (the `schema` field; a record without one is version 1):
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+
+from . import versions
 
 SCHEMA = 2
 KEEP_FULL, KEEP_COMPACT = "full", "compact"
@@ -150,4 +152,39 @@ class Record:
 
 
 def _short(python: str, provenance: Mapping) -> str:
-    return str(provenance.get("python_short") or ".".join(str(python).split(".")[:2]))
+    return str(provenance.get("python_short") or versions.short(python))
+
+
+# ------------------------------------------------------------ the record of a cell
+
+AnyRecord = Union[Record, Mapping]  # a Record or its JSON object, as the store keeps it
+
+
+def python_short(rec: AnyRecord) -> str:
+    """X.Y of a record's Python (`3.11` of `3.11.7`), as the run recorded it or from its version."""
+    if isinstance(rec, Record):
+        return rec.python_short
+    return _short(rec.get("python", ""), rec.get("provenance") or {})
+
+
+def id_of(rec: AnyRecord) -> str:
+    """A record's cell id (records before ids were written get theirs from their axes)."""
+    if isinstance(rec, Record):
+        return rec.id
+    if rec.get("id"):
+        return rec["id"]
+    return cell_id(rec.get("case"), python_short(rec), rec.get("gevent"), rec.get("config"), rec.get("start"))  # type: ignore[arg-type]
+
+
+def by_cell(records: Iterable[AnyRecord]) -> Dict[str, List[AnyRecord]]:
+    """Every run of each cell, by cell id, oldest first as the store has them (cells in the order their first
+    run came). The record of a cell is its newest run, the last: what tables show and baselines check."""
+    out: Dict[str, List[AnyRecord]] = {}
+    for rec in records:
+        out.setdefault(id_of(rec), []).append(rec)
+    return out
+
+
+def newest(records: Iterable[AnyRecord], oldest: bool = False) -> Dict[str, AnyRecord]:
+    """{cell id: the record of the cell}: its newest run (its first, when oldest is asked for)."""
+    return {cid: runs[0] if oldest else runs[-1] for cid, runs in by_cell(records).items()}

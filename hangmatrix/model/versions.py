@@ -1,9 +1,20 @@
-"""The version model for Python and gevent versions as records, matrices and baselines write them:
-parsing, sorting (3.14.0rc1 < 3.14.0 < 3.14.0.post1 < 3.14.1), and comparing against a bound on the
-bound's own components (3.11.7 == 3.11). Tables, diffs and baselines all order versions with key().
+"""The version model, in one place: every part of hangmatrix that parses, sorts or compares a version asks here.
+
+Two readings, each for its own texts:
+- Python and gevent versions as records, matrices, baselines and case headers write them: key() sorts
+  them leniently (3.14.0rc1 < 3.14.0 < 3.14.0.post1 < 3.14.1; a text that is no version sorts first),
+  compare() compares against a bound on the bound's own components (3.11.7 == 3.11), matches() reads a
+  pattern (`*`, a glob, a plain version or a range such as `>=3.8,<3.14`), short() is X.Y. Tables, diffs
+  and baselines all order versions with key().
+- Versions the package index and interpreters report, strictly as PEP 440 (packaging, a dependency, read
+  here and nowhere else): parse() (raises Invalid), valid(), prerelease(); parse is also their sort key.
 """
 
+import fnmatch
 import re
+
+from packaging.version import InvalidVersion as Invalid
+from packaging.version import Version
 
 _VERSION = re.compile(
     r"^v?(\d+(?:\.\d+)*)(?:[-_.]?(dev|a|alpha|b|beta|c|rc|pre|preview)[-_.]?(\d*))?"
@@ -57,3 +68,95 @@ def compare(version, bound):
 def short(version):
     """X.Y of a version (`3.11` of `3.11.7`)."""
     return ".".join(str(version or "").split(".")[:2])
+
+
+# ---------------------------------------------------------------- patterns (baselines, case headers)
+
+_CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([0-9][0-9A-Za-z.+_-]*)\s*$")
+_GLOB_CHARS = set("*?[")
+_HOLDS = {
+    ">=": lambda c: c >= 0,
+    "<=": lambda c: c <= 0,
+    ">": lambda c: c > 0,
+    "<": lambda c: c < 0,
+    "==": lambda c: c == 0,
+    "!=": lambda c: c != 0,
+}
+
+
+def is_range(pattern):
+    """Whether a pattern is a range (it holds a comparison operator)."""
+    return pattern.strip() != "*" and any(op in pattern for op in ("<", ">", "=", "!"))
+
+
+def is_glob(pattern):
+    return bool(set(pattern) & _GLOB_CHARS)
+
+
+def clauses(pattern):
+    """[(operator, bound)] of a range (`>=20.0,<24`); ValueError when a clause compares with no version."""
+    out = []
+    for clause in pattern.split(","):
+        m = _CLAUSE.match(clause)
+        if not m or parts(m.group(2)) is None:
+            raise ValueError("bad version range %r" % pattern)
+        out.append(m.groups())
+    return out
+
+
+def in_range(version, pattern):
+    """Whether a version satisfies every clause of a range, each compared on its bound's components
+    (`<3.14` excludes 3.14.0rc1, `<=3.10` includes 3.10.13)."""
+    return all(_HOLDS[op](compare(version, bound)) for op, bound in clauses(pattern))
+
+
+def valid_pattern(pattern):
+    """Whether a pattern is one matches() reads: `*`, a range, a glob or a version."""
+    t = pattern.strip()
+    if not t:
+        return False
+    if t == "*" or (is_glob(t) and not is_range(t)):
+        return True
+    if is_range(t):
+        try:
+            clauses(t)
+        except ValueError:
+            return False
+        return True
+    return parts(t) is not None
+
+
+def matches(version, pattern):
+    """Whether a version matches a pattern: `*`; a range; a glob, on the version or its X.Y (`3.1*`); a plain
+    version, on the components it gives (`3.11` matches 3.11.7)."""
+    t, version = pattern.strip(), str(version)
+    if t == "*":
+        return True
+    if is_range(t):
+        return in_range(version, t)
+    if is_glob(t):
+        return fnmatch.fnmatchcase(version, t) or fnmatch.fnmatchcase(short(version), t)
+    return compare(version, t) == 0 and parts(version) is not None
+
+
+# ---------------------------------------------------------------- PEP 440 (the package index, interpreters)
+
+
+def parse(version):
+    """A version as PEP 440 reads it (packaging's Version; also the sort key of index and interpreter
+    versions); raises Invalid (a ValueError)."""
+    return Version(version)
+
+
+def valid(version):
+    """Whether a text is a PEP 440 version."""
+    try:
+        Version(version)
+    except Invalid:
+        return False
+    return True
+
+
+def prerelease(version):
+    """Whether a PEP 440 version is a pre-release (or a development release)."""
+    return Version(version).is_prerelease

@@ -61,11 +61,13 @@ def _plan(s, warn):
 def pytest_configure(config):
     from ..checks import baseline
     from ..model import cases, configs, matrix
+    from ..model import settings as model_settings
     from ..run import contain, runner
 
     config.addinivalue_line("markers", "hangmatrix: a cell of the hangmatrix matrix (pytest --hangmatrix)")
     bad_input = (
         settings_mod.SettingsError,
+        model_settings.SettingError,
         cases.CaseError,
         configs.ConfigError,
         runner.PlanError,
@@ -77,6 +79,7 @@ def pytest_configure(config):
         current = State(settings_mod.resolve(config))
         config.stash[STATE] = current
         if current.settings.active:
+            model_settings.check()  # a bad HANGMATRIX_* variable stops the run in one line, as the CLI's does
             current.expectations = settings_mod.load_expectations(current.settings)
             current.plan = _plan(current.settings, current.warnings.append)
     except bad_input as exc:
@@ -156,18 +159,17 @@ def pytest_terminal_summary(terminalreporter, config):
     yield
     if STATE not in config.stash or hasattr(config, "workerinput"):
         return
-    by_cell = {}
+    from ..store import records
+
+    runs = []
     for outcome in ("passed", "failed", "skipped"):
         for report in terminalreporter.stats.get(outcome, []):
             props = dict(getattr(report, "user_properties", ()))
             if "hangmatrix_cell" in props:
-                by_cell.setdefault(props["hangmatrix_cell"], []).append(props["verdict"])
-    repeated = {cell: verdicts for cell, verdicts in by_cell.items() if len(verdicts) > 1}
-    if not repeated:
+                runs.append({"id": props["hangmatrix_cell"], "verdict": props["verdict"]})
+    summary = {cell: s for cell, s in records.summarize(runs).items() if s["runs"] > 1}
+    if not summary:
         return
-    from ..store import records
-
-    summary = records.summarize([{"id": cell, "verdict": v} for cell, verdicts in repeated.items() for v in verdicts])
     terminalreporter.write_sep("-", "hangmatrix: verdicts of repeated cells")
     for cell, s in sorted(summary.items()):
         terminalreporter.write_line(

@@ -3,26 +3,9 @@ every verdict they gave), and cells a grid of rows (Python × gevent) and column
 start method), each axis in hangmatrix.model.order's order. Every rendering reads this model."""
 
 from ..model import order, versions
-from ..store import records as records_mod
+from ..model.record import by_cell
 
 AXES = ("case", "config", "start", "python", "gevent")
-
-
-def python_short(rec):
-    """X.Y of a record's Python (`3.11` of `3.11.7`)."""
-    short = (rec.get("provenance") or {}).get("python_short")
-    if short:
-        return str(short)
-    return versions.short(rec.get("python", ""))
-
-
-def cell_id(rec):
-    """A record's cell id (records before ids were written get theirs from their axes)."""
-    if rec.get("id"):
-        return rec["id"]
-    return records_mod.cell_id(
-        rec.get("case"), python_short(rec), rec.get("gevent"), rec.get("config"), rec.get("start")
-    )
 
 
 def case_what(rec):
@@ -31,30 +14,32 @@ def case_what(rec):
 
 
 def cells(records):
-    """One cell per id: the newest record, how many runs it had and every verdict they gave."""
-    by_id = {}
-    for rec in records:
-        cid = cell_id(rec)
-        cell = by_id.get(cid)
-        if cell is None:
-            cell = by_id[cid] = {"id": cid, "runs": 0, "verdicts": []}
-        cell["runs"] += 1
-        if rec.get("verdict") not in cell["verdicts"]:
-            cell["verdicts"].append(rec.get("verdict"))
-        cell["rec"] = rec
-    for cell in by_id.values():
-        rec = cell["rec"]
-        cell.update(
-            case=str(rec.get("case")),
-            config=str(rec.get("config")),
-            start=str(rec.get("start")),
-            python=str(rec.get("python")),
-            gevent=str(rec.get("gevent")),
-            verdict=rec.get("verdict"),
-            signature=rec.get("signature") or "",
-            flaky=len(cell["verdicts"]) > 1,
+    """One cell per id (hangmatrix.model.record.by_cell): the newest record, how many runs it had and every
+    verdict they gave."""
+    out = []
+    for cid, runs in by_cell(records).items():
+        seen = []
+        for run in runs:
+            if run.get("verdict") not in seen:
+                seen.append(run.get("verdict"))
+        rec = runs[-1]
+        out.append(
+            {
+                "id": cid,
+                "runs": len(runs),
+                "verdicts": seen,
+                "rec": rec,
+                "case": str(rec.get("case")),
+                "config": str(rec.get("config")),
+                "start": str(rec.get("start")),
+                "python": str(rec.get("python")),
+                "gevent": str(rec.get("gevent")),
+                "verdict": rec.get("verdict"),
+                "signature": rec.get("signature") or "",
+                "flaky": len(seen) > 1,
+            }
         )
-    return list(by_id.values())
+    return out
 
 
 def model(records):

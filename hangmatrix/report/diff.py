@@ -13,7 +13,8 @@ diff_text(result, old_name="A", new_name="B") -> str
 """
 
 from ..model import order, verdicts, versions
-from .cells import AXES, cells, python_short
+from ..model.record import python_short
+from .cells import AXES, cells
 
 DIRECTIONS = ("new hangs", "new failures", "hangs changed kind", "no longer hang", "fixed", "other changes")
 

@@ -7,7 +7,8 @@ import json
 
 from .. import __version__
 from ..model import order, verdicts, versions
-from .cells import cell_id, cells, model
+from ..model.record import id_of
+from .cells import cells, model
 from .claims import claims
 from .signatures import situation
 from .stamp import stamp
@@ -98,7 +99,7 @@ def trimmed(records):
     newest = {id(c["rec"]) for c in cs}
     out = []
     for rec in records:
-        cid = cell_id(rec)
+        cid = id_of(rec)
         diag = rec.get("diagnosis") or {}
         rep = reps.get(cid)
         if id(rec) in newest and rep == cid or not diag or situations.get(rep) != situation(rec):

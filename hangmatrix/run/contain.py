@@ -26,7 +26,7 @@ import signal
 import stat
 import time
 
-from ..model import settings
+from ..model import settings, verdicts
 from ..observe import watch
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
@@ -633,7 +633,7 @@ def cap_hit(cgroups, containment, rec):
     """The signature of a cap the cell ran into, or None: the kernel's own counts for a cgroup; under the
     rlimit fallback, a cell that failed with the interpreter's MemoryError (or ENOMEM)."""
     cap, stderr = containment.get("memory_cap"), rec.get("stderr_tail", "")
-    failed = rec.get("verdict") in ("error", "crash")
+    failed = verdicts.failed(rec.get("verdict"))
     if (
         containment.get("memory") == "RLIMIT_DATA"
         and cap

@@ -9,14 +9,15 @@ start method and configuration; interpreter and start method; start method and c
 method; every cell. (The exact release is too fine: most releases install on few interpreters, and the
 model fitted on half the full run predicted the other half worse with it; docs/scale-out.md.) The built-in model
 (hangmatrix/data/cost_model.json) is that table fitted from the committed
-full run (docs/compat.json, `python -m hangmatrix.shard.cost docs/compat.json` rewrites it and prints its
+full run (docs/compat.json, `python -m hangmatrix.cli.cost_model docs/compat.json` rewrites it and prints its
 error); a records file given to `plan --records` is fitted the same way and asked first.
 """
 
 import hashlib
 import json
 import os
-import sys
+
+from ..model.record import by_cell, newest, python_short
 
 MODEL_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "cost_model.json")
 LEVELS = (
@@ -35,14 +36,17 @@ def features(python, gevent, start, config):
     return {"python": str(python), "series": str(gevent).split(".")[0], "start": str(start), "config": str(config)}
 
 
+def _timed(records):
+    """The records that say how long their cell took."""
+    return [rec for rec in records if isinstance(rec.get("elapsed_s"), (int, float))]
+
+
 def _key(level, feats):
     return "|".join(feats[name] for name in level)
 
 
 def _record_features(rec):
-    prov = rec.get("provenance") or {}
-    short = prov.get("python_short") or ".".join(str(rec.get("python", "")).split(".")[:2])
-    return features(short, rec.get("gevent"), rec.get("start"), rec.get("config"))
+    return features(python_short(rec), rec.get("gevent"), rec.get("start"), rec.get("config"))
 
 
 def fit(records):
@@ -84,10 +88,9 @@ class Costs:
     """Expected seconds per cell: an earlier run's own cells first, then models, first that knows wins."""
 
     def __init__(self, records=(), models=None):
-        self.known = {}
-        for rec in records:
-            if rec.get("id") and isinstance(rec.get("elapsed_s"), (int, float)):
-                self.known.setdefault(rec["id"], []).append(rec["elapsed_s"])
+        self.known = {}  # every timed run of a cell counts: the mean is steadier than one run
+        for cid, runs in by_cell(_timed(records)).items():
+            self.known[cid] = [rec["elapsed_s"] for rec in runs]
         self.models = list(models) if models is not None else [builtin()]
         self.source = (
             "records of %d cells, then the built-in model" % len(self.known)
@@ -120,10 +123,7 @@ def error(records, shards=16):
     "actual_max_over_mean" (the largest shard's real seconds over the mean's)}."""
     from . import split
 
-    by_id = {}
-    for rec in records:
-        if rec.get("id") and isinstance(rec.get("elapsed_s"), (int, float)):
-            by_id.setdefault(rec["id"], rec)
+    by_id = newest(_timed(records))  # the record of each cell: what the tables show, the cell as it now runs
     ids = sorted(by_id)
     if len(ids) < 2 * shards:
         return {"cells": len(ids)}
@@ -163,25 +163,3 @@ def error(records, shards=16):
         "shard_max_abs_pct": round(max(pcts), 2) if pcts else None,
         "actual_max_over_mean": round(max(loads) * len(loads) / sum(loads), 3),
     }  # what a CI run waits for
-
-
-def main(argv=None):
-    """Refit the built-in model from a records file (docs/compat.json) and print its error."""
-    from ..report import selection
-
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m hangmatrix.shard.cost RECORDS (a JSONL file, folder or compat.json)", file=sys.stderr)
-        return 2
-    records = selection.load(argv[0])
-    model = dict(fit(records), fitted_from=os.path.basename(argv[0]))
-    with open(MODEL_PATH, "w", encoding="utf-8") as f:
-        json.dump(model, f, indent=1, sort_keys=True)
-        f.write("\n")
-    for shards in (4, 16, 64, 256):
-        print(json.dumps(error(records, shards), sort_keys=True))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

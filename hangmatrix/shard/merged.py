@@ -8,6 +8,8 @@ silently kept twice (unsharded runs appended to one file are a cell's history, a
 without a tag (older ones, docs/compat.json) count as one untagged run.
 """
 
+from ..model.record import id_of
+
 UNTAGGED = "untagged"
 
 
@@ -49,8 +51,8 @@ def audit(records, plan=None):
             },
         )
         entry["host"].add(_host(rec))
-        entry["cells"].add(rec.get("id"))
-        sources.setdefault(rec.get("id"), set()).add(rid)
+        entry["cells"].add(id_of(rec))
+        sources.setdefault(id_of(rec), set()).add(rid)
     for entry in runs.values():
         entry["host"] = ", ".join(sorted(entry["host"]))
     hosts = {}

@@ -16,7 +16,7 @@ import os
 import sys
 import zlib
 
-from ..model.record import KEEP_COMPACT, Record, cell_id  # noqa: F401  (cell_id: the reports import it here)
+from ..model.record import KEEP_COMPACT, Record, by_cell, cell_id  # noqa: F401  (cell_id: the reports import it here)
 from . import compact
 
 REQUIRED = ("case", "config", "start", "python", "gevent", "greenlet", "verdict", "signature", "elapsed_s", "diagnosis")
@@ -149,18 +149,6 @@ def load(paths, warn=None):
     return out
 
 
-def latest(records):
-    """The newest record of each cell id (a store keeps every run; tables show the last)."""
-    by_id = {}
-    for rec in records:
-        by_id[_id(rec)] = rec
-    return list(by_id.values())
-
-
-def _id(rec):
-    return rec.id if isinstance(rec, Record) else rec.get("id")
-
-
 def _verdict(rec):
     return rec.verdict if isinstance(rec, Record) else rec.get("verdict")
 
@@ -179,11 +167,9 @@ def summarize(records):
     """Per cell id, every run's verdict kept: {id: {"runs": n, "counts": {verdict: k}, "verdict": the
     verdict if all runs agree else "flaky", "rate": "deadlock 10/10", "ci": (lo, hi) of the top verdict}}.
     records: Records or their JSON objects."""
-    by_id = {}
-    for rec in records:
-        by_id.setdefault(_id(rec), []).append(_verdict(rec))
     out = {}
-    for cid, verdicts in by_id.items():
+    for cid, runs in by_cell(records).items():
+        verdicts = [_verdict(rec) for rec in runs]
         counts = {}
         for v in verdicts:
             counts[v] = counts.get(v, 0) + 1
