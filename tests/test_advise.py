@@ -5,8 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import PY
 from hangmatrix.store import records
+
+pytestmark = pytest.mark.slow  # minutes of real cells: `pytest -m 'not slow'` skips it in a quick loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRAMS = os.path.join(ROOT, "tests", "programs")

@@ -16,6 +16,8 @@ from hangmatrix.model import cases, configs, packaged, verdicts, versions
 from hangmatrix.run import runner
 from hangmatrix.store import records
 
+pytestmark = pytest.mark.slow  # minutes of real cells: `pytest -m 'not slow'` skips it in a quick loop
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASELINE = packaged.baseline_path()
 CASES = sorted(cases.discover([packaged.cases_dir()]))

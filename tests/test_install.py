@@ -12,7 +12,11 @@ import shutil
 import tarfile
 import zipfile
 
+import pytest
+
 from conftest import GEVENT, NOT_SOURCE, PY, sh
+
+pytestmark = pytest.mark.slow  # minutes of real cells: `pytest -m 'not slow'` skips it in a quick loop
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -25,6 +25,8 @@ import pytest
 from hangmatrix.observe import wakers
 from hangmatrix.run import runner
 
+pytestmark = pytest.mark.slow  # minutes of real cells: `pytest -m 'not slow'` skips it in a quick loop
+
 CASES = os.path.join(os.path.dirname(__file__), "cases")
 LATE_S = 2.5  # how long the parties make a waiting cell wait before answering
 CONFIGS, STARTS = ["none", "patch_all"], ["fork", "spawn"]

@@ -16,6 +16,8 @@ from hangmatrix.model import cases, configs, matrix, packaged
 from hangmatrix.run import runner
 from hangmatrix.store import records
 
+pytestmark = pytest.mark.slow  # minutes of real cells: `pytest -m 'not slow'` skips it in a quick loop
+
 BASELINE = packaged.public_baseline_path()
 PUBLIC = sorted(cases.discover([packaged.public_cases_dir()]))
 STARTS = list(configs.STARTS)

@@ -16,6 +16,8 @@ import pytest
 
 from conftest import GEVENT, PY, sh
 
+pytestmark = pytest.mark.slow  # minutes of real cells: `pytest -m 'not slow'` skips it in a quick loop
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 HANGS, WORKS = "pool_patch_all", "works_as_written"
 PIPE_READ = re.compile(r"parent blocked in read\(\) on pipe:\[\d+\]")

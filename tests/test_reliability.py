@@ -13,6 +13,8 @@ import pytest
 
 from conftest import cell_dirs, cell_processes, shm_entries
 
+pytestmark = pytest.mark.slow  # minutes of real cells: `pytest -m 'not slow'` skips it in a quick loop
+
 CASES = [os.path.join(os.path.dirname(__file__), "cases")]
 
 

@@ -19,6 +19,8 @@ from hangmatrix.model.versions import parse as Version
 from hangmatrix.run import runner
 from hangmatrix.store import records
 
+pytestmark = pytest.mark.slow  # minutes of real cells: `pytest -m 'not slow'` skips it in a quick loop
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEPS = os.path.join(HERE, "cases", "deps")
 GREQUESTS = os.path.join(DEPS, "grequests_pool.py")

@@ -20,6 +20,8 @@ from hangmatrix.run import runner
 from hangmatrix.shard import cost, merged, split
 from hangmatrix.store import records
 
+pytestmark = pytest.mark.slow  # minutes of real cells: `pytest -m 'not slow'` skips it in a quick loop
+
 HM = [sys.executable, "-m", "hangmatrix.cli"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = [

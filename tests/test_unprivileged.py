@@ -21,6 +21,8 @@ from conftest import GEVENT, PY
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 from unprivileged import USER, as_user, build_sandbox  # noqa: E402
 
+pytestmark = pytest.mark.slow  # minutes of real cells: `pytest -m 'not slow'` skips it in a quick loop
+
 
 @pytest.fixture(scope="module")
 def sandbox():

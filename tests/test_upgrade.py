@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # minutes of real cells: `pytest -m 'not slow'` skips it in a quick loop
+
 OLD, NEW = "24.11.1", "25.4.2"
 SELECT = ["--python", "3.11", "--case", "seed_original", "--config", "thread_false,patch_all", "--start", "fork"]
 FLIPPED = "seed_original py3.11 thread_false fork"
