@@ -7,7 +7,7 @@ dying: /proc/cgroups) before and after. Verdicts are compared across every pass.
     .venv/bin/python benchmarks/contain_cost.py --python 3.11 --gevent 26.9.0 --rounds 3
     .venv/bin/python benchmarks/contain_cost.py --variants on,pidns,cgroup,pidns+cgroup --jobs 6
     .venv/bin/python benchmarks/contain_cost.py --micro 40     # each mechanism's own cost, one program
-    .venv/bin/python benchmarks/contain_cost.py --whole-matrix --variants on,pidns+cgroup   # issue 13's pair
+    .venv/bin/python benchmarks/contain_cost.py --whole-matrix --variants on,pidns+cgroup+fs   # issue 13's pair
 
 --whole-matrix runs the whole default matrix in both modes, interleaved: each round is one Python's slice of
 it (every case, configuration, start method and release), the variants taking turns leading, and the totals
@@ -16,10 +16,11 @@ from favouring whichever mode ran second, as two whole runs one after the other 
 
 --micro N launches one short real program (an interpreter importing gevent and multiprocessing, from the
 3.11 cell env) N times per variant, one at a time and the variants interleaved, the way the supervisor
-does (contain.Cgroups, contain.Namespace or Popen with contain.Launch.prepare), and reports per launch the
+does (contain.Cgroups, contain.Namespace or Popen with contain.Launch.prepare_to_exec), and reports per launch the
 wall time from setup to the cgroups' removal and the CPU time of the process and what it reaped.
 
-A variant names what is switched off (`on`: nothing; `pidns+cgroup`: both). As root the private /dev/shm
+A variant names what is switched off (`on`: nothing; `pidns+cgroup+fs`: the PID namespace, the cgroups and
+the sealed filesystem). As root the private /dev/shm
 is a mount namespace that no switch turns off (`userns` only matters unprivileged: benchmarks/unprivileged.py).
 """
 
@@ -134,13 +135,14 @@ def micro_once(variant, python, work, n):
             cgroups,
             None,
             "mount namespace (root)",
+            writable=None if "fs" in off else [work],
         )
         proc = (
             contain.Namespace(launch)
             if "pidns" not in off
             else subprocess.Popen(
                 launch.argv,
-                preexec_fn=launch.prepare,
+                preexec_fn=launch.prepare_to_exec,
                 stdin=null_in,
                 stdout=null,
                 stderr=null,
@@ -159,7 +161,8 @@ def micro_once(variant, python, work, n):
 
 def micro(args):
     sys.path.insert(0, REPO)
-    from hangmatrix.envs import ensure_env, find_interpreter
+    from hangmatrix.envs.build import ensure_env
+    from hangmatrix.envs.interpreters import find_interpreter
 
     python = os.path.join(
         ensure_env(find_interpreter(args.python.split(",")[0]), args.gevent.split(",")[0]).path, "bin", "python"

@@ -63,7 +63,8 @@ print(json.dumps({"times": times, "processes": len(os.listdir("/proc"))}))
 def looks(args, trees):
     """The --look mode: both versions timing full looks at one hung seed tree, alternating."""
     sys.path.insert(0, REPO)
-    from hangmatrix.envs import ensure_env, find_interpreter
+    from hangmatrix.envs.build import ensure_env
+    from hangmatrix.envs.interpreters import find_interpreter
 
     python = os.path.join(ensure_env(find_interpreter("3.11"), "26.9.0").path, "bin", "python")
     seed = os.path.join(REPO, "cases", "seed_original.py")
