@@ -311,11 +311,12 @@ def shm_mechanism(root):
 DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
 DEV_LINKS = {"fd": "/proc/self/fd", "ptmx": "pts/ptmx"}
 DEV_LINKS.update({name: "/proc/self/fd/%d" % fd for fd, name in enumerate(("stdin", "stdout", "stderr"))})
-# The capabilities a sealed case keeps: Docker's default set without CAP_MKNOD (no device cgroup here), so it
+# The capabilities a sealed case keeps: Docker's default set without CAP_MKNOD (no device cgroup here), plus
+# CAP_SYS_RESOURCE (below), so it
 # keeps what ordinary programs use as root (files of any owner, its own processes' signals and ids, low
-# ports, raw sockets, chroot for the Debian root's cells) and loses mounting (CAP_SYS_ADMIN), raw devices,
-# modules, the clock, rlimits beyond the caps, file handles (CAP_DAC_READ_SEARCH), tracing and the network's
-# configuration.
+# ports, raw sockets, chroot for the Debian root's cells, a root-sized pipe) and loses mounting
+# (CAP_SYS_ADMIN), raw devices, modules, the clock, file handles (CAP_DAC_READ_SEARCH), tracing and the
+# network's configuration.
 CAPS_KEPT = frozenset(
     {
         0,  # CAP_CHOWN
@@ -329,6 +330,9 @@ CAPS_KEPT = frozenset(
         10,  # CAP_NET_BIND_SERVICE
         13,  # CAP_NET_RAW
         18,  # CAP_SYS_CHROOT
+        24,  # CAP_SYS_RESOURCE: without it (and CAP_SYS_ADMIN) the kernel counts the case as unprivileged for pipe
+        # buffers and shrinks its new pipes to 8 KiB once root's pipes pass pipe-user-pages-soft, which would
+        # change a program whose hang depends on a pipe's capacity (the memory and pids cgroups still hold)
         29,  # CAP_AUDIT_WRITE
         31,  # CAP_SETFCAP
     }
