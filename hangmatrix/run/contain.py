@@ -312,11 +312,10 @@ DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "ur
 DEV_LINKS = {"fd": "/proc/self/fd", "ptmx": "pts/ptmx"}
 DEV_LINKS.update({name: "/proc/self/fd/%d" % fd for fd, name in enumerate(("stdin", "stdout", "stderr"))})
 # The capabilities a sealed case keeps: Docker's default set without CAP_MKNOD (no device cgroup here), plus
-# CAP_SYS_RESOURCE (below), so it
-# keeps what ordinary programs use as root (files of any owner, its own processes' signals and ids, low
-# ports, raw sockets, chroot for the Debian root's cells, a root-sized pipe) and loses mounting
-# (CAP_SYS_ADMIN), raw devices, modules, the clock, file handles (CAP_DAC_READ_SEARCH), tracing and the
-# network's configuration.
+# CAP_SYS_RESOURCE (below), so it keeps what ordinary programs use as root (files of any owner, its own
+# processes' signals and ids, low ports, raw sockets, chroot for the Debian root's cells, a root-sized
+# pipe) and loses mounting (CAP_SYS_ADMIN), raw devices, modules, the clock, file handles
+# (CAP_DAC_READ_SEARCH), tracing and the network's configuration.
 CAPS_KEPT = frozenset(
     {
         0,  # CAP_CHOWN
