@@ -94,7 +94,8 @@ class Supervisors:
                 conn.shutdown(socket.SHUT_WR)
                 with conn.makefile("rb") as answer:
                     data = answer.read()
-            return json.loads(data.decode().strip().splitlines()[-1])
+            answer_json = json.loads(data.decode().strip().splitlines()[-1])
+            return record.Record.from_json(answer_json).to_json()  # read through the contract: a record, or none
         except (OSError, ValueError, IndexError) as exc:
             why = (
                 "no record (server exit %s)" % self.proc.poll()
