@@ -293,7 +293,12 @@ def private_shm(root, outer, as_user=False):
     """A mount namespace of the calling process's own with a fresh tmpfs on /dev/shm: every named semaphore
     and segment of the tree vanishes with it."""
     own_mount_namespace(as_user)
-    mount_over("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m", outer)
+    _shm_tmpfs(root + "/dev/shm", outer)
+
+
+def _shm_tmpfs(target, outer):
+    """The cell's own /dev/shm: a fresh tmpfs (private_shm's, or inside the sealed filesystem's /dev)."""
+    mount_over("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m", outer)
 
 
 def shm_mechanism(root):
@@ -384,7 +389,7 @@ def sealed_filesystem(root, writable, outer):
         os.symlink(target, os.path.join(dev, name))
     os.mkdir(dev + "/shm")
     os.mkdir(dev + "/pts")
-    mount_over("tmpfs", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m", outer)
+    _shm_tmpfs(dev + "/shm", outer)
     mount_over("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620", outer)
     _mount_setattr(dev, MOUNT_ATTR_RDONLY, 0)
     try:
