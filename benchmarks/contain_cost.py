@@ -12,7 +12,17 @@ dying: /proc/cgroups) before and after. Verdicts are compared across every pass.
 --whole-matrix runs the whole default matrix in both modes, interleaved: each round is one Python's slice of
 it (every case, configuration, start method and release), the variants taking turns leading, and the totals
 over all rounds are the matrix's wall and CPU per variant. Interleaving by slice keeps a drifting machine
-from favouring whichever mode ran second, as two whole runs one after the other did (5-7%).
+from favouring whichever mode ran second, as two whole runs one after the other did (5-7%). It is not
+enough on a machine whose speed swings within minutes: the same slice's on/off ratio ranged 0.83 to 1.30
+round by round (2026-12-02), so a total's ratio carries a few percent of noise either way
+(`round_wall_ratios` in the report shows it).
+
+--together starts each round's variants at the same moment, --jobs split between them, so whatever the
+machine does falls on all of them alike; each variant's wall ends when its own harness exits (the one
+that finishes first leaves the machine to the other, so wall differences come out damped: its CPU totals
+are the sharper figure).
+
+    .venv/bin/python benchmarks/contain_cost.py --whole-matrix --variants on,pidns+cgroup+fs --together
 
 --micro N launches one short real program (an interpreter importing gevent and multiprocessing, from the
 3.11 cell env) N times per variant, one at a time and the variants interleaved, the way the supervisor
@@ -28,6 +38,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,49 +77,49 @@ def _axis(value):
     return [v for v in value.split(",") if v]
 
 
-def one_pass(variant, args, out):
-    env = dict(os.environ, PYTHONPATH=REPO)
-    env["HANGMATRIX_CONTAIN_OFF"] = "" if variant == "on" else variant.replace("+", ",")
+def passes_at_once(variants, args, work, n, jobs):
+    """One pass of this round's slice per variant, all started together (one variant: a pass alone), each
+    with `jobs` cells at once; {variant: its figures}, each pass's wall ending when its own harness exits."""
     load0, cg0, t0 = os.getloadavg()[0], memory_cgroups(), time.monotonic()
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            DRIVER,
-            json.dumps(
-                [
-                    _axis(args.case),
-                    _axis(args.python),
-                    _axis(args.gevent),
-                    _axis(args.start),
-                    args.jobs,
-                    out,
-                ]
+    running = {}
+    for variant in variants:
+        env = dict(os.environ, PYTHONPATH=REPO)
+        env["HANGMATRIX_CONTAIN_OFF"] = "" if variant == "on" else variant.replace("+", ",")
+        out = os.path.join(work, "%s-%d.json" % (variant, n))
+        selection = [_axis(args.case), _axis(args.python), _axis(args.gevent), _axis(args.start), jobs, out]
+        running[variant] = (
+            subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(selection)], cwd=REPO, env=env),
+            out,
+        )
+    walls = {}
+    while len(walls) < len(running):
+        for variant, (proc, _) in running.items():
+            if variant not in walls and proc.poll() is not None:
+                walls[variant] = time.monotonic() - t0
+                if proc.returncode:
+                    raise SystemExit("the %s pass failed (exit %d)" % (variant, proc.returncode))
+        time.sleep(0.02)
+    got = {}
+    for variant, (_, out) in running.items():
+        with open(out) as f:
+            data = json.load(f)
+        recs = data["records"]
+        got[variant] = {
+            "wall_s": walls[variant],
+            "load": (load0, os.getloadavg()[0]),
+            "memory_cgroups": (cg0, memory_cgroups()),
+            "cell_cpu_s": sum(r["cpu_s"]["cell"] for r in recs if r.get("cpu_s")),
+            "watch_cpu_s": sum(r["cpu_s"]["watch"] for r in recs if r.get("cpu_s")),
+            "below_cpu_s": data["below_cpu_s"],
+            "verdicts": {r["id"]: r["verdict"] for r in recs},
+            "mechanisms": sorted(
+                {
+                    "%s / %s" % ((r.get("containment") or {}).get("tree"), (r.get("containment") or {}).get("memory"))
+                    for r in recs
+                }
             ),
-        ],
-        cwd=REPO,
-        env=env,
-        check=True,
-    )
-    wall = time.monotonic() - t0
-    with open(out) as f:
-        data = json.load(f)
-    recs = data["records"]
-    return {
-        "wall_s": wall,
-        "load": (load0, os.getloadavg()[0]),
-        "memory_cgroups": (cg0, memory_cgroups()),
-        "cell_cpu_s": sum(r["cpu_s"]["cell"] for r in recs if r.get("cpu_s")),
-        "watch_cpu_s": sum(r["cpu_s"]["watch"] for r in recs if r.get("cpu_s")),
-        "below_cpu_s": data["below_cpu_s"],
-        "verdicts": {r["id"]: r["verdict"] for r in recs},
-        "mechanisms": sorted(
-            {
-                "%s / %s" % ((r.get("containment") or {}).get("tree"), (r.get("containment") or {}).get("memory"))
-                for r in recs
-            }
-        ),
-    }
+        }
+    return got
 
 
 MICRO_PROGRAM = "import gevent, gevent.monkey, multiprocessing, multiprocessing.pool"
@@ -206,8 +217,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=6)
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--records", help="keep each pass's per-cell records (id, verdict, elapsed, CPU) in this folder")
     ap.add_argument("--micro", type=int, default=0, help="launches per variant of one short program, instead")
     ap.add_argument("--whole-matrix", action="store_true", help="the default matrix, one Python's slice a round")
+    ap.add_argument(
+        "--together",
+        action="store_true",
+        help="run each round's variants at the same time, --jobs shared between them, so the machine's drift "
+        "falls on all alike (one after another, it swings a round's ratio by up to 30%% here)",
+    )
     args = ap.parse_args()
     slices = [args.python]
     if args.whole_matrix:
@@ -228,27 +246,32 @@ def main():
         for n in range(args.rounds):
             args.python = slices[n % len(slices)]
             order = variants[n % len(variants) :] + variants[: n % len(variants)]  # each variant leads a round
-            for variant in order:
-                got = one_pass(variant, args, os.path.join(work, "%s-%d.json" % (variant, n)))
-                passes[variant].append(got)
-                print(
-                    "round %d %-13s py %-5s %4d cells wall %6.1f s, cell CPU %6.1f s, supervisors %5.1f s,"
-                    " all below %6.1f s, load %.1f→%.1f, memory cgroups %d→%d; %s"
-                    % (
-                        n + 1,
-                        variant,
-                        args.python,
-                        len(got["verdicts"]),
-                        got["wall_s"],
-                        got["cell_cpu_s"],
-                        got["watch_cpu_s"],
-                        got["below_cpu_s"],
-                        *got["load"],
-                        *got["memory_cgroups"],
-                        "; ".join(got["mechanisms"]),
-                    ),
-                    flush=True,
-                )
+            batches = [order] if args.together else [[v] for v in order]
+            for batch in batches:
+                jobs = max(1, args.jobs // len(batch))
+                for variant, got in passes_at_once(batch, args, work, n, jobs).items():
+                    passes[variant].append(got)
+                    if args.records:
+                        os.makedirs(args.records, exist_ok=True)
+                        shutil.copy(os.path.join(work, "%s-%d.json" % (variant, n)), args.records)
+                    print(
+                        "round %d %-13s py %-5s %4d cells wall %6.1f s, cell CPU %6.1f s, supervisors %5.1f s,"
+                        " all below %6.1f s, load %.1f→%.1f, memory cgroups %d→%d; %s"
+                        % (
+                            n + 1,
+                            variant,
+                            args.python,
+                            len(got["verdicts"]),
+                            got["wall_s"],
+                            got["cell_cpu_s"],
+                            got["watch_cpu_s"],
+                            got["below_cpu_s"],
+                            *got["load"],
+                            *got["memory_cgroups"],
+                            "; ".join(got["mechanisms"]),
+                        ),
+                        flush=True,
+                    )
     by_variant = {v: {cid: vd for p in runs for cid, vd in p["verdicts"].items()} for v, runs in passes.items()}
     first = by_variant[variants[0]]
     differ = sorted(
@@ -260,6 +283,7 @@ def main():
         "cells": len(first),
         "rounds": args.rounds,
         "jobs": args.jobs,
+        "together": args.together,
         "machine": "%d cores, %s" % (os.cpu_count(), os.uname().release),
         "verdicts_identical": not differ,
         "verdicts_differ": differ,
@@ -278,6 +302,11 @@ def main():
         report["wall_ratio_%s_over_%s" % (variants[0], variants[-1])] = round(
             report[variants[0]]["total"]["wall_s"] / base, 3
         )
+        each = [a["wall_s"] / b["wall_s"] for a, b in zip(passes[variants[0]], passes[variants[-1]])]
+        report["round_wall_ratios"] = {  # the noise a total ratio carries: the same ratio round by round
+            "each": [round(r, 3) for r in each],
+            "median": round(statistics.median(each), 3),
+        }
     print(json.dumps(report, indent=1))
     if args.json:
         with open(args.json, "w") as f:

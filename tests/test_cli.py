@@ -196,3 +196,34 @@ def test_memory_option_caps_each_cell_and_bad_sizes_get_one_line(tmp_path, env31
     for bad in ("lots", "-1G", "0"):
         out = hm("run", "--python", PY, "--records", store, "--memory=" + bad)
         assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="the seal needs root: unprivileged, a cell writes wherever its user may")
+def test_writable_option_opens_one_folder_to_a_sealed_cell_and_bad_folders_get_one_line(tmp_path, env311):
+    """--writable DIR reaches the sealed cell: writes_outside writes into DIR (refused without the option, as
+    tests/test_containment.py shows) and still cannot write anywhere else; its record names DIR."""
+    store = str(tmp_path / "r.jsonl")
+    outside = tmp_path / "shared"
+    outside.mkdir()
+    cases_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases")
+    out = hm(
+        "run",
+        *("--case", "writes_outside", "--config", "none", "--start", "fork"),
+        *("--python", PY, "--gevent", GEVENT, "--records", store, "--quiet"),
+        *("--writable", str(outside)),
+        env=dict(os.environ, HANGMATRIX_CASES=cases_dir, CELL_TEST_OUTSIDE=str(outside)),
+    )
+    assert out.returncode == 0, out.stderr
+    rec = records.read(store)[0]
+    assert rec["verdict"] == "ok", rec["signature"]
+    assert "write into the outside folder: done" in rec["stdout_tail"], rec["stdout_tail"]
+    assert (outside / "from-the-cell").read_text() == "written from a cell\n"
+    assert rec["stdout_tail"].startswith("refused ") and "Read-only file system" in rec["stdout_tail"], rec[
+        "stdout_tail"
+    ]
+    assert rec["containment"]["writable"] == [str(outside)], rec["containment"]
+    for bad in (str(tmp_path / "missing"), str(tmp_path / "shared" / "from-the-cell")):
+        out = hm("run", "--python", PY, "--records", store, "--writable", bad)
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+        assert "--writable" in out.stderr, out.stderr

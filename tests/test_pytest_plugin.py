@@ -161,6 +161,9 @@ def test_bad_input_is_one_line(tmp_path):
     ), done.stderr
     done = run_pytest(project, "--hangmatrix", "--hangmatrix-jobs", "many")
     assert done.returncode == 4 and "hangmatrix: --hangmatrix-jobs: 'many' is not a number" in done.stderr
+    done = run_pytest(project, "--hangmatrix", "--hangmatrix-writable", "no-such-folder")
+    said = "hangmatrix: --hangmatrix-writable no-such-folder: not an existing folder"
+    assert done.returncode == 4 and said in done.stderr, done.stderr
     env = dict(os.environ, HANGMATRIX_DEBIAN_ROOT="maybe")
     done = sh([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--hangmatrix"], project, env)
     errors = [line for line in done.stderr.splitlines() if line.strip()]

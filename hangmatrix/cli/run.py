@@ -66,6 +66,13 @@ def add_arguments(run):
     run.add_argument(
         "--memory", help="memory cap per cell, like 2G or 512M (default: the machine's memory divided by --jobs)"
     )
+    run.add_argument(
+        "--writable",
+        action="append",
+        metavar="DIR",
+        help="a folder every cell may write besides its own (repeatable; as root a cell is sealed: it writes "
+        "nowhere else), where a program shares lock files, FIFOs or logs with the world outside it",
+    )
     run.add_argument("--jobs", type=int, default=runner.default_jobs(), help="cells at once")
     run.add_argument("--repeat", type=int, default=1, help="runs per cell, every run kept")
     run.add_argument("--resume", action="store_true", help="skip cells the records file already has")
@@ -91,6 +98,7 @@ def selection(args):
         requires=requirements(args.requires),
         requires_newest=args.requires_newest,
         memory=contain.parse_size(args.memory) if getattr(args, "memory", None) else None,
+        writable=getattr(args, "writable", None),
     )
 
 

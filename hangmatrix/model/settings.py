@@ -58,15 +58,20 @@ def index_json():
     return value or None
 
 
-def writable():
-    """HANGMATRIX_WRITABLE: folders (os.pathsep-separated, absolute, existing) that a sealed cell may write
-    besides its own folder: where a program shares lock files, FIFOs or logs with the world outside it."""
+def writable(named=(), option="--writable"):
+    """The folders a sealed cell may write besides its own: where a program shares lock files, FIFOs or logs
+    with the world outside it. HANGMATRIX_WRITABLE's (os.pathsep-separated, absolute), then those `named` on
+    a command line (`option`, relative to the current folder); each must be an existing folder."""
     value = os.environ.get("HANGMATRIX_WRITABLE", "")
     folders = [d.strip() for d in value.split(os.pathsep) if d.strip()]
     for folder in folders:
         if not os.path.isabs(folder) or not os.path.isdir(folder):
             raise _bad("HANGMATRIX_WRITABLE", value, "%s is not an absolute path of an existing folder" % folder)
-    return [os.path.realpath(folder) for folder in folders]
+    for folder in named:
+        if not os.path.isdir(folder):
+            raise SettingError("%s %s: not an existing folder" % (option, folder))
+    found = [os.path.realpath(folder) for folder in folders + list(named)]
+    return sorted(set(found), key=found.index)
 
 
 def case_dirs():

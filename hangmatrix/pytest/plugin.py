@@ -55,6 +55,7 @@ def _plan(s, warn):
         requires=s.requires,
         requires_newest=s.requires_newest,
         memory=s.memory,
+        writable=s.writable,
     )
 
 

@@ -27,6 +27,7 @@ LISTS = (
     ("python", "VERSION", "interpreter versions (3.11) or paths"),
     ("gevent", "RELEASE", "gevent releases"),
     ("requires", "REQ", "requirements the programs need, e.g. 'grequests, requests<3'"),
+    ("writable", "DIR", "folders every cell may write besides its own (a sealed cell writes nowhere else)"),
 )
 VALUES = (
     ("matrix", "NAME", "the matrix to collect (default: default)"),
@@ -70,6 +71,7 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     detect: bool = True
     memory: Optional[int] = None
+    writable: tuple = ()  # absolute, checked (model.settings.writable)
     jobs: int = 0
     repeat: int = 1
     records: str = ""  # absolute
@@ -144,10 +146,13 @@ def resolve(config):
     Raises SettingsError (or the model's one-line errors) on bad input."""
     from ..checks import baseline
     from ..model import packaged, requirements
+    from ..model import settings as model_settings
     from ..run import contain, runner
 
     active = bool(config.getoption("hangmatrix") or config.getini("hangmatrix"))
-    lists = {name: tuple(_list(_value(config, name) or [])) for name, _, _ in LISTS if name != "requires"}
+    lists = {
+        name: tuple(_list(_value(config, name) or [])) for name, _, _ in LISTS if name not in ("requires", "writable")
+    }
     name = _value(config, "matrix") or DEFAULT_MATRIX
     matrix_file, source = matrix_source(_value(config, "file"), name) if active else (None, "")
     expectations = _value(config, "expectations")
@@ -174,6 +179,7 @@ def resolve(config):
         timeout=_number(config, "timeout", float, 0.1) or DEFAULT_TIMEOUT,
         detect=detect == "on",
         memory=contain.parse_size(memory) if memory else None,
+        writable=tuple(model_settings.writable(_list(_value(config, "writable") or []), "--hangmatrix-writable")),
         jobs=jobs or runner.default_jobs(),
         repeat=_number(config, "repeat", int, 1) or 1,
         records=os.path.abspath(_value(config, "records") or DEFAULT_RECORDS),

@@ -33,11 +33,20 @@ PACKAGE_PARENT = os.path.dirname(PACKAGE_DIR)
 
 
 def make_spec(
-    case, config, start, env, timeout=settings.DEFAULT_TIMEOUT, detect=True, memory=None, keep=record.KEEP_FULL
+    case,
+    config,
+    start,
+    env,
+    timeout=settings.DEFAULT_TIMEOUT,
+    detect=True,
+    memory=None,
+    keep=record.KEEP_FULL,
+    writable=None,
 ):
     """The CellSpec of a cell in a built environment (env is an envs.env.Env). memory: the cell's memory cap
     in bytes (default: its share of the machine at the default parallelism); keep: what the store will keep
-    of its record (the supervisor leaves out of a compact one's look what compacting drops)."""
+    of its record (the supervisor leaves out of a compact one's look what compacting drops); writable: the
+    folders a sealed cell may write besides its own (default: settings.writable(), HANGMATRIX_WRITABLE's)."""
     interp = env.interpreter
     inject = env.stage(INJECT_DIR)
     env.compile_staged(inject + "/sitecustomize.py")
@@ -54,7 +63,7 @@ def make_spec(
         inject=inject,
         root=interp.root or "",
         tmp_base=env.tmp_base,
-        writable=tuple(settings.writable()),
+        writable=tuple(settings.writable() if writable is None else writable),
         provenance=Provenance.of(interp, env.gevent, env=env),
         keep=keep,
     )
@@ -161,10 +170,11 @@ def make_item(
     requires=(),
     requires_newest=False,
     memory=None,
+    writable=None,
 ):
     """One planned cell: what execute() needs to build its environment and run it; `requires` (normalized,
     hangmatrix.model.requirements) and `requires_newest` key its environment; `memory` caps the cell (None:
-    the default)."""
+    the default); `writable`: folders it may write besides its own (None: HANGMATRIX_WRITABLE's)."""
     return {
         "id": record.cell_id(case.name, interp.short, gevent, config["name"], start),
         "case": case,
@@ -177,6 +187,7 @@ def make_item(
         "requires": requires,
         "requires_newest": requires_newest,
         "memory": memory,
+        "writable": writable,
     }
 
 
@@ -195,12 +206,14 @@ def plan(
     requires=(),
     requires_newest=False,
     memory=None,
+    writable=None,
 ):
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
     the harness's own gevent), any axis overridden by explicit options. A missing interpreter is reported
     in one line and the rest is still planned; an unknown gevent release becomes env-error records.
     note(text), when given, hears which matrix file was used. Each cell's `requires` is its case's own,
-    the matrix's and these (`--requires`), as one sorted set."""
+    the matrix's and these (`--requires`), as one sorted set. writable: folders named on a command line that
+    every cell may write (settings.writable: with HANGMATRIX_WRITABLE's, checked here, before anything runs)."""
     import dataclasses
 
     from ..model import matrix as matrix_mod
@@ -226,6 +239,7 @@ def plan(
     except requirements.RequirementError as exc:
         raise PlanError(str(exc)) from None
     newest = bool(requires_newest or m.requires_newest)
+    writable = tuple(settings.writable(writable or ()))
     interps = _interpreters(m, warn, note or warn)
     pairs = _gevent_pairs(m, interps, warn)
     items = []
@@ -234,7 +248,9 @@ def plan(
             wanted = () if case.problem else requirements.normalize(case.requires + shared)
             for config in chosen_configs:
                 for start in chosen_starts:
-                    items.append(make_item(case, config, start, interp, gv, timeout, detect, wanted, newest, memory))
+                    items.append(
+                        make_item(case, config, start, interp, gv, timeout, detect, wanted, newest, memory, writable)
+                    )
     return items
 
 
@@ -393,6 +409,7 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
                         item["detect"],
                         item.get("memory") or contain.default_memory(jobs),
                         keep,
+                        item.get("writable"),
                     )
                     running.append(cells.submit(server.run, spec))
             for fut in as_completed(running):
