@@ -270,3 +270,22 @@ def test_local_wheel_env(tmp_path):
     assert ensure_wheel_env(interp, wheels).path == env.path
     with pytest.raises(EnvError, match="no wheel for Python 2.7"):
         ensure_wheel_env(find_interpreter("2.7"), wheels)
+
+
+def test_a_build_step_leaves_nothing_in_the_temp_folder(tmp_path):
+    """uv building an sdist (a setuptools project here) leaves a lock of its build backend in TMPDIR, one per
+    build: steps.run gives each step a temp folder of its own and removes it, so none outlives the run."""
+    project = tmp_path / "tiny"
+    (project / "tiny").mkdir(parents=True)
+    (project / "tiny" / "__init__.py").write_text("")
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "tiny"\nversion = "0"\n'
+    )
+    before = set(os.listdir(tempfile.gettempdir()))
+    venv = str(tmp_path / "venv")
+    steps.run([steps.uv(), "venv", "--no-config", "-q", "--python", sys.executable, venv])
+    python = os.path.join(venv, "bin", "python")
+    steps.run([steps.uv(), "pip", "install", "--no-config", "-q", "--no-cache", "--python", python, str(project)])
+    assert subprocess.run([python, "-c", "import tiny"]).returncode == 0  # the sdist was really built
+    assert set(os.listdir(tempfile.gettempdir())) == before

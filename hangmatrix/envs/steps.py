@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 
 from .errors import EnvError
@@ -41,12 +42,15 @@ def uv_version():
 
 
 def run(argv, stdin=None):
-    """Run a build step; EnvError with the tool's own error line when it fails."""
-    env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", PIP_DISABLE_PIP_VERSION_CHECK="1")
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, input=stdin, env=env, timeout=1800)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise EnvError("%s: %s" % (os.path.basename(argv[0]), exc)) from None
+    """Run a build step; EnvError with the tool's own error line when it fails. The step gets a temp folder
+    of its own, removed after it: what the tools leave in TMPDIR (uv's lock of the build backend it set up
+    for an sdist, one per build) must not outlive the run."""
+    with tempfile.TemporaryDirectory(prefix="hangmatrix-build-") as scratch:
+        env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", PIP_DISABLE_PIP_VERSION_CHECK="1", TMPDIR=scratch)
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, input=stdin, env=env, timeout=1800)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise EnvError("%s: %s" % (os.path.basename(argv[0]), exc)) from None
     if done.returncode != 0:
         reason = last_lines(done.stderr or done.stdout)
         raise EnvError(
