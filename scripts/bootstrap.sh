@@ -14,6 +14,11 @@ case "${1:-}" in
   *) echo "usage: bootstrap.sh [--test]" >&2; exit 2 ;;
 esac
 PY=${HANGMATRIX_PYTHON:-$(python3 -c 'import sys; print(sys.executable)')}
+# The installers' temp files (uv leaves a lock for each build backend it sets up) go to a folder of our
+# own, removed on exit, so nothing of the set-up stays in /tmp.
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/hangmatrix-bootstrap-XXXXXX")
+trap 'rm -rf "$SCRATCH"' EXIT
+export TMPDIR=$SCRATCH
 "$PY" -m uv --version >/dev/null 2>&1 || "$PY" -m pip install -q uv
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m uv venv -q --python "$PY" .venv
