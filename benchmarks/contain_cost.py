@@ -38,7 +38,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -77,15 +76,16 @@ def _axis(value):
     return [v for v in value.split(",") if v]
 
 
-def passes_at_once(variants, args, work, n, jobs):
+def passes_at_once(variants, args, outdir, n, jobs):
     """One pass of this round's slice per variant, all started together (one variant: a pass alone), each
-    with `jobs` cells at once; {variant: its figures}, each pass's wall ending when its own harness exits."""
+    with `jobs` cells at once, its records in outdir; {variant: its figures}, each pass's wall ending when its
+    own harness exits. A pass that fails stops the others before the benchmark exits."""
     load0, cg0, t0 = os.getloadavg()[0], memory_cgroups(), time.monotonic()
     running = {}
     for variant in variants:
         env = dict(os.environ, PYTHONPATH=REPO)
         env["HANGMATRIX_CONTAIN_OFF"] = "" if variant == "on" else variant.replace("+", ",")
-        out = os.path.join(work, "%s-%d.json" % (variant, n))
+        out = os.path.join(outdir, "%s-%d.json" % (variant, n))
         selection = [_axis(args.case), _axis(args.python), _axis(args.gevent), _axis(args.start), jobs, out]
         running[variant] = (
             subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(selection)], cwd=REPO, env=env),
@@ -97,6 +97,10 @@ def passes_at_once(variants, args, work, n, jobs):
             if variant not in walls and proc.poll() is not None:
                 walls[variant] = time.monotonic() - t0
                 if proc.returncode:
+                    for other, _ in running.values():
+                        if other.poll() is None:
+                            other.terminate()  # its harness's stdin closes: its server stops every cell
+                            other.wait()
                     raise SystemExit("the %s pass failed (exit %d)" % (variant, proc.returncode))
         time.sleep(0.02)
     got = {}
@@ -243,17 +247,16 @@ def main():
     variants = args.variants.split(",")
     passes = {v: [] for v in variants}
     with tempfile.TemporaryDirectory(prefix="hangmatrix-contain-") as work:
+        outdir = args.records or work  # each pass's per-cell records: kept only in a folder named by --records
+        os.makedirs(outdir, exist_ok=True)
         for n in range(args.rounds):
             args.python = slices[n % len(slices)]
             order = variants[n % len(variants) :] + variants[: n % len(variants)]  # each variant leads a round
             batches = [order] if args.together else [[v] for v in order]
             for batch in batches:
                 jobs = max(1, args.jobs // len(batch))
-                for variant, got in passes_at_once(batch, args, work, n, jobs).items():
+                for variant, got in passes_at_once(batch, args, outdir, n, jobs).items():
                     passes[variant].append(got)
-                    if args.records:
-                        os.makedirs(args.records, exist_ok=True)
-                        shutil.copy(os.path.join(work, "%s-%d.json" % (variant, n)), args.records)
                     print(
                         "round %d %-13s py %-5s %4d cells wall %6.1f s, cell CPU %6.1f s, supervisors %5.1f s,"
                         " all below %6.1f s, load %.1f→%.1f, memory cgroups %d→%d; %s"

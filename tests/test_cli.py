@@ -219,9 +219,8 @@ def test_writable_option_opens_one_folder_to_a_sealed_cell_and_bad_folders_get_o
     assert rec["verdict"] == "ok", rec["signature"]
     assert "write into the outside folder: done" in rec["stdout_tail"], rec["stdout_tail"]
     assert (outside / "from-the-cell").read_text() == "written from a cell\n"
-    assert rec["stdout_tail"].startswith("refused ") and "Read-only file system" in rec["stdout_tail"], rec[
-        "stdout_tail"
-    ]
+    tail = rec["stdout_tail"]
+    assert tail.startswith("refused ") and "Read-only file system" in tail, tail
     assert rec["containment"]["writable"] == [str(outside)], rec["containment"]
     for bad in (str(tmp_path / "missing"), str(tmp_path / "shared" / "from-the-cell")):
         out = hm("run", "--python", PY, "--records", store, "--writable", bad)

@@ -4,7 +4,7 @@ import os
 import sys
 import time
 
-from ..model import exits
+from ..model import exits, settings
 from ..model.settings import DEFAULT_RECORDS
 from ..model.text import listed
 from ..run import contain, runner
@@ -98,7 +98,7 @@ def selection(args):
         requires=requirements(args.requires),
         requires_newest=args.requires_newest,
         memory=contain.parse_size(args.memory) if getattr(args, "memory", None) else None,
-        writable=getattr(args, "writable", None),
+        writable=settings.writable(getattr(args, "writable", None) or ()),
     )
 
 

@@ -71,7 +71,7 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     detect: bool = True
     memory: Optional[int] = None
-    writable: tuple = ()  # absolute, checked (model.settings.writable)
+    writable: tuple = ()  # HANGMATRIX_WRITABLE's and the option's folders, checked (model.settings.writable)
     jobs: int = 0
     repeat: int = 1
     records: str = ""  # absolute

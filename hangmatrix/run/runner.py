@@ -212,8 +212,8 @@ def plan(
     the harness's own gevent), any axis overridden by explicit options. A missing interpreter is reported
     in one line and the rest is still planned; an unknown gevent release becomes env-error records.
     note(text), when given, hears which matrix file was used. Each cell's `requires` is its case's own,
-    the matrix's and these (`--requires`), as one sorted set. writable: folders named on a command line that
-    every cell may write (settings.writable: with HANGMATRIX_WRITABLE's, checked here, before anything runs)."""
+    the matrix's and these (`--requires`), as one sorted set. writable: the folders every cell may write
+    besides its own, as the command resolved them (settings.writable; None: HANGMATRIX_WRITABLE's)."""
     import dataclasses
 
     from ..model import matrix as matrix_mod
@@ -239,7 +239,7 @@ def plan(
     except requirements.RequirementError as exc:
         raise PlanError(str(exc)) from None
     newest = bool(requires_newest or m.requires_newest)
-    writable = tuple(settings.writable(writable or ()))
+    writable = tuple(settings.writable() if writable is None else writable)
     interps = _interpreters(m, warn, note or warn)
     pairs = _gevent_pairs(m, interps, warn)
     items = []
