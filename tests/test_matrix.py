@@ -31,7 +31,10 @@ def test_committed_matrices_parse():
         ("[matrix.default]\nconfigs = ['patch_everything']", "configs: 'patch_everything' is not one of"),
         ("[matrix.default]\nconfigs = ['flags:thread']", "configs: 'flags:thread' is not one of"),
         ("[matrix.default]\ngevents = ['default', '1.2.2']", "'default' cannot be combined"),
-        ("[matrix.default]\ngevents = ['newest']", "'newest' is not 'default', 'all', old, mid, new or a release"),
+        (
+            "[matrix.default]\ngevents = ['newest']",
+            "'newest' is not 'default', 'all', installed, old, mid, new or a release",
+        ),
         ("[matrix.default]\npythons = ['three']", "'three' is not 'discovered', a version"),
         ("[matrix.default]\ncases = []", "cases must be a non-empty list of strings"),
         ("[matrix.default]\ncases = [1]", "cases must be a non-empty list of strings"),
@@ -80,7 +83,7 @@ class FakeInterp:  # only what Matrix.select reads; the real ones come from hang
 def test_pairs_expand_per_interpreter():
     py27, py311 = FakeInterp("/x/2.7/bin/python", "2.7.18"), FakeInterp("/x/3.11/bin/python", "3.11.7")
     releases = {py27: ["1.1.0", "1.2.2", "1.5.0", "22.10.2"], py311: ["22.10.1", "26.9.0"]}
-    pairs = matrix.Matrix(pythons=["discovered"]).pairs([py27, py311], releases.get)
+    pairs = matrix.Matrix(pythons=["discovered"], gevents=["default"]).pairs([py27, py311], releases.get)
     assert pairs == [(py27, "1.1.0"), (py27, "1.5.0"), (py27, "22.10.2"), (py311, "22.10.1"), (py311, "26.9.0")]
     assert matrix.Matrix(pythons=["3.11"], gevents=["all"]).pairs([py27, py311], releases.get) == [
         (py311, "22.10.1"),
@@ -105,6 +108,21 @@ def test_positions_name_each_interpreters_own_old_mid_new_release(tmp_path):
     path = tmp_path / "matrix.toml"
     path.write_text("[matrix.default]\ngevents = ['old', 'new']")
     assert matrix.load_matrix(str(path)).gevents == ["old", "new"]
+
+
+def test_installed_is_the_release_beside_hangmatrix_else_the_newest(tmp_path):
+    """A team's pin: `installed` (and a matrix without a gevents axis) is the release installed beside
+    hangmatrix, needing no index; with none installed, each interpreter's newest."""
+    py311 = FakeInterp("/x/3.11/bin/python", "3.11.7")
+    releases = {py311: ["22.10.1", "24.11.1", "26.9.0"]}
+    path = tmp_path / "matrix.toml"
+    path.write_text("[matrix.default]\ncases = ['seed_original']")
+    m = matrix.load_matrix(str(path))
+    assert m.gevents == [matrix.INSTALLED]
+    assert m.gevents_for(py311, None, installed="24.11.1") == ["24.11.1"]
+    assert m.gevents_for(py311, releases.get) == ["26.9.0"]
+    both = matrix.Matrix(gevents=["installed", "26.9.0", "old"])
+    assert both.gevents_for(py311, releases.get, installed="26.9.0") == ["26.9.0", "22.10.1"]
 
 
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True)

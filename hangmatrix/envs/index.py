@@ -118,6 +118,17 @@ def gevent_releases(interpreter):
     return sorted(found, key=versions.parse)
 
 
+def installed_gevent():
+    """The gevent release installed beside hangmatrix (a team's pin in its own test environment), or None.
+    hangmatrix never imports it: it only names the release the `installed` axis value means."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gevent")
+    except PackageNotFoundError:
+        return None
+
+
 def cutoff(interp, gevent):
     """The resolution date: the release (or its first wheel for this interpreter) plus GRACE_DAYS."""
     found = releases("gevent").get(gevent)

@@ -25,6 +25,9 @@ _RELEASE = re.compile(r"\d+(\.\d+)+([a-z]+\d*)?(\.post\d+)?$")
 # Positions on the gevents axis: each interpreter's oldest, middle and newest installable release (the
 # picks of `default`), so one name selects the same slice on every Python (tox's cells311-geventnew).
 POSITIONS = ("old", "mid", "new")
+# The gevent installed beside hangmatrix (a team's pin, in its own test environment), else `new`: the
+# gevents axis of a matrix that does not name one, and of a run that names no matrix.
+INSTALLED = "installed"
 
 
 class MatrixError(Exception):
@@ -38,7 +41,7 @@ class Matrix:
     configs: list = field(default_factory=lambda: list(CONFIG_NAMES))
     starts: list = field(default_factory=lambda: ["default"])
     pythons: list = field(default_factory=lambda: ["discovered"])
-    gevents: list = field(default_factory=lambda: ["default"])
+    gevents: list = field(default_factory=lambda: [INSTALLED])
     debian_root: bool = False
     what: str = ""  # one line: what the matrix is for (`hangmatrix matrices` lists it)
     requirements: list = field(default_factory=list)  # installed in every cell env, beside each case's own
@@ -80,19 +83,17 @@ class Matrix:
             out.extend((interp, g) for g in wanted)
         return out
 
-    def gevents_for(self, interpreter, releases):
+    def gevents_for(self, interpreter, releases, installed=None):
         """The gevents axis for one interpreter, each position (POSITIONS) replaced by its release among
-        releases(interpreter); other entries as written. A position with no release to pick stays as
-        written, so building its environment fails with an env-error naming it."""
-        if not set(self.gevents) & set(POSITIONS):
-            return list(self.gevents)
+        releases(interpreter), and INSTALLED by `installed` (the release beside hangmatrix) or, with none,
+        by `new`; other entries as written. A position with no release to pick stays as written, so
+        building its environment fails with an env-error naming it."""
+        wanted = [(installed or "new") if g == INSTALLED else g for g in self.gevents]
+        if not set(wanted) & set(POSITIONS):
+            return _once(wanted)
         picks = spread(releases(interpreter))
         named = {"old": picks[0], "mid": picks[len(picks) // 2], "new": picks[-1]} if picks else {}
-        out = []
-        for g in (named.get(g, g) for g in self.gevents):
-            if g not in out:
-                out.append(g)
-        return out
+        return _once(named.get(g, g) for g in wanted)
 
     def to_toml(self):
         """This matrix as a [matrix.NAME] table (load_matrix reads it back unchanged)."""
@@ -245,9 +246,18 @@ def _check(axis, value, items):
     if axis == "gevents":
         if value in ("default", "all"):
             return None if len(items) == 1 else "%r cannot be combined with other entries" % value
-        if not _RELEASE.match(value) and value not in POSITIONS:
-            return "%r is not 'default', 'all', old, mid, new or a release like 1.2.2" % value
+        if not _RELEASE.match(value) and value not in POSITIONS + (INSTALLED,):
+            return "%r is not 'default', 'all', installed, old, mid, new or a release like 1.2.2" % value
     return None
+
+
+def _once(values):
+    """The values in order, each once."""
+    out = []
+    for v in values:
+        if v not in out:
+            out.append(v)
+    return out
 
 
 def _toml_str(value):

@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from ..envs.build import ensure_env
 from ..envs.builders import kind as build_kind
 from ..envs.errors import EnvError
-from ..envs.index import gevent_releases
+from ..envs.index import gevent_releases, installed_gevent
 from ..envs.interpreters import discover, find_interpreter
 from ..model import cases, configs, record, requirements, settings, versions
+from ..model import matrix as matrix_mod
 from ..model.cellspec import CaseRef, CellSpec, Provenance
 from . import contain
 from .records import without_run
@@ -150,15 +151,6 @@ def default_jobs():
     return max(2, 3 * (os.cpu_count() or 1))  # 6 here: measured best in benchmarks/ (4 and 8 were slower)
 
 
-def _installed_gevent():
-    try:
-        from importlib.metadata import version
-
-        return version("gevent")
-    except Exception:
-        return None
-
-
 def make_item(
     case,
     config,
@@ -209,14 +201,13 @@ def plan(
     writable=None,
 ):
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
-    the harness's own gevent), any axis overridden by explicit options. A missing interpreter is reported
-    in one line and the rest is still planned; an unknown gevent release becomes env-error records.
-    note(text), when given, hears which matrix file was used. Each cell's `requires` is its case's own,
-    the matrix's and these (`--requires`), as one sorted set. writable: the folders every cell may write
+    the gevent installed beside hangmatrix, else the newest release), any axis overridden by explicit
+    options. A missing interpreter is reported in one line and the rest is still planned; an unknown gevent
+    release becomes env-error records. note(text), when given, hears which matrix file was used and which
+    release `installed` stood for. Each cell's `requires` is its case's own, the matrix's and these
+    (`--requires`), as one sorted set. writable: the folders every cell may write
     besides its own, as the command resolved them (settings.writable; None: HANGMATRIX_WRITABLE's)."""
     import dataclasses
-
-    from ..model import matrix as matrix_mod
 
     if matrix or matrix_file:
         m = matrix_mod.load_matrix(matrix_file, matrix or "default")
@@ -225,7 +216,7 @@ def plan(
     else:
         m = matrix_mod.Matrix(
             pythons=["%d.%d" % sys.version_info[:2]],
-            gevents=[_installed_gevent() or "default"],
+            gevents=[matrix_mod.INSTALLED],
             starts=list(configs.STARTS),
             configs=list(configs.NAMED),
         )
@@ -241,7 +232,7 @@ def plan(
     newest = bool(requires_newest or m.requires_newest)
     writable = tuple(settings.writable() if writable is None else writable)
     interps = _interpreters(m, warn, note or warn)
-    pairs = _gevent_pairs(m, interps, warn)
+    pairs = _gevent_pairs(m, interps, warn, note or warn)
     items = []
     for interp, gv in pairs:
         for case in chosen_cases:
@@ -278,12 +269,13 @@ def _interpreters(m, warn, say):
     return found
 
 
-def _gevent_pairs(m, interps, warn):
+def _gevent_pairs(m, interps, warn, say):
     """(interpreter, gevent release) for the gevents axis; named releases are taken as they are (one the
-    index does not have becomes env-error records). PlanError when no interpreter has a release."""
-    if m.gevents not in (["default"], ["all"]):
-        return [(interp, gv) for interp in interps for gv in m.gevents_for(interp, gevent_releases)]
+    index does not have becomes env-error records), and `installed` is said, with what it stood for.
+    PlanError when no interpreter has a release."""
     try:
+        if m.gevents not in (["default"], ["all"]):
+            return _named_pairs(m, interps, say)
         pairs = m.pairs(interps, gevent_releases)
     except EnvError as exc:
         raise PlanError(
@@ -297,6 +289,19 @@ def _gevent_pairs(m, interps, warn):
         )
     for version in without:
         warn("no gevent release from 1.1 on has a wheel for Python %s: its cells are left out" % version)
+    return pairs
+
+
+def _named_pairs(m, interps, say):
+    """The pairs of an axis of releases and positions; says which release `installed` stood for."""
+    installed = installed_gevent() if matrix_mod.INSTALLED in m.gevents else None
+    pairs = [(interp, gv) for interp in interps for gv in m.gevents_for(interp, gevent_releases, installed)]
+    if matrix_mod.INSTALLED in m.gevents:
+        if installed:
+            say("gevent %s: the release installed beside hangmatrix" % installed)
+        else:
+            newest = sorted({gv for interp in interps for gv in gevent_releases(interp)[-1:]}, key=versions.key)
+            say("no gevent installed beside hangmatrix: the newest release on the index, %s" % ", ".join(newest))
     return pairs
 
 
