@@ -22,7 +22,6 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "hangmatrix"
 LAYERS = (("model",), ("envs", "observe", "store"), ("run", "report"), ("checks", "shard"), ("cli", "pytest"))
 CELL_SIDE = ("inject", "data")  # run inside the cell: no import of hangmatrix at all
 RANK = {folder: rank for rank, folders in enumerate(LAYERS) for folder in folders}
-ALLOWED: dict = {}  # (importing folder, imported folder): why; none today, and each one is a debt
 
 
 def _folders():
@@ -77,7 +76,7 @@ def violations():
             there = folder_of(name)
             if here in CELL_SIDE:
                 out.append((str(rel), name, "%s/ runs inside the cell and imports nothing of hangmatrix" % here))
-            elif there is None or there == here or (here, there) in ALLOWED:
+            elif there is None or there == here:
                 continue
             elif here is None:
                 out.append((str(rel), name, "the package root imports no folder"))
@@ -95,17 +94,6 @@ def test_every_folder_has_its_layer():
 
 def test_imports_flow_down_the_layers_only():
     assert violations() == []
-
-
-def test_no_allowance_is_left_over():
-    """An allowed upward import that is gone is taken off the list."""
-    edges = set()
-    for path in PACKAGE.rglob("*.py"):
-        rel = path.relative_to(PACKAGE.parent)
-        if len(rel.parts) > 2:
-            for name in imported(path.read_text(encoding="utf-8"), ".".join(rel.parts[:-1])):
-                edges.add((rel.parts[1], folder_of(name)))
-    assert set(ALLOWED) <= edges
 
 
 @pytest.mark.parametrize(

@@ -371,7 +371,59 @@ def test_every_format_renders_any_records(recs):
     for c in cells:
         if c["verdict"] in verdicts.HANG + verdicts.FAIL:
             assert "**%s / %s**" % (c["case"], c["config"]) in md
-    assert len(claims_mod.claims(recs)) == 4
+    for claim in claims_mod.claims(recs):
+        assert_claim_follows_its_cells(claim, cells)
+
+
+# Records dense in the claims' cells: few Pythons, releases and start methods, so pairs mix verdicts.
+a_claims_record = st.fixed_dictionaries(
+    {
+        "case": st.sampled_from(["seed_original", "seed_terminating"]),
+        "config": st.sampled_from([c["config"] for c in claims_mod.CLAIMS]),
+        "start": st.sampled_from(["fork", "spawn"]),
+        "python": st.sampled_from(["3.8.18", "3.11.7"]),
+        "gevent": st.sampled_from(["24.11.1", "26.9.0"]),
+        "verdict": st.sampled_from(verdicts.NAMES),
+        "signature": st.just(""),
+    }
+).map(
+    lambda r: dict(
+        r, id=records.cell_id(r["case"], ".".join(r["python"].split(".")[:2]), r["gevent"], r["config"], r["start"])
+    )
+)
+
+
+@given(st.lists(a_claims_record, max_size=40))
+@settings(max_examples=100, deadline=None)
+def test_each_claim_follows_its_cells(recs):
+    cells = table_cells.cells(recs)
+    for claim in claims_mod.claims(recs):
+        assert_claim_follows_its_cells(claim, cells)
+
+
+# What each claim wants of a cell, written out here rather than asked of the code under test.
+WANTED = {"hang": {"deadlock", "stall", "timeout"}, "works": {"ok", "running"}}
+
+
+def assert_claim_follows_its_cells(claim, cells):
+    """A claim's status on each (Python, gevent) pair is what its tested cells there say: `holds` when every
+    one has the wanted kind of verdict, `fails` when none has, `partly` otherwise; pairs with no tested cell
+    are not shown, and `cells` counts the tested ones."""
+    tested = [
+        c
+        for c in cells
+        if c["config"] == claim["config"]
+        and c["case"] in claim["cases"]
+        and c["verdict"] not in ("unsupported", "env-error")
+    ]
+    want = WANTED[claim["wants"]]
+    shown = {(e["python"], gv): run["status"] for e in claim["by_python"] for run in e["runs"] for gv in run["gevents"]}
+    expected = {}
+    for pair in {(c["python"], c["gevent"]) for c in tested}:
+        good = [c["verdict"] in want for c in tested if (c["python"], c["gevent"]) == pair]
+        expected[pair] = "holds" if all(good) else "fails" if not any(good) else "partly"
+    assert shown == expected, claim["name"]
+    assert claim["cells"] == len(tested), claim["name"]
 
 
 def _hand_record(case, config, start, python, gevent, verdict):

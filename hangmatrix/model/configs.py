@@ -6,6 +6,8 @@ leaves the program's call alone. The injected sitecustomize applies them; this m
 parses them, and says which of them need a patch point to mean anything.
 """
 
+from . import text
+
 NAMED = {
     "as-written": {"kind": "as_written"},
     "none": {"kind": "none"},
@@ -28,9 +30,6 @@ DESCRIPTIONS = {
 
 STARTS = ("fork", "spawn", "forkserver", "default")
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
 
 class ConfigError(ValueError):
     """A configuration name that means nothing; one line."""
@@ -44,9 +43,10 @@ def parse(name):
         flags = {}
         for item in filter(None, name[len("flags:") :].split(",")):
             key, sep, value = item.partition("=")
-            if not sep or not key.isidentifier() or value.lower() not in _TRUE | _FALSE:
+            on = text.truth(value)
+            if not sep or not key.isidentifier() or on is None:
                 raise ConfigError("bad patch flag %r in %r: write flags:name=0|1,..." % (item, name))
-            flags[key] = value.lower() in _TRUE
+            flags[key] = on
         return {"kind": "patch_all", "flags": flags, "name": name, "relative": True}
     raise ConfigError("unknown configuration %r (known: %s, or flags:name=0|1,...)" % (name, ", ".join(NAMED)))
 

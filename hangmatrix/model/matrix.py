@@ -14,12 +14,12 @@ import tomllib
 from dataclasses import dataclass, field, fields
 
 from . import packaged, requirements
-from .configs import NAMED, STARTS
+from .configs import NAMED, STARTS, ConfigError
+from .configs import parse as parse_config
 
 CONFIG_NAMES = tuple(NAMED)
 START_NAMES = STARTS
 AXES = ("cases", "configs", "starts", "pythons", "gevents")
-_FLAGS = re.compile(r"flags:[A-Za-z_]\w*=[^,=\s]+(,[A-Za-z_]\w*=[^,=\s]+)*$")
 _VERSION = re.compile(r"\d+\.\d+(\.\d+)?$")
 _RELEASE = re.compile(r"\d+(\.\d+)+([a-z]+\d*)?(\.post\d+)?$")
 # Positions on the gevents axis: each interpreter's oldest, middle and newest installable release (the
@@ -237,8 +237,11 @@ def _requirements(table, where, path):
 
 def _check(axis, value, items):
     """Why one axis value is invalid, or None."""
-    if axis == "configs" and value not in CONFIG_NAMES and not _FLAGS.match(value):
-        return "%r is not one of %s or flags:k=v,..." % (value, ", ".join(CONFIG_NAMES))
+    if axis == "configs":
+        try:
+            parse_config(value)
+        except ConfigError as exc:
+            return str(exc)
     if axis == "starts" and value not in START_NAMES:
         return "%r is not one of %s" % (value, ", ".join(START_NAMES))
     if axis == "pythons" and value != "discovered" and not _VERSION.match(value) and "/" not in value:

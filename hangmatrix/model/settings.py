@@ -9,13 +9,14 @@ inject/sitecustomize.py reads inside the cell (an interpreter that cannot import
 
 import os
 
+from . import text
+
 # Where `run` appends records: a gzip store (one gzip member per record, so `zcat` reads it and each append
 # stays one write); the default matrix's records take about 2.5 MB so, 12.7 MB as plain JSONL.
 DEFAULT_RECORDS = os.path.join("results", "records.jsonl.gz")
 DEFAULT_TIMEOUT = 30.0  # seconds: the backstop per cell of run, bisect, advise and upgrade-check
 MINIMAL_TIMEOUT = 20.0  # seconds: minimal's backstop per cell (many short runs; a hang is proven long before)
 CONTAIN_MECHANISMS = ("pidns", "cgroup", "userns", "fs")  # what HANGMATRIX_CONTAIN_OFF may switch off (run/contain.py)
-_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 class SettingError(ValueError):
@@ -42,12 +43,11 @@ def debian_root(asked=False):
     True: asked for (a command's --debian-root, a matrix's `debian_root = true`) or HANGMATRIX_DEBIAN_ROOT=1;
     False: HANGMATRIX_DEBIAN_ROOT=0 (never build it; an already built root is still used for its versions);
     None: unset, so the root is built only for a command that names one of its versions (3.14, 3.15)."""
-    value = _get("HANGMATRIX_DEBIAN_ROOT").lower()
-    if value and value not in _ON + _OFF:
+    value = _get("HANGMATRIX_DEBIAN_ROOT")
+    said = text.truth(value) if value else None
+    if value and said is None:
         raise _bad("HANGMATRIX_DEBIAN_ROOT", value, "use 1 (build and use the Debian root) or 0 (never build it)")
-    if asked or value in _ON:
-        return True
-    return False if value in _OFF else None
+    return True if asked else said
 
 
 def index_json():

@@ -1,5 +1,15 @@
 """Small text helpers shared by parts that must not import each other (requirements, table signatures, the
-repeatable options of the command line and the pytest plugin)."""
+repeatable options of the command line and the pytest plugin, the words for yes and no)."""
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def truth(word):
+    """True or False for a yes/no word in any case (`flags:thread=0`, HANGMATRIX_DEBIAN_ROOT=1), None for any
+    other text: the one reading of such words, for patch flags and settings alike."""
+    word = word.strip().lower()
+    return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
 
 
 def split_top_level(text, opening="(", closing=")"):
