@@ -28,7 +28,6 @@ import concurrent.futures
 import glob
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 
 from ..envs.build import ensure_env, ensure_wheel_env
@@ -38,6 +37,7 @@ from ..envs.interpreters import discover, find_interpreter
 from ..model import configs, verdicts
 from ..model import matrix as matrix_mod
 from ..model.record import python_short
+from ..model.text import say
 from ..model.versions import key as version_key
 from ..report.cells import cells
 from ..report.diff import DIRECTIONS, diff
@@ -48,10 +48,6 @@ from . import baseline
 
 REGRESSIONS = ("new hangs", "new failures")
 WHEEL = re.compile(r"^gevent-(?P<version>[^-]+)-.*\.whl$")
-
-
-def _say(msg):
-    print("hangmatrix: " + msg, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- what NEW and OLD are
@@ -137,8 +133,8 @@ def build_envs(tgt, interps, jobs=2):
 def interpreters(m, pythons=()):
     """The interpreters a matrix (or explicit --python values) names."""
     if pythons:
-        return [find_interpreter(p, debian_root=m.debian_root, say=_say) for p in pythons]
-    return m.select(discover([p for p in m.pythons if "/" in p], debian_root=m.debian_root, say=_say))
+        return [find_interpreter(p, debian_root=m.debian_root, say=say) for p in pythons]
+    return m.select(discover([p for p in m.pythons if "/" in p], debian_root=m.debian_root, say=say))
 
 
 def run_target(tgt, built, selection, jobs=None, on_record=None):
@@ -148,7 +144,7 @@ def run_target(tgt, built, selection, jobs=None, on_record=None):
     items = runner.plan(
         pythons=[i.path if i.source == "explicit" else i.short for i in built],
         gevents=[tgt.version],
-        warn=_say,
+        warn=say,
         **selection,
     )
     return runner.execute(

@@ -47,12 +47,24 @@ _BAD_INPUT = (
 )
 
 
+def commands():
+    """What a bare `hangmatrix` prints: each command with its one line of help."""
+    lines = ["usage: hangmatrix COMMAND [options]   (hangmatrix COMMAND --help for its options)", "", "commands:"]
+    for name in SUBCOMMANDS:
+        lines.append("  %-14s %s" % (name, _module(name).HELP))
+    return "\n".join(lines)
+
+
+def _module(name):
+    return importlib.import_module("." + name.replace("-", "_"), __name__)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="hangmatrix", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS:
-        module = importlib.import_module("." + name.replace("-", "_"), __name__)
+        module = _module(name)
         command = sub.add_parser(name, help=module.HELP)
         module.add_arguments(command)
         command.set_defaults(func=module.main)
@@ -60,13 +72,20 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        print(commands())
+        return exits.OK
+    args = build_parser().parse_args(argv)
     try:
         settings.check()
         return args.func(args)
     except _BAD_INPUT as exc:
         say(str(exc))
         return exits.BAD_INPUT
+    except KeyboardInterrupt:  # the subcommand's own clean-up has run; `run` says what it recorded itself
+        say("interrupted")
+        return exits.INTERRUPTED
     except BrokenPipeError:  # `hangmatrix show CELL | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return exits.OK

@@ -2,10 +2,10 @@
 How repeatable options are flattened is hangmatrix.model.text.listed (the pytest plugin reads them the same way)."""
 
 import os
-import sys
 
 from ..model import settings
 from ..model.requirements import split
+from ..model.text import say  # noqa: F401  (every subcommand says its messages through it)
 
 
 def default_stores():
@@ -18,10 +18,6 @@ def default_stores():
 def requirements(values):
     """Repeatable --requires values, each a comma-separated list of requirements."""
     return [r for value in values or [] for r in split(value)]
-
-
-def say(msg):
-    print("hangmatrix: " + msg, file=sys.stderr)
 
 
 def add_timeout(parser, default=settings.DEFAULT_TIMEOUT):

@@ -122,9 +122,16 @@ def main(args):
             flush=True,
         )
 
-    done = runner.execute(
-        todo, jobs=args.jobs, on_record=report, progress=not args.quiet and sys.stderr.isatty(), keep=args.keep
-    )
+    try:
+        done = runner.execute(
+            todo, jobs=args.jobs, on_record=report, progress=not args.quiet and sys.stderr.isatty(), keep=args.keep
+        )
+    except KeyboardInterrupt:
+        say(
+            "interrupted: %d of %d cells recorded in %s (--resume runs the rest)"
+            % (sum(counts.values()), len(todo), args.records)
+        )
+        return exits.INTERRUPTED
     if args.repeat > 1:
         for cid, summary in sorted(records.summarize(done).items()):
             print(

@@ -7,4 +7,5 @@ FINDING = 1  # what the command looks for was found: diff a changed verdict, bas
 # or a cell recorded twice; bisect: no release changed the verdict; envs build: a build failed for the
 # moment (network), worth running again
 BAD_INPUT = 2  # the command could not do its job: a bad option, file, setting or selection (one line on stderr)
+INTERRUPTED = 130  # Ctrl-C: what was recorded is kept and said in one line (128 + SIGINT, as a shell reports it)
 UNFIXED = 3  # advise: the program hangs or fails, and none of the candidate changes fixes it

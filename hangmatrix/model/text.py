@@ -1,6 +1,9 @@
 """Small text helpers shared by parts that must not import each other (requirements, table signatures, the
 repeatable options of the command line and the pytest plugin, the words for yes and no)."""
 
+import sys
+
+PREFIX = "hangmatrix: "  # every message the command and the plugin say carries it, once
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 
@@ -10,6 +13,11 @@ def truth(word):
     other text: the one reading of such words, for patch flags and settings alike."""
     word = word.strip().lower()
     return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
+
+
+def say(msg):
+    """One message line on stderr, with the one prefix; the messages themselves never carry it."""
+    print(PREFIX + msg, file=sys.stderr, flush=True)
 
 
 def split_top_level(text, opening="(", closing=")"):

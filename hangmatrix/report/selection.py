@@ -9,25 +9,16 @@ from ..store import records as records_mod
 
 
 def load(paths, warn=None):
-    """Records from JSONL files, folders (every *.jsonl inside) or JSON files written by json_text()."""
+    """Records from stores, folders or JSON documents, read as the store reads them (damaged input is
+    reported through warn and skipped, never raised)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    out = []
-    for path in paths:
-        path = os.fspath(path)
-        if os.path.isfile(path) and path.endswith(".json"):
-            with open(path, encoding="utf-8") as f:
-                out.extend(load_json_records(f.read()))
-        else:
-            out.extend(records_mod.read_many([path], warn=warn))
-    return out
+    return records_mod.read_many([os.fspath(p) for p in paths], warn=warn)
 
 
 def load_json_records(text):
     """The records of a JSON document: a list of records, or json_text()'s object."""
-    data = json.loads(text)
-    recs = data.get("records", []) if isinstance(data, dict) else data
-    return [r for r in recs if isinstance(r, dict) and "verdict" in r]
+    return records_mod.json_records(json.loads(text))
 
 
 def _match_any(value, patterns, version=False):

@@ -13,10 +13,11 @@ import errno
 import gzip
 import json
 import os
-import sys
+import stat
 import zlib
 
 from ..model.record import KEEP_COMPACT, Record, by_cell, cell_id  # noqa: F401  (cell_id: the reports import it here)
+from ..model.text import say
 from . import compact
 
 REQUIRED = ("case", "config", "start", "python", "gevent", "greenlet", "verdict", "signature", "elapsed_s", "diagnosis")
@@ -35,12 +36,14 @@ def append(path, record, keep=KEEP_COMPACT):
         data = gzip.compress(data, mtime=0)  # a member cut short is skipped by the reader, no fix-up needed
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        size = os.fstat(fd).st_size
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)  # not /dev/null or a pipe: nothing to look back at or sync
+        size = os.fstat(fd).st_size if regular else 0
         if not zipped and size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data  # a killed writer left a partial line: close it off
         if os.write(fd, data) != len(data):  # a full disk: what got out is a damaged line or member
-            raise OSError(errno.ENOSPC, "hangmatrix: a record was cut short in %s" % path)
-        os.fsync(fd)
+            raise OSError(errno.ENOSPC, "a record was cut short in %s" % path)
+        if regular:
+            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -51,18 +54,14 @@ def _zipped(path, head=b""):
     return path.endswith(".gz") or head.startswith(GZIP_MAGIC)
 
 
-def _say(msg):
-    print(msg, file=sys.stderr)
-
-
 def read(path, warn=None):
     """All intact records of a store (plain or gzip: a `.gz` name or gzip's first bytes) as stored;
     damaged lines or members are reported through warn (default: stderr) and skipped."""
-    warn = warn or _say
+    warn = warn or say
     try:
         f = open(path, "rb")
     except OSError as exc:
-        warn("hangmatrix: cannot read records %s: %s" % (path, exc.strerror))
+        warn("cannot read records %s: %s" % (path, exc.strerror))
         return []
     records = []
     with f:
@@ -76,7 +75,7 @@ def read(path, warn=None):
                 if not isinstance(rec, dict) or "verdict" not in rec:
                     raise ValueError("not a record")
             except ValueError as exc:
-                warn("hangmatrix: %s line %d is damaged (%s), skipped" % (path, n, str(exc)[:80]))
+                warn("%s line %d is damaged (%s), skipped" % (path, n, str(exc)[:80]))
                 continue
             records.append(rec)
     return records
@@ -95,7 +94,7 @@ def _gzip_lines(path, data, warn):
             whole = False
         if whole:
             if damaged_at is not None:
-                warn("hangmatrix: %s has a damaged gzip member at byte %d, skipped" % (path, damaged_at))
+                warn("%s has a damaged gzip member at byte %d, skipped" % (path, damaged_at))
                 damaged_at = None
             lines.extend(text.split(b"\n"))
             at = len(data) - len(inflate.unused_data)
@@ -104,7 +103,7 @@ def _gzip_lines(path, data, warn):
         nxt = data.find(GZIP_MAGIC, at + 1)
         at = nxt if nxt >= 0 else len(data)
     if damaged_at is not None:
-        warn("hangmatrix: %s has a damaged gzip member at byte %d, skipped" % (path, damaged_at))
+        warn("%s has a damaged gzip member at byte %d, skipped" % (path, damaged_at))
     return lines
 
 
@@ -114,8 +113,13 @@ def _json_document(path, warn):
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, ValueError) as exc:
-        warn("hangmatrix: cannot read records %s: %s" % (path, getattr(exc, "strerror", None) or str(exc)[:80]))
+        warn("cannot read records %s: %s" % (path, getattr(exc, "strerror", None) or str(exc)[:80]))
         return []
+    return json_records(data)
+
+
+def json_records(data):
+    """The records in a JSON document: a list of records, or the table's {"records": [...]}."""
     recs = data.get("records", []) if isinstance(data, dict) else data
     return [r for r in recs if isinstance(r, dict) and "verdict" in r]
 
@@ -130,7 +134,7 @@ def read_many(paths, warn=None):
                 if name.endswith(STORE_SUFFIXES):
                     out.extend(read(os.path.join(path, name), warn))
         elif path.endswith(".json") and os.path.isfile(path):
-            out.extend(_json_document(path, warn or _say))
+            out.extend(_json_document(path, warn or say))
         else:
             out.extend(read(path, warn))
     return out
@@ -139,13 +143,13 @@ def read_many(paths, warn=None):
 def load(paths, warn=None):
     """Typed records (Record, any schema version) of stores, folders or JSON documents, as read_many(); an
     object that is no record is reported through warn and skipped, like a damaged line."""
-    warn = warn or _say
+    warn = warn or say
     out = []
     for raw in read_many([paths] if isinstance(paths, str) else paths, warn):
         try:
             out.append(Record.from_json(raw))
         except ValueError as exc:
-            warn("hangmatrix: record %s skipped: %s" % (str(raw.get("id"))[:120], exc))
+            warn("record %s skipped: %s" % (str(raw.get("id"))[:120], exc))
     return out
 
 
