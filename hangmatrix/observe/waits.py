@@ -1,44 +1,9 @@
-"""What a blocked thread waits for, from its syscall and arguments alone: the x86_64 syscall names, which
-waits only another thread or process can end (untimed) and which end by themselves (timed). The detector's
+"""What a blocked thread waits for, from its syscall and arguments alone: which waits only another thread or
+process can end (untimed) and which end by themselves (timed); the names come from observe/syscalls.py. The detector's
 proof rests on this classification, so it lives apart from how /proc is read (observe/watch.py) and how a
 wait is explained (observe/diagnosis.py); it reads nothing itself.
 """
 
-# x86_64 syscall numbers the diagnosis names (see FACTS.md); others show as syscall_N.
-SYSCALLS = {
-    0: "read",
-    1: "write",
-    7: "poll",
-    17: "pread64",
-    19: "readv",
-    20: "writev",
-    23: "select",
-    34: "pause",
-    35: "nanosleep",
-    42: "connect",
-    43: "accept",
-    44: "sendto",
-    45: "recvfrom",
-    46: "sendmsg",
-    47: "recvmsg",
-    61: "wait4",
-    64: "semop",
-    72: "fcntl",
-    73: "flock",
-    128: "rt_sigtimedwait",
-    130: "rt_sigsuspend",
-    202: "futex",
-    220: "semtimedop",
-    228: "clock_gettime",
-    230: "clock_nanosleep",
-    232: "epoll_wait",
-    247: "waitid",
-    270: "pselect6",
-    271: "ppoll",
-    281: "epoll_pwait",
-    288: "accept4",
-    441: "epoll_pwait2",
-}
 FD_WAITS = {
     "read",
     "write",

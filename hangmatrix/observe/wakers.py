@@ -17,7 +17,7 @@ import socket
 import stat
 import struct
 
-from . import descriptors, procmap, waits, watch
+from . import descriptors, procmap, syscalls, waits, watch
 
 SIGNAL_WAITS = {"pause", "rt_sigsuspend", "rt_sigtimedwait"}
 POLLS = {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"}
@@ -380,7 +380,7 @@ def _kcmp_file(pid1, fd1, pid2, fd2):
     (no kcmp, not allowed). A process or fd gone since the scan holds nothing."""
     import ctypes
 
-    result = _libc().syscall(312, pid1, pid2, 0, fd1, fd2)  # SYS_kcmp on x86_64
+    result = _libc().syscall(syscalls.number("kcmp"), pid1, pid2, 0, fd1, fd2)
     if result < 0:
         return None if ctypes.get_errno() in (errno.ENOSYS, errno.EPERM, errno.EACCES) else False
     return result == 0

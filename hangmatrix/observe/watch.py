@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .waits import FUTEX_WAITS, NO_TIMEOUT, SYSCALLS
+from . import syscalls
+from .waits import FUTEX_WAITS, NO_TIMEOUT
 
 # Compiled at import, so the supervisor server compiles them once and every supervisor it forks has them.
 SIG_CAUGHT = re.compile(r"^SigCgt:\s*([0-9a-f]+)", re.M)
@@ -155,7 +156,7 @@ def _syscall(text):
         return "running", ()
     if raw and raw[0] != "-1":
         nr = int(raw[0])
-        return SYSCALLS.get(nr, "syscall_%d" % nr), tuple(int(a, 16) for a in raw[1:7])
+        return syscalls.names().get(nr, "syscall_%d" % nr), tuple(int(a, 16) for a in raw[1:7])
     return "", ()
 
 

@@ -20,6 +20,7 @@ from ..envs.interpreters import discover, find_interpreter
 from ..model import cases, configs, record, requirements, settings, versions
 from ..model import matrix as matrix_mod
 from ..model.cellspec import CaseRef, CellSpec, Provenance
+from ..observe import syscalls
 from . import contain
 from .records import without_run
 
@@ -209,6 +210,10 @@ def plan(
     besides its own, as the command resolved them (settings.writable; None: HANGMATRIX_WRITABLE's)."""
     import dataclasses
 
+    try:
+        syscalls.names()  # the watcher decodes blocked calls by this machine's numbers: refuse one it cannot
+    except syscalls.UnsupportedMachine as exc:
+        raise PlanError(str(exc)) from None
     if matrix or matrix_file:
         m = matrix_mod.load_matrix(matrix_file, matrix or "default")
         if note:
