@@ -165,20 +165,20 @@ def _starved_python(tmp_path, env, first_delay, later_delay):
 
 
 def test_check_starved_once_is_tried_again_not_cached(tmp_path, monkeypatch):
-    from hangmatrix.envs import build
+    from hangmatrix.envs import steps
 
     interp = find_interpreter("3.11")
     env = ensure_env(interp, "26.9.0")
-    monkeypatch.setattr(build, "CHECK_TIMEOUT", 1.0)
+    monkeypatch.setattr(steps, "CHECK_TIMEOUT", 1.0)
     assert check_sound(interp, _starved_python(tmp_path, env, 2, 0), env.path, "26.9.0").startswith("26.9.0")
 
 
 def test_check_that_hangs_twice_is_lasting(tmp_path, monkeypatch):
-    from hangmatrix.envs import build
+    from hangmatrix.envs import steps
 
     interp = find_interpreter("3.11")
     env = ensure_env(interp, "26.9.0")
-    monkeypatch.setattr(build, "CHECK_TIMEOUT", 1.0)
+    monkeypatch.setattr(steps, "CHECK_TIMEOUT", 1.0)
     with pytest.raises(EnvError) as err:
         check_sound(interp, _starved_python(tmp_path, env, 2, 5), env.path, "26.9.0")
     assert "hung at import/patch_all, for 1s and again for 3s" in str(err.value) and err.value.lasting

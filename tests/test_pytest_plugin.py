@@ -161,6 +161,11 @@ def test_bad_input_is_one_line(tmp_path):
     ), done.stderr
     done = run_pytest(project, "--hangmatrix", "--hangmatrix-jobs", "many")
     assert done.returncode == 4 and "hangmatrix: --hangmatrix-jobs: 'many' is not a number" in done.stderr
+    done = run_pytest(project, "--hangmatrix", "--hangmatrix-memory", "lots")  # its own option, not the CLI's
+    said = "hangmatrix: --hangmatrix-memory wants a size like 2G, 512M or 2GiB, not 'lots'"
+    assert done.returncode == 4 and said in done.stderr, done.stderr
+    done = run_pytest(project, "--hangmatrix", "--hangmatrix-detect", "maybe")
+    assert done.returncode == 4 and "hangmatrix: --hangmatrix-detect: 'maybe' is not on or off" in done.stderr
     done = run_pytest(project, "--hangmatrix", "--hangmatrix-writable", "no-such-folder")
     said = "hangmatrix: --hangmatrix-writable no-such-folder: not an existing folder"
     assert done.returncode == 4 and said in done.stderr, done.stderr

@@ -76,3 +76,16 @@ def test_ctrl_c_says_what_was_recorded_and_exits_130(tmp_path):
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     (line,) = [line for line in err.splitlines() if "interrupted" in line]
     assert line == "hangmatrix: interrupted: 1 of 2 cells recorded in %s (--resume runs the rest)" % store, err
+
+
+def test_each_option_is_named_in_its_own_error(tmp_path):
+    """One validator per value, naming the option the value came from (the plugin's are in
+    tests/test_pytest_plugin.py)."""
+    base = ["run", "--case", "seed_original", "--python", PY, "--gevent", GEVENT, "--records", os.devnull]
+    done = hm(*base, "--memory", "lots", cwd=str(tmp_path))
+    assert (done.returncode, done.stderr) == (
+        2,
+        "hangmatrix: --memory wants a size like 2G, 512M or 2GiB, not 'lots'\n",
+    )
+    done = hm(*base, "--detect", "maybe", cwd=str(tmp_path))
+    assert (done.returncode, done.stderr) == (2, "hangmatrix: --detect: 'maybe' is not on or off\n")

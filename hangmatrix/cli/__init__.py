@@ -9,7 +9,7 @@ import sys
 from .. import __version__
 from ..envs.errors import EnvError
 from ..model import cases, configs, exits, matrix, settings
-from ..run import contain, runner
+from ..run import runner
 from ..shard import split
 from .options import say
 
@@ -40,7 +40,6 @@ _BAD_INPUT = (
     configs.ConfigError,
     runner.PlanError,
     matrix.MatrixError,
-    contain.SizeError,
     settings.SettingError,
     EnvError,
     split.ShardError,

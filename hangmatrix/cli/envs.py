@@ -26,7 +26,9 @@ def add_arguments(parser):
     build.set_defaults(envs_func=_build)
     prune.set_defaults(envs_func=_prune)
     for p in (build, prune):
-        p.add_argument("--matrix", default="default" if p is build else None, help="matrix name in the file")
+        p.add_argument(
+            "--matrix", default=matrix_mod.DEFAULT_NAME if p is build else None, help="matrix name in the file"
+        )
         p.add_argument("--matrix-file", default=None, help="default: ./matrix.toml, else the built-in one")
     build.add_argument("--python", action="append", help="version or path (repeatable); default: the matrix")
     build.add_argument("--gevent", action="append", help="release, 'default' or 'all' (repeatable)")

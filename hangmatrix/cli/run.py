@@ -7,7 +7,7 @@ import time
 from ..model import exits, settings
 from ..model.settings import DEFAULT_RECORDS
 from ..model.text import listed
-from ..run import contain, runner
+from ..run import runner
 from ..store import compact, records
 from . import shards
 from .options import add_timeout, requirements, say
@@ -43,7 +43,6 @@ def add_selection(run):
     add_timeout(run)
     run.add_argument(
         "--detect",
-        choices=("on", "off"),
         default="on",
         help="prove verdicts from observation (on) or wait out the timeout (off)",
     )
@@ -92,12 +91,12 @@ def selection(args):
         matrix=args.matrix,
         matrix_file=args.matrix_file,
         timeout=args.timeout,
-        detect=args.detect == "on",
+        detect=settings.detect(args.detect),
         warn=say,
         note=say,
         requires=requirements(args.requires),
         requires_newest=args.requires_newest,
-        memory=contain.parse_size(args.memory) if getattr(args, "memory", None) else None,
+        memory=settings.memory(getattr(args, "memory", None)),
         writable=settings.writable(getattr(args, "writable", None) or ()),
     )
 

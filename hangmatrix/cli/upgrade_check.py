@@ -39,7 +39,11 @@ def add_arguments(parser):
         help="check these records (files or folders) instead of running; with --gevent only "
         "that release's, with --against OLD compared with OLD's records among them",
     )
-    parser.add_argument("--matrix", default="default", help="matrix of the matrix file (default: default)")
+    parser.add_argument(
+        "--matrix",
+        default=matrix_mod.DEFAULT_NAME,
+        help="matrix of the matrix file (default: %s)" % matrix_mod.DEFAULT_NAME,
+    )
     parser.add_argument("--matrix-file", help="matrix file (default: ./matrix.toml, else the built-in one)")
     for axis in ("case", "config", "start", "python"):
         parser.add_argument("--" + axis, action="append", help="override the matrix's %ss" % axis)

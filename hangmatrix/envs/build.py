@@ -8,7 +8,6 @@ cache, and its cells become `env-error`, never a hang."""
 import hashlib
 import os
 import shutil
-import subprocess
 import time
 from dataclasses import asdict
 
@@ -17,8 +16,6 @@ from . import builders, cache, deps, files, index, steps
 from .errors import EnvError
 from .pkg import parse_wheel_filename
 
-CHECK_TIMEOUT = 20.0  # seconds for a new env to import gevent and patch
-RECHECK_FACTOR = 3  # a check that timed out is tried once more with this many times the time, then cached
 _CHECK = (
     "import gevent, gevent.monkey, greenlet; gevent.monkey.patch_all(); gevent.sleep(0.01); "
     "print(gevent.__version__ + ' ' + greenlet.__version__)"
@@ -153,17 +150,11 @@ def check_sound(interp, python, path, gevent):
     """Import and patch in a short child: a greenlet binary mismatch, an import failure or a hang (the
     mismatch can hang even without patching) is a defect of the env, not a cell result."""
     argv = interp.command([python, "-E", "-W", "always::RuntimeWarning", "-c", _CHECK])
-    done = None
-    for limit in (CHECK_TIMEOUT, CHECK_TIMEOUT * RECHECK_FACTOR):
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=limit, cwd=path)
-            break
-        except subprocess.TimeoutExpired:
-            pass  # a machine under heavy load can starve the check: one more, longer try before it is lasting
+    done = steps.check(argv, text=True, cwd=path)
     if done is None:
         raise EnvError(
             "gevent %s hung at import/patch_all, for %ds and again for %ds (greenlet %s)"
-            % (gevent, CHECK_TIMEOUT, CHECK_TIMEOUT * RECHECK_FACTOR, _greenlet(path)),
+            % (gevent, steps.CHECK_TIMEOUT, steps.CHECK_TIMEOUT * steps.RECHECK_FACTOR, _greenlet(path)),
             lasting=True,
         )
     mismatch = [line for line in done.stderr.splitlines() if "size changed" in line]

@@ -24,7 +24,7 @@ _tool_lock = threading.Lock()
 
 def kind(interp):
     """How an interpreter's envs are made: in the Debian root, by virtualenv and pip (2.7), or by uv."""
-    return "root" if interp.root else "virtualenv" if interp.short == "2.7" else "uv"
+    return "root" if interp.root else "virtualenv" if interp.python2 else "uv"
 
 
 def make(interp, requirement, cutoff, path, base):
@@ -127,8 +127,7 @@ def _site(path):
 
 def _root_target(interp):
     """uv's options naming a root interpreter's version and platform (uv runs on the host)."""
-    libc_minor = int(interp.libc.split(".")[1])
-    newest = max(m for m in (17, 28) + tuple(range(31, 41)) if m <= libc_minor)  # the targets uv knows
+    newest = max(m for m in (17, 28) + tuple(range(31, 41)) if m <= interp.glibc_minor)  # the targets uv knows
     return ["--python-version", interp.short, "--python-platform", "%s-manylinux_2_%d" % (platform.machine(), newest)]
 
 

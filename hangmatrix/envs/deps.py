@@ -10,8 +10,7 @@ import re
 import subprocess
 
 from ..model.requirements import normalize
-
-CHECK_TIMEOUT = 30.0
+from . import steps
 
 
 def label(requirements, newest=False):
@@ -102,11 +101,9 @@ def missing_module(uncaught, program_path, python_argv):
     if top in PY2_STDLIB or _own_module(os.path.dirname(program_path), top):
         return ""  # a Python 2 program on Python 3, or a module of the program's own: the program's error
     try:
-        done = subprocess.run(
-            list(python_argv) + ["-E", "-c", _FIND, top], capture_output=True, timeout=CHECK_TIMEOUT, cwd="/"
-        )
+        done = steps.check(list(python_argv) + ["-E", "-c", _FIND, top], cwd="/")
     except (OSError, subprocess.SubprocessError):
         return ""
-    if done.returncode != 3:
+    if done is None or done.returncode != 3:
         return ""  # importable there: the program's own doing (a deliberate ImportError, a changed sys.path)
     return "no module named %r in the environment (the program imports it): add its distribution to requires" % top

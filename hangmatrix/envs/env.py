@@ -124,7 +124,7 @@ class Env:
     def _bytecode(self, module):
         """The host path of a staged module's bytecode for this env's interpreter (as _COMPILE writes it)."""
         host = self.interpreter.root.rstrip("/") + module if self.interpreter.root else module
-        if self.interpreter.short.startswith("2."):
+        if self.interpreter.python2:
             return host + "c"
         folder, name = os.path.split(host)
         tag = "cpython-" + self.interpreter.short.replace(".", "")

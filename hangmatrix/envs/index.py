@@ -76,7 +76,7 @@ def supported_tags(interp):
     """The wheel tags the interpreter accepts (computed on the host from its ABI and glibc)."""
     major, minor = (int(x) for x in interp.version.split(".")[:2])
     arch = platform.machine()
-    libc_minor = int(interp.libc.split(".")[1]) if interp.libc.count(".") else 17
+    libc_minor = interp.glibc_minor
     plats = ["manylinux_2_%d_%s" % (m, arch) for m in range(libc_minor, 4, -1)]
     plats += [
         "%s_%s" % (legacy, arch)

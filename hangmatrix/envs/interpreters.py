@@ -34,6 +34,17 @@ class Interpreter:
         return versions.short(self.version)
 
     @property
+    def python2(self):
+        return versions.python2(self.version)
+
+    @property
+    def glibc_minor(self):
+        """The Y of glibc 2.Y, which decides the manylinux wheels that install; 17 (manylinux2014's floor)
+        when the probe could not say."""
+        parts = self.libc.split(".")
+        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 17
+
+    @property
     def key(self):
         """Names this build in the cache: version plus a hash of where it lives."""
         where = (self.root or "") + ":" + (self.path if self.root else os.path.realpath(self.path))
@@ -97,7 +108,7 @@ def probe(path, source, root=None):
 
 
 def _usable(interp):
-    return interp.short == "2.7" or versions.parse(interp.short) >= versions.parse("3.6")
+    return interp.python2 or versions.parse(interp.short) >= versions.parse("3.6")
 
 
 def _candidates(extra_paths):

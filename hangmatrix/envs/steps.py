@@ -15,8 +15,22 @@ _TRANSIENT = re.compile(
     r"(?i)timed out|timeout|connection|network|temporary failure|resolve host|"
     r"name resolution|\b50[234]\b|max retries|ssl"
 )
+# A short check run in an env's own interpreter (import and patch gevent, find a module): how long it may take,
+# and how many times that the one retry gets, for a machine under heavy load that starved the first try.
+CHECK_TIMEOUT = 20.0
+RECHECK_FACTOR = 3
 _uv_memo: dict = {}
 _uv_lock = threading.Lock()
+
+
+def check(argv, **kwargs):
+    """subprocess.run of a short check, tried once more, longer, if it timed out; None if both did."""
+    for limit in (CHECK_TIMEOUT, CHECK_TIMEOUT * RECHECK_FACTOR):
+        try:
+            return subprocess.run(argv, capture_output=True, timeout=limit, **kwargs)
+        except subprocess.TimeoutExpired:
+            pass
+    return None
 
 
 def uv():

@@ -25,6 +25,7 @@ _RELEASE = re.compile(r"\d+(\.\d+)+([a-z]+\d*)?(\.post\d+)?$")
 # Positions on the gevents axis: each interpreter's oldest, middle and newest installable release (the
 # picks of `default`), so one name selects the same slice on every Python (tox's cells311-geventnew).
 POSITIONS = ("old", "mid", "new")
+DEFAULT_NAME = "default"  # the matrix a command uses when none is named
 # The gevent installed beside hangmatrix (a team's pin, in its own test environment), else `new`: the
 # gevents axis of a matrix that does not name one, and of a run that names no matrix.
 INSTALLED = "installed"
@@ -36,7 +37,7 @@ class MatrixError(Exception):
 
 @dataclass(frozen=True)
 class Matrix:
-    name: str = "default"
+    name: str = DEFAULT_NAME
     cases: list = field(default_factory=lambda: ["*"])
     configs: list = field(default_factory=lambda: list(CONFIG_NAMES))
     starts: list = field(default_factory=lambda: ["default"])
@@ -152,7 +153,7 @@ def listing(path=None):
     return [(p, [parse(t, n, p) for n, t in tables(p).items()]) for p in ([path] if path else files())]
 
 
-def load_matrix(path=None, name="default"):
+def load_matrix(path=None, name=DEFAULT_NAME):
     """The named matrix from the file (or the first of files() that has it); MatrixError (one line) when it
     is missing or malformed."""
     has = {}

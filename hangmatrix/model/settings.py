@@ -8,6 +8,7 @@ inject/sitecustomize.py reads inside the cell (an interpreter that cannot import
 """
 
 import os
+import re
 
 from . import text
 
@@ -25,6 +26,28 @@ class SettingError(ValueError):
 
 def _bad(name, value, wanted):
     return SettingError("%s=%r (environment variable): %s" % (name, value, wanted))
+
+
+# ---------------------------------------------------------------- options: one validator per value
+# Each takes the value and the option it came from (`--memory`, `--hangmatrix-memory`, an ini key), and says
+# that option in its one-line error, as pytest-timeout validates its settings.
+
+
+def detect(value, option="--detect"):
+    """on|off -> whether verdicts are proven from observation (off: wait out the timeout)."""
+    if value not in ("on", "off"):
+        raise SettingError("%s: %r is not on or off" % (option, value))
+    return value == "on"
+
+
+def memory(value, option="--memory"):
+    """A cell's memory cap: '2G', '512M', '2GiB', '1.5g' or bytes -> bytes; None when not given."""
+    if value is None or value == "":
+        return None
+    m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", str(value), re.I)
+    if not m or float(m.group(1)) <= 0:
+        raise SettingError("%s wants a size like 2G, 512M or 2GiB, not %r" % (option, value))
+    return int(float(m.group(1)) * 1024 ** "bkmgt".index((m.group(2) or "b").lower()))
 
 
 def _get(name):

@@ -70,6 +70,12 @@ def short(version):
     return ".".join(str(version or "").split(".")[:2])
 
 
+def python2(version):
+    """Whether a Python version (`2.7`, `2.7.18`) is Python 2: fork only, no faulthandler, .pyc beside the
+    source, virtualenv rather than uv."""
+    return str(version or "").startswith("2.")
+
+
 # ---------------------------------------------------------------- patterns (baselines, case headers)
 
 _CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([0-9][0-9A-Za-z.+_-]*)\s*$")

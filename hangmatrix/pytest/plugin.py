@@ -63,7 +63,7 @@ def pytest_configure(config):
     from ..checks import baseline
     from ..model import cases, configs, matrix
     from ..model import settings as model_settings
-    from ..run import contain, runner
+    from ..run import runner
 
     config.addinivalue_line("markers", "hangmatrix: a cell of the hangmatrix matrix (pytest --hangmatrix)")
     bad_input = (
@@ -73,7 +73,6 @@ def pytest_configure(config):
         configs.ConfigError,
         runner.PlanError,
         matrix.MatrixError,
-        contain.SizeError,
         baseline.BaselineError,
     )
     try:

@@ -9,10 +9,10 @@ from typing import Optional
 
 import pytest
 
+from ..model import matrix as matrix_mod
 from ..model.settings import DEFAULT_RECORDS, DEFAULT_TIMEOUT
 from ..model.text import listed as _list
 
-DEFAULT_MATRIX = "default"
 # The expectation when the project has no expectations.toml: a cell passes unless it hangs or fails
 # (an `unsupported` cell passes the check and is then reported as skipped, never as passed).
 DEFAULT_EXPECTATION = (
@@ -58,7 +58,7 @@ class SettingsError(Exception):
 @dataclass(frozen=True)
 class Settings:
     active: bool
-    matrix: str = DEFAULT_MATRIX
+    matrix: str = matrix_mod.DEFAULT_NAME
     matrix_file: Optional[str] = None  # None: looked up as `hangmatrix run --matrix` does (./matrix.toml, built-in)
     source: str = ""  # the file the collected matrix comes from: the cells' node ids hang on it
     cases: tuple = ()
@@ -125,10 +125,8 @@ def matrix_source(explicit, name):
     pyproject.toml with [tool.hangmatrix]; else the built-in matrices."""
     import tomllib
 
-    from ..model import matrix
-
     if explicit:
-        return os.path.abspath(explicit), matrix.load_matrix(os.path.abspath(explicit), name).path
+        return os.path.abspath(explicit), matrix_mod.load_matrix(os.path.abspath(explicit), name).path
     if not os.path.exists("matrix.toml") and os.path.exists("pyproject.toml"):
         try:
             with open("pyproject.toml", "rb") as f:
@@ -137,8 +135,8 @@ def matrix_source(explicit, name):
             raise SettingsError("pyproject.toml: %s" % exc) from None
         if has:
             path = os.path.abspath("pyproject.toml")
-            return path, matrix.load_matrix(path, name).path
-    return None, os.path.abspath(matrix.load_matrix(None, name).path)
+            return path, matrix_mod.load_matrix(path, name).path
+    return None, os.path.abspath(matrix_mod.load_matrix(None, name).path)
 
 
 def resolve(config):
@@ -147,22 +145,18 @@ def resolve(config):
     from ..checks import baseline
     from ..model import packaged, requirements
     from ..model import settings as model_settings
-    from ..run import contain, runner
+    from ..run import runner
 
     active = bool(config.getoption("hangmatrix") or config.getini("hangmatrix"))
     lists = {
         name: tuple(_list(_value(config, name) or [])) for name, _, _ in LISTS if name not in ("requires", "writable")
     }
-    name = _value(config, "matrix") or DEFAULT_MATRIX
+    name = _value(config, "matrix") or matrix_mod.DEFAULT_NAME
     matrix_file, source = matrix_source(_value(config, "file"), name) if active else (None, "")
     expectations = _value(config, "expectations")
     if not expectations:
         found = baseline.default_path()  # the project's own file, if it has one
         expectations = None if found == packaged.baseline_path() else found
-    detect = _value(config, "detect") or "on"
-    if detect not in ("on", "off"):
-        raise SettingsError("--hangmatrix-detect: %r is not on or off" % detect)
-    memory = _value(config, "memory")
     jobs = _number(config, "jobs", int, 1)
     return Settings(
         active=active,
@@ -177,8 +171,8 @@ def resolve(config):
         requires=tuple(r for v in _value(config, "requires") or [] for r in requirements.split(v)),
         requires_newest=bool(config.getoption("hangmatrix_requires_newest")),
         timeout=_number(config, "timeout", float, 0.1) or DEFAULT_TIMEOUT,
-        detect=detect == "on",
-        memory=contain.parse_size(memory) if memory else None,
+        detect=model_settings.detect(_value(config, "detect") or "on", "--hangmatrix-detect"),
+        memory=model_settings.memory(_value(config, "memory"), "--hangmatrix-memory"),
         writable=tuple(model_settings.writable(_list(_value(config, "writable") or []), "--hangmatrix-writable")),
         jobs=jobs or runner.default_jobs(),
         repeat=_number(config, "repeat", int, 1) or 1,

@@ -61,18 +61,6 @@ def default_memory(jobs):
     return memory_total() // max(1, jobs)
 
 
-class SizeError(ValueError):
-    """A memory size that cannot be read; one line."""
-
-
-def parse_size(text):
-    """'2G', '512M', '2GiB', '1.5g' or bytes -> bytes; SizeError with one line otherwise."""
-    m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", str(text), re.I)
-    if not m or float(m.group(1)) <= 0:
-        raise SizeError("--memory wants a size like 2G, 512M or 2GiB, not %r" % (text,))
-    return int(float(m.group(1)) * 1024 ** "bkmgt".index((m.group(2) or "b").lower()))
-
-
 def human(size):
     for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
         if size >= 1 << shift:

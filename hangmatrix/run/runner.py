@@ -215,7 +215,7 @@ def plan(
     except syscalls.UnsupportedMachine as exc:
         raise PlanError(str(exc)) from None
     if matrix or matrix_file:
-        m = matrix_mod.load_matrix(matrix_file, matrix or "default")
+        m = matrix_mod.load_matrix(matrix_file, matrix or matrix_mod.DEFAULT_NAME)
         if note:
             note(matrix_mod.describe(m))
     else:
@@ -317,7 +317,7 @@ def _decided_before_launch(item):
         return "error", case.problem
     if not case.supports(interp.version):
         return "unsupported", "%s needs Python %s" % (case.name, case.python)
-    if item["start"] in ("spawn", "forkserver") and interp.version.startswith("2."):
+    if item["start"] in ("spawn", "forkserver") and interp.python2:
         return "unsupported", "Python %s has no %s start method (fork only)" % (interp.version, item["start"])
     return None
 

@@ -25,7 +25,7 @@ import tempfile
 import time
 
 from ..envs import deps
-from ..model import configs, settings, verdicts
+from ..model import configs, settings, verdicts, versions
 from ..observe import diagnosis, schedule, stacks, verdict, wakers, watch
 from ..store import compact
 from . import cellside, contain, records
@@ -518,7 +518,7 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
                 pids,
                 cell.paths["stacks"],
                 cell.paths["greenlets"],
-                faulthandler=not spec.provenance.python.startswith("2."),
+                faulthandler=not versions.python2(spec.provenance.python),
             )
     if result == "ended":
         left = [{"pid": p["pid"], "role": p["role"]} for p in diag.get("processes", []) if p["pid"] != cell.proc.pid]
