@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
-from . import versions
+from . import verdicts, versions
 
 SCHEMA = 2
 KEEP_FULL, KEEP_COMPACT = "full", "compact"
@@ -123,6 +123,26 @@ class Record:
     def python_short(self) -> str:
         """X.Y of the record's Python (`3.11` of `3.11.7`)."""
         return _short(self.python, self.provenance)
+
+    @property
+    def hangs(self) -> bool:
+        """The program stopped making progress: proven (deadlock, stall) or unfinished at the timeout."""
+        return self.verdict in verdicts.HANG
+
+    @property
+    def failed(self) -> bool:
+        """The program ended badly (error, crash)."""
+        return self.verdict in verdicts.FAIL
+
+    @property
+    def works(self) -> bool:
+        """It ended well, or an endless case was seen making progress."""
+        return self.verdict in verdicts.WORKS
+
+    @property
+    def untested(self) -> bool:
+        """The combination did not run (unsupported, env-error): it says nothing about gevent."""
+        return self.verdict in verdicts.UNTESTED
 
     @property
     def compact(self) -> bool:
