@@ -82,7 +82,7 @@ def test_diff_of_two_gevent_releases_lists_the_new_hang_with_both_signatures(tmp
     block = out.split("new hangs (1):")[1]
     assert "seed_terminating thread_false fork py%s [gevent %s → %s]: ok → deadlock" % (PY, BEFORE, AFTER) in block
     a_sig, b_sig = [line.strip() for line in block.splitlines()[2:4]]
-    assert a_sig.endswith("(no signature)") and b_sig.split(": ", 1)[1].startswith("parent blocked in")
+    assert a_sig.endswith("(no signature)") and "parent blocked in" in b_sig.split(": ", 1)[1]
     assert "1 changed, 2 unchanged" in out
     code, out, _ = hangmatrix("diff", "--json", paths[BEFORE], paths[AFTER])
     result = json.loads(out)

@@ -540,3 +540,54 @@ def _report_shm_names():
 
 
 _report_shm_names()
+
+
+# ---------------------------------------------------------------- the threads a fork leaves behind
+
+_threads_at_fork = []  # in the parent, between its fork's before and after hooks
+
+
+def _before_fork():
+    """In a forking process with other native threads: their names (a lock one of them holds is copied
+    locked into the child, where no thread can release it). One listdir of /proc when it has none."""
+    del _threads_at_fork[:]
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        return
+    if len(tids) < 2:
+        return
+    others = [t for t in tids if t != _gettid()]
+    threading = sys.modules.get("threading")
+    named = {}
+    if threading is not None:
+        for t in list(getattr(threading, "_active", {}).values()):
+            native = getattr(t, "native_id", None)
+            if native in others:
+                target = getattr(getattr(t, "_target", None), "__name__", None)
+                named[native] = "%s (%s)" % (t.name, target) if target and target not in t.name else t.name
+    _threads_at_fork.extend(named.get(t, "thread %d" % t) for t in others)
+
+
+def _gettid():
+    """The calling thread's kernel id (`/proc/thread-self` links to PID/task/TID; a patched threading's
+    get_native_id may name a greenlet instead)."""
+    try:
+        return int(os.readlink("/proc/thread-self").rsplit("/", 1)[-1])
+    except (OSError, ValueError):
+        return os.getpid()
+
+
+def _after_fork_in_child():
+    if _threads_at_fork:
+        emit("fork", ppid=os.getppid(), threads=list(_threads_at_fork))
+        del _threads_at_fork[:]
+
+
+def _after_fork_in_parent():
+    del _threads_at_fork[:]
+
+
+if _spec and hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child,
+                        after_in_parent=_after_fork_in_parent)

@@ -26,7 +26,7 @@ import time
 
 from ..envs import deps
 from ..model import configs, settings, verdicts
-from ..observe import diagnosis, schedule, stacks, verdict, wakers, watch
+from ..observe import cause, diagnosis, schedule, stacks, verdict, wakers, watch
 from ..store import compact
 from . import cellside, contain, records
 
@@ -532,6 +532,9 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
         name, sig = "running", ""
     else:
         name, sig = result, verdict.signature(result, diag, proof, stderr)
+    if name in verdicts.PROVEN_HANG and diag.get("processes"):  # why it hangs: named once, after the proof
+        fields["cause"] = cause.name(diag, cell.events, name, functools.partial(_source_line, cell))
+        sig = cause.lead(fields["cause"], sig)
     if unapplied and result not in (
         "ended",
         "interrupted",
@@ -556,6 +559,13 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
 
 AWAKE_RELOOKS = 5  # looks again, AWAKE_RELOOK_S apart, while a thread that matters is caught awake
 AWAKE_RELOOK_S = 0.05
+
+
+def _source_line(cell, path, line):
+    """A line of a program's file as the cell saw it (inside the chroot of a Debian-root interpreter)."""
+    import linecache
+
+    return linecache.getline(cell.root + path if cell.root else path, line)
 
 
 def _look_while_awake(cell, diag, threads):
@@ -640,6 +650,7 @@ def _event_summary(events):
             "unsupported",
             "process",
             "uncaught",
+            "fork",
         ):
             keep.append({k: v for k, v in e.items() if k != "t"})
     return {"counts": counts, "notable": keep[:40]}

@@ -1,0 +1,136 @@
+"""The Python stacks and greenlets a hang's record holds (observe/stacks.py takes them as text: faulthandler's
+dump and gevent's `format_run_info`), read back as frames: which greenlet of a thread was running when
+it was asked (the one the dump's own handler ran on), each greenlet's parent and stack, and the program's
+own frame in a stack. What observe/waitfor.py builds its gevent edges from.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+FRAME = re.compile(r'File "([^"]+)", line (\d+),? in (\S+)')
+THREAD_TARGET = re.compile(r"<Thread\(([^,()]+)(?: \(([\w.<>]+)\))?, ")
+GREENLET_NAME = re.compile(r'^<(?:Greenlet|\w*Greenlet\w*) "([^"]+)"')
+# Frames no program owns: the interpreter's library (site-packages under it too), installed packages, the
+# injected code, and the interpreter's frozen modules.
+NOT_THE_PROGRAM = re.compile(
+    r"/lib/python\d(\.\d+)?/|/site-packages/|/dist-packages/|/hangmatrix/inject/|^<frozen |^<string>"
+)
+DUMP_HANDLER = "_dump_greenlets"  # the injected SIGUSR2 handler: the greenlet it ran on was the current one
+
+Frame = Tuple[str, int, str]  # file, line, function
+
+
+@dataclass
+class Greenlet:
+    """One greenlet of a gevent dump: its repr, its parent's, its stack (oldest first) and where it was
+    spawned."""
+
+    title: str
+    parent: str = ""
+    running: List[Frame] = field(default_factory=list)
+    spawned: List[Frame] = field(default_factory=list)
+    thread_group: int = 0  # greenlets of one thread share a group (gevent's "Thread boundary")
+
+    @property
+    def hub(self) -> bool:
+        return self.title.startswith("<Hub")
+
+    @property
+    def main(self) -> bool:
+        return self.title.startswith("<greenlet.greenlet") and self.title.rstrip(">").endswith(" main")
+
+    @property
+    def current(self) -> bool:
+        """Whether it was running when the dump was asked for (the handler ran on it)."""
+        return any(fn == DUMP_HANDLER for _, _, fn in self.running)
+
+    @property
+    def stack(self) -> List[Frame]:
+        """Its stack without the dump's own frames."""
+        frames = list(self.running)
+        for i, (_, _, fn) in enumerate(frames):
+            if fn == DUMP_HANDLER:
+                return frames[:i]
+        return frames
+
+    @property
+    def name(self) -> str:
+        """`Thread-3 (_handle_results)` for a patched thread's greenlet, `Greenlet-2`, `main`, `hub`."""
+        if self.hub:
+            return "hub"
+        if self.main:
+            return "main greenlet"
+        m = THREAD_TARGET.search(self.title)
+        if m:
+            return "%s (%s)" % (m.group(1), m.group(2)) if m.group(2) else m.group(1)
+        m = GREENLET_NAME.match(self.title)
+        return m.group(1) if m else self.title[:60]
+
+    @property
+    def target(self) -> str:
+        """The function a patched thread's greenlet runs (`_handle_results`), else ''."""
+        m = THREAD_TARGET.search(self.title)
+        return m.group(2) or "" if m else ""
+
+
+def greenlets(text: str) -> List[Greenlet]:
+    """Every greenlet of a `format_run_info` dump ([] for any other text)."""
+    found: List[Greenlet] = []
+    if "* Greenlets" not in text:
+        return found
+    section, group, current = None, 0, None
+    for raw in text.split("* Greenlets", 1)[1].splitlines():
+        line = raw.lstrip(" :|+-")
+        if raw.startswith("---- Thread boundary"):
+            group += 1
+            continue
+        if line.startswith("<") and not raw.lstrip(" :").startswith("Parent"):
+            current = Greenlet(line.strip(), thread_group=group)
+            found.append(current)
+            section = None
+            continue
+        if current is None:
+            continue
+        if line.startswith("Parent:"):
+            current.parent = line[len("Parent:") :].strip()
+        elif line.startswith("Running:"):
+            section = current.running
+        elif line.startswith("Spawned at:"):
+            section = current.spawned
+        elif line.startswith(("Spawning parent", "Spawn Tree Locals", "Greenlet Locals")):
+            section = None
+        else:
+            m = FRAME.search(line)
+            if m and section is not None:
+                section.append((m.group(1), int(m.group(2)), m.group(3)))
+    return found
+
+
+def main_thread_frames(text: str) -> List[Frame]:
+    """The stack (oldest first) of the thread faulthandler (or the Python 2.7 dump) calls current: the
+    main thread, which the signal was sent to."""
+    blocks = re.split(r"^(?=(?:Current thread|Thread) 0x)", text, flags=re.M)
+    for block in blocks:
+        if block.startswith("Current thread"):
+            return [(f, int(n), fn) for f, n, fn in FRAME.findall(block)][::-1]
+    if blocks and "(most recent call first)" not in text:  # 2.7's traceback dump: oldest first already
+        return [(f, int(n), fn) for f, n, fn in FRAME.findall(blocks[-1])]
+    return []
+
+
+def own_frame(frames: List[Frame]) -> Optional[Frame]:
+    """The innermost frame of the program itself (outside the standard library, site-packages and
+    hangmatrix), or None."""
+    for frame in reversed(frames):
+        if not NOT_THE_PROGRAM.search(frame[0]):
+            return frame
+    return None
+
+
+def innermost(frames: List[Frame], skip=NOT_THE_PROGRAM) -> Optional[Frame]:
+    """The innermost frame that is not in a file `skip` matches, else the innermost one."""
+    for frame in reversed(frames):
+        if not skip.search(frame[0]):
+            return frame
+    return frames[-1] if frames else None

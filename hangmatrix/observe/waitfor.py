@@ -1,0 +1,217 @@
+"""The wait-for graph of a proven hang, from what its diagnosis already holds: nodes are processes, threads
+and greenlets; an edge says its waiter waits for another node, on what (a pipe, a lock, a child's exit, a
+hub) and from which observation. Built once a deadlock or stall is proven (observe/cause.py names the
+cause from it), never while watching: it reads only the record's data, nothing of /proc.
+
+The gevent edge: a thread whose current greenlet is not its hub, blocked in a call that does not yield,
+stops its hub; every other greenlet of that thread waits for the hub, and the hub for that call.
+"""
+
+from typing import Dict, List, Optional
+
+from ..model.cause import Edge, Graph
+from . import pystacks
+
+GONE = "gone:"  # node ids of threads a fork did not copy: parties that can never act
+HUB_LOOP_CALLS = ("epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "select", "pselect6", "ppoll")
+
+
+def process_node(pid) -> str:
+    return "p%d" % pid
+
+
+def thread_node(pid, tid) -> str:
+    return "p%d/t%d" % (pid, tid)
+
+
+def greenlet_node(pid, tid, name) -> str:
+    return "p%d/t%d/%s" % (pid, tid, name)
+
+
+def call_name(call: str) -> str:
+    return call.split("(", 1)[0] + "()"
+
+
+def main_thread(proc: dict) -> Optional[dict]:
+    return next((t for t in proc["threads"] if t["tid"] == proc["pid"]), None)
+
+
+def hub_blocked(proc: dict, diag: dict) -> Optional[tuple]:
+    """(greenlets of the main thread, the current one, the hub) when the main thread's current greenlet is
+    not its hub and the thread is blocked in an untimed call that does not yield (not the hub's own loop
+    wait): gevent's hub cannot run. None otherwise, or when no greenlet dump shows it."""
+    thread = main_thread(proc)
+    if thread is None or thread.get("wait") != "untimed" or thread["syscall"] in HUB_LOOP_CALLS:
+        return None
+    found = pystacks.greenlets((diag.get("greenlets") or {}).get(str(proc["pid"]), ""))
+    current = next((g for g in found if g.current), None)
+    if current is None or current.hub:
+        return None
+    group = [g for g in found if g.thread_group == current.thread_group]
+    hub = next((g for g in group if g.hub), None)
+    if hub is None:
+        return None
+    return group, current, hub
+
+
+def build(diag: dict, forks: Optional[Dict[int, List[str]]] = None) -> Graph:
+    """The wait-for graph of a diagnosis (diagnosis.diagnose's, with stacks and greenlets). forks: {child
+    pid: the names of the other threads its parent had when it forked} (the cell's `fork` events)."""
+    procs = diag.get("processes") or []
+    nodes: Dict[str, str] = {}
+    edges: List[Edge] = []
+    children: Dict[int, List[int]] = {}
+    for p in procs:
+        children.setdefault(p["ppid"], []).append(p["pid"])
+    for p in procs:
+        pid = p["pid"]
+        nodes[process_node(pid)] = "%s %d" % (p["role"], pid)
+        for t in p["threads"]:
+            node = thread_node(pid, t["tid"])
+            nodes[node] = "%s %d thread %d in %s" % (p["role"], pid, t["tid"], call_name(t["call"]))
+            edges.append(Edge(process_node(pid), node, "its thread", "a process acts only through its threads"))
+            if t["tid"] == pid and (forks or {}).get(pid):
+                edges.extend(_inherited_lock_edges(node, t, p, forks[pid], nodes))  # type: ignore[index]
+            edges.extend(_thread_edges(node, t, p, procs, children))
+        blocked = hub_blocked(p, diag)
+        if blocked:
+            edges.extend(_gevent_edges(p, blocked, nodes))
+    return Graph(nodes, tuple(edges))
+
+
+def _thread_edges(node, t, proc, procs, children) -> List[Edge]:
+    pid = proc["pid"]
+    roles = {p["pid"]: p["role"] for p in procs}
+    out = []
+    pipe = t.get("pipe")
+    if pipe:
+        for h in sorted(pipe["holders"], key=lambda h: h["pid"] == pid):  # the others first, itself last
+            who = "itself" if h["pid"] == pid else "%s %d" % (h["role"], h["pid"])
+            out.append(
+                Edge(
+                    node,
+                    process_node(h["pid"]),
+                    pipe["target"],
+                    "%s(fd %d) holds its %s end; blocked in %s"
+                    % (who, h["fd"], pipe["other_end"], call_name(h["blocked_in"])),
+                )
+            )
+        return out
+    if t["syscall"] in ("wait4", "waitid"):
+        for kid in children.get(pid, []):
+            out.append(Edge(node, process_node(kid), "the exit of %s %d" % (roles[kid], kid), t["call"]))
+        return out
+    wake = t.get("wake") or {}
+    on = ", ".join(wake.get("on") or []) or t["call"]
+    for other in wake.get("inside") or []:
+        if other in roles:
+            out.append(Edge(node, process_node(other), on, "%s; %s %d could end it" % (t["call"], roles[other], other)))
+    return out
+
+
+def _inherited_lock_edges(node, t, proc, threads, nodes) -> List[Edge]:
+    """A lone thread's untimed lock wait that only its own process could end, in a child forked while its
+    parent had other threads: it waits for those threads, which the fork did not copy."""
+    wake = t.get("wake") or {}
+    if (
+        len(proc["threads"]) != 1
+        or t["syscall"] != "futex"
+        or t.get("wait") != "untimed"
+        or (wake.get("inside") or [proc["pid"]]) != [proc["pid"]]
+    ):
+        return []
+    gone = GONE + "p%d" % proc["pid"]
+    nodes[gone] = "%s's thread(s) at the fork, not copied into %s %d" % (
+        "parent %d" % proc["ppid"],
+        proc["role"],
+        proc["pid"],
+    )
+    return [
+        Edge(
+            node,
+            gone,
+            ", ".join(wake.get("on") or ["a lock of the process"]),
+            "%s, the child's only thread; at the fork its parent had other threads: %s"
+            % (t["call"], ", ".join(threads)),
+        )
+    ]
+
+
+def _gevent_edges(proc, blocked, nodes) -> List[Edge]:
+    pid = proc["pid"]
+    thread = main_thread(proc)
+    assert thread is not None  # hub_blocked found it
+    group, current, hub = blocked
+    out = []
+    tnode = thread_node(pid, pid)
+    hub_node = greenlet_node(pid, pid, "hub")
+    nodes[hub_node] = "hub of %s %d" % (proc["role"], pid)
+    cur_node = greenlet_node(pid, pid, current.name)
+    nodes[cur_node] = "%s %d greenlet %s" % (proc["role"], pid, current.name)
+    out.append(
+        Edge(
+            hub_node,
+            cur_node,
+            "the thread",
+            "the thread is inside %s, made by greenlet %s (the one running when asked), a call that does not "
+            "yield to the hub" % (thread["call"], current.name),
+        )
+    )
+    out.append(Edge(cur_node, tnode, thread["call"], "its blocked call (/proc syscall)"))
+    for g in group:
+        if g is current or g.hub:
+            continue
+        node = greenlet_node(pid, pid, g.name)
+        nodes[node] = "%s %d greenlet %s" % (proc["role"], pid, g.name)
+        at = pystacks.innermost(g.stack)
+        out.append(
+            Edge(
+                node,
+                hub_node,
+                "the hub",
+                "suspended%s; only the hub switches to it" % (" at %s:%d %s" % _short(at) if at else ""),
+            )
+        )
+    return out
+
+
+def _short(frame):
+    return frame[0].rsplit("/", 1)[-1], frame[1], frame[2]
+
+
+def start_node(proc: dict, diag: dict) -> str:
+    """Where the main flow of a process waits: its main greenlet when its hub is blocked, else its main
+    thread."""
+    blocked = hub_blocked(proc, diag)
+    if blocked:
+        group, current, _ = blocked
+        main = next((g for g in group if g.main), current)
+        return greenlet_node(proc["pid"], proc["pid"], main.name)
+    return thread_node(proc["pid"], proc["pid"])
+
+
+def path_to_cycle(graph: Graph, start: str) -> List[Edge]:
+    """The edges from start, depth first, to the first node met again on the way (a cycle), else the longest
+    way to a node that waits for nothing; [] when start has no edge. A node explored once is not again."""
+    by_waiter: Dict[str, List[Edge]] = {}
+    for e in graph.edges:
+        by_waiter.setdefault(e.waiter, []).append(e)
+    done: set = set()
+    longest: List[Edge] = []
+
+    def walk(node, path, on_path):
+        nonlocal longest
+        if node in done:
+            return None
+        for e in by_waiter.get(node, []):
+            if e.waits_for in on_path or e.waits_for.startswith(GONE):
+                return path + [e]  # a cycle, or a party that can never act: the chain's end
+            found = walk(e.waits_for, path + [e], on_path | {e.waits_for})
+            if found:
+                return found
+        done.add(node)
+        if not by_waiter.get(node) and len(path) > len(longest):
+            longest = path
+        return None
+
+    return walk(start, [], {start}) or longest

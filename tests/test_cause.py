@@ -1,0 +1,95 @@
+"""Why a hang hangs: the cause named from a hang's wait-for graph (observe/waitfor.py, observe/cause.py), on
+records of real runs (tests/data/cause-*.json: diagnosis with stacks and greenlets, and the cell's fork
+events, as the supervisor had them) and on real cells; the record's `cause` field and its JSON form."""
+
+import json
+import os
+
+import pytest
+
+from hangmatrix.model.cause import KINDS, Cause
+from hangmatrix.model.record import Record
+from hangmatrix.observe import cause, waitfor
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+BUILT_IN = os.path.join(os.path.dirname(__file__), "..", "cases")
+
+
+def recorded(name):
+    with open(os.path.join(DATA, "cause-%s.json" % name), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def source_of(path, line):
+    """The line as the cell saw it; the recorded paths are the machine's that ran it: the case by name here."""
+    with open(os.path.join(BUILT_IN, os.path.basename(path)), encoding="utf-8") as f:
+        return f.read().splitlines()[line - 1]
+
+
+def test_the_seed_under_patch_all_is_a_blocked_hub():
+    """The post's own explanation: the result handler is a greenlet whose real read() blocks the hub, so the
+    task handler never runs and the workers wait for tasks forever."""
+    rec = recorded("seed_original-patch_all-fork")
+    found = cause.name(rec["diagnosis"], rec["events_fork"], rec["verdict"], source_of)
+    assert found.kind == "hub-blocked", found.text
+    assert found.where is not None and found.where.file.endswith("/seed_original.py")
+    assert (found.where.line, found.where.function) == (28, "<module>")  # the Pool(...) call, not pool.py
+    assert "result handler" in found.text and "blocks the hub" in found.text and "4 pool workers" in found.text
+    assert "task handler" in found.text
+    on = [e.on for e in found.chain]
+    assert on[0] == "the hub" and any(o.startswith("read(fd=") for o in on)
+    assert found.chain[-1].waits_for in {e.waiter for e in found.chain}  # it ends in a cycle
+
+
+def test_a_lock_held_at_fork_is_named_from_the_fork_event():
+    rec = recorded("fork_with_threads-none-fork")
+    assert rec["events_fork"] and rec["events_fork"][0]["threads"] == ["Thread-1 (hold_lock)"]
+    found = cause.name(rec["diagnosis"], rec["events_fork"], rec["verdict"], source_of)
+    assert found.kind == "lock-inherited-at-fork", found.text
+    assert (found.where.line, found.where.function) == (31, "<module>")  # the parent's os.waitpid
+    assert "`lock`" in found.text and "Thread-1 (hold_lock)" in found.text
+    parent = rec["diagnosis"]["processes"][0]["pid"]
+    assert found.chain[0].waiter == waitfor.thread_node(parent, parent) and "wait4" in found.chain[0].evidence
+    assert found.chain[-1].waits_for.startswith(waitfor.GONE)  # a party that can never act
+
+
+def test_without_the_fork_event_a_lone_lock_wait_is_no_inherited_lock():
+    """The evidence is the fork event: a child's own lock wait alone may be its own double acquire."""
+    rec = recorded("fork_with_threads-none-fork")
+    found = cause.name(rec["diagnosis"], [], rec["verdict"], source_of)
+    assert found.kind == "unknown" and found.chain
+
+
+def test_every_kind_named_is_in_the_vocabulary_and_the_signature_leads_with_it():
+    rec = recorded("seed_original-patch_all-fork")
+    found = cause.name(rec["diagnosis"], [], rec["verdict"], source_of)
+    assert found.kind in KINDS
+    assert rec["signature"].startswith("hub-blocked at seed_original.py:28 (<module>): parent blocked in read()")
+    assert cause.lead(found, "x") == found.headline + ": x"
+
+
+def test_the_cause_field_reads_and_writes_back_and_old_records_have_none():
+    rec = recorded("seed_original-patch_all-fork")
+    found = cause.name(rec["diagnosis"], [], rec["verdict"], source_of)
+    base = {"case": "c", "config": "none", "start": "fork", "python": "3.11.7", "gevent": "26.9.0"}
+    typed = Record.from_json(dict(base, verdict="deadlock", cause=found.as_json(), schema=2))
+    assert typed.cause == found and isinstance(typed.cause, Cause)
+    back = typed.to_json()
+    assert back["cause"] == found.as_json() and Record.from_json(json.loads(json.dumps(back))) == typed
+    assert Record.from_json(dict(base, verdict="ok")).cause is None
+    assert "cause" not in Record.from_json(dict(base, verdict="ok")).to_json()
+    with pytest.raises(ValueError, match="not a cause"):
+        Record.from_json(dict(base, verdict="deadlock", cause={"text": "no kind"}))
+
+
+def test_a_real_lock_inherited_at_fork(run_one):
+    """cases/fork_with_threads.py unpatched: the parent forks while its other thread holds a threading.Lock;
+    the child takes it. Before causes its signature was only "parent blocked in wait4()"."""
+    rec = run_one("fork_with_threads", "none", "fork")
+    assert rec["verdict"] == "deadlock", rec["signature"]
+    found = Cause.from_json(rec["cause"])
+    assert found.kind == "lock-inherited-at-fork", found.text
+    head = "lock-inherited-at-fork at fork_with_threads.py:31 (<module>): parent blocked in"
+    assert rec["signature"].startswith(head)
+    assert "wait4" in found.chain[0].evidence and found.chain[-1].waits_for.startswith(waitfor.GONE)
+    assert "`lock`" in found.text
