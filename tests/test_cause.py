@@ -93,3 +93,18 @@ def test_a_real_lock_inherited_at_fork(run_one):
     assert rec["signature"].startswith(head)
     assert "wait4" in found.chain[0].evidence and found.chain[-1].waits_for.startswith(waitfor.GONE)
     assert "`lock`" in found.text
+
+
+def test_show_prints_why_first_and_the_graph_as_dot():
+    from hangmatrix.report import show, waitgraph
+
+    rec = recorded("seed_original-patch_all-fork")
+    found = cause.name(rec["diagnosis"], [], rec["verdict"], source_of)
+    base = {"case": "seed_original", "config": "patch_all", "start": "fork", "python": "3.11.7", "gevent": "26.9.0"}
+    typed = Record.from_json(dict(base, verdict="deadlock", signature=rec["signature"], cause=found.as_json()))
+    lines = show.render(typed).splitlines()
+    assert lines[1] == "why: hub-blocked at seed_original.py:28 (<module>)" and "result handler" in lines[2]
+    assert lines.index("  " + rec["signature"]) > 2 + len(found.chain)  # the why, then what it rests on
+    graph = waitgraph.dot(found, typed.id)
+    assert graph.startswith("digraph waitfor {") and graph.endswith("}")
+    assert graph.count("style=bold") == len(found.chain) and graph.count(" -> ") == len(found.graph.edges)

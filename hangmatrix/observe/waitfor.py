@@ -162,7 +162,7 @@ def _gevent_edges(proc, blocked, nodes) -> List[Edge]:
         if g is current or g.hub:
             continue
         node = greenlet_node(pid, pid, g.name)
-        nodes[node] = "%s %d greenlet %s" % (proc["role"], pid, g.name)
+        nodes[node] = "%s %d %s" % (proc["role"], pid, g.name if g.main else "greenlet " + g.name)
         at = pystacks.innermost(g.stack)
         out.append(
             Edge(
