@@ -3,10 +3,12 @@ records of real runs (tests/data/cause-*.json: diagnosis with stacks and greenle
 events, as the supervisor had them) and on real cells; the record's `cause` field and its JSON form."""
 
 import json
+import linecache
 import os
 
 import pytest
 
+from hangmatrix.model import packaged
 from hangmatrix.model.cause import KINDS, Cause
 from hangmatrix.model.record import Record
 from hangmatrix.observe import cause, waitfor
@@ -21,9 +23,13 @@ def recorded(name):
 
 
 def source_of(path, line):
-    """The line as the cell saw it; the recorded paths are the machine's that ran it: the case by name here."""
-    with open(os.path.join(BUILT_IN, os.path.basename(path)), encoding="utf-8") as f:
-        return f.read().splitlines()[line - 1]
+    """The line as the cell saw it: the recorded paths are those of the machine that ran it, so a case is read
+    by its name here, and the interpreter's library where the run found it."""
+    base = os.path.basename(path)
+    for folder in (BUILT_IN, packaged.public_cases_dir()):
+        if os.path.exists(os.path.join(folder, base)):
+            path = os.path.join(folder, base)
+    return linecache.getline(path, line)
 
 
 def test_the_seed_under_patch_all_is_a_blocked_hub():
@@ -51,6 +57,23 @@ def test_a_lock_held_at_fork_is_named_from_the_fork_event():
     parent = rec["diagnosis"]["processes"][0]["pid"]
     assert found.chain[0].waiter == waitfor.thread_node(parent, parent) and "wait4" in found.chain[0].evidence
     assert found.chain[-1].waits_for.startswith(waitfor.GONE)  # a party that can never act
+
+
+def test_gevent_1865_the_native_lock_held_across_a_switch():
+    """PR #2191 (merged by the maintainer): Executor.submit holds _global_shutdown_lock across Thread.start(),
+    so a worker greenlet that forks runs the at-fork hook that takes it while another greenlet holds it."""
+    rec = recorded("public_gevent_1865-py3.12-gevent24.2.1")
+    found = cause.name(rec["diagnosis"], [], rec["verdict"], source_of)
+    assert found.kind == "lock-held-across-switch", found.text
+    assert found.where.file.endswith("public_gevent_1865_fork_in_executor_worker.py") and found.where.line == 19
+    assert "`concurrent.futures.thread._global_shutdown_lock`" in found.text and "as it forks" in found.text
+    assert "the main greenlet" in found.text and "in submit" in found.text
+    assert [e.on for e in found.chain][-2:] == [
+        "native lock concurrent.futures.thread._global_shutdown_lock",
+        "its holder",
+    ]
+    assert found.chain[-1].waits_for == found.chain[0].waiter  # the main greenlet: a cycle through the hub
+    assert cause.name(rec["diagnosis"], [], rec["verdict"]).kind == "hub-blocked"  # without the sources: no holder
 
 
 def test_without_the_fork_event_a_lone_lock_wait_is_no_inherited_lock():

@@ -362,7 +362,34 @@ def _dump_greenlets(signum, frame):
             text = _greenlet_stacks()
     except Exception as exc:  # the dump must never raise into the case
         text = "greenlet dump failed: %r" % (exc,)
+    locked = _locked_native_locks()
+    if locked:
+        text += "\n%s %s" % (LOCKED_LINE, ", ".join(locked))
     _write_block("greenlets", text)
+
+
+LOCKED_LINE = "Locked native locks:"  # hangmatrix.observe.pystacks reads this line of the greenlets block
+
+
+def _locked_native_locks():
+    """`module.name` of every module-level native lock (`_thread` lock or RLock, not gevent's) that is locked
+    now: a lock held by a greenlet that switched away, or copied locked at a fork, blocks its whole thread.
+    Read only when the supervisor asks, after a hang is proven."""
+    found = []
+    try:
+        for modname, module in list(sys.modules.items()):
+            names = getattr(module, "__dict__", None)
+            if not isinstance(names, dict):
+                continue
+            for name, value in list(names.items()):
+                kind = type(value)
+                if kind.__name__ not in ("lock", "RLock") or kind.__module__ not in ("_thread", "thread"):
+                    continue
+                if repr(value).startswith("<locked") and "%s.%s" % (modname, name) not in found:
+                    found.append("%s.%s" % (modname, name))
+    except Exception:  # the dump must never raise into the case
+        pass
+    return found[:20]
 
 
 def _write_block(label, text):

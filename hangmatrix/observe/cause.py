@@ -29,15 +29,16 @@ def name(diag: dict, events: List[dict], verdict: str, source: Optional[SourceLi
     the cell's events (a `fork` event is the evidence of a lock inherited at fork)."""
     procs = diag.get("processes") or []
     forks = {e["pid"]: e.get("threads") or [] for e in events if e.get("ev") == "fork"}
-    graph = waitfor.build(diag, forks)
+    source = source or _no_source
+    graph = waitfor.build(diag, forks, source)
     if not procs:
         return Cause(UNKNOWN, "no process was left to look at", graph=graph)
     root = procs[0]
     start = waitfor.start_node(root, diag)
     chain = waitfor.path_to_cycle(graph, start)
     where = _where(root, diag)
-    for rule in (_hub_blocked, _lock_inherited_at_fork, _own_writer, _pipe_cycle, _outside):
-        found = rule(procs, diag, graph, chain, forks, source or _no_source)
+    for rule in (_lock_held_across_switch, _hub_blocked, _lock_inherited_at_fork, _own_writer, _pipe_cycle, _outside):
+        found = rule(procs, diag, graph, chain, forks, source)
         if found:
             kind, text = found
             return Cause(kind, text, where, tuple(chain), graph)
@@ -83,7 +84,7 @@ def _greenlet_words(g: pystacks.Greenlet) -> str:
         return "the main greenlet" + (" (at %s:%d)" % (at[0].rsplit("/", 1)[-1], at[1]) if at else "")
     if g.target in KNOWN:
         return "%s (%s)" % (KNOWN[g.target], g.target)
-    return "the greenlet %s" % g.name
+    return "the %s %s" % ("thread" if g.thread_greenlet else "greenlet", g.name)
 
 
 def _hub_blocked(procs, diag, graph, chain, forks, source):
@@ -98,7 +99,7 @@ def _hub_blocked(procs, diag, graph, chain, forks, source):
         thread = waitfor.main_thread(proc)
         assert thread is not None
         who = _greenlet_words(current)
-        patched = " runs as a greenlet, because `thread` was patched, and" if current.target else ""
+        patched = " runs as a greenlet, because `thread` was patched, and" if current.thread_greenlet else ""
         others = [_greenlet_words(g) for g in group if g is not current and not g.hub]
         text = "%s%s its %s%s is a real, blocking call: it blocks the hub of the %s's thread, so no other greenlet " % (
             who[0].upper() + who[1:],
@@ -110,6 +111,41 @@ def _hub_blocked(procs, diag, graph, chain, forks, source):
         text += "there runs (%s)." % ", ".join(others) if others else "there runs."
         text += _downstream(proc, thread, procs)
         return "hub-blocked", text
+    return None
+
+
+def _lock_held_across_switch(procs, diag, graph, chain, forks, source):
+    """A blocked hub whose thread waits on a native lock that a suspended greenlet of the same thread holds
+    (it is inside `with` that lock, waitfor.held_lock): the holder can only run when the hub does."""
+    for proc in procs:
+        blocked = waitfor.hub_blocked(proc, diag)
+        held = blocked and waitfor.held_lock(proc, diag, blocked, source)
+        if not held:
+            continue
+        lock, holder, frame, with_at = held
+        _, current, _ = blocked
+        at = pystacks.own_frame(current.stack)
+        forking = pystacks.calls_fork(current.stack)
+        who = _greenlet_words(current)
+        text = (
+            "%s%s waits for the native lock `%s`%s, which %s holds: it is inside `with` that lock (%s:%d, in %s) "
+            % (
+                who[0].upper() + who[1:],
+                " (at %s:%d)" % (at[0].rsplit("/", 1)[-1], at[1]) if at else "",
+                lock,
+                " as it forks (an os.register_at_fork hook takes it)" if forking else "",
+                _greenlet_words(holder),
+                frame[0].rsplit("/", 1)[-1],
+                with_at,
+                frame[2],
+            )
+        )
+        text += (
+            "and switched away. The wait is a real lock wait, so it blocks the hub of the %s's thread, and "
+            % (proc["role"])
+        )
+        text += "the holder, a greenlet of that same thread, never runs again to release it."
+        return "lock-held-across-switch", text
     return None
 
 

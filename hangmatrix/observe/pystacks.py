@@ -16,6 +16,7 @@ GREENLET_NAME = re.compile(r'^<(?:Greenlet|\w*Greenlet\w*) "([^"]+)"')
 NOT_THE_PROGRAM = re.compile(
     r"/lib/python\d(\.\d+)?/|/site-packages/|/dist-packages/|/hangmatrix/inject/|^<frozen |^<string>"
 )
+LOCKED_LINE = "Locked native locks:"  # what the injected dump adds (sitecustomize._locked_native_locks)
 DUMP_HANDLER = "_dump_greenlets"  # the injected SIGUSR2 handler: the greenlet it ran on was the current one
 
 Frame = Tuple[str, int, str]  # file, line, function
@@ -53,6 +54,11 @@ class Greenlet:
             if fn == DUMP_HANDLER:
                 return frames[:i]
         return frames
+
+    @property
+    def thread_greenlet(self) -> bool:
+        """Whether it runs a threading.Thread (a thread made a greenlet because `thread` was patched)."""
+        return bool(THREAD_TARGET.search(self.title))
 
     @property
     def name(self) -> str:
@@ -107,6 +113,14 @@ def greenlets(text: str) -> List[Greenlet]:
     return found
 
 
+def locked_locks(text: str) -> List[str]:
+    """`module.name` of the native locks the injected dump found locked (its `Locked native locks:` line)."""
+    for line in text.splitlines():
+        if line.startswith(LOCKED_LINE):
+            return [n.strip() for n in line[len(LOCKED_LINE) :].split(",") if n.strip()]
+    return []
+
+
 def main_thread_frames(text: str) -> List[Frame]:
     """The stack (oldest first) of the thread faulthandler (or the Python 2.7 dump) calls current: the
     main thread, which the signal was sent to."""
@@ -126,6 +140,11 @@ def own_frame(frames: List[Frame]) -> Optional[Frame]:
         if not NOT_THE_PROGRAM.search(frame[0]):
             return frame
     return None
+
+
+def calls_fork(frames: List[Frame]) -> bool:
+    """Whether a stack is inside a fork (os.fork, gevent's fork_and_watch): os.register_at_fork's hooks run there."""
+    return any(fn in ("fork", "fork_and_watch", "_fork", "fork_exec") for _, _, fn in frames[-3:])
 
 
 def innermost(frames: List[Frame], skip=NOT_THE_PROGRAM) -> Optional[Frame]:

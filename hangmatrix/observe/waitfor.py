@@ -7,7 +7,8 @@ The gevent edge: a thread whose current greenlet is not its hub, blocked in a ca
 stops its hub; every other greenlet of that thread waits for the hub, and the hub for that call.
 """
 
-from typing import Dict, List, Optional
+import re
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ..model.cause import Edge, Graph
 from . import pystacks
@@ -54,9 +55,14 @@ def hub_blocked(proc: dict, diag: dict) -> Optional[tuple]:
     return group, current, hub
 
 
-def build(diag: dict, forks: Optional[Dict[int, List[str]]] = None) -> Graph:
+SourceLine = Callable[[str, int], str]  # (file as the cell sees it, line) -> its text, '' when unreadable
+WITH_SCAN_LINES = 60  # how far above a frame's line a `with lock:` that encloses it is looked for
+
+
+def build(diag: dict, forks: Optional[Dict[int, List[str]]] = None, source: Optional[SourceLine] = None) -> Graph:
     """The wait-for graph of a diagnosis (diagnosis.diagnose's, with stacks and greenlets). forks: {child
-    pid: the names of the other threads its parent had when it forked} (the cell's `fork` events)."""
+    pid: the names of the other threads its parent had when it forked} (the cell's `fork` events). source
+    reads a program's or library's line (who holds a lock: a frame inside `with lock:`)."""
     procs = diag.get("processes") or []
     nodes: Dict[str, str] = {}
     edges: List[Edge] = []
@@ -75,7 +81,7 @@ def build(diag: dict, forks: Optional[Dict[int, List[str]]] = None) -> Graph:
             edges.extend(_thread_edges(node, t, p, procs, children))
         blocked = hub_blocked(p, diag)
         if blocked:
-            edges.extend(_gevent_edges(p, blocked, nodes))
+            edges.extend(_gevent_edges(p, blocked, nodes, diag, source))
     return Graph(nodes, tuple(edges))
 
 
@@ -137,7 +143,59 @@ def _inherited_lock_edges(node, t, proc, threads, nodes) -> List[Edge]:
     ]
 
 
-def _gevent_edges(proc, blocked, nodes) -> List[Edge]:
+def lock_node(pid, name) -> str:
+    return "p%d/lock:%s" % (pid, name)
+
+
+def held_lock(proc: dict, diag: dict, blocked, source: Optional[SourceLine]):
+    """(lock, holder greenlet, the frame inside `with lock:` and that line's number) for a blocked hub whose
+    thread waits on a lock (futex) while the injected dump found a module-level native lock locked and a
+    suspended greenlet of the thread is inside `with` that lock; None when no such greenlet is seen."""
+    thread = main_thread(proc)
+    if thread is None or thread["syscall"] != "futex" or source is None:
+        return None
+    group, current, _ = blocked
+    for lock in pystacks.locked_locks((diag.get("greenlets") or {}).get(str(proc["pid"]), "")):
+        short = lock.rsplit(".", 1)[-1]
+        for g in group:
+            if g is current or g.hub:
+                continue
+            for frame in reversed(g.stack):
+                at = _enclosing_with(frame, short, source)
+                if at:
+                    return lock, g, frame, at
+    return None
+
+
+def _enclosing_with(frame, name, source: SourceLine) -> int:
+    """The line number of a `with ... name ...:` whose block holds frame's line (scanning up to the function's
+    `def`), else 0."""
+    path, line, _ = frame
+    text = source(path, line)
+    if not text.strip():
+        return 0
+    indent = len(text) - len(text.lstrip())
+    pattern = re.compile(r"^\s*with\b.*\b%s\b" % re.escape(name))
+    for n in range(line - 1, max(0, line - WITH_SCAN_LINES), -1):
+        above = source(path, n)
+        if not above.strip():
+            continue
+        depth = len(above) - len(above.lstrip())
+        if depth >= indent:
+            continue
+        if pattern.match(above):
+            return n
+        if above.lstrip().startswith(("def ", "async def ", "class ")):
+            return 0
+        indent = depth
+    return 0
+
+
+def _short_frame(frame: Tuple[str, int, str]) -> str:
+    return "%s:%d %s" % _short(frame)
+
+
+def _gevent_edges(proc, blocked, nodes, diag, source) -> List[Edge]:
     pid = proc["pid"]
     thread = main_thread(proc)
     assert thread is not None  # hub_blocked found it
@@ -157,6 +215,30 @@ def _gevent_edges(proc, blocked, nodes) -> List[Edge]:
             "yield to the hub" % (thread["call"], current.name),
         )
     )
+    held = held_lock(proc, diag, blocked, source)
+    if held:
+        lock, holder, frame, with_at = held
+        node = lock_node(pid, lock)
+        nodes[node] = "native lock %s" % lock
+        inside = pystacks.innermost(current.stack)
+        out.append(
+            Edge(
+                cur_node,
+                node,
+                "native lock %s" % lock,
+                "%s: the thread's untimed lock wait%s; the injected dump found %s locked"
+                % (thread["call"], " at " + _short_frame(inside) if inside else "", lock),
+            )
+        )
+        out.append(
+            Edge(
+                node,
+                greenlet_node(pid, pid, holder.name),
+                "its holder",
+                "greenlet %s is inside `with` it (%s:%d, in %s) and switched away at %s"
+                % (holder.name, _short(frame)[0], with_at, frame[2], _short_frame(holder.stack[-1])),
+            )
+        )
     out.append(Edge(cur_node, tnode, thread["call"], "its blocked call (/proc syscall)"))
     for g in group:
         if g is current or g.hub:
