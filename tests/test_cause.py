@@ -15,6 +15,7 @@ from hangmatrix.observe import cause, waitfor
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 BUILT_IN = os.path.join(os.path.dirname(__file__), "..", "cases")
+CASES = os.path.join(os.path.dirname(__file__), "cases")
 
 
 def recorded(name):
@@ -131,3 +132,18 @@ def test_show_prints_why_first_and_the_graph_as_dot():
     graph = waitgraph.dot(found, typed.id)
     assert graph.startswith("digraph waitfor {") and graph.endswith("}")
     assert graph.count("style=bold") == len(found.chain) and graph.count(" -> ") == len(found.graph.edges)
+
+
+def test_gevent_966_spin_is_a_busy_loop_whether_it_prints_or_not(run_one):
+    """gevent#966: the patched waitpid(pid, WNOHANG) never reports the killed child, so the loop spins. As
+    posted it prints a line a turn (over the output cap in a second); its silent twin prints nothing. Both
+    are the same: a timeout whose cause is a busy-loop in the loop, never an error."""
+    printing = run_one("public_gevent_966_waitpid_wnohang_spin", "as-written", "fork", timeout=4.0)
+    silent = run_one("spins_silently", "patch_all", "fork", timeout=4.0, folders=[CASES])
+    for rec, loop in ((printing, range(20, 28)), (silent, range(15, 17))):
+        assert rec["verdict"] == "timeout", rec["signature"]
+        found = Cause.from_json(rec["cause"])
+        assert found.kind == "busy-loop", found.text
+        assert found.where.function == "<module>" and found.where.line in loop, found.where
+        assert rec["signature"].startswith("busy-loop at ")
+    assert printing["proof"]["output_trimmed"]["stdout"]["head"].startswith("Wtf child did not die from SIGKILL!")

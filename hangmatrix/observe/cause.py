@@ -9,7 +9,7 @@ none of them, the kind is `unknown`, and the chain is still the graph's.
 import re
 from typing import Callable, Dict, List, Optional
 
-from ..model.cause import UNKNOWN, Cause, Where
+from ..model.cause import UNKNOWN, Cause, Graph, Where
 from . import pystacks, waitfor
 
 # What a person calls the standard library's helper functions a hang runs through.
@@ -49,6 +49,35 @@ def name(diag: dict, events: List[dict], verdict: str, source: Optional[SourceLi
         tuple(chain),
         graph,
     )
+
+
+def busy_loop(spun: dict, proc: dict) -> Optional[Cause]:
+    """The cause of a cell that timed out while its parent's main thread spun (spin.evidence): `busy-loop`
+    at the program's frame the samples share, or None when they are in different files."""
+    frames = spun["frames"]
+    if len({f[0] for f in frames}) != 1:
+        return None
+    functions = [f[2] for f in frames]
+    common = max(set(functions), key=functions.count)
+    where = Where(*next(f for f in frames if f[2] == common))
+    lines = sorted({f[1] for f in frames if f[2] == common})
+    evidence = (
+        "its main thread was on a CPU or ready for one %d%% of the time; %d stack samples at line(s) %s of %s"
+        % (
+            spun["cpu_share"] * 100,
+            len(frames),
+            ", ".join(map(str, lines)),
+            common,
+        )
+    )
+    node = waitfor.thread_node(proc["pid"], proc["pid"])
+    graph = Graph({node: "%s %d thread %d" % (proc["role"], proc["pid"], proc["pid"])}, ())
+    text = "The %s spins at %s and never blocks: %s, and it did not end before the timeout." % (
+        proc["role"],
+        where,
+        evidence,
+    )
+    return Cause("busy-loop", text, where, (), graph)
 
 
 def lead(found: Cause, signature: str) -> str:
