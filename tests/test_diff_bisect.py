@@ -215,11 +215,27 @@ DIRECTION_OF = {
 def test_each_change_lands_in_the_group_a_reader_expects():
     cells = [("case%d" % i, "patch_all", "fork", "3.11.7") for i in range(len(DIRECTION_OF))]
     pairs = dict(zip(cells, DIRECTION_OF))
-    result = diff_mod.diff(
-        _recs({k: p[0] for k, p in pairs.items()}, "24.11.1"), _recs({k: p[1] for k, p in pairs.items()}, "25.4.1")
+    old, new = (
+        _recs({k: p[0] for k, p in pairs.items()}, "24.11.1"),
+        _recs({k: p[1] for k, p in pairs.items()}, "25.4.1"),
     )
-    got = {(c["old"]["verdict"], c["new"]["verdict"]): c["direction"] for c in result["changes"]}
+    recaused = ("recaused", "patch_all", "fork", "3.11.7")  # the same verdict, another cause: a change
+    before, after = (_recs({recaused: "deadlock"}, g)[0] for g in ("24.11.1", "25.4.1"))
+    old.append(dict(before, cause={"kind": "hub-blocked", "text": ""}))
+    new.append(dict(after, cause={"kind": "lock-held-across-switch", "text": ""}))
+    unexplained = ("unexplained", "patch_all", "fork", "3.11.7")  # no cause before: written before causes
+    old += _recs({unexplained: "deadlock"}, "24.11.1")
+    new.append(dict(_recs({unexplained: "deadlock"}, "25.4.1")[0], cause={"kind": "unknown", "text": ""}))
+    result = diff_mod.diff(old, new)
+    got = {
+        (c["old"]["verdict"], c["new"]["verdict"]): c["direction"]
+        for c in result["changes"]
+        if c["case"] != recaused[0]
+    }
     assert got == DIRECTION_OF
+    [moved] = [c for c in result["changes"] if c["case"] == recaused[0]]
+    assert moved["direction"] == "hangs changed cause" and result["unchanged"] == 1
+    assert "deadlock → deadlock (cause hub-blocked → lock-held-across-switch)" in diff_mod.diff_text(result)
     assert [g["direction"] for g in result["groups"]] == list(diff_mod.DIRECTIONS)  # new hangs first
 
 
