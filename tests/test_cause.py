@@ -77,6 +77,18 @@ def test_gevent_1865_the_native_lock_held_across_a_switch():
     assert cause.name(rec["diagnosis"], [], rec["verdict"]).kind == "hub-blocked"  # without the sources: no holder
 
 
+def test_a_helper_thread_dead_of_loop_exit_is_a_greenlet_primitive_used_from_a_thread():
+    """thread=False: the Pool's task handler is a native thread, its queue gevent's; it dies of LoopExit (the
+    post's own explanation of why thread=False alone does not fix the seed)."""
+    rec = recorded("seed_original-thread_false-spawn")
+    found = cause.name(rec["diagnosis"], [], rec["verdict"], source_of, rec["stderr_tail"])
+    assert found.kind == "greenlet-primitive-from-thread", found.text
+    assert (found.where.line, found.where.function) == (33, "<module>")  # pool.join()
+    assert "task handler" in found.text and "LoopExit" in found.text
+    assert found.chain[-1].waits_for.startswith(waitfor.DIED)
+    assert cause.name(rec["diagnosis"], [], rec["verdict"], source_of).kind == "unknown"  # no stderr: no evidence
+
+
 def test_without_the_fork_event_a_lone_lock_wait_is_no_inherited_lock():
     """The evidence is the fork event: a child's own lock wait alone may be its own double acquire."""
     rec = recorded("fork_with_threads-none-fork")

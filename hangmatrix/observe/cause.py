@@ -24,20 +24,30 @@ LOCK_IN_LINE = re.compile(r"with\s+([\w.\[\]'\"]+)\s*:|([\w.\[\]'\"]+)\.acquire\
 SourceLine = Callable[[str, int], str]  # (file as the cell sees it, line) -> its text, '' when unreadable
 
 
-def name(diag: dict, events: List[dict], verdict: str, source: Optional[SourceLine] = None) -> Cause:
+def name(diag: dict, events: List[dict], verdict: str, source: Optional[SourceLine] = None, stderr: str = "") -> Cause:
     """The cause of a deadlock or stall whose diagnosis (with stacks and greenlets) is `diag`; `events` are
-    the cell's events (a `fork` event is the evidence of a lock inherited at fork)."""
+    the cell's events (a `fork` event is the evidence of a lock inherited at fork), stderr its tail (a thread
+    that died of LoopExit)."""
     procs = diag.get("processes") or []
     forks = {e["pid"]: e.get("threads") or [] for e in events if e.get("ev") == "fork"}
     source = source or _no_source
-    graph = waitfor.build(diag, forks, source)
+    graph = waitfor.build(diag, forks, source, stderr)
     if not procs:
         return Cause(UNKNOWN, "no process was left to look at", graph=graph)
     root = procs[0]
     start = waitfor.start_node(root, diag)
     chain = waitfor.path_to_cycle(graph, start)
     where = _where(root, diag)
-    for rule in (_lock_held_across_switch, _hub_blocked, _lock_inherited_at_fork, _own_writer, _pipe_cycle, _outside):
+    rules = (
+        _lock_held_across_switch,
+        _hub_blocked,
+        _lock_inherited_at_fork,
+        _greenlet_primitive_from_thread,
+        _own_writer,
+        _pipe_cycle,
+        _outside,
+    )
+    for rule in rules:
         found = rule(procs, diag, graph, chain, forks, source)
         if found:
             kind, text = found
@@ -125,11 +135,13 @@ def _hub_blocked(procs, diag, graph, chain, forks, source):
         if not blocked or waitfor.process_node(proc["pid"]) not in on_chain:
             continue
         group, current, _ = blocked
+        others = [_greenlet_words(g) for g in group if g is not current and not g.hub]
+        if not others:
+            continue  # nothing waits for the hub: its being blocked explains nothing
         thread = waitfor.main_thread(proc)
         assert thread is not None
         who = _greenlet_words(current)
         patched = " runs as a greenlet, because `thread` was patched, and" if current.thread_greenlet else ""
-        others = [_greenlet_words(g) for g in group if g is not current and not g.hub]
         text = "%s%s its %s%s is a real, blocking call: it blocks the hub of the %s's thread, so no other greenlet " % (
             who[0].upper() + who[1:],
             patched,
@@ -137,7 +149,7 @@ def _hub_blocked(procs, diag, graph, chain, forks, source):
             _on(thread),
             proc["role"],
         )
-        text += "there runs (%s)." % ", ".join(others) if others else "there runs."
+        text += "there runs (%s)." % ", ".join(others)
         text += _downstream(proc, thread, procs)
         return "hub-blocked", text
     return None
@@ -217,7 +229,7 @@ def _lock_inherited_at_fork(procs, diag, graph, chain, forks, source):
     """A child whose one thread waits on a lock of its own while a `fork` event says its parent had other
     threads when it forked: the edge waitfor adds to the thread that was not copied."""
     for edge in chain:
-        if edge.waits_for.startswith(waitfor.GONE):
+        if edge.waits_for.startswith(waitfor.NOT_COPIED):
             pid = int(edge.waiter.split("/")[0][1:])
             proc = next(p for p in procs if p["pid"] == pid)
             where = _where(proc, diag)
@@ -237,6 +249,26 @@ def _lock_inherited_at_fork(procs, diag, graph, chain, forks, source):
                 )
             return "lock-inherited-at-fork", text
     return None
+
+
+def _greenlet_primitive_from_thread(procs, diag, graph, chain, forks, source):
+    """The chain ends at a thread of the parent that died of gevent's LoopExit: it used a gevent-only
+    primitive (a patched queue, lock or event) from a native thread, whose own hub had nothing to run."""
+    if not chain or not chain[-1].waits_for.startswith(waitfor.DIED) or "LoopExit" not in chain[-1].evidence:
+        return None
+    name = chain[-1].on.replace("the work of its thread ", "")
+    target = re.search(r"\((\w+)\)$", name)
+    who = KNOWN.get(target.group(1), "the thread %s" % name) if target else "the thread %s" % name
+    main = waitfor.main_thread(procs[0]) or {}
+    text = "%s, a native thread, used a gevent-only primitive and died of %s: its own hub had nothing that could " % (
+        who[0].upper() + who[1:],
+        chain[-1].evidence.replace("stderr: ", ""),
+    )
+    text += "wake it. Its work is never done, so the %s waits in %s forever." % (
+        procs[0]["role"],
+        waitfor.call_name(main.get("call", "?")),
+    )
+    return "greenlet-primitive-from-thread", text
 
 
 def _lock_name(where: Optional[Where], source: SourceLine) -> str:

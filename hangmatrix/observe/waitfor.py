@@ -11,9 +11,10 @@ import re
 from typing import Callable, Dict, List, Optional, Tuple
 
 from ..model.cause import Edge, Graph
-from . import pystacks
+from . import pystacks, verdict
 
-GONE = "gone:"  # node ids of threads a fork did not copy: parties that can never act
+GONE = "gone:"  # node ids of parties that can never act: threads a fork did not copy, threads that died
+NOT_COPIED, DIED = GONE + "not-copied/", GONE + "died/"
 HUB_LOOP_CALLS = ("epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "select", "pselect6", "ppoll")
 
 
@@ -59,10 +60,30 @@ SourceLine = Callable[[str, int], str]  # (file as the cell sees it, line) -> it
 WITH_SCAN_LINES = 60  # how far above a frame's line a `with lock:` that encloses it is looked for
 
 
-def build(diag: dict, forks: Optional[Dict[int, List[str]]] = None, source: Optional[SourceLine] = None) -> Graph:
+DEAD_THREAD = re.compile(r"^Exception in thread (.+?):\s*$", re.M)
+
+
+def dead_threads(stderr: str) -> List[Tuple[str, str]]:
+    """(thread name, the exception it died of) for each `Exception in thread NAME:` traceback on stderr
+    (threading's excepthook): a thread that will never act again."""
+    found = []
+    marks = list(DEAD_THREAD.finditer(stderr))
+    for i, m in enumerate(marks):
+        chunk = stderr[m.end() : marks[i + 1].start() if i + 1 < len(marks) else len(stderr)]
+        found.append((m.group(1), verdict.last_exception(chunk)))
+    return found
+
+
+def build(
+    diag: dict,
+    forks: Optional[Dict[int, List[str]]] = None,
+    source: Optional[SourceLine] = None,
+    stderr: str = "",
+) -> Graph:
     """The wait-for graph of a diagnosis (diagnosis.diagnose's, with stacks and greenlets). forks: {child
     pid: the names of the other threads its parent had when it forked} (the cell's `fork` events). source
-    reads a program's or library's line (who holds a lock: a frame inside `with lock:`)."""
+    reads a program's or library's line (who holds a lock: a frame inside `with lock:`). stderr: the cell's;
+    a thread that died of an exception is a party of the parent that can never act."""
     procs = diag.get("processes") or []
     nodes: Dict[str, str] = {}
     edges: List[Edge] = []
@@ -72,6 +93,11 @@ def build(diag: dict, forks: Optional[Dict[int, List[str]]] = None, source: Opti
     for p in procs:
         pid = p["pid"]
         nodes[process_node(pid)] = "%s %d" % (p["role"], pid)
+        if p is procs[0]:  # threading's excepthook prints to the tree's stderr: the parent's helpers, most likely
+            for name, exc in dead_threads(stderr):
+                gone = DIED + "p%d/%s" % (pid, name)
+                nodes[gone] = "thread %s of %s %d, dead of %s" % (name, p["role"], pid, exc.split(":", 1)[0] or "?")
+                edges.append(Edge(process_node(pid), gone, "the work of its thread %s" % name, "stderr: " + exc))
         for t in p["threads"]:
             node = thread_node(pid, t["tid"])
             nodes[node] = "%s %d thread %d in %s" % (p["role"], pid, t["tid"], call_name(t["call"]))
@@ -126,7 +152,7 @@ def _inherited_lock_edges(node, t, proc, threads, nodes) -> List[Edge]:
         or (wake.get("inside") or [proc["pid"]]) != [proc["pid"]]
     ):
         return []
-    gone = GONE + "p%d" % proc["pid"]
+    gone = NOT_COPIED + "p%d" % proc["pid"]
     nodes[gone] = "%s's thread(s) at the fork, not copied into %s %d" % (
         "parent %d" % proc["ppid"],
         proc["role"],

@@ -566,7 +566,7 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
     else:
         name, sig = result, verdict.signature(result, diag, proof, stderr)
     if name in verdicts.PROVEN_HANG and diag.get("processes"):  # why it hangs: named once, after the proof
-        fields["cause"] = cause.name(diag, cell.events, name, functools.partial(_source_line, cell))
+        fields["cause"] = cause.name(diag, cell.events, name, functools.partial(_source_line, cell), stderr)
         sig = cause.lead(fields["cause"], sig)
     elif name == "timeout" and diag.get("processes") and not summary:  # a spin: the one cause a timeout gets
         spun = spin.evidence(diag["processes"][0]["pid"], cell.paths["stacks"])
