@@ -376,6 +376,7 @@ def _locked_native_locks():
     now: a lock held by a greenlet that switched away, or copied locked at a fork, blocks its whole thread.
     Read only when the supervisor asks, after a hang is proven."""
     found = []
+    native = {}  # type -> whether it is a native lock: one look per type, not per value
     try:
         for modname, module in list(sys.modules.items()):
             names = getattr(module, "__dict__", None)
@@ -383,9 +384,11 @@ def _locked_native_locks():
                 continue
             for name, value in list(names.items()):
                 kind = type(value)
-                if kind.__name__ not in ("lock", "RLock") or kind.__module__ not in ("_thread", "thread"):
-                    continue
-                if repr(value).startswith("<locked") and "%s.%s" % (modname, name) not in found:
+                is_lock = native.get(kind)
+                if is_lock is None:
+                    is_lock = native[kind] = (kind.__name__ in ("lock", "RLock")
+                                              and kind.__module__ in ("_thread", "thread"))
+                if is_lock and repr(value).startswith("<locked") and "%s.%s" % (modname, name) not in found:
                     found.append("%s.%s" % (modname, name))
     except Exception:  # the dump must never raise into the case
         pass

@@ -4,6 +4,7 @@ it was asked (the one the dump's own handler ran on), each greenlet's parent and
 own frame in a stack. What observe/waitfor.py builds its gevent edges from.
 """
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
@@ -80,8 +81,14 @@ class Greenlet:
         return m.group(2) or "" if m else ""
 
 
-def greenlets(text: str) -> List[Greenlet]:
-    """Every greenlet of a `format_run_info` dump ([] for any other text)."""
+@functools.lru_cache(maxsize=32)
+def greenlets(text: str) -> Tuple[Greenlet, ...]:
+    """Every greenlet of a `format_run_info` dump (none for any other text); parsed once per text (the graph
+    and each rule ask)."""
+    return tuple(_parse_greenlets(text))
+
+
+def _parse_greenlets(text: str) -> List[Greenlet]:
     found: List[Greenlet] = []
     if "* Greenlets" not in text:
         return found
