@@ -48,6 +48,18 @@ def test_the_seed_under_patch_all_is_a_blocked_hub():
     assert found.chain[-1].waits_for in {e.waiter for e in found.chain}  # it ends in a cycle
 
 
+def test_without_gevent_s_dump_faulthandler_still_shows_a_thread_run_as_a_greenlet():
+    """3.12 with gevent 23.7.0: the greenlet dump's handler never ran (the main thread stayed in read()), but
+    faulthandler shows the parent's main OS thread running a threading.Thread: only a patched thread does."""
+    rec = recorded("seed_original-py3.12-gevent23.7.0-patch_all-spawn")
+    root = str(rec["diagnosis"]["processes"][0]["pid"])
+    assert rec["diagnosis"]["greenlets"][root].startswith("(no answer within")
+    found = cause.name(rec["diagnosis"], [], rec["verdict"], source_of)
+    assert found.kind == "hub-blocked", found.text
+    assert "result handler" in found.text and "blocks the hub" in found.text and "(the main greenlet)" in found.text
+    assert found.where is None  # the main greenlet's stack is in the dump that did not come
+
+
 def test_a_lock_held_at_fork_is_named_from_the_fork_event():
     rec = recorded("fork_with_threads-none-fork")
     assert rec["events_fork"] and rec["events_fork"][0]["threads"] == ["Thread-1 (hold_lock)"]

@@ -18,7 +18,11 @@ NOT_THE_PROGRAM = re.compile(
     r"/lib/python\d(\.\d+)?/|/site-packages/|/dist-packages/|/hangmatrix/inject/|^<frozen |^<string>"
 )
 LOCKED_LINE = "Locked native locks:"  # what the injected dump adds (sitecustomize._locked_native_locks)
-DUMP_HANDLER = "_dump_greenlets"  # the injected SIGUSR2 handler: the greenlet it ran on was the current one
+DUMP_HANDLER = "_dump_greenlets"
+BOOTSTRAPS = ("_bootstrap", "__bootstrap")  # threading.Thread's first frame (Python 3, Python 2)
+GEVENT_FILE = re.compile(
+    r"/gevent/|greenlet"
+)  # the injected SIGUSR2 handler: the greenlet it ran on was the current one
 
 Frame = Tuple[str, int, str]  # file, line, function
 
@@ -135,9 +139,24 @@ def main_thread_frames(text: str) -> List[Frame]:
     for block in blocks:
         if block.startswith("Current thread"):
             return [(f, int(n), fn) for f, n, fn in FRAME.findall(block)][::-1]
-    if blocks and "(most recent call first)" not in text:  # 2.7's traceback dump: oldest first already
-        return [(f, int(n), fn) for f, n, fn in FRAME.findall(blocks[-1])]
+    for block in blocks:  # 2.7's Python-level dump: the thread its handler ran on is the main one
+        frames = [(f, int(n), fn) for f, n, fn in FRAME.findall(block)][::-1]
+        if any(fn == "_dump_threads" for _, _, fn in frames):
+            return [f for f in frames if not NOT_THE_PROGRAM.search(f[0]) or "/hangmatrix/inject/" not in f[0]]
     return []
+
+
+def thread_as_greenlet(frames: List[Frame]) -> Optional[Greenlet]:
+    """The greenlet a main thread runs when its faulthandler stack (oldest first) starts in threading's
+    `_bootstrap`: a threading.Thread run on the process's main OS thread, which only a patched `thread`
+    does (each Thread a greenlet). Named as gevent's dump would name it; None for any other stack."""
+    start = next((i for i, f in enumerate(frames[:4]) if f[2] in BOOTSTRAPS and f[0].endswith("threading.py")), None)
+    if start is None or not all(GEVENT_FILE.search(f[0]) for f in frames[:start]):
+        return None  # below the Thread's bootstrap only gevent's own frames (its Greenlet.run) may be
+    frames = frames[start:]
+    target = next((f[2] for f in frames if not f[0].endswith("threading.py")), "")  # below Thread.run (any)
+    title = "<Greenlet at 0x0: <bound method Thread._bootstrap of <Thread(Thread (%s), started)>>>" % target
+    return Greenlet(title, running=list(frames))
 
 
 def own_frame(frames: List[Frame]) -> Optional[Frame]:

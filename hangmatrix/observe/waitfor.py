@@ -47,6 +47,8 @@ def hub_blocked(proc: dict, diag: dict) -> Optional[tuple]:
         return None
     found = pystacks.greenlets((diag.get("greenlets") or {}).get(str(proc["pid"]), ""))
     current = next((g for g in found if g.current), None)
+    if current is None and not found:  # no dump (the handler never ran): faulthandler's stack may still tell
+        return _thread_as_greenlet(proc, diag)
     if current is None or current.hub:
         return None
     group = [g for g in found if g.thread_group == current.thread_group]
@@ -72,6 +74,22 @@ def dead_threads(stderr: str) -> List[Tuple[str, str]]:
         chunk = stderr[m.end() : marks[i + 1].start() if i + 1 < len(marks) else len(stderr)]
         found.append((m.group(1), verdict.last_exception(chunk)))
     return found
+
+
+MAIN_UNSEEN = pystacks.Greenlet("<greenlet.greenlet object (its stack not dumped) suspended active started main>")
+HUB_UNSEEN = pystacks.Greenlet("<Hub (not dumped)>")
+
+
+def _thread_as_greenlet(proc: dict, diag: dict) -> Optional[tuple]:
+    """hub_blocked's answer from faulthandler alone, when gevent's dump did not come (its handler needs the
+    blocked main thread to run Python code): the main thread runs a threading.Thread (a greenlet of a
+    patched `thread`); its main greenlet, suspended, waits for the hub like every greenlet does."""
+    current = pystacks.thread_as_greenlet(
+        pystacks.main_thread_frames((diag.get("python_stacks") or {}).get(str(proc["pid"]), ""))
+    )
+    if current is None:
+        return None
+    return (MAIN_UNSEEN, current, HUB_UNSEEN), current, HUB_UNSEEN
 
 
 def build(
