@@ -101,6 +101,16 @@ def test_a_helper_thread_dead_of_loop_exit_is_a_greenlet_primitive_used_from_a_t
     assert cause.name(rec["diagnosis"], [], rec["verdict"], source_of).kind == "unknown"  # no stderr: no evidence
 
 
+def test_a_lock_held_at_fork_behind_gevent_s_cooperative_waitpid():
+    """thread_false: the parent's waitpid is gevent's, its hub idles in epoll_wait() until SIGCHLD (the child's
+    exit, through an eventfd): the chain runs from that wait to the child, then to the thread not copied."""
+    rec = recorded("fork_with_threads-thread_false-fork")
+    found = cause.name(rec["diagnosis"], rec["events_fork"], rec["verdict"], source_of)
+    assert found.kind == "lock-inherited-at-fork", found.text
+    child = rec["diagnosis"]["processes"][1]["pid"]
+    assert found.chain[0].waits_for == waitfor.process_node(child) and "epoll_wait" in found.chain[0].evidence
+
+
 def test_without_the_fork_event_a_lone_lock_wait_is_no_inherited_lock():
     """The evidence is the fork event: a child's own lock wait alone may be its own double acquire."""
     rec = recorded("fork_with_threads-none-fork")

@@ -153,7 +153,7 @@ def _thread_edges(node, t, proc, procs, children) -> List[Edge]:
         return out
     wake = t.get("wake") or {}
     on = ", ".join(wake.get("on") or []) or t["call"]
-    for other in wake.get("inside") or []:
+    for other in sorted(wake.get("inside") or [], key=lambda p: p == pid):  # the others first, itself last
         if other in roles:
             out.append(Edge(node, process_node(other), on, "%s; %s %d could end it" % (t["call"], roles[other], other)))
     return out
