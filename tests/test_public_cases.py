@@ -139,6 +139,7 @@ def test_gevent_1876_pool_hangs_after_continuing_at_pdb(runs):
     for rec in cells:
         assert rec["verdict"] == "deadlock", rec["id"]
         assert re.search(r"parent blocked in read\(\) on pipe:.*16 pool workers", rec["signature"]), rec["signature"]
+        assert rec["cause"]["kind"] == "hub-blocked" and "result handler" in rec["cause"]["text"], rec["cause"]
         assert rec["stdout_tail"].count("okay") == 16, rec["stdout_tail"]
 
 
