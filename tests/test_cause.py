@@ -111,6 +111,24 @@ def test_a_lock_held_at_fork_behind_gevent_s_cooperative_waitpid():
     assert found.chain[0].waits_for == waitfor.process_node(child) and "epoll_wait" in found.chain[0].evidence
 
 
+@pytest.mark.parametrize(
+    "name,waits,child",
+    [
+        ("public_gevent_2023_fork_hook-py3.11-gevent24.2.1", "apply", True),
+        ("public_gevent_2023_tqdm-py3.11-gevent24.2.1", "join", False),
+    ],
+)
+def test_a_main_greenlet_waiting_for_a_thread_that_is_gone(name, waits, child):
+    """gevent#2023: a fork hook's threadpool.apply in the child, whose worker thread the fork did not copy; tqdm's
+    monitor thread, a greenlet of a threadpool thread that has exited, joined at exit. gevent's dump shows each
+    thread gone while the hub idles."""
+    rec = recorded(name)
+    found = cause.name(rec["diagnosis"], rec["events_fork"], rec["verdict"], source_of, rec["stderr_tail"])
+    assert found.kind == "thread-gone", found.text
+    assert found.chain[-1].waits_for.startswith(waitfor.DIED) and waits in found.chain[-1].evidence
+    assert ("The parent waits in epoll_wait() for it." in found.text) == child
+
+
 def test_without_the_fork_event_a_lone_lock_wait_is_no_inherited_lock():
     """The evidence is the fork event: a child's own lock wait alone may be its own double acquire."""
     rec = recorded("fork_with_threads-none-fork")

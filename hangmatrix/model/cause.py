@@ -14,6 +14,7 @@ KINDS = {
     "lock-held-across-switch": "a native lock held by a greenlet that switched away, wanted by another greenlet",
     "lock-inherited-at-fork": "a lock copied locked into a child whose holder (a thread) does not exist there",
     "greenlet-primitive-from-thread": "a gevent-only queue, lock or event used from a native thread (LoopExit)",
+    "thread-gone": "a main greenlet waits for the work of a thread that no longer exists (exited, or not forked)",
     "pipe-cycle": "processes that each wait for another of them through pipes",
     "own-writer": "a read that only the reader itself could end (it holds the only write end)",
     "busy-loop": "a spin that never blocks and never ends",

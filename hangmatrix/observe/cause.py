@@ -43,6 +43,7 @@ def name(diag: dict, events: List[dict], verdict: str, source: Optional[SourceLi
         _hub_blocked,
         _lock_inherited_at_fork,
         _greenlet_primitive_from_thread,
+        _thread_gone,
         _own_writer,
         _pipe_cycle,
         _outside,
@@ -269,6 +270,26 @@ def _greenlet_primitive_from_thread(procs, diag, graph, chain, forks, source):
         waitfor.call_name(main.get("call", "?")),
     )
     return "greenlet-primitive-from-thread", text
+
+
+def _thread_gone(procs, diag, graph, chain, forks, source):
+    """The chain ends at threads gevent's dump shows gone while a main greenlet waits for one's work
+    (waitfor._idle_hub_edges): a join or a threadpool's apply that nothing will ever answer."""
+    if not chain or not chain[-1].waits_for.endswith("/threads-gone"):
+        return None
+    pid = int(chain[-1].waiter.split("/")[0][1:])
+    proc = next(p for p in procs if p["pid"] == pid)
+    where = _where(proc, diag)
+    text = "The main greenlet of %s%s waits for another thread's work (%s), and that thread no longer exists " % (
+        _who(proc),
+        " (at %s)" % where if where else "",
+        chain[-1].evidence.split(" waits for", 1)[0],
+    )
+    text += "(it exited, or a fork did not copy it): nothing will ever answer, and the hub idles."
+    if proc is not procs[0]:
+        main = waitfor.main_thread(procs[0]) or {}
+        text += " The %s waits in %s for it." % (procs[0]["role"], waitfor.call_name(main.get("call", "?")))
+    return "thread-gone", text
 
 
 def _lock_name(where: Optional[Where], source: SourceLine) -> str:

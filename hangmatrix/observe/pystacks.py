@@ -61,6 +61,11 @@ class Greenlet:
         return frames
 
     @property
+    def thread_gone(self) -> bool:
+        """Whether gevent's dump shows its thread gone: a parent `(thread exited) dead`, or a destroyed hub."""
+        return "(thread exited)" in self.parent or (self.hub and " destroyed " in self.title + " ")
+
+    @property
     def thread_greenlet(self) -> bool:
         """Whether it runs a threading.Thread (a thread made a greenlet because `thread` was patched)."""
         return bool(THREAD_TARGET.search(self.title))
@@ -122,6 +127,18 @@ def _parse_greenlets(text: str) -> List[Greenlet]:
             if m and section is not None:
                 section.append((m.group(1), int(m.group(2)), m.group(3)))
     return found
+
+
+WAITS_FOR_A_THREAD = (("/threading.py", "join"), ("/gevent/threadpool.py", "apply"), ("/gevent/pool.py", "apply"))
+
+
+def waits_for_a_thread(frames: List[Frame]) -> Optional[Frame]:
+    """The frame of a stack that waits for another thread's work (threading's join, gevent's threadpool
+    apply), innermost first; None when it waits for none."""
+    for frame in reversed(frames):
+        if any(frame[0].endswith(f) and frame[2] == fn for f, fn in WAITS_FOR_A_THREAD):
+            return frame
+    return None
 
 
 def locked_locks(text: str) -> List[str]:

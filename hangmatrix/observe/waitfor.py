@@ -120,6 +120,8 @@ def build(
             node = thread_node(pid, t["tid"])
             nodes[node] = "%s %d thread %d in %s" % (p["role"], pid, t["tid"], call_name(t["call"]))
             edges.append(Edge(process_node(pid), node, "its thread", "a process acts only through its threads"))
+            if t["tid"] == pid:
+                edges.extend(_idle_hub_edges(node, p, diag, nodes))
             if t["tid"] == pid and (forks or {}).get(pid):
                 edges.extend(_inherited_lock_edges(node, t, p, forks[pid], nodes))  # type: ignore[index]
             edges.extend(_thread_edges(node, t, p, procs, children))
@@ -237,6 +239,46 @@ def _enclosing_with(frame, name, source: SourceLine) -> int:
 
 def _short_frame(frame: Tuple[str, int, str]) -> str:
     return "%s:%d %s" % _short(frame)
+
+
+def _idle_hub_edges(node, proc, diag, nodes) -> List[Edge]:
+    """A main thread whose hub idles in its loop wait (the hub was the greenlet running when asked) waits for
+    what its main greenlet waits for; a main greenlet that waits for another thread's work (a join, a
+    threadpool's apply) while gevent's dump shows a thread gone (exited, or not copied by a fork) waits for
+    a party that can never act."""
+    found = pystacks.greenlets((diag.get("greenlets") or {}).get(str(proc["pid"]), ""))
+    current = next((g for g in found if g.current), None)
+    main = next((g for g in found if g.main and g.thread_group == 1), None)
+    if current is None or not current.hub or main is None:
+        return []
+    pid = proc["pid"]
+    main_node = greenlet_node(pid, pid, main.name)
+    nodes[main_node] = "%s %d main greenlet" % (proc["role"], pid)
+    at = pystacks.innermost(main.stack)
+    out = [
+        Edge(
+            node,
+            main_node,
+            "its main greenlet",
+            "the hub idles in its loop wait; the main greenlet is suspended%s"
+            % (" at " + _short_frame(at) if at else ""),
+        )
+    ]
+    waiting = pystacks.waits_for_a_thread(main.stack)
+    gone = sorted({g.thread_group for g in found if g.thread_gone})
+    if waiting and gone:
+        dead = DIED + "p%d/threads-gone" % pid
+        nodes[dead] = "a thread of %s %d that no longer exists" % (proc["role"], pid)
+        evidence = "%s waits for another thread's work; gevent's dump shows %s" % (
+            _short_frame(waiting),
+            "; ".join(
+                next((g.title[:100] for g in found if g.thread_group == n and not g.hub), "a thread")
+                + ": its thread gone"
+                for n in gone
+            ),
+        )
+        out.append(Edge(main_node, dead, "a thread's work", evidence))
+    return out
 
 
 def _gevent_edges(proc, blocked, nodes, diag, source) -> List[Edge]:
