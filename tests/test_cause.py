@@ -199,3 +199,21 @@ def test_gevent_966_spin_is_a_busy_loop_whether_it_prints_or_not(run_one):
         assert found.where.function == "<module>" and found.where.line in loop, found.where
         assert rec["signature"].startswith("busy-loop at ")
     assert printing["proof"]["output_trimmed"]["stdout"]["head"].startswith("Wtf child did not die from SIGKILL!")
+
+
+def test_show_graph_from_the_command_line(tmp_path):
+    """`hangmatrix show CELL --graph` prints the DOT of a hang's record; a record without a cause, one line."""
+    import subprocess
+    import sys
+
+    rec = recorded("seed_original-patch_all-fork")
+    found = cause.name(rec["diagnosis"], [], rec["verdict"], source_of)
+    base = {"case": "seed_original", "config": "patch_all", "start": "fork", "python": "3.11.7", "gevent": "26.9.0"}
+    store = tmp_path / "r.jsonl"
+    lines = [dict(base, verdict="deadlock", cause=found.as_json()), dict(base, config="none", verdict="running")]
+    store.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    hm = [sys.executable, "-m", "hangmatrix.cli", "show", "--records", str(store), "--graph"]
+    out = subprocess.run(hm + ["seed_original-py3.11-gevent26.9.0-patch_all-fork"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("digraph waitfor {"), out.stderr
+    out = subprocess.run(hm + ["seed_original-py3.11-gevent26.9.0-none-fork"], capture_output=True, text=True)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "no wait-for graph" in out.stderr
