@@ -26,6 +26,19 @@ os.environ["TMPDIR"] = SESSION_TMP
 tempfile.tempdir = None
 
 
+def wait_of(rec):
+    """A proven hang's signature without the cause it leads with (`kind at file:line (function): `): the
+    tree's wait, as the signature read before causes were named."""
+    sig, found = rec["signature"], rec.get("cause")
+    if found:
+        from hangmatrix.model.cause import Cause
+
+        head = Cause.from_json(found).headline + ": "
+        assert sig.startswith(head), sig
+        return sig[len(head) :]
+    return sig
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--update-baseline",

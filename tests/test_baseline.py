@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from conftest import GEVENT, PY
 from hangmatrix.checks import baseline
 from hangmatrix.model import cases, configs, packaged, verdicts, versions
+from hangmatrix.model.cause import KINDS as cause_kinds
 from hangmatrix.run import runner
 from hangmatrix.store import records
 
@@ -150,6 +151,7 @@ rule_dict = st.fixed_dictionaries(
         "python": one_or_list(version_value),
         "gevent": one_or_list(gevent_value),
         "note": st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),
+        "cause": one_or_list(st.sampled_from(sorted(cause_kinds))),
     },
 )
 
@@ -297,6 +299,26 @@ def test_baseline_command_checks_and_updates(slice_records, tmp_path):
     records.append(store, dict(recs[1], verdict="ok", signature=""))  # patch_all now "works": a new pass
     done = hangmatrix("--verbose")
     assert done.returncode == 1 and "NEW PASS" in done.stdout and recs[1]["id"] in done.stdout
+
+
+def test_a_hang_with_another_cause_than_its_rule_names_fails_and_its_rule_is_not_kept(tmp_path):
+    path = str(tmp_path / "expectations.toml")
+    rule = '{ case = "seed_original", verdict = "deadlock", cause = "hub-blocked", note = "the post" }'
+    with open(path, "w") as f:
+        f.write('expect = [\n  %s,\n  { verdict = "ok" },\n]\n' % rule)
+    cell = ("seed_original", "patch_all", "fork", "3.11", "26.9.0")
+    [rec] = _records_of({cell: frozenset({"deadlock"})})
+    base = baseline.load(path)
+    assert base.rules[0].cause == ("hub-blocked",)
+    assert baseline.check([dict(rec, cause={"kind": "hub-blocked"})], base) == []
+    assert baseline.check([rec], base) == []  # written before causes: nothing to compare
+    [failure] = baseline.check([dict(rec, cause={"kind": "unknown"})], base)
+    assert failure.kind == "unexpected" and "UNEXPECTED cause" in failure.message
+    assert "its cause hub-blocked, this record's unknown" in failure.message
+    assert str(baseline.update([dict(rec, cause={"kind": "hub-blocked"})], path).rules[0]) == rule  # still right
+    assert not baseline.update([dict(rec, cause={"kind": "unknown"})], path).rules[0].cause  # no longer: regenerated
+    with pytest.raises(baseline.BaselineError, match="unknown cause 'why-not'"):
+        baseline.Rule.from_dict({"verdict": "deadlock", "cause": "why-not"})
 
 
 def test_update_keeps_explained_rules_while_they_hold(tmp_path):

@@ -82,7 +82,7 @@ def test_diff_of_two_gevent_releases_lists_the_new_hang_with_both_signatures(tmp
     block = out.split("new hangs (1):")[1]
     assert "seed_terminating thread_false fork py%s [gevent %s → %s]: ok → deadlock" % (PY, BEFORE, AFTER) in block
     a_sig, b_sig = [line.strip() for line in block.splitlines()[2:4]]
-    assert a_sig.endswith("(no signature)") and b_sig.split(": ", 1)[1].startswith("parent blocked in")
+    assert a_sig.endswith("(no signature)") and "parent blocked in" in b_sig.split(": ", 1)[1]
     assert "1 changed, 2 unchanged" in out
     code, out, _ = hangmatrix("diff", "--json", paths[BEFORE], paths[AFTER])
     result = json.loads(out)
@@ -215,11 +215,27 @@ DIRECTION_OF = {
 def test_each_change_lands_in_the_group_a_reader_expects():
     cells = [("case%d" % i, "patch_all", "fork", "3.11.7") for i in range(len(DIRECTION_OF))]
     pairs = dict(zip(cells, DIRECTION_OF))
-    result = diff_mod.diff(
-        _recs({k: p[0] for k, p in pairs.items()}, "24.11.1"), _recs({k: p[1] for k, p in pairs.items()}, "25.4.1")
+    old, new = (
+        _recs({k: p[0] for k, p in pairs.items()}, "24.11.1"),
+        _recs({k: p[1] for k, p in pairs.items()}, "25.4.1"),
     )
-    got = {(c["old"]["verdict"], c["new"]["verdict"]): c["direction"] for c in result["changes"]}
+    recaused = ("recaused", "patch_all", "fork", "3.11.7")  # the same verdict, another cause: a change
+    before, after = (_recs({recaused: "deadlock"}, g)[0] for g in ("24.11.1", "25.4.1"))
+    old.append(dict(before, cause={"kind": "hub-blocked", "text": ""}))
+    new.append(dict(after, cause={"kind": "lock-held-across-switch", "text": ""}))
+    unexplained = ("unexplained", "patch_all", "fork", "3.11.7")  # no cause before: written before causes
+    old += _recs({unexplained: "deadlock"}, "24.11.1")
+    new.append(dict(_recs({unexplained: "deadlock"}, "25.4.1")[0], cause={"kind": "unknown", "text": ""}))
+    result = diff_mod.diff(old, new)
+    got = {
+        (c["old"]["verdict"], c["new"]["verdict"]): c["direction"]
+        for c in result["changes"]
+        if c["case"] != recaused[0]
+    }
     assert got == DIRECTION_OF
+    [moved] = [c for c in result["changes"] if c["case"] == recaused[0]]
+    assert moved["direction"] == "hangs changed cause" and result["unchanged"] == 1
+    assert "deadlock → deadlock (cause hub-blocked → lock-held-across-switch)" in diff_mod.diff_text(result)
     assert [g["direction"] for g in result["groups"]] == list(diff_mod.DIRECTIONS)  # new hangs first
 
 

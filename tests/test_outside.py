@@ -22,6 +22,7 @@ import types
 
 import pytest
 
+from conftest import wait_of
 from hangmatrix.observe import wakers
 from hangmatrix.run import runner
 
@@ -261,17 +262,17 @@ def test_the_all_inside_twins_are_still_deadlocks(answered_late, cell):
     assert not rec["proof"].get("unproven")
     call = "recvfrom()" if cell[1] == "none" else "epoll_wait()"  # patch_all: gevent's hub waits for the socket
     if cell[0] == "inside_flock":
-        assert rec["signature"].startswith("parent blocked in flock() on FLOCK lock on ")
-        assert rec["signature"].endswith("who could end it: child Process-1 (in futex())")
+        assert wait_of(rec).startswith("parent blocked in flock() on FLOCK lock on ")
+        assert wait_of(rec).endswith("who could end it: child Process-1 (in futex())")
     elif cell[0] == "inside_listener":  # nobody outside knows the cell's folder, and nobody inside connects
         call = "accept4()" if cell[1] == "none" else call
-        assert rec["signature"].startswith("parent blocked in %s on " % call), rec["signature"]
+        assert wait_of(rec).startswith("parent blocked in %s on " % call), rec["signature"]
         assert "/tmp/tmp" in rec["signature"] and "/listen (listening)" in rec["signature"], rec["signature"]
-        assert rec["signature"].endswith("who could end it: the parent itself")
+        assert wait_of(rec).endswith("who could end it: the parent itself")
     else:
-        assert rec["signature"].startswith("parent blocked in %s on " % call)
+        assert wait_of(rec).startswith("parent blocked in %s on " % call)
         assert "Unix socket socket:[" in rec["signature"].split(";")[0]
-        assert rec["signature"].endswith("who could end it: child Process-1 (in %s)" % call)
+        assert wait_of(rec).endswith("who could end it: child Process-1 (in %s)" % call)
 
 
 EXPECTED_PEER = {
@@ -317,9 +318,9 @@ def test_a_poller_of_an_all_inside_socket_is_a_stall(answered_late, cell):
     assert rec["verdict"] == "stall", why(rec)
     assert not rec["proof"].get("unproven")
     call = "pselect6()" if cell[1] == "none" else "epoll_wait()"
-    assert re.match(r"no progress for 2\.\d s; only polling: parent python in %s" % re.escape(call), rec["signature"])
+    assert re.match(r"no progress for 2\.\d s; only polling: parent python in %s" % re.escape(call), wait_of(rec))
     assert "parent blocked in %s on " % call in rec["signature"] and "Unix socket socket:[" in rec["signature"]
-    assert rec["signature"].endswith(
+    assert wait_of(rec).endswith(
         "who could end it: child Process-1 (in %s)" % ("recvfrom()" if cell[1] == "none" else call)
     )
 

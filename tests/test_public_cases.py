@@ -23,6 +23,7 @@ PUBLIC = sorted(cases.discover([packaged.public_cases_dir()]))
 STARTS = list(configs.STARTS)
 HOOK = "public_gevent_2023_fork_hook_threadpool"
 HOOK_RUNS = 3  # it is racy: a single run can exit
+SPIN = "public_gevent_966_waitpid_wnohang_spin"
 
 
 def _plan(names, python, gevent, starts=STARTS, timeout=20.0):
@@ -41,7 +42,9 @@ def runs():
     """The `public` matrix (every public case on 3.11 with gevent 24.2.1 and 26.9.0, each start method), the
     racy case twice more, and the cells of the reporters' own versions: all run at once. Returns the list of
     records (repeats kept)."""
-    items = runner.plan(matrix="public")
+    items = runner.plan(matrix="public", case_names=[c for c in PUBLIC if c != SPIN])
+    for release in ("24.2.1", GEVENT):  # the spin runs to its backstop: one start method, a short one
+        items += _plan([SPIN], PY, release, ["fork"], timeout=4.0)
     for _ in range(HOOK_RUNS - 1):
         items += _plan([HOOK], PY, GEVENT)
     items += _plan(["public_gevent_1988_popen_import_order"], PY, "23.7.0", ["default"])  # the reporter's
@@ -137,6 +140,7 @@ def test_gevent_1876_pool_hangs_after_continuing_at_pdb(runs):
     for rec in cells:
         assert rec["verdict"] == "deadlock", rec["id"]
         assert re.search(r"parent blocked in read\(\) on pipe:.*16 pool workers", rec["signature"]), rec["signature"]
+        assert rec["cause"]["kind"] == "hub-blocked" and "result handler" in rec["cause"]["text"], rec["cause"]
         assert rec["stdout_tail"].count("okay") == 16, rec["stdout_tail"]
 
 
@@ -159,6 +163,35 @@ def test_grequests_97_never_finishes_with_grequests_imported(runs):
     assert rec["verdict"] == "timeout" and "running" in rec["signature"], (rec["verdict"], rec["signature"])
     assert rec["stdout_tail"].count("finished") == 4 and "Done" not in rec["stdout_tail"]
     assert {r["verdict"] for r in _cells(runs, "public_grequests_97_process_queue")} == {"unsupported"}
+
+
+def test_gevent_1865_a_native_lock_held_across_a_greenlet_switch(runs):
+    """PR #2191 (merged): Executor.submit holds the native _global_shutdown_lock across Thread.start(), so a
+    worker greenlet that forks runs the at-fork hook that takes it while another greenlet holds it: the
+    process deadlocks on 24.2.1, every start method; fixed since (26.9.0 runs)."""
+    for rec in _cells(runs, "public_gevent_1865_fork_in_executor_worker", gevent="24.2.1"):
+        assert rec["verdict"] == "deadlock", (rec["id"], rec["signature"])
+        found = rec["cause"]
+        assert found["kind"] == "lock-held-across-switch", found["text"]
+        assert found["where"]["file"].endswith("public_gevent_1865_fork_in_executor_worker.py")
+        assert found["where"]["line"] == 19 and "`concurrent.futures.thread._global_shutdown_lock`" in found["text"]
+    for rec in _cells(runs, "public_gevent_1865_fork_in_executor_worker"):
+        assert rec["verdict"] == "ok", (rec["id"], rec["signature"])
+
+
+def test_otel_3897_the_swallowed_assertion_error_is_no_plain_ok(runs):
+    """Reporter (3.12.3, gevent 24.2.1): `<callback …> failed with AssertionError` on stderr, exit 0."""
+    for rec in _cells(runs, "public_otel_3897_hub_callback_assertion", gevent="24.2.1"):
+        assert rec["verdict"] == "error" and rec["exit_code"] == 0, (rec["id"], rec["signature"])
+        assert re.search(r"failed with AssertionError: \(None, <callback at 0x\w+ args=\(\[\],\)>\)", rec["signature"])
+
+
+def test_gevent_966_the_spin_is_a_busy_loop_never_an_error(runs):
+    """Reporter: the WNOHANG loop never gets the result: a spin, printing a line a turn (16 MiB in a second)."""
+    for release in ("24.2.1", GEVENT):
+        [rec] = _cells(runs, SPIN, gevent=release, starts=["fork"])
+        assert rec["verdict"] == "timeout", (rec["id"], rec["signature"])
+        assert rec["cause"]["kind"] == "busy-loop" and 20 <= rec["cause"]["where"]["line"] <= 27, rec["cause"]
 
 
 @pytest.mark.parametrize("case", ["public_debugpy_1005_check_output", "public_gevent_600_process_join_after_popen"])

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import GEVENT, PY
+from conftest import GEVENT, PY, wait_of
 from hangmatrix.model import cases
 from hangmatrix.store import records
 
@@ -26,12 +26,16 @@ def cell(case, config, start):
 def test_patch_all_deadlocks_parent_in_pipe_read(run_one, case, config, start):
     rec = run_one(case, config, start)
     assert rec["verdict"] == "deadlock", rec["signature"]
-    assert re.match(r"parent blocked in read\(\) on pipe:\[\d+\]; its writers: .*pool worker", rec["signature"])
+    assert re.match(r"parent blocked in read\(\) on pipe:\[\d+\]; its writers: .*pool worker", wait_of(rec))
     parent = rec["diagnosis"]["processes"][0]
     assert parent["role"] == "parent"
     assert all(t["wait"] == "untimed" for p in rec["diagnosis"]["processes"] for t in p["threads"])
     assert rec["cleanup"]["survivors"] == []
     assert rec["quiescent_at_s"] is not None and rec["quiescent_at_s"] <= rec["elapsed_s"]
+    why = rec["cause"]  # the post's explanation: the result handler's real read() blocks the hub
+    assert why["kind"] == "hub-blocked", why
+    assert why["where"]["file"].endswith("/%s.py" % case) and why["where"]["function"] == "<module>"
+    assert "result handler" in why["text"] and "hub" in why["text"] and "pool workers" in why["text"]
 
 
 def test_unpatched_seed_is_running(run_one):
@@ -105,4 +109,4 @@ def test_python_27_gevent_122_agrees_with_the_post(run_one, env27, config, expec
     assert rec["python"].startswith("2.7.") and rec["gevent"] == "1.2.2"
     assert rec["verdict"] == expected, rec["signature"]
     if expected == "deadlock":
-        assert rec["signature"].startswith("parent blocked in read() on pipe:[")
+        assert wait_of(rec).startswith("parent blocked in read() on pipe:[")

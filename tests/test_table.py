@@ -205,6 +205,9 @@ def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, t
             processes: document.getElementById('detail-processes').innerText,
             stacks: [...document.querySelectorAll('#detail pre.python_stacks')].map(p => p.textContent).join('\\n'),
             facts: document.querySelector('#detail dl').innerText,
+            cause: (document.getElementById('detail-cause') || {}).textContent,
+            graph: [...document.querySelectorAll('#detail-graph rect')].length,
+            arrows: [...document.querySelectorAll('#detail-graph line')].length,
             hash: location.hash}))()""",
         )
         assert shown["hidden"] is False
@@ -213,6 +216,9 @@ def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, t
         assert re.search(r"read\(fd=\d+ → pipe:\[\d+\]\)", shown["processes"]), shown["processes"][:500]
         assert "pool worker" in shown["processes"]
         assert "multiprocessing" in shown["stacks"]
+        why = deadlocked["cause"]  # the panel draws the hang's cause: its text, a box per step, an arrow per edge
+        assert shown["cause"] == why["text"] and shown["graph"] == len(why["chain"]) + 1
+        assert shown["arrows"] == len(why["chain"])
         assert shown["hash"] == "#" + deadlocked["id"]
         used = deadlocked["start_used"]  # objects the page shares between cells, resolved for this one
         assert (

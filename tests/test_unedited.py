@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import GEVENT, PY
+from conftest import GEVENT, PY, wait_of
 from hangmatrix.model import configs
 from hangmatrix.run import runner
 
@@ -48,7 +48,7 @@ def test_every_named_configuration_gets_a_proven_verdict(unedited):
     for (config, start), rec in unedited.items():
         assert rec["verdict"] in PROVEN, (config, start, rec["verdict"], rec["signature"])
         if rec["verdict"] == "deadlock":
-            assert rec["signature"].startswith("parent blocked in "), rec["signature"]
+            assert wait_of(rec).startswith("parent blocked in "), rec["signature"]
             assert rec["quiescent_at_s"] is not None and rec["cleanup"]["survivors"] == []
         assert rec["patch_point"]["line"] == 4 and rec["patch_point"]["in"] == "main module", rec["patch_point"]
         assert rec["start_used"]["reported"] == start
@@ -124,7 +124,7 @@ def test_a_program_that_never_patches_is_unsupported_where_a_call_would_be_repla
 def test_a_hang_before_the_patch_point_keeps_its_proven_verdict(env311):
     """Not reaching patch_all() by the verdict does not prove the program never calls it: no guess."""
     rec = run("hangs_before_patching", ["thread_false"])[("thread_false", "fork")]
-    assert rec["verdict"] == "deadlock" and rec["signature"].startswith("parent blocked in read() on pipe:")
+    assert rec["verdict"] == "deadlock" and wait_of(rec).startswith("parent blocked in read() on pipe:")
     assert "before any patch_all() call (thread_false not applied)" in rec["signature"]
     assert rec["proof"]["patch_point"].startswith("not reached")
 

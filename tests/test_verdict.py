@@ -158,6 +158,29 @@ def test_exception_of_a_helper_thread_is_found_on_stderr():
     assert verdict.ended(0, False, "^done$", "done\n", "") == ("ok", "")
 
 
+# opentelemetry-python#3897's stderr as the reporter posted it (Python 3.12.3, gevent 24.2.1): the program exits 0
+LINKABLE = "gevent._gevent_c_abstract_linkable.AbstractLinkable._notify_links"
+OTEL_3897_STDERR = f"""Traceback (most recent call last):
+  File "src/gevent/_abstract_linkable.py", line 287, in {LINKABLE}
+  File "src/gevent/_abstract_linkable.py", line 333, in {LINKABLE}
+AssertionError: (None, <callback at 0x7f72a5936040 args=([],)>)
+2024-05-01T14:26:07Z <callback at 0x7f72a5936040 args=([],)> failed with AssertionError
+"""
+
+
+def test_a_failure_the_hub_swallowed_is_an_error_not_ok():
+    name, sig = verdict.ended(0, False, "", "", OTEL_3897_STDERR)
+    assert name == "error"
+    assert sig == (
+        "exit 0, but the hub reported <callback at 0x7f72a5936040 args=([],)> failed with "
+        "AssertionError: (None, <callback at 0x7f72a5936040 args=([],)>)"
+    )
+    greenlet = "Traceback (most recent call last):\nZeroDivisionError: division by zero\n"
+    greenlet += "<Greenlet at 0x7f: f> failed with ZeroDivisionError\n"
+    assert verdict.ended(0, False, "", "", greenlet * 2)[1].endswith("ZeroDivisionError: division by zero (and 1 more)")
+    assert verdict.ended(0, False, "", "", "a line that says failed with nothing\n") == ("ok", "")
+
+
 def test_a_run_records_its_samples_and_they_replay_to_its_verdict(run_one, tmp_path, monkeypatch):
     """HANGMATRIX_DUMP_SAMPLES (how tests/data was made) still records every sample of a real run, and
     the detector fed them again proves the same verdict at the same sample."""

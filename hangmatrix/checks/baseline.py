@@ -15,6 +15,9 @@ The built-in file is hangmatrix/data/expectations.toml (package data, hangmatrix
   components, so `<3.14` excludes 3.14.0rc1 and `<=3.10` includes 3.10.13), or a list of those;
 - verdict: a verdict, a list of them, or a group: `hang` (deadlock, stall, timeout), `works` (ok, running),
   `any`;
+- cause: a hang's cause kind, or a list of them (hangmatrix.model.cause.KINDS): a cell whose verdict is
+  right but whose record names another cause fails as unexpected (a record without a cause, written
+  before causes, is not checked for one);
 - note: free text.
 The first rule that matches a cell decides what the cell may be.
 
@@ -46,10 +49,12 @@ from dataclasses import dataclass, field
 
 from ..model import order as axis_order
 from ..model import packaged, verdicts, versions
+from ..model.cause import KINDS as CAUSE_KINDS
 from ..model.record import Record, python_short
 from ..report import cells as report_cells
+from ..report.diff import cause_kind
 
-KEYS = ("case", "config", "start", "python", "gevent", "verdict", "note")
+KEYS = ("case", "config", "start", "python", "gevent", "verdict", "cause", "note")
 PATTERN_KEYS = ("case", "config", "start", "python", "gevent")
 
 
@@ -110,6 +115,7 @@ class Rule:
     python: tuple = ("*",)
     gevent: tuple = ("*",)
     note: str = ""
+    cause: tuple = ()  # the cause kinds a hang it decides may have; () for any
     verdicts: tuple = field(default=(), compare=False)
     _py: tuple = field(default=(), compare=False, repr=False)
     _gv: tuple = field(default=(), compare=False, repr=False)
@@ -127,6 +133,11 @@ class Rule:
         note = d.get("note", "")
         if not isinstance(note, str):
             raise BaselineError("note must be a string")
+        if "cause" in d:
+            kw["cause"] = _tuple(d["cause"], "cause")
+            unknown = [k for k in kw["cause"] if k not in CAUSE_KINDS]
+            if unknown:
+                raise BaselineError("unknown cause %r (known: %s)" % (unknown[0], ", ".join(CAUSE_KINDS)))
         return cls(note=note, **kw)
 
     def __post_init__(self):
@@ -153,6 +164,8 @@ class Rule:
             if v != ("*",):
                 d[k] = v[0] if len(v) == 1 else list(v)
         d["verdict"] = self.verdict[0] if len(self.verdict) == 1 else list(self.verdict)
+        if self.cause:
+            d["cause"] = self.cause[0] if len(self.cause) == 1 else list(self.cause)
         if self.note:
             d["note"] = self.note
         return d
@@ -314,6 +327,12 @@ def _diagnosis(rec, lines=40):
     )
 
 
+def _other_cause(rule, rec):
+    """Whether a record names a cause the rule does not allow (no cause in either: none to compare)."""
+    kind = cause_kind(rec)
+    return bool(rule.cause and kind and kind not in rule.cause)
+
+
 def check(records, expectations):
     """Failures of the newest record of each cell against the expectations (see module doc)."""
     base = expectations if isinstance(expectations, Baseline) else Baseline(list(expectations))
@@ -324,8 +343,17 @@ def check(records, expectations):
         if rule is None:
             kind, expected = "uncovered", ()
             expectation = "no rule of %s matches this cell" % base.source
-        elif cell["verdict"] in rule.verdicts:
+        elif cell["verdict"] in rule.verdicts and not _other_cause(rule, rec):
             continue
+        elif cell["verdict"] in rule.verdicts:
+            kind, expected = "unexpected", rule.verdicts
+            expectation = "rule %d of %s: %s (its cause %s, this record's %s)" % (
+                i + 1,
+                base.source,
+                rule,
+                " or ".join(rule.cause),
+                cause_kind(rec),
+            )
         else:
             kind, expected = _kind(cell["verdict"], rule.verdicts), rule.verdicts
             expectation = "rule %d of %s: %s" % (i + 1, base.source, rule)
@@ -334,7 +362,7 @@ def check(records, expectations):
             if verdicts.is_hang(cell["verdict"])
             else "REGRESSION: a new failure",
             "new pass": "NEW PASS: acknowledge it",
-            "unexpected": "UNEXPECTED verdict",
+            "unexpected": "UNEXPECTED cause" if cell["verdict"] in expected else "UNEXPECTED verdict",
             "uncovered": "NOT COVERED by any rule",
         }[kind]
         msg = "%s: %s, expected %s (%s)\n  expectation: %s\n  signature: %s\n  diagnosis:\n%s\n  %s" % (
@@ -536,7 +564,11 @@ def update(records, path, previous=None):
         mine = [k for k in cells if rule.matches(*k)]
         if not mine:
             kept.append(rule)  # about cells this baseline does not know: keep as written
-        elif rule.note and all(cells[k] == frozenset(rule.verdicts) for k in mine):
+        elif (
+            rule.note
+            and all(cells[k] == frozenset(rule.verdicts) for k in mine)
+            and not any(_other_cause(rule, r) for r in records if rule.matches(*cell_key(r)))
+        ):
             noted.append(rule)  # a rule someone explained that is still exactly right: keep it and its note
     # cells a kept note decides: no generated rule may claim them too (it would read as a contradiction)
     rest = {k: (_DECIDED if any(r.matches(*k) for r in noted) else vs) for k, vs in cells.items()}

@@ -10,6 +10,9 @@ HELP = "the whole diagnosis of a cell"
 def add_arguments(parser):
     parser.add_argument("cell", help="cell id (or a unique part of one)")
     parser.add_argument("--records", action="append", default=None, help="records file(s) (default results/)")
+    parser.add_argument(
+        "--graph", action="store_true", help="print the hang's wait-for graph as Graphviz DOT (chain in bold)"
+    )
 
 
 def main(args):
@@ -26,6 +29,14 @@ def main(args):
         for cid in ids:
             print(show.render([r for r in hits if r.id == cid][-1]))
             print()
+        return exits.OK
+    if args.graph:
+        from ..report import waitgraph
+
+        if hits[-1].cause is None:
+            say("%s: %s, no wait-for graph (only a proven deadlock or stall has one)" % (hits[-1].id, hits[-1].verdict))
+            return exits.BAD_INPUT
+        print(waitgraph.dot(hits[-1].cause, hits[-1].id))
         return exits.OK
     print(show.render(hits[-1]))
     return exits.OK

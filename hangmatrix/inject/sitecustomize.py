@@ -362,7 +362,37 @@ def _dump_greenlets(signum, frame):
             text = _greenlet_stacks()
     except Exception as exc:  # the dump must never raise into the case
         text = "greenlet dump failed: %r" % (exc,)
+    locked = _locked_native_locks()
+    if locked:
+        text += "\n%s %s" % (LOCKED_LINE, ", ".join(locked))
     _write_block("greenlets", text)
+
+
+LOCKED_LINE = "Locked native locks:"  # hangmatrix.observe.pystacks reads this line of the greenlets block
+
+
+def _locked_native_locks():
+    """`module.name` of every module-level native lock (`_thread` lock or RLock, not gevent's) that is locked
+    now: a lock held by a greenlet that switched away, or copied locked at a fork, blocks its whole thread.
+    Read only when the supervisor asks, after a hang is proven."""
+    found = []
+    native = {}  # type -> whether it is a native lock: one look per type, not per value
+    try:
+        for modname, module in list(sys.modules.items()):
+            names = getattr(module, "__dict__", None)
+            if not isinstance(names, dict):
+                continue
+            for name, value in list(names.items()):
+                kind = type(value)
+                is_lock = native.get(kind)
+                if is_lock is None:
+                    is_lock = native[kind] = (kind.__name__ in ("lock", "RLock")
+                                              and kind.__module__ in ("_thread", "thread"))
+                if is_lock and repr(value).startswith("<locked") and "%s.%s" % (modname, name) not in found:
+                    found.append("%s.%s" % (modname, name))
+    except Exception:  # the dump must never raise into the case
+        pass
+    return found[:20]
 
 
 def _write_block(label, text):
@@ -540,3 +570,54 @@ def _report_shm_names():
 
 
 _report_shm_names()
+
+
+# ---------------------------------------------------------------- the threads a fork leaves behind
+
+_threads_at_fork = []  # in the parent, between its fork's before and after hooks
+
+
+def _before_fork():
+    """In a forking process with other native threads: their names (a lock one of them holds is copied
+    locked into the child, where no thread can release it). One listdir of /proc when it has none."""
+    del _threads_at_fork[:]
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        return
+    if len(tids) < 2:
+        return
+    others = [t for t in tids if t != _gettid()]
+    threading = sys.modules.get("threading")
+    named = {}
+    if threading is not None:
+        for t in list(getattr(threading, "_active", {}).values()):
+            native = getattr(t, "native_id", None)
+            if native in others:
+                target = getattr(getattr(t, "_target", None), "__name__", None)
+                named[native] = "%s (%s)" % (t.name, target) if target and target not in t.name else t.name
+    _threads_at_fork.extend(named.get(t, "thread %d" % t) for t in others)
+
+
+def _gettid():
+    """The calling thread's kernel id (`/proc/thread-self` links to PID/task/TID; a patched threading's
+    get_native_id may name a greenlet instead)."""
+    try:
+        return int(os.readlink("/proc/thread-self").rsplit("/", 1)[-1])
+    except (OSError, ValueError):
+        return os.getpid()
+
+
+def _after_fork_in_child():
+    if _threads_at_fork:
+        emit("fork", ppid=os.getppid(), threads=list(_threads_at_fork))
+        del _threads_at_fork[:]
+
+
+def _after_fork_in_parent():
+    del _threads_at_fork[:]
+
+
+if _spec and hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child,
+                        after_in_parent=_after_fork_in_parent)

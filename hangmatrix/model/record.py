@@ -9,6 +9,8 @@ Schema versions (the `schema` field; a record without one is version 1):
   2  `schema` and `kept` added. kept "full": the record as the supervisor made it; kept "compact": a cell
      that worked or did not run (see hangmatrix.store.compact), whose diagnosis is a summary of its tree
      (`diagnosis["compact"]` says what was left out). Every other field is as in version 1.
+     A proven hang (deadlock, stall) may carry `cause` (hangmatrix.model.cause.Cause): an optional field, so
+     records without it, of any version, still read; no version change.
 """
 
 import dataclasses
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
 from . import verdicts, versions
+from .cause import Cause
 
 SCHEMA = 2
 KEEP_FULL, KEEP_COMPACT = "full", "compact"
@@ -60,6 +63,7 @@ class Record:
     cleanup: Optional[JSON] = None
     containment: Optional[JSON] = None
     cpu_s: Optional[JSON] = None
+    cause: Optional[Cause] = None  # why a proven hang hangs (observe/cause.py), absent from every other record
     kept: str = KEEP_FULL
     schema: int = SCHEMA
     # keys this version does not name (a newer writer's, a report's such as compat.json's `trimmed`): kept
@@ -85,6 +89,8 @@ class Record:
             raise ValueError("not a record (schema %r is not a version number)" % data.get("schema"))
         values["schema"] = data.get("schema") or 1
         values.setdefault("kept", KEEP_FULL)
+        if values.get("cause") is not None:
+            values["cause"] = Cause.from_json(values["cause"])
         if not values.get("id"):
             values["id"] = cell_id(
                 values["case"],
@@ -102,7 +108,7 @@ class Record:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name != "extra" and not (value is None and f.default is None):
-                out[f.name] = value
+                out[f.name] = value.as_json() if isinstance(value, Cause) else value
         out["schema"] = SCHEMA
         return out
 

@@ -40,21 +40,24 @@ def python_stacks(pids, stacks_path, greenlets_path, faulthandler=True):
     stacks = {}
     if faulthandler:
         for pid in pids:
-            if not watch.caught(pid, signal.SIGUSR1):
-                stacks[str(pid)] = "(no faulthandler in this process)"
-                continue
-            before = os.path.getsize(stacks_path) if os.path.exists(stacks_path) else 0
-            _tgkill(pid, signal.SIGUSR1)
-            after = _wait_stable(stacks_path, before, 0.3)
-            if after <= before:
-                stacks[str(pid)] = "(no dump within 0.3 s)"
-                continue
-            with open(stacks_path, "rb") as f:
-                f.seek(before)
-                stacks[str(pid)] = f.read(after - before).decode("utf-8", "replace").strip()
+            stacks[str(pid)] = thread_stacks(pid, stacks_path)
     else:
         stacks = _marked_blocks(pids, signal.SIGUSR1, stacks_path, "stacks")
     return stacks, _marked_blocks(pids, signal.SIGUSR2, greenlets_path, "greenlets")
+
+
+def thread_stacks(pid, stacks_path):
+    """One faulthandler dump of every thread of pid (SIGUSR1), as text, or why there is none."""
+    if not watch.caught(pid, signal.SIGUSR1):
+        return "(no faulthandler in this process)"
+    before = os.path.getsize(stacks_path) if os.path.exists(stacks_path) else 0
+    _tgkill(pid, signal.SIGUSR1)
+    after = _wait_stable(stacks_path, before, 0.3)
+    if after <= before:
+        return "(no dump within 0.3 s)"
+    with open(stacks_path, "rb") as f:
+        f.seek(before)
+        return f.read(after - before).decode("utf-8", "replace").strip()
 
 
 def _marked_blocks(pids, signum, path, label, limit=0.5):

@@ -187,7 +187,27 @@ def ended(returncode, endless, expect, stdout, stderr):
             tail[0][:200],
             _also(stderr),
         )
+    swallowed = hub_failure(stderr)
+    if swallowed:  # the program went on, but something it ran failed: not plain ok (docs/proof.md)
+        return "error", "exit 0, but the hub reported %s" % swallowed
     return "ok", ""
+
+
+# gevent's Hub.print_exception: `<callback at 0x…> failed with AssertionError` (a timestamp first since 20.x)
+_HUB_FAILED = re.compile(r"^(?:\S+Z )?(<.+>) failed with ([A-Za-z_][\w.]*)\s*$", re.M)
+
+
+def hub_failure(stderr):
+    """`<callback …> failed with AssertionError: (None, …)` when gevent's hub printed that a greenlet or
+    callback it ran failed (the exception is swallowed: the program goes on and may exit 0), else ''."""
+    found = list(_HUB_FAILED.finditer(stderr))
+    if not found:
+        return ""
+    what, kind = found[-1].group(1), found[-1].group(2)
+    exc = last_exception(stderr[: found[-1].start()])
+    detail = exc if exc.split(":", 1)[0].rsplit(".", 1)[-1] == kind.rsplit(".", 1)[-1] else kind
+    more = " (and %d more)" % (len(found) - 1) if len(found) > 1 else ""
+    return "%s failed with %s%s" % (what[:200], detail, more)
 
 
 def _also(stderr):

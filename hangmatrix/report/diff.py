@@ -5,7 +5,9 @@ diff(old_records, new_records, ignore=None) -> dict
      "groups": [{"direction", "changes": [change]}]  (new hangs first; only non-empty groups),
      "changes": [change], "unchanged": int, "only_old": [key], "only_new": [key]}
     change = {"key", "case", "config", "start", "python", "gevent", "direction",
-              "old": {"id", "verdict", "signature", "python", "gevent", "runs", "verdicts"}, "new": {...}}
+              "old": {"id", "verdict", "signature", "python", "gevent", "runs", "verdicts", "cause"}, "new": {...}}
+    (a hang whose verdict stayed but whose cause kind changed is in "hangs changed cause"; a record written
+    before causes, with none, changes nothing)
     (the newest run of a cell decides; "verdicts" lists every verdict its runs gave)
     Cells are matched on case, config, start, Python X.Y and gevent; an axis with one value on each side
     that differs (two gevent releases, two Pythons) is ignored automatically, or name them in `ignore`.
@@ -16,7 +18,15 @@ from ..model import order, verdicts, versions
 from ..model.record import python_short
 from .cells import AXES, cells
 
-DIRECTIONS = ("new hangs", "new failures", "hangs changed kind", "no longer hang", "fixed", "other changes")
+DIRECTIONS = (
+    "new hangs",
+    "new failures",
+    "hangs changed kind",
+    "hangs changed cause",
+    "no longer hang",
+    "fixed",
+    "other changes",
+)
 
 
 def direction(old, new):
@@ -32,6 +42,14 @@ def direction(old, new):
     if verdicts.failed(old) and verdicts.works(new):
         return "fixed"
     return "other changes"
+
+
+def cause_kind(rec):
+    """The kind of a record's cause (`hub-blocked`), '' when it has none (not a hang, or written before)."""
+    found = rec.get("cause") if isinstance(rec, dict) else getattr(rec, "cause", None)
+    if isinstance(found, dict):
+        return str(found.get("kind") or "")
+    return getattr(found, "kind", "") or ""
 
 
 def _axis_value(rec, axis):
@@ -78,6 +96,7 @@ def diff(old_records, new_records, ignore=None):
             "gevent": c["gevent"],
             "runs": c["runs"],
             "verdicts": list(c["verdicts"]),
+            "cause": cause_kind(c["rec"]),
         }
 
     old_i, new_i = index(old_cells), index(new_cells)
@@ -85,12 +104,16 @@ def diff(old_records, new_records, ignore=None):
     unchanged = 0
     for k in sorted(set(old_i) & set(new_i), key=lambda k: tuple(order.BY_AXIS[a](x) for a, x in zip(matched_on, k))):
         o, n = old_i[k], new_i[k]
-        if o["verdict"] == n["verdict"]:
+        kinds = cause_kind(o["rec"]), cause_kind(n["rec"])
+        recaused = all(kinds) and kinds[0] != kinds[1]  # a record from before causes has none: no change
+        if o["verdict"] == n["verdict"] and not recaused:
             unchanged += 1
             continue
         change = {
             "key": "-".join(k),
-            "direction": direction(o["verdict"], n["verdict"]),
+            "direction": "hangs changed cause"
+            if o["verdict"] == n["verdict"]
+            else direction(o["verdict"], n["verdict"]),
             "old": side(o),
             "new": side(n),
         }
@@ -150,7 +173,12 @@ def diff_text(result, old_name="A", new_name="B"):
                 for name, s in ((old_name, o), (new_name, n))
                 if len(s.get("verdicts", ())) > 1
             )
-            lines.append("  %s: %s → %s%s" % (where, o["verdict"], n["verdict"], " (%s)" % flaky if flaky else ""))
+            because = (
+                " (cause %s → %s)" % (o["cause"] or "-", n["cause"] or "-") if o.get("cause") != n.get("cause") else ""
+            )
+            lines.append(
+                "  %s: %s → %s%s%s" % (where, o["verdict"], n["verdict"], because, " (%s)" % flaky if flaky else "")
+            )
             lines.append("      %s: %s" % (old_name, o["signature"] or "(no signature)"))
             lines.append("      %s: %s" % (new_name, n["signature"] or "(no signature)"))
     lines += [

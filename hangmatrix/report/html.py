@@ -122,6 +122,30 @@ def _detail(cell, pool, rep):
         "provenance": pool.obj(rec.get("provenance") or {}),
         "cleanup": pool.obj(rec.get("cleanup") or {}),
         "stacks_as_in": "" if rep == cell["id"] else rep,
+        "cause": _cause(rec),
+    }
+
+
+def _cause(rec):
+    """A hang's cause as the panel draws it: kind, where, text, and its chain as labelled steps (the node a
+    cycle closes on, by index); None without one."""
+    found = rec.get("cause") or None
+    if not isinstance(found, dict) or not found.get("kind"):
+        return None
+    nodes = (found.get("graph") or {}).get("nodes") or {}
+    chain = found.get("chain") or []
+    order = [e.get("waiter") for e in chain] + ([chain[-1].get("waits_for")] if chain else [])
+    where = found.get("where") or {}
+    return {
+        "kind": found["kind"],
+        "where": "%s:%s (%s)"
+        % (str(where.get("file", "")).rsplit("/", 1)[-1], where.get("line"), where.get("function"))
+        if where
+        else "",
+        "text": _cap(found.get("text"), 2000),
+        "steps": [nodes.get(n, n) for n in order[:30]],
+        "edges": [{"on": _cap(e.get("on"), 200), "evidence": _cap(e.get("evidence"), 400)} for e in chain[:29]],
+        "closes": order.index(order[-1]) if order and order.index(order[-1]) < len(order) - 1 else -1,
     }
 
 

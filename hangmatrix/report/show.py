@@ -3,6 +3,7 @@ blocked call, the pipes it waits on and who holds their other end, then the Pyth
 A compact record (hangmatrix.store.compact) shows its tree's summary and says what it left out."""
 
 from ..model.record import Record
+from .waitgraph import why_lines
 
 
 def render(rec: Record) -> str:
@@ -12,6 +13,8 @@ def render(rec: Record) -> str:
     if rec.quiescent_at_s is not None:
         timing += ", still from %.2f s" % rec.quiescent_at_s
     lines.append("%s (%s)" % (head, timing))
+    if rec.cause is not None:  # why it hangs, before everything it rests on
+        lines.extend(why_lines(rec.cause))
     if rec.signature:
         lines.append("  " + rec.signature)
     prov = rec.provenance

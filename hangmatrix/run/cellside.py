@@ -44,6 +44,9 @@ and by kind:
   uncaught              type, builtin, message, name, line
                                                  the exception the process dies of
   shm_created           kind, name               a named semaphore or shared memory segment (shm_names)
+  fork                  ppid, threads            a child forked while its parent had other native threads
+                                                 (their names, `Thread-1 (target)`): a lock one of them held
+                                                 is copied locked, with no holder in the child
 
 The stacks file: on SIGUSR1, faulthandler's dump of every thread (Python 3; written in many small writes,
 so processes are asked one at a time). On Python 2.7, and in the greenlets file on SIGUSR2 (gevent's

@@ -26,12 +26,13 @@ import time
 
 from ..envs import deps
 from ..model import configs, settings, verdicts, versions
-from ..observe import diagnosis, schedule, stacks, verdict, wakers, watch
+from ..observe import cause, diagnosis, schedule, spin, stacks, verdict, wakers, watch
 from ..store import compact
 from . import cellside, contain, records
 
 RECHECK_S = 0.5  # after a proof failed on a wait an outside party can end, look again at most this often
-OUTPUT_CAP = 16 * 1024 * 1024
+OUTPUT_CAP = 16 * 1024 * 1024  # disk a cell's stdout or stderr may use: over it, the middle is freed
+KEEP_ENDS = 1024 * 1024  # what of each end of an output over the cap stays on disk
 TAIL = 4000
 KILL_S = 10  # the kill loop gives up after this: a thousand SIGKILLed processes on a loaded machine took over 5 s
 MAX_PROCESSES = 400  # a case that forks more is stopped: the harness must stay responsive
@@ -65,6 +66,7 @@ class Cell:
         self.private_shm = False
         self.cgroups_left = []
         self._pidfd = None
+        self.trimmed = {}  # stdout/stderr whose middle was freed (trim_output): their head, their size then
 
     def inside(self, path):
         """The path as the cell sees it (inside the chroot, for Debian-root interpreters)."""
@@ -225,6 +227,25 @@ class Cell:
     def output_size(self):
         return sum(os.path.getsize(self.paths[k]) for k in ("stdout", "stderr") if os.path.exists(self.paths[k]))
 
+    def trim_output(self):
+        """Each of stdout and stderr whose disk use is over OUTPUT_CAP gets its middle freed (a hole: its size
+        and the writer's offset stay), keeping its first and last KEEP_ENDS bytes, or, where the filesystem
+        cannot punch holes, is emptied after its head is kept. What was dropped is in self.trimmed."""
+        for key in ("stdout", "stderr"):
+            try:
+                with open(self.paths[key], "r+b") as f:
+                    st = os.fstat(f.fileno())
+                    if st.st_blocks * 512 <= OUTPUT_CAP:
+                        continue
+                    entry = self.trimmed.setdefault(key, {"head": f.read(TAIL).decode("utf-8", "replace")})
+                    start = -(-KEEP_ENDS // 4096) * 4096
+                    length = (st.st_size - KEEP_ENDS) // 4096 * 4096 - start
+                    if length > 0 and not _punch_hole(f.fileno(), start, length):
+                        f.truncate(0)  # the writer's next write leaves a hole before it: its tail stays
+                    entry["size_at_trim"] = st.st_size
+            except OSError:
+                continue
+
     def tail(self, key, upto=None):
         """The end of stdout or stderr as it was at the verdict (upto), capped."""
         try:
@@ -318,6 +339,19 @@ class Cell:
         return removed
 
 
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+
+
+def _punch_hole(fd, offset, length):
+    """Free a range of a file's blocks, its size unchanged (fallocate(2)); False where the filesystem or
+    the kernel cannot."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
+    return libc.fallocate(fd, mode, ctypes.c_long(offset), ctypes.c_long(length)) == 0
+
+
 def _zombie(pid):
     return ") Z " in (watch._read("/proc/%d/stat" % pid) or "")
 
@@ -405,8 +439,7 @@ def watch_until_verdict(cell, spec):
                 result = "interrupted"
                 break
             if marks.output > OUTPUT_CAP:
-                result, proof = "error", {"why": "output over the %d MiB cap" % (OUTPUT_CAP >> 20)}
-                break
+                cell.trim_output()  # keeps the head and the tail on disk: the cap never decides the verdict
             if len(snap.procs) > MAX_PROCESSES:
                 result, proof = "error", {"why": "more than %d processes in the tree" % MAX_PROCESSES}
                 break
@@ -532,12 +565,21 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
         name, sig = "running", ""
     else:
         name, sig = result, verdict.signature(result, diag, proof, stderr)
+    if name in verdicts.PROVEN_HANG and diag.get("processes"):  # why it hangs: named once, after the proof
+        fields["cause"] = cause.name(diag, cell.events, name, functools.partial(_source_line, cell), stderr)
+        sig = cause.lead(fields["cause"], sig)
+    elif name == "timeout" and diag.get("processes") and not summary:  # a spin: the one cause a timeout gets
+        spun = spin.evidence(diag["processes"][0]["pid"], cell.paths["stacks"])
+        fields["cause"] = cause.busy_loop(spun, diag["processes"][0]) if spun else None
+        sig = cause.lead(fields["cause"], sig) if fields["cause"] else sig
     if unapplied and result not in (
         "ended",
         "interrupted",
     ):  # no proof it never patches: the verdict stands, with that said
         proof["patch_point"] = "not reached before the verdict: %s was never applied" % spec.config["name"]
         sig = (sig + "; " if sig else "") + "before any patch_all() call (%s not applied)" % spec.config["name"]
+    if cell.trimmed:
+        proof["output_trimmed"] = dict(cell.trimmed, cap_bytes=OUTPUT_CAP)
     fields["patch_point"] = point
     fields.update(
         verdict=name,
@@ -556,6 +598,13 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
 
 AWAKE_RELOOKS = 5  # looks again, AWAKE_RELOOK_S apart, while a thread that matters is caught awake
 AWAKE_RELOOK_S = 0.05
+
+
+def _source_line(cell, path, line):
+    """A line of a program's file as the cell saw it (inside the chroot of a Debian-root interpreter)."""
+    import linecache
+
+    return linecache.getline(cell.root + path if cell.root else path, line)
 
 
 def _look_while_awake(cell, diag, threads):
@@ -640,6 +689,7 @@ def _event_summary(events):
             "unsupported",
             "process",
             "uncaught",
+            "fork",
         ):
             keep.append({k: v for k, v in e.items() if k != "t"})
     return {"counts": counts, "notable": keep[:40]}

@@ -1,4 +1,4 @@
-# hangmatrix: what = A case that would print gigabytes: the harness caps what it keeps and stops it.
+# hangmatrix: what = A case that would print gigabytes: the harness keeps the head and tail of its output, frees the middle, and lets it spin to the backstop.
 import sys
 
 from gevent import monkey

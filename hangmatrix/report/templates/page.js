@@ -113,6 +113,44 @@ function render(){
   document.getElementById("shown").textContent = rows_.length + " rows × " + cols.length + " columns shown";
 }
 function kv(dl, k, v){ if (v === undefined || v === null || v === "") return; dl.appendChild(el("dt", {}, k)); dl.appendChild(el("dd", {}, String(v))); }
+var SVG = "http://www.w3.org/2000/svg";
+function svgEl(tag, attrs, text){
+  var e = document.createElementNS(SVG, tag);
+  Object.keys(attrs).forEach(function(k){ e.setAttribute(k, attrs[k]); });
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+function drawCause(body, c){
+  // Why it hangs: the cause, then its chain drawn as boxes, one a row, each arrow labelled with what it waits
+  // on (its evidence on hover); a cycle's closing arrow runs back up the right side. Drawn here: no network.
+  body.appendChild(el("h3", {}, "Why it hangs: " + c.kind + (c.where ? " at " + c.where : "")));
+  body.appendChild(el("p", {id:"detail-cause"}, c.text));
+  if (!c.steps.length) return;
+  var W = 560, BOX = 26, GAP = 34, x = 10, w = 470;
+  var svg = svgEl("svg", {id:"detail-graph", width:String(W), height:String(c.steps.length * (BOX + GAP)), role:"img",
+                          "aria-label":"wait-for chain"});
+  var defs = svgEl("defs", {}), marker = svgEl("marker", {id:"arrow", markerWidth:"8", markerHeight:"8", refX:"7", refY:"4", orient:"auto"});
+  marker.appendChild(svgEl("path", {d:"M0,0 L8,4 L0,8 z", fill:"#c62828"})); defs.appendChild(marker); svg.appendChild(defs);
+  c.steps.forEach(function(label, n){
+    var y = n * (BOX + GAP);
+    svg.appendChild(svgEl("rect", {x:String(x), y:String(y), width:String(w), height:String(BOX), rx:"4", fill:"#fff", stroke:"#555"}));
+    svg.appendChild(svgEl("text", {x:String(x + 6), y:String(y + 17), "font-size":"11"}, label.length > 80 ? label.slice(0, 79) + "…" : label));
+    if (n < c.edges.length) {
+      var line = svgEl("line", {x1:String(x + 30), y1:String(y + BOX), x2:String(x + 30), y2:String(y + BOX + GAP - 2),
+                                stroke:"#c62828", "stroke-width":"2", "marker-end":"url(#arrow)"});
+      line.appendChild(svgEl("title", {}, c.edges[n].evidence));
+      svg.appendChild(line);
+      svg.appendChild(svgEl("text", {x:String(x + 40), y:String(y + BOX + GAP / 2 + 4), "font-size":"10", fill:"#c62828"},
+                            "waits for, on " + (c.edges[n].on.length > 70 ? c.edges[n].on.slice(0, 69) + "…" : c.edges[n].on)));
+    }
+  });
+  if (c.closes >= 0) {  // the last step is one met before: the cycle closes
+    var last = (c.steps.length - 1) * (BOX + GAP) + BOX / 2, first = c.closes * (BOX + GAP) + BOX / 2;
+    svg.appendChild(svgEl("path", {d:"M" + (x + w) + "," + last + " C" + (x + w + 60) + "," + last + " " + (x + w + 60) + "," + first + " " + (x + w + 4) + "," + first,
+                                   fill:"none", stroke:"#c62828", "stroke-width":"2", "stroke-dasharray":"4 3", "marker-end":"url(#arrow)"}));
+  }
+  body.appendChild(svg);
+}
 function openDetail(i){
   var d = D.details[i], body = document.getElementById("detail-body"), v = D.verdicts[d.verdict] || {};
   state.selected = i;
@@ -122,6 +160,7 @@ function openDetail(i){
   body.appendChild(el("h2", {}, d.id + " "));
   body.firstChild.appendChild(el("span", {cls:"badge v-" + d.verdict, id:"detail-verdict"}, (v.glyph || "") + " " + d.verdict));
   if (d.signature) body.appendChild(el("p", {cls:"sig", id:"detail-signature"}, d.signature));
+  if (d.cause) drawCause(body, d.cause);
   var dl = el("dl");
   kv(dl, "case", d["case"]); kv(dl, "configuration", d.config + ((D.info.config||{})[d.config] ? " — " + D.info.config[d.config] : ""));
   kv(dl, "patched", O(d.patched).join("; "));
