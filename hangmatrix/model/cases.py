@@ -51,6 +51,11 @@ class Case:
     stdin: str = ""  # what the program reads on its standard input (decoded)
     marked: bool = False  # a line marked as the patch point (else: the first patch_all() call)
     problem: str = ""  # set when the file cannot be run as a case: its cells are `error` without a run
+    cwd: str = ""  # the working folder it runs in (at_home: where hangmatrix runs, or its project's)
+    cmd: list = field(default_factory=list)  # a command case's words (path is then "")
+    args: list = field(default_factory=list)  # a file case's arguments
+    env: dict = field(default_factory=dict)  # variables set in its environment
+    project: str = ""  # the project folder it runs in (its dependencies go into the cell environment)
 
     def supports(self, version):
         """Whether a full Python version like '2.7.18' satisfies the case's `python = >=X.Y` or `<X[.Y]`."""
@@ -147,3 +152,39 @@ def select(patterns, folders=None):
         for n in hits:
             chosen[n] = available[n]
     return [chosen[n] for n in sorted(chosen)]
+
+
+def command(words, name="", **fields):
+    """A command as a case: `python -m pytest tests -x`, `gunicorn app:app` (`python` at its start is the cell's
+    interpreter, console scripts of the cell environment run by name). Its name is the one given, or one
+    derived from the command (command_name); its sha256 is the command's."""
+    import shlex
+
+    words = shlex.split(words) if isinstance(words, str) else list(words)
+    if not words:
+        return Case(name or "command", "", "", problem="an empty command")
+    text = " ".join(shlex.quote(w) for w in words)
+    case = Case(name or command_name(words), "", hashlib.sha256(text.encode()).hexdigest(), cmd=words, **fields)
+    case.what = case.what or "the command `%s`" % text
+    return case
+
+
+def command_name(words):
+    """A readable cell name for a command: its module or script and the files or tests it names, e.g.
+    `pytest-test_pool` for `python -m pytest tests/test_pool.py -x`."""
+    parts = []
+    for i, word in enumerate(words):
+        if word.startswith("-") or (i == 0 and re.match(r"^(.*/)?python[\d.]*$", word)):
+            continue
+        base = os.path.basename(word.split("::")[0].rstrip("/"))
+        base = re.sub(r"\.py$", "", base) + ("-" + word.split("::")[-1] if "::" in word else "")
+        parts.append(re.sub(r"[^\w.]+", "_", base).strip("_"))
+    name = "-".join(p for p in parts if p)[:60].strip("-_")
+    return name or "command"
+
+
+def at_home(case, cwd, args=()):
+    """The case as it runs at home: in the working folder `cwd` (absolute), with `args` after the program."""
+    case.cwd = os.path.abspath(cwd)
+    case.args = list(args)
+    return case

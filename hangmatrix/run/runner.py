@@ -4,8 +4,10 @@ starts one supervisor server per run and asks it for one supervisor per cell.
 """
 
 import contextlib
+import dataclasses
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -52,14 +54,14 @@ def make_spec(
     env.compile_staged(inject + "/sitecustomize.py")
     return CellSpec(
         id=record.cell_id(case.name, interp.short, env.gevent, config["name"], start),
-        case=CaseRef.of(case),
+        case=dataclasses.replace(CaseRef.of(case), cwd=case.cwd or os.getcwd()),
         config=config,
         start=start,
         timeout=timeout,
         detect=detect,
         requires=tuple(env.requires),
         memory=memory or contain.default_memory(default_jobs()),
-        argv=(env.python, env.stage_program(case.path)),
+        argv=case_argv(case, env),
         inject=inject,
         root=interp.root or "",
         tmp_base=env.tmp_base,
@@ -67,6 +69,16 @@ def make_spec(
         provenance=Provenance.of(interp, env.gevent, env=env),
         keep=keep,
     )
+
+
+def case_argv(case, env):
+    """How the cell runs the case: the env's python on the (staged) program and its arguments, or the case's
+    command with `python` (python3, python3.11) at its start the env's; any other word is found on the cell's
+    PATH, the env's bin folder first (its console scripts), as in an activated environment."""
+    if not case.cmd:
+        return (env.python, env.stage_program(case.path), *case.args)
+    first = case.cmd[0]
+    return (env.python if re.match(r"^python(\d+(\.\d+)?)?$", first) else first, *case.cmd[1:])
 
 
 class Supervisors:
