@@ -28,3 +28,20 @@ def add_timeout(parser, default=settings.DEFAULT_TIMEOUT):
     parser.add_argument(
         "--timeout", type=float, default=default, help="backstop per cell, seconds (default %g)" % default
     )
+
+
+def add_at_home(parser, many):
+    """--cmd (repeatable where `many`), --name and --project: what runs a case as it runs at home."""
+    parser.add_argument(
+        "--cmd",
+        action="append" if many else "store",
+        metavar="COMMAND",
+        help="a command as a case, e.g. 'python -m pytest tests -x' (`python` is the cell's interpreter; "
+        "console scripts of the cell environment run by name)" + ("; repeatable" if many else ""),
+    )
+    parser.add_argument("--name", help="the --cmd case's name in cell ids (default: derived from the command)")
+    parser.add_argument(
+        "--project",
+        metavar="DIR",
+        help="the project the cases run in: their working folder; its dependencies go into the cell environment",
+    )

@@ -142,6 +142,10 @@ def select(patterns, folders=None):
     available = discover(folders)
     chosen = {}
     for pattern in patterns or ["*"]:
+        if isinstance(pattern, dict):  # a matrix's case table
+            case = from_table(pattern)
+            chosen[case.name] = case
+            continue
         if pattern.endswith(".py") and os.path.exists(pattern):
             case = load(pattern)
             chosen[case.name] = case
@@ -160,13 +164,19 @@ def command(words, name="", **fields):
     derived from the command (command_name); its sha256 is the command's."""
     import shlex
 
-    words = shlex.split(words) if isinstance(words, str) else list(words)
+    try:
+        words = shlex.split(words) if isinstance(words, str) else list(words)
+    except ValueError as exc:
+        raise CaseError("the command %r cannot be read: %s" % (words, exc)) from None
     if not words:
         return Case(name or "command", "", "", problem="an empty command")
     text = " ".join(shlex.quote(w) for w in words)
     case = Case(name or command_name(words), "", hashlib.sha256(text.encode()).hexdigest(), cmd=words, **fields)
     case.what = case.what or "the command `%s`" % text
     return case
+
+
+VALUE_OPTIONS = {"-p", "-k", "-o", "-W", "-X", "-n", "--rootdir", "--level"}  # python's and pytest's
 
 
 def command_name(words):
@@ -176,9 +186,11 @@ def command_name(words):
     for i, word in enumerate(words):
         if word.startswith("-") or (i == 0 and re.match(r"^(.*/)?python[\d.]*$", word)):
             continue
-        base = os.path.basename(word.split("::")[0].rstrip("/"))
-        base = re.sub(r"\.py$", "", base) + ("-" + word.split("::")[-1] if "::" in word else "")
-        parts.append(re.sub(r"[^\w.]+", "_", base).strip("_"))
+        if i and words[i - 1] in VALUE_OPTIONS:
+            continue  # an option's value (`-p no:cacheprovider`, `-k slow`), not what the command runs
+        path, _, test = word.partition("::")
+        for part in (re.sub(r"\.py$", "", os.path.basename(path.rstrip("/"))), test):
+            parts.append(re.sub(r"[^\w.]+", "_", part).strip("_"))
     name = "-".join(p for p in parts if p)[:60].strip("-_")
     return name or "command"
 
@@ -187,4 +199,29 @@ def at_home(case, cwd, args=()):
     """The case as it runs at home: in the working folder `cwd` (absolute), with `args` after the program."""
     case.cwd = os.path.abspath(cwd)
     case.args = list(args)
+    return case
+
+
+TABLE_KEYS = ("name", "cmd", "path", "args", "project", "env", "stdin")
+
+
+def from_table(table):
+    """A case from a matrix's case table: `cmd` (a command) or `path` (a program) with `args`, and `name`,
+    `project` (its working folder), `env` (variables) and `stdin`; paths as the matrix resolved them."""
+    import shlex
+
+    fields = {"env": dict(table.get("env") or {}), "project": table.get("project", "")}
+    if fields["project"]:
+        fields["cwd"] = fields["project"]
+    if table.get("cmd"):
+        case = command(table["cmd"], table.get("name", ""), **fields)
+    else:
+        case = load(table["path"])
+        case.name = table.get("name") or case.name
+        for key, value in fields.items():
+            setattr(case, key, value)
+    args = table.get("args", [])
+    case.args = shlex.split(args) if isinstance(args, str) else list(args)
+    if "stdin" in table:
+        case.stdin = table["stdin"]
     return case

@@ -219,13 +219,19 @@ def plan(
     requires_newest=False,
     memory=None,
     writable=None,
+    commands=(),
+    args=(),
+    project="",
 ):
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
     the harness's own gevent), any axis overridden by explicit options. A missing interpreter is reported
     in one line and the rest is still planned; an unknown gevent release becomes env-error records.
     note(text), when given, hears which matrix file was used. Each cell's `requires` is its case's own,
     the matrix's and these (`--requires`), as one sorted set. writable: the folders every cell may write
-    besides its own, as the command resolved them (settings.writable; None: HANGMATRIX_WRITABLE's)."""
+    besides its own, as the command resolved them (settings.writable; None: HANGMATRIX_WRITABLE's).
+    commands: cases (model.cases.command) run beside the selected ones, or alone when no case is named;
+    args: arguments given to every file case; project: the folder every case runs in (else each case's own,
+    else the working folder)."""
     import dataclasses
 
     from ..model import matrix as matrix_mod
@@ -243,7 +249,12 @@ def plan(
         )
     overrides = {"cases": case_names, "configs": config_names, "starts": starts, "pythons": pythons, "gevents": gevents}
     m = dataclasses.replace(m, **{axis: list(v) for axis, v in overrides.items() if v})
-    chosen_cases = cases.select(m.cases)
+    chosen_cases = list(commands) + ([] if commands and not case_names else cases.select(m.cases))
+    for case in chosen_cases:
+        case.cwd = os.path.abspath(project or case.cwd or os.getcwd())
+        case.project = project or case.project
+        if args and not case.cmd:
+            case.args = list(args)
     chosen_configs = [configs.parse(c) for c in m.configs]
     chosen_starts = [configs.check_start(s) for s in m.starts]
     try:
