@@ -19,14 +19,19 @@ SUITE = os.path.join(HERE, "programs", "pytest_suite")
 AT_HOME = os.path.join(HERE, "programs", "at_home")
 HM = [sys.executable, "-m", "hangmatrix.cli"]
 AXES = ["--python", PY, "--gevent", GEVENT, "--start", "fork", "--quiet"]
+PINNED = ["--python", PY, "--gevent", "24.11.1", "--start", "fork", "--quiet"]  # the example project's pin
 
 
 def hm(*args, cwd=None):
     return subprocess.run(HM + list(args), capture_output=True, text=True, timeout=600, cwd=cwd)
 
 
-def records(path):
-    with open(path) as f:
+def run_cli(tmp_path, *args, axes=AXES, cwd=None):
+    """{config: record} of `hangmatrix run ARGS` (which must succeed)."""
+    out = tmp_path / "r.jsonl"
+    done = hm("run", *args, "--records", str(out), *axes, cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    with open(out) as f:
         return {r["config"]: r for r in map(json.loads, f)}
 
 
@@ -74,25 +79,8 @@ def test_a_matrix_case_can_be_a_table_with_a_command_or_a_program_and_arguments(
 
 
 def test_pytest_as_a_command_in_its_project_hangs_under_patch_all_and_works_without(env311, tmp_path):
-    out = tmp_path / "r.jsonl"
-    done = hm(
-        "run",
-        "--project",
-        SUITE,
-        "--cmd",
-        "python -m pytest -q -p no:cacheprovider",
-        "--requires",
-        "pytest",
-        "--config",
-        "as-written",
-        "--config",
-        "none",
-        "--records",
-        str(out),
-        *AXES,
-    )
-    assert done.returncode == 0, done.stderr
-    recs = records(out)
+    cmd = ["--cmd", "python -m pytest -q -p no:cacheprovider", "--requires", "pytest"]
+    recs = run_cli(tmp_path, "--project", SUITE, *cmd, "--config", "as-written", "--config", "none")
     assert recs["none"]["verdict"] == "ok" and "2 passed" in recs["none"]["stdout_tail"], recs["none"]
     hung = recs["as-written"]
     assert hung["verdict"] == "deadlock", hung["signature"]
@@ -102,21 +90,35 @@ def test_pytest_as_a_command_in_its_project_hangs_under_patch_all_and_works_with
 
 
 def test_args_reach_the_programs_argv_in_its_working_folder(env311, tmp_path):
-    out = tmp_path / "r.jsonl"
-    done = hm(
-        "run",
-        "--case",
-        "app.py",
-        "--args",
-        "--workers 4",
-        "--config",
-        "as-written",
-        "--records",
-        str(out),
-        *AXES,
-        cwd=AT_HOME,
-    )
-    assert done.returncode == 0, done.stderr
-    rec = records(out)["as-written"]
+    rec = run_cli(tmp_path, "--case", "app.py", "--args", "--workers 4", "--config", "as-written", cwd=AT_HOME)
+    rec = rec["as-written"]
     assert (rec["verdict"], rec["stdout_tail"]) == ("ok", "the data beside the program --workers 4\n"), rec
     assert rec["provenance"]["case_args"] == ["--workers", "4"] and rec["provenance"]["case_cwd"] == AT_HOME
+
+
+EXAMPLE = os.path.join(os.path.dirname(HERE), "examples", "user-project")
+
+
+def test_a_project_runs_its_pytest_suite_with_its_package_and_requirements_installed(env311, tmp_path):
+    """examples/user-project: a src-layout package (installed non-editable from a copy, so `import thumbs`
+    works only through the install), requirements.txt (its gevent pin gives way to the axis) and
+    requirements-dev.txt; its conftest ships patch_all(thread=False), and plain patch_all() hangs the pool test."""
+    reqs = [a for f in ("requirements.txt", "requirements-dev.txt") for a in ("--requirements", f)]
+    cmd = ["--project", ".", "--cmd", "python -m pytest -q -p no:cacheprovider", *reqs]
+    recs = run_cli(tmp_path, *cmd, "--config", "as-written", "--config", "patch_all", axes=PINNED, cwd=EXAMPLE)
+    ok = recs["as-written"]
+    assert ok["verdict"] == "ok" and "3 passed" in ok["stdout_tail"], (ok["signature"], ok["stdout_tail"])
+    assert set(ok["provenance"]["requires_resolved"]) == {"grequests", "pytest", "thumbs"}
+    assert any(r.startswith("thumbs @ file://") for r in ok["provenance"]["requires"])
+    assert recs["patch_all"]["verdict"] == "deadlock", recs["patch_all"]["signature"]
+
+
+def test_a_project_whose_install_fails_is_an_env_error_with_the_installers_reason(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "broken"\nversion = "0.1"\n[build-system]\nrequires = ["setuptools>=61"]\n'
+        'build-backend = "setuptools.build_meta"\n'
+    )
+    (tmp_path / "setup.py").write_text('raise SystemExit("this project does not build here")\n')
+    rec = run_cli(tmp_path, "--project", str(tmp_path), "--cmd", "python -c pass", "--config", "none")["none"]
+    assert rec["verdict"] == "env-error" and "Failed to build `broken @" in rec["signature"], rec["signature"]
+    assert "\n" not in rec["signature"]

@@ -20,6 +20,13 @@ def add_selection(run):
     run.add_argument("--case", action="append", help="case names or globs, or program files (default: all)")
     add_at_home(run, many=True)
     run.add_argument("--args", help="arguments for each program file case, e.g. '--workers 4'")
+    run.add_argument(
+        "--requirements",
+        action="append",
+        metavar="FILE",
+        help="a requirements file whose requirements the programs need (repeatable; pip options refused; a "
+        "gevent pin in it gives way to the gevent axis)",
+    )
     run.add_argument("--config", action="append", help="patch configurations (default: all named ones)")
     run.add_argument("--start", action="append", help="start methods: fork, spawn, forkserver, default")
     run.add_argument("--python", action="append", help="interpreter versions (3.11) or paths")
@@ -97,12 +104,23 @@ def selection(args):
         detect=args.detect == "on",
         warn=say,
         note=say,
-        requires=requirements(args.requires),
+        requires=requirements(args.requires) + requirement_files(args.requirements),
         requires_newest=args.requires_newest,
         memory=contain.parse_size(args.memory) if getattr(args, "memory", None) else None,
         writable=settings.writable(getattr(args, "writable", None) or ()),
         **at_home(args),
     )
+
+
+def requirement_files(paths):
+    """The requirements of --requirements files (CaseError: one line naming the file and line)."""
+    from ..model import cases
+    from ..model import requirements as reqs
+
+    try:
+        return reqs.without_gevent([r for path in paths or [] for r in reqs.read_file(path)])
+    except reqs.RequirementError as exc:
+        raise cases.CaseError(str(exc)) from None
 
 
 def at_home(args):

@@ -255,6 +255,8 @@ def plan(
         case.project = project or case.project
         if args and not case.cmd:
             case.args = list(args)
+        if case.project and not case.problem:
+            case.requires = list(case.requires) + project_requirements(case.project)
     chosen_configs = [configs.parse(c) for c in m.configs]
     chosen_starts = [configs.check_start(s) for s in m.starts]
     try:
@@ -275,6 +277,20 @@ def plan(
                         make_item(case, config, start, interp, gv, timeout, detect, wanted, newest, memory, writable)
                     )
     return items
+
+
+def project_requirements(folder):
+    """What a project puts in its cell environments: itself, non-editable from a copy, when it is a package
+    (its dependencies come with it), else its pyproject's dependencies. PlanError (one line) for a project
+    that cannot be read."""
+    from ..envs import projects
+    from ..model import project
+
+    try:
+        found = project.read(folder)
+    except project.ProjectError as exc:
+        raise PlanError(str(exc)) from None
+    return [projects.requirement(found)] if found.package else requirements.without_gevent(found.dependencies)
 
 
 def _interpreters(m, warn, say):
