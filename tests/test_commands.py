@@ -84,6 +84,8 @@ def test_pytest_as_a_command_in_its_project_hangs_under_patch_all_and_works_with
     assert recs["none"]["verdict"] == "ok" and "2 passed" in recs["none"]["stdout_tail"], recs["none"]
     hung = recs["as-written"]
     assert hung["verdict"] == "deadlock", hung["signature"]
+    assert hung["signature"].endswith("; in test test_pool.py::test_pool_map"), hung["signature"]
+    assert hung["proof"]["running_tests"] == ["test_pool.py::test_pool_map"]
     assert hung["id"] == "pytest-py%s-gevent%s-as-written-fork" % (PY, GEVENT)
     assert hung["patch_point"]["file"] == os.path.join(SUITE, "conftest.py"), hung["patch_point"]
     assert hung["provenance"]["case_cmd"] == ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
@@ -122,3 +124,30 @@ def test_a_project_whose_install_fails_is_an_env_error_with_the_installers_reaso
     rec = run_cli(tmp_path, "--project", str(tmp_path), "--cmd", "python -c pass", "--config", "none")["none"]
     assert rec["verdict"] == "env-error" and "Failed to build `broken @" in rec["signature"], rec["signature"]
     assert "\n" not in rec["signature"]
+
+
+def test_a_unittest_run_names_the_test_case_that_hangs(env311, tmp_path):
+    suite = os.path.join(HERE, "programs", "unittest_suite")
+    cmd = ["--project", suite, "--cmd", "python -m unittest test_pool_case", "--config", "as-written"]
+    rec = run_cli(tmp_path, *cmd)["as-written"]
+    assert rec["verdict"] == "deadlock", rec["signature"]
+    assert "; in test test_pool_map (test_pool_case.PoolTest" in rec["signature"], rec["signature"]
+
+
+def test_each_test_runs_every_collected_test_as_a_cell_of_its_own(env311, tmp_path):
+    cmd = ["--cmd", "python -m pytest -p no:cacheprovider test_pool.py", "--requires", "pytest", "--each-test"]
+    done = hm("run", "--project", SUITE, *cmd, "--config", "as-written", "--records", str(tmp_path / "r"), *AXES)
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "r") as f:
+        recs = {r["case"]: r for r in map(json.loads, f)}
+    assert set(recs) == {"pytest-test_pool-test_sum", "pytest-test_pool-test_pool_map"}, set(recs)
+    assert recs["pytest-test_pool-test_sum"]["verdict"] == "ok"
+    hung = recs["pytest-test_pool-test_pool_map"]
+    assert hung["verdict"] == "deadlock" and hung["signature"].endswith("in test test_pool.py::test_pool_map")
+    assert hung["provenance"]["case_cmd"][1:] == [
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "test_pool.py::test_pool_map",
+    ]

@@ -21,6 +21,11 @@ def add_selection(run):
     add_at_home(run, many=True)
     run.add_argument("--args", help="arguments for each program file case, e.g. '--workers 4'")
     run.add_argument(
+        "--each-test",
+        action="store_true",
+        help="run each test a pytest --cmd collects as a cell of its own (one verdict per test)",
+    )
+    run.add_argument(
         "--requirements",
         action="append",
         metavar="FILE",
@@ -136,7 +141,12 @@ def at_home(args):
         words = shlex.split(args.args or "")
     except ValueError as exc:
         raise cases.CaseError("--args %r: %s" % (args.args, exc)) from None
-    return {"commands": commands, "args": words, "project": os.path.abspath(args.project) if args.project else ""}
+    return {
+        "commands": commands,
+        "args": words,
+        "project": os.path.abspath(args.project) if args.project else "",
+        "each_test": getattr(args, "each_test", False),
+    }
 
 
 def main(args):

@@ -540,3 +540,72 @@ def _report_shm_names():
 
 
 _report_shm_names()
+
+
+# ---------------------------------------------------------------- the test that runs
+
+class _OnImport(object):
+    """Calls after(module) once a named module has been executed (a finder on sys.meta_path that wraps the
+    loader the other finders return), so the test runners are hooked without importing them."""
+
+    def __init__(self, hooks):
+        self.hooks = hooks
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in self.hooks:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                spec.loader = _AfterLoader(spec.loader, self.hooks[name])
+                return spec
+        return None
+
+
+class _AfterLoader(object):
+    def __init__(self, loader, after):
+        self.loader, self.after = loader, after
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        try:
+            self.after(module)
+        except Exception:  # a hook must never break the program's import
+            pass
+
+
+def _reporting_test(run, runner, name_of):
+    """run, reporting `test` and `test_end` events around it (name_of(args) names the test)."""
+    def reporting(*args, **kwargs):
+        name = name_of(args)
+        emit("test", name=name, runner=runner)
+        try:
+            return run(*args, **kwargs)
+        finally:
+            emit("test_end", name=name, runner=runner)
+    reporting._hangmatrix_wrapped = True
+    return reporting
+
+
+def _hook_pytest(module):
+    if hasattr(module, "runtestprotocol"):
+        module.runtestprotocol = _reporting_test(module.runtestprotocol, "pytest", lambda a: a[0].nodeid)
+
+
+def _hook_unittest(module):
+    case = getattr(module, "TestCase", None)
+    if case is not None and hasattr(case, "run"):
+        case.run = _reporting_test(case.run, "unittest", lambda a: str(a[0]))
+
+
+def _report_tests():
+    if _spec and sys.version_info >= (3, 4):
+        sys.meta_path.insert(0, _OnImport({"_pytest.runner": _hook_pytest, "unittest.case": _hook_unittest}))
+
+
+_report_tests()

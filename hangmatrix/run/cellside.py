@@ -44,6 +44,10 @@ and by kind:
   uncaught              type, builtin, message, name, line
                                                  the exception the process dies of
   shm_created           kind, name               a named semaphore or shared memory segment (shm_names)
+  test                  name, runner             a test began: pytest's node id (runner pytest, from
+                                                 _pytest.runner.runtestprotocol) or unittest's str(test)
+                                                 (runner unittest, from TestCase.run)
+  test_end              name, runner             that test ended (passed, failed or skipped)
 
 The stacks file: on SIGUSR1, faulthandler's dump of every thread (Python 3; written in many small writes,
 so processes are asked one at a time). On Python 2.7, and in the greenlets file on SIGUSR2 (gevent's

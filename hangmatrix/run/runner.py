@@ -222,6 +222,7 @@ def plan(
     commands=(),
     args=(),
     project="",
+    each_test=False,
 ):
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
     the harness's own gevent), any axis overridden by explicit options. A missing interpreter is reported
@@ -231,7 +232,7 @@ def plan(
     besides its own, as the command resolved them (settings.writable; None: HANGMATRIX_WRITABLE's).
     commands: cases (model.cases.command) run beside the selected ones, or alone when no case is named;
     args: arguments given to every file case; project: the folder every case runs in (else each case's own,
-    else the working folder)."""
+    else the working folder); each_test: each pytest command as one case per test it collects."""
     import dataclasses
 
     from ..model import matrix as matrix_mod
@@ -267,6 +268,14 @@ def plan(
     writable = tuple(settings.writable() if writable is None else writable)
     interps = _interpreters(m, warn, note or warn)
     pairs = _gevent_pairs(m, interps, warn)
+    if each_test and pairs:  # one case per test, collected in the first environment on the host
+        from . import each_test as each
+
+        interp, gv = next((p for p in pairs if not p[0].root), pairs[0])
+        try:
+            chosen_cases = each.expand(chosen_cases, interp, gv, shared, newest, case_argv)
+        except each.EachTestError as exc:
+            raise PlanError(str(exc)) from None
     items = []
     for interp, gv in pairs:
         for case in chosen_cases:

@@ -578,6 +578,10 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
     ):  # no proof it never patches: the verdict stands, with that said
         proof["patch_point"] = "not reached before the verdict: %s was never applied" % spec.config["name"]
         sig = (sig + "; " if sig else "") + "before any patch_all() call (%s not applied)" % spec.config["name"]
+    tests = running_tests(cell.events) if name in verdicts.PROVEN_HANG + ("timeout",) else []
+    if tests:  # the test the hang is in: pytest's node id, unittest's `test_x (module.Class)`
+        proof["running_tests"] = tests
+        sig = (sig + "; " if sig else "") + "in test %s" % ", ".join(tests)
     fields["patch_point"] = point
     fields.update(
         verdict=name,
@@ -629,6 +633,21 @@ def _ended(cell, spec, code, stdout, stderr, unapplied):
             % (name, ": " + sig if sig else "", spec.config["name"]),
         )
     return name, sig
+
+
+def running_tests(events):
+    """The tests still running when the cell was looked at (a `test` event without its `test_end`), pytest's
+    node ids where pytest runs them (its unittest cases report both), in the order they began."""
+    began = {}
+    for e in events:
+        key = (e.get("pid"), e.get("name"))
+        if e["ev"] == "test" and isinstance(e.get("name"), str):
+            began[key] = e
+        elif e["ev"] == "test_end":
+            began.pop(key, None)
+    pytest_ones = [e["name"] for e in began.values() if e.get("runner") == "pytest"]
+    names = pytest_ones or [e["name"] for e in began.values()]
+    return list(dict.fromkeys(names))
 
 
 def _patch_point(events, first_pid):
