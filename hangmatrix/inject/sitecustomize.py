@@ -486,67 +486,11 @@ def _install():
 _install()
 
 
-# ---------------------------------------------------------------- names of what the cell creates in /dev/shm
-
-class _ShmNames(object):
-    """Without a private /dev/shm (no namespace allowed): report the name of every named semaphore and
-    shared-memory segment this process creates, once created, so the supervisor unlinks exactly those
-    still there after the kill. A finder on sys.meta_path wraps the creating classes as their modules load."""
-    modules = {"multiprocessing.synchronize": "SemLock", "multiprocessing.shared_memory": "SharedMemory"}
-
-    def find_spec(self, name, path=None, target=None):
-        if name not in self.modules:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(name, path, target)
-            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                spec.loader = _ShmLoader(spec.loader, self.modules[name])
-                return spec
-        return None
-
-
-class _ShmLoader(object):
-    def __init__(self, loader, cls_name):
-        self.loader, self.cls_name = loader, cls_name
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module):
-        self.loader.exec_module(module)
-        cls = getattr(module, self.cls_name, None)
-        if cls is not None:
-            cls.__init__ = _reporting_init(cls.__init__, self.cls_name)
-
-
-def _reporting_init(init, cls_name):
-    def __init__(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        if cls_name == "SemLock":  # glibc's sem_open("/x") is /dev/shm/sem.x
-            name = getattr(getattr(self, "_semlock", None), "name", None)
-            if name:
-                emit("shm_created", kind="semaphore", name="sem." + name.lstrip("/"))
-        elif getattr(self, "_name", None) and (kwargs.get("create") or (len(args) > 1 and args[1])):
-            emit("shm_created", kind="shared memory", name=self._name.lstrip("/"))
-    __init__._hangmatrix_wrapped = True
-    return __init__
-
-
-def _report_shm_names():
-    if _spec and _spec.get("shm_names") and sys.version_info >= (3, 4):
-        sys.meta_path.insert(0, _ShmNames())
-
-
-_report_shm_names()
-
-
-# ---------------------------------------------------------------- the test that runs
+# ---------------------------------------------------------------- modules hooked as they load
 
 class _OnImport(object):
     """Calls after(module) once a named module has been executed (a finder on sys.meta_path that wraps the
-    loader the other finders return), so the test runners are hooked without importing them."""
+    loader the other finders return), so what the cell reports is hooked without importing anything."""
 
     def __init__(self, hooks):
         self.hooks = hooks
@@ -578,6 +522,44 @@ class _AfterLoader(object):
         except Exception:  # a hook must never break the program's import
             pass
 
+
+# ---------------------------------------------------------------- names of what the cell creates in /dev/shm
+
+def _hook_created(cls_name):
+    """Without a private /dev/shm (no namespace allowed): report the name of every named semaphore and
+    shared-memory segment this process creates, once created, so the supervisor unlinks exactly those
+    still there after the kill; the creating class is wrapped as its module loads (_OnImport)."""
+    def after(module):
+        cls = getattr(module, cls_name, None)
+        if cls is not None:
+            cls.__init__ = _reporting_init(cls.__init__, cls_name)
+    return after
+
+
+def _reporting_init(init, cls_name):
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if cls_name == "SemLock":  # glibc's sem_open("/x") is /dev/shm/sem.x
+            name = getattr(getattr(self, "_semlock", None), "name", None)
+            if name:
+                emit("shm_created", kind="semaphore", name="sem." + name.lstrip("/"))
+        elif getattr(self, "_name", None) and (kwargs.get("create") or (len(args) > 1 and args[1])):
+            emit("shm_created", kind="shared memory", name=self._name.lstrip("/"))
+    __init__._hangmatrix_wrapped = True
+    return __init__
+
+
+def _report_shm_names():
+    if _spec and _spec.get("shm_names") and sys.version_info >= (3, 4):
+        hooks = {"multiprocessing.synchronize": _hook_created("SemLock"),
+                 "multiprocessing.shared_memory": _hook_created("SharedMemory")}
+        sys.meta_path.insert(0, _OnImport(hooks))
+
+
+_report_shm_names()
+
+
+# ---------------------------------------------------------------- the test that runs
 
 def _reporting_test(run, runner, name_of):
     """run, reporting `test` and `test_end` events around it (name_of(args) names the test)."""
