@@ -92,9 +92,15 @@ def _line(env, start, rec):
 def _point_text(point, script):
     """Where the program patches, for people: line N of SCRIPT, or the library's file and line."""
     if point["in"] == "main module":
-        return "line %d of %s" % (point["line"], script if script.endswith(".py") else point["file"])
-    where = point["file"].split("site-packages/")[-1]  # an installed library: its path in any environment
+        return "line %d of %s" % (point["line"], script if script.endswith(".py") else _shown(point["file"]))
+    where = _shown(point["file"].split("site-packages/")[-1])  # an installed library: its path in any environment
     return "line %d of %s (%s, imported by %s)" % (point["line"], where, point["in"], script)
+
+
+def _shown(path):
+    """A path as a person in the working folder would write it (relative when it is below that folder)."""
+    here = os.getcwd()
+    return os.path.relpath(path, here) if path.startswith(here.rstrip("/") + "/") else path
 
 
 def _written_call(point, pairs):

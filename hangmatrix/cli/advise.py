@@ -6,6 +6,7 @@ from ..model import exits
 from ..model.text import listed
 from ..run import runner
 from ..store import records
+from . import run
 from .options import add_at_home, add_timeout, requirements, say
 
 HELP = (
@@ -17,6 +18,9 @@ HELP = (
 def add_arguments(adv):
     adv.add_argument("script", nargs="?", help="the program, unedited (a .py file)")
     add_at_home(adv, many=False)
+    adv.add_argument(
+        "--requirements", action="append", metavar="FILE", help="a requirements file the program needs (repeatable)"
+    )
     adv.add_argument("--python", action="append", help="interpreters (default: the newest found)")
     adv.add_argument("--gevent", action="append", help="gevent releases (default: the newest for each Python)")
     adv.add_argument(
@@ -58,15 +62,21 @@ def main(args):
     except cases.CaseError as exc:
         say(str(exc))
         return exits.BAD_INPUT
-    if args.project and not isinstance(script, str):
-        script.cwd = script.project = os.path.abspath(args.project)
+    try:
+        extra = run.requirement_files(args.requirements)
+        if args.project and not isinstance(script, str):
+            script.cwd = script.project = os.path.abspath(args.project)
+            script.requires = list(script.requires) + runner.project_requirements(script.project)
+    except (cases.CaseError, runner.PlanError) as exc:
+        say(str(exc))
+        return exits.BAD_INPUT
     try:
         return advise.advise(
             script,
             pythons=listed(args.python),
             gevents=listed(args.gevent),
             starts=listed(args.start) or advise.START_CANDIDATES,
-            requires=requirements(args.requires),
+            requires=requirements(args.requires) + extra,
             timeout=args.timeout,
             jobs=args.jobs,
             say=lambda line: print(line, flush=True),

@@ -14,7 +14,9 @@ progress), progress (functions whose calls and loop ticks prove progress), worke
 `lazy` patches in), python (`>=3.2` or `<3`: other interpreters are `unsupported`), requires (the program's
 own dependencies, e.g. `grequests, requests<3`, installed in its cell environment; see hangmatrix.model.requirements),
 stdin (text fed to the program's standard input, `\n`, `\t` and `\\` decoded, e.g. `c\nc\n` for a program
-that stops at pdb; without it, stdin is empty).
+that stops at pdb; without it, stdin is empty), cmd (how the file is run when not as `python FILE`, e.g.
+`python -m pytest {path}`: {path} is the file, {dir} its folder; `python` is the cell's interpreter; it
+runs in the file's folder).
 """
 
 import fnmatch
@@ -91,6 +93,9 @@ def load(path):
             case.requires += requirements.split(value)
         elif key == "stdin":
             case.stdin = re.sub(r"\\(.)", lambda m: ESCAPES.get(m.group(1), m.group(0)), value)
+        elif key == "cmd":  # how the file runs, e.g. under pytest: {path} is the file, {dir} its folder
+            case.cmd = _header_command(value, case.path)
+            case.cwd = os.path.dirname(case.path)  # in its own folder, which its command names
     case.marked = any(MARKER in line for line in text.splitlines())
     if case.expect:
         try:
@@ -103,6 +108,17 @@ def load(path):
         except requirements.RequirementError as exc:
             case.problem = "%s: bad requires: %s" % (path, exc)
     return case
+
+
+def _header_command(value, path):
+    """A `cmd` header's words, {path} and {dir} replaced by the case file's and its folder's paths."""
+    import shlex
+
+    try:
+        words = shlex.split(value)
+    except ValueError:
+        return [value]  # run as one word: its cell says the command cannot start
+    return [w.replace("{path}", path).replace("{dir}", os.path.dirname(path)) for w in words]
 
 
 def dirs():
