@@ -10,6 +10,8 @@ import pytest
 
 from conftest import GEVENT, PY
 from hangmatrix.model import cases, configs
+from hangmatrix.model.record import Record
+from hangmatrix.report import show
 from hangmatrix.run import runner
 
 HOME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs", "at_home")
@@ -57,6 +59,8 @@ def test_lock_and_state_files_work_and_never_reach_the_machine(env311, no_lock_f
         wrote = {w["path"]: w for w in rec["containment"]["wrote_outside"]["paths"]}
         assert set(wrote) == {LOCK, STATE}, wrote
         assert (wrote[LOCK]["size"], wrote[STATE]["size"]) == (0, len("state\n"))
+        shown = show.render(Record.from_json(rec))
+        assert "wrote outside its folder" in shown and LOCK in shown and STATE in shown, shown
 
 
 @pytest.mark.skipif(not ROOT, reason="the read-only seal is root's")
