@@ -477,14 +477,14 @@ def overlay_filesystem(cell_dir, layers, writable, cwd, outer):
         raise OSError("refused to give the supervisor's own mount namespace a new root")
     base = os.path.join(cell_dir, LAYERS)
     new = base + "/root"
-    os.makedirs(new)
+    os.makedirs(new)  # as few folders as can be: each mkdir and rmdir is a journaled disk write
     for i, (point, how) in enumerate(layers):
         target = new + point.rstrip("/")
         if how == "overlay":
-            upper, work = "%s/upper/%d" % (base, i), "%s/work/%d" % (base, i)
-            os.makedirs(upper)
-            os.makedirs(work)
-            data = "lowerdir=%s,upperdir=%s,workdir=%s" % tuple(map(_option_path, (point, upper, work)))
+            upper, work = "%s/upper%d" % (base, i), "%s/work%d" % (base, i)
+            os.mkdir(upper)
+            os.mkdir(work)  # volatile: the upper layer is thrown away, so its unmount syncs nothing
+            data = "lowerdir=%s,upperdir=%s,workdir=%s,volatile" % tuple(map(_option_path, (point, upper, work)))
             try:
                 mount_over("overlay", target or new, "overlay", MS_NOSUID | MS_NODEV, data, outer)
                 continue
@@ -514,10 +514,10 @@ def overlay_filesystem(cell_dir, layers, writable, cwd, outer):
 def overlay_writes(cell_dir, layers, limit=200):
     """What the cell wrote outside its folder and the writable ones, read from its overlays' upper layers:
     [{"path", "kind", "size"}] sorted by path (kind: file, symlink, socket, fifo, deleted, device), at most
-    `limit`, and how many more. Read without following a link, and only below LAYERS/upper/N."""
+    `limit`, and how many more. Read without following a link, and only below LAYERS/upperN."""
     found = []
     for i, (point, how) in enumerate(layers or ()):
-        upper = "%s/%s/upper/%d" % (cell_dir, LAYERS, i)
+        upper = "%s/%s/upper%d" % (cell_dir, LAYERS, i)
         if how != "overlay" or os.path.islink(upper) or not os.path.isdir(upper):
             continue
         for top, dirs, names in os.walk(upper):
