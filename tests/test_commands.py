@@ -151,3 +151,13 @@ def test_each_test_runs_every_collected_test_as_a_cell_of_its_own(env311, tmp_pa
         "no:cacheprovider",
         "test_pool.py::test_pool_map",
     ]
+
+
+@pytest.mark.slow  # builds an environment per release bisected
+def test_bisect_on_a_command_case_finds_the_release_that_hangs_the_suite():
+    reqs = [a for f in ("requirements.txt", "requirements-dev.txt") for a in ("--requirements", f)]
+    cmd = ["--project", ".", "--cmd", "python -m pytest -p no:cacheprovider", *reqs, "--config", "as-written"]
+    done = hm("bisect", *cmd, "--start", "fork", "--python", PY, "--good", "24.11.1", "--bad", "25.4.2", cwd=EXAMPLE)
+    assert done.returncode == 0, done.stderr
+    assert "first changed: gevent 25.4.1 (deadlock)" in done.stdout, done.stdout
+    assert "in test tests/test_render.py::test_render_all" in done.stdout

@@ -6,8 +6,7 @@ from ..model import exits
 from ..model.text import listed
 from ..run import runner
 from ..store import records
-from . import run
-from .options import add_at_home, add_timeout, requirements, say
+from .options import add_at_home, add_timeout, case_at_home, requirement_files, requirements, say
 
 HELP = (
     "run one program as written; if it hangs or fails, find the code change that fixes it "
@@ -18,9 +17,6 @@ HELP = (
 def add_arguments(adv):
     adv.add_argument("script", nargs="?", help="the program, unedited (a .py file)")
     add_at_home(adv, many=False)
-    adv.add_argument(
-        "--requirements", action="append", metavar="FILE", help="a requirements file the program needs (repeatable)"
-    )
     adv.add_argument("--python", action="append", help="interpreters (default: the newest found)")
     adv.add_argument("--gevent", action="append", help="gevent releases (default: the newest for each Python)")
     adv.add_argument(
@@ -58,15 +54,8 @@ def main(args):
         say("--project %s is not a folder" % args.project)
         return exits.BAD_INPUT
     try:
-        script = cases.command(args.cmd, args.name or "") if args.cmd else args.script
-    except cases.CaseError as exc:
-        say(str(exc))
-        return exits.BAD_INPUT
-    try:
-        extra = run.requirement_files(args.requirements)
-        if args.project and not isinstance(script, str):
-            script.cwd = script.project = os.path.abspath(args.project)
-            script.requires = list(script.requires) + runner.project_requirements(script.project)
+        script = case_at_home(args, args.script)
+        extra = requirement_files(args.requirements)
     except (cases.CaseError, runner.PlanError) as exc:
         say(str(exc))
         return exits.BAD_INPUT

@@ -10,7 +10,7 @@ from ..model.text import listed
 from ..run import contain, runner
 from ..store import compact, records
 from . import shards
-from .options import add_at_home, add_timeout, requirements, say
+from .options import add_at_home, add_timeout, requirement_files, requirements, say
 
 HELP = "run cells and append their records"
 
@@ -24,13 +24,6 @@ def add_selection(run):
         "--each-test",
         action="store_true",
         help="run each test a pytest --cmd collects as a cell of its own (one verdict per test)",
-    )
-    run.add_argument(
-        "--requirements",
-        action="append",
-        metavar="FILE",
-        help="a requirements file whose requirements the programs need (repeatable; pip options refused; a "
-        "gevent pin in it gives way to the gevent axis)",
     )
     run.add_argument("--config", action="append", help="patch configurations (default: all named ones)")
     run.add_argument("--start", action="append", help="start methods: fork, spawn, forkserver, default")
@@ -115,17 +108,6 @@ def selection(args):
         writable=settings.writable(getattr(args, "writable", None) or ()),
         **at_home(args),
     )
-
-
-def requirement_files(paths):
-    """The requirements of --requirements files (CaseError: one line naming the file and line)."""
-    from ..model import cases
-    from ..model import requirements as reqs
-
-    try:
-        return reqs.without_gevent([r for path in paths or [] for r in reqs.read_file(path)])
-    except reqs.RequirementError as exc:
-        raise cases.CaseError(str(exc)) from None
 
 
 def at_home(args):
