@@ -623,7 +623,9 @@ def _ended(cell, spec, code, stdout, stderr, unapplied):
     if name == "error":  # a module the environment lacks is its defect, not the program's
         program = spec.case.path or os.path.join(spec.case.cwd or "/", "-")  # a command's: its working folder's
         missing = deps.missing_module(_uncaught(cell), program, _env_python(spec))
-        missing = missing or contain.refused_by_seal(_uncaught(cell))
+        read_only = cell.containment.get("filesystem") == contain.seal_mechanism() or contain.overlay_fallback(cell.dir)
+        if not missing and read_only:  # a write the read-only seal refused is ours (under the view: as at home)
+            missing = contain.refused_by_seal(_uncaught(cell))
         name, sig = ("env-error", missing) if missing else (name, sig)
     if unapplied and name != "env-error":  # observed: the run made no patch_all() call to replace
         name, sig = (
