@@ -492,7 +492,7 @@ def overlay_filesystem(cell_dir, layers, writable, cwd, outer):
                 if point == "/":
                     _write(base + "/fallback", "overlay of / refused (%s): the read-only seal instead" % exc)
                     return sealed_filesystem("", [cell_dir, *writable], outer)
-                _write("%s/refused-%d" % (base, i), str(exc))
+                _write("%s/refused-%d" % (base, i), "%s read-only: overlay refused (%s)" % (point, exc.strerror or exc))
         mount_over(point, target, None, MS_BIND | MS_REC, None, outer)
         _mount_setattr(target, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, AT_RECURSIVE)
     for pseudo in ("/proc", "/sys"):
@@ -555,8 +555,8 @@ def refused_by_seal(uncaught):
     if not m or (uncaught or {}).get("type") not in ("OSError", "IOError", "PermissionError"):
         return ""
     return (
-        "the cell's filesystem refused a write to %s (read-only under the seal; hangmatrix runs it in a "
-        "copy-on-write view only as root, with overlayfs): name its folder with --writable %s"
+        "the cell's filesystem refused a write to %s (read-only in the cell: the seal, or a mount the kernel "
+        "would not overlay, as the record's containment says): name its folder with --writable %s"
         % (m.group(1), os.path.dirname(m.group(1)) or m.group(1))
     )
 
@@ -564,6 +564,13 @@ def refused_by_seal(uncaught):
 def overlay_fallback(cell_dir):
     """Why the cell's overlay gave way to the read-only seal ('' when it did not)."""
     return _read(os.path.join(cell_dir, LAYERS, "fallback"))
+
+
+def overlay_refused(cell_dir):
+    """The mounts the cell's view left read-only because the kernel refused their overlay (each a line)."""
+    base = os.path.join(cell_dir, LAYERS)
+    names = sorted(n for n in os.listdir(base) if n.startswith("refused-")) if os.path.isdir(base) else []
+    return [_read(os.path.join(base, n)) for n in names]
 
 
 def bound_capabilities():

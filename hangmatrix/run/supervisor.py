@@ -173,6 +173,9 @@ class Cell:
         if not self.layers:
             return None
         found, more = contain.overlay_writes(self.dir, self.layers)
+        refused = contain.overlay_refused(self.dir)
+        if refused:
+            self.containment["overlay_refused"] = refused
         return {"paths": found, "more": more}
 
     def sample(self, full=False, previous=None):
@@ -623,7 +626,11 @@ def _ended(cell, spec, code, stdout, stderr, unapplied):
     if name == "error":  # a module the environment lacks is its defect, not the program's
         program = spec.case.path or os.path.join(spec.case.cwd or "/", "-")  # a command's: its working folder's
         missing = deps.missing_module(_uncaught(cell), program, _env_python(spec))
-        read_only = cell.containment.get("filesystem") == contain.seal_mechanism() or contain.overlay_fallback(cell.dir)
+        read_only = (
+            cell.containment.get("filesystem") == contain.seal_mechanism()
+            or contain.overlay_fallback(cell.dir)
+            or contain.overlay_refused(cell.dir)  # a mount the view left read-only
+        )
         if not missing and read_only:  # a write the read-only seal refused is ours (under the view: as at home)
             missing = contain.refused_by_seal(_uncaught(cell))
         name, sig = ("env-error", missing) if missing else (name, sig)
