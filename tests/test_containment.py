@@ -104,12 +104,17 @@ def test_a_case_that_closes_every_fd_still_gets_its_verdict(env311):
     assert_contained_cleanly(rec)
 
 
-def test_a_case_writing_outside_through_proc_self_cwd(env311, tmp_path, monkeypatch):
-    """As root the case is sealed: it writes only in its own folder, whatever path it takes (two levels up
-    through /proc/self/cwd, a folder the test made, /proc/sys), and cannot remount its way out. Without the
+@pytest.mark.parametrize("view", ["overlay", "read-only"])
+def test_a_case_writing_outside_through_proc_self_cwd(env311, tmp_path, monkeypatch, view):
+    """As root the case is sealed: whatever path it takes (two levels up through /proc/self/cwd, a folder the
+    test made), its writes outside its own folder succeed in a copy-on-write view of its own and never reach
+    the machine, and its record lists them; with the overlay off (HANGMATRIX_CONTAIN_OFF=overlay) they are
+    refused (read-only). Either way /proc/sys is read-only and it cannot remount its way out. Without the
     seal (unprivileged, or HANGMATRIX_CONTAIN_OFF=fs) it writes wherever its user may, and this test says
-    so. Either way the harness never follows what the cell leaves in its folder: symlinks to outside are
-    removed, not followed."""
+    so. The harness never follows what the cell leaves in its folder: symlinks to outside are removed, not
+    followed."""
+    if view == "read-only":
+        monkeypatch.setenv("HANGMATRIX_CONTAIN_OFF", "overlay")
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "keep").write_text("untouched")
@@ -119,12 +124,20 @@ def test_a_case_writing_outside_through_proc_self_cwd(env311, tmp_path, monkeypa
     rec = runner.run_cell(spec_of(env311, "writes_outside"))
     out = rec["stdout_tail"]
     assert rec["verdict"] == "ok", rec["signature"]
-    escaped = out.split(" ", 2)[1]
+    escaped = out.split()[1]
     assert os.path.dirname(escaped) == env311.tmp_base  # two levels up from its tmp: outside the cell's folder
-    sealed = rec["containment"]["filesystem"].startswith("read-only")
-    assert sealed == ROOT, rec["containment"]
+    filesystem = rec["containment"]["filesystem"]
+    assert filesystem.startswith("copy-on-write" if view == "overlay" else "read-only") == ROOT, rec["containment"]
     try:
-        if sealed:
+        if ROOT and view == "overlay":
+            assert out.startswith("wrote ") and "write into the outside folder: done" in out, out
+            assert "remount / writable: refused" in out and "write /proc/sys: refused" in out, out
+            assert "write inside its folder: done" in out, out
+            wrote = {w["path"]: w for w in rec["containment"]["wrote_outside"]["paths"]}
+            assert set(wrote) == {escaped, str(outside / "from-the-cell")}, wrote
+            assert wrote[escaped]["kind"] == "file" and wrote[escaped]["size"] == len("written from a cell\n")
+            assert not os.path.exists(escaped) and os.listdir(outside) == ["keep"]
+        elif ROOT:
             assert out.startswith("refused ") and "Read-only file system" in out.splitlines()[0], out
             assert "write into the outside folder: refused" in out and "remount / writable: refused" in out, out
             assert "write /proc/sys: refused" in out and "write inside its folder: done" in out, out
@@ -185,6 +198,10 @@ def test_kill_minus_one_inside_the_namespace_touches_nothing_outside(env311):
             pid = _case_process("kills_everything", time.monotonic() + 20)
             assert pid, "the case did not start"
             contained = len(watch.ns_pids(pid)) == 2
+            for _ in range(400):  # the case starts in the working folder, then moves to its own (TMPDIR)
+                if "hangmatrix-cell-" in os.readlink("/proc/%d/cwd" % pid):
+                    break
+                time.sleep(0.05)
             with open("/proc/%d/cwd/decision" % pid, "w") as f:
                 f.write("go" if contained else "no")
             rec, other = pending.result(60), other.result(60)

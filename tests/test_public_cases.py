@@ -24,6 +24,10 @@ STARTS = list(configs.STARTS)
 HOOK = "public_gevent_2023_fork_hook_threadpool"
 HOOK_RUNS = 3  # it is racy: a single run can exit
 SPIN = "public_gevent_966_waitpid_wnohang_spin"
+UNDER_PYTEST = "public_gevent_2017_pytest_event_thread"
+GEVENTMP = "public_geventmp_30_unittest_parallel"
+EXECNET = "public_execnet_75_xdist_gevent_execmodel"
+RACY_RUNS = 3
 
 
 def _plan(names, python, gevent, starts=STARTS, timeout=20.0):
@@ -49,7 +53,11 @@ def runs():
         items += _plan([HOOK], PY, GEVENT)
     items += _plan(["public_gevent_1988_popen_import_order"], PY, "23.7.0", ["default"])  # the reporter's
     items += _plan(["public_gevent_1876_pool_initializer"], "3.9", "21.12.0", ["default"])  # the reporter's
-    items += _plan(["public_grequests_*"], "2.7", "1.1.2", ["default"], timeout=10.0)  # Python 2, as reported
+    items += _plan(["public_grequests_97*"], "2.7", "1.1.2", ["default"], timeout=10.0)  # Python 2, as reported
+    for _ in range(RACY_RUNS):  # racy, each of them: the reporter's outcome in one of three runs at least
+        items += _plan([GEVENTMP], "3.12", "25.4.2", ["default"])  # the reporter's Python; before the fix
+        items += _plan(["public_grequests_100_manager_list"], "2.7", "1.1.2", ["default"], timeout=10.0)
+    items += _plan([EXECNET], "3.8", "21.1.2", ["default"], timeout=10.0)  # pytest-xdist#653's versions
     return runner.execute(items)
 
 
@@ -99,10 +107,16 @@ def test_gevent_1988_the_reported_type_error(runs):
 def test_grequests_100_errno_11_from_the_manager(runs):
     """Reporter (Python 2.7, Linux): the Manager fails with IOError [Errno 11]. On 2.7 with gevent 1.1.2 it
     is that exact error; on 3.11 / 26.9.0 with fork (Linux's default) the same errno as BlockingIOError."""
-    [old] = _cells(runs, "public_grequests_100_manager_list", "2.7", "1.1.2", ["default"])
-    assert old["verdict"] == "error"
-    assert "IOError: [Errno 11] Resource temporarily unavailable" in old["signature"]
-    assert old["provenance"]["packages"].get("grequests"), "grequests must be installed in the cell env"
+    olds = [
+        r
+        for r in runs
+        if r["id"] == records.cell_id("public_grequests_100_manager_list", "2.7", "1.1.2", "as-written", "default")
+    ]
+    assert len(olds) == RACY_RUNS and all(r["verdict"] == "error" for r in olds), [r["signature"] for r in olds]
+    # the Manager's handshake races: EAGAIN (the report's) or EPIPE, each an IOError of the Manager's connection
+    assert all(re.search(r"IOError: \[Errno (11|32)\]", r["signature"]) for r in olds), [r["signature"] for r in olds]
+    assert any("IOError: [Errno 11] Resource temporarily unavailable" in r["signature"] for r in olds)
+    assert olds[0]["provenance"]["packages"].get("grequests"), "grequests must be installed in the cell env"
     for rec in _cells(runs, "public_grequests_100_manager_list", starts=["fork", "default"]):
         assert rec["verdict"] == "error", rec["id"]
         assert any(u.startswith("BlockingIOError: [Errno 11]") for u in _uncaught(rec)), (rec["id"], _uncaught(rec))
@@ -199,3 +213,53 @@ def test_controls_work_without_the_debugger_and_since_the_fix(runs, case):
     """debugpy 1005's calls were slow only under the debugger; gevent 600's join was fixed (its test passes)."""
     for rec in _cells(runs, case):
         assert rec["verdict"] == "ok", (rec["id"], rec["signature"])
+
+
+def test_gevent_2017_hangs_under_pytest_in_test_a(runs):
+    """Reporter (gevent#2017, pytest#11919): the module hangs when pytest runs it. Under `python -m pytest`
+    (its `cmd` header) every cell deadlocks, and the signature names the test: test_a."""
+    for rec in _cells(runs, UNDER_PYTEST) + _cells(runs, UNDER_PYTEST, gevent="24.2.1"):
+        assert rec["verdict"] == "deadlock", (rec["id"], rec["signature"])
+        assert rec["signature"].endswith("in test %s.py::test_a" % UNDER_PYTEST), rec["signature"]
+
+
+def test_gevent_2017_run_as_a_file_only_prints_a():
+    """The same module as `python FILE` (no pytest): test_a is never called; it prints "a" and ends."""
+    case = cases.load(os.path.join(packaged.public_cases_dir(), UNDER_PYTEST + ".py"))
+    case.cmd = []
+    [rec] = runner.execute([runner.make_item(case, configs.parse("as-written"), "fork", *_axes(), 20.0)])
+    assert (rec["verdict"], rec["stdout_tail"]) == ("ok", "a\n"), rec["signature"]
+
+
+def _axes():
+    from hangmatrix.envs.interpreters import find_interpreter
+
+    return find_interpreter(PY), GEVENT
+
+
+def test_geventmp_30_hangs_after_the_tests_until_unittest_parallels_fix(runs):
+    """Reporter (geventmp#30, Python 3.12): under `python -m gevent.monkey --module unittest_parallel` the tests
+    run, then it hangs; maintainer: a bug of unittest-parallel, fixed by its #26. With unittest-parallel as of
+    gevent 25.4.2's date both tests pass, then a proven hang (racy: at least once in three runs); as of 26.9.0's
+    date (the fix released) it ends."""
+    befores = [r for r in runs if r["id"] == records.cell_id(GEVENTMP, "3.12", "25.4.2", "as-written", "default")]
+    assert len(befores) == RACY_RUNS and all(r["stderr_tail"].count(") ... ok") == 2 for r in befores)
+    assert {r["verdict"] for r in befores} <= {"deadlock", "stall", "ok"}, [r["signature"] for r in befores]
+    hung = [r for r in befores if r["verdict"] != "ok"]
+    assert hung, "no hang in %d runs" % RACY_RUNS  # racy: 2 of 3 runs hung here
+    assert all("in test" not in r["signature"] for r in hung)  # after the tests, not in one
+    for rec in _cells(runs, GEVENTMP):
+        assert rec["verdict"] == "ok" and "Ran 2 tests" in rec["stderr_tail"], (rec["id"], rec["signature"])
+
+
+def test_execnet_75_hangs_before_any_test_on_python_3(runs):
+    """Reporters (execnet#75, pytest-xdist#653): on Python 3 `pytest -d --tx popen//execmodel=gevent` hangs
+    before scanning for tests. With their versions (3.8, gevent 21.1.2, pytest-xdist 2.2) and on 3.11 with
+    24.2.1's: a hang, the worker started (`gw0 I`) and no test reported; pytest-xdist 3.6+ (26.9.0's date)
+    refuses the spec, an error that says so."""
+    [theirs] = _cells(runs, EXECNET, "3.8", "21.1.2", ["default"])
+    for rec in [theirs] + _cells(runs, EXECNET, gevent="24.2.1"):
+        assert rec["verdict"] in ("deadlock", "stall", "timeout"), (rec["id"], rec["signature"])
+        assert "test_assert" not in rec["stdout_tail"] and "passed" not in rec["stdout_tail"], rec["stdout_tail"]
+    for rec in _cells(runs, EXECNET):
+        assert rec["verdict"] == "error" and "duplicate key: 'execmodel'" in rec["stdout_tail"], rec["id"]

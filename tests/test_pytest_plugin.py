@@ -280,3 +280,19 @@ def test_repeat_gives_flake_rates_and_a_new_pass_is_reported_as_such(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     done = run_pytest(project, "--hangmatrix", "-v", "-k", WORKS)
     assert done.returncode == 0 and "matrix.toml::%s PASSED" % cell(WORKS) in done.stdout, done.stdout[-3000:]
+
+
+def test_a_matrix_case_table_runs_a_command_as_a_pytest_item(tmp_path):
+    """A case table (issue 25): the project's own pytest suite as one cell per configuration."""
+    suite = os.path.join(HERE, "programs", "pytest_suite")
+    project = make_project(
+        str(tmp_path / "p"),
+        '[matrix.default]\ncases = [{name = "suite", cmd = "python -m pytest -q -p no:cacheprovider", '
+        'project = %r}]\nconfigs = ["as-written", "none"]\nstarts = ["fork"]\npythons = ["%s"]\ngevents = ["%s"]\n'
+        'requirements = ["pytest"]\n' % (suite, PY, GEVENT),
+    )
+    done = run_pytest(project, "--hangmatrix", "-rA")
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert re.search(r"FAILED matrix.toml::suite-py%s-gevent%s-as-written-fork" % (PY, GEVENT), done.stdout)
+    assert re.search(r"PASSED matrix.toml::suite-py%s-gevent%s-none-fork" % (PY, GEVENT), done.stdout), done.stdout
+    assert "in test test_pool.py::test_pool_map" in done.stdout

@@ -92,9 +92,15 @@ def _line(env, start, rec):
 def _point_text(point, script):
     """Where the program patches, for people: line N of SCRIPT, or the library's file and line."""
     if point["in"] == "main module":
-        return "line %d of %s" % (point["line"], script)
-    where = point["file"].split("site-packages/")[-1]  # an installed library: its path in any environment
+        return "line %d of %s" % (point["line"], script if script.endswith(".py") else _shown(point["file"]))
+    where = _shown(point["file"].split("site-packages/")[-1])  # an installed library: its path in any environment
     return "line %d of %s (%s, imported by %s)" % (point["line"], where, point["in"], script)
+
+
+def _shown(path):
+    """A path as a person in the working folder would write it (relative when it is below that folder)."""
+    here = os.getcwd()
+    return os.path.relpath(path, here) if path.startswith(here.rstrip("/") + "/") else path
 
 
 def _written_call(point, pairs):
@@ -105,9 +111,12 @@ def _written_call(point, pairs):
 def _resolve(script, pythons, gevents, requires):
     """The case, its requirements (its own `requires` header and --requires) and its environments, or
     AdviseError: every input problem, an uninstallable requirement too, is found before any cell runs."""
-    if not script.endswith(".py") or not os.path.isfile(script):
+    if isinstance(script, cases.Case):  # a command (model.cases.command)
+        case = script
+    elif not script.endswith(".py") or not os.path.isfile(script):
         raise AdviseError("%s is not a Python program (a .py file)" % script)
-    case = cases.load(script)
+    else:
+        case = cases.load(script)
     if case.problem:
         raise AdviseError(case.problem)
     try:
@@ -157,6 +166,8 @@ def advise(
     for s in starts:
         configs.check_start(s)
     case, requires, built = _resolve(script, pythons, gevents, requires)
+    if case.cmd:  # said as the command it is
+        script = "`%s`" % " ".join(case.cmd)
     say(
         "advise: %s on %s; start methods %s"
         % (

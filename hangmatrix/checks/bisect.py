@@ -60,7 +60,7 @@ def bisect(
     releases=None,
     run=None,
 ):
-    chosen = cases.select([case])
+    chosen = [case] if isinstance(case, cases.Case) else cases.select([case])  # a name, or a command case
     if len(chosen) != 1:
         raise BisectError("--case must name one case, not %d" % len(chosen))
     case_obj = chosen[0]

@@ -103,7 +103,7 @@ def search(
 
     if rest not in ("default", "off"):
         raise MinimalError("rest must be default or off")
-    case_obj = cases.select([case])
+    case_obj = [case] if isinstance(case, cases.Case) else cases.select([case])  # a name, or a command case
     if len(case_obj) != 1:
         raise MinimalError("--case must name one case")
     case_obj = case_obj[0]

@@ -1,10 +1,12 @@
 """hangmatrix advise: run one program as written; if it hangs or fails, find the code change that fixes it."""
 
+import os
+
 from ..model import exits
 from ..model.text import listed
 from ..run import runner
 from ..store import records
-from .options import add_timeout, requirements, say
+from .options import add_at_home, add_timeout, case_at_home, requirement_files, requirements, say
 
 HELP = (
     "run one program as written; if it hangs or fails, find the code change that fixes it "
@@ -13,7 +15,8 @@ HELP = (
 
 
 def add_arguments(adv):
-    adv.add_argument("script", help="the program, unedited (a .py file)")
+    adv.add_argument("script", nargs="?", help="the program, unedited (a .py file)")
+    add_at_home(adv, many=False)
     adv.add_argument("--python", action="append", help="interpreters (default: the newest found)")
     adv.add_argument("--gevent", action="append", help="gevent releases (default: the newest for each Python)")
     adv.add_argument(
@@ -41,15 +44,28 @@ def add_arguments(adv):
 
 def main(args):
     from ..checks import advise
+    from ..model import cases
 
     store = (lambda rec: records.append(args.records, rec)) if args.records else None
+    if bool(args.script) == bool(args.cmd):
+        say("advise takes a program (a .py file) or --cmd COMMAND, one of them")
+        return exits.BAD_INPUT
+    if args.project and not os.path.isdir(args.project):
+        say("--project %s is not a folder" % args.project)
+        return exits.BAD_INPUT
+    try:
+        script = case_at_home(args, args.script)
+        extra = requirement_files(args.requirements)
+    except (cases.CaseError, runner.PlanError) as exc:
+        say(str(exc))
+        return exits.BAD_INPUT
     try:
         return advise.advise(
-            args.script,
+            script,
             pythons=listed(args.python),
             gevents=listed(args.gevent),
             starts=listed(args.start) or advise.START_CANDIDATES,
-            requires=requirements(args.requires),
+            requires=requirements(args.requires) + extra,
             timeout=args.timeout,
             jobs=args.jobs,
             say=lambda line: print(line, flush=True),

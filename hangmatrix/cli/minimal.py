@@ -4,13 +4,14 @@ import sys
 
 from ..model import exits, settings
 from ..model.text import listed
-from .options import add_timeout, say
+from .options import add_at_home, add_timeout, case_at_home, say
 
 HELP = "the smallest set of patch_all flags that still hangs (hypothesis)"
 
 
 def add_arguments(mini):
-    mini.add_argument("--case", default="seed_original", help="one case (default seed_original)")
+    mini.add_argument("--case", default="seed_original", help="one case (default seed_original; or --cmd)")
+    add_at_home(mini, many=False)
     mini.add_argument("--start", default="fork", help="one start method (default fork)")
     mini.add_argument("--python", default="%d.%d" % sys.version_info[:2], help="one interpreter")
     mini.add_argument("--gevent", required=True, help="one gevent release")
@@ -27,10 +28,17 @@ def add_arguments(mini):
 
 def main(args):
     from ..checks import minimal
+    from ..model import cases
+    from ..run import runner
 
     try:
+        case = case_at_home(args, args.case)
+    except (cases.CaseError, runner.PlanError) as exc:
+        say(str(exc))
+        return exits.BAD_INPUT
+    try:
         result = minimal.search(
-            args.case,
+            case,
             args.start,
             args.python,
             args.gevent,

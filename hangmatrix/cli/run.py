@@ -10,14 +10,21 @@ from ..model.text import listed
 from ..run import runner
 from ..store import compact, records
 from . import shards
-from .options import add_timeout, requirements, say
+from .options import add_at_home, add_timeout, requirement_files, requirements, say
 
 HELP = "run cells and append their records"
 
 
 def add_selection(run):
     """The options that select cells: `run` and `plan` take the same ones."""
-    run.add_argument("--case", action="append", help="case names or globs (default: all)")
+    run.add_argument("--case", action="append", help="case names or globs, or program files (default: all)")
+    add_at_home(run, many=True)
+    run.add_argument("--args", help="arguments for each program file case, e.g. '--workers 4'")
+    run.add_argument(
+        "--each-test",
+        action="store_true",
+        help="run each test a pytest --cmd collects as a cell of its own (one verdict per test)",
+    )
     run.add_argument("--config", action="append", help="patch configurations (default: all named ones)")
     run.add_argument("--start", action="append", help="start methods: fork, spawn, forkserver, default")
     run.add_argument("--python", action="append", help="interpreter versions (3.11) or paths")
@@ -94,11 +101,33 @@ def selection(args):
         detect=settings.detect(args.detect),
         warn=say,
         note=say,
-        requires=requirements(args.requires),
+        requires=requirements(args.requires) + requirement_files(args.requirements),
         requires_newest=args.requires_newest,
         memory=settings.memory(getattr(args, "memory", None)),
         writable=settings.writable(getattr(args, "writable", None) or ()),
+        **at_home(args),
     )
+
+
+def at_home(args):
+    """What runs a case as it runs at home: --cmd cases (named with --name), --args, --project."""
+    import shlex
+
+    from ..model import cases
+
+    commands = [cases.command(c, args.name if len(args.cmd) == 1 else "") for c in args.cmd or []]
+    if args.project and not os.path.isdir(args.project):
+        raise cases.CaseError("--project %s is not a folder" % args.project)
+    try:
+        words = shlex.split(args.args or "")
+    except ValueError as exc:
+        raise cases.CaseError("--args %r: %s" % (args.args, exc)) from None
+    return {
+        "commands": commands,
+        "args": words,
+        "project": os.path.abspath(args.project) if args.project else "",
+        "each_test": getattr(args, "each_test", False),
+    }
 
 
 def main(args):

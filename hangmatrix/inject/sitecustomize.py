@@ -516,39 +516,54 @@ def _install():
 _install()
 
 
-# ---------------------------------------------------------------- names of what the cell creates in /dev/shm
+# ---------------------------------------------------------------- modules hooked as they load
 
-class _ShmNames(object):
-    """Without a private /dev/shm (no namespace allowed): report the name of every named semaphore and
-    shared-memory segment this process creates, once created, so the supervisor unlinks exactly those
-    still there after the kill. A finder on sys.meta_path wraps the creating classes as their modules load."""
-    modules = {"multiprocessing.synchronize": "SemLock", "multiprocessing.shared_memory": "SharedMemory"}
+class _OnImport(object):
+    """Calls after(module) once a named module has been executed (a finder on sys.meta_path that wraps the
+    loader the other finders return), so what the cell reports is hooked without importing anything."""
+
+    def __init__(self, hooks):
+        self.hooks = hooks
 
     def find_spec(self, name, path=None, target=None):
-        if name not in self.modules:
+        if name not in self.hooks:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
                 continue
             spec = finder.find_spec(name, path, target)
             if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                spec.loader = _ShmLoader(spec.loader, self.modules[name])
+                spec.loader = _AfterLoader(spec.loader, self.hooks[name])
                 return spec
         return None
 
 
-class _ShmLoader(object):
-    def __init__(self, loader, cls_name):
-        self.loader, self.cls_name = loader, cls_name
+class _AfterLoader(object):
+    def __init__(self, loader, after):
+        self.loader, self.after = loader, after
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
         self.loader.exec_module(module)
-        cls = getattr(module, self.cls_name, None)
+        try:
+            self.after(module)
+        except Exception:  # a hook must never break the program's import
+            pass
+
+
+# ---------------------------------------------------------------- names of what the cell creates in /dev/shm
+
+def _hook_created(cls_name):
+    """Without a private /dev/shm (no namespace allowed): report the name of every named semaphore and
+    shared-memory segment this process creates, once created, so the supervisor unlinks exactly those
+    still there after the kill; the creating class is wrapped as its module loads (_OnImport)."""
+    def after(module):
+        cls = getattr(module, cls_name, None)
         if cls is not None:
-            cls.__init__ = _reporting_init(cls.__init__, self.cls_name)
+            cls.__init__ = _reporting_init(cls.__init__, cls_name)
+    return after
 
 
 def _reporting_init(init, cls_name):
@@ -566,7 +581,9 @@ def _reporting_init(init, cls_name):
 
 def _report_shm_names():
     if _spec and _spec.get("shm_names") and sys.version_info >= (3, 4):
-        sys.meta_path.insert(0, _ShmNames())
+        hooks = {"multiprocessing.synchronize": _hook_created("SemLock"),
+                 "multiprocessing.shared_memory": _hook_created("SharedMemory")}
+        sys.meta_path.insert(0, _OnImport(hooks))
 
 
 _report_shm_names()
@@ -621,3 +638,35 @@ def _after_fork_in_parent():
 if _spec and hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child,
                         after_in_parent=_after_fork_in_parent)
+# ---------------------------------------------------------------- the test that runs
+
+def _reporting_test(run, runner, name_of):
+    """run, reporting `test` and `test_end` events around it (name_of(args) names the test)."""
+    def reporting(*args, **kwargs):
+        name = name_of(args)
+        emit("test", name=name, runner=runner)
+        try:
+            return run(*args, **kwargs)
+        finally:
+            emit("test_end", name=name, runner=runner)
+    reporting._hangmatrix_wrapped = True
+    return reporting
+
+
+def _hook_pytest(module):
+    if hasattr(module, "runtestprotocol"):
+        module.runtestprotocol = _reporting_test(module.runtestprotocol, "pytest", lambda a: a[0].nodeid)
+
+
+def _hook_unittest(module):
+    case = getattr(module, "TestCase", None)
+    if case is not None and hasattr(case, "run"):
+        case.run = _reporting_test(case.run, "unittest", lambda a: str(a[0]))
+
+
+def _report_tests():
+    if _spec and sys.version_info >= (3, 4):
+        sys.meta_path.insert(0, _OnImport({"_pytest.runner": _hook_pytest, "unittest.case": _hook_unittest}))
+
+
+_report_tests()

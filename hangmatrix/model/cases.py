@@ -14,7 +14,9 @@ progress), progress (functions whose calls and loop ticks prove progress), worke
 `lazy` patches in), python (`>=3.2` or `<3`: other interpreters are `unsupported`), requires (the program's
 own dependencies, e.g. `grequests, requests<3`, installed in its cell environment; see hangmatrix.model.requirements),
 stdin (text fed to the program's standard input, `\n`, `\t` and `\\` decoded, e.g. `c\nc\n` for a program
-that stops at pdb; without it, stdin is empty).
+that stops at pdb; without it, stdin is empty), cmd (how the file is run when not as `python FILE`, e.g.
+`python -m pytest {path}`: {path} is the file, {dir} its folder; `python` is the cell's interpreter; it
+runs in the file's folder).
 """
 
 import fnmatch
@@ -51,6 +53,11 @@ class Case:
     stdin: str = ""  # what the program reads on its standard input (decoded)
     marked: bool = False  # a line marked as the patch point (else: the first patch_all() call)
     problem: str = ""  # set when the file cannot be run as a case: its cells are `error` without a run
+    cwd: str = ""  # the working folder it runs in (at_home: where hangmatrix runs, or its project's)
+    cmd: list = field(default_factory=list)  # a command case's words (path is then "")
+    args: list = field(default_factory=list)  # a file case's arguments
+    env: dict = field(default_factory=dict)  # variables set in its environment
+    project: str = ""  # the project folder it runs in (its dependencies go into the cell environment)
 
     def supports(self, version):
         """Whether a full Python version like '2.7.18' satisfies the case's `python = >=X.Y` or `<X[.Y]`."""
@@ -86,6 +93,9 @@ def load(path):
             case.requires += requirements.split(value)
         elif key == "stdin":
             case.stdin = re.sub(r"\\(.)", lambda m: ESCAPES.get(m.group(1), m.group(0)), value)
+        elif key == "cmd":  # how the file runs, e.g. under pytest: {path} is the file, {dir} its folder
+            case.cmd = _header_command(value, case.path)
+            case.cwd = os.path.dirname(case.path)  # in its own folder, which its command names
     case.marked = any(MARKER in line for line in text.splitlines())
     if case.expect:
         try:
@@ -98,6 +108,17 @@ def load(path):
         except requirements.RequirementError as exc:
             case.problem = "%s: bad requires: %s" % (path, exc)
     return case
+
+
+def _header_command(value, path):
+    """A `cmd` header's words, {path} and {dir} replaced by the case file's and its folder's paths."""
+    import shlex
+
+    try:
+        words = shlex.split(value)
+    except ValueError:
+        return [value]  # run as one word: its cell says the command cannot start
+    return [w.replace("{path}", path).replace("{dir}", os.path.dirname(path)) for w in words]
 
 
 def dirs():
@@ -137,6 +158,10 @@ def select(patterns, folders=None):
     available = discover(folders)
     chosen = {}
     for pattern in patterns or ["*"]:
+        if isinstance(pattern, dict):  # a matrix's case table
+            case = from_table(pattern)
+            chosen[case.name] = case
+            continue
         if pattern.endswith(".py") and os.path.exists(pattern):
             case = load(pattern)
             chosen[case.name] = case
@@ -147,3 +172,72 @@ def select(patterns, folders=None):
         for n in hits:
             chosen[n] = available[n]
     return [chosen[n] for n in sorted(chosen)]
+
+
+def command(words, name="", **fields):
+    """A command as a case: `python -m pytest tests -x`, `gunicorn app:app` (`python` at its start is the cell's
+    interpreter, console scripts of the cell environment run by name). Its name is the one given, or one
+    derived from the command (command_name); its sha256 is the command's."""
+    import shlex
+
+    try:
+        words = shlex.split(words) if isinstance(words, str) else list(words)
+    except ValueError as exc:
+        raise CaseError("the command %r cannot be read: %s" % (words, exc)) from None
+    if not words:
+        return Case(name or "command", "", "", problem="an empty command")
+    text = " ".join(shlex.quote(w) for w in words)
+    case = Case(name or command_name(words), "", hashlib.sha256(text.encode()).hexdigest(), cmd=words, **fields)
+    case.what = case.what or "the command `%s`" % text
+    return case
+
+
+VALUE_OPTIONS = {"-p", "-k", "-o", "-W", "-X", "-n", "--rootdir", "--level"}  # python's and pytest's
+
+
+def command_name(words):
+    """A readable cell name for a command: its module or script and the files or tests it names, e.g.
+    `pytest-test_pool` for `python -m pytest tests/test_pool.py -x`."""
+    parts = []
+    for i, word in enumerate(words):
+        if word.startswith("-") or (i == 0 and re.match(r"^(.*/)?python[\d.]*$", word)):
+            continue
+        if i and words[i - 1] in VALUE_OPTIONS:
+            continue  # an option's value (`-p no:cacheprovider`, `-k slow`), not what the command runs
+        path, _, test = word.partition("::")
+        for part in (re.sub(r"\.py$", "", os.path.basename(path.rstrip("/"))), test):
+            parts.append(re.sub(r"[^\w.]+", "_", part).strip("_"))
+    name = "-".join(p for p in parts if p)[:60].strip("-_")
+    return name or "command"
+
+
+def at_home(case, cwd, args=()):
+    """The case as it runs at home: in the working folder `cwd` (absolute), with `args` after the program."""
+    case.cwd = os.path.abspath(cwd)
+    case.args = list(args)
+    return case
+
+
+TABLE_KEYS = ("name", "cmd", "path", "args", "project", "env", "stdin")
+
+
+def from_table(table):
+    """A case from a matrix's case table: `cmd` (a command) or `path` (a program) with `args`, and `name`,
+    `project` (its working folder), `env` (variables) and `stdin`; paths as the matrix resolved them."""
+    import shlex
+
+    fields = {"env": dict(table.get("env") or {}), "project": table.get("project", "")}
+    if fields["project"]:
+        fields["cwd"] = fields["project"]
+    if table.get("cmd"):
+        case = command(table["cmd"], table.get("name", ""), **fields)
+    else:
+        case = load(table["path"])
+        case.name = table.get("name") or case.name
+        for key, value in fields.items():
+            setattr(case, key, value)
+    args = table.get("args", [])
+    case.args = shlex.split(args) if isinstance(args, str) else list(args)
+    if "stdin" in table:
+        case.stdin = table["stdin"]
+    return case

@@ -30,6 +30,10 @@ class CaseRef:
     marked: bool = True
     stdin: str = ""
     what: str = ""  # recorded (provenance.case_what), so a table made from records needs no case file
+    cwd: str = ""  # the working folder the program runs in, as at home ("": the cell's own, as before 0.2)
+    cmd: Tuple[str, ...] = ()  # a command case's words, as given (argv is them with `python` the cell's)
+    args: Tuple[str, ...] = ()  # a file case's arguments
+    env: Tuple[Tuple[str, str], ...] = ()  # variables the case sets in its environment
 
     @classmethod
     def of(cls, case: Any) -> "CaseRef":
@@ -44,6 +48,10 @@ class CaseRef:
             case.marked,
             case.stdin,
             case.what,
+            getattr(case, "cwd", ""),
+            tuple(getattr(case, "cmd", ())),
+            tuple(getattr(case, "args", ())),
+            tuple(sorted(dict(getattr(case, "env", {}) or {}).items())),
         )
 
 
@@ -141,7 +149,13 @@ class CellSpec:
             argv=list(self.argv),
             writable=list(self.writable),
         )
-        out["case"].update(progress=list(self.case.progress), workers=list(self.case.workers))
+        out["case"].update(
+            progress=list(self.case.progress),
+            workers=list(self.case.workers),
+            cmd=list(self.case.cmd),
+            args=list(self.case.args),
+            env=[list(kv) for kv in self.case.env],
+        )
         return out
 
     @classmethod
@@ -149,7 +163,10 @@ class CellSpec:
         """The spec from its JSON (ValueError naming the first missing field)."""
         try:
             case = dict(data["case"])
-            case.update(progress=tuple(case.get("progress", ())), workers=tuple(case.get("workers", ())))
+            case.update(
+                {k: tuple(case.get(k, ())) for k in ("progress", "workers", "cmd", "args")},
+                env=tuple(tuple(kv) for kv in case.get("env", ())),
+            )
             prov = dict(data["provenance"])
             prov["requires"] = tuple(prov.get("requires", ()))
             values = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}

@@ -13,7 +13,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields
 
-from . import packaged, requirements
+from . import cases, packaged, requirements
 from .configs import NAMED, STARTS, ConfigError
 from .configs import parse as parse_config
 
@@ -102,7 +102,7 @@ class Matrix:
         if self.what:
             lines.append("what = %s" % _toml_str(self.what))
         for axis in AXES:
-            lines.append("%s = [%s]" % (axis, ", ".join(_toml_str(v) for v in getattr(self, axis))))
+            lines.append("%s = [%s]" % (axis, ", ".join(_toml_value(v) for v in getattr(self, axis))))
         lines.append("debian_root = %s" % ("true" if self.debian_root else "false"))
         if self.requirements:
             lines.append("requirements = [%s]" % ", ".join(_toml_str(v) for v in self.requirements))
@@ -188,6 +188,11 @@ def parse(table, name, path=""):
             continue
         items = table[axis]
         items = [items] if isinstance(items, str) else items
+        if axis == "cases" and isinstance(items, list) and any(isinstance(v, dict) for v in items):
+            if not all(isinstance(v, dict) or isinstance(v, str) and v.strip() for v in items):
+                raise MatrixError("%s: cases must be a list of names and case tables" % where)
+            values[axis] = [_case_table(v, where, path) if isinstance(v, dict) else v for v in items]
+            continue
         if not isinstance(items, list) or not items or not all(isinstance(v, str) and v.strip() for v in items):
             raise MatrixError("%s: %s must be a non-empty list of strings" % (where, axis))
         for v in items:
@@ -209,6 +214,28 @@ def parse(table, name, path=""):
         requires_newest=table.get("requires_newest", False),
         **values,
     )
+
+
+def _case_table(case, where, path):
+    """A case given as a table: `cmd` or `path` (with `args`), and `name`, `project`, `env`, `stdin`;
+    `path` and `project` relative to the matrix file's folder, made absolute here."""
+    unknown = sorted(set(case) - set(cases.TABLE_KEYS))
+    if unknown:
+        keys = ", ".join(cases.TABLE_KEYS)
+        raise MatrixError("%s: a case table has no key %r (keys: %s)" % (where, unknown[0], keys))
+    if bool(case.get("cmd")) == bool(case.get("path")):
+        raise MatrixError("%s: a case table names a command (cmd) or a program (path), one of them" % where)
+    for key in ("name", "cmd", "path", "project", "stdin"):
+        if key in case and not isinstance(case[key], str):
+            raise MatrixError("%s: a case table's %s must be a string" % (where, key))
+    if not isinstance(case.get("args", []), (str, list)) or not isinstance(case.get("env", {}), dict):
+        raise MatrixError("%s: a case table's args is a string or a list, its env a table" % where)
+    base = os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
+    out = dict(case)
+    for key in ("path", "project"):
+        if out.get(key):
+            out[key] = os.path.join(base, out[key])
+    return out
 
 
 def _requirements(table, where, path):
@@ -267,3 +294,12 @@ def _once(values):
 def _toml_str(value):
     """A TOML basic string (JSON's escapes are TOML's, except that DEL must be escaped too)."""
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _toml_value(value):
+    """A string, list or inline table (a case table) in TOML."""
+    if isinstance(value, dict):
+        return "{%s}" % ", ".join("%s = %s" % (k, _toml_value(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return "[%s]" % ", ".join(_toml_value(v) for v in value)
+    return _toml_str(value)

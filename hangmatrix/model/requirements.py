@@ -77,3 +77,9 @@ def read_file(path):
         except RequirementError as exc:
             raise RequirementError("%s:%d: %s" % (path, number, exc)) from None
     return out
+
+
+def without_gevent(requires):
+    """Requirements a project names, but gevent's: the gevent axis decides which release a cell runs (a
+    requirements.txt that pins the team's gevent is tried with the release under test)."""
+    return [r for r in requires if canonicalize_name(Requirement(r).name) != "gevent"]

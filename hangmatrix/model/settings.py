@@ -17,7 +17,8 @@ from . import text
 DEFAULT_RECORDS = os.path.join("results", "records.jsonl.gz")
 DEFAULT_TIMEOUT = 30.0  # seconds: the backstop per cell of run, bisect, advise and upgrade-check
 MINIMAL_TIMEOUT = 20.0  # seconds: minimal's backstop per cell (many short runs; a hang is proven long before)
-CONTAIN_MECHANISMS = ("pidns", "cgroup", "userns", "fs")  # what HANGMATRIX_CONTAIN_OFF may switch off (run/contain.py)
+# what HANGMATRIX_CONTAIN_OFF may switch off (run/contain.py)
+CONTAIN_MECHANISMS = ("pidns", "cgroup", "userns", "fs", "overlay")
 
 
 class SettingError(ValueError):

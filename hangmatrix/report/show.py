@@ -116,6 +116,14 @@ def render(rec: Record) -> str:
             lines.append("")
             lines.append(name + " (end):")
             lines.extend("  " + line for line in tail.strip().splitlines()[-25:])
+    wrote = (rec.containment or {}).get("wrote_outside") or {}
+    if wrote.get("paths"):
+        lines.append("")
+        lines.append("wrote outside its folder (in its copy-on-write view; nothing reached the machine):")
+        for w in wrote["paths"]:
+            lines.append("  %-8s %8s  %s" % (w["kind"], w["size"] if w["kind"] == "file" else "", w["path"]))
+        if wrote.get("more"):
+            lines.append("  ... and %d more" % wrote["more"])
     cleanup = rec.cleanup
     if cleanup:
         lines.append("")

@@ -47,6 +47,10 @@ and by kind:
   fork                  ppid, threads            a child forked while its parent had other native threads
                                                  (their names, `Thread-1 (target)`): a lock one of them held
                                                  is copied locked, with no holder in the child
+  test                  name, runner             a test began: pytest's node id (runner pytest, from
+                                                 _pytest.runner.runtestprotocol) or unittest's str(test)
+                                                 (runner unittest, from TestCase.run)
+  test_end              name, runner             that test ended (passed, failed or skipped)
 
 The stacks file: on SIGUSR1, faulthandler's dump of every thread (Python 3; written in many small writes,
 so processes are asked one at a time). On Python 2.7, and in the greenlets file on SIGUSR2 (gevent's

@@ -10,10 +10,14 @@ Each mechanism is a small setup/teardown pair, chosen by what the machine allows
   cgroup2 hierarchy is there);
 - /dev/shm: a private tmpfs in a mount namespace (as root; unprivileged inside a user namespace of its own),
   else the injected code names every semaphore and segment the cell creates and those are unlinked after;
-- the filesystem (as root): in that mount namespace every mount read-only, nosuid and nodev but the cell's
-  own folder, a fresh /dev of its own, and the case started with a bounded set of capabilities, so a case
-  running as root can neither write outside its folder nor mount its way back (sealed_filesystem).
-HANGMATRIX_CONTAIN_OFF=pidns,cgroup,userns,fs switches mechanisms off (to compare, or to test a fallback).
+- the filesystem (as root): in that mount namespace a copy-on-write view of the machine (overlays whose upper
+  layers are in the cell's folder, pivoted into: overlay_filesystem), so every write the program makes
+  succeeds and none reaches the machine but in its own folder and the writable ones; else (a chroot cell,
+  no overlayfs) every mount read-only, nosuid and nodev but those folders (sealed_filesystem); either way
+  a fresh /dev of its own, and the case started with a bounded set of capabilities, so a case running as
+  root cannot mount its way back.
+HANGMATRIX_CONTAIN_OFF=pidns,cgroup,userns,fs,overlay switches mechanisms off (to compare, or to test a
+fallback).
 """
 
 import ctypes
@@ -368,7 +372,15 @@ def sealed_filesystem(root, writable, outer):
     for folder in writable:
         mount_over(folder, folder, None, MS_BIND, None, outer)
         _mount_setattr(folder, 0, MOUNT_ATTR_RDONLY)
-    dev = root + "/dev"
+    _own_dev(root + "/dev", outer)
+    try:
+        os.chdir(os.getcwd())  # a working directory in a writable folder, taken before its bind, is on it now
+    except OSError:
+        pass  # one that is gone (the supervisor's own may be): the case's is set after
+
+
+def _own_dev(dev, outer):
+    """A fresh /dev on `dev`: the usual devices, a private /dev/shm, a new devpts instance, read-only."""
     mount_over("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k", outer)
     for name, (major, minor) in DEVICES.items():
         os.mknod(os.path.join(dev, name), stat.S_IFCHR | 0o666, os.makedev(major, minor))
@@ -380,10 +392,173 @@ def sealed_filesystem(root, writable, outer):
     _shm_tmpfs(dev + "/shm", outer)
     mount_over("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620", outer)
     _mount_setattr(dev, MOUNT_ATTR_RDONLY, 0)
-    try:
-        os.chdir(os.getcwd())  # a working directory in a writable folder, taken before its bind, is on it now
-    except OSError:
-        pass  # one that is gone (the supervisor's own may be): the case's is set after
+
+
+# ---------------------------------------------------------------- the copy-on-write view
+
+# Filesystems that hold no files of the machine's: not given an overlay (those under /proc, /sys and /dev come
+# with them; any elsewhere are left out of the cell's view).
+PSEUDO_FS = frozenset(
+    "proc sysfs devtmpfs devpts cgroup cgroup2 mqueue debugfs tracefs securityfs pstore bpf configfs fusectl "
+    "binfmt_misc autofs hugetlbfs nsfs efivarfs rpc_pipefs nfsd selinuxfs ramfs".split()
+)
+LAYERS = ".layers"  # in the cell's folder: the overlay's upper and work folders, hidden from the case
+SYS_PIVOT_ROOT, MNT_DETACH = 155, 2
+
+
+def _unescape(field):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mounts():
+    """[(mount point, fstype, read-only)] of this mount namespace, the one on top where several share a point."""
+    found = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields = left.split()
+            point = _unescape(fields[4])
+            found.pop(point, None)
+            found[point] = (point, right.split()[0], "ro" in fields[5].split(","))
+    return list(found.values())
+
+
+def _under(path, folder):
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def overlay_layers(cell_dir, writable=()):
+    """The cell's view, planned from the machine's mounts: [(mount point, "overlay" | "read-only")], parents
+    first. Every writable data filesystem gets a copy-on-write overlay (an overlay of / holds only the root
+    filesystem: /tmp or /home on mounts of their own need theirs); a read-only one stays read-only, as it is at
+    home; /proc, /sys, /dev, the cell's folder and the writable folders are made apart (overlay_filesystem)."""
+    apart = ["/proc", "/sys", "/dev", cell_dir, *writable]
+    layers = [
+        (point, "read-only" if ro else "overlay")
+        for point, fstype, ro in mounts()
+        if fstype not in PSEUDO_FS and not any(_under(point, a) for a in apart)
+    ]
+    layers.sort(key=lambda layer: (layer[0] != "/", layer[0].count("/"), layer[0]))
+    return layers if layers and layers[0] == ("/", "overlay") else None
+
+
+def overlay_mechanism(root):
+    """How the cell's filesystem will be a copy-on-write view, or None: as root (seal_mechanism), on the host
+    (a Debian root's chroot keeps the read-only seal), where the kernel has overlayfs."""
+    if root or not seal_mechanism() or "overlay" in switched_off() or "overlay" not in _read("/proc/filesystems"):
+        return None
+    return "copy-on-write overlay of the machine's filesystems, upper layers in the cell's folder"
+
+
+def _option_path(path):
+    return re.sub(r"([,:\\])", r"\\\1", path)
+
+
+def overlay_filesystem(cell_dir, layers, writable, cwd, outer):
+    """In the cell's own mount namespace: a new root whose filesystems are overlays of the machine's (their
+    upper layers in the cell's folder, LAYERS), so every write succeeds and none reaches the machine; the
+    cell's folder and the writable folders bound in as they are (shared with the world); /proc and /sys
+    read-only, a /dev of its own (_own_dev). The new root is pivoted into and the old one detached, so nothing
+    of the machine's own mounts stays reachable. Where the overlay of / itself cannot be mounted, the read-only
+    seal instead (sealed_filesystem), and why in LAYERS/fallback for the record."""
+    if mount_namespace() == outer:
+        raise OSError("refused to give the supervisor's own mount namespace a new root")
+    base = os.path.join(cell_dir, LAYERS)
+    new = base + "/root"
+    os.makedirs(new)  # as few folders as can be: each mkdir and rmdir is a journaled disk write
+    for i, (point, how) in enumerate(layers):
+        target = new + point.rstrip("/")
+        if how == "overlay":
+            upper, work = "%s/upper%d" % (base, i), "%s/work%d" % (base, i)
+            os.mkdir(upper)
+            os.mkdir(work)  # volatile: the upper layer is thrown away, so its unmount syncs nothing
+            data = "lowerdir=%s,upperdir=%s,workdir=%s,volatile" % tuple(map(_option_path, (point, upper, work)))
+            try:
+                mount_over("overlay", target or new, "overlay", MS_NOSUID | MS_NODEV, data, outer)
+                continue
+            except OSError as exc:
+                if point == "/":
+                    _write(base + "/fallback", "overlay of / refused (%s): the read-only seal instead" % exc)
+                    return sealed_filesystem("", [cell_dir, *writable], outer)
+                _write("%s/refused-%d" % (base, i), "%s read-only: overlay refused (%s)" % (point, exc.strerror or exc))
+        mount_over(point, target, None, MS_BIND | MS_REC, None, outer)
+        _mount_setattr(target, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, AT_RECURSIVE)
+    for pseudo in ("/proc", "/sys"):
+        mount_over(pseudo, new + pseudo, None, MS_BIND | MS_REC, None, outer)
+        _mount_setattr(new + pseudo, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, AT_RECURSIVE)
+    _own_dev(new + "/dev", outer)
+    for folder in [cell_dir, *writable]:
+        mount_over(folder, new + folder, None, MS_BIND | MS_REC, None, outer)
+        _mount_setattr(new + folder, 0, MOUNT_ATTR_RDONLY)
+    mount_over("tmpfs", new + base, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0", outer)
+    os.chdir(new)
+    if _libc.syscall(SYS_PIVOT_ROOT, b".", b".") != 0:
+        _fail("pivot_root into the cell's view")
+    if _libc.umount2(b".", MNT_DETACH) != 0:
+        _fail("detach the machine's root from the cell's view")
+    os.chdir(cwd if os.path.isdir(cwd) else "/")
+
+
+def overlay_writes(cell_dir, layers, limit=200):
+    """What the cell wrote outside its folder and the writable ones, read from its overlays' upper layers:
+    [{"path", "kind", "size"}] sorted by path (kind: file, symlink, socket, fifo, deleted, device), at most
+    `limit`, and how many more. Read without following a link, and only below LAYERS/upperN."""
+    found = []
+    for i, (point, how) in enumerate(layers or ()):
+        upper = "%s/%s/upper%d" % (cell_dir, LAYERS, i)
+        if how != "overlay" or os.path.islink(upper) or not os.path.isdir(upper):
+            continue
+        for top, dirs, names in os.walk(upper):
+            for name in names + [d for d in dirs if os.path.islink(os.path.join(top, d))]:
+                full = os.path.join(top, name)
+                try:
+                    st = os.lstat(full)
+                except OSError:
+                    continue
+                found.append(
+                    {
+                        "path": os.path.join(point, os.path.relpath(full, upper)),
+                        "kind": _kind(st),
+                        "size": st.st_size if stat.S_ISREG(st.st_mode) else 0,
+                    }
+                )
+    found.sort(key=lambda w: w["path"])
+    return found[:limit], max(0, len(found) - limit)
+
+
+def _kind(st):
+    if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+        return "deleted"  # an overlay whiteout
+    for test, name in ((stat.S_ISREG, "file"), (stat.S_ISLNK, "symlink"), (stat.S_ISSOCK, "socket")):
+        if test(st.st_mode):
+            return name
+    return "fifo" if stat.S_ISFIFO(st.st_mode) else "device"
+
+
+def refused_by_seal(uncaught):
+    """The env-error signature of a program that died of a write the read-only seal refused (an uncaught
+    EROFS naming its path), or '': the harness's doing, never the program's error."""
+    message = (uncaught or {}).get("message") or ""
+    m = re.search(r"\[Errno 30\] Read-only file system: '([^']*)'", message)
+    if not m or (uncaught or {}).get("type") not in ("OSError", "IOError", "PermissionError"):
+        return ""
+    return (
+        "the cell's filesystem refused a write to %s (read-only in the cell: the seal, or a mount the kernel "
+        "would not overlay, as the record's containment says): name its folder with --writable %s"
+        % (m.group(1), os.path.dirname(m.group(1)) or m.group(1))
+    )
+
+
+def overlay_fallback(cell_dir):
+    """Why the cell's overlay gave way to the read-only seal ('' when it did not)."""
+    return _read(os.path.join(cell_dir, LAYERS, "fallback"))
+
+
+def overlay_refused(cell_dir):
+    """The mounts the cell's view left read-only because the kernel refused their overlay (each a line)."""
+    base = os.path.join(cell_dir, LAYERS)
+    names = sorted(n for n in os.listdir(base) if n.startswith("refused-")) if os.path.isdir(base) else []
+    return [_read(os.path.join(base, n)) for n in names]
 
 
 def bound_capabilities():
@@ -405,13 +580,15 @@ def memory_rlimit(cap):
 
 class Launch:
     """What the cell's first process needs: argv, env, cwd, its standard fds, the chroot, the caps, and the
-    seal (the folders it may write, its own first; None: not sealed)."""
+    seal (the folders it writes through to the machine, its own first; None: not sealed), as a copy-on-write
+    view (layers) or read-only."""
 
-    def __init__(self, argv, env, cwd, stdin, stdout, stderr, root, cgroups, rlimit, shm, writable=None):
+    def __init__(self, argv, env, cwd, stdin, stdout, stderr, root, cgroups, rlimit, shm, writable=None, layers=None):
         self.argv, self.env, self.cwd = argv, env, cwd
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.root, self.cgroups, self.rlimit, self.shm = root, cgroups, rlimit, shm
         self.writable = writable
+        self.layers = layers  # the copy-on-write view's (overlay_layers; None: the read-only seal)
         self.outer = mount_namespace()  # the supervisor's (the machine's): nothing is ever mounted there
 
     def prepare(self):
@@ -420,7 +597,10 @@ class Launch:
         self.cgroups.join()
         if self.rlimit:
             memory_rlimit(self.rlimit)
-        if self.writable:
+        if self.writable and self.layers:
+            own_mount_namespace()
+            overlay_filesystem(self.writable[0], self.layers, self.writable[1:], self.cwd, self.outer)
+        elif self.writable:
             own_mount_namespace()
             sealed_filesystem(self.root, self.writable, self.outer)
         elif self.shm:

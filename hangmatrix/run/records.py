@@ -38,12 +38,24 @@ def base_record(spec, verdict_name="", signature=""):
         verdict=verdict_name,
         signature=signature,
         provenance=dict(
-            prov.to_json(), case_path=spec.case.path, case_sha256=spec.case.sha256, case_what=spec.case.what, **host()
+            prov.to_json(),
+            case_path=spec.case.path,
+            case_sha256=spec.case.sha256,
+            case_what=spec.case.what,
+            **_at_home(spec.case),
+            **host(),
         ),  # tables need no case file
         recorded_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         detect=spec.detect,
         timeout_s=spec.timeout,
     )
+
+
+def _at_home(case):
+    """How the case ran as at home, where it says: its working folder, command, arguments and variables."""
+    given = {"case_cwd": case.cwd, "case_cmd": list(case.cmd), "case_args": list(case.args)}
+    given["case_env"] = dict(case.env)
+    return {k: v for k, v in given.items() if v}
 
 
 def without_run(spec, verdict_name, reason):

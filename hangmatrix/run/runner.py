@@ -4,8 +4,10 @@ starts one supervisor server per run and asks it for one supervisor per cell.
 """
 
 import contextlib
+import dataclasses
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -54,14 +56,14 @@ def make_spec(
     env.compile_staged(inject + "/sitecustomize.py")
     return CellSpec(
         id=record.cell_id(case.name, interp.short, env.gevent, config["name"], start),
-        case=CaseRef.of(case),
+        case=dataclasses.replace(CaseRef.of(case), cwd=case.cwd or os.getcwd()),
         config=config,
         start=start,
         timeout=timeout,
         detect=detect,
         requires=tuple(env.requires),
         memory=memory or contain.default_memory(default_jobs()),
-        argv=(env.python, env.stage_program(case.path)),
+        argv=case_argv(case, env),
         inject=inject,
         root=interp.root or "",
         tmp_base=env.tmp_base,
@@ -69,6 +71,16 @@ def make_spec(
         provenance=Provenance.of(interp, env.gevent, env=env),
         keep=keep,
     )
+
+
+def case_argv(case, env):
+    """How the cell runs the case: the env's python on the (staged) program and its arguments, or the case's
+    command with `python` (python3, python3.11) at its start the env's; any other word is found on the cell's
+    PATH, the env's bin folder first (its console scripts), as in an activated environment."""
+    if not case.cmd:
+        return (env.python, env.stage_program(case.path), *case.args)
+    first = case.cmd[0]
+    return (env.python if re.match(r"^python(\d+(\.\d+)?)?$", first) else first, *case.cmd[1:])
 
 
 class Supervisors:
@@ -200,6 +212,10 @@ def plan(
     requires_newest=False,
     memory=None,
     writable=None,
+    commands=(),
+    args=(),
+    project="",
+    each_test=False,
 ):
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
     the gevent installed beside hangmatrix, else the newest release), any axis overridden by explicit
@@ -207,7 +223,10 @@ def plan(
     release becomes env-error records. note(text), when given, hears which matrix file was used and which
     release `installed` stood for. Each cell's `requires` is its case's own, the matrix's and these
     (`--requires`), as one sorted set. writable: the folders every cell may write
-    besides its own, as the command resolved them (settings.writable; None: HANGMATRIX_WRITABLE's)."""
+    besides its own, as the command resolved them (settings.writable; None: HANGMATRIX_WRITABLE's).
+    commands: cases (model.cases.command) run beside the selected ones, or alone when no case is named;
+    args: arguments given to every file case; project: the folder every case runs in (else each case's own,
+    else the working folder); each_test: each pytest command as one case per test it collects."""
     import dataclasses
 
     try:
@@ -227,7 +246,14 @@ def plan(
         )
     overrides = {"cases": case_names, "configs": config_names, "starts": starts, "pythons": pythons, "gevents": gevents}
     m = dataclasses.replace(m, **{axis: list(v) for axis, v in overrides.items() if v})
-    chosen_cases = cases.select(m.cases)
+    chosen_cases = list(commands) + ([] if commands and not case_names else cases.select(m.cases))
+    for case in chosen_cases:
+        case.cwd = os.path.abspath(project or case.cwd or os.getcwd())
+        case.project = project or case.project
+        if args and not case.cmd:
+            case.args = list(args)
+        if case.project and not case.problem:
+            case.requires = list(case.requires) + project_requirements(case.project)
     chosen_configs = [configs.parse(c) for c in m.configs]
     chosen_starts = [configs.check_start(s) for s in m.starts]
     try:
@@ -238,6 +264,14 @@ def plan(
     writable = tuple(settings.writable() if writable is None else writable)
     interps = _interpreters(m, warn, note or warn)
     pairs = _gevent_pairs(m, interps, warn, note or warn)
+    if each_test and pairs:  # one case per test, collected in the first environment on the host
+        from . import each_test as each
+
+        interp, gv = next((p for p in pairs if not p[0].root), pairs[0])
+        try:
+            chosen_cases = each.expand(chosen_cases, interp, gv, shared, newest, case_argv)
+        except each.EachTestError as exc:
+            raise PlanError(str(exc)) from None
     items = []
     for interp, gv in pairs:
         for case in chosen_cases:
@@ -248,6 +282,20 @@ def plan(
                         make_item(case, config, start, interp, gv, timeout, detect, wanted, newest, memory, writable)
                     )
     return items
+
+
+def project_requirements(folder):
+    """What a project puts in its cell environments: itself, non-editable from a copy, when it is a package
+    (its dependencies come with it), else its pyproject's dependencies. PlanError (one line) for a project
+    that cannot be read."""
+    from ..envs import projects
+    from ..model import project
+
+    try:
+        found = project.read(folder)
+    except project.ProjectError as exc:
+        raise PlanError(str(exc)) from None
+    return [projects.requirement(found)] if found.package else requirements.without_gevent(found.dependencies)
 
 
 def _interpreters(m, warn, say):

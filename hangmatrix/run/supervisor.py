@@ -67,6 +67,7 @@ class Cell:
         self.cgroups_left = []
         self._pidfd = None
         self.trimmed = {}  # stdout/stderr whose middle was freed (trim_output): their head, their size then
+        self.layers = None  # the copy-on-write view's (contain.overlay_layers), when the cell has one
 
     def inside(self, path):
         """The path as the cell sees it (inside the chroot, for Debian-root interpreters)."""
@@ -82,20 +83,24 @@ class Cell:
         self.cgroups = contain.Cgroups(os.path.basename(self.dir), memory).setup()
         shm = contain.shm_mechanism(self.root)
         seal = contain.seal_mechanism()
+        overlay = contain.overlay_mechanism(self.root) if seal else None
+        self.layers = contain.overlay_layers(self.dir, spec.writable) if overlay else None
         _note(dir=self.dir, cgroups=self.cgroups.dirs, events=self.paths["events"], root=self.root, names=not shm)
         told = functools.partial(
             cellside.cell_env, spec, *(self.inside(self.paths[k]) for k in ("events", "stacks", "greenlets"))
         )
+        cell_env.update(dict(spec.case.env))
+        cell_env.update(self._activated(cell_env.get("PATH", os.defpath)))
         cell_env.update(
             {
-                "PYTHONPATH": spec.inject,
+                "PYTHONPATH": os.pathsep.join(p for p in (spec.inject, dict(spec.case.env).get("PYTHONPATH")) if p),
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "TMPDIR": self.inside(os.path.join(self.dir, "tmp")),
                 "HANGMATRIX_CELL": told(shm_names=not shm),
             }
         )
-        cwd = os.path.join(self.dir, "tmp")
+        cwd = spec.case.cwd if spec.case.cwd and not self.root else os.path.join(self.dir, "tmp")
         argv = list(spec.argv)
         if self.root:  # chroot resets the working directory: set it again inside
             argv = ["chroot", self.root, "/usr/bin/env", "--chdir=" + self.inside(cwd)] + argv
@@ -119,6 +124,7 @@ class Cell:
                 None if self.cgroups.memory else memory,
                 shm,
                 writable=[self.dir, *spec.writable] if seal else None,
+                layers=self.layers,
             )
             self.proc = None
             if os.geteuid() == 0 and "pidns" not in contain.switched_off():
@@ -132,12 +138,12 @@ class Cell:
                     self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare_to_exec, **kwargs)
                 except (OSError, subprocess.SubprocessError) as exc:  # no namespace: the exact-names fallback
                     self.containment["shm_failed"] = str(exc)
-                    launch.shm = shm = launch.writable = seal = None
+                    launch.shm = shm = launch.writable = seal = launch.layers = self.layers = None
                     cell_env["HANGMATRIX_CELL"] = told(shm_names=True)
                     self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare_to_exec, **kwargs)
         self.private_shm = bool(shm)
         self.containment.update(
-            filesystem=seal or "the machine's: the case writes wherever its user may",
+            filesystem=(self.layers and overlay) or seal or "the machine's: the case writes wherever its user may",
             writable=list(spec.writable) if seal and spec.writable else None,
             shm=shm or "names the cell created, unlinked after the kill",
             tree=getattr(self.proc, "mechanism", None)
@@ -145,6 +151,34 @@ class Cell:
         )
         self.launched = time.monotonic()
         self.containment["launch_s"] = round(self.launched - began, 4)
+
+    def _activated(self, path):
+        """PATH and VIRTUAL_ENV as in the cell environment activated: `python`, `pip` and the console scripts
+        the program runs by name are the cell's, as sys.executable is."""
+        python = self.spec.provenance.env_python or (self.spec.argv[0] if self.spec.argv else "")
+        if not python:
+            return {}
+        bin_dir = os.path.dirname(python)
+        out = {"PATH": os.pathsep.join([bin_dir, path])}
+        if os.path.exists(self.root + os.path.join(os.path.dirname(bin_dir), "pyvenv.cfg")):
+            out["VIRTUAL_ENV"] = os.path.dirname(bin_dir)
+        return out
+
+    def writes(self):
+        """What the case wrote outside its folder (its overlays' upper layers), for the record; None unless
+        the cell ran in a copy-on-write view."""
+        fallback = contain.overlay_fallback(self.dir) if self.layers else ""
+        if fallback:
+            self.containment["filesystem"] = contain.seal_mechanism()
+            self.containment["overlay_failed"] = fallback
+            return None
+        if not self.layers:
+            return None
+        found, more = contain.overlay_writes(self.dir, self.layers)
+        refused = contain.overlay_refused(self.dir)
+        if refused:
+            self.containment["overlay_refused"] = refused
+        return {"paths": found, "more": more}
 
     def sample(self, full=False, previous=None):
         """The cell's tree as the host sees it: below the namespace's init, or below us (previous: the last
@@ -371,6 +405,13 @@ def supervise(spec):
     """The supervisor's whole job for one cell: launch, watch until a verdict, conclude, kill; the record."""
     if not proc_shows_us():
         return records.without_run(spec, "env-error", BLIND)
+    if spec.case.cwd and not spec.root and not os.path.isdir(spec.case.cwd):
+        return records.without_run(
+            spec,
+            "env-error",
+            "the working folder %s does not exist (run hangmatrix from the program's folder, or name one with "
+            "--project)" % spec.case.cwd,
+        )
     launched = records.base_record(spec)  # recorded_at: the launch
     rec = {}  # what the run adds, as conclude() and the clean-up make it
     cell = Cell(spec)
@@ -379,6 +420,8 @@ def supervise(spec):
         rec.update(conclude(cell, spec, **watch_until_verdict(cell, spec)))
     finally:
         kill_s, survivors = cell.kill_tree()
+        if getattr(cell, "containment", None) is not None and getattr(cell, "layers", None):
+            cell.containment["wrote_outside"] = cell.writes()
         capped = (
             contain.cap_hit(cell.cgroups, getattr(cell, "containment", {}), rec)
             if getattr(cell, "cgroups", None)
@@ -580,6 +623,10 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
         sig = (sig + "; " if sig else "") + "before any patch_all() call (%s not applied)" % spec.config["name"]
     if cell.trimmed:
         proof["output_trimmed"] = dict(cell.trimmed, cap_bytes=OUTPUT_CAP)
+    tests = running_tests(cell.events) if name in verdicts.PROVEN_HANG + ("timeout",) else []
+    if tests:  # the test the hang is in: pytest's node id, unittest's `test_x (module.Class)`
+        proof["running_tests"] = tests
+        sig = (sig + "; " if sig else "") + "in test %s" % ", ".join(tests)
     fields["patch_point"] = point
     fields.update(
         verdict=name,
@@ -626,7 +673,15 @@ def _ended(cell, spec, code, stdout, stderr, unapplied):
         return "unsupported", unsupported
     name, sig = verdict.ended(code, spec.case.endless, spec.case.expect, stdout, stderr)
     if name == "error":  # a module the environment lacks is its defect, not the program's
-        missing = deps.missing_module(_uncaught(cell), spec.case.path, _env_python(spec))
+        program = spec.case.path or os.path.join(spec.case.cwd or "/", "-")  # a command's: its working folder's
+        missing = deps.missing_module(_uncaught(cell), program, _env_python(spec))
+        read_only = (
+            cell.containment.get("filesystem") == contain.seal_mechanism()
+            or contain.overlay_fallback(cell.dir)
+            or contain.overlay_refused(cell.dir)  # a mount the view left read-only
+        )
+        if not missing and read_only:  # a write the read-only seal refused is ours (under the view: as at home)
+            missing = contain.refused_by_seal(_uncaught(cell))
         name, sig = ("env-error", missing) if missing else (name, sig)
     if unapplied and name != "env-error":  # observed: the run made no patch_all() call to replace
         name, sig = (
@@ -636,6 +691,21 @@ def _ended(cell, spec, code, stdout, stderr, unapplied):
             % (name, ": " + sig if sig else "", spec.config["name"]),
         )
     return name, sig
+
+
+def running_tests(events):
+    """The tests still running when the cell was looked at (a `test` event without its `test_end`), pytest's
+    node ids where pytest runs them (its unittest cases report both), in the order they began."""
+    began = {}
+    for e in events:
+        key = (e.get("pid"), e.get("name"))
+        if e["ev"] == "test" and isinstance(e.get("name"), str):
+            began[key] = e
+        elif e["ev"] == "test_end":
+            began.pop(key, None)
+    pytest_ones = [e["name"] for e in began.values() if e.get("runner") == "pytest"]
+    names = pytest_ones or [e["name"] for e in began.values()]
+    return list(dict.fromkeys(names))
 
 
 def _patch_point(events, first_pid):

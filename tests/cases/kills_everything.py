@@ -9,6 +9,7 @@ from gevent import monkey
 monkey.patch_all()  # hangmatrix: patch-point
 
 if __name__ == "__main__":
+    os.chdir(os.environ["TMPDIR"])  # its own folder, where the test writes the decision (/proc/PID/cwd)
     print("waiting")
     sys.stdout.flush()
     for _ in range(600):

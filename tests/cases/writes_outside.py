@@ -1,4 +1,4 @@
-# hangmatrix: what = A case that reaches out of its folder: it writes a file two levels up through /proc/self/cwd, tries to remount / writable and to write /proc/sys, and plants symlinks in its folder pointing outside, for the harness's clean-up to follow.
+# hangmatrix: what = A case that reaches out of its folder: from its TMPDIR it writes a file two levels up through /proc/self/cwd, tries to remount / writable and to write /proc/sys, and plants symlinks in its folder pointing outside, for the harness's clean-up to follow.
 # hangmatrix: expect = ^(wrote|refused) 
 import os
 import subprocess
@@ -23,6 +23,7 @@ def write(path):
 
 if __name__ == "__main__":
     target = os.environ["CELL_TEST_OUTSIDE"]  # a folder outside the cell, made by the test
+    os.chdir(os.environ["TMPDIR"])  # its own folder's tmp, whatever working folder it was started in
     escaped = os.path.join("/proc/self/cwd", "..", "..", "escaped-%d" % os.getpid())
     try:
         write(escaped)
