@@ -21,7 +21,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("store", help="a store written with --keep full")
     args = parser.parse_args()
-    recs = records.load(args.store)
+    recs = records.read_many(args.store)
     folder = tempfile.mkdtemp(prefix="hangmatrix-sizes-")
     try:
         for keep in ("full", "compact"):

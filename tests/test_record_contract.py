@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import GEVENT, PY
-from hangmatrix.model import cases, configs, record
+from hangmatrix.model import cases, configs, record, results
 from hangmatrix.model.cellspec import CellSpec
 from hangmatrix.model.record import KEEP_COMPACT, KEEP_FULL, SCHEMA, Record
 from hangmatrix.report import show
@@ -41,10 +41,18 @@ def _lossless(raw, rec):
     assert Record.from_json(back) == rec.replace(schema=SCHEMA)
 
 
+def _raw(path):
+    """The JSON objects of a store or a table's JSON document, read without hangmatrix."""
+    with open(path) as f:
+        if path.endswith(".json"):
+            return json.load(f)["records"]
+        return [json.loads(line) for line in f if line.strip()]
+
+
 @pytest.mark.parametrize("path", [V1, COMPAT], ids=["v1-store", "compat.json"])
 def test_every_earlier_record_reads_back_whole(path):
-    raws = records.read_many([path])
-    typed = records.load([path])
+    raws = _raw(path)
+    typed = records.read_many([path])
     assert len(raws) == len(typed) and len(typed) >= 3
     for raw, rec in zip(raws, typed):
         assert "schema" not in raw and rec.schema == 1  # written before the schema existed
@@ -72,7 +80,7 @@ def test_an_object_that_is_no_record_is_skipped_with_one_line(tmp_path):
         '{"id": "c", "verdict": 3}\n{"id": "d", "verdict": "ok", "schema": "two"}\n{"id": "e", "verdict": "ok"}\n'
     )
     warnings = []
-    assert [r.id for r in records.load(str(store), warn=warnings.append)] == ["a", "e"]
+    assert [r.id for r in records.read_many(str(store), warn=warnings.append)] == ["a", "e"]
     assert len(warnings) == 3 and all("\n" not in w and "skipped" in w for w in warnings)
 
 
@@ -81,10 +89,10 @@ def test_compact_keeps_every_hang_whole_and_summarizes_the_rest(tmp_path):
     the one recorded; the running and ok ones keep verdict, signature, provenance, timings and their tree's
     processes and threads, without stacks, greenlets and fds."""
     store = str(tmp_path / "records.jsonl")
-    old = records.load(V1)
+    old = records.read_many(V1)
     for rec in old:
         records.append(store, rec)
-    new = records.load(store)
+    new = records.read_many(store)
     for before, after in zip(old, new):
         assert after.schema == SCHEMA
         assert (after.verdict, after.signature, after.provenance, after.timings) == (
@@ -107,7 +115,7 @@ def test_compact_keeps_every_hang_whole_and_summarizes_the_rest(tmp_path):
     full = str(tmp_path / "full.jsonl")
     for rec in old:
         records.append(full, rec, keep=KEEP_FULL)
-    assert [r.diagnosis for r in records.load(full)] == [r.diagnosis for r in old]
+    assert [r.diagnosis for r in records.read_many(full)] == [r.diagnosis for r in old]
     assert os.path.getsize(store) < os.path.getsize(full) * 0.6
     with pytest.raises(ValueError):
         compact.kept(old[0], "some")
@@ -115,21 +123,21 @@ def test_compact_keeps_every_hang_whole_and_summarizes_the_rest(tmp_path):
 
 def test_gzip_store_reads_with_zcat_and_survives_a_torn_member(tmp_path):
     store = str(tmp_path / "records.jsonl.gz")
-    old = records.load(V1)
+    old = records.read_many(V1)
     for rec in old[:2]:
         records.append(store, rec)
     with open(store, "ab") as f:  # a writer killed inside its one write()
         f.write(gzip.compress(b'{"verdict": "ok", "id": "torn"}\n', mtime=0)[:25])
     records.append(store, old[2])
     warnings = []
-    back = records.load(store, warn=warnings.append)
+    back = records.read_many(store, warn=warnings.append)
     assert [r.id for r in back] == [r.id for r in old] and len(warnings) == 1 and "damaged" in warnings[0]
     assert back[0].diagnosis == old[0].diagnosis
     if shutil.which("zcat"):
         out = subprocess.run(["zcat", "-q", store], capture_output=True).stdout  # the torn tail: zcat warns
         lines = [json.loads(line) for line in out.splitlines()[:2]]
         assert [line["id"] for line in lines] == [r.id for r in old[:2]]
-    folder = records.load(str(tmp_path))  # a folder's .jsonl.gz stores are read too
+    folder = records.read_many(str(tmp_path))  # a folder's .jsonl.gz stores are read too
     assert [r.id for r in folder] == [r.id for r in old]
 
 
@@ -153,7 +161,7 @@ def test_real_cells_hangs_kept_whole_working_ones_compact_all_show(tmp_path, env
     for rec in runner.execute(items, jobs=2):
         made[rec["id"]] = rec
         records.append(store, rec)
-    stored = {r.id: r for r in records.load(store)}
+    stored = {r.id: r for r in records.read_many(store)}
     assert sorted(r.verdict for r in stored.values()) == ["deadlock", "ok", "running", "unsupported"]
     for cid, rec in stored.items():
         as_made = {k: v for k, v in made[cid].items() if v is not None}
@@ -215,7 +223,7 @@ def test_show_command_on_every_cell_of_a_compact_gzip_store(tmp_path):
     """`hangmatrix show` on a .jsonl.gz store of compact records finds every cell and renders it; a cell it
     does not have is one line and exit 2."""
     store = str(tmp_path / "r.jsonl.gz")
-    old = records.load(V1)
+    old = records.read_many(V1)
     for rec in old:
         records.append(store, rec)
     for rec in old:
@@ -232,7 +240,7 @@ def test_every_compat_json_record_kept_compact_keeps_what_matters_and_shows():
     diagnosis, whose tree keeps each process and each thread's blocked call; every record shows, before
     and after, with the same first lines."""
     seen = {}
-    for rec in records.load(COMPAT):
+    for rec in records.read_many(COMPAT):
         small = compact.kept(rec)
         seen[rec.verdict, small.kept] = seen.get((rec.verdict, small.kept), 0) + 1
         assert small.replace(diagnosis={}, kept=KEEP_FULL) == rec.replace(diagnosis={})
@@ -264,7 +272,7 @@ def _members(path):
 
 def test_gzip_store_is_one_member_per_record_and_zcat_reads_it(tmp_path):
     store = str(tmp_path / "r.jsonl.gz")
-    old = records.load(V1)
+    old = records.read_many(V1)
     for rec in old:
         records.append(store, rec, keep=KEEP_FULL)
     members = _members(store)
@@ -295,7 +303,7 @@ def test_gzip_member_torn_anywhere_loses_only_itself(tmp_path_factory, cut, befo
     for rec in recs[before:]:
         records.append(store, rec)
     warnings = []
-    assert [r.id for r in records.load(store, warn=warnings.append)] == [r["id"] for r in recs]
+    assert [r.id for r in records.read_many(store, warn=warnings.append)] == [r["id"] for r in recs]
     assert len(warnings) == 1 and "damaged gzip member" in warnings[0]
 
 
@@ -344,7 +352,7 @@ def test_run_keeps_full_records_when_asked(tmp_path, env311):
         store = str(tmp_path / ("%s.jsonl.gz" % keep))
         out = _hm(*(common + ["--records", store] + (["--keep", keep] if keep == "full" else [])))
         assert out.returncode == 0, out.stderr
-        (rec,) = records.load(store)
+        (rec,) = records.read_many(store)
         assert rec.verdict == "running" and rec.kept == keep and rec.schema == SCHEMA
         assert bool(rec.diagnosis.get("python_stacks")) == (keep == "full")
         assert all(("fds" in p) == (keep == "full") for p in rec.processes) and rec.processes
@@ -358,7 +366,7 @@ def test_checks_render_stored_records_as_show_does(tmp_path):
     from hangmatrix.checks import baseline, bisect
 
     store = str(tmp_path / "r.jsonl.gz")
-    for rec in records.load(V1):
+    for rec in records.read_many(V1):
         records.append(store, rec)
     deadlock, running = records.read(store)[:2]
     rule = baseline.parse('expect = [ { case = "seed_*", verdict = "ok" } ]', "t.toml")
@@ -446,7 +454,7 @@ def test_the_record_of_a_cell_is_its_newest_run():
     assert record.newest([old, new], oldest=True) == {"a-py3.11-gevent24.2.1-none-fork": old}
     assert record.python_short(other) == "3.12" and record.python_short(typed) == "3.12"
     assert record.python_short({"python": "2.7.18", "provenance": {"python_short": "2.7"}}) == "2.7"
-    summary = records.summarize([old, other, new])
-    assert summary["a-py3.11-gevent24.2.1-none-fork"]["verdict"] == "flaky"
-    assert summary["a-py3.11-gevent24.2.1-none-fork"]["rate"] == "ok 1/2, deadlock 1/2"
-    assert summary["b-py3.12-gevent25.4.2-none-spawn"]["runs"] == 1
+    summary = results.Results([Record.from_json(r) for r in (old, other, new)]).repeated()
+    assert summary["a-py3.11-gevent24.2.1-none-fork"].verdict == "flaky"
+    assert summary["a-py3.11-gevent24.2.1-none-fork"].rate == "ok 1/2, deadlock 1/2"
+    assert "b-py3.12-gevent25.4.2-none-spawn" not in summary  # run once

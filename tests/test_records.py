@@ -34,7 +34,7 @@ def test_partial_line_is_closed_off_and_nothing_else_lost(tmp_path_factory, recs
         f.write(line[: min(cut, len(line) - 1)])  # a writer killed mid-line
     records.append(path, {"id": "after", "verdict": "ok"})
     warnings = []
-    back = records.load(path, warn=warnings.append)
+    back = records.read_many(path, warn=warnings.append)
     assert back == [Record.from_json(r).replace(schema=SCHEMA) for r in recs + [{"id": "after", "verdict": "ok"}]]
     assert all(raw["schema"] == SCHEMA for raw in records.read(path, warn=lambda msg: None))
     assert len(warnings) == 1 and "damaged" in warnings[0]
@@ -90,9 +90,9 @@ def test_writer_killed_with_sigkill_mid_write_never_breaks_the_store(tmp_path):
 
 
 def test_summary_marks_disagreeing_runs_flaky():
-    runs = (
-        [{"id": "a", "verdict": "deadlock"}] * 9 + [{"id": "a", "verdict": "ok"}] + [{"id": "b", "verdict": "ok"}] * 3
-    )
-    summary = records.summarize(runs)
-    assert summary["a"]["verdict"] == "flaky" and summary["a"]["rate"] == "deadlock 9/10, ok 1/10"
-    assert summary["b"]["verdict"] == "ok" and summary["b"]["ci"][0] > 0.3
+    from hangmatrix.model import results
+
+    summary = results.repeated([("a", "deadlock")] * 9 + [("a", "ok")] + [("b", "ok")] * 3 + [("c", "ok")])
+    assert summary["a"].verdict == "flaky" and summary["a"].rate == "deadlock 9/10, ok 1/10"
+    assert summary["b"].verdict == "ok" and summary["b"].ci[0] > 0.3 and "c" not in summary
+    assert summary["a"].line() == "flaky       deadlock 9/10, ok 1/10       95% CI 0.60-0.98  a"

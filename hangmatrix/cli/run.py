@@ -5,6 +5,7 @@ import sys
 import time
 
 from ..model import exits, settings
+from ..model.results import Results, result_line
 from ..model.settings import DEFAULT_RECORDS
 from ..model.text import listed
 from ..run import runner
@@ -134,46 +135,34 @@ def main(args):
     plan, run_tag = shards.select_shard(selection(args), args, say)
     done_ids = set()
     if args.resume and os.path.exists(args.records):
-        done_ids = {r.get("id") for r in records.read(args.records, warn=say)}
+        done_ids = {r.id for r in records.read(args.records, warn=say)}
     todo = [item for item in plan for _ in range(args.repeat) if item["id"] not in done_ids]
     if args.resume:
         say("resuming: %d of %d cells already recorded" % (len({i["id"] for i in plan} & done_ids), len(plan)))
     started = time.time()
-    counts = {}
+    results = Results()
 
     def report(rec):
-        rec["run"] = run_tag  # which run (and shard) wrote it: hangmatrix merged
+        rec = rec.replace(run=run_tag)  # which run (and shard) wrote it: hangmatrix merged
         records.append(args.records, rec, keep=args.keep)
-        counts[rec["verdict"]] = counts.get(rec["verdict"], 0) + 1
-        print(
-            "%-11s %6.2fs  %s  %s" % (rec["verdict"], rec.get("elapsed_s", 0), rec["id"], rec.get("signature", "")),
-            flush=True,
-        )
+        results.add(rec)
+        print(result_line(rec), flush=True)
 
     try:
-        done = runner.execute(
+        runner.execute(
             todo, jobs=args.jobs, on_record=report, progress=not args.quiet and sys.stderr.isatty(), keep=args.keep
         )
     except KeyboardInterrupt:
         say(
             "interrupted: %d of %d cells recorded in %s (--resume runs the rest)"
-            % (sum(counts.values()), len(todo), args.records)
+            % (len(results.records), len(todo), args.records)
         )
         return exits.INTERRUPTED
-    if args.repeat > 1:
-        for cid, summary in sorted(records.summarize(done).items()):
-            print(
-                "%-11s %-28s 95%% CI %.2f-%.2f  %s"
-                % (summary["verdict"], summary["rate"], summary["ci"][0], summary["ci"][1], cid)
-            )
+    for cell in results.repeated().values():
+        print(cell.line())
     say(
         "%d cells in %.1f s: %s; records in %s"
-        % (
-            sum(counts.values()),
-            time.time() - started,
-            ", ".join("%s %d" % kv for kv in sorted(counts.items())) or "nothing to run",
-            args.records,
-        )
+        % (len(results.records), time.time() - started, results.summary(), args.records)
     )
     if args.table:
         from ..report import write

@@ -19,7 +19,7 @@ def main(args):
     from ..report import show
 
     paths = args.records or default_stores()
-    recs = records.load(paths, warn=say)
+    recs = records.read_many(paths, warn=say)
     hits = [r for r in recs if r.id == args.cell] or [r for r in recs if args.cell in r.id]
     if not hits:
         say("no record for %r in %s" % (args.cell, ", ".join(paths)))

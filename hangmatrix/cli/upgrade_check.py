@@ -8,6 +8,7 @@ from ..checks import baseline, upgrade
 from ..envs.errors import EnvError
 from ..model import exits
 from ..model import matrix as matrix_mod
+from ..model.results import result_line
 from ..model.settings import DEFAULT_RECORDS
 from ..model.text import listed
 from ..model.versions import key as version_key
@@ -153,7 +154,7 @@ def _by_running(args, pythons, selection):
 
     def keep(rec):
         records.append(args.records, rec)
-        say("%-11s %6.2fs  %s  %s" % (rec["verdict"], rec.get("elapsed_s", 0), rec["id"], rec["signature"][:160]))
+        say(result_line(rec, width=160))
 
     new_recs = upgrade.run_target(new, new_built, selection, args.jobs, keep)
     old_recs = (

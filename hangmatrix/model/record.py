@@ -64,6 +64,7 @@ class Record:
     containment: Optional[JSON] = None
     cpu_s: Optional[JSON] = None
     cause: Optional[Cause] = None  # why a proven hang hangs (observe/cause.py), absent from every other record
+    run: Optional[JSON] = None  # which run (and shard) wrote it: `run --shard` says, `merged` reads it
     kept: str = KEEP_FULL
     schema: int = SCHEMA
     # keys this version does not name (a newer writer's, a report's such as compat.json's `trimmed`): kept
@@ -74,6 +75,8 @@ class Record:
     @classmethod
     def from_json(cls, data: Any) -> "Record":
         """A record from its JSON object, of any schema version. ValueError (one line) if it is none."""
+        if isinstance(data, Record):  # TRANSITIONAL, with the key access below
+            return data
         if not isinstance(data, Mapping) or not isinstance(data.get("verdict"), str):
             raise ValueError("not a record (no verdict)")
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
@@ -111,6 +114,32 @@ class Record:
                 out[f.name] = value.as_json() if isinstance(value, Cause) else value
         out["schema"] = SCHEMA
         return out
+
+    # ------------------------------------------------------------ TRANSITIONAL: read by key, as a JSON object
+    # Readers move to the fields; these go once none reads a record by key (issue 24).
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in _FIELDS:
+            return self.extra[key]
+        value = getattr(self, key)
+        if value is None and _FIELDS[key] is None:
+            raise KeyError(key)
+        return value.as_json() if isinstance(value, Cause) else value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(str(key)) is not None if key in _FIELDS else key in self.extra
+
+    def keys(self) -> List[str]:
+        return list(self.to_json())
+
+    def items(self) -> Any:
+        return self.to_json().items()
 
     # ------------------------------------------------------------ what readers ask of a record
 
@@ -175,6 +204,9 @@ class Record:
 
     def replace(self, **changes: Any) -> "Record":
         return dataclasses.replace(self, **changes)
+
+
+_FIELDS = {f.name: f.default for f in dataclasses.fields(Record) if f.name != "extra"}
 
 
 def _short(python: str, provenance: Mapping) -> str:

@@ -4,9 +4,8 @@ more than once, how often each verdict came with its 95% interval. `run`, `upgra
 plugin all say their results through it, so a result reads the same wherever it is printed."""
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, Iterable, List, Tuple
 
-from . import verdicts
 from .record import Record
 
 
@@ -74,12 +73,11 @@ class Results:
 
     @property
     def counts(self) -> Dict[str, int]:
-        """{verdict: how many}, in the vocabulary's order (a verdict no version named last)."""
+        """{verdict: how many}, by name (the order `run`'s last line has always had: scripts read it)."""
         found: Dict[str, int] = {}
         for rec in self.records:
             found[rec.verdict] = found.get(rec.verdict, 0) + 1
-        rank = {name: i for i, name in enumerate(verdicts.NAMES)}
-        return dict(sorted(found.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+        return dict(sorted(found.items()))
 
     def summary(self) -> str:
         """`deadlock 1, running 1`, or `nothing to run`."""
@@ -87,8 +85,14 @@ class Results:
 
     def repeated(self) -> Dict[str, Repeated]:
         """The cells run more than once, by id."""
-        counts: Dict[str, Dict[str, int]] = {}
-        for rec in self.records:
-            mine = counts.setdefault(rec.id, {})
-            mine[rec.verdict] = mine.get(rec.verdict, 0) + 1
-        return {cid: Repeated(cid, c) for cid, c in counts.items() if sum(c.values()) > 1}
+        return repeated((rec.id, rec.verdict) for rec in self.records)
+
+
+def repeated(runs: Iterable[Tuple[str, str]]) -> Dict[str, Repeated]:
+    """The cells among (cell id, verdict) runs that ran more than once, by id, in id order (the pytest
+    plugin has only these two of each run, from its reports)."""
+    counts: Dict[str, Dict[str, int]] = {}
+    for cid, verdict in runs:
+        mine = counts.setdefault(cid, {})
+        mine[verdict] = mine.get(verdict, 0) + 1
+    return {cid: Repeated(cid, c) for cid, c in sorted(counts.items()) if sum(c.values()) > 1}

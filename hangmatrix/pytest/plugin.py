@@ -159,22 +159,20 @@ def pytest_terminal_summary(terminalreporter, config):
     yield
     if STATE not in config.stash or hasattr(config, "workerinput"):
         return
-    from ..store import records
+    from ..model import results
 
     runs = []
     for outcome in ("passed", "failed", "skipped"):
         for report in terminalreporter.stats.get(outcome, []):
             props = dict(getattr(report, "user_properties", ()))
             if "hangmatrix_cell" in props:
-                runs.append({"id": props["hangmatrix_cell"], "verdict": props["verdict"]})
-    summary = {cell: s for cell, s in records.summarize(runs).items() if s["runs"] > 1}
-    if not summary:
+                runs.append((props["hangmatrix_cell"], props["verdict"]))
+    repeated = results.repeated(runs)
+    if not repeated:
         return
     terminalreporter.write_sep("-", "hangmatrix: verdicts of repeated cells")
-    for cell, s in sorted(summary.items()):
-        terminalreporter.write_line(
-            "%-8s %-32s 95%% CI %.2f-%.2f  %s" % (s["verdict"], s["rate"], s["ci"][0], s["ci"][1], cell)
-        )
+    for cell in repeated.values():
+        terminalreporter.write_line(cell.line())
 
 
 class CellRequestError(ValueError):

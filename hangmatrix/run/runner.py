@@ -118,14 +118,14 @@ class Supervisors:
                 with conn.makefile("rb") as answer:
                     data = answer.read()
             answer_json = json.loads(data.decode().strip().splitlines()[-1])
-            return record.Record.from_json(answer_json).to_json()  # read through the contract: a record, or none
+            return record.Record.from_json(answer_json)  # read through the contract: a record, or none
         except (OSError, ValueError, IndexError) as exc:
             why = (
                 "no record (server exit %s)" % self.proc.poll()
                 if isinstance(exc, (ValueError, IndexError))
                 else str(exc)
             )
-            return without_run(spec, "error", "harness supervisor failed: %s" % why).to_json()
+            return without_run(spec, "error", "harness supervisor failed: %s" % why)
 
     def close(self):
         if self.proc.stdin:
@@ -451,12 +451,12 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
                     env = fut.result()
                 except EnvError as exc:
                     for item in group:
-                        finish(without_run(_unbuilt_spec(item), "env-error", str(exc)).to_json())
+                        finish(without_run(_unbuilt_spec(item), "env-error", str(exc)))
                     continue
                 for item in group:
                     decided = _decided_before_launch(item)
                     if decided:
-                        finish(without_run(_unbuilt_spec(item), *decided).replace(greenlet=env.greenlet).to_json())
+                        finish(without_run(_unbuilt_spec(item), *decided).replace(greenlet=env.greenlet))
                         continue
                     spec = make_spec(
                         item["case"],

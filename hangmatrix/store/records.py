@@ -5,8 +5,7 @@ the whole store). A line or member left partial by a killed run is closed off or
 (never fatal) when reading, so nothing recorded before or after it is lost. What a record keeps is decided
 once, at the append (hangmatrix.store.compact).
 
-read()/read_many() give the JSON objects as stored, for modules that still read records by key;
-load() gives typed Records (hangmatrix.model.record) of every schema version.
+Reading gives typed Records (hangmatrix.model.record) of every schema version: JSON only at this edge.
 """
 
 import errno
@@ -55,8 +54,9 @@ def _zipped(path, head=b""):
 
 
 def read(path, warn=None):
-    """All intact records of a store (plain or gzip: a `.gz` name or gzip's first bytes) as stored;
-    damaged lines or members are reported through warn (default: stderr) and skipped."""
+    """Every intact record of a store (plain or gzip: a `.gz` name or gzip's first bytes), in the order
+    stored; a damaged line or member, or an object that is no record, is reported through warn (default:
+    stderr) and skipped."""
     warn = warn or say
     try:
         f = open(path, "rb")
@@ -71,13 +71,9 @@ def read(path, warn=None):
             if not raw.strip():
                 continue
             try:
-                rec = json.loads(raw.decode("utf-8"))
-                if not isinstance(rec, dict) or "verdict" not in rec:
-                    raise ValueError("not a record")
+                records.append(Record.from_json(json.loads(raw.decode("utf-8"))))
             except ValueError as exc:
                 warn("%s line %d is damaged (%s), skipped" % (path, n, str(exc)[:80]))
-                continue
-            records.append(rec)
     return records
 
 
@@ -115,20 +111,27 @@ def _json_document(path, warn):
     except (OSError, ValueError) as exc:
         warn("cannot read records %s: %s" % (path, getattr(exc, "strerror", None) or str(exc)[:80]))
         return []
-    return json_records(data)
+    return json_records(data, warn)
 
 
-def json_records(data):
+def json_records(data, warn=None):
     """The records in a JSON document: a list of records, or the table's {"records": [...]}."""
-    recs = data.get("records", []) if isinstance(data, dict) else data
-    return [r for r in recs if isinstance(r, dict) and "verdict" in r]
+    warn = warn or say
+    out = []
+    for raw in data.get("records", []) if isinstance(data, dict) else data:
+        try:
+            out.append(Record.from_json(raw))
+        except ValueError as exc:
+            warn("record %s skipped: %s" % (str(raw.get("id") if isinstance(raw, dict) else raw)[:120], exc))
+    return out
 
 
 def read_many(paths, warn=None):
     """Records of several stores, folders (every store inside: *.jsonl, *.jsonl.gz) or JSON documents
-    (*.json, as compat.json)."""
+    (*.json, as compat.json); one path may be given alone."""
     out = []
-    for path in paths:
+    for path in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
+        path = os.fspath(path)
         if os.path.isdir(path):
             for name in sorted(os.listdir(path)):
                 if name.endswith(STORE_SUFFIXES):
@@ -137,53 +140,4 @@ def read_many(paths, warn=None):
             out.extend(_json_document(path, warn or say))
         else:
             out.extend(read(path, warn))
-    return out
-
-
-def load(paths, warn=None):
-    """Typed records (Record, any schema version) of stores, folders or JSON documents, as read_many(); an
-    object that is no record is reported through warn and skipped, like a damaged line."""
-    warn = warn or say
-    out = []
-    for raw in read_many([paths] if isinstance(paths, str) else paths, warn):
-        try:
-            out.append(Record.from_json(raw))
-        except ValueError as exc:
-            warn("record %s skipped: %s" % (str(raw.get("id"))[:120], exc))
-    return out
-
-
-def _verdict(rec):
-    return rec.verdict if isinstance(rec, Record) else rec.get("verdict")
-
-
-def wilson(k, n, z=1.96):
-    """95% Wilson score interval of a rate k/n: honest for the small n of repeated cells."""
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def summarize(records):
-    """Per cell id, every run's verdict kept: {id: {"runs": n, "counts": {verdict: k}, "verdict": the
-    verdict if all runs agree else "flaky", "rate": "deadlock 10/10", "ci": (lo, hi) of the top verdict}}.
-    records: Records or their JSON objects."""
-    out = {}
-    for cid, runs in by_cell(records).items():
-        verdicts = [_verdict(rec) for rec in runs]
-        counts = {}
-        for v in verdicts:
-            counts[v] = counts.get(v, 0) + 1
-        top, k = max(counts.items(), key=lambda kv: kv[1])
-        n = len(verdicts)
-        out[cid] = {
-            "runs": n,
-            "counts": counts,
-            "verdict": top if k == n else "flaky",
-            "rate": ", ".join("%s %d/%d" % (v, c, n) for v, c in sorted(counts.items(), key=lambda kv: -kv[1])),
-            "ci": tuple(round(x, 2) for x in wilson(k, n)),
-        }
     return out
