@@ -52,7 +52,7 @@ def test_a_patch_point_inside_a_library_is_changed_there(env311):
         os.path.join(PROGRAMS, "imports_a_patcher.py"), "--python", PY, "--gevent", "26.9.0", "--start", "fork"
     )
     assert out.returncode == 1, out.stdout + out.stderr
-    library = os.path.join(PROGRAMS, "grequests_like.py")
+    library = os.path.relpath(os.path.join(PROGRAMS, "grequests_like.py"), ROOT)  # as said in the working folder
     assert (
         "its patch point: curious_george.patch_all(thread=False, select=False) on line 3 of %s (library "
         "grequests_like, imported by " % library in out.stdout
