@@ -295,3 +295,34 @@ def test_diff_of_a_record_set_with_itself_is_empty(mapping):
     recs = _recs(mapping, "26.9.0")
     result = diff_mod.diff(recs, recs)
     assert result["changes"] == [] and result["unchanged"] == len(mapping) and not result["only_old"]
+
+
+# ---------------------------------------------------------------- what a verdict change is (one decision)
+
+
+@given(st.sampled_from(verdict_names.NAMES), st.sampled_from(verdict_names.NAMES))
+def test_a_verdict_change_is_a_regression_only_towards_a_hang_or_a_failure_of_what_ran(old, new):
+    found = verdict_names.change(old, new)
+    assert (found == verdict_names.SAME) == (old == new)
+    if found == verdict_names.REGRESSION:  # a new hang, or a failure of what worked; never from what did not run
+        assert not verdict_names.untested(old)
+        assert (verdict_names.is_hang(new) and not verdict_names.is_hang(old)) or (
+            verdict_names.failed(new) and verdict_names.works(old)
+        )
+    if found == verdict_names.IMPROVEMENT:
+        assert verdict_names.works(new) and (verdict_names.is_hang(old) or verdict_names.failed(old))
+    # against one expected verdict, a baseline says what the pair says
+    assert verdict_names.change_from([old], new) == found
+
+
+@given(st.lists(st.sampled_from(verdict_names.NAMES), min_size=1, max_size=4), st.sampled_from(verdict_names.NAMES))
+def test_against_several_expected_verdicts_a_regression_is_one_from_each(expected, new):
+    found = verdict_names.change_from(expected, new)
+    steps = {verdict_names.change(old, new) for old in expected}
+    if new in expected:
+        assert found == verdict_names.SAME
+    elif found == verdict_names.REGRESSION:
+        assert steps == {verdict_names.REGRESSION}
+    else:
+        assert steps != {verdict_names.REGRESSION}
+        assert (found == verdict_names.IMPROVEMENT) == (verdict_names.IMPROVEMENT in steps)
