@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from conftest import PY
 from hangmatrix.checks import bisect, minimal
 from hangmatrix.model import verdicts as verdict_names
+from hangmatrix.model.record import Record
 from hangmatrix.report import diff as diff_mod
 from hangmatrix.run import runner
 from hangmatrix.store import records
@@ -137,7 +138,7 @@ def _fake_bisect(seq, good_last=False):
 
     def run(release):
         ran.append(release)
-        return {"verdict": seq[releases.index(release)], "signature": "", "elapsed_s": 0.0}
+        return Record.from_json({"verdict": seq[releases.index(release)], "signature": "", "elapsed_s": 0.0})
 
     good, bad = (releases[-1], releases[0]) if good_last else (releases[0], releases[-1])
     result = bisect.bisect(
