@@ -45,7 +45,7 @@ def slice_records(env311):
         gevents=[GEVENT],
         timeout=30.0,
     )
-    return {rec["id"]: rec for rec in runner.execute(items)}
+    return {rec.id: rec for rec in runner.execute(items)}
 
 
 def test_update_baseline_when_asked(request, slice_records):
@@ -62,9 +62,9 @@ def test_cell_meets_baseline(slice_records, cell_id, env311):
     failures = baseline.check([rec], baseline.load(BASELINE))
     if failures:
         again = []  # run it twice more: the message says whether the cell is flaky or changed for good
-        case = cases.select([rec["case"]], [packaged.cases_dir()])[0]
+        case = cases.select([rec.case], [packaged.cases_dir()])[0]
         for _ in range(2):
-            spec = runner.make_spec(case, configs.parse(rec["config"]), rec["start"], env311, 30.0)
+            spec = runner.make_spec(case, configs.parse(rec.config), rec.start, env311, 30.0)
             again.append(runner.run_cell(spec)["verdict"])
         pytest.fail("%s\n  re-runs of the cell: %s" % (failures[0], ", ".join(again)), pytrace=False)
 
@@ -79,17 +79,17 @@ def test_baseline_file_is_compact_and_covers_the_slice():
 
 def test_failure_names_the_cell_the_expectation_and_the_diagnosis(slice_records):
     rec = slice_records[records.cell_id("seed_original", PY, GEVENT, "patch_all", "fork")]
-    assert rec["verdict"] == "deadlock"
+    assert rec.verdict == "deadlock"
     wrong = baseline.parse('expect = [ { case = "seed_*", config = "patch_all", verdict = "running" } ]', "test.toml")
     [f] = baseline.check([rec], wrong)
-    assert f.kind == "regression" and f.cell == rec["id"] and f.expected == ("running",)
+    assert f.kind == "regression" and f.cell == rec.id and f.expected == ("running",)
     text = str(f)
-    assert rec["id"] in text and "REGRESSION" in text and "a new hang" in text
+    assert rec.id in text and "REGRESSION" in text and "a new hang" in text
     assert 'rule 1 of test.toml: { case = "seed_*", config = "patch_all", verdict = "running" }' in text
-    assert rec["signature"] in text
+    assert rec.signature in text
     assert "process tree" in text and "pool worker" in text  # the diagnosis, as `hangmatrix show` prints it
     ran = slice_records[records.cell_id("seed_original", PY, GEVENT, "none", "fork")]
-    assert ran["verdict"] == "running"
+    assert ran.verdict == "running"
     [f] = baseline.check([ran], baseline.parse('expect = [ { config = "none", verdict = "hang" } ]'))
     assert f.kind == "new pass" and "acknowledge" in str(f) and "--update-baseline" in str(f)
     [f] = baseline.check([ran], baseline.parse('expect = [ { config = "patch_all", verdict = "hang" } ]'))

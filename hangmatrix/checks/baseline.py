@@ -27,10 +27,12 @@ Stable interfaces (hangmatrix.checks.upgrade and CI call them):
     load(path) -> Baseline                    Baseline.rules: [Rule]; raises BaselineError (one line)
     parse(text, source="<text>") -> Baseline
     check(records, expectations) -> [Failure]
-        expectations: a Baseline or a list of Rule. Checks the newest record of each cell. A Failure has
-        .cell (id) .verdict .expected (tuple) .rule (Rule or None) .kind .record .message; str() is the
-        message, which names the cell, the expectation and the diagnosis. kind: "regression" (a new hang,
-        or a failure where it worked), "new pass" (must be acknowledged), "unexpected", "uncovered".
+        records: Records. Checks the newest record of each cell. A Failure has .cell (id) .verdict
+        .expected (tuple) .rule (Rule or None) .kind .record (Record) .expectation (which expectation
+        failed, one line) .headline (the message without the diagnosis) .message; str() is the message,
+        which names the cell, the expectation and the diagnosis. kind (hangmatrix.model.verdicts.change_from
+        decides): "regression" (a new hang, or a failure where it worked), "new pass" (what hung or failed
+        works: must be acknowledged), "unexpected", "uncovered".
     update(records, path, previous=None) -> Baseline
         rewrites path from records, compactly (cells merged into patterns); every run of a cell counts,
         so `hangmatrix run --repeat 3` then update records flaky cells as lists; verdict lists of the

@@ -36,9 +36,9 @@ from ..envs.interpreters import discover, find_interpreter
 from ..envs.pkg import parse_wheel_filename
 from ..model import configs, verdicts
 from ..model import matrix as matrix_mod
+from ..model.record import by_cell
 from ..model.text import say
 from ..model.versions import key as version_key
-from ..report.cells import cells
 from ..report.diff import DIRECTIONS, diff
 from ..report.ranges import runs_of, span
 from ..report.signatures import normalize_signature
@@ -179,7 +179,7 @@ def check(new_records, old_records=None, expectations=None):
         ]
     else:
         result = _from_failures(new_records, baseline.check(new_records, expectations))
-    result["cells"] = len(cells(new_records))
+    result["cells"] = len(by_cell(new_records))
     result["pythons"] = sorted({r.python_short for r in new_records}, key=version_key)
     return result
 
@@ -216,7 +216,7 @@ def _from_failures(new_records, failures):
     return {
         "groups": groups,
         "changes": [c for g in groups for c in g["changes"]],
-        "unchanged": len(cells(new_records)) - len(failures),
+        "unchanged": len(by_cell(new_records)) - len(failures),
         "only_new": [],
         "only_old": [],
         "compared_with": "baseline",
