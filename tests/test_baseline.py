@@ -319,6 +319,10 @@ def test_a_hang_with_another_cause_than_its_rule_names_fails_and_its_rule_is_not
     [failure] = baseline.check([rec.replace(cause=Cause("unknown", "t"))], base)
     assert failure.kind == "unexpected" and "UNEXPECTED cause" in failure.message
     assert "its cause hub-blocked, this record's unknown" in failure.message
+    # the expectation that failed is a field, and the message without its diagnosis another
+    assert failure.expectation.startswith("rule 1 of %s: %s" % (path, rule)) and failure.rule == base.rules[0]
+    assert failure.message.startswith(failure.headline + "\n  diagnosis:\n")
+    assert failure.expectation in failure.headline and "diagnosis" not in failure.headline
     assert str(baseline.update([rec.replace(cause=Cause("hub-blocked", "t"))], path).rules[0]) == rule  # still right
     unknown = rec.replace(cause=Cause("unknown", "t"))
     assert not baseline.update([unknown], path).rules[0].cause  # no longer: regenerated
