@@ -342,8 +342,7 @@ def _diagnosis(rec, lines=40):
 
 def _other_cause(rule, rec):
     """Whether a record names a cause the rule does not allow (no cause in either: none to compare)."""
-    kind = rec.cause.kind if rec.cause else ""
-    return bool(rule.cause and kind and kind not in rule.cause)
+    return bool(rule.cause and rec.cause_kind and rec.cause_kind not in rule.cause)
 
 
 def check(records, expectations):
@@ -364,7 +363,7 @@ def check(records, expectations):
                 base.source,
                 rule,
                 " or ".join(rule.cause),
-                rec.cause.kind,
+                rec.cause_kind,
             )
         else:
             kind, expected = _kind(rec.verdict, rule.verdicts), rule.verdicts
