@@ -14,6 +14,8 @@ from conftest import GEVENT, PY
 from hangmatrix.checks import baseline
 from hangmatrix.model import cases, configs, packaged, verdicts, versions
 from hangmatrix.model.cause import KINDS as cause_kinds
+from hangmatrix.model.cause import Cause
+from hangmatrix.model.record import Record
 from hangmatrix.run import runner
 from hangmatrix.store import records
 
@@ -43,7 +45,7 @@ def slice_records(env311):
         gevents=[GEVENT],
         timeout=30.0,
     )
-    return {rec["id"]: rec for rec in runner.execute(items)}
+    return {rec.id: rec for rec in runner.execute(items)}
 
 
 def test_update_baseline_when_asked(request, slice_records):
@@ -60,9 +62,9 @@ def test_cell_meets_baseline(slice_records, cell_id, env311):
     failures = baseline.check([rec], baseline.load(BASELINE))
     if failures:
         again = []  # run it twice more: the message says whether the cell is flaky or changed for good
-        case = cases.select([rec["case"]], [packaged.cases_dir()])[0]
+        case = cases.select([rec.case], [packaged.cases_dir()])[0]
         for _ in range(2):
-            spec = runner.make_spec(case, configs.parse(rec["config"]), rec["start"], env311, 30.0)
+            spec = runner.make_spec(case, configs.parse(rec.config), rec.start, env311, 30.0)
             again.append(runner.run_cell(spec)["verdict"])
         pytest.fail("%s\n  re-runs of the cell: %s" % (failures[0], ", ".join(again)), pytrace=False)
 
@@ -71,23 +73,23 @@ def test_baseline_file_is_compact_and_covers_the_slice():
     base = baseline.load(BASELINE)
     assert len(base.rules) < len(SLICE) / 4, "the baseline should be patterns, not one line per cell"
     for c, k, s in SLICE:
-        _, rule = base.find({"case": c, "config": k, "start": s, "python": PY + ".0", "gevent": GEVENT})
+        _, rule = base.find_cell((c, k, s, PY + ".0", GEVENT))
         assert rule is not None, (c, k, s)
 
 
 def test_failure_names_the_cell_the_expectation_and_the_diagnosis(slice_records):
     rec = slice_records[records.cell_id("seed_original", PY, GEVENT, "patch_all", "fork")]
-    assert rec["verdict"] == "deadlock"
+    assert rec.verdict == "deadlock"
     wrong = baseline.parse('expect = [ { case = "seed_*", config = "patch_all", verdict = "running" } ]', "test.toml")
     [f] = baseline.check([rec], wrong)
-    assert f.kind == "regression" and f.cell == rec["id"] and f.expected == ("running",)
+    assert f.kind == "regression" and f.cell == rec.id and f.expected == ("running",)
     text = str(f)
-    assert rec["id"] in text and "REGRESSION" in text and "a new hang" in text
+    assert rec.id in text and "REGRESSION" in text and "a new hang" in text
     assert 'rule 1 of test.toml: { case = "seed_*", config = "patch_all", verdict = "running" }' in text
-    assert rec["signature"] in text
+    assert rec.signature in text
     assert "process tree" in text and "pool worker" in text  # the diagnosis, as `hangmatrix show` prints it
     ran = slice_records[records.cell_id("seed_original", PY, GEVENT, "none", "fork")]
-    assert ran["verdict"] == "running"
+    assert ran.verdict == "running"
     [f] = baseline.check([ran], baseline.parse('expect = [ { config = "none", verdict = "hang" } ]'))
     assert f.kind == "new pass" and "acknowledge" in str(f) and "--update-baseline" in str(f)
     [f] = baseline.check([ran], baseline.parse('expect = [ { config = "patch_all", verdict = "hang" } ]'))
@@ -221,7 +223,7 @@ def test_compact_rules_give_every_cell_exactly_its_verdicts(cells):
     rules = baseline.compact(cells)
     base = baseline.parse(baseline.render(rules))
     for (c, k, s, py, gv), vs in cells.items():
-        _, rule = base.find({"case": c, "config": k, "start": s, "python": py, "gevent": gv})
+        _, rule = base.find_cell((c, k, s, py, gv))
         assert rule is not None and set(rule.verdicts) == vs, ((c, k, s, py, gv), vs, rule)
     assert len(rules) <= len(set(cells.values())) + len(cells)
 
@@ -239,16 +241,18 @@ def _records_of(cells):
     for (c, k, s, py, gv), vs in cells.items():
         for v in sorted(vs):
             out.append(
-                {
-                    "id": records.cell_id(c, py, gv, k, s),
-                    "case": c,
-                    "config": k,
-                    "start": s,
-                    "python": py + ".1",
-                    "gevent": gv,
-                    "verdict": v,
-                    "signature": "",
-                }
+                Record.from_json(
+                    {
+                        "id": records.cell_id(c, py, gv, k, s),
+                        "case": c,
+                        "config": k,
+                        "start": s,
+                        "python": py + ".1",
+                        "gevent": gv,
+                        "verdict": v,
+                        "signature": "",
+                    }
+                )
             )
     return out
 
@@ -262,7 +266,7 @@ def test_update_from_a_partial_run_keeps_the_other_cells(tmp_path_factory, first
 
     def expected(base, key):
         c, k, s, py, gv = key
-        _, rule = base.find({"case": c, "config": k, "start": s, "python": py, "gevent": gv})
+        _, rule = base.find_cell((c, k, s, py, gv))
         return rule and set(rule.verdicts)
 
     for key in set(first) | set(second):
@@ -296,9 +300,9 @@ def test_baseline_command_checks_and_updates(slice_records, tmp_path):
     assert baseline.load(path).scope["cells"] == ["%s %s" % (PY, GEVENT)]
     done = hangmatrix()
     assert done.returncode == 0 and "2 cells checked" in done.stderr and "2 as expected" in done.stderr
-    records.append(store, dict(recs[1], verdict="ok", signature=""))  # patch_all now "works": a new pass
+    records.append(store, recs[1].replace(verdict="ok", signature=""))  # patch_all now "works": a new pass
     done = hangmatrix("--verbose")
-    assert done.returncode == 1 and "NEW PASS" in done.stdout and recs[1]["id"] in done.stdout
+    assert done.returncode == 1 and "NEW PASS" in done.stdout and recs[1].id in done.stdout
 
 
 def test_a_hang_with_another_cause_than_its_rule_names_fails_and_its_rule_is_not_kept(tmp_path):
@@ -310,13 +314,18 @@ def test_a_hang_with_another_cause_than_its_rule_names_fails_and_its_rule_is_not
     [rec] = _records_of({cell: frozenset({"deadlock"})})
     base = baseline.load(path)
     assert base.rules[0].cause == ("hub-blocked",)
-    assert baseline.check([dict(rec, cause={"kind": "hub-blocked"})], base) == []
+    assert baseline.check([rec.replace(cause=Cause("hub-blocked", "t"))], base) == []
     assert baseline.check([rec], base) == []  # written before causes: nothing to compare
-    [failure] = baseline.check([dict(rec, cause={"kind": "unknown"})], base)
+    [failure] = baseline.check([rec.replace(cause=Cause("unknown", "t"))], base)
     assert failure.kind == "unexpected" and "UNEXPECTED cause" in failure.message
     assert "its cause hub-blocked, this record's unknown" in failure.message
-    assert str(baseline.update([dict(rec, cause={"kind": "hub-blocked"})], path).rules[0]) == rule  # still right
-    assert not baseline.update([dict(rec, cause={"kind": "unknown"})], path).rules[0].cause  # no longer: regenerated
+    # the expectation that failed is a field, and the message without its diagnosis another
+    assert failure.expectation.startswith("rule 1 of %s: %s" % (path, rule)) and failure.rule == base.rules[0]
+    assert failure.message.startswith(failure.headline + "\n  diagnosis:\n")
+    assert failure.expectation in failure.headline and "diagnosis" not in failure.headline
+    assert str(baseline.update([rec.replace(cause=Cause("hub-blocked", "t"))], path).rules[0]) == rule  # still right
+    unknown = rec.replace(cause=Cause("unknown", "t"))
+    assert not baseline.update([unknown], path).rules[0].cause  # no longer: regenerated
     with pytest.raises(baseline.BaselineError, match="unknown cause 'why-not'"):
         baseline.Rule.from_dict({"verdict": "deadlock", "cause": "why-not"})
 

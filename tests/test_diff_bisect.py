@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from conftest import PY
 from hangmatrix.checks import bisect, minimal
 from hangmatrix.model import verdicts as verdict_names
+from hangmatrix.model.record import Record
 from hangmatrix.report import diff as diff_mod
 from hangmatrix.run import runner
 from hangmatrix.store import records
@@ -137,7 +138,7 @@ def _fake_bisect(seq, good_last=False):
 
     def run(release):
         ran.append(release)
-        return {"verdict": seq[releases.index(release)], "signature": "", "elapsed_s": 0.0}
+        return Record.from_json({"verdict": seq[releases.index(release)], "signature": "", "elapsed_s": 0.0})
 
     good, bad = (releases[-1], releases[0]) if good_last else (releases[0], releases[-1])
     result = bisect.bisect(
@@ -295,3 +296,34 @@ def test_diff_of_a_record_set_with_itself_is_empty(mapping):
     recs = _recs(mapping, "26.9.0")
     result = diff_mod.diff(recs, recs)
     assert result["changes"] == [] and result["unchanged"] == len(mapping) and not result["only_old"]
+
+
+# ---------------------------------------------------------------- what a verdict change is (one decision)
+
+
+@given(st.sampled_from(verdict_names.NAMES), st.sampled_from(verdict_names.NAMES))
+def test_a_verdict_change_is_a_regression_only_towards_a_hang_or_a_failure_of_what_ran(old, new):
+    found = verdict_names.change(old, new)
+    assert (found == verdict_names.SAME) == (old == new)
+    if found == verdict_names.REGRESSION:  # a new hang, or a failure of what worked; never from what did not run
+        assert not verdict_names.untested(old)
+        assert (verdict_names.is_hang(new) and not verdict_names.is_hang(old)) or (
+            verdict_names.failed(new) and verdict_names.works(old)
+        )
+    if found == verdict_names.IMPROVEMENT:
+        assert verdict_names.works(new) and (verdict_names.is_hang(old) or verdict_names.failed(old))
+    # against one expected verdict, a baseline says what the pair says
+    assert verdict_names.change_from([old], new) == found
+
+
+@given(st.lists(st.sampled_from(verdict_names.NAMES), min_size=1, max_size=4), st.sampled_from(verdict_names.NAMES))
+def test_against_several_expected_verdicts_a_regression_is_one_from_each(expected, new):
+    found = verdict_names.change_from(expected, new)
+    steps = {verdict_names.change(old, new) for old in expected}
+    if new in expected:
+        assert found == verdict_names.SAME
+    elif found == verdict_names.REGRESSION:
+        assert steps == {verdict_names.REGRESSION}
+    else:
+        assert steps != {verdict_names.REGRESSION}
+        assert (found == verdict_names.IMPROVEMENT) == (verdict_names.IMPROVEMENT in steps)

@@ -371,22 +371,19 @@ def test_checks_render_stored_records_as_show_does(tmp_path):
     deadlock, running = records.read(store)[:2]
     rule = baseline.parse('expect = [ { case = "seed_*", verdict = "ok" } ]', "t.toml")
     failures = {f.cell: str(f) for f in baseline.check([deadlock, running], rule)}
-    assert "process tree" in failures[deadlock["id"]] and "pool worker" in failures[deadlock["id"]]
-    assert "compact record" in failures[running["id"]]
-    tried = [
-        {"gevent": r["gevent"] + suffix, "verdict": r["verdict"], "signature": r["signature"], "record": r}
-        for r, suffix in ((running, ""), (deadlock, ".1"))
-    ]
+    assert "process tree" in failures[deadlock.id] and "pool worker" in failures[deadlock.id]
+    assert "compact record" in failures[running.id]
+    tried = [bisect.Tried(r.gevent + suffix, r) for r, suffix in ((running, ""), (deadlock, ".1"))]
     text = bisect.report(
         {
             "tried": tried,
-            "first_changed": tried[1]["gevent"],
-            "last_same": tried[0]["gevent"],
+            "first_changed": tried[1].gevent,
+            "last_same": tried[0].gevent,
             "reference": "running",
             "message": "first changed",
         }
     )
-    assert text.count("process tree") == 2 and (deadlock["id"] + ": deadlock") in text
+    assert text.count("process tree") == 2 and (deadlock.id + ": deadlock") in text
 
 
 # ---------------------------------------------------------------- the cell spec and the cell side

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from conftest import GEVENT, PY
 from hangmatrix.cli import shards as shard_cli
+from hangmatrix.model.record import Record
 from hangmatrix.run import runner
 from hangmatrix.shard import cost, merged, split
 from hangmatrix.store import records
@@ -45,11 +46,11 @@ def hm(*args, **kwargs):
 def check_partition(cells, shards, n):
     """Disjoint, covering, n non-empty shards, and every cut of an environment paid for by a shard."""
     assert len(shards) == n and all(shards)
-    ids = [c["id"] for shard in shards for c in shard]
+    ids = [c.id for shard in shards for c in shard]
     assert len(ids) == len(set(ids)), "a cell is in two shards"
-    assert set(ids) == {c["id"] for c in cells}, "the shards do not cover the selection"
-    envs = len({c["env"] for c in cells})
-    assert sum(len({c["env"] for c in shard}) for shard in shards) <= envs + n  # an env is cut only to fill a shard
+    assert set(ids) == {c.id for c in cells}, "the shards do not cover the selection"
+    envs = len({c.env for c in cells})
+    assert sum(len({c.env for c in shard}) for shard in shards) <= envs + n  # an env is cut only to fill a shard
 
 
 # ---------------------------------------------------------------- the split, on real plans and generated ones
@@ -66,16 +67,16 @@ def test_shards_of_the_full_matrix_are_disjoint_cover_it_and_build_few_environme
     shards = shard_cli.shards_of(full_items, n, costs)
     cells = [c for shard in shards for c in shard]
     check_partition(cells, shards, n)
-    assert {c["id"] for c in cells} == {item["id"] for item in full_items}
-    loads = [sum(c["cost"] for c in shard) for shard in shards]
+    assert {c.id for c in cells} == {item["id"] for item in full_items}
+    loads = [sum(c.cost for c in shard) for shard in shards]
     assert max(loads) <= 1.10 * sum(loads) / n, loads  # 256 shards: environments cut in line (1.30x whole)
     if n <= 16:  # at most a few hundred cells a shard: whole environments, and balanced
         assert max(loads) <= 1.05 * sum(loads) / n, loads
-        assert max(len({c["env"] for c in s}) for s in shards) <= -(-len({c["env"] for c in cells}) // n) + 2
+        assert max(len({c.env for c in s}) for s in shards) <= -(-len({c.env for c in cells}) // n) + 2
     shuffled = list(full_items)
     random.Random(n).shuffle(shuffled)
     again = shard_cli.shards_of(shuffled, n, costs)
-    assert [[c["id"] for c in s] for s in again] == [[c["id"] for c in s] for s in shards], "not deterministic"
+    assert [[c.id for c in s] for s in again] == [[c.id for c in s] for s in shards], "not deterministic"
 
 
 @settings(max_examples=200, deadline=None)
@@ -85,7 +86,7 @@ def test_shards_of_the_full_matrix_are_disjoint_cover_it_and_build_few_environme
     st.randoms(use_true_random=False),
 )
 def test_any_split_is_disjoint_covering_deterministic_and_bounded(spec, n, rnd):
-    cells = [{"id": "c%03d" % i, "env": "e%d" % env, "cost": seconds} for i, (env, seconds) in enumerate(spec)]
+    cells = [split.Cell("c%03d" % i, "e%d" % env, seconds) for i, (env, seconds) in enumerate(spec)]
     if len(cells) < n:
         with pytest.raises(split.ShardError):
             split.split(cells, n)
@@ -95,9 +96,9 @@ def test_any_split_is_disjoint_covering_deterministic_and_bounded(spec, n, rnd):
     shuffled = list(cells)
     rnd.shuffle(shuffled)
     assert split.split(shuffled, n) == shards
-    weight = [sum(max(c["cost"], 0.001) for c in s) for s in shards]
+    weight = [sum(max(c.cost, 0.001) for c in s) for s in shards]
     total = sum(weight)
-    biggest = max(max(c["cost"], 0.001) for c in cells)
+    biggest = max(max(c.cost, 0.001) for c in cells)
     assert max(weight) <= 2 * total / n + biggest + 1e-6  # LPT over pieces no larger than a share and a cell
 
 
@@ -110,8 +111,12 @@ def test_shard_arguments_are_checked():
 
 def test_an_earlier_run_balances_by_its_own_cell_times():
     recs = [
-        {"id": "a", "elapsed_s": 9.0, "start": "fork", "config": "none", "python": "3.11.7"},
-        {"id": "b", "elapsed_s": 1.0, "start": "fork", "config": "none", "python": "3.11.7"},
+        Record.from_json(
+            {"id": "a", "verdict": "ok", "elapsed_s": 9.0, "start": "fork", "config": "none", "python": "3.11.7"}
+        ),
+        Record.from_json(
+            {"id": "b", "verdict": "ok", "elapsed_s": 1.0, "start": "fork", "config": "none", "python": "3.11.7"}
+        ),
     ]
     costs = cost.Costs.from_records(recs)
     feats = cost.features("3.11", "26.9.0", "fork", "none")
@@ -176,19 +181,19 @@ def sharded(tmp_path_factory, env311):
 
 
 def test_a_merged_sharded_run_equals_the_unsharded_run(sharded):
-    whole = {r["id"]: r["verdict"] for r in records.read(sharded["whole"])}
+    whole = {r.id: r.verdict for r in records.read(sharded["whole"])}
     parts = records.read_many([str(sharded["folder"])])
     assert len(whole) == 6 and len(parts) == 6
-    assert {r["id"]: r["verdict"] for r in parts} == whole
-    hangs = [r for r in parts if r["verdict"] in ("deadlock", "stall")]
+    assert {r.id: r.verdict for r in parts} == whole
+    hangs = [r for r in parts if r.verdict in ("deadlock", "stall")]
     assert hangs and len(hangs) < len(parts), "the comparison needs a hang and a cell that is not one"
-    assert all(r["signature"] for r in hangs) and not [r for r in parts if r["verdict"] == "env-error"]
+    assert all(r.signature for r in hangs) and not [r for r in parts if r.verdict == "env-error"]
     plan = json.loads(sharded["plan"].read_text())
     for rec in parts:
-        shard = rec["run"]["shard"]
-        assert rec["id"] in plan["include"][shard - 1]["cells"]
-        assert rec["run"]["plan"] == plan["include"][0]["plan"]  # split here or read from the file: one plan
-        assert rec["provenance"]["hostname"]
+        shard = rec.run["shard"]
+        assert rec.id in plan["include"][shard - 1]["cells"]
+        assert rec.run["plan"] == plan["include"][0]["plan"]  # split here or read from the file: one plan
+        assert rec.provenance["hostname"]
     audit = hm("merged", str(sharded["folder"]), "--plan", str(sharded["plan"]))
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "no shard missing or run twice" in audit.stdout
@@ -232,10 +237,10 @@ def test_a_cell_recorded_by_shards_of_two_plans_is_flagged(sharded):
     audit = hm("merged", str(folder), "--json")
     assert audit.returncode == 1
     result = json.loads(audit.stdout)
-    assert sorted(result["twice"]) == sorted(r["id"] for r in other)
+    assert sorted(result["twice"]) == sorted(r.id for r in other)
     for cid, runs in result["twice"].items():
         assert len(runs) == 2 and len({result["runs"][rid]["plan"] for rid in runs}) == 2, (cid, runs)
-    assert result["missing_shards"] == {other[0]["run"]["plan"]: [1]}
+    assert result["missing_shards"] == {other[0].run["plan"]: [1]}
     assert any("different shard plans" in p for p in result["problems"])
     table = hm("table", "--records", str(folder))
     assert table.returncode == 0 and "recorded by more than one run" in table.stderr
@@ -248,7 +253,8 @@ def test_old_records_read_as_one_untagged_run():
     out = hm("merged", path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "untagged on an unnamed machine: 20 cells" in out.stdout.replace("run untagged", "untagged")
-    assert merged.problems([{"id": "x", "verdict": "ok"}, {"id": "x", "verdict": "ok"}]) == []  # history, not a merge
+    twice = [Record.from_json({"id": "x", "verdict": "ok"})] * 2
+    assert merged.problems(twice) == []  # history, not a merge
 
 
 # ---------------------------------------------------------------- the workflow

@@ -25,7 +25,7 @@ from ..envs.build import ensure_env
 from ..envs.errors import EnvError
 from ..envs.index import gevent_releases
 from ..envs.interpreters import discover, find_interpreter
-from ..model import cases, configs, exits, requirements, settings, verdicts
+from ..model import cases, configs, exits, requirements, settings
 from ..run import runner
 from ..store import records
 from . import minimal
@@ -56,7 +56,7 @@ class Cells:
         """Records of [(config name, env, start)], running those not run yet, all at once."""
         todo = list({self._key(*w): w for w in wanted if self._key(*w) not in self.done}.values())
         for rec in self._execute(todo):
-            self.done[rec["id"]] = rec
+            self.done[rec.id] = rec
         return [self.done[self._key(*w)] for w in wanted]
 
     def again(self, wanted, times):
@@ -77,16 +77,12 @@ class Cells:
         return records.cell_id(self.case.name, env.interpreter.short, env.gevent, config, start)
 
 
-def _works(rec):
-    return verdicts.works(rec["verdict"])
-
-
 def _label(env, start):
     return "py%s gevent %s %s" % (env.interpreter.short, env.gevent, start)
 
 
 def _line(env, start, rec):
-    return ("  %-32s %-11s %s" % (_label(env, start), rec["verdict"], rec.get("signature", ""))).rstrip()
+    return ("  %-32s %-11s %s" % (_label(env, start), rec.verdict, rec.signature)).rstrip()
 
 
 def _point_text(point, script):
@@ -189,7 +185,7 @@ def _advise(cells, script, say, confirm):
     """(exit status, recommendation)."""
     where = cells.where()
     written = list(zip(where, cells.run([("as-written", env, s) for env, s in where])))
-    point = next((r["patch_point"] for _, r in written if r.get("patch_point")), None)
+    point = next((r.patch_point for _, r in written if r.patch_point), None)
     if point:
         say("its patch point: %s on %s" % (_written_call(point, point["flags"]), _point_text(point, script)))
     else:
@@ -197,16 +193,16 @@ def _advise(cells, script, say, confirm):
     say("as written:")
     for (env, start), rec in written:
         say(_line(env, start, rec))
-    broken = [(w, r) for w, r in written if verdicts.untested(r["verdict"])]
+    broken = [(w, r) for w, r in written if r.untested]
     if len(broken) == len(written):
-        return exits.BAD_INPUT, "none: the program could not run here (%s)" % broken[0][1]["signature"]
+        return exits.BAD_INPUT, "none: the program could not run here (%s)" % broken[0][1].signature
     if broken:
         cells.excluded = {_label(*w) for w, _ in broken}
         say("not counted from here on (the program cannot run there): %s" % ", ".join(sorted(cells.excluded)))
         written = [(w, r) for w, r in written if _label(*w) not in cells.excluded]
-    if all(_works(r) for _, r in written):
+    if all(r.works for _, r in written):
         return exits.OK, "no change: it works as written in every cell asked for"
-    failing = [w for w, r in written if not _works(r)]
+    failing = [w for w, r in written if not r.works]
     n = 0
     for candidate in _candidates(cells, point, failing, script):
         n += 1
@@ -216,16 +212,16 @@ def _advise(cells, script, say, confirm):
         if candidate.get("skipped"):
             say("  skipped: %s" % candidate["skipped"])
             continue
-        good = sum(_works(r) for _, r in candidate["results"])
+        good = sum(r.works for _, r in candidate["results"])
         if all(any(rec is r for _, r in written) for _, rec in candidate["results"]):
             say("  its as-written cells above: works in %d of %d cells" % (good, len(candidate["results"])))
             continue
         for (env, start), rec in candidate["results"]:
             say(_line(env, start, rec))
         if good == len(candidate["results"]):
-            config = candidate["results"][0][1]["config"]
+            config = candidate["results"][0][1].config
             again = cells.again([(config, env, start) for (env, start), _ in candidate["results"]], confirm)
-            if all(_works(r) for r in again):
+            if all(r.works for r in again):
                 say(
                     "  works in every cell asked for, and again in %d more run%s of each"
                     % (confirm, "s" if confirm > 1 else "")
@@ -234,9 +230,9 @@ def _advise(cells, script, say, confirm):
             say(
                 "  works in every cell once, but %d of %d more runs did not (%s): not relied on"
                 % (
-                    sum(not _works(r) for r in again),
+                    sum(not r.works for r in again),
                     len(again),
-                    "; ".join(sorted({"%s %s" % (r["verdict"], r["signature"]) for r in again if not _works(r)})),
+                    "; ".join(sorted({"%s %s" % (r.verdict, r.signature) for r in again if not r.works})),
                 )
             )
             continue
@@ -321,7 +317,7 @@ def _flag_candidates(cells, point, failing, script, rounds=4):
         singles = cells.run(
             [(minimal.config_for(set(remaining) - {f}, remaining, "off", off), env, start) for f in remaining]
         )
-        fixing = [f for f, rec in zip(remaining, singles) if _works(rec)]
+        fixing = [f for f, rec in zip(remaining, singles) if rec.works]
         notes.append(
             "on %s: each of its %d enabled flags turned off alone: %s"
             % (
@@ -334,7 +330,7 @@ def _flag_candidates(cells, point, failing, script, rounds=4):
             choices = [off + [f] for f in fixing]
         else:
             alone = cells.run([(minimal.config_for({f}, remaining, "off", off), env, start) for f in remaining])
-            hangers = [f for f, rec in zip(remaining, alone) if not _works(rec)]
+            hangers = [f for f, rec in zip(remaining, alone) if not rec.works]
             notes.append("flags that fail on their own there: %s" % (", ".join(hangers) or "none"))
             if not hangers or len(hangers) == len(remaining):
                 yield {
@@ -352,7 +348,7 @@ def _flag_candidates(cells, point, failing, script, rounds=4):
             tried.add(key)
             name = "flags:" + ",".join("%s=0" % f for f in sorted(choice))
             results = list(zip(cells.where(), cells.run([(name, e, s) for e, s in cells.where()])))
-            score = sum(_works(r) for _, r in results)
+            score = sum(r.works for _, r in results)
             if best is None or score > best[0]:
                 best = (score, choice, results)
             if score == len(results):
@@ -374,4 +370,4 @@ def _flag_candidates(cells, point, failing, script, rounds=4):
         if score == len(results):
             return
         off = list(choice)
-        probe = next(w for w, r in results if not _works(r))
+        probe = next(w for w, r in results if not r.works)

@@ -27,10 +27,12 @@ Stable interfaces (hangmatrix.checks.upgrade and CI call them):
     load(path) -> Baseline                    Baseline.rules: [Rule]; raises BaselineError (one line)
     parse(text, source="<text>") -> Baseline
     check(records, expectations) -> [Failure]
-        expectations: a Baseline or a list of Rule. Checks the newest record of each cell. A Failure has
-        .cell (id) .verdict .expected (tuple) .rule (Rule or None) .kind .record .message; str() is the
-        message, which names the cell, the expectation and the diagnosis. kind: "regression" (a new hang,
-        or a failure where it worked), "new pass" (must be acknowledged), "unexpected", "uncovered".
+        records: Records. Checks the newest record of each cell. A Failure has .cell (id) .verdict
+        .expected (tuple) .rule (Rule or None) .kind .record (Record) .expectation (which expectation
+        failed, one line) .headline (the message without the diagnosis) .message; str() is the message,
+        which names the cell, the expectation and the diagnosis. kind (hangmatrix.model.verdicts.change_from
+        decides): "regression" (a new hang, or a failure where it worked), "new pass" (what hung or failed
+        works: must be acknowledged), "unexpected", "uncovered".
     update(records, path, previous=None) -> Baseline
         rewrites path from records, compactly (cells merged into patterns); every run of a cell counts,
         so `hangmatrix run --repeat 3` then update records flaky cells as lists; verdict lists of the
@@ -50,9 +52,7 @@ from dataclasses import dataclass, field
 from ..model import order as axis_order
 from ..model import packaged, verdicts, versions
 from ..model.cause import KINDS as CAUSE_KINDS
-from ..model.record import Record, python_short
-from ..report import cells as report_cells
-from ..report.diff import cause_kind
+from ..model.record import Record, by_cell, newest
 
 KEYS = ("case", "config", "start", "python", "gevent", "verdict", "cause", "note")
 PATTERN_KEYS = ("case", "config", "start", "python", "gevent")
@@ -155,7 +155,7 @@ class Rule:
         )
 
     def matches_record(self, rec):
-        return self.matches(rec.get("case"), rec.get("config"), rec.get("start"), rec.get("python"), rec.get("gevent"))
+        return self.matches(rec.case, rec.config, rec.start, rec.python, rec.gevent)
 
     def as_dict(self):
         d = {}
@@ -209,9 +209,17 @@ class Baseline:
         ]
 
     def find(self, rec):
-        """(index, rule) of the first rule matching a record, or (None, None)."""
+        """(index, rule) of the first rule matching a record (on its full Python version), or (None, None)."""
         for i, rule in enumerate(self.rules):
             if rule.matches_record(rec):
+                return i, rule
+        return None, None
+
+    def find_cell(self, key):
+        """(index, rule) of the first rule matching a cell key (case, config, start, python, gevent), or
+        (None, None)."""
+        for i, rule in enumerate(self.rules):
+            if rule.matches(*key):
                 return i, rule
         return None, None
 
@@ -293,14 +301,23 @@ def render(baseline, header=HEADER):
 # ---------------------------------------------------------------- checking
 
 
-@dataclass
+KINDS = ("regression", "unexpected", "new pass", "uncovered")  # the order failures are listed in
+
+
+@dataclass(frozen=True)
 class Failure:
+    """A cell whose newest record the baseline does not expect. `expectation` says which expectation failed
+    (`rule 2 of expectations.toml: { ... }`, or that no rule matches); `headline` is the message without the
+    diagnosis (the cell, the verdicts, the expectation, the signature); `message` (str()) is all of it."""
+
     cell: str
     verdict: str
     expected: tuple
     rule: object
     kind: str
-    record: dict
+    record: Record
+    expectation: str = ""
+    headline: str = ""
     message: str = ""
 
     def __str__(self):
@@ -308,77 +325,71 @@ class Failure:
 
 
 def _kind(actual, expected):
-    if verdicts.is_hang(actual) and not any(verdicts.is_hang(v) for v in expected):
-        return "regression"
-    if verdicts.failed(actual) and all(verdicts.works(v) for v in expected):
-        return "regression"
-    if verdicts.works(actual):
-        return "new pass"
-    return "unexpected"
+    """What a verdict the rule does not allow is (verdicts.change_from decides)."""
+    found = verdicts.change_from(expected, actual)
+    return {verdicts.REGRESSION: "regression", verdicts.IMPROVEMENT: "new pass"}.get(found, "unexpected")
 
 
 def _diagnosis(rec, lines=40):
     from ..report import show
 
-    text = show.render(Record.from_json(rec)).splitlines()
+    text = show.render(rec).splitlines()
     more = len(text) - lines
     return "\n".join("    " + t for t in text[:lines]) + (
-        "\n    … (%d more lines: hangmatrix show %s)" % (more, rec.get("id")) if more > 0 else ""
+        "\n    … (%d more lines: hangmatrix show %s)" % (more, rec.id) if more > 0 else ""
     )
 
 
 def _other_cause(rule, rec):
     """Whether a record names a cause the rule does not allow (no cause in either: none to compare)."""
-    kind = cause_kind(rec)
-    return bool(rule.cause and kind and kind not in rule.cause)
+    return bool(rule.cause and rec.cause_kind and rec.cause_kind not in rule.cause)
 
 
 def check(records, expectations):
     """Failures of the newest record of each cell against the expectations (see module doc)."""
     base = expectations if isinstance(expectations, Baseline) else Baseline(list(expectations))
     failures = []
-    for cell in report_cells.cells(records):
-        rec = cell["rec"]
+    for rec in newest(records).values():
         i, rule = base.find(rec)
         if rule is None:
             kind, expected = "uncovered", ()
             expectation = "no rule of %s matches this cell" % base.source
-        elif cell["verdict"] in rule.verdicts and not _other_cause(rule, rec):
+        elif rec.verdict in rule.verdicts and not _other_cause(rule, rec):
             continue
-        elif cell["verdict"] in rule.verdicts:
+        elif rec.verdict in rule.verdicts:
             kind, expected = "unexpected", rule.verdicts
             expectation = "rule %d of %s: %s (its cause %s, this record's %s)" % (
                 i + 1,
                 base.source,
                 rule,
                 " or ".join(rule.cause),
-                cause_kind(rec),
+                rec.cause_kind,
             )
         else:
-            kind, expected = _kind(cell["verdict"], rule.verdicts), rule.verdicts
+            kind, expected = _kind(rec.verdict, rule.verdicts), rule.verdicts
             expectation = "rule %d of %s: %s" % (i + 1, base.source, rule)
         what = {
-            "regression": "REGRESSION: a new hang"
-            if verdicts.is_hang(cell["verdict"])
-            else "REGRESSION: a new failure",
+            "regression": "REGRESSION: a new hang" if rec.hangs else "REGRESSION: a new failure",
             "new pass": "NEW PASS: acknowledge it",
-            "unexpected": "UNEXPECTED cause" if cell["verdict"] in expected else "UNEXPECTED verdict",
+            "unexpected": "UNEXPECTED cause" if rec.verdict in expected else "UNEXPECTED verdict",
             "uncovered": "NOT COVERED by any rule",
         }[kind]
-        msg = "%s: %s, expected %s (%s)\n  expectation: %s\n  signature: %s\n  diagnosis:\n%s\n  %s" % (
-            cell["id"],
-            cell["verdict"],
+        headline = "%s: %s, expected %s (%s)\n  expectation: %s\n  signature: %s" % (
+            rec.id,
+            rec.verdict,
             " or ".join(expected) or "nothing",
             what,
             expectation,
-            cell["signature"] or "(none)",
+            rec.signature or "(none)",
+        )
+        msg = "%s\n  diagnosis:\n%s\n  %s" % (
+            headline,
             _diagnosis(rec),
             "if this is the new truth: pytest tests/test_baseline.py --update-baseline "
             "(or hangmatrix baseline --update --records FILE)",
         )
-        failures.append(Failure(cell["id"], cell["verdict"], expected, rule, kind, rec, msg))
-    order = ("regression", "unexpected", "new pass", "uncovered")
-    failures.sort(key=lambda f: (order.index(f.kind), f.cell))
+        failures.append(Failure(rec.id, rec.verdict, expected, rule, kind, rec, expectation, headline, msg))
+    failures.sort(key=lambda f: (KINDS.index(f.kind), f.cell))
     return failures
 
 
@@ -386,18 +397,13 @@ def check(records, expectations):
 
 
 def cell_key(rec):
-    return (
-        str(rec.get("case")),
-        str(rec.get("config")),
-        str(rec.get("start")),
-        python_short(rec),
-        str(rec.get("gevent")),
-    )
+    """(case, config, start, python X.Y, gevent) of a record: what a rule matches and compact() groups by."""
+    return (rec.case, rec.config, rec.start, rec.python_short, rec.gevent)
 
 
 def observed(records):
-    """{cell key: frozenset of every verdict its records gave} (one cell per id: report.cells)."""
-    return {cell_key(cell["rec"]): frozenset(cell["verdicts"]) for cell in report_cells.cells(records)}
+    """{cell key: frozenset of every verdict its records gave} (one cell per id: every run counts)."""
+    return {cell_key(runs[-1]): frozenset(r.verdict for r in runs) for runs in by_cell(records).values()}
 
 
 _DECIDED = frozenset({"<decided by an earlier rule>"})  # a cell compact() must neither cover nor write a rule for
@@ -546,16 +552,15 @@ def update(records, path, previous=None):
     the previous baseline's scope that the records do not have keep their expected verdicts."""
     if previous is None and os.path.exists(path):
         previous = load(path)
-    fields = ("case", "config", "start", "python", "gevent")
     cells = {}
     if previous is not None:
         for key in previous.scope_cells():
-            _, rule = previous.find(dict(zip(fields, key)))
+            _, rule = previous.find_cell(key)
             if rule is not None:
                 cells[key] = frozenset(rule.verdicts)
     for k, vs in observed(records).items():
         if previous is not None:
-            _, rule = previous.find(dict(zip(fields, k)))
+            _, rule = previous.find_cell(k)
             if rule is not None and vs <= set(rule.verdicts):
                 vs = frozenset(rule.verdicts)  # a flaky cell's acknowledged verdicts stay
         cells[k] = vs

@@ -12,26 +12,40 @@ Stable interface:
     bisect(case, config, start, python, good, bad, timeout=settings.DEFAULT_TIMEOUT, say=print, records_path=None,
            releases=None) -> dict
         {"first_changed": release or None, "last_same": release, "reference": verdict of good,
-         "tried": [{"gevent", "verdict", "signature", "elapsed_s", "record"}], "releases": [candidates],
+         "tried": [Tried], "releases": [candidates],
          "skipped": [releases], "message": str}
         releases: the candidate list to search (default: gevent_releases of the interpreter).
     max_tries(n) -> int   ceil(log2 n) + 1
 """
 
 import math
+from dataclasses import dataclass
 
 from ..envs.build import ensure_env
 from ..envs.errors import EnvError
 from ..envs.index import gevent_releases
 from ..envs.interpreters import find_interpreter
 from ..model import cases, configs, settings
-from ..model.record import Record
+from ..model.record import Record, cell_id
+from ..model.results import outcome
 from ..run import runner
 from ..store import records as records_mod
 
 
 class BisectError(ValueError):
     """A bisect that cannot start; one line."""
+
+
+@dataclass(frozen=True)
+class Tried:
+    """One release tried: its record (an env-error one when its environment could not be built)."""
+
+    gevent: str
+    record: Record
+
+    @property
+    def verdict(self):
+        return self.record.verdict
 
 
 def max_tries(n):
@@ -42,7 +56,16 @@ def _run(case, config, start, interp, release, timeout):
     try:
         env = ensure_env(interp, release, requires=case.requires)
     except EnvError as exc:
-        return {"verdict": "env-error", "signature": str(exc), "elapsed_s": 0.0, "gevent": release}
+        return Record(
+            id=cell_id(case.name, interp.short, release, config["name"], start),
+            case=case.name,
+            config=config["name"],
+            start=start,
+            python=interp.version,
+            gevent=release,
+            verdict="env-error",
+            signature=str(exc),
+        )
     spec = runner.make_spec(case, config, start, env, timeout)
     return runner.run_cell(spec)
 
@@ -96,27 +119,16 @@ def bisect(
 
     def probe(release):
         rec = run(release)
-        if records_path and rec.get("diagnosis") is not None and rec.get("verdict") != "env-error":
+        if records_path and rec.verdict != "env-error":  # a release without an environment ran nothing
             records_mod.append(records_path, rec)
         results[release] = rec
-        tried.append(
-            {
-                "gevent": release,
-                "verdict": rec.get("verdict"),
-                "signature": rec.get("signature", ""),
-                "elapsed_s": rec.get("elapsed_s", 0.0),
-                "record": rec,
-            }
-        )
-        say(
-            "  gevent %-12s %-11s %6.2fs  %s"
-            % (release, rec.get("verdict"), rec.get("elapsed_s", 0.0), rec.get("signature", ""))
-        )
-        return rec.get("verdict")
+        tried.append(Tried(release, rec))
+        say("  gevent %-12s %s  %s" % (release, outcome(rec), rec.signature))
+        return rec.verdict
 
     reference = probe(line[0])
     if reference == "env-error":
-        raise BisectError("the good release %s has no environment: %s" % (line[0], results[line[0]]["signature"]))
+        raise BisectError("the good release %s has no environment: %s" % (line[0], results[line[0]].signature))
     lo, hi = 0, len(line) - 1  # line[lo] gives the reference verdict; the change is in (lo, hi]
     while True:
         while hi - lo > 1:
@@ -138,7 +150,7 @@ def bisect(
         hi -= 1
     first = line[hi]
     result = {"releases": line, "reference": reference, "tried": tried, "skipped": skipped, "last_same": line[lo]}
-    if hi == lo or results[first].get("verdict") == reference:
+    if hi == lo or results[first].verdict == reference:
         result["first_changed"] = None
         result["message"] = (
             "no change: no release after %s could be built" % line[0]
@@ -156,7 +168,7 @@ def report(result, show_diagnoses=True):
     from ..report import show
 
     lines = []
-    by = {t["gevent"]: t for t in result["tried"]}
+    by = {t.gevent: t for t in result["tried"]}
     if result.get("skipped"):
         lines.append("skipped (no environment): %s" % ", ".join(result["skipped"]))
     if result["first_changed"] is None:
@@ -167,9 +179,9 @@ def report(result, show_diagnoses=True):
         "last like good: gevent %s (%s)   first changed: gevent %s (%s)"
         % (
             result["last_same"],
-            same["verdict"] if same else result["reference"],
+            same.verdict if same else result["reference"],
             result["first_changed"],
-            first["verdict"],
+            first.verdict,
         )
     )
     if show_diagnoses:
@@ -177,12 +189,8 @@ def report(result, show_diagnoses=True):
             if t is None:
                 continue
             lines.append("")
-            lines.append("--- %s: gevent %s ---" % (title, t["gevent"]))
-            lines.append(
-                show.render(Record.from_json(t["record"]))
-                if t["record"].get("id")
-                else "%s: %s" % (t["verdict"], t["signature"])
-            )
+            lines.append("--- %s: gevent %s ---" % (title, t.gevent))
+            lines.append(show.render(t.record))
     lines.append("")
     lines.append(result["message"])
     return "\n".join(lines)

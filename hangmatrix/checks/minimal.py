@@ -31,6 +31,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 from ..model import cases, configs, settings, verdicts
+from ..model.results import outcome
 from ..run import runner
 
 _FLAGS_PROBE = r"""
@@ -133,30 +134,23 @@ def search(
 
     run = run or run_cell
 
+    def ran(subset, rec):
+        return "  %s  on: %s" % (outcome(rec), ", ".join(sorted(subset, key=universe.index)) or "(none)")
+
     def verdict(subset):
         subset = frozenset(subset)
         if subset not in cache:
             rec = run(config_for(subset, universe, rest, others))
             cache[subset] = rec
-            say(
-                "  %-11s %6.2fs  on: %s"
-                % (rec["verdict"], rec.get("elapsed_s", 0.0), ", ".join(sorted(subset, key=universe.index)) or "(none)")
-            )
-        return cache[subset]["verdict"]
+            say(ran(subset, rec))
+        return cache[subset].verdict
 
     def prefetch(subsets):
         todo = [frozenset(s) for s in subsets if frozenset(s) not in cache]
         with ThreadPoolExecutor(max_workers=jobs or runner.default_jobs()) as pool:
             for subset, rec in zip(todo, pool.map(lambda s: run(config_for(s, universe, rest, others)), todo)):
                 cache[subset] = rec
-                say(
-                    "  %-11s %6.2fs  on: %s"
-                    % (
-                        rec["verdict"],
-                        rec.get("elapsed_s", 0.0),
-                        ", ".join(sorted(subset, key=universe.index)) or "(none)",
-                    )
-                )
+                say(ran(subset, rec))
 
     say(
         "minimal patch set of %s / %s on Python %s, gevent %s; candidate flags: %s; other flags %s"
@@ -179,11 +173,11 @@ def search(
         "gevent": env.gevent,
         "case": case,
         "start": start,
-        "full": cache[full]["verdict"],
-        "single_removals": {f: cache[full - {f}]["verdict"] for f in universe},
+        "full": cache[full].verdict,
+        "single_removals": {f: cache[full - {f}].verdict for f in universe},
     }
     result["runs_after_single_removal"] = [f for f in universe if verdicts.works(result["single_removals"][f])]
-    result["hangs_alone"] = [f for f in universe if verdicts.is_hang(cache[frozenset({f})]["verdict"])]
+    result["hangs_alone"] = [f for f in universe if cache[frozenset({f})].hangs]
     if not verdicts.is_hang(result["full"]):
         result.update(
             minimal=None,
@@ -223,21 +217,19 @@ def search(
         (
             sorted(sub, key=universe.index)
             for sub, rec in cache.items()
-            if len(sub) == len(minimal) and sub != frozenset(minimal) and verdicts.is_hang(rec["verdict"])
+            if len(sub) == len(minimal) and sub != frozenset(minimal) and rec.hangs
         ),
         key=lambda sub: [universe.index(f) for f in sub],
     )
     result.update(
         minimal=minimal,
         also_minimal=peers,
-        minimal_verdict=cache[frozenset(minimal)]["verdict"],
-        minimal_signature=cache[frozenset(minimal)].get("signature", ""),
+        minimal_verdict=cache[frozenset(minimal)].verdict,
+        minimal_signature=cache[frozenset(minimal)].signature,
         removal_from_minimal={f: verdict(set(minimal) - {f}) for f in minimal},
         runs=len(cache),
     )
-    smallest = len(minimal) <= 1 or all(
-        not verdicts.is_hang(rec["verdict"]) for sub, rec in cache.items() if len(sub) < len(minimal)
-    )
+    smallest = len(minimal) <= 1 or all(not rec.hangs for sub, rec in cache.items() if len(sub) < len(minimal))
     result["globally_smallest"] = len(minimal) <= 1  # else only: no single flag of it can go
     result["message"] = "smallest set of enabled flags that still hangs: %s%s" % (
         ", ".join(minimal) or "(none: it hangs with every candidate flag off)",

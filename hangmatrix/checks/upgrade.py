@@ -27,27 +27,25 @@ hangmatrix.cli.upgrade_check; this module checks. Stable interface (CI calls it)
 import concurrent.futures
 import glob
 import os
-import re
 from dataclasses import dataclass, field
 
 from ..envs.build import ensure_env, ensure_wheel_env
 from ..envs.errors import EnvError
 from ..envs.index import gevent_releases
 from ..envs.interpreters import discover, find_interpreter
+from ..envs.pkg import parse_wheel_filename
 from ..model import configs, verdicts
 from ..model import matrix as matrix_mod
-from ..model.record import python_short
+from ..model.record import by_cell
 from ..model.text import say
 from ..model.versions import key as version_key
-from ..report.cells import cells
 from ..report.diff import DIRECTIONS, diff
 from ..report.ranges import runs_of, span
 from ..report.signatures import normalize_signature
 from ..run import runner
 from . import baseline
 
-REGRESSIONS = ("new hangs", "new failures")
-WHEEL = re.compile(r"^gevent-(?P<version>[^-]+)-.*\.whl$")
+REGRESSIONS = ("new hangs", "new failures")  # the directions a regression (verdicts.change) is listed under
 
 
 # ---------------------------------------------------------------- what NEW and OLD are
@@ -79,16 +77,25 @@ def target(spec):
             raise EnvError("no gevent wheel at %s" % spec)
         versions = set()
         for path in paths:
-            m = WHEEL.match(os.path.basename(path))
-            if not m:
-                raise EnvError("%s is not named like a gevent wheel (gevent-VERSION-TAGS.whl)" % path)
-            versions.add(m.group("version"))
+            versions.add(wheel_version(path))
         if len(versions) > 1:
             raise EnvError("wheels of several gevent versions in %s: %s" % (spec, ", ".join(sorted(versions))))
         return Target(spec, versions.pop(), [os.path.abspath(p) for p in paths])
     if not matrix_mod._RELEASE.match(spec):
         raise EnvError("%r is neither a gevent release (26.9.0) nor a wheel or a folder of wheels" % spec)
     return Target(spec, spec)
+
+
+def wheel_version(path):
+    """The gevent version a wheel's name says (packaging reads it, as hangmatrix.envs.build does); EnvError
+    if the name is not a gevent wheel's."""
+    try:
+        name, version, _, _ = parse_wheel_filename(os.path.basename(path))
+    except ValueError:
+        name = version = None
+    if name != "gevent":
+        raise EnvError("%s is not named like a gevent wheel (gevent-VERSION-TAGS.whl)" % path)
+    return str(version)
 
 
 def newest_release(interps):
@@ -160,56 +167,60 @@ def check(new_records, old_records=None, expectations=None):
     or with the baseline's expectations (baseline.check). Returns diff's shape ({"groups":
     [{"direction", "changes"}] (new hangs first), "changes", "unchanged", "only_new", ...}; a baseline's
     expectation stands in for the old side of a change) plus "cells" and "pythons" (NEW's), "compared_with"
-    ("records" or "baseline") and "regressions": the changes that are a new hang or a new failure of a cell
-    that ran (OLD's env-error and unsupported cells are not comparable)."""
+    ("records" or "baseline") and "regressions": the changes that are a regression (hangmatrix.model.verdicts.change:
+    a new hang or a new failure of a cell that ran; OLD's env-error and unsupported cells are not comparable)."""
     if expectations is None:
         result = diff(old_records or [], new_records, ignore=["gevent"])
         result["compared_with"] = "records"
+        result["regressions"] = [
+            c
+            for c in result["changes"]
+            if verdicts.change(c["old"]["verdict"], c["new"]["verdict"]) == verdicts.REGRESSION
+        ]
     else:
         result = _from_failures(new_records, baseline.check(new_records, expectations))
-    result["cells"] = len(cells(new_records))
-    result["pythons"] = sorted({python_short(r) for r in new_records}, key=version_key)
-    result["regressions"] = [
-        c for c in result["changes"] if c["direction"] in REGRESSIONS and not verdicts.untested(c["old"]["verdict"])
-    ]
+    result["cells"] = len(by_cell(new_records))
+    result["pythons"] = sorted({r.python_short for r in new_records}, key=version_key)
     return result
 
 
 def _from_failures(new_records, failures):
     """baseline.check's failures as diff's groups: the expectation is the old side."""
-    changes = []
+    changes, regressions = [], []
     for f in failures:
         rec = f.record
-        if f.kind == "regression":
-            direction = "new hangs" if verdicts.is_hang(f.verdict) else "new failures"
+        if f.kind == "regression":  # verdicts.change_from decided it
+            direction = "new hangs" if rec.hangs else "new failures"
         elif f.kind == "new pass":
             direction = "no longer hang" if any(map(verdicts.is_hang, f.expected)) else "fixed"
         else:
             direction = "other changes" if f.kind == "unexpected" else "not covered by the baseline"
         where = str(f.rule) if f.rule is not None else "no rule matches"
-        changes.append(
-            {
-                "key": f.cell,
-                "direction": direction,
-                "case": rec.get("case"),
-                "config": rec.get("config"),
-                "start": rec.get("start"),
-                "python": python_short(rec),
-                "gevent": rec.get("gevent"),
-                "old": {"verdict": " or ".join(f.expected) or "-", "signature": "", "expectation": where},
-                "new": {"id": f.cell, "verdict": f.verdict, "signature": rec.get("signature") or ""},
-            }
-        )
+        change = {
+            "key": f.cell,
+            "direction": direction,
+            "case": rec.case,
+            "config": rec.config,
+            "start": rec.start,
+            "python": rec.python_short,
+            "gevent": rec.gevent,
+            "old": {"verdict": " or ".join(f.expected) or "-", "signature": "", "expectation": where},
+            "new": {"id": f.cell, "verdict": f.verdict, "signature": rec.signature},
+        }
+        changes.append(change)
+        if f.kind == "regression":
+            regressions.append(change)
     order = DIRECTIONS + ("not covered by the baseline",)
     groups = [{"direction": d, "changes": [c for c in changes if c["direction"] == d]} for d in order]
     groups = [g for g in groups if g["changes"]]
     return {
         "groups": groups,
         "changes": [c for g in groups for c in g["changes"]],
-        "unchanged": len(cells(new_records)) - len(failures),
+        "unchanged": len(by_cell(new_records)) - len(failures),
         "only_new": [],
         "only_old": [],
         "compared_with": "baseline",
+        "regressions": [c for g in groups for c in g["changes"] if any(c is r for r in regressions)],
     }
 
 

@@ -21,7 +21,8 @@ def add_arguments(base):
 
 def main(args):
     from ..checks import baseline
-    from ..report import cells, selection
+    from ..model.record import by_cell
+    from ..report import selection
 
     try:
         if args.update:
@@ -38,9 +39,10 @@ def main(args):
     recs = selection.load(args.records or default_stores(), warn=say)
     failures = baseline.check(recs, expectations)
     for f in failures:
-        print(f.message if args.verbose else f.message.split("\n  diagnosis:")[0], end="\n\n")
+        print(f.message if args.verbose else f.headline, end="\n\n")
+    checked = len(by_cell(recs))
     say(
         "%d cells checked against %s: %d as expected, %d not"
-        % (len(cells.cells(recs)), args.baseline, len(cells.cells(recs)) - len(failures), len(failures))
+        % (checked, args.baseline, checked - len(failures), len(failures))
     )
     return exits.FINDING if failures else exits.OK

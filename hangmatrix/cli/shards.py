@@ -32,16 +32,16 @@ def costs_from(paths, warn):
 
 
 def shards_of(items, n, costs):
-    """The planned cells split into n shards (lists of {"id", "env", "cost"})."""
+    """The planned cells split into n shards (lists of split.Cell)."""
     cells = [
-        {
-            "id": item["id"],
-            "env": env_label(item),
-            "cost": costs.of(
+        split.Cell(
+            item["id"],
+            env_label(item),
+            costs.of(
                 item["id"],
                 cost.features(item["interpreter"].short, item["gevent"], item["start"], item["config"]["name"]),
             ),
-        }
+        )
         for item in items
     ]
     return split.split(cells, n)
@@ -126,7 +126,7 @@ def select_shard(items, args, say):
         plan = entry["plan"]
     else:
         shards = shards_of(items, n, costs_from(args.costs, say))
-        wanted = {c["id"] for c in shards[k - 1]}
+        wanted = {c.id for c in shards[k - 1]}
         chosen = [item for item in items if item["id"] in wanted]
         plan = split.digest(shards)
     say("shard %d/%d of plan %s: %d of %d cells" % (k, n, plan, len(chosen), len(items)))

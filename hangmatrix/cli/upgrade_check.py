@@ -118,7 +118,7 @@ def _from_records(args, pythons, selection):
     else:
         old_ids = {id(r) for r in old_recs or []}
         new_recs = [r for r in recs if id(r) not in old_ids]
-    gevents = sorted({str(r.get("gevent")) for r in new_recs}, key=version_key)
+    gevents = sorted({r.gevent for r in new_recs}, key=version_key)
     new_label = "gevent %s" % (", ".join(gevents) or args.gevent or "-")
     return new_label, new_recs, "gevent %s" % args.against if args.against else None, old_recs, {}
 

@@ -180,6 +180,11 @@ class Record:
         return self.verdict in verdicts.UNTESTED
 
     @property
+    def cause_kind(self) -> str:
+        """The kind of the hang's cause (`hub-blocked`), '' when it has none (not a hang, or written before)."""
+        return self.cause.kind if self.cause else ""
+
+    @property
     def compact(self) -> bool:
         """Whether the diagnosis is a summary (stacks, greenlets, fds and waits left out)."""
         return self.kept == KEEP_COMPACT

@@ -9,11 +9,17 @@ from typing import Dict, Iterable, List, Tuple
 from .record import Record
 
 
+def outcome(rec: Record) -> str:
+    """A run's verdict and seconds, padded to line up in a column (`deadlock      2.31s`): how every line
+    that says one run (run's, bisect's, minimal's) starts."""
+    return "%-11s %6.2fs" % (rec.verdict, rec.elapsed_s or 0.0)
+
+
 def result_line(rec: Record, width: int = 0) -> str:
     """One cell's result as `run` prints it as each cell ends: verdict, seconds, id, signature (cut to
     width characters when width is given)."""
     signature = rec.signature[:width] if width else rec.signature
-    return "%-11s %6.2fs  %s  %s" % (rec.verdict, rec.elapsed_s or 0.0, rec.id, signature)
+    return "%s  %s  %s" % (outcome(rec), rec.id, signature)
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> Tuple[float, float]:

@@ -67,6 +67,38 @@ def untested(verdict):
     return verdict in UNTESTED
 
 
+# What going from one verdict to another is (change, change_from): the one decision baselines, upgrade checks
+# and diffs share.
+SAME, REGRESSION, IMPROVEMENT, CHANGE = "same", "regression", "improvement", "change"
+
+
+def change(old, new):
+    """What going from verdict old to verdict new is: a REGRESSION (a new hang, or a failure of what worked),
+    an IMPROVEMENT (what hung or failed now works), another CHANGE, or SAME. From an untested verdict
+    (unsupported, env-error) nothing is a regression or an improvement: it said nothing about gevent."""
+    if old == new:
+        return SAME
+    if untested(old):
+        return CHANGE
+    if (is_hang(new) and not is_hang(old)) or (failed(new) and works(old)):
+        return REGRESSION
+    if works(new) and not works(old):
+        return IMPROVEMENT
+    return CHANGE
+
+
+def change_from(expected, new):
+    """What verdict new is against a set of expected ones (a baseline rule's): a REGRESSION from every one,
+    an IMPROVEMENT from one of them, SAME when expected, else a CHANGE."""
+    expected = tuple(expected)
+    if new in expected:
+        return SAME
+    steps = [change(old, new) for old in expected]
+    if steps and all(step == REGRESSION for step in steps):
+        return REGRESSION
+    return IMPROVEMENT if IMPROVEMENT in steps else CHANGE
+
+
 def look(verdict):
     """How a verdict is drawn; an unknown name (a newer record) gets a question mark, never an error."""
     return LOOKS.get(verdict) or Look("?", "?", "?", "#ffffff", "#000", "unknown verdict %r" % (verdict,))

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 
-from ..model.record import by_cell, newest, python_short
+from ..model.record import by_cell, newest
 
 MODEL_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "cost_model.json")
 LEVELS = (
@@ -38,7 +38,7 @@ def features(python, gevent, start, config):
 
 def _timed(records):
     """The records that say how long their cell took."""
-    return [rec for rec in records if isinstance(rec.get("elapsed_s"), (int, float))]
+    return [rec for rec in records if isinstance(rec.elapsed_s, (int, float))]
 
 
 def _key(level, feats):
@@ -46,14 +46,14 @@ def _key(level, feats):
 
 
 def _record_features(rec):
-    return features(python_short(rec), rec.get("gevent"), rec.get("start"), rec.get("config"))
+    return features(rec.python_short, rec.gevent, rec.start, rec.config)
 
 
 def fit(records):
     """The model of these records: {"levels": {level name: {key: [mean seconds, cells]}}, "records": n}."""
     sums = {}
     for rec in records:
-        seconds = rec.get("elapsed_s")
+        seconds = rec.elapsed_s
         if not isinstance(seconds, (int, float)):
             continue
         feats = _record_features(rec)
@@ -90,7 +90,7 @@ class Costs:
     def __init__(self, records=(), models=None):
         self.known = {}  # every timed run of a cell counts: the mean is steadier than one run
         for cid, runs in by_cell(_timed(records)).items():
-            self.known[cid] = [rec["elapsed_s"] for rec in runs]
+            self.known[cid] = [rec.elapsed_s for rec in runs]
         self.models = list(models) if models is not None else [builtin()]
         self.source = (
             "records of %d cells, then the built-in model" % len(self.known)
@@ -134,26 +134,22 @@ def error(records, shards=16):
         model = fit([by_id[i] for i in other])
         for cid in mine:
             predicted[cid] = predict(model, _record_features(by_id[cid])) or 0.0
-            actual[cid] = by_id[cid]["elapsed_s"]
+            actual[cid] = by_id[cid].elapsed_s
     cells = [
-        {
-            "id": cid,
-            "cost": predicted[cid],
-            "env": "%s %s %s"
-            % (
-                _record_features(by_id[cid])["python"],
-                by_id[cid].get("gevent"),
-                ",".join((by_id[cid].get("provenance") or {}).get("requires") or ()),
-            ),
-        }
+        split.Cell(
+            cid,
+            "%s %s %s"
+            % (by_id[cid].python_short, by_id[cid].gevent, ",".join(by_id[cid].provenance.get("requires") or ())),
+            predicted[cid],
+        )
         for cid in ids
     ]
     pcts, loads = [], []
     for group in split.split(cells, shards):
-        real = sum(actual[c["id"]] for c in group)
+        real = sum(actual[c.id] for c in group)
         loads.append(real)
         if real:
-            pcts.append(100.0 * abs(sum(predicted[c["id"]] for c in group) - real) / real)
+            pcts.append(100.0 * abs(sum(predicted[c.id] for c in group) - real) / real)
     return {
         "cells": len(ids),
         "cell_mae_s": round(sum(abs(predicted[c] - actual[c]) for c in ids) / len(ids), 3),

@@ -8,8 +8,6 @@ silently kept twice (unsharded runs appended to one file are a cell's history, a
 without a tag (older ones, docs/compat.json) count as one untagged run.
 """
 
-from ..model.record import id_of
-
 UNTAGGED = "untagged"
 
 
@@ -22,12 +20,12 @@ def tag(run_id, shard=None, of=None, plan=None):
 
 
 def _run_of(rec):
-    run = rec.get("run")
-    return run if isinstance(run, dict) and run.get("id") else None
+    """The run tag of a record (tag()'s), None when it has none."""
+    return rec.run if isinstance(rec.run, dict) and rec.run.get("id") else None
 
 
 def _host(rec):
-    return (rec.get("provenance") or {}).get("hostname") or "an unnamed machine"
+    return rec.provenance.get("hostname") or "an unnamed machine"
 
 
 def audit(records, plan=None):
@@ -39,7 +37,7 @@ def audit(records, plan=None):
     runs, sources = {}, {}
     for rec in records:
         run = _run_of(rec)
-        rid = run["id"] if run else UNTAGGED
+        rid = run.get("id") if run else UNTAGGED
         entry = runs.setdefault(
             rid,
             {
@@ -51,8 +49,8 @@ def audit(records, plan=None):
             },
         )
         entry["host"].add(_host(rec))
-        entry["cells"].add(id_of(rec))
-        sources.setdefault(id_of(rec), set()).add(rid)
+        entry["cells"].add(rec.id)
+        sources.setdefault(rec.id, set()).add(rid)
     for entry in runs.values():
         entry["host"] = ", ".join(sorted(entry["host"]))
     hosts = {}

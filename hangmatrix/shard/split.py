@@ -18,6 +18,7 @@ expected 7% sooner and really took 10% longer):
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 
 MAX_JOBS = 256  # GitHub Actions: at most 256 jobs per matrix
 ENV_BUILD_S = 1.1  # one environment built from uv's cache (benchmarks/envs_build.py: 27 in 30.6 s)
@@ -26,6 +27,16 @@ MODEL_SHARD_ERROR = 0.10  # a shard's expected seconds are off by about this muc
 
 class ShardError(ValueError):
     """A shard request that cannot be met; one line."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A cell to place: its id (unique in a selection), its environment (a string the same on every machine)
+    and its expected seconds."""
+
+    id: str
+    env: str
+    cost: float
 
 
 def parse(text):
@@ -44,33 +55,33 @@ def parse(text):
 
 
 def split(cells, n):
-    """cells: [{"id", "env", "cost"}] (ids unique, env a string naming the cell's environment, cost seconds).
-    Returns n lists of those cells, shard 1 first, each in environment then id order."""
+    """cells: [Cell] (ids unique). Returns n lists of those cells, shard 1 first, each in environment then id
+    order."""
     if not 1 <= n <= MAX_JOBS:
         raise ShardError(
             "the shard count must be 1 to %d (GitHub runs at most %d jobs per matrix); got %d" % (MAX_JOBS, MAX_JOBS, n)
         )
-    ids = [c["id"] for c in cells]
+    ids = [c.id for c in cells]
     if len(set(ids)) != len(ids):
         raise ShardError("the selection names a cell twice: %s" % sorted(i for i in set(ids) if ids.count(i) > 1)[0])
     if len(cells) < n:
         raise ShardError("the selection has %d cells: it cannot fill %d shards" % (len(cells), n))
-    ordered = sorted(cells, key=lambda c: (c["env"], c["id"]))
+    ordered = sorted(cells, key=lambda c: (c.env, c.id))
     whole, line = _filled(_by_environment(ordered, n), n), _filled(_cut(ordered, n), n)
     best = line if _longest(line) * (1 + MODEL_SHARD_ERROR) < _longest(whole) else whole
-    return [sorted(s, key=lambda c: (c["env"], c["id"])) for s in best]
+    return [sorted(s, key=lambda c: (c.env, c.id)) for s in best]
 
 
 def _by_environment(ordered, n):
     """Whole environments (cut only when one costs more than a share), longest first to the lightest shard."""
     groups = {}
     for cell in ordered:
-        groups.setdefault(cell["env"], []).append(cell)
+        groups.setdefault(cell.env, []).append(cell)
     share = sum(_cost(c) for c in ordered) / n
     pieces = []
     for env in sorted(groups):
         pieces.extend(_cut(groups[env], math.ceil(sum(_cost(c) for c in groups[env]) / share - 1e-9)))
-    pieces.sort(key=lambda p: (-sum(_cost(c) for c in p), p[0]["env"], p[0]["id"]))
+    pieces.sort(key=lambda p: (-sum(_cost(c) for c in p), p[0].env, p[0].id))
     shards = [[] for _ in range(n)]
     loads = [0.0] * n
     for piece in pieces:
@@ -91,7 +102,7 @@ def _filled(shards, n):
 
 
 def _envs(shard):
-    return len({c["env"] for c in shard})
+    return len({c.env for c in shard})
 
 
 def _longest(shards):
@@ -100,7 +111,7 @@ def _longest(shards):
 
 
 def _cost(cell):
-    return max(float(cell["cost"]), 0.001)  # a free cell still counts, so none is piled up without limit
+    return max(float(cell.cost), 0.001)  # a free cell still counts, so none is piled up without limit
 
 
 def _cut(group, pieces):
@@ -117,7 +128,7 @@ def _cut(group, pieces):
 
 def digest(shards):
     """What names one split: the same cells in the same shards give the same 12 hex digits."""
-    ids = [[c["id"] for c in shard] for shard in shards]
+    ids = [[c.id for c in shard] for shard in shards]
     return hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:12]
 
 
@@ -135,9 +146,9 @@ def as_ci_matrix(shards, source):
                 "of": n,
                 "plan": plan,
                 "cost_source": source,
-                "envs": len({c["env"] for c in shard}),
-                "cells": [c["id"] for c in shard],
-                "expected_s": round(sum(c["cost"] for c in shard), 1),
+                "envs": len({c.env for c in shard}),
+                "cells": [c.id for c in shard],
+                "expected_s": round(sum(c.cost for c in shard), 1),
             }
             for k, shard in enumerate(shards, 1)
         ]
