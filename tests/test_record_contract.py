@@ -397,7 +397,7 @@ def test_cell_spec_round_trips_and_unbuilt_specs_are_the_same_type(env311):
     spec = runner.make_spec(case, configs.parse("flags:thread=0"), "spawn", env311, 12.0, detect=False)
     assert isinstance(spec, CellSpec) and CellSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
     item = runner.make_item(case, configs.parse("none"), "fork", env311.interpreter, "0.0.1")
-    unbuilt = runner._unbuilt_spec(item)
+    unbuilt = item.unbuilt_spec()
     assert isinstance(unbuilt, CellSpec) and unbuilt.argv == ()
     assert CellSpec.from_json(unbuilt.to_json()) == unbuilt
     assert "env_python" not in unbuilt.provenance.to_json() and spec.provenance.env_python == env311.python

@@ -16,7 +16,7 @@ class CellFailed(Exception):
 
 
 def item_name(planned, run, repeat):
-    return planned["id"] if repeat == 1 else "%s[run%d]" % (planned["id"], run)
+    return planned.id if repeat == 1 else "%s[run%d]" % (planned.id, run)
 
 
 class MatrixFile(pytest.File):
@@ -50,9 +50,9 @@ class CellItem(pytest.Item):
         current = state(self.config)
         rec = current.runs.record(self.nodeid, self.planned)
         self.user_properties += [
-            ("hangmatrix_cell", rec["id"]),
-            ("verdict", rec["verdict"]),
-            ("signature", rec.get("signature", "")),
+            ("hangmatrix_cell", rec.id),
+            ("verdict", rec.verdict),
+            ("signature", rec.signature),
         ]
         outcome, text = judge.judge(rec, current.expectations, current.settings.records, current.settings.expectations)
         if outcome == judge.FAILED:

@@ -145,7 +145,7 @@ def resolve(config):
     from ..checks import baseline
     from ..model import packaged, requirements
     from ..model import settings as model_settings
-    from ..run import runner
+    from ..run import plan
 
     active = bool(config.getoption("hangmatrix") or config.getini("hangmatrix"))
     lists = {
@@ -174,7 +174,7 @@ def resolve(config):
         detect=model_settings.detect(_value(config, "detect") or "on", "--hangmatrix-detect"),
         memory=model_settings.memory(_value(config, "memory"), "--hangmatrix-memory"),
         writable=tuple(model_settings.writable(_list(_value(config, "writable") or []), "--hangmatrix-writable")),
-        jobs=jobs or runner.default_jobs(),
+        jobs=jobs or plan.default_jobs(),
         repeat=_number(config, "repeat", int, 1) or 1,
         records=os.path.abspath(_value(config, "records") or DEFAULT_RECORDS),
         expectations=os.path.abspath(expectations) if expectations else None,
