@@ -74,20 +74,8 @@ class Manifest:
 
     def env(self, interp: Interpreter, reused: bool = True) -> Env:
         """The Env it describes, on `interp` (the interpreter object of this run)."""
-        return Env(
-            interpreter=interp,
-            gevent=self.gevent,
-            greenlet=self.greenlet,
-            python=self.python,
-            packages=self.packages,
-            resolved_as_of=self.resolved_as_of,
-            path=self.folder,
-            reused=reused,
-            requires=self.requires,
-            requires_newest=self.requires_newest,
-            requires_resolved=self.requires_resolved,
-            requires_as_of=self.requires_as_of,
-        )
+        named = {f.name for f in fields(Env)} & {f.name for f in fields(self)} - {"path"}
+        return Env(interpreter=interp, path=self.folder, reused=reused, **{k: getattr(self, k) for k in named})
 
 
 def read(manifest_path: str) -> Manifest:
