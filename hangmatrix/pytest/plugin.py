@@ -165,8 +165,8 @@ def pytest_terminal_summary(terminalreporter, config):
     for outcome in ("passed", "failed", "skipped"):
         for report in terminalreporter.stats.get(outcome, []):
             props = dict(getattr(report, "user_properties", ()))
-            if "hangmatrix_cell" in props:
-                runs.append((props["hangmatrix_cell"], props["verdict"]))
+            if items.PROPERTIES[0] in props:
+                runs.append((props[items.PROPERTIES[0]], props[items.PROPERTIES[1]]))
     repeated = results.repeated(runs)
     if not repeated:
         return

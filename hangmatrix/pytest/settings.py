@@ -148,8 +148,10 @@ def resolve(config):
     from ..run import plan
 
     active = bool(config.getoption("hangmatrix") or config.getini("hangmatrix"))
-    lists = {
-        name: tuple(_list(_value(config, name) or [])) for name, _, _ in LISTS if name not in ("requires", "writable")
+    axes = {  # --hangmatrix-case ... --hangmatrix-gevent: the fields cases ... gevents
+        name + "s": tuple(_list(_value(config, name) or []))
+        for name, _, _ in LISTS
+        if name not in ("requires", "writable")
     }
     name = _value(config, "matrix") or matrix_mod.DEFAULT_NAME
     matrix_file, source = matrix_source(_value(config, "file"), name) if active else (None, "")
@@ -163,11 +165,7 @@ def resolve(config):
         matrix=name,
         matrix_file=matrix_file,
         source=source,
-        cases=lists["case"],
-        configs=lists["config"],
-        starts=lists["start"],
-        pythons=lists["python"],
-        gevents=lists["gevent"],
+        **axes,
         requires=tuple(r for v in _value(config, "requires") or [] for r in requirements.split(v)),
         requires_newest=bool(config.getoption("hangmatrix_requires_newest")),
         timeout=_number(config, "timeout", float, 0.1) or DEFAULT_TIMEOUT,
