@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from conftest import GEVENT, PY
+from hangmatrix.envs.interpreters import find_interpreter
 from hangmatrix.model import cases, configs
 from hangmatrix.model.record import Record
 from hangmatrix.report import show
@@ -23,13 +24,13 @@ def run(name, args=(), cwd=HOME, **extra):
     case = cases.at_home(cases.load(os.path.join(HOME, name + ".py")), cwd, args)
     for key, value in extra.items():
         setattr(case, key, value)
-    items = [runner.make_item(case, configs.parse("as-written"), "fork", runner.find_interpreter(PY), GEVENT, 20.0)]
+    items = [runner.make_item(case, configs.parse("as-written"), "fork", find_interpreter(PY), GEVENT, 20.0)]
     return runner.execute(items)[0]
 
 
 def plainly(name, *args):
     """The program run plainly from its folder, in the cell's environment."""
-    env = runner.ensure_env(runner.find_interpreter(PY), GEVENT)
+    env = runner.ensure_env(find_interpreter(PY), GEVENT)
     return subprocess.run([env.python, name + ".py", *args], cwd=HOME, capture_output=True, text=True)
 
 

@@ -289,3 +289,24 @@ def test_a_build_step_leaves_nothing_in_the_temp_folder(tmp_path):
     steps.run([steps.uv(), "pip", "install", "--no-config", "-q", "--no-cache", "--python", python, str(project)])
     assert subprocess.run([python, "-c", "import tiny"]).returncode == 0  # the sdist was really built
     assert set(os.listdir(tempfile.gettempdir())) == before
+
+
+def test_envs_list_and_prune_read_manifests_by_field(tmp_path, monkeypatch, capsys):
+    """A manifest as envs.build writes it (here a real one, moved to a cache of its own) lists with its
+    requirements and late wheels, and prune removes the env whose interpreter is gone, keeping the other."""
+    real = ensure_env(find_interpreter("3.11"), "26.9.0")
+    with open(os.path.join(real.path, MANIFEST)) as f:
+        written = json.load(f)
+    for name, interpreter_path in (("kept", written["interpreter"]["path"]), ("gone", "/nonexistent/python3")):
+        folder = tmp_path / "envs" / name
+        folder.mkdir(parents=True)
+        manifest = dict(written, interpreter=dict(written["interpreter"], path=interpreter_path))
+        manifest.update(requires=["grequests"], requires_resolved={"grequests": "0.7.0"}, late_wheels={"x": "d"})
+        (folder / MANIFEST).write_text(json.dumps(manifest))
+    monkeypatch.setenv("HANGMATRIX_CACHE", str(tmp_path))
+    assert cli.main(["envs", "list"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("gevent 26.9.0") == 2 and "requires: grequests 0.7.0 (grequests, as of" in out
+    assert "late wheels: x d" in out
+    assert cli.main(["envs", "prune", "--dry-run"]) == 0
+    assert capsys.readouterr().out.strip() == "would remove %s" % (tmp_path / "envs" / "gone")

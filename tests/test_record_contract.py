@@ -21,7 +21,7 @@ from hangmatrix.model import cases, configs, record, results
 from hangmatrix.model.cellspec import CellSpec
 from hangmatrix.model.record import KEEP_COMPACT, KEEP_FULL, SCHEMA, Record
 from hangmatrix.report import show
-from hangmatrix.run import cellside, runner
+from hangmatrix.run import cellside, contain, runner
 from hangmatrix.store import compact, records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -394,7 +394,7 @@ def test_cell_spec_round_trips_and_unbuilt_specs_are_the_same_type(env311):
     spec = runner.make_spec(case, configs.parse("flags:thread=0"), "spawn", env311, 12.0, detect=False)
     assert isinstance(spec, CellSpec) and CellSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
     item = runner.make_item(case, configs.parse("none"), "fork", env311.interpreter, "0.0.1")
-    unbuilt = runner._unbuilt_spec(item)
+    unbuilt = item.unbuilt_spec()
     assert isinstance(unbuilt, CellSpec) and unbuilt.argv == ()
     assert CellSpec.from_json(unbuilt.to_json()) == unbuilt
     assert "env_python" not in unbuilt.provenance.to_json() and spec.provenance.env_python == env311.python
@@ -403,6 +403,21 @@ def test_cell_spec_round_trips_and_unbuilt_specs_are_the_same_type(env311):
     assert dataclasses.is_dataclass(spec) and dataclasses.fields(spec)  # frozen: replace, not assign
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.timeout = 1.0
+
+
+def test_a_planned_cell_keeps_its_id_and_its_spec_carries_it_and_the_memory_cap(env311):
+    """The id is computed once, from the planned axes: the spec (and so the record) carries the planned
+    cell's id even where the built env names its release otherwise; the cap is plan.memory_cap's."""
+    case = cases.select(["seed_original"])[0]
+    cell = runner.make_item(case, configs.parse("none"), "spawn", env311.interpreter, "installed", 12.0)
+    assert cell.id == record.cell_id("seed_original", env311.interpreter.short, "installed", "none", "spawn")
+    spec = runner.launch_spec(cell, env311, memory=runner.memory_cap(None, 4))
+    assert spec.id == cell.id and spec.provenance.gevent == env311.gevent != "installed"
+    assert spec.memory == contain.default_memory(4) and runner.memory_cap(123, 4) == 123
+    assert runner.make_spec(case, configs.parse("none"), "fork", env311).memory == runner.memory_cap()
+    assert cell.env_key == (env311.interpreter, "installed", (), False) and cell.decided_before_launch() is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cell.gevent = "1.0"
 
 
 def _site_source():

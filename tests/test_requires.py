@@ -269,8 +269,8 @@ def test_matrix_requirements_and_file_combine_with_case_and_command_line(tmp_pat
         matrix_file=str(path),
         requires=["certifi"],
     )
-    assert {it["requires"] for it in items} == {("certifi", "grequests", "requests>=2", "urllib3<2")}
-    assert all(it["requires_newest"] for it in items)
+    assert {it.requires for it in items} == {("certifi", "grequests", "requests>=2", "urllib3<2")}
+    assert all(it.requires_newest for it in items)
 
 
 @pytest.mark.parametrize(

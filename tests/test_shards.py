@@ -67,7 +67,7 @@ def test_shards_of_the_full_matrix_are_disjoint_cover_it_and_build_few_environme
     shards = shard_cli.shards_of(full_items, n, costs)
     cells = [c for shard in shards for c in shard]
     check_partition(cells, shards, n)
-    assert {c.id for c in cells} == {item["id"] for item in full_items}
+    assert {c.id for c in cells} == {item.id for item in full_items}
     loads = [sum(c.cost for c in shard) for shard in shards]
     assert max(loads) <= 1.10 * sum(loads) / n, loads  # 256 shards: environments cut in line (1.30x whole)
     if n <= 16:  # at most a few hundred cells a shard: whole environments, and balanced
@@ -142,7 +142,7 @@ def test_plan_json_is_a_ci_matrix_with_each_shards_cells():
     data = json.loads(out.stdout)
     assert list(data) == ["include"] and len(data["include"]) == 5
     ids = [c for entry in data["include"] for c in entry["cells"]]
-    planned = {item["id"] for item in runner.plan(matrix="default", warn=lambda _: None)}
+    planned = {item.id for item in runner.plan(matrix="default", warn=lambda _: None)}
     assert len(ids) == len(set(ids)) and set(ids) == planned
     assert [e["shard"] for e in data["include"]] == ["%d/5" % k for k in range(1, 6)]
     assert len({e["plan"] for e in data["include"]}) == 1

@@ -2,7 +2,6 @@
 
 import argparse
 import concurrent.futures
-import json
 import os
 import time
 
@@ -93,35 +92,21 @@ def _build(args):
 
 def _list(args):
     base = settings.cache_dir()
-    for path in cache.manifests(base):
-        with open(path) as f:
-            m = json.load(f)
-        late = (
-            " late wheels: " + ", ".join("%s %s" % kv for kv in m.get("late_wheels", {}).items())
-            if m.get("late_wheels")
-            else ""
-        )
+    for m in map(cache.read, cache.manifests(base)):
+        late = " late wheels: " + ", ".join("%s %s" % kv for kv in m.late_wheels.items()) if m.late_wheels else ""
         requires = (
             "  requires: %s (%s, as of %s)"
             % (
-                ", ".join("%s %s" % kv for kv in m["requires_resolved"].items()),
-                "; ".join(m["requires"]),
-                "newest" if m.get("requires_newest") else m["requires_as_of"],
+                ", ".join("%s %s" % kv for kv in m.requires_resolved.items()),
+                "; ".join(m.requires),
+                "newest" if m.requires_newest else m.requires_as_of,
             )
-            if m.get("requires")
+            if m.requires
             else ""
         )
         print(
             "%-7s gevent %-12s greenlet %-8s as of %s  %s%s%s"
-            % (
-                m["interpreter"]["version"],
-                m["gevent"],
-                m["greenlet"],
-                m["resolved_as_of"],
-                os.path.dirname(path),
-                late,
-                requires,
-            )
+            % (m.interpreter.version, m.gevent, m.greenlet, m.resolved_as_of, m.folder, late, requires)
         )
     for path in cache.failures(base):
         with open(path) as f:
@@ -148,12 +133,9 @@ def _prune(args):
                     )
                 )
             }
-        for path in cache.manifests(base):
-            with open(path) as f:
-                m = json.load(f)
-            interp, present = cache.manifest_interpreter(m)
-            if not present or (keep is not None and (interp.key, m["gevent"]) not in keep):
-                doomed.append(os.path.dirname(path))
+        for m in map(cache.read, cache.manifests(base)):
+            if not m.present or (keep is not None and (m.interpreter.key, m.gevent) not in keep):
+                doomed.append(m.folder)
         if args.failed:
             doomed += cache.failures(base)
     for path in doomed:

@@ -8,6 +8,7 @@ from ..model import exits, settings
 from ..model.results import Results, result_line
 from ..model.settings import DEFAULT_RECORDS
 from ..model.text import listed
+from ..run import plan as plan_mod
 from ..run import runner
 from ..store import compact, records
 from . import shards
@@ -80,7 +81,7 @@ def add_arguments(run):
         help="a folder every cell may write besides its own (repeatable; as root a cell is sealed: it writes "
         "nowhere else), where a program shares lock files, FIFOs or logs with the world outside it",
     )
-    run.add_argument("--jobs", type=int, default=runner.default_jobs(), help="cells at once")
+    run.add_argument("--jobs", type=int, default=plan_mod.default_jobs(), help="cells at once")
     run.add_argument("--repeat", type=int, default=1, help="runs per cell, every run kept")
     run.add_argument("--resume", action="store_true", help="skip cells the records file already has")
     run.add_argument("--table", help="also write the compatibility tables to this folder")
@@ -90,7 +91,7 @@ def add_arguments(run):
 
 def selection(args):
     """The planned cells the selection options name."""
-    return runner.plan(
+    return plan_mod.plan(
         case_names=listed(args.case),
         config_names=listed(args.config),
         starts=listed(args.start),
@@ -136,9 +137,9 @@ def main(args):
     done_ids = set()
     if args.resume and os.path.exists(args.records):
         done_ids = {r.id for r in records.read(args.records, warn=say)}
-    todo = [item for item in plan for _ in range(args.repeat) if item["id"] not in done_ids]
+    todo = [cell for cell in plan for _ in range(args.repeat) if cell.id not in done_ids]
     if args.resume:
-        say("resuming: %d of %d cells already recorded" % (len({i["id"] for i in plan} & done_ids), len(plan)))
+        say("resuming: %d of %d cells already recorded" % (len({c.id for c in plan} & done_ids), len(plan)))
     started = time.time()
     results = Results()
 

@@ -5,6 +5,8 @@ build in progress holds a lock. Envs of host interpreters live in the cache; the
 import glob
 import json
 import os
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, Tuple
 
 from ..model import settings
 from . import debian_root, files
@@ -38,24 +40,60 @@ def finished(folder, prefix):
     return max(found, key=os.path.getmtime) if found else None
 
 
+@dataclass(frozen=True)
+class Manifest:
+    """A finished env's manifest (envs.build writes it), read once, here: what `envs list` and `envs prune`
+    show and what an Env is made from. Keys it does not name (check, builder, built, ...) are not read."""
+
+    path: str  # the manifest file
+    built_for: Dict[str, Any]  # the interpreter it was built for, as recorded (see `interpreter`)
+    gevent: str
+    greenlet: str
+    python: str
+    packages: Dict[str, str]
+    resolved_as_of: str
+    requires: Tuple[str, ...] = ()
+    requires_newest: bool = False
+    requires_resolved: Dict[str, str] = field(default_factory=dict)
+    requires_as_of: str = ""
+    late_wheels: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> str:
+        return os.path.dirname(self.path)
+
+    @property
+    def interpreter(self) -> Interpreter:
+        """The interpreter it was built for (read only when asked: reusing an env never needs it)."""
+        return Interpreter(**self.built_for)
+
+    @property
+    def present(self) -> bool:
+        """Whether the interpreter it was built for is still there."""
+        return os.path.exists((self.interpreter.root or "") + self.interpreter.path)
+
+    def env(self, interp: Interpreter, reused: bool = True) -> Env:
+        """The Env it describes, on `interp` (the interpreter object of this run)."""
+        named = {f.name for f in fields(Env)} & {f.name for f in fields(self)} - {"path"}
+        return Env(interpreter=interp, path=self.folder, reused=reused, **{k: getattr(self, k) for k in named})
+
+
+def read(manifest_path: str) -> Manifest:
+    """The manifest at manifest_path (OSError or ValueError for one that cannot be read)."""
+    with open(manifest_path) as f:
+        data = json.load(f)
+    named = {f.name for f in fields(Manifest)} - {"path", "built_for"}
+    values = {k: v for k, v in data.items() if k in named and v is not None}
+    values["requires"] = tuple(values.get("requires", ()))
+    try:
+        return Manifest(path=manifest_path, built_for=dict(data.get("interpreter") or {}), **values)
+    except TypeError as exc:
+        raise ValueError("%s is not an environment manifest: %s" % (manifest_path, exc)) from None
+
+
 def load(manifest_path, interp, reused=True):
     """The Env a manifest describes."""
-    with open(manifest_path) as f:
-        m = json.load(f)
-    return Env(
-        interpreter=interp,
-        gevent=m["gevent"],
-        greenlet=m["greenlet"],
-        python=m["python"],
-        packages=m["packages"],
-        resolved_as_of=m["resolved_as_of"],
-        path=os.path.dirname(manifest_path),
-        reused=reused,
-        requires=tuple(m.get("requires", ())),
-        requires_newest=m.get("requires_newest", False),
-        requires_resolved=m.get("requires_resolved", {}),
-        requires_as_of=m.get("requires_as_of", ""),
-    )
+    return read(manifest_path).env(interp, reused)
 
 
 def _env_dirs(base):
@@ -87,9 +125,3 @@ def unfinished(base):
         for p in glob.glob(os.path.join(d, "*"))
         if os.path.isdir(p) and not os.path.exists(os.path.join(p, MANIFEST)) and not _busy(p, base)
     ]
-
-
-def manifest_interpreter(manifest):
-    """The Interpreter a manifest was built for, and whether it is still there."""
-    interp = Interpreter(**manifest["interpreter"])
-    return interp, os.path.exists((interp.root or "") + interp.path)

@@ -132,7 +132,7 @@ class CellSpec:
     detect: bool
     provenance: Provenance
     requires: Tuple[str, ...] = ()
-    memory: Optional[int] = None  # the cell's memory cap in bytes (None: its share at one cell at a time)
+    memory: Optional[int] = None  # the cell's memory cap in bytes (run.plan.memory_cap; None only for no run)
     argv: Tuple[str, ...] = ()  # the env's python and the staged program
     inject: str = ""  # the staged hangmatrix.inject folder (PYTHONPATH of the cell)
     root: str = ""  # the root filesystem the cell runs chrooted in ("" for the host)

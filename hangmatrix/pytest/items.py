@@ -10,13 +10,17 @@ import pytest
 
 from . import judge
 
+# What each cell's report carries (junitxml writes them; the flake summary reads them back): its id, verdict
+# and signature.
+PROPERTIES = ("hangmatrix_cell", "verdict", "signature")
+
 
 class CellFailed(Exception):
     """A cell whose verdict its expectation does not allow; the text is the whole report."""
 
 
 def item_name(planned, run, repeat):
-    return planned["id"] if repeat == 1 else "%s[run%d]" % (planned["id"], run)
+    return planned.id if repeat == 1 else "%s[run%d]" % (planned.id, run)
 
 
 class MatrixFile(pytest.File):
@@ -49,11 +53,7 @@ class CellItem(pytest.Item):
 
         current = state(self.config)
         rec = current.runs.record(self.nodeid, self.planned)
-        self.user_properties += [
-            ("hangmatrix_cell", rec["id"]),
-            ("verdict", rec["verdict"]),
-            ("signature", rec.get("signature", "")),
-        ]
+        self.user_properties += list(zip(PROPERTIES, (rec.id, rec.verdict, rec.signature)))
         outcome, text = judge.judge(rec, current.expectations, current.settings.records, current.settings.expectations)
         if outcome == judge.FAILED:
             raise CellFailed(text)

@@ -3,7 +3,7 @@ project's matrix as test items, runs the selected ones concurrently and checks e
 expectations. Without the flag it only offers the `hangmatrix_cell` fixture. See docs/pytest-plugin.md.
 
 The hooks wire the parts together: settings (options, resolved once), items (collection), runs
-(running), judge (pass or fail). Planning is hangmatrix.run.runner.plan's, done once per process."""
+(running), judge (pass or fail). Planning is hangmatrix.run.plan's, done once per process."""
 
 import uuid
 from pathlib import Path
@@ -39,9 +39,9 @@ def pytest_addoption(parser):
 
 
 def _plan(s, warn):
-    from ..run import runner
+    from ..run import plan
 
-    return runner.plan(
+    return plan.plan(
         case_names=s.cases,
         config_names=s.configs,
         starts=s.starts,
@@ -63,7 +63,7 @@ def pytest_configure(config):
     from ..checks import baseline
     from ..model import cases, configs, matrix
     from ..model import settings as model_settings
-    from ..run import runner
+    from ..run import plan
 
     config.addinivalue_line("markers", "hangmatrix: a cell of the hangmatrix matrix (pytest --hangmatrix)")
     bad_input = (
@@ -71,7 +71,7 @@ def pytest_configure(config):
         model_settings.SettingError,
         cases.CaseError,
         configs.ConfigError,
-        runner.PlanError,
+        plan.PlanError,
         matrix.MatrixError,
         baseline.BaselineError,
     )
@@ -165,8 +165,8 @@ def pytest_terminal_summary(terminalreporter, config):
     for outcome in ("passed", "failed", "skipped"):
         for report in terminalreporter.stats.get(outcome, []):
             props = dict(getattr(report, "user_properties", ()))
-            if "hangmatrix_cell" in props:
-                runs.append((props["hangmatrix_cell"], props["verdict"]))
+            if items.PROPERTIES[0] in props:
+                runs.append((props[items.PROPERTIES[0]], props[items.PROPERTIES[1]]))
     repeated = results.repeated(runs)
     if not repeated:
         return
@@ -179,23 +179,13 @@ class CellRequestError(ValueError):
     """A hangmatrix_cell() call that names no single runnable cell; one line."""
 
 
-class CellRecord(dict):
-    """A record (hangmatrix.store.records) whose keys read as attributes too: `.verdict`, `.signature`."""
-
-    def __getattr__(self, key):
-        try:
-            return self[key]
-        except KeyError:
-            raise AttributeError(key) from None
-
-
 @pytest.fixture
 def hangmatrix_cell(request):
     """hangmatrix_cell(case, config="as-written", start="default", python=None, gevent=None, requires=(),
     timeout=None) runs one cell (python: this interpreter, gevent: the installed release, unless given) and
-    returns its record, also stored in the records file. Works without --hangmatrix."""
+    returns its Record (hangmatrix.model.record), also stored in the records file. Works without --hangmatrix."""
     from ..model import cases, configs, requirements
-    from ..run import runner
+    from ..run import plan
 
     current = state(request.config)
 
@@ -203,7 +193,7 @@ def hangmatrix_cell(request):
         warnings = []
         wanted = requirements.split(requires) if isinstance(requires, str) else list(requires)
         try:
-            planned = runner.plan(
+            planned = plan.plan(
                 case_names=[case],
                 config_names=[config],
                 starts=[start],
@@ -213,13 +203,13 @@ def hangmatrix_cell(request):
                 warn=warnings.append,
                 requires=wanted,
             )
-        except (runner.PlanError, cases.CaseError, configs.ConfigError) as exc:
+        except (plan.PlanError, cases.CaseError, configs.ConfigError) as exc:
             raise CellRequestError("hangmatrix_cell: %s" % "; ".join(warnings + [str(exc)])) from None
         if len(planned) != 1:
             raise CellRequestError(
                 "hangmatrix_cell: %s names %d cells (%s); name python= and gevent="
-                % (case, len(planned), ", ".join(p["id"] for p in planned))
+                % (case, len(planned), ", ".join(p.id for p in planned))
             )
-        return CellRecord(current.runs.record("fixture-" + uuid.uuid4().hex, planned[0]))
+        return current.runs.record("fixture-" + uuid.uuid4().hex, planned[0])
 
     return run

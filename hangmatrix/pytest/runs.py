@@ -19,7 +19,7 @@ class Runs:
         self.lock = threading.Lock()
 
     def start(self, keyed):
-        """Start running [(key, planned cell of runner.plan)] in the background, each key once."""
+        """Start running [(key, PlannedCell of run.plan)] in the background, each key once."""
         with self.lock:
             new = [(key, planned) for key, planned in keyed if key not in self.futures]
             if not new or self.closing:
@@ -31,7 +31,7 @@ class Runs:
             waiting = {}  # cell id -> futures, one per run asked for (repeats share the id)
             for key, planned in new:
                 self.futures[key] = Future()
-                waiting.setdefault(planned["id"], []).append(self.futures[key])
+                waiting.setdefault(planned.id, []).append(self.futures[key])
             thread = threading.Thread(
                 target=self._execute, args=([p for _, p in new], waiting), name="hangmatrix-cells", daemon=True
             )
@@ -45,7 +45,7 @@ class Runs:
         def done(rec):
             if not self.closing:
                 records.append(self.store, rec)
-            waiting[rec["id"]].pop(0).set_result(rec)
+            waiting[rec.id].pop(0).set_result(rec)
 
         problem = RuntimeError("hangmatrix: the runner returned no record for this cell")
         try:
@@ -61,7 +61,7 @@ class Runs:
         self.start([(key, planned)])
         future = self.futures.get(key)
         if future is None:
-            raise RuntimeError("hangmatrix: the session is closing; cell %s was not run" % planned["id"])
+            raise RuntimeError("hangmatrix: the session is closing; cell %s was not run" % planned.id)
         return future.result()
 
     def close(self):

@@ -145,11 +145,13 @@ def resolve(config):
     from ..checks import baseline
     from ..model import packaged, requirements
     from ..model import settings as model_settings
-    from ..run import runner
+    from ..run import plan
 
     active = bool(config.getoption("hangmatrix") or config.getini("hangmatrix"))
-    lists = {
-        name: tuple(_list(_value(config, name) or [])) for name, _, _ in LISTS if name not in ("requires", "writable")
+    axes = {  # --hangmatrix-case ... --hangmatrix-gevent: the fields cases ... gevents
+        name + "s": tuple(_list(_value(config, name) or []))
+        for name, _, _ in LISTS
+        if name not in ("requires", "writable")
     }
     name = _value(config, "matrix") or matrix_mod.DEFAULT_NAME
     matrix_file, source = matrix_source(_value(config, "file"), name) if active else (None, "")
@@ -163,18 +165,14 @@ def resolve(config):
         matrix=name,
         matrix_file=matrix_file,
         source=source,
-        cases=lists["case"],
-        configs=lists["config"],
-        starts=lists["start"],
-        pythons=lists["python"],
-        gevents=lists["gevent"],
+        **axes,
         requires=tuple(r for v in _value(config, "requires") or [] for r in requirements.split(v)),
         requires_newest=bool(config.getoption("hangmatrix_requires_newest")),
         timeout=_number(config, "timeout", float, 0.1) or DEFAULT_TIMEOUT,
         detect=model_settings.detect(_value(config, "detect") or "on", "--hangmatrix-detect"),
         memory=model_settings.memory(_value(config, "memory"), "--hangmatrix-memory"),
         writable=tuple(model_settings.writable(_list(_value(config, "writable") or []), "--hangmatrix-writable")),
-        jobs=jobs or runner.default_jobs(),
+        jobs=jobs or plan.default_jobs(),
         repeat=_number(config, "repeat", int, 1) or 1,
         records=os.path.abspath(_value(config, "records") or DEFAULT_RECORDS),
         expectations=os.path.abspath(expectations) if expectations else None,

@@ -21,7 +21,7 @@ class EachTestError(ValueError):
 def expand(chosen, interp, gevent, shared, newest, argv_of):
     """The cases, each pytest command replaced by one command per test it collects (in the environment of
     `interp` and `gevent`, with the case's requirements and `shared`); argv_of(case, env) is how the
-    cell runs a case (runner.case_argv). Other cases as they are."""
+    cell runs a case (plan.case_argv). Other cases as they are."""
     out = []
     for case in chosen:
         if not runs_pytest(case):
