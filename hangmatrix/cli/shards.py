@@ -35,12 +35,9 @@ def shards_of(items, n, costs):
     """The planned cells split into n shards (lists of split.Cell)."""
     cells = [
         split.Cell(
-            item["id"],
+            item.id,
             env_label(item),
-            costs.of(
-                item["id"],
-                cost.features(item["interpreter"].short, item["gevent"], item["start"], item["config"]["name"]),
-            ),
+            costs.of(item.id, cost.features(item.interpreter.short, item.gevent, item.start, item.config["name"])),
         )
         for item in items
     ]
@@ -116,8 +113,8 @@ def select_shard(items, args, say):
     if args.plan:
         entry = _plan_entry(args.plan, k, n)
         wanted = set(entry["cells"])
-        chosen = [item for item in items if item["id"] in wanted]
-        absent = len(wanted) - len({item["id"] for item in chosen})
+        chosen = [item for item in items if item.id in wanted]
+        absent = len(wanted) - len({item.id for item in chosen})
         if absent:
             say(
                 "shard %d/%d: %d of its %d planned cells are not in this selection here (an interpreter or "
@@ -127,7 +124,7 @@ def select_shard(items, args, say):
     else:
         shards = shards_of(items, n, costs_from(args.costs, say))
         wanted = {c.id for c in shards[k - 1]}
-        chosen = [item for item in items if item["id"] in wanted]
+        chosen = [item for item in items if item.id in wanted]
         plan = split.digest(shards)
     say("shard %d/%d of plan %s: %d of %d cells" % (k, n, plan, len(chosen), len(items)))
     return chosen, merged.tag(run_id, k, n, plan)

@@ -102,11 +102,3 @@ class PlannedCell:
 
     def replace(self, **changes: Any) -> "PlannedCell":
         return dataclasses.replace(self, **changes)
-
-    # TRANSITIONAL: cli/shards.py (the checks group's) still reads planned cells by key; it goes with
-    # Record's key access.
-    def __getitem__(self, key: str) -> Any:
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None

@@ -15,8 +15,7 @@ def judge(rec, expectations, store, baseline_file=None):
     diagnosis = show.render(rec)
     failures = baseline.check([rec], expectations)
     if failures:
-        # TRANSITIONAL: failures[0].headline (the checks branch adds it) replaces this split once merged
-        expectation = failures[0].message.split("\n  diagnosis:")[0]  # the diagnosis follows, whole
+        expectation = failures[0].headline  # the diagnosis follows, whole
         return (
             FAILED,
             "%s\n\n%s\n\nif this is the new truth (or to acknowledge a new pass): hangmatrix baseline "
