@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from conftest import PY
 from hangmatrix.checks import bisect, minimal
 from hangmatrix.model import verdicts as verdict_names
+from hangmatrix.model.cause import Cause
+from hangmatrix.model.record import Record
 from hangmatrix.report import diff as diff_mod
 from hangmatrix.run import runner
 from hangmatrix.store import records
@@ -221,11 +223,11 @@ def test_each_change_lands_in_the_group_a_reader_expects():
     )
     recaused = ("recaused", "patch_all", "fork", "3.11.7")  # the same verdict, another cause: a change
     before, after = (_recs({recaused: "deadlock"}, g)[0] for g in ("24.11.1", "25.4.1"))
-    old.append(dict(before, cause={"kind": "hub-blocked", "text": ""}))
-    new.append(dict(after, cause={"kind": "lock-held-across-switch", "text": ""}))
+    old.append(before.replace(cause=Cause("hub-blocked", "")))
+    new.append(after.replace(cause=Cause("lock-held-across-switch", "")))
     unexplained = ("unexplained", "patch_all", "fork", "3.11.7")  # no cause before: written before causes
     old += _recs({unexplained: "deadlock"}, "24.11.1")
-    new.append(dict(_recs({unexplained: "deadlock"}, "25.4.1")[0], cause={"kind": "unknown", "text": ""}))
+    new.append(_recs({unexplained: "deadlock"}, "25.4.1")[0].replace(cause=Cause("unknown", "")))
     result = diff_mod.diff(old, new)
     got = {
         (c["old"]["verdict"], c["new"]["verdict"]): c["direction"]
@@ -252,16 +254,18 @@ keys = st.tuples(
 
 def _recs(mapping, gevent):
     return [
-        {
-            "id": records.cell_id(c, py[: py.rindex(".")], gevent, k, s),
-            "case": c,
-            "config": k,
-            "start": s,
-            "python": py,
-            "gevent": gevent,
-            "verdict": v,
-            "signature": "sig %s" % v,
-        }
+        Record.from_json(
+            {
+                "id": records.cell_id(c, py[: py.rindex(".")], gevent, k, s),
+                "case": c,
+                "config": k,
+                "start": s,
+                "python": py,
+                "gevent": gevent,
+                "verdict": v,
+                "signature": "sig %s" % v,
+            }
+        )
         for (c, k, s, py), v in mapping.items()
     ]
 

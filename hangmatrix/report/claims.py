@@ -2,7 +2,7 @@
 claims are about the seed's programs; a table of other programs has no claims section
 (hangmatrix.report.markdown and .html ask seed_present())."""
 
-from ..model import order, verdicts, versions
+from ..model import order, versions
 from .cells import cells
 from .ranges import span
 
@@ -37,11 +37,11 @@ STATUS_WORDS = {"holds": "holds", "partly": "holds partly", "fails": "does not h
 
 def seed_present(records):
     """Whether any of the seed's cases is in the records: only then do the post's claims mean anything."""
-    return any(str(r.get("case")) in order.SEED_CASES for r in records)
+    return any(r.case in order.SEED_CASES for r in records)
 
 
-def _holds(verdict, wants):
-    return verdicts.is_hang(verdict) if wants == "hang" else verdicts.works(verdict)
+def _holds(rec, wants):
+    return rec.hangs if wants == "hang" else rec.works
 
 
 def claims(records, cases=None):
@@ -49,30 +49,22 @@ def claims(records, cases=None):
     (`holds` in every case and start method tried, `partly`, `fails`). Unsupported and env-error cells
     are untested. Default cases: the seed programs present in the records, else all cases."""
     cs = cells(records)
-    present = {c["case"] for c in cs}
+    present = {c.case for c in cs}
     if cases is None:
         cases = [c for c in order.SEED_CASES if c in present] or sorted(present)
     out = []
     for claim in CLAIMS:
-        chosen = [
-            c
-            for c in cs
-            if c["config"] == claim["config"] and c["case"] in cases and not verdicts.untested(c["verdict"])
-        ]
+        chosen = [c for c in cs if c.config == claim["config"] and c.case in cases and not c.record.untested]
         pairs = {}
         for c in chosen:
-            pairs.setdefault((c["python"], c["gevent"]), []).append(c)
+            pairs.setdefault(c.row, []).append(c)
         status = {}
         exceptions = {}
         for pair, group in pairs.items():
-            good = [c for c in group if _holds(c["verdict"], claim["wants"])]
+            good = [c for c in group if _holds(c.record, claim["wants"])]
             status[pair] = "holds" if len(good) == len(group) else "fails" if not good else "partly"
             exceptions[pair] = (
-                [
-                    "%s/%s: %s" % (c["case"], c["start"], c["verdict"])
-                    for c in group
-                    if not _holds(c["verdict"], claim["wants"])
-                ]
+                ["%s/%s: %s" % (c.case, c.start, c.verdict) for c in group if not _holds(c.record, claim["wants"])]
                 if status[pair] == "partly"
                 else []
             )
@@ -94,7 +86,7 @@ def claims(records, cases=None):
         overall = "untested" if not values else values.pop() if len(values) == 1 else "partly"
         counts = {}
         for c in chosen:
-            counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+            counts[c.verdict] = counts.get(c.verdict, 0) + 1
         out.append(
             dict(
                 claim,

@@ -8,14 +8,16 @@ diff(old_records, new_records, ignore=None) -> dict
               "old": {"id", "verdict", "signature", "python", "gevent", "runs", "verdicts", "cause"}, "new": {...}}
     (a hang whose verdict stayed but whose cause kind changed is in "hangs changed cause"; a record written
     before causes, with none, changes nothing)
-    (the newest run of a cell decides; "verdicts" lists every verdict its runs gave)
+    (the newest run of a cell decides, newest as hangmatrix.model.record.by_cell says: the last in store
+    order, as the tables show it; "verdicts" lists every verdict its runs gave. Where an ignored axis makes
+    several cells one, the one whose newest run came last decides)
     Cells are matched on case, config, start, Python X.Y and gevent; an axis with one value on each side
     that differs (two gevent releases, two Pythons) is ignored automatically, or name them in `ignore`.
 diff_text(result, old_name="A", new_name="B") -> str
 """
 
 from ..model import order, verdicts, versions
-from ..model.record import python_short
+from ..model.record import newest
 from .cells import AXES, cells
 
 DIRECTIONS = (
@@ -46,21 +48,18 @@ def direction(old, new):
 
 def cause_kind(rec):
     """The kind of a record's cause (`hub-blocked`), '' when it has none (not a hang, or written before)."""
-    found = rec.get("cause") if isinstance(rec, dict) else getattr(rec, "cause", None)
-    if isinstance(found, dict):
-        return str(found.get("kind") or "")
-    return getattr(found, "kind", "") or ""
+    return rec.cause_kind
 
 
 def _axis_value(rec, axis):
-    return python_short(rec) if axis == "python" else str(rec.get(axis))
+    return rec.python_short if axis == "python" else getattr(rec, axis)
 
 
 def _side_summary(recs):
     return {
         "records": len(recs),
-        "pythons": sorted({str(r.get("python")) for r in recs}, key=versions.key),
-        "gevents": sorted({str(r.get("gevent")) for r in recs}, key=versions.key),
+        "pythons": sorted({r.python for r in recs}, key=versions.key),
+        "gevents": sorted({r.gevent for r in recs}, key=versions.key),
     }
 
 
@@ -70,55 +69,50 @@ def diff(old_records, new_records, ignore=None):
     if ignore is None:
         ignore = []
         for axis in ("python", "gevent"):
-            a = {_axis_value(c["rec"], axis) for c in old_cells}
-            b = {_axis_value(c["rec"], axis) for c in new_cells}
+            a = {_axis_value(c.record, axis) for c in old_cells}
+            b = {_axis_value(c.record, axis) for c in new_cells}
             if len(a) == 1 and len(b) == 1 and a != b:
                 ignore.append(axis)
     matched_on = [a for a in AXES if a not in ignore]
 
-    def key(cell):
-        return tuple(_axis_value(cell["rec"], a) for a in matched_on)
+    def key(rec):
+        return tuple(_axis_value(rec, a) for a in matched_on)
 
-    def index(cs):
-        out = {}
-        for c in cs:
-            prev = out.get(key(c))
-            if prev is None or (prev["rec"].get("recorded_at") or "") <= (c["rec"].get("recorded_at") or ""):
-                out[key(c)] = c
-        return out
+    def index(records, cs):
+        """{key: the cell whose newest run is the key's newest run}."""
+        by_id = {c.id: c for c in cs}
+        return {k: by_id[rec.id] for k, rec in newest(records, key=key).items()}
 
     def side(c):
         return {
-            "id": c["id"],
-            "verdict": c["verdict"],
-            "signature": c["signature"],
-            "python": c["python"],
-            "gevent": c["gevent"],
-            "runs": c["runs"],
-            "verdicts": list(c["verdicts"]),
-            "cause": cause_kind(c["rec"]),
+            "id": c.id,
+            "verdict": c.verdict,
+            "signature": c.signature,
+            "python": c.python,
+            "gevent": c.gevent,
+            "runs": c.runs,
+            "verdicts": list(c.verdicts),
+            "cause": c.record.cause_kind,
         }
 
-    old_i, new_i = index(old_cells), index(new_cells)
+    old_i, new_i = index(old_records, old_cells), index(new_records, new_cells)
     changes = []
     unchanged = 0
     for k in sorted(set(old_i) & set(new_i), key=lambda k: tuple(order.BY_AXIS[a](x) for a, x in zip(matched_on, k))):
         o, n = old_i[k], new_i[k]
-        kinds = cause_kind(o["rec"]), cause_kind(n["rec"])
+        kinds = o.record.cause_kind, n.record.cause_kind
         recaused = all(kinds) and kinds[0] != kinds[1]  # a record from before causes has none: no change
-        if o["verdict"] == n["verdict"] and not recaused:
+        if o.verdict == n.verdict and not recaused:
             unchanged += 1
             continue
         change = {
             "key": "-".join(k),
-            "direction": "hangs changed cause"
-            if o["verdict"] == n["verdict"]
-            else direction(o["verdict"], n["verdict"]),
+            "direction": "hangs changed cause" if o.verdict == n.verdict else direction(o.verdict, n.verdict),
             "old": side(o),
             "new": side(n),
         }
         for a in AXES:
-            change[a] = _axis_value(o["rec"], a) if a in matched_on else None
+            change[a] = _axis_value(o.record, a) if a in matched_on else None
         changes.append(change)
     groups = [{"direction": d, "changes": [c for c in changes if c["direction"] == d]} for d in DIRECTIONS]
     changes = [c for g in groups for c in g["changes"]]

@@ -63,9 +63,9 @@ class _Pool:
 def _detail(cell, pool, rep):
     """What the HTML page shows when a cell is clicked: a trimmed copy of its record (stacks and fd tables
     only when it represents its situation, see tabular.representatives())."""
-    rec = cell["rec"]
-    diag = rec.get("diagnosis") or {}
-    if rep != cell["id"]:
+    rec = cell.record
+    diag = rec.diagnosis
+    if rep != cell.id:
         diag = tabular.slim_diagnosis(rec)
     procs = []
     for p in (diag.get("processes") or [])[:40]:
@@ -95,33 +95,33 @@ def _detail(cell, pool, rep):
                 "fds": pool.text("\n".join("%s → %s" % kv for kv in list(fds.items())[:64])),
             }
         )
-    patched = [e.get("call") for e in (rec.get("events") or {}).get("notable", []) if e.get("ev") == "patched"]
+    patched = [e.get("call") for e in (rec.events or {}).get("notable", []) if e.get("ev") == "patched"]
     return {
-        "id": cell["id"],
-        "verdict": cell["verdict"],
-        "signature": cell["signature"],
-        "case": cell["case"],
-        "config": cell["config"],
-        "start": cell["start"],
-        "python": cell["python"],
-        "gevent": cell["gevent"],
-        "greenlet": rec.get("greenlet"),
-        "elapsed_s": rec.get("elapsed_s"),
-        "quiescent_at_s": rec.get("quiescent_at_s"),
-        "recorded_at": rec.get("recorded_at"),
-        "start_used": pool.obj(rec.get("start_used") or {}),
+        "id": cell.id,
+        "verdict": cell.verdict,
+        "signature": cell.signature,
+        "case": cell.case,
+        "config": cell.config,
+        "start": cell.start,
+        "python": cell.python,
+        "gevent": cell.gevent,
+        "greenlet": rec.greenlet,
+        "elapsed_s": rec.elapsed_s,
+        "quiescent_at_s": rec.quiescent_at_s,
+        "recorded_at": rec.recorded_at,
+        "start_used": pool.obj(rec.start_used or {}),
         "patched": pool.obj(patched),
-        "proof": pool.obj(rec.get("proof") or {}),
-        "runs": cell["runs"],
-        "verdicts": cell["verdicts"],
+        "proof": pool.obj(rec.proof or {}),
+        "runs": cell.runs,
+        "verdicts": list(cell.verdicts),
         "processes": procs,
         "python_stacks": {str(k): pool.text(_cap(v)) for k, v in list((diag.get("python_stacks") or {}).items())[:20]},
         "greenlets": {str(k): pool.text(_cap(v)) for k, v in list((diag.get("greenlets") or {}).items())[:20]},
-        "stderr_tail": pool.text(_cap(rec.get("stderr_tail"), 4000)),
-        "stdout_tail": pool.text(_cap(rec.get("stdout_tail"), 4000)),
-        "provenance": pool.obj(rec.get("provenance") or {}),
-        "cleanup": pool.obj(rec.get("cleanup") or {}),
-        "stacks_as_in": "" if rep == cell["id"] else rep,
+        "stderr_tail": pool.text(_cap(rec.stderr_tail, 4000)),
+        "stdout_tail": pool.text(_cap(rec.stdout_tail, 4000)),
+        "provenance": pool.obj(rec.provenance),
+        "cleanup": pool.obj(rec.cleanup or {}),
+        "stacks_as_in": "" if rep == cell.id else rep,
         "cause": _cause(rec),
     }
 
@@ -129,8 +129,8 @@ def _detail(cell, pool, rep):
 def _cause(rec):
     """A hang's cause as the panel draws it: kind, where, text, and its chain as labelled steps (the node a
     cycle closes on, by index); None without one."""
-    found = rec.get("cause") or None
-    if not isinstance(found, dict) or not found.get("kind"):
+    found = rec.cause.as_json() if rec.cause is not None else None
+    if not found or not found.get("kind"):
         return None
     nodes = (found.get("graph") or {}).get("nodes") or {}
     chain = found.get("chain") or []
@@ -194,28 +194,28 @@ def _heatmaps_html(m, index):
     stripe per start method. Every square opens the diagnosis of its (first) cell."""
     e = html_mod.escape
     out = []
-    several = len(m["cases"]) > 1
+    several = len(m.cases) > 1
     for hm in heatmaps(m):
-        head = "".join('<th title="gevent %s">%s</th>' % (e(gv), e(gv)) for gv in hm["gevents"])
+        head = "".join('<th title="gevent %s">%s</th>' % (e(gv), e(gv)) for gv in hm.gevents)
         rows = []
-        for py, row in zip(hm["pythons"], hm["squares"]):
+        for py, row in zip(hm.pythons, hm.squares):
             tds = []
-            for gv, sq in zip(hm["gevents"], row):
+            for gv, sq in zip(hm.gevents, row):
                 if sq is None:
                     tds.append('<td class="v-none"></td>')
                     continue
-                said = ", ".join("%s %s" % (c["start"], c["verdict"]) for c in sq["cells"])
+                said = ", ".join("%s %s" % (c.start, c.verdict) for c in sq.cells)
                 attrs = ' data-i="%d" title="Python %s × gevent %s: %s"' % (
-                    index[id(sq["cells"][0])],
+                    index[sq.cells[0].id],
                     e(py),
                     e(gv),
                     e(said),
                 )
-                flaky = " flaky" if any(c["flaky"] for c in sq["cells"]) else ""
-                if sq["verdict"] is not None:
-                    tds.append('<td class="v-%s%s"%s></td>' % (e(str(sq["verdict"])), flaky, attrs))
+                flaky = " flaky" if any(c.flaky for c in sq.cells) else ""
+                if sq.verdict is not None:
+                    tds.append('<td class="v-%s%s"%s></td>' % (e(str(sq.verdict)), flaky, attrs))
                 else:
-                    stripes = "".join('<i class="v-%s"></i>' % e(str(c["verdict"])) for c in sq["cells"])
+                    stripes = "".join('<i class="v-%s"></i>' % e(str(c.verdict)) for c in sq.cells)
                     tds.append('<td class="mix%s"%s><b>%s</b></td>' % (flaky, attrs, stripes))
             rows.append("<tr><th>%s</th>%s</tr>" % (e(py), "".join(tds)))
         out.append(
@@ -232,27 +232,24 @@ def html(records, stamp_info=None, title="gevent × multiprocessing: compatibili
     index = {}
     details = []
     pool = _Pool()
-    reps = representatives(m["cells"])
-    for c in m["cells"]:
-        index[id(c)] = len(details)
-        details.append(_detail(c, pool, reps[c["id"]]))
-    grid = [
-        [index[id(m["grid"][(py, gv) + col])] if (py, gv) + col in m["grid"] else -1 for col in m["cols"]]
-        for py, gv in m["rows"]
-    ]
+    reps = representatives(m.cells)
+    for c in m.cells:
+        index[c.id] = len(details)
+        details.append(_detail(c, pool, reps[c.id]))
+    grid = [[index[m.grid[row + col].id] if row + col in m.grid else -1 for col in m.cols] for row in m.rows]
     data = {
-        "rows": m["rows"],
-        "cols": m["cols"],
+        "rows": m.rows,
+        "cols": m.cols,
         "grid": grid,
         "details": details,
         "lines": pool.lines,
         "objects": pool.objects,
         "axes": {
-            "case": m["cases"],
-            "config": m["configs"],
-            "start": m["starts"],
-            "python": sorted({r[0] for r in m["rows"]}, key=versions.key),
-            "gevent": sorted({r[1] for r in m["rows"]}, key=versions.key),
+            "case": m.cases,
+            "config": m.configs,
+            "start": m.starts,
+            "python": sorted({r[0] for r in m.rows}, key=versions.key),
+            "gevent": sorted({r[1] for r in m.rows}, key=versions.key),
         },
         "verdicts": {
             k: {"glyph": v.glyph, "colour": v.colour, "meaning": v.meaning} for k, v in verdicts.LOOKS.items()
@@ -261,10 +258,10 @@ def html(records, stamp_info=None, title="gevent × multiprocessing: compatibili
         "flaky_mark": verdicts.FLAKY_MARK,
         "short": START_SHORT,
         "info": {
-            "case": {k: m["whats"].get(k, "") for k in m["cases"]},
+            "case": {k: m.whats.get(k, "") for k in m.cases},
             "config": {
                 k: configs.DESCRIPTIONS.get(k, "patch_all(%s)" % k[len("flags:") :] if k.startswith("flags:") else "")
-                for k in m["configs"]
+                for k in m.configs
             },
         },
     }
