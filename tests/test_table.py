@@ -76,22 +76,22 @@ SEED_CLAIMS_311_2690 = {
 
 
 def test_claims_answer_the_post_from_real_runs(real_records):
-    claims = {c["name"]: c for c in claims_mod.claims(real_records)}
+    claims = {c.name: c for c in claims_mod.claims(real_records)}
     seen = {(r.case, r.config): r.verdict for r in real_records}
-    assert {n: c["status"] for n, c in claims.items()} == SEED_CLAIMS_311_2690, seen
+    assert {n: c.status for n, c in claims.items()} == SEED_CLAIMS_311_2690, seen
     py = real_records[0].python
     for name, status in SEED_CLAIMS_311_2690.items():
-        assert claims[name]["by_python"] == [
+        assert claims[name].as_json()["by_python"] == [  # as compat.json holds it
             {
                 "python": py,
                 "runs": [{"status": status, "from": GEVENT, "to": GEVENT, "gevents": [GEVENT], "exceptions": []}],
             }
         ]
-        assert claims[name]["cells"] == 2 and claims[name]["cases"] == SEEDS
-    assert claims["patch_all hangs"]["summary"] == (
+        assert claims[name].cells == 2 and claims[name].cases == SEEDS
+    assert claims["patch_all hangs"].summary == (
         "holds on every combination tested: Python %s × gevent %s (2 cells: deadlock 2)" % (py, GEVENT)
     )
-    assert claims["thread_false works"]["summary"] == (
+    assert claims["thread_false works"].summary == (
         "does not hold on every combination tested: Python %s × gevent %s (2 cells: deadlock 2)" % (py, GEVENT)
     )
     assert claims_mod.one_line(claims["thread_false works"]) == (
@@ -387,7 +387,7 @@ a_claims_record = (
     st.fixed_dictionaries(
         {
             "case": st.sampled_from(["seed_original", "seed_terminating"]),
-            "config": st.sampled_from([c["config"] for c in claims_mod.CLAIMS]),
+            "config": st.sampled_from([c.config for c in claims_mod.CLAIMS]),
             "start": st.sampled_from(["fork", "spawn"]),
             "python": st.sampled_from(["3.8.18", "3.11.7"]),
             "gevent": st.sampled_from(["24.11.1", "26.9.0"]),
@@ -423,16 +423,16 @@ def assert_claim_follows_its_cells(claim, cells):
     tested = [
         c
         for c in cells
-        if c.config == claim["config"] and c.case in claim["cases"] and c.verdict not in ("unsupported", "env-error")
+        if c.config == claim.promise.config and c.case in claim.cases and c.verdict not in ("unsupported", "env-error")
     ]
-    want = WANTED[claim["wants"]]
-    shown = {(e["python"], gv): run["status"] for e in claim["by_python"] for run in e["runs"] for gv in run["gevents"]}
+    want = WANTED[claim.promise.wants]
+    shown = {(e.python, gv): run.status for e in claim.by_python for run in e.runs for gv in run.gevents}
     expected = {}
     for pair in {(c.python, c.gevent) for c in tested}:
         good = [c.verdict in want for c in tested if (c.python, c.gevent) == pair]
         expected[pair] = "holds" if all(good) else "fails" if not any(good) else "partly"
-    assert shown == expected, claim["name"]
-    assert claim["cells"] == len(tested), claim["name"]
+    assert shown == expected, claim.name
+    assert claim.cells == len(tested), claim.name
 
 
 def _hand_record(case, config, start, python, gevent, verdict):
@@ -464,9 +464,9 @@ def test_claims_from_a_hand_made_record_set():
     ]
     recs = [_hand_record("seed_original", "thread_false", st_, "3.11.7", gv, v) for gv, st_, v in seed]
     recs.append(_hand_record("mine", "thread_false", "fork", "3.11.7", "24.11.1", "deadlock"))
-    claim = {c["name"]: c for c in claims_mod.claims(recs)}["thread_false works"]
-    assert claim["cases"] == ["seed_original"] and claim["status"] == "partly" and claim["cells"] == 6
-    assert claim["by_python"] == [
+    claim = {c.name: c for c in claims_mod.claims(recs)}["thread_false works"]
+    assert claim.cases == ["seed_original"] and claim.status == "partly" and claim.cells == 6
+    assert claim.as_json()["by_python"] == [  # as compat.json holds it
         {
             "python": "3.11.7",
             "runs": [
@@ -482,7 +482,7 @@ def test_claims_from_a_hand_made_record_set():
             ],
         }
     ]
-    assert claim["summary"] == (
+    assert claim.summary == (
         "holds on Python 3.11.7 × gevent 24.11.1; partly on Python 3.11.7 × gevent 25.4.1; "
         "does not hold on Python 3.11.7 × gevent 26.9.0 (6 cells: deadlock 2, running 3, "
         "stall 1)"
@@ -492,8 +492,8 @@ def test_claims_from_a_hand_made_record_set():
         "Python × gevent pairs (within Python 3.11.7 × gevent 25.4.1); does not hold on 1 of 3 Python × gevent "
         "pairs (within Python 3.11.7 × gevent 26.9.0)"
     )
-    hang = {c["name"]: c for c in claims_mod.claims(recs)}["patch_all hangs"]
-    assert hang["status"] == "untested" and hang["by_python"] == [] and hang["cells"] == 0
+    hang = {c.name: c for c in claims_mod.claims(recs)}["patch_all hangs"]
+    assert hang.status == "untested" and hang.by_python == [] and hang.cells == 0
 
 
 def test_the_claims_section_appears_only_with_the_seeds_cases():
@@ -512,11 +512,11 @@ def test_claims_list_every_tested_pair_once(recs):
         tested = {
             (c.python, c.gevent)
             for c in table_cells.cells(recs)
-            if c.config == claim["config"]
-            and c.case in claim["cases"]
+            if c.config == claim.promise.config
+            and c.case in claim.cases
             and c.verdict not in ("unsupported", "env-error")
         }
-        listed = [(e["python"], g) for e in claim["by_python"] for r in e["runs"] for g in r["gevents"]]
+        listed = [(e.python, g) for e in claim.by_python for r in e.runs for g in r.gevents]
         assert sorted(listed) == sorted(tested) and len(set(listed)) == len(listed)
 
 

@@ -166,23 +166,23 @@ def _claims_html(claim_list):
     e = html_mod.escape
     items = []
     for c in claim_list:
-        cols = [ranges_for(c["by_python"], k) or "—" for k in ("holds", "partly", "fails")]
+        cols = [ranges_for(c.by_python, k) or "—" for k in ("holds", "partly", "fails")]
         ex = "; ".join(
-            "Python %s × gevent %s: not in %s" % (entry["python"], r["from"], ", ".join(r["exceptions"]))
-            for entry in c["by_python"]
-            for r in entry["runs"]
-            if r["exceptions"]
+            "Python %s × gevent %s: not in %s" % (entry.python, r.first, ", ".join(r.exceptions))
+            for entry in c.by_python
+            for r in entry.runs
+            if r.exceptions
         )
         detail = (
             '<table class="claims"><tr><th>holds</th><td>%s</td></tr><tr><th>partly</th><td>%s%s</td></tr>'
             "<tr><th>does not hold</th><td>%s</td></tr><tr><th>summary</th><td>%s</td></tr></table>"
-            % (e(cols[0]), e(cols[1]), '<div class="ex">%s</div>' % e(ex) if ex else "", e(cols[2]), e(c["summary"]))
+            % (e(cols[0]), e(cols[1]), '<div class="ex">%s</div>' % e(ex) if ex else "", e(cols[2]), e(c.summary))
         )
         items.append(
             '<li class="claim-%s"><details><summary><span class="st">%s</span> — %s</summary>%s'
-            "</details></li>" % (e(c["status"]), e(c["text"].replace("`", "")), e(one_line(c)), detail)
+            "</details></li>" % (e(c.status), e(c.text.replace("`", "")), e(one_line(c)), detail)
         )
-    cases = ", ".join(claim_list[0]["cases"]) if claim_list else ""
+    cases = ", ".join(claim_list[0].cases) if claim_list else ""
     return (
         '<section id="claims-section"><h2>What the post claims, measured</h2><p>Cases: %s. Open a claim '
         'for every Python × gevent range.</p><ul class="claims">%s</ul></section>' % (e(cases), "".join(items))

@@ -27,21 +27,21 @@ def _legend():
 def claims_markdown(claim_list):
     """The claims as a Markdown table (holds / partly / does not hold), with the partial pairs listed."""
     lines = [
-        "| claim (cases: %s) | holds | partly | does not hold |" % ", ".join(claim_list[0]["cases"])
+        "| claim (cases: %s) | holds | partly | does not hold |" % ", ".join(claim_list[0].cases)
         if claim_list
         else "| claim | holds | partly | does not hold |",
         "|---|---|---|---|",
     ]
     notes = []
     for c in claim_list:
-        cols = [ranges_for(c["by_python"], k) or "—" for k in ("holds", "partly", "fails")]
-        lines.append("| %s | %s | %s | %s |" % (c["text"], *[md_cell(x) for x in cols]))
-        for entry in c["by_python"]:
-            for run in entry["runs"]:
-                if run["exceptions"]:
+        cols = [ranges_for(c.by_python, k) or "—" for k in ("holds", "partly", "fails")]
+        lines.append("| %s | %s | %s | %s |" % (c.text, *[md_cell(x) for x in cols]))
+        for entry in c.by_python:
+            for run in entry.runs:
+                if run.exceptions:
                     notes.append(
                         "- %s, Python %s × gevent %s: not in %s"
-                        % (c["name"], entry["python"], run["from"], ", ".join(run["exceptions"]))
+                        % (c.name, entry.python, run.first, ", ".join(run.exceptions))
                     )
     out = "\n".join(lines)
     if notes:

@@ -124,7 +124,7 @@ def json_text(records, stamp_info=None, trim=False):
             {
                 "hangmatrix": __version__,
                 "stamp": st,
-                "claims": claims(records),
+                "claims": [c.as_json() for c in claims(records)],
                 "trimmed": bool(trim),
                 "records": [rec.to_json() for rec in (trimmed(records) if trim else records)],
             },
