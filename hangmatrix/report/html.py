@@ -129,22 +129,17 @@ def _detail(cell, pool, rep):
 def _cause(rec):
     """A hang's cause as the panel draws it: kind, where, text, and its chain as labelled steps (the node a
     cycle closes on, by index); None without one."""
-    found = rec.cause.as_json() if rec.cause is not None else None
-    if not found or not found.get("kind"):
+    found = rec.cause
+    if found is None or not found.kind:
         return None
-    nodes = (found.get("graph") or {}).get("nodes") or {}
-    chain = found.get("chain") or []
-    order = [e.get("waiter") for e in chain] + ([chain[-1].get("waits_for")] if chain else [])
-    where = found.get("where") or {}
+    chain = found.chain
+    order = [e.waiter for e in chain] + ([chain[-1].waits_for] if chain else [])
     return {
-        "kind": found["kind"],
-        "where": "%s:%s (%s)"
-        % (str(where.get("file", "")).rsplit("/", 1)[-1], where.get("line"), where.get("function"))
-        if where
-        else "",
-        "text": _cap(found.get("text"), 2000),
-        "steps": [nodes.get(n, n) for n in order[:30]],
-        "edges": [{"on": _cap(e.get("on"), 200), "evidence": _cap(e.get("evidence"), 400)} for e in chain[:29]],
+        "kind": found.kind,
+        "where": str(found.where) if found.where is not None else "",
+        "text": _cap(found.text, 2000),
+        "steps": [found.graph.nodes.get(n, n) for n in order[:30]],
+        "edges": [{"on": _cap(e.on, 200), "evidence": _cap(e.evidence, 400)} for e in chain[:29]],
         "closes": order.index(order[-1]) if order and order.index(order[-1]) < len(order) - 1 else -1,
     }
 
