@@ -299,3 +299,23 @@ def test_diff_of_a_record_set_with_itself_is_empty(mapping):
     recs = _recs(mapping, "26.9.0")
     result = diff_mod.diff(recs, recs)
     assert result["changes"] == [] and result["unchanged"] == len(mapping) and not result["only_old"]
+
+
+def test_the_newest_run_is_the_last_in_store_order_whatever_the_clocks_say():
+    """The diff compares each cell's newest run as the tables show it: the last in store order, even where
+    `recorded_at` (each machine's clock) says otherwise; where an ignored axis makes two cells one, the cell
+    whose run came last decides."""
+    cell = ("seed_original", "patch_all", "fork", "3.11.7")
+    [old] = _recs({cell: "ok"}, "24.11.1")
+    [hang] = _recs({cell: "deadlock"}, "26.9.0")
+    [works] = _recs({cell: "ok"}, "25.4.1")
+    late, early = "2026-12-02T00:00:00Z", "2026-12-01T00:00:00Z"
+    for new, expected in (
+        ([hang.replace(recorded_at=late), works.replace(recorded_at=early)], "ok"),
+        ([works.replace(recorded_at=late), hang.replace(recorded_at=early)], "deadlock"),
+    ):
+        result = diff_mod.diff([old], new, ignore=["gevent"])
+        assert [c["new"]["verdict"] for c in result["changes"]] == ([] if expected == "ok" else [expected])
+    twice = [hang.replace(recorded_at=late), hang.replace(verdict="ok", recorded_at=early)]  # one cell, run twice
+    [change] = diff_mod.diff(twice, [old.replace(verdict="stall")], ignore=["gevent"])["changes"]
+    assert change["old"]["verdict"] == "ok" and change["old"]["verdicts"] == ["deadlock", "ok"]
