@@ -237,7 +237,8 @@ def test_each_change_lands_in_the_group_a_reader_expects():
     assert got == DIRECTION_OF
     [moved] = [c for c in result["changes"] if c["case"] == recaused[0]]
     assert moved["direction"] == "hangs changed cause" and result["unchanged"] == 1
-    assert "deadlock → deadlock (cause hub-blocked → lock-held-across-switch)" in diff_mod.diff_text(result)
+    text = diff_mod.diff_text(diff_mod.compare(old, new))
+    assert "deadlock → deadlock (cause hub-blocked → lock-held-across-switch)" in text
     assert [g["direction"] for g in result["groups"]] == list(diff_mod.DIRECTIONS)  # new hangs first
 
 
@@ -287,7 +288,7 @@ def test_diff_lists_exactly_the_changed_cells_grouped_by_direction(pairs, same_r
     assert result["changes"] == [c for g in result["groups"] for c in g["changes"]]
     back = diff_mod.diff(new, old)
     assert {c["key"] for c in back["changes"]} == {c["key"] for c in result["changes"]}
-    text = diff_mod.diff_text(result)
+    text = diff_mod.diff_text(diff_mod.compare(old, new))
     assert ("%d changed" % len(changed)) in text
     if any(b in HANGS and a not in HANGS for a, b in pairs.values()):
         assert text.split("\n\n")[1].startswith("new hangs (")  # new hangs come first

@@ -1,6 +1,6 @@
 """Two record sets compared: every cell whose verdict changed, grouped by direction (new hangs first).
 
-diff(old_records, new_records, ignore=None) -> dict
+compare(old_records, new_records, ignore=None) -> Diff (typed; diff() is its JSON, as `diff --json` prints)
     {"matched_on": [axes], "ignored": [axes], "old": summary, "new": summary,
      "groups": [{"direction", "changes": [change]}]  (new hangs first; only non-empty groups),
      "changes": [change], "unchanged": int, "only_old": [key], "only_new": [key]}
@@ -16,9 +16,13 @@ diff(old_records, new_records, ignore=None) -> dict
 diff_text(result, old_name="A", new_name="B") -> str
 """
 
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
 from ..model import order, verdicts, versions
 from ..model.record import newest
-from .cells import AXES, cells
+from .cells import AXES, TableCell, cells
 
 DIRECTIONS = (
     "new hangs",
@@ -55,15 +59,106 @@ def _axis_value(rec, axis):
     return rec.python_short if axis == "python" else getattr(rec, axis)
 
 
-def _side_summary(recs):
-    return {
-        "records": len(recs),
-        "pythons": sorted({r.python for r in recs}, key=versions.key),
-        "gevents": sorted({r.gevent for r in recs}, key=versions.key),
-    }
+@dataclass(frozen=True)
+class Summary:
+    """One record set: how many records, of which Pythons and gevent releases."""
+
+    records: int
+    pythons: List[str]
+    gevents: List[str]
+
+    @classmethod
+    def of(cls, recs) -> "Summary":
+        return cls(
+            len(recs),
+            sorted({r.python for r in recs}, key=versions.key),
+            sorted({r.gevent for r in recs}, key=versions.key),
+        )
+
+    def as_json(self) -> Dict[str, Any]:
+        return {"records": self.records, "pythons": list(self.pythons), "gevents": list(self.gevents)}
+
+
+@dataclass(frozen=True)
+class Side:
+    """A changed cell on one side: its newest run's verdict, signature, versions and cause kind, how many
+    runs it had and every verdict they gave."""
+
+    id: str
+    verdict: str
+    signature: str
+    python: str
+    gevent: str
+    runs: int
+    verdicts: Tuple[str, ...]
+    cause: str
+
+    @classmethod
+    def of(cls, cell: TableCell) -> "Side":
+        named = ("id", "verdict", "signature", "python", "gevent", "runs", "verdicts")
+        return cls(cause=cell.record.cause_kind, **{f: getattr(cell, f) for f in named})
+
+    def as_json(self) -> Dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["verdicts"] = list(self.verdicts)
+        return out
+
+
+@dataclass(frozen=True)
+class Change:
+    """A cell whose verdict (or a hang's cause kind) changed: its key, the axes it was matched on (None for
+    an ignored axis), the direction and both sides."""
+
+    key: str
+    direction: str
+    old: Side
+    new: Side
+    axes: Dict[str, Optional[str]]
+
+    def as_json(self) -> Dict[str, Any]:
+        return dict(
+            {"key": self.key, "direction": self.direction, "old": self.old.as_json(), "new": self.new.as_json()},
+            **self.axes,
+        )
+
+
+@dataclass(frozen=True)
+class Diff:
+    """Two record sets compared (see module doc)."""
+
+    matched_on: List[str]
+    ignored: List[str]
+    old: Summary
+    new: Summary
+    groups: List[Tuple[str, List[Change]]]  # (direction, its changes): new hangs first, non-empty only
+    unchanged: int
+    only_old: List[str]
+    only_new: List[str]
+
+    @property
+    def changes(self) -> List[Change]:
+        return [c for _, group in self.groups for c in group]
+
+    def as_json(self) -> Dict[str, Any]:
+        return {
+            "matched_on": list(self.matched_on),
+            "ignored": list(self.ignored),
+            "old": self.old.as_json(),
+            "new": self.new.as_json(),
+            "groups": [{"direction": d, "changes": [c.as_json() for c in group]} for d, group in self.groups],
+            "changes": [c.as_json() for c in self.changes],
+            "unchanged": self.unchanged,
+            "only_old": list(self.only_old),
+            "only_new": list(self.only_new),
+        }
 
 
 def diff(old_records, new_records, ignore=None):
+    """compare()'s result as JSON (`diff --json`, and what checks/upgrade.py extends)."""
+    return compare(old_records, new_records, ignore).as_json()
+
+
+def compare(old_records, new_records, ignore=None) -> Diff:
     """Every cell whose verdict changed between two record sets, grouped by direction (see module doc)."""
     old_cells, new_cells = cells(old_records), cells(new_records)
     if ignore is None:
@@ -83,18 +178,6 @@ def diff(old_records, new_records, ignore=None):
         by_id = {c.id: c for c in cs}
         return {k: by_id[rec.id] for k, rec in newest(records, key=key).items()}
 
-    def side(c):
-        return {
-            "id": c.id,
-            "verdict": c.verdict,
-            "signature": c.signature,
-            "python": c.python,
-            "gevent": c.gevent,
-            "runs": c.runs,
-            "verdicts": list(c.verdicts),
-            "cause": c.record.cause_kind,
-        }
-
     old_i, new_i = index(old_records, old_cells), index(new_records, new_cells)
     changes = []
     unchanged = 0
@@ -105,86 +188,80 @@ def diff(old_records, new_records, ignore=None):
         if o.verdict == n.verdict and not recaused:
             unchanged += 1
             continue
-        change = {
-            "key": "-".join(k),
-            "direction": "hangs changed cause" if o.verdict == n.verdict else direction(o.verdict, n.verdict),
-            "old": side(o),
-            "new": side(n),
-        }
-        for a in AXES:
-            change[a] = _axis_value(o.record, a) if a in matched_on else None
-        changes.append(change)
-    groups = [{"direction": d, "changes": [c for c in changes if c["direction"] == d]} for d in DIRECTIONS]
-    changes = [c for g in groups for c in g["changes"]]
-    return {
-        "matched_on": matched_on,
-        "ignored": list(ignore),
-        "old": _side_summary(old_records),
-        "new": _side_summary(new_records),
-        "groups": [g for g in groups if g["changes"]],
-        "changes": changes,
-        "unchanged": unchanged,
-        "only_old": sorted("-".join(k) for k in set(old_i) - set(new_i)),
-        "only_new": sorted("-".join(k) for k in set(new_i) - set(old_i)),
-    }
+        changes.append(
+            Change(
+                key="-".join(k),
+                direction="hangs changed cause" if o.verdict == n.verdict else direction(o.verdict, n.verdict),
+                old=Side.of(o),
+                new=Side.of(n),
+                axes={a: _axis_value(o.record, a) if a in matched_on else None for a in AXES},
+            )
+        )
+    groups = [(d, [c for c in changes if c.direction == d]) for d in DIRECTIONS]
+    return Diff(
+        matched_on=matched_on,
+        ignored=list(ignore),
+        old=Summary.of(old_records),
+        new=Summary.of(new_records),
+        groups=[(d, group) for d, group in groups if group],
+        unchanged=unchanged,
+        only_old=sorted("-".join(k) for k in set(old_i) - set(new_i)),
+        only_new=sorted("-".join(k) for k in set(new_i) - set(old_i)),
+    )
 
 
-def diff_text(result, old_name="A", new_name="B"):
+def diff_text(result: Diff, old_name="A", new_name="B") -> str:
     """The diff as a person reads it: one block per direction, each changed cell with both signatures."""
 
     def side(s):
         return "%d records; Python %s; gevent %s" % (
-            s["records"],
-            ", ".join(s["pythons"]) or "-",
-            ", ".join(s["gevents"]) or "-",
+            s.records,
+            ", ".join(s.pythons) or "-",
+            ", ".join(s.gevents) or "-",
         )
 
     lines = [
-        "%s: %s" % (old_name, side(result["old"])),
-        "%s: %s" % (new_name, side(result["new"])),
+        "%s: %s" % (old_name, side(result.old)),
+        "%s: %s" % (new_name, side(result.new)),
         "cells matched on %s%s"
         % (
-            ", ".join(result["matched_on"]),
-            " (ignoring %s)" % ", ".join(result["ignored"]) if result["ignored"] else "",
+            ", ".join(result.matched_on),
+            " (ignoring %s)" % ", ".join(result.ignored) if result.ignored else "",
         ),
     ]
-    for group in result["groups"]:
-        lines += ["", "%s (%d):" % (group["direction"], len(group["changes"]))]
-        for c in group["changes"]:
-            o, n = c["old"], c["new"]
+    for direction_, group in result.groups:
+        lines += ["", "%s (%d):" % (direction_, len(group))]
+        for c in group:
+            o, n = c.old, c.new
             where = " ".join(
-                str(c[a]) if a != "python" else "py" + str(c[a])
+                str(c.axes[a]) if a != "python" else "py" + str(c.axes[a])
                 for a in AXES
-                if c[a] is not None and a not in ("gevent",)
+                if c.axes[a] is not None and a not in ("gevent",)
             )
-            if c["gevent"] is not None:
-                where += " gevent" + c["gevent"]
-            moved = [a for a in ("python", "gevent") if o[a] != n[a]]
+            if c.axes["gevent"] is not None:
+                where += " gevent" + str(c.axes["gevent"])
+            moved = [a for a in ("python", "gevent") if getattr(o, a) != getattr(n, a)]
             if moved:
-                where += " [%s]" % "; ".join("%s %s → %s" % (a, o[a], n[a]) for a in moved)
+                where += " [%s]" % "; ".join("%s %s → %s" % (a, getattr(o, a), getattr(n, a)) for a in moved)
             flaky = "; ".join(
-                "%s's %d runs disagree: %s" % (name, s["runs"], ", ".join(s["verdicts"]))
+                "%s's %d runs disagree: %s" % (name, s.runs, ", ".join(s.verdicts))
                 for name, s in ((old_name, o), (new_name, n))
-                if len(s.get("verdicts", ())) > 1
+                if len(s.verdicts) > 1
             )
-            because = (
-                " (cause %s → %s)" % (o["cause"] or "-", n["cause"] or "-") if o.get("cause") != n.get("cause") else ""
-            )
-            lines.append(
-                "  %s: %s → %s%s%s" % (where, o["verdict"], n["verdict"], because, " (%s)" % flaky if flaky else "")
-            )
-            lines.append("      %s: %s" % (old_name, o["signature"] or "(no signature)"))
-            lines.append("      %s: %s" % (new_name, n["signature"] or "(no signature)"))
+            because = " (cause %s → %s)" % (o.cause or "-", n.cause or "-") if o.cause != n.cause else ""
+            lines.append("  %s: %s → %s%s%s" % (where, o.verdict, n.verdict, because, " (%s)" % flaky if flaky else ""))
+            lines.append("      %s: %s" % (old_name, o.signature or "(no signature)"))
+            lines.append("      %s: %s" % (new_name, n.signature or "(no signature)"))
     lines += [
         "",
         "%d changed, %d unchanged; only in %s: %d; only in %s: %d"
         % (
-            len(result["changes"]),
-            result["unchanged"],
+            len(result.changes),
+            result.unchanged,
             old_name,
-            len(result["only_old"]),
+            len(result.only_old),
             new_name,
-            len(result["only_new"]),
+            len(result.only_new),
         ),
     ]
     return "\n".join(lines)
