@@ -113,13 +113,15 @@ class Change:
     direction: str
     old: Side
     new: Side
-    axes: Dict[str, Optional[str]]
+    case: Optional[str]
+    config: Optional[str]
+    start: Optional[str]
+    python: Optional[str]  # X.Y
+    gevent: Optional[str]
 
     def as_json(self) -> Dict[str, Any]:
-        return dict(
-            {"key": self.key, "direction": self.direction, "old": self.old.as_json(), "new": self.new.as_json()},
-            **self.axes,
-        )
+        out = {"key": self.key, "direction": self.direction, "old": self.old.as_json(), "new": self.new.as_json()}
+        return dict(out, **{a: getattr(self, a) for a in AXES})
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,7 @@ def compare(old_records, new_records, ignore=None) -> Diff:
                 direction="hangs changed cause" if o.verdict == n.verdict else direction(o.verdict, n.verdict),
                 old=Side.of(o),
                 new=Side.of(n),
-                axes={a: _axis_value(o.record, a) if a in matched_on else None for a in AXES},
+                **{a: _axis_value(o.record, a) if a in matched_on else None for a in AXES},
             )
         )
     groups = [(d, [c for c in changes if c.direction == d]) for d in DIRECTIONS]
@@ -234,12 +236,12 @@ def diff_text(result: Diff, old_name="A", new_name="B") -> str:
         for c in group:
             o, n = c.old, c.new
             where = " ".join(
-                str(c.axes[a]) if a != "python" else "py" + str(c.axes[a])
+                str(getattr(c, a)) if a != "python" else "py" + str(c.python)
                 for a in AXES
-                if c.axes[a] is not None and a not in ("gevent",)
+                if getattr(c, a) is not None and a not in ("gevent",)
             )
-            if c.axes["gevent"] is not None:
-                where += " gevent" + str(c.axes["gevent"])
+            if c.gevent is not None:
+                where += " gevent" + c.gevent
             moved = [a for a in ("python", "gevent") if getattr(o, a) != getattr(n, a)]
             if moved:
                 where += " [%s]" % "; ".join("%s %s → %s" % (a, getattr(o, a), getattr(n, a)) for a in moved)
