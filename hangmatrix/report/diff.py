@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..model import order, verdicts, versions
-from ..model.record import newest
+from ..model.record import Record, newest
 from .cells import AXES, TableCell, cells
 
 DIRECTIONS = (
@@ -52,7 +52,7 @@ def direction(old, new):
 
 def cause_kind(rec):
     """The kind of a record's cause (`hub-blocked`), '' when it has none (not a hang, or written before)."""
-    return rec.cause_kind
+    return Record.from_json(rec).cause_kind  # TRANSITIONAL: checks/baseline.py may still pass a JSON object
 
 
 def _axis_value(rec, axis):
@@ -162,6 +162,8 @@ def diff(old_records, new_records, ignore=None):
 
 def compare(old_records, new_records, ignore=None) -> Diff:
     """Every cell whose verdict changed between two record sets, grouped by direction (see module doc)."""
+    # TRANSITIONAL: checks/ may still pass JSON objects (Record.from_json returns a Record as it is)
+    old_records, new_records = [Record.from_json(r) for r in old_records], [Record.from_json(r) for r in new_records]
     old_cells, new_cells = cells(old_records), cells(new_records)
     if ignore is None:
         ignore = []
