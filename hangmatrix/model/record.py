@@ -181,8 +181,8 @@ class Record:
 
     @property
     def cause_kind(self) -> str:
-        """The kind of its cause (`hub-blocked`), '' when it has none (not a hang, or written before causes)."""
-        return self.cause.kind if self.cause is not None else ""
+        """The kind of the hang's cause (`hub-blocked`), '' when it has none (not a hang, or written before)."""
+        return self.cause.kind if self.cause else ""
 
     @property
     def compact(self) -> bool:
@@ -245,7 +245,8 @@ def by_cell(records: Iterable[AnyRecord], key: Callable[[Any], Any] = id_of) -> 
     newest run, the last: what tables show, baselines check and diffs compare.
 
     Newest means last in store order, not latest `recorded_at`: the store's order is the order runs were
-    appended (a run appends each cell as it ends; reading several stores keeps the order they are named in),
+    appended (a run appends each cell as it ends; several stores are read in the order named, a folder's by
+    file name),
     while `recorded_at` is the wall clock of whichever machine ran the cell (shards on machines whose clocks
     differ, records that lack it), so ordering by it would let a diff disagree with the tables it compares."""
     out: Dict[Any, List[AnyRecord]] = {}
