@@ -246,9 +246,9 @@ def by_cell(records: Iterable[AnyRecord], key: Callable[[Any], Any] = id_of) -> 
 
     Newest means last in store order, not latest `recorded_at`: the store's order is the order runs were
     appended (a run appends each cell as it ends; several stores are read in the order named, a folder's by
-    file name),
-    while `recorded_at` is the wall clock of whichever machine ran the cell (shards on machines whose clocks
-    differ, records that lack it), so ordering by it would let a diff disagree with the tables it compares."""
+    file name), while `recorded_at` is the wall clock of whichever machine ran the cell (shards on machines
+    whose clocks differ, records that lack it), so ordering by it would let a diff disagree with the tables
+    it compares."""
     out: Dict[Any, List[AnyRecord]] = {}
     for rec in records:
         out.setdefault(key(rec), []).append(rec)
