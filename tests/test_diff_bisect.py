@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from conftest import PY
 from hangmatrix.checks import bisect, minimal
 from hangmatrix.model import verdicts as verdict_names
+from hangmatrix.model.cause import Cause
 from hangmatrix.model.record import Record
 from hangmatrix.report import diff as diff_mod
 from hangmatrix.run import runner
@@ -222,22 +223,19 @@ def test_each_change_lands_in_the_group_a_reader_expects():
     )
     recaused = ("recaused", "patch_all", "fork", "3.11.7")  # the same verdict, another cause: a change
     before, after = (_recs({recaused: "deadlock"}, g)[0] for g in ("24.11.1", "25.4.1"))
-    old.append(dict(before, cause={"kind": "hub-blocked", "text": ""}))
-    new.append(dict(after, cause={"kind": "lock-held-across-switch", "text": ""}))
+    old.append(before.replace(cause=Cause("hub-blocked", "")))
+    new.append(after.replace(cause=Cause("lock-held-across-switch", "")))
     unexplained = ("unexplained", "patch_all", "fork", "3.11.7")  # no cause before: written before causes
     old += _recs({unexplained: "deadlock"}, "24.11.1")
-    new.append(dict(_recs({unexplained: "deadlock"}, "25.4.1")[0], cause={"kind": "unknown", "text": ""}))
-    result = diff_mod.diff(old, new)
-    got = {
-        (c["old"]["verdict"], c["new"]["verdict"]): c["direction"]
-        for c in result["changes"]
-        if c["case"] != recaused[0]
-    }
+    new.append(_recs({unexplained: "deadlock"}, "25.4.1")[0].replace(cause=Cause("unknown", "")))
+    result = diff_mod.compare(old, new)
+    got = {(c.old.verdict, c.new.verdict): c.direction for c in result.changes if c.case != recaused[0]}
     assert got == DIRECTION_OF
-    [moved] = [c for c in result["changes"] if c["case"] == recaused[0]]
-    assert moved["direction"] == "hangs changed cause" and result["unchanged"] == 1
-    assert "deadlock → deadlock (cause hub-blocked → lock-held-across-switch)" in diff_mod.diff_text(result)
-    assert [g["direction"] for g in result["groups"]] == list(diff_mod.DIRECTIONS)  # new hangs first
+    [moved] = [c for c in result.changes if c.case == recaused[0]]
+    assert moved.direction == "hangs changed cause" and result.unchanged == 1
+    text = diff_mod.diff_text(result)
+    assert "deadlock → deadlock (cause hub-blocked → lock-held-across-switch)" in text
+    assert [d for d, _ in result.groups] == list(diff_mod.DIRECTIONS)  # new hangs first
 
 
 # ---------------------------------------------------------------- properties: diff
@@ -253,16 +251,18 @@ keys = st.tuples(
 
 def _recs(mapping, gevent):
     return [
-        {
-            "id": records.cell_id(c, py[: py.rindex(".")], gevent, k, s),
-            "case": c,
-            "config": k,
-            "start": s,
-            "python": py,
-            "gevent": gevent,
-            "verdict": v,
-            "signature": "sig %s" % v,
-        }
+        Record.from_json(
+            {
+                "id": records.cell_id(c, py[: py.rindex(".")], gevent, k, s),
+                "case": c,
+                "config": k,
+                "start": s,
+                "python": py,
+                "gevent": gevent,
+                "verdict": v,
+                "signature": "sig %s" % v,
+            }
+        )
         for (c, k, s, py), v in mapping.items()
     ]
 
@@ -272,18 +272,18 @@ def _recs(mapping, gevent):
 def test_diff_lists_exactly_the_changed_cells_grouped_by_direction(pairs, same_release):
     old = _recs({k: v[0] for k, v in pairs.items()}, "24.11.1")
     new = _recs({k: v[1] for k, v in pairs.items()}, "24.11.1" if same_release else "25.4.1")
-    result = diff_mod.diff(old, new)
-    assert result["ignored"] == ([] if same_release else ["gevent"])
+    result = diff_mod.compare(old, new)
+    assert result.ignored == ([] if same_release else ["gevent"])
     changed = {k for k, (a, b) in pairs.items() if a != b}
-    assert len(result["changes"]) == len(changed) and result["unchanged"] == len(pairs) - len(changed)
-    for c in result["changes"]:
-        assert c["direction"] in diff_mod.DIRECTIONS
-        assert c["old"]["signature"] == "sig " + c["old"]["verdict"]
-    order = [g["direction"] for g in result["groups"]]
+    assert len(result.changes) == len(changed) and result.unchanged == len(pairs) - len(changed)
+    for c in result.changes:
+        assert c.direction in diff_mod.DIRECTIONS
+        assert c.old.signature == "sig " + c.old.verdict
+    order = [d for d, _ in result.groups]
     assert order == [d for d in diff_mod.DIRECTIONS if d in order]
-    assert result["changes"] == [c for g in result["groups"] for c in g["changes"]]
-    back = diff_mod.diff(new, old)
-    assert {c["key"] for c in back["changes"]} == {c["key"] for c in result["changes"]}
+    assert all(c.direction == d for d, group in result.groups for c in group)
+    back = diff_mod.compare(new, old)
+    assert {c.key for c in back.changes} == {c.key for c in result.changes}
     text = diff_mod.diff_text(result)
     assert ("%d changed" % len(changed)) in text
     if any(b in HANGS and a not in HANGS for a, b in pairs.values()):
@@ -294,8 +294,8 @@ def test_diff_lists_exactly_the_changed_cells_grouped_by_direction(pairs, same_r
 @settings(max_examples=50, deadline=None)
 def test_diff_of_a_record_set_with_itself_is_empty(mapping):
     recs = _recs(mapping, "26.9.0")
-    result = diff_mod.diff(recs, recs)
-    assert result["changes"] == [] and result["unchanged"] == len(mapping) and not result["only_old"]
+    result = diff_mod.compare(recs, recs)
+    assert result.changes == [] and result.unchanged == len(mapping) and not result.only_old
 
 
 # ---------------------------------------------------------------- what a verdict change is (one decision)
@@ -327,3 +327,23 @@ def test_against_several_expected_verdicts_a_regression_is_one_from_each(expecte
     else:
         assert steps != {verdict_names.REGRESSION}
         assert (found == verdict_names.IMPROVEMENT) == (verdict_names.IMPROVEMENT in steps)
+
+
+def test_the_newest_run_is_the_last_in_store_order_whatever_the_clocks_say():
+    """The diff compares each cell's newest run as the tables show it: the last in store order, even where
+    `recorded_at` (each machine's clock) says otherwise; where an ignored axis makes two cells one, the cell
+    whose run came last decides."""
+    cell = ("seed_original", "patch_all", "fork", "3.11.7")
+    [old] = _recs({cell: "ok"}, "24.11.1")
+    [hang] = _recs({cell: "deadlock"}, "26.9.0")
+    [works] = _recs({cell: "ok"}, "25.4.1")
+    late, early = "2026-12-02T00:00:00Z", "2026-12-01T00:00:00Z"
+    for new, expected in (
+        ([hang.replace(recorded_at=late), works.replace(recorded_at=early)], "ok"),
+        ([works.replace(recorded_at=late), hang.replace(recorded_at=early)], "deadlock"),
+    ):
+        result = diff_mod.compare([old], new, ignore=["gevent"])
+        assert [c.new.verdict for c in result.changes] == ([] if expected == "ok" else [expected])
+    twice = [hang.replace(recorded_at=late), hang.replace(verdict="ok", recorded_at=early)]  # one cell, run twice
+    [change] = diff_mod.compare(twice, [old.replace(verdict="stall")], ignore=["gevent"]).changes
+    assert change.old.verdict == "ok" and change.old.verdicts == ("deadlock", "ok")

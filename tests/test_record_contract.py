@@ -159,12 +159,12 @@ def test_real_cells_hangs_kept_whole_working_ones_compact_all_show(tmp_path, env
     store = str(tmp_path / "r.jsonl.gz")
     made = {}
     for rec in runner.execute(items, jobs=2):
-        made[rec["id"]] = rec
+        made[rec.id] = rec
         records.append(store, rec)
     stored = {r.id: r for r in records.read_many(store)}
     assert sorted(r.verdict for r in stored.values()) == ["deadlock", "ok", "running", "unsupported"]
     for cid, rec in stored.items():
-        as_made = {k: v for k, v in made[cid].items() if v is not None}
+        as_made = {k: v for k, v in made[cid].to_json().items() if v is not None}
         assert as_made["schema"] == SCHEMA and rec.schema == SCHEMA
         assert (rec.verdict, rec.signature, rec.provenance, rec.elapsed_s, rec.cpu_s, rec.cleanup) == tuple(
             as_made.get(k) for k in ("verdict", "signature", "provenance", "elapsed_s", "cpu_s", "cleanup")
@@ -197,20 +197,20 @@ def test_a_compact_run_makes_no_look_that_compacting_drops(env311):
         runner.make_item(cases.select(["seed_original"])[0], configs.parse(k), "fork", env311.interpreter, GEVENT, 20.0)
         for k in ("patch_all", "none")
     ]
-    made = {rec["verdict"]: rec for rec in runner.execute(items, jobs=2, keep=KEEP_COMPACT)}
+    made = {rec.verdict: rec for rec in runner.execute(items, jobs=2, keep=KEEP_COMPACT)}
     assert sorted(made) == ["deadlock", "running"]
-    running, deadlock = made["running"]["diagnosis"], made["deadlock"]["diagnosis"]
+    running, deadlock = made["running"].diagnosis, made["deadlock"].diagnosis
     assert "python_stacks" not in running and "greenlets" not in running
     assert not any("wake" in t for p in running["processes"] for t in p["threads"])
     assert all(t["call"] and t["state"] for p in running["processes"] for t in p["threads"])
     assert deadlock["python_stacks"] and deadlock["greenlets"]
     assert any("wake" in t for p in deadlock["processes"] for t in p["threads"])
-    stored = compact.kept(Record.from_json(made["running"]))
+    stored = compact.kept(made["running"])
     assert stored.kept == KEEP_COMPACT and set(stored.diagnosis) == {"t", "processes", "compact"}
     assert len(stored.processes) == len(running["processes"]) > 1
     text = show.render(stored)
     assert "compact record" in text and "process tree" in text
-    assert compact.kept(Record.from_json(made["deadlock"])).kept == KEEP_FULL
+    assert compact.kept(made["deadlock"]).kept == KEEP_FULL
 
 
 def _hm(*args):

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import hangmatrix
 from conftest import GEVENT, PY
 from hangmatrix.model import verdicts, versions
+from hangmatrix.model.record import Record
 from hangmatrix.report import cells as table_cells
 from hangmatrix.report import claims as claims_mod
 from hangmatrix.report import html, markdown, ranges, selection, signatures, tabular, write
@@ -41,7 +42,7 @@ def real_records(env311):
 
 
 def by_id(recs, case, config, start="fork"):
-    return next(r for r in recs if r["id"] == records.cell_id(case, PY, GEVENT, config, start))
+    return next(r for r in recs if r.id == records.cell_id(case, PY, GEVENT, config, start))
 
 
 # ---------------------------------------------------------------- from real records
@@ -57,9 +58,9 @@ def test_markdown_shows_every_cell_with_legend_stamp_and_claims(real_records):
         assert "## %s" % case in md
     # the row of Python 3.11 x gevent 26.9.0 in the seed_original table: one symbol per configuration
     section = md.split("## seed_original")[1].split("## ")[0]
-    row = next(line for line in section.splitlines() if line.startswith("| %s" % real_records[0]["python"]))
+    row = next(line for line in section.splitlines() if line.startswith("| %s" % real_records[0].python))
     cells = [c.strip() for c in row.strip("|").split("|")][2:]
-    assert cells == [verdicts.LOOKS[by_id(real_records, "seed_original", k)["verdict"]].symbol for k in CONFIGS]
+    assert cells == [verdicts.LOOKS[by_id(real_records, "seed_original", k).verdict].symbol for k in CONFIGS]
     assert "## Hangs and failures, by signature" in md and "pipe:[…]" in md
 
 
@@ -75,22 +76,22 @@ SEED_CLAIMS_311_2690 = {
 
 
 def test_claims_answer_the_post_from_real_runs(real_records):
-    claims = {c["name"]: c for c in claims_mod.claims(real_records)}
-    seen = {(r["case"], r["config"]): r["verdict"] for r in real_records}
-    assert {n: c["status"] for n, c in claims.items()} == SEED_CLAIMS_311_2690, seen
-    py = real_records[0]["python"]
+    claims = {c.name: c for c in claims_mod.claims(real_records)}
+    seen = {(r.case, r.config): r.verdict for r in real_records}
+    assert {n: c.status for n, c in claims.items()} == SEED_CLAIMS_311_2690, seen
+    py = real_records[0].python
     for name, status in SEED_CLAIMS_311_2690.items():
-        assert claims[name]["by_python"] == [
+        assert claims[name].as_json()["by_python"] == [  # as compat.json holds it
             {
                 "python": py,
                 "runs": [{"status": status, "from": GEVENT, "to": GEVENT, "gevents": [GEVENT], "exceptions": []}],
             }
         ]
-        assert claims[name]["cells"] == 2 and claims[name]["cases"] == SEEDS
-    assert claims["patch_all hangs"]["summary"] == (
+        assert claims[name].cells == 2 and claims[name].cases == SEEDS
+    assert claims["patch_all hangs"].summary == (
         "holds on every combination tested: Python %s × gevent %s (2 cells: deadlock 2)" % (py, GEVENT)
     )
-    assert claims["thread_false works"]["summary"] == (
+    assert claims["thread_false works"].summary == (
         "does not hold on every combination tested: Python %s × gevent %s (2 cells: deadlock 2)" % (py, GEVENT)
     )
     assert claims_mod.one_line(claims["thread_false works"]) == (
@@ -103,8 +104,8 @@ def test_csv_has_one_row_per_cell(real_records):
     rows = list(csv.DictReader(io.StringIO(tabular.csv_text(real_records), newline="")))
     assert len(rows) == len(real_records)
     for row in rows:
-        rec = next(r for r in real_records if r["id"] == row["id"])
-        assert row["verdict"] == rec["verdict"] and row["signature"] == rec["signature"]
+        rec = next(r for r in real_records if r.id == row["id"])
+        assert row["verdict"] == rec.verdict and row["signature"] == rec.signature
         assert row["start_used"] == "fork"
 
 
@@ -117,7 +118,7 @@ def test_write_all_and_load_back(real_records, tmp_path):
         "compat.md",
     ]
     back = selection.load(paths["json"])
-    assert back == json.loads(json.dumps(real_records))
+    assert [r.to_json() for r in back] == json.loads(json.dumps([r.to_json() for r in real_records]))
     data = json.load(open(paths["json"]))
     assert data["stamp"]["hangmatrix"] and data["claims"][0]["name"] == "patch_all hangs"
 
@@ -128,7 +129,7 @@ def test_html_is_self_contained(real_records):
     assert "<link" not in page and "@import" not in page
     data = _page_data(page)
     ids = {d["id"] for d in data["details"]}
-    assert ids == {r["id"] for r in real_records}
+    assert ids == {r.id for r in real_records}
     dl = next(d for d in data["details"] if d["verdict"] == "deadlock")
     assert dl["processes"] and dl["python_stacks"], "a deadlock's diagnosis travels with the page"
 
@@ -148,7 +149,7 @@ def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, t
         pytest.skip(str(exc))
     page_path = write.write_all(real_records, str(tmp_path / "docs"))["html"]
     deadlocked = by_id(real_records, "seed_original", "patch_all")
-    assert deadlocked["verdict"] == "deadlock"
+    assert deadlocked.verdict == "deadlock"
     profile = tempfile.mkdtemp(prefix="hangmatrix-chromium-")
     shot = tmp_path / "compat-deadlock-clicked.png"
     with open(tmp_path / "chromium.log", "wb") as log:
@@ -172,7 +173,7 @@ def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, t
             return {x: r.left + r.width / 2, y: r.top + r.height / 2, verdict: td.dataset.verdict,
                     glyph: td.textContent, colour: getComputedStyle(td).backgroundColor};
         })()"""
-            % deadlocked["id"],
+            % deadlocked.id,
         )
         assert cell["verdict"] == "deadlock" and cell["glyph"] == verdicts.LOOKS["deadlock"].glyph
         assert cell["colour"] == "rgb(198, 40, 40)"  # #c62828, the legend's deadlock colour
@@ -188,7 +189,7 @@ def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, t
         })()""",
         )
         assert square["colour"] == "rgb(198, 40, 40)" and square["top"], square  # the map opens the page
-        assert square["title"] == "Python %s × gevent %s: fork deadlock" % (deadlocked["python"], GEVENT)
+        assert square["title"] == "Python %s × gevent %s: fork deadlock" % (deadlocked.python, GEVENT)
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
             browser.call(
                 "Input.dispatchMouseEvent",
@@ -212,19 +213,19 @@ def test_chromium_click_on_a_deadlocked_cell_opens_its_diagnosis(real_records, t
         )
         assert shown["hidden"] is False
         assert "deadlock" in shown["verdict"]
-        assert shown["signature"] == deadlocked["signature"]
+        assert shown["signature"] == deadlocked.signature
         assert re.search(r"read\(fd=\d+ → pipe:\[\d+\]\)", shown["processes"]), shown["processes"][:500]
         assert "pool worker" in shown["processes"]
         assert "multiprocessing" in shown["stacks"]
-        why = deadlocked["cause"]  # the panel draws the hang's cause: its text, a box per step, an arrow per edge
-        assert shown["cause"] == why["text"] and shown["graph"] == len(why["chain"]) + 1
-        assert shown["arrows"] == len(why["chain"])
-        assert shown["hash"] == "#" + deadlocked["id"]
-        used = deadlocked["start_used"]  # objects the page shares between cells, resolved for this one
+        why = deadlocked.cause  # the panel draws the hang's cause: its text, a box per step, an arrow per edge
+        assert shown["cause"] == why.text and shown["graph"] == len(why.chain) + 1
+        assert shown["arrows"] == len(why.chain)
+        assert shown["hash"] == "#" + deadlocked.id
+        used = deadlocked.start_used  # objects the page shares between cells, resolved for this one
         assert (
             "requested fork; reported %s; seen in tree %s" % (used["reported"], used["seen_in_tree"]) in shown["facts"]
         )
-        assert json.dumps(deadlocked["proof"], separators=(",", ":")) in shown["facts"].replace("\n", "")
+        assert json.dumps(deadlocked.proof, separators=(",", ":")) in shown["facts"].replace("\n", "")
         png = base64.b64decode(browser.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"])
         shot.write_bytes(png)
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10000
@@ -353,49 +354,53 @@ def test_load_reads_every_intact_record_of_jsonl_and_json(tmp_path_factory, recs
             f.write(json.dumps(rec) + "\n")
             if i < len(junk):
                 f.write("{" + junk[i].replace("\n", " ") + "\n")  # damaged lines are skipped
-    assert selection.load(path, warn=lambda m: None) == recs
-    assert selection.load(str(folder), warn=lambda m: None) == recs
+    typed = [Record.from_json(r) for r in recs]
+    assert selection.load(path, warn=lambda m: None) == typed
+    assert selection.load(str(folder), warn=lambda m: None) == typed
     json_path = str(folder / "compat.json")
     with open(json_path, "w") as f:
-        f.write(tabular.json_text(recs))
-    assert selection.load(json_path) == json.loads(json.dumps(recs))
+        f.write(tabular.json_text(typed))
+    assert [r.to_json() for r in selection.load(json_path)] == [r.to_json() for r in typed]
 
 
 @given(st.lists(a_record, max_size=14))
 @settings(max_examples=60, deadline=None)
 def test_every_format_renders_any_records(recs):
+    recs = [Record.from_json(r) for r in recs]
     md, page, text = markdown.markdown(recs), html.html(recs), tabular.csv_text(recs)
     cells = table_cells.cells(recs)
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    assert sorted(r["id"] for r in rows) == sorted(c["id"] for c in cells)
-    assert {r["id"]: r["verdict"] for r in rows} == {c["id"]: c["verdict"] for c in cells}
+    assert sorted(r["id"] for r in rows) == sorted(c.id for c in cells)
+    assert {r["id"]: r["verdict"] for r in rows} == {c.id: c.verdict for c in cells}
     data = _page_data(page)  # a signature like "</script>" cannot break out of the data block
-    assert sorted(d["id"] for d in data["details"]) == sorted(c["id"] for c in cells)
-    assert all(
-        c["rec"]["signature"] == next(d["signature"] for d in data["details"] if d["id"] == c["id"]) for c in cells
-    )
+    assert sorted(d["id"] for d in data["details"]) == sorted(c.id for c in cells)
+    assert all(c.record.signature == next(d["signature"] for d in data["details"] if d["id"] == c.id) for c in cells)
     for c in cells:
-        if c["verdict"] in verdicts.HANG + verdicts.FAIL:
-            assert "**%s / %s**" % (c["case"], c["config"]) in md
+        if c.verdict in verdicts.HANG + verdicts.FAIL:
+            assert "**%s / %s**" % (c.case, c.config) in md
     for claim in claims_mod.claims(recs):
         assert_claim_follows_its_cells(claim, cells)
 
 
 # Records dense in the claims' cells: few Pythons, releases and start methods, so pairs mix verdicts.
-a_claims_record = st.fixed_dictionaries(
-    {
-        "case": st.sampled_from(["seed_original", "seed_terminating"]),
-        "config": st.sampled_from([c["config"] for c in claims_mod.CLAIMS]),
-        "start": st.sampled_from(["fork", "spawn"]),
-        "python": st.sampled_from(["3.8.18", "3.11.7"]),
-        "gevent": st.sampled_from(["24.11.1", "26.9.0"]),
-        "verdict": st.sampled_from(verdicts.NAMES),
-        "signature": st.just(""),
-    }
-).map(
-    lambda r: dict(
-        r, id=records.cell_id(r["case"], ".".join(r["python"].split(".")[:2]), r["gevent"], r["config"], r["start"])
+a_claims_record = (
+    st.fixed_dictionaries(
+        {
+            "case": st.sampled_from(["seed_original", "seed_terminating"]),
+            "config": st.sampled_from([c.config for c in claims_mod.CLAIMS]),
+            "start": st.sampled_from(["fork", "spawn"]),
+            "python": st.sampled_from(["3.8.18", "3.11.7"]),
+            "gevent": st.sampled_from(["24.11.1", "26.9.0"]),
+            "verdict": st.sampled_from(verdicts.NAMES),
+            "signature": st.just(""),
+        }
     )
+    .map(
+        lambda r: dict(
+            r, id=records.cell_id(r["case"], ".".join(r["python"].split(".")[:2]), r["gevent"], r["config"], r["start"])
+        )
+    )
+    .map(Record.from_json)
 )
 
 
@@ -418,31 +423,31 @@ def assert_claim_follows_its_cells(claim, cells):
     tested = [
         c
         for c in cells
-        if c["config"] == claim["config"]
-        and c["case"] in claim["cases"]
-        and c["verdict"] not in ("unsupported", "env-error")
+        if c.config == claim.promise.config and c.case in claim.cases and c.verdict not in ("unsupported", "env-error")
     ]
-    want = WANTED[claim["wants"]]
-    shown = {(e["python"], gv): run["status"] for e in claim["by_python"] for run in e["runs"] for gv in run["gevents"]}
+    want = WANTED[claim.promise.wants]
+    shown = {(e.python, gv): run.status for e in claim.by_python for run in e.runs for gv in run.gevents}
     expected = {}
-    for pair in {(c["python"], c["gevent"]) for c in tested}:
-        good = [c["verdict"] in want for c in tested if (c["python"], c["gevent"]) == pair]
+    for pair in {(c.python, c.gevent) for c in tested}:
+        good = [c.verdict in want for c in tested if (c.python, c.gevent) == pair]
         expected[pair] = "holds" if all(good) else "fails" if not any(good) else "partly"
-    assert shown == expected, claim["name"]
-    assert claim["cells"] == len(tested), claim["name"]
+    assert shown == expected, claim.name
+    assert claim.cells == len(tested), claim.name
 
 
 def _hand_record(case, config, start, python, gevent, verdict):
-    return {
-        "id": records.cell_id(case, python[: python.rindex(".")], gevent, config, start),
-        "case": case,
-        "config": config,
-        "start": start,
-        "python": python,
-        "gevent": gevent,
-        "verdict": verdict,
-        "signature": "",
-    }
+    return Record.from_json(
+        {
+            "id": records.cell_id(case, python[: python.rindex(".")], gevent, config, start),
+            "case": case,
+            "config": config,
+            "start": start,
+            "python": python,
+            "gevent": gevent,
+            "verdict": verdict,
+            "signature": "",
+        }
+    )
 
 
 def test_claims_from_a_hand_made_record_set():
@@ -459,9 +464,9 @@ def test_claims_from_a_hand_made_record_set():
     ]
     recs = [_hand_record("seed_original", "thread_false", st_, "3.11.7", gv, v) for gv, st_, v in seed]
     recs.append(_hand_record("mine", "thread_false", "fork", "3.11.7", "24.11.1", "deadlock"))
-    claim = {c["name"]: c for c in claims_mod.claims(recs)}["thread_false works"]
-    assert claim["cases"] == ["seed_original"] and claim["status"] == "partly" and claim["cells"] == 6
-    assert claim["by_python"] == [
+    claim = {c.name: c for c in claims_mod.claims(recs)}["thread_false works"]
+    assert claim.cases == ["seed_original"] and claim.status == "partly" and claim.cells == 6
+    assert claim.as_json()["by_python"] == [  # as compat.json holds it
         {
             "python": "3.11.7",
             "runs": [
@@ -477,7 +482,7 @@ def test_claims_from_a_hand_made_record_set():
             ],
         }
     ]
-    assert claim["summary"] == (
+    assert claim.summary == (
         "holds on Python 3.11.7 × gevent 24.11.1; partly on Python 3.11.7 × gevent 25.4.1; "
         "does not hold on Python 3.11.7 × gevent 26.9.0 (6 cells: deadlock 2, running 3, "
         "stall 1)"
@@ -487,8 +492,8 @@ def test_claims_from_a_hand_made_record_set():
         "Python × gevent pairs (within Python 3.11.7 × gevent 25.4.1); does not hold on 1 of 3 Python × gevent "
         "pairs (within Python 3.11.7 × gevent 26.9.0)"
     )
-    hang = {c["name"]: c for c in claims_mod.claims(recs)}["patch_all hangs"]
-    assert hang["status"] == "untested" and hang["by_python"] == [] and hang["cells"] == 0
+    hang = {c.name: c for c in claims_mod.claims(recs)}["patch_all hangs"]
+    assert hang.status == "untested" and hang.by_python == [] and hang.cells == 0
 
 
 def test_the_claims_section_appears_only_with_the_seeds_cases():
@@ -502,15 +507,16 @@ def test_the_claims_section_appears_only_with_the_seeds_cases():
 @given(st.lists(a_record, min_size=1, max_size=14))
 @settings(max_examples=60, deadline=None)
 def test_claims_list_every_tested_pair_once(recs):
+    recs = [Record.from_json(r) for r in recs]
     for claim in claims_mod.claims(recs):
         tested = {
-            (c["python"], c["gevent"])
+            (c.python, c.gevent)
             for c in table_cells.cells(recs)
-            if c["config"] == claim["config"]
-            and c["case"] in claim["cases"]
-            and c["verdict"] not in ("unsupported", "env-error")
+            if c.config == claim.promise.config
+            and c.case in claim.cases
+            and c.verdict not in ("unsupported", "env-error")
         }
-        listed = [(e["python"], g) for e in claim["by_python"] for r in e["runs"] for g in r["gevents"]]
+        listed = [(e.python, g) for e in claim.by_python for r in e.runs for g in r.gevents]
         assert sorted(listed) == sorted(tested) and len(set(listed)) == len(listed)
 
 
@@ -564,24 +570,25 @@ def test_table_command_prints_and_writes_every_format(real_records, tmp_path):
 @given(st.lists(a_record, max_size=14))
 @settings(max_examples=60, deadline=None)
 def test_trimmed_records_keep_every_verdict_and_point_to_their_stacks(recs):
+    recs = [Record.from_json(r) for r in recs]
     slim = tabular.trimmed(recs)
-    assert [(r["id"], r["verdict"], r["signature"]) for r in slim] == [
-        (r["id"], r["verdict"], r["signature"]) for r in recs
-    ]
-    by_id = {c["id"]: c for c in table_cells.cells(recs)}
+    assert all(isinstance(r, Record) for r in slim)
+    assert [(r.id, r.verdict, r.signature) for r in slim] == [(r.id, r.verdict, r.signature) for r in recs]
+    by_id = {c.id: c for c in table_cells.cells(recs)}
     for full, r in zip(recs, slim):
-        if not r.get("trimmed"):
+        if not r.extra.get("trimmed"):
             assert r is full
             continue
-        rep = by_id[r["diagnosis"]["stacks_as_in"]]
-        assert "python_stacks" not in r["diagnosis"]
-        kept = [set(p) for p in r["diagnosis"]["processes"]]
+        rep = by_id[r.diagnosis["stacks_as_in"]]
+        assert "python_stacks" not in r.diagnosis
+        kept = [set(p) for p in r.diagnosis["processes"]]
         assert not any("fds" in p for p in kept)
-        assert not any("threads" in p for p in kept) or full["verdict"] not in ("ok", "running")
-        assert (rep["case"], rep["config"], rep["verdict"]) == (full["case"], full["config"], full["verdict"])
-        assert signatures.normalize_signature(rep["signature"]) == signatures.normalize_signature(full["signature"])
-        assert "python_stacks" in rep["rec"]["diagnosis"]  # the representative keeps its own
-    assert selection.load_json_records(tabular.json_text(recs, trim=True)) == json.loads(json.dumps(slim))
+        assert not any("threads" in p for p in kept) or full.verdict not in ("ok", "running")
+        assert (rep.case, rep.config, rep.verdict) == (full.case, full.config, full.verdict)
+        assert signatures.normalize_signature(rep.signature) == signatures.normalize_signature(full.signature)
+        assert "python_stacks" in rep.record.diagnosis  # the representative keeps its own
+    back = selection.load_json_records(tabular.json_text(recs, trim=True))
+    assert [r.to_json() for r in back] == json.loads(json.dumps([r.to_json() for r in slim]))
 
 
 def test_text_grid_shows_each_configuration_at_a_glance():
@@ -612,10 +619,10 @@ def test_case_descriptions_come_from_the_records_not_the_checkout(real_records):
     from hangmatrix.model import cases
 
     what = cases.discover()["seed_original"].what
-    assert what and all(r["provenance"]["case_what"] for r in real_records)
+    assert what and all(r.provenance["case_what"] for r in real_records)
     assert "## seed_original\n\n%s\n" % what in markdown.markdown(real_records)
-    told = [dict(r, provenance=dict(r["provenance"], case_what="only the records say this")) for r in real_records]
+    told = [r.replace(provenance=dict(r.provenance, case_what="only the records say this")) for r in real_records]
     assert "## seed_original\n\nonly the records say this\n" in markdown.markdown(told)
     assert _page_data(html.html(told))["info"]["case"]["seed_original"] == "only the records say this"
-    old = [dict(r, provenance={k: v for k, v in r["provenance"].items() if k != "case_what"}) for r in real_records]
+    old = [r.replace(provenance={k: v for k, v in r.provenance.items() if k != "case_what"}) for r in real_records]
     assert "## seed_original\n\n| Python" in markdown.markdown(old)  # records from before: no description

@@ -27,9 +27,9 @@ def main(args):
     old, new = selection.load(args.old, warn=say), selection.load(args.new, warn=say)
     shards.warn_merged(old, say)
     shards.warn_merged(new, say)
-    result = diff.diff(old, new, ignore=listed(args.ignore) or None)
+    result = diff.compare(old, new, ignore=listed(args.ignore) or None)
     if args.json:
-        print(json.dumps(result, indent=1, default=str))
+        print(json.dumps(result.as_json(), indent=1, default=str))
     else:
         print(diff.diff_text(result, args.old, args.new))
-    return exits.FINDING if result["changes"] else exits.OK
+    return exits.FINDING if result.changes else exits.OK

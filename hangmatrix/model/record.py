@@ -15,7 +15,7 @@ Schema versions (the `schema` field; a record without one is version 1):
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
 
 from . import verdicts, versions
 from .cause import Cause
@@ -239,15 +239,25 @@ def id_of(rec: AnyRecord) -> str:
     return cell_id(rec.get("case"), python_short(rec), rec.get("gevent"), rec.get("config"), rec.get("start"))  # type: ignore[arg-type]
 
 
-def by_cell(records: Iterable[AnyRecord]) -> Dict[str, List[AnyRecord]]:
-    """Every run of each cell, by cell id, oldest first as the store has them (cells in the order their first
-    run came). The record of a cell is its newest run, the last: what tables show and baselines check."""
-    out: Dict[str, List[AnyRecord]] = {}
+def by_cell(records: Iterable[AnyRecord], key: Callable[[Any], Any] = id_of) -> Dict[Any, List[AnyRecord]]:
+    """Every run of each cell, by cell id (or by `key`, such as the axes a diff matches cells on), oldest
+    first as the store has them (cells in the order their first run came). The record of a cell is its
+    newest run, the last: what tables show, baselines check and diffs compare.
+
+    Newest means last in store order, not latest `recorded_at`: the store's order is the order runs were
+    appended (a run appends each cell as it ends; several stores are read in the order named, a folder's by
+    file name), while `recorded_at` is the wall clock of whichever machine ran the cell (shards on machines
+    whose clocks differ, records that lack it), so ordering by it would let a diff disagree with the tables
+    it compares."""
+    out: Dict[Any, List[AnyRecord]] = {}
     for rec in records:
-        out.setdefault(id_of(rec), []).append(rec)
+        out.setdefault(key(rec), []).append(rec)
     return out
 
 
-def newest(records: Iterable[AnyRecord], oldest: bool = False) -> Dict[str, AnyRecord]:
-    """{cell id: the record of the cell}: its newest run (its first, when oldest is asked for)."""
-    return {cid: runs[0] if oldest else runs[-1] for cid, runs in by_cell(records).items()}
+def newest(
+    records: Iterable[AnyRecord], oldest: bool = False, key: Callable[[Any], Any] = id_of
+) -> Dict[Any, AnyRecord]:
+    """{cell id (or `key`): the record of the cell}: its newest run (its first, when oldest is asked for);
+    newest as by_cell says."""
+    return {k: runs[0] if oldest else runs[-1] for k, runs in by_cell(records, key).items()}

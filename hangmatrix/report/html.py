@@ -63,9 +63,9 @@ class _Pool:
 def _detail(cell, pool, rep):
     """What the HTML page shows when a cell is clicked: a trimmed copy of its record (stacks and fd tables
     only when it represents its situation, see tabular.representatives())."""
-    rec = cell["rec"]
-    diag = rec.get("diagnosis") or {}
-    if rep != cell["id"]:
+    rec = cell.record
+    diag = rec.diagnosis
+    if rep != cell.id:
         diag = tabular.slim_diagnosis(rec)
     procs = []
     for p in (diag.get("processes") or [])[:40]:
@@ -95,33 +95,33 @@ def _detail(cell, pool, rep):
                 "fds": pool.text("\n".join("%s → %s" % kv for kv in list(fds.items())[:64])),
             }
         )
-    patched = [e.get("call") for e in (rec.get("events") or {}).get("notable", []) if e.get("ev") == "patched"]
+    patched = [e.get("call") for e in (rec.events or {}).get("notable", []) if e.get("ev") == "patched"]
     return {
-        "id": cell["id"],
-        "verdict": cell["verdict"],
-        "signature": cell["signature"],
-        "case": cell["case"],
-        "config": cell["config"],
-        "start": cell["start"],
-        "python": cell["python"],
-        "gevent": cell["gevent"],
-        "greenlet": rec.get("greenlet"),
-        "elapsed_s": rec.get("elapsed_s"),
-        "quiescent_at_s": rec.get("quiescent_at_s"),
-        "recorded_at": rec.get("recorded_at"),
-        "start_used": pool.obj(rec.get("start_used") or {}),
+        "id": cell.id,
+        "verdict": cell.verdict,
+        "signature": cell.signature,
+        "case": cell.case,
+        "config": cell.config,
+        "start": cell.start,
+        "python": cell.python,
+        "gevent": cell.gevent,
+        "greenlet": rec.greenlet,
+        "elapsed_s": rec.elapsed_s,
+        "quiescent_at_s": rec.quiescent_at_s,
+        "recorded_at": rec.recorded_at,
+        "start_used": pool.obj(rec.start_used or {}),
         "patched": pool.obj(patched),
-        "proof": pool.obj(rec.get("proof") or {}),
-        "runs": cell["runs"],
-        "verdicts": cell["verdicts"],
+        "proof": pool.obj(rec.proof or {}),
+        "runs": cell.runs,
+        "verdicts": list(cell.verdicts),
         "processes": procs,
         "python_stacks": {str(k): pool.text(_cap(v)) for k, v in list((diag.get("python_stacks") or {}).items())[:20]},
         "greenlets": {str(k): pool.text(_cap(v)) for k, v in list((diag.get("greenlets") or {}).items())[:20]},
-        "stderr_tail": pool.text(_cap(rec.get("stderr_tail"), 4000)),
-        "stdout_tail": pool.text(_cap(rec.get("stdout_tail"), 4000)),
-        "provenance": pool.obj(rec.get("provenance") or {}),
-        "cleanup": pool.obj(rec.get("cleanup") or {}),
-        "stacks_as_in": "" if rep == cell["id"] else rep,
+        "stderr_tail": pool.text(_cap(rec.stderr_tail, 4000)),
+        "stdout_tail": pool.text(_cap(rec.stdout_tail, 4000)),
+        "provenance": pool.obj(rec.provenance),
+        "cleanup": pool.obj(rec.cleanup or {}),
+        "stacks_as_in": "" if rep == cell.id else rep,
         "cause": _cause(rec),
     }
 
@@ -129,22 +129,17 @@ def _detail(cell, pool, rep):
 def _cause(rec):
     """A hang's cause as the panel draws it: kind, where, text, and its chain as labelled steps (the node a
     cycle closes on, by index); None without one."""
-    found = rec.get("cause") or None
-    if not isinstance(found, dict) or not found.get("kind"):
+    found = rec.cause
+    if found is None or not found.kind:
         return None
-    nodes = (found.get("graph") or {}).get("nodes") or {}
-    chain = found.get("chain") or []
-    order = [e.get("waiter") for e in chain] + ([chain[-1].get("waits_for")] if chain else [])
-    where = found.get("where") or {}
+    chain = found.chain
+    order = [e.waiter for e in chain] + ([chain[-1].waits_for] if chain else [])
     return {
-        "kind": found["kind"],
-        "where": "%s:%s (%s)"
-        % (str(where.get("file", "")).rsplit("/", 1)[-1], where.get("line"), where.get("function"))
-        if where
-        else "",
-        "text": _cap(found.get("text"), 2000),
-        "steps": [nodes.get(n, n) for n in order[:30]],
-        "edges": [{"on": _cap(e.get("on"), 200), "evidence": _cap(e.get("evidence"), 400)} for e in chain[:29]],
+        "kind": found.kind,
+        "where": str(found.where) if found.where is not None else "",
+        "text": _cap(found.text, 2000),
+        "steps": [found.graph.nodes.get(n, n) for n in order[:30]],
+        "edges": [{"on": _cap(e.on, 200), "evidence": _cap(e.evidence, 400)} for e in chain[:29]],
         "closes": order.index(order[-1]) if order and order.index(order[-1]) < len(order) - 1 else -1,
     }
 
@@ -166,23 +161,23 @@ def _claims_html(claim_list):
     e = html_mod.escape
     items = []
     for c in claim_list:
-        cols = [ranges_for(c["by_python"], k) or "—" for k in ("holds", "partly", "fails")]
+        cols = [ranges_for(c.by_python, k) or "—" for k in ("holds", "partly", "fails")]
         ex = "; ".join(
-            "Python %s × gevent %s: not in %s" % (entry["python"], r["from"], ", ".join(r["exceptions"]))
-            for entry in c["by_python"]
-            for r in entry["runs"]
-            if r["exceptions"]
+            "Python %s × gevent %s: not in %s" % (entry.python, r.first, ", ".join(r.exceptions))
+            for entry in c.by_python
+            for r in entry.runs
+            if r.exceptions
         )
         detail = (
             '<table class="claims"><tr><th>holds</th><td>%s</td></tr><tr><th>partly</th><td>%s%s</td></tr>'
             "<tr><th>does not hold</th><td>%s</td></tr><tr><th>summary</th><td>%s</td></tr></table>"
-            % (e(cols[0]), e(cols[1]), '<div class="ex">%s</div>' % e(ex) if ex else "", e(cols[2]), e(c["summary"]))
+            % (e(cols[0]), e(cols[1]), '<div class="ex">%s</div>' % e(ex) if ex else "", e(cols[2]), e(c.summary))
         )
         items.append(
             '<li class="claim-%s"><details><summary><span class="st">%s</span> — %s</summary>%s'
-            "</details></li>" % (e(c["status"]), e(c["text"].replace("`", "")), e(one_line(c)), detail)
+            "</details></li>" % (e(c.status), e(c.text.replace("`", "")), e(one_line(c)), detail)
         )
-    cases = ", ".join(claim_list[0]["cases"]) if claim_list else ""
+    cases = ", ".join(claim_list[0].cases) if claim_list else ""
     return (
         '<section id="claims-section"><h2>What the post claims, measured</h2><p>Cases: %s. Open a claim '
         'for every Python × gevent range.</p><ul class="claims">%s</ul></section>' % (e(cases), "".join(items))
@@ -194,28 +189,28 @@ def _heatmaps_html(m, index):
     stripe per start method. Every square opens the diagnosis of its (first) cell."""
     e = html_mod.escape
     out = []
-    several = len(m["cases"]) > 1
+    several = len(m.cases) > 1
     for hm in heatmaps(m):
-        head = "".join('<th title="gevent %s">%s</th>' % (e(gv), e(gv)) for gv in hm["gevents"])
+        head = "".join('<th title="gevent %s">%s</th>' % (e(gv), e(gv)) for gv in hm.gevents)
         rows = []
-        for py, row in zip(hm["pythons"], hm["squares"]):
+        for py, row in zip(hm.pythons, hm.squares):
             tds = []
-            for gv, sq in zip(hm["gevents"], row):
+            for gv, sq in zip(hm.gevents, row):
                 if sq is None:
                     tds.append('<td class="v-none"></td>')
                     continue
-                said = ", ".join("%s %s" % (c["start"], c["verdict"]) for c in sq["cells"])
+                said = ", ".join("%s %s" % (c.start, c.verdict) for c in sq.cells)
                 attrs = ' data-i="%d" title="Python %s × gevent %s: %s"' % (
-                    index[id(sq["cells"][0])],
+                    index[sq.cells[0].id],
                     e(py),
                     e(gv),
                     e(said),
                 )
-                flaky = " flaky" if any(c["flaky"] for c in sq["cells"]) else ""
-                if sq["verdict"] is not None:
-                    tds.append('<td class="v-%s%s"%s></td>' % (e(str(sq["verdict"])), flaky, attrs))
+                flaky = " flaky" if any(c.flaky for c in sq.cells) else ""
+                if sq.verdict is not None:
+                    tds.append('<td class="v-%s%s"%s></td>' % (e(str(sq.verdict)), flaky, attrs))
                 else:
-                    stripes = "".join('<i class="v-%s"></i>' % e(str(c["verdict"])) for c in sq["cells"])
+                    stripes = "".join('<i class="v-%s"></i>' % e(str(c.verdict)) for c in sq.cells)
                     tds.append('<td class="mix%s"%s><b>%s</b></td>' % (flaky, attrs, stripes))
             rows.append("<tr><th>%s</th>%s</tr>" % (e(py), "".join(tds)))
         out.append(
@@ -232,27 +227,24 @@ def html(records, stamp_info=None, title="gevent × multiprocessing: compatibili
     index = {}
     details = []
     pool = _Pool()
-    reps = representatives(m["cells"])
-    for c in m["cells"]:
-        index[id(c)] = len(details)
-        details.append(_detail(c, pool, reps[c["id"]]))
-    grid = [
-        [index[id(m["grid"][(py, gv) + col])] if (py, gv) + col in m["grid"] else -1 for col in m["cols"]]
-        for py, gv in m["rows"]
-    ]
+    reps = representatives(m.cells)
+    for c in m.cells:
+        index[c.id] = len(details)
+        details.append(_detail(c, pool, reps[c.id]))
+    grid = [[index[m.grid[row + col].id] if row + col in m.grid else -1 for col in m.cols] for row in m.rows]
     data = {
-        "rows": m["rows"],
-        "cols": m["cols"],
+        "rows": m.rows,
+        "cols": m.cols,
         "grid": grid,
         "details": details,
         "lines": pool.lines,
         "objects": pool.objects,
         "axes": {
-            "case": m["cases"],
-            "config": m["configs"],
-            "start": m["starts"],
-            "python": sorted({r[0] for r in m["rows"]}, key=versions.key),
-            "gevent": sorted({r[1] for r in m["rows"]}, key=versions.key),
+            "case": m.cases,
+            "config": m.configs,
+            "start": m.starts,
+            "python": sorted({r[0] for r in m.rows}, key=versions.key),
+            "gevent": sorted({r[1] for r in m.rows}, key=versions.key),
         },
         "verdicts": {
             k: {"glyph": v.glyph, "colour": v.colour, "meaning": v.meaning} for k, v in verdicts.LOOKS.items()
@@ -261,10 +253,10 @@ def html(records, stamp_info=None, title="gevent × multiprocessing: compatibili
         "flaky_mark": verdicts.FLAKY_MARK,
         "short": START_SHORT,
         "info": {
-            "case": {k: m["whats"].get(k, "") for k in m["cases"]},
+            "case": {k: m.whats.get(k, "") for k in m.cases},
             "config": {
                 k: configs.DESCRIPTIONS.get(k, "patch_all(%s)" % k[len("flags:") :] if k.startswith("flags:") else "")
-                for k in m["configs"]
+                for k in m.configs
             },
         },
     }

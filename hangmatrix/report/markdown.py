@@ -27,21 +27,21 @@ def _legend():
 def claims_markdown(claim_list):
     """The claims as a Markdown table (holds / partly / does not hold), with the partial pairs listed."""
     lines = [
-        "| claim (cases: %s) | holds | partly | does not hold |" % ", ".join(claim_list[0]["cases"])
+        "| claim (cases: %s) | holds | partly | does not hold |" % ", ".join(claim_list[0].cases)
         if claim_list
         else "| claim | holds | partly | does not hold |",
         "|---|---|---|---|",
     ]
     notes = []
     for c in claim_list:
-        cols = [ranges_for(c["by_python"], k) or "—" for k in ("holds", "partly", "fails")]
-        lines.append("| %s | %s | %s | %s |" % (c["text"], *[md_cell(x) for x in cols]))
-        for entry in c["by_python"]:
-            for run in entry["runs"]:
-                if run["exceptions"]:
+        cols = [ranges_for(c.by_python, k) or "—" for k in ("holds", "partly", "fails")]
+        lines.append("| %s | %s | %s | %s |" % (c.text, *[md_cell(x) for x in cols]))
+        for entry in c.by_python:
+            for run in entry.runs:
+                if run.exceptions:
                     notes.append(
                         "- %s, Python %s × gevent %s: not in %s"
-                        % (c["name"], entry["python"], run["from"], ", ".join(run["exceptions"]))
+                        % (c.name, entry.python, run.first, ", ".join(run.exceptions))
                     )
     out = "\n".join(lines)
     if notes:
@@ -57,7 +57,7 @@ def text_grids(m):
     maps = heatmaps(m)
     if not maps:
         return ""
-    gevents, pythons = maps[0]["gevents"], maps[0]["pythons"]
+    gevents, pythons = maps[0].gevents, maps[0].pythons
     pad = max(len("Python %s" % py) for py in pythons) + 1
     height = max(len(gv) for gv in gevents)
     head = [
@@ -65,17 +65,13 @@ def text_grids(m):
         for i in range(height)
     ]
     out = []
-    for case in m["cases"]:
+    for case in m.cases:
         block = list(head)
-        for hm in (h for h in maps if h["case"] == case):
-            block.append(title(hm, len(m["cases"]) > 1) + ":")
-            for py, row in zip(pythons, hm["squares"]):
+        for hm in (h for h in maps if h.case == case):
+            block.append(title(hm, len(m.cases) > 1) + ":")
+            for py, row in zip(pythons, hm.squares):
                 letters = "".join(
-                    verdicts.MISSING.letter
-                    if sq is None
-                    else verdicts.look(sq["verdict"]).letter
-                    if sq["verdict"]
-                    else MIXED
+                    verdicts.MISSING.letter if sq is None else verdicts.look(sq.verdict).letter if sq.verdict else MIXED
                     for sq in row
                 )
                 if set(letters) - {verdicts.MISSING.letter}:
@@ -94,7 +90,7 @@ def markdown(records, stamp_info=None):
     m = model(records)
     st = stamp_info or stamp(records)
     out = ["# gevent × multiprocessing: compatibility table", "", stamp_text(st), "", _legend() + ".", ""]
-    starts = m["starts"]
+    starts = m.starts
     out.append(
         "Each cell shows one symbol per start method, in this order: %s. "
         "`none` is the unpatched control." % ", ".join(starts)
@@ -115,37 +111,35 @@ def markdown(records, stamp_info=None):
         out.append("")
     if seed_present(records):
         out += ["## What the post claims, measured", "", claims_markdown(claims(records)), ""]
-    for case in m["cases"]:
-        cfgs = [k for k in m["configs"] if any(col[:2] == (case, k) for col in m["cols"])]
+    for case in m.cases:
+        cfgs = [k for k in m.configs if any(col[:2] == (case, k) for col in m.cols)]
         out.append("## %s" % case)
-        if m["whats"].get(case):
-            out += ["", m["whats"][case]]
+        if m.whats.get(case):
+            out += ["", m.whats[case]]
         out += [
             "",
             "| Python | gevent | %s |" % " | ".join("`%s`" % md_cell(k) for k in cfgs),
             "|---|---|" + "---|" * len(cfgs),
         ]
-        for py, gv in m["rows"]:
+        for py, gv in m.rows:
             row = []
             for k in cfgs:
                 syms = []
                 for s in starts:
-                    cell = m["grid"].get((py, gv, case, k, s))
+                    cell = m.at((py, gv), (case, k, s))
                     if cell is None:
                         syms.append(verdicts.MISSING.symbol)
                     else:
-                        syms.append(
-                            verdicts.look(cell["verdict"]).symbol + (verdicts.FLAKY_MARK if cell["flaky"] else "")
-                        )
+                        syms.append(verdicts.look(cell.verdict).symbol + (verdicts.FLAKY_MARK if cell.flaky else ""))
                 row.append("".join(syms))
             if any(set(r) - {verdicts.MISSING.symbol} for r in row):
                 out.append("| %s | %s | %s |" % (py, gv, " | ".join(row)))
         out.append("")
-    probs = problems(m["cells"])
+    probs = problems(m.cells)
     if probs:
         out += ["## Hangs and failures, by signature", ""]
         for (case, config, verdict, sig), group in probs:
-            where = where_text([(c["python"], c["gevent"], c["start"]) for c in group])
+            where = where_text([(c.python, c.gevent, c.start) for c in group])
             out.append(
                 "- **%s / %s**: %s %s — %s  \n  %s"
                 % (
@@ -158,9 +152,9 @@ def markdown(records, stamp_info=None):
                 )
             )
         out.append("")
-    flaky = [c for c in m["cells"] if c["flaky"]]
+    flaky = [c for c in m.cells if c.flaky]
     if flaky:
         out += ["## Cells whose runs disagree", ""]
-        out += ["- `%s`: %s (%d runs)" % (c["id"], ", ".join(c["verdicts"]), c["runs"]) for c in flaky]
+        out += ["- `%s`: %s (%d runs)" % (c.id, ", ".join(c.verdicts), c.runs) for c in flaky]
         out.append("")
     return "\n".join(out)

@@ -38,7 +38,8 @@ def select(records, case=(), config=(), start=(), python=(), gevent=(), verdict=
     out = []
     for rec in records:
         if all(
-            not pats or _match_any(rec.get(axis), pats, axis in ("python", "gevent")) for axis, pats in want.items()
+            not pats or _match_any(getattr(rec, axis), pats, axis in ("python", "gevent"))
+            for axis, pats in want.items()
         ):
             out.append(rec)
     return out

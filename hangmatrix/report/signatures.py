@@ -38,8 +38,9 @@ def normalize_signature(sig):
 
 
 def situation(cell):
-    """What one set of stacks stands for: case, configuration, verdict and normalized signature."""
-    return cell["case"], cell["config"], cell["verdict"], normalize_signature(cell["signature"])
+    """What one set of stacks stands for: case, configuration, verdict and normalized signature (of a table
+    cell or a record: both name these)."""
+    return cell.case, cell.config, cell.verdict, normalize_signature(cell.signature)
 
 
 _PROBLEM_ORDER = verdicts.HANG + verdicts.FAIL + verdicts.UNTESTED
@@ -49,7 +50,7 @@ def problems(cs):
     """Non-passing cells grouped by situation: hangs, then failures, then cells that did not run but say why."""
     groups = {}
     for c in cs:
-        if verdicts.works(c["verdict"]) or verdicts.untested(c["verdict"]) and not c["signature"]:
+        if verdicts.works(c.verdict) or verdicts.untested(c.verdict) and not c.signature:
             continue
         groups.setdefault(situation(c), []).append(c)
     return sorted(

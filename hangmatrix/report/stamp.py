@@ -9,7 +9,7 @@ from ..model import versions
 def stamp(records, now=None):
     """Date, machine and hangmatrix version for a table's header."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    provs = [r.get("provenance") or {} for r in records]
+    provs = [r.provenance for r in records]
     machines = sorted(
         {
             "%s (%s, %s CPUs)" % (p.get("os", "?"), p.get("machine", "?"), p.get("cpus", "?"))
@@ -18,7 +18,7 @@ def stamp(records, now=None):
         }
     )
     recorded_with = sorted({str(p.get("hangmatrix")) for p in provs if p.get("hangmatrix")}, key=versions.key)
-    times = sorted(r.get("recorded_at") for r in records if r.get("recorded_at"))
+    times = sorted(r.recorded_at for r in records if r.recorded_at)
     return {
         "generated": now.strftime("%Y-%m-%d %H:%M UTC"),
         "hangmatrix": __version__,

@@ -6,8 +6,7 @@ import io
 import json
 
 from .. import __version__
-from ..model import order, verdicts, versions
-from ..model.record import id_of
+from ..model import order, versions
 from .cells import cells, model
 from .claims import claims
 from .signatures import situation
@@ -37,29 +36,26 @@ def csv_text(records):
     buf = io.StringIO()
     w = csv.writer(buf)  # RFC 4180 line ends: a field holding \r or \n is quoted
     w.writerow(CSV_FIELDS)
-    for py, gv in m["rows"]:
-        for case, config, start in m["cols"]:
-            cell = m["grid"].get((py, gv, case, config, start))
+    for row in m.rows:
+        for col in m.cols:
+            cell = m.at(row, col)
             if not cell:
                 continue
-            rec = cell["rec"]
-            used = rec.get("start_used") or {}
+            rec = cell.record
+            used = rec.start_used or {}
             w.writerow(
                 [
-                    cell["id"],
-                    case,
-                    config,
-                    start,
-                    py,
-                    gv,
-                    rec.get("greenlet", ""),
-                    cell["verdict"],
-                    cell["signature"],
-                    rec.get("elapsed_s", ""),
+                    cell.id,
+                    *col,
+                    *row,
+                    rec.greenlet,
+                    cell.verdict,
+                    cell.signature,
+                    rec.elapsed_s,
                     used.get("seen_in_tree") or used.get("reported") or "",
-                    cell["runs"],
-                    " ".join(map(str, cell["verdicts"])),
-                    rec.get("recorded_at", ""),
+                    cell.runs,
+                    " ".join(cell.verdicts),
+                    rec.recorded_at,
                 ]
             )
     return buf.getvalue()
@@ -77,14 +73,14 @@ def representatives(cs):
         rep = max(
             group,
             key=lambda c: (
-                versions.key(c["python"]),
-                versions.key(c["gevent"]),
-                order.start(c["start"])[0] == 0,
-                c["id"],
+                versions.key(c.python),
+                versions.key(c.gevent),
+                order.start(c.start)[0] == 0,
+                c.id,
             ),
         )
         for c in group:
-            out[c["id"]] = rep["id"]
+            out[c.id] = rep.id
     return out
 
 
@@ -95,26 +91,26 @@ def trimmed(records):
     run has no representative: kept whole."""
     cs = cells(records)
     reps = representatives(cs)
-    situations = {c["id"]: situation(c) for c in cs}
-    newest = {id(c["rec"]) for c in cs}
+    situations = {c.id: situation(c) for c in cs}
+    newest = {id(c.record) for c in cs}
     out = []
     for rec in records:
-        cid = id_of(rec)
-        diag = rec.get("diagnosis") or {}
-        rep = reps.get(cid)
-        if id(rec) in newest and rep == cid or not diag or situations.get(rep) != situation(rec):
+        rep = reps.get(rec.id)
+        if id(rec) in newest and rep == rec.id or not rec.diagnosis or situations.get(rep) != situation(rec):
             out.append(rec)
             continue
-        out.append(dict(rec, diagnosis=dict(slim_diagnosis(rec), stacks_as_in=rep), trimmed=True))
+        out.append(
+            rec.replace(diagnosis=dict(slim_diagnosis(rec), stacks_as_in=rep), extra=dict(rec.extra, trimmed=True))
+        )
     return out
 
 
 def slim_diagnosis(rec):
     """The diagnosis of a record that is not its situation's representative, as reports keep it: no stacks,
     greenlets or fd tables, and for a cell that worked no threads either (its representative has them)."""
-    diag = rec.get("diagnosis") or {}
+    diag = rec.diagnosis
     slim = {k: v for k, v in diag.items() if k not in ("python_stacks", "greenlets")}
-    drop = ("fds", "threads") if rec.get("verdict") in verdicts.WORKS else ("fds",)
+    drop = ("fds", "threads") if rec.works else ("fds",)
     slim["processes"] = [{k: v for k, v in p.items() if k not in drop} for p in diag.get("processes") or []]
     return slim
 
@@ -128,9 +124,9 @@ def json_text(records, stamp_info=None, trim=False):
             {
                 "hangmatrix": __version__,
                 "stamp": st,
-                "claims": claims(records),
+                "claims": [c.as_json() for c in claims(records)],
                 "trimmed": bool(trim),
-                "records": trimmed(records) if trim else list(records),
+                "records": [rec.to_json() for rec in (trimmed(records) if trim else records)],
             },
             indent=None,
             sort_keys=True,
