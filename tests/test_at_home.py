@@ -78,6 +78,15 @@ def test_python_in_a_subprocess_is_the_cells_interpreter(env311):
     assert rec["stdout_tail"].startswith("child: %s " % GEVENT) and "same interpreter: True" in rec["stdout_tail"]
 
 
+def test_pip_in_a_cell_is_the_cell_envs_own(env311):
+    """`pip` on the cell's PATH is the cell env's pip (period-faithful: resolved as of its gevent's date)."""
+    rec = run("child_pip")
+    env = runner.ensure_env(runner.find_interpreter(PY), GEVENT)
+    assert rec["verdict"] == "ok", (rec["signature"], rec["stderr_tail"])
+    assert rec["stdout_tail"].startswith("pip %s from %s/" % (env.packages["pip"], env.path)), rec["stdout_tail"]
+    assert "in the environment: True" in rec["stdout_tail"]
+
+
 def test_a_missing_working_folder_is_an_env_error_naming_it(env311, tmp_path):
     rec = run("app", cwd=str(tmp_path / "gone"))
     assert rec["verdict"] == "env-error" and str(tmp_path / "gone") in rec["signature"], rec["signature"]

@@ -98,6 +98,7 @@ def test_env_311_gevent_26_9_0():
     assert manifest["greenlet"].startswith("3.") and manifest["resolved_as_of"] == "2026-09-19"
     assert {"setuptools", "zope-event", "zope-interface"} <= set(env.packages)
     assert os.path.exists(os.path.join(env.path, "pyvenv.cfg"))  # a real venv, not a --target dir
+    assert env.packages["pip"] and os.path.exists(os.path.join(env.path, "bin", "pip"))  # its own pip
     assert env.command(["x"]) == ["x"] and env.visible("/a/b") == "/a/b" and env.stage("/a/b") == "/a/b"
 
 
@@ -120,10 +121,23 @@ def test_second_ensure_env_reuses(tmp_path):
 
 def test_killed_build_is_not_taken_for_complete(tmp_path):
     interp = find_interpreter("3.11")
-    half = tmp_path / "envs" / ("%s-gevent26.9.0-2026-09-19" % interp.key)
+    half = tmp_path / "envs" / ("%s-gevent26.9.0-pip-2026-09-19" % interp.key)
     (half / "bin").mkdir(parents=True)  # what a build killed before its manifest leaves
     env = ensure_env(interp, "26.9.0", cache_dir=str(tmp_path))
     assert not env.reused and env.path == str(half) and installed_in(env) == ["26.9.0", env.greenlet]
+
+
+def test_an_env_built_before_envs_carried_pip_is_not_reused(tmp_path):
+    """A finished env under the name envs had before they carried pip (KEY-geventRELEASE-DATE) is left alone:
+    the cell env is built anew under its -pip name, with pip."""
+    interp = find_interpreter("3.11")
+    old = tmp_path / "envs" / ("%s-gevent26.9.0-2026-09-19" % interp.key)
+    old.mkdir(parents=True)
+    with open(os.path.join(ensure_env(interp, "26.9.0").path, MANIFEST)) as f:
+        (old / MANIFEST).write_text(f.read())
+    env = ensure_env(interp, "26.9.0", cache_dir=str(tmp_path))
+    assert not env.reused and os.path.basename(env.path) == "%s-gevent26.9.0-pip-2026-09-19" % interp.key
+    assert env.packages["pip"] and os.path.exists(os.path.join(env.path, "bin", "pip"))
 
 
 @pytest.mark.parametrize(
@@ -186,7 +200,7 @@ def test_check_that_hangs_twice_is_lasting(tmp_path, monkeypatch):
 
 def test_failure_is_remembered_until_retry(tmp_path):
     interp = find_interpreter("3.11")
-    marker = tmp_path / "envs" / ("%s-gevent26.9.0.failed" % interp.key)
+    marker = tmp_path / "envs" / ("%s-gevent26.9.0-pip.failed" % interp.key)
     marker.parent.mkdir()
     marker.write_text("an earlier build failed\n")
     with pytest.raises(EnvError, match="an earlier build failed"):

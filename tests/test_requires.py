@@ -103,7 +103,7 @@ def test_requirements_resolve_as_of_the_gevent_release_unless_newest(tmp_path):
     assert dated.greenlet == newest.greenlet  # gevent's own side stays as of its date either way
 
 
-def test_env_is_reused_and_plain_envs_keep_their_names(tmp_path):
+def test_env_is_reused_and_plain_envs_are_named_by_their_release(tmp_path):
     interp = find_interpreter("3.11")
     plain = ensure_env(interp, "26.9.0", cache_dir=str(tmp_path))
     first = ensure_env(interp, "26.9.0", requires=["grequests"], cache_dir=str(tmp_path))
@@ -112,8 +112,8 @@ def test_env_is_reused_and_plain_envs_keep_their_names(tmp_path):
     again = ensure_env(interp, "26.9.0", requires=["grequests "], cache_dir=str(tmp_path))  # same set
     assert not first.reused and again.reused and again.path == first.path
     assert os.stat(manifest).st_mtime_ns == stamp
-    # the name a plain env had before requirements existed: KEY-geventRELEASE-DATE
-    assert os.path.basename(plain.path) == "%s-gevent26.9.0-%s" % (interp.key, plain.resolved_as_of)
+    # a plain env's name: KEY-geventRELEASE-pip-DATE ("-pip": uv's envs carry their own pip)
+    assert os.path.basename(plain.path) == "%s-gevent26.9.0-pip-%s" % (interp.key, plain.resolved_as_of)
     assert plain.path != first.path and plain.requires == ()
     with open(manifest) as f:
         m = json.load(f)

@@ -85,7 +85,7 @@ def _ensure(interp, label, gevent, requirement, resolution_date, cache_dir, retr
     only when building); the manifest is written last, so a killed build never looks complete."""
     base = cache.home(cache_dir)
     envs_dir = cache.envs_dir(interp, base)
-    prefix = "%s-%s" % (interp.key, label)
+    prefix = "%s-%s%s" % (interp.key, label, builders.layout(interp))
     failed = cache.failed_marker(base, prefix)
     found = cache.finished(envs_dir, prefix)
     if found:

@@ -27,6 +27,13 @@ def kind(interp):
     return "root" if interp.root else "virtualenv" if interp.python2 else "uv"
 
 
+def layout(interp):
+    """The part of an env's cache name that says how its kind of env is laid out: "-pip" for uv's since they
+    carry their own pip (before, `pip` in a cell was another interpreter's), so an env built without it is
+    never reused; "" for the others (virtualenv's always had pip; the Debian root's cannot reach the index)."""
+    return "-pip" if kind(interp) == "uv" else ""
+
+
 def make(interp, requirement, cutoff, path, base):
     """Build the env at path with gevent's requirement as of cutoff: (python, builder, late wheels)."""
     if kind(interp) == "root":
@@ -95,11 +102,12 @@ def _pip_install_as_of(python, path, pins, requires, cutoff):
 
 
 def _build_with_uv(interp, requirement, cutoff, path):
-    """uv venv + install as of the cutoff date; gevent itself only from a wheel."""
+    """uv venv + install as of the cutoff date; gevent itself only from a wheel. pip too, of the same date:
+    `pip` in a cell is the cell's, as in an activated venv made by `python -m venv`."""
     steps.run([steps.uv(), "venv", "--no-config", "-q", "--python", interp.path, path])
     python = os.path.join(path, "bin", "python")
     target = ["--python", python]
-    late = _uv_install(target, ["--only-binary", "gevent"], interp, [requirement, "setuptools"], cutoff)
+    late = _uv_install(target, ["--only-binary", "gevent"], interp, [requirement, "setuptools", "pip"], cutoff)
     return python, steps.uv_version(), late
 
 
