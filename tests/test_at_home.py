@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from conftest import GEVENT, PY
+from hangmatrix.envs.build import ensure_env
 from hangmatrix.envs.interpreters import find_interpreter
 from hangmatrix.model import cases, configs
 from hangmatrix.model.record import Record
@@ -81,7 +82,7 @@ def test_python_in_a_subprocess_is_the_cells_interpreter(env311):
 def test_pip_in_a_cell_is_the_cell_envs_own(env311):
     """`pip` on the cell's PATH is the cell env's pip (period-faithful: resolved as of its gevent's date)."""
     rec = run("child_pip")
-    env = runner.ensure_env(runner.find_interpreter(PY), GEVENT)
+    env = ensure_env(find_interpreter(PY), GEVENT)
     assert rec["verdict"] == "ok", (rec["signature"], rec["stderr_tail"])
     assert rec["stdout_tail"].startswith("pip %s from %s/" % (env.packages["pip"], env.path)), rec["stdout_tail"]
     assert "in the environment: True" in rec["stdout_tail"]

@@ -43,7 +43,7 @@ def combos(job):
     if isinstance(matrix, str) and "fromJSON(needs.plan.outputs.matrix)" in matrix:  # full.yml: the planner's jobs
         from hangmatrix.shard import split
 
-        cells = [{"id": "c%d" % i, "env": "e%d" % (i % 3), "cost": 1.0} for i in range(6)]
+        cells = [split.Cell("c%d" % i, "e%d" % (i % 3), 1.0) for i in range(6)]
         return split.as_ci_matrix(split.split(cells, 2), "test")["include"]
     assert isinstance(matrix, dict), "matrix given as an expression cannot be checked: %r" % matrix
     axes = {k: v for k, v in matrix.items() if k not in ("include", "exclude")}
