@@ -63,12 +63,8 @@ def main():
     )
     cores = os.cpu_count()
     keep = (lambda mode: "%s.%s.jsonl" % (args.records, mode)) if args.records else (lambda mode: None)
-    fixed = (
-        None if args.detect_only else one_mode([dict(i) for i in items], False, args.timeout, args.jobs, keep("fixed"))
-    )
-    detect = one_mode(
-        [dict(i) for i in items], True, max(args.timeout, settings.DEFAULT_TIMEOUT), args.jobs, keep("detect")
-    )
+    fixed = None if args.detect_only else one_mode(list(items), False, args.timeout, args.jobs, keep("fixed"))
+    detect = one_mode(list(items), True, max(args.timeout, settings.DEFAULT_TIMEOUT), args.jobs, keep("detect"))
     if fixed is None:  # --detect-only, for tuning the detector: nothing to compare with
         fixed = {"wall_s": float("nan"), "records": detect["records"]}
     changed = [

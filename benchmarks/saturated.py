@@ -55,8 +55,8 @@ def main():
     if args.idle:
         idle = {r["id"]: r for r in records.latest(records.read(args.idle))}
     else:
-        idle = {r["id"]: r for r in runner.execute([dict(i) for i in items], jobs=args.jobs)}
-    loaded, wall = saturated([dict(i) for i in items], args.jobs, args.records)
+        idle = {r["id"]: r for r in runner.execute(list(items), jobs=args.jobs)}
+    loaded, wall = saturated(list(items), args.jobs, args.records)
     rules = baseline.load(BASELINE)
     changed, false_hangs = [], []
     for rec in loaded:

@@ -43,7 +43,7 @@ def footprint():
 def soak(items, rounds=3, repeat=3, jobs=None):
     marks = [footprint()]
     for _ in range(rounds):
-        runner.execute([dict(i) for i in items for _ in range(repeat)], jobs=jobs)
+        runner.execute([i for i in items for _ in range(repeat)], jobs=jobs)
         marks.append(footprint())
     return marks
 
