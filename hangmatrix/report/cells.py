@@ -3,7 +3,7 @@ verdict they gave), and cells a grid of rows (Python × gevent) and columns (cas
 method), each axis in hangmatrix.model.order's order. Every rendering reads this model, by attribute."""
 
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..model import order, versions
 from ..model.record import Record, by_cell
@@ -83,11 +83,6 @@ class TableCell:
     @property
     def place(self) -> Place:
         return self.row + self.col
-
-    # TRANSITIONAL: the dict this was (`cell["rec"]`, `cell["verdicts"]`), for readers in other groups
-    # (checks/baseline.py) until they read attributes; goes with Record's key access (issue 24).
-    def __getitem__(self, key: str) -> Any:
-        return self.record if key == "rec" else list(self.verdicts) if key == "verdicts" else getattr(self, key)
 
 
 def cells(records: Iterable[Record]) -> List[TableCell]:

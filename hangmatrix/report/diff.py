@@ -50,11 +50,6 @@ def direction(old, new):
     return "other changes"
 
 
-def cause_kind(rec):
-    """The kind of a record's cause (`hub-blocked`), '' when it has none (not a hang, or written before)."""
-    return Record.from_json(rec).cause_kind  # TRANSITIONAL: checks/baseline.py may still pass a JSON object
-
-
 def _axis_value(rec, axis):
     return rec.python_short if axis == "python" else getattr(rec, axis)
 
