@@ -6,6 +6,8 @@
   wait again), every other thread waits untimed, and the program made no progress for a window.
 - running: an endless case whose progress functions were seen ticking.
 - timeout: the backstop ran out without either proof. ok / error / crash come from how the program ended.
+This module proposes (the Detector's proofs) and reads (a traceback, a failure the hub swallowed, the
+one-line signature of where a tree is stuck); the verdict is decided in one place, hangmatrix.run.conclusion.
 The names and their groups are hangmatrix.model.verdicts'.
 """
 
@@ -148,7 +150,7 @@ def still(before, after):
     return True
 
 
-# ---------------------------------------------------------------- ending, and the one-line signature
+# ---------------------------------------------------------------- what an ending printed, and the one-line signature
 
 _EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Timeout)|[A-Za-z_][\w.]*)(: .*)?$")
 
@@ -163,34 +165,6 @@ def last_exception(stderr):
         if line and not line.startswith((" ", "\t", "Traceback")) and _EXC_LINE.match(line.strip()):
             return line.strip()[:300]
     return ""
-
-
-def ended(returncode, endless, expect, stdout, stderr):
-    """Verdict of a cell whose program ended by itself."""
-    if returncode < 0:
-        import signal
-
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = "signal %d" % -returncode
-        return "crash", "killed by %s%s" % (name, _also(stderr))
-    if returncode != 0:
-        exc = last_exception(stderr) or (stderr.strip().splitlines() or ["no stderr"])[-1][:300]
-        return "error", "exit %d: %s" % (returncode, exc)
-    if endless:
-        return "error", "an endless case exited (code 0)" + _also(stderr)
-    if expect and not re.search(expect, stdout, re.M):
-        tail = stdout.strip().splitlines()[-1:] or ["(no output)"]
-        return "error", "output check failed: no line matches %r (last line: %s)%s" % (
-            expect,
-            tail[0][:200],
-            _also(stderr),
-        )
-    swallowed = hub_failure(stderr)
-    if swallowed:  # the program went on, but something it ran failed: not plain ok (docs/proof.md)
-        return "error", "exit 0, but the hub reported %s" % swallowed
-    return "ok", ""
 
 
 # gevent's Hub.print_exception: `<callback at 0x…> failed with AssertionError` (a timestamp first since 20.x)

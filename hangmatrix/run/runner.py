@@ -16,6 +16,7 @@ from ..envs.build import ensure_env
 from ..envs.errors import EnvError
 from ..model import record, settings
 from ..model.planned import PlannedCell
+from . import conclusion
 from .plan import (  # noqa: F401 (re-exported: checks/ and cli/ still plan through runner)
     PlanError,
     build_order,
@@ -118,7 +119,7 @@ class Supervisors:
                 if isinstance(exc, (ValueError, IndexError))
                 else str(exc)
             )
-            return without_run(spec, "error", "harness supervisor failed: %s" % why)
+            return without_run(spec, *conclusion.supervisor_failed(why))
 
     def close(self):
         if self.proc.stdin:
@@ -192,7 +193,7 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
                     env = fut.result()
                 except EnvError as exc:
                     for cell in group:
-                        finish(without_run(cell.unbuilt_spec(), "env-error", str(exc)))
+                        finish(without_run(cell.unbuilt_spec(), *conclusion.unbuilt(str(exc))))
                     continue
                 for cell in group:
                     decided = cell.decided_before_launch()

@@ -22,7 +22,7 @@ import traceback
 
 from ..model.cellspec import CellSpec
 from ..observe import watch
-from . import contain, records, supervisor
+from . import conclusion, contain, records, supervisor
 
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 
@@ -87,7 +87,7 @@ def handle(conn, server_pid, notes_fd=None):
         rec = supervisor.supervise(spec)
     except Exception as exc:
         line = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        rec = records.without_run(spec, "error", "harness supervisor failed: %s" % line[:300])
+        rec = records.without_run(spec, *conclusion.supervisor_failed(line[:300]))
     conn.sendall((json.dumps(rec.to_json(), default=str) + "\n").encode())
 
 

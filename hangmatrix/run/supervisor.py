@@ -13,6 +13,7 @@ The supervisor server (run/server.py) forks one supervisor per cell. Each superv
 """
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -28,7 +29,7 @@ from ..envs import deps
 from ..model import configs, settings, verdicts, versions
 from ..observe import cause, diagnosis, schedule, spin, stacks, verdict, wakers, watch
 from ..store import compact
-from . import cellside, contain, records
+from . import cellside, conclusion, contain, records
 
 RECHECK_S = 0.5  # after a proof failed on a wait an outside party can end, look again at most this often
 OUTPUT_CAP = 16 * 1024 * 1024  # disk a cell's stdout or stderr may use: over it, the middle is freed
@@ -390,46 +391,31 @@ def _zombie(pid):
     return ") Z " in (watch._read("/proc/%d/stat" % pid) or "")
 
 
-BLIND = (
-    "this supervisor cannot see its own process under /proc (a /proc of another PID namespace is "
-    "mounted over it?): it cannot watch a cell"
-)
-
-
 def proc_shows_us():
     """Whether /proc is this process's PID namespace's: every look at the tree, and its kill, rely on it."""
     return os.path.exists("/proc/%d/stat" % os.getpid())
 
 
 def supervise(spec):
-    """The supervisor's whole job for one cell: launch, watch until a verdict, conclude, kill; the record."""
-    if not proc_shows_us():
-        return records.without_run(spec, "env-error", BLIND)
-    if spec.case.cwd and not spec.root and not os.path.isdir(spec.case.cwd):
-        return records.without_run(
-            spec,
-            "env-error",
-            "the working folder %s does not exist (run hangmatrix from the program's folder, or name one with "
-            "--project)" % spec.case.cwd,
-        )
+    """The supervisor's whole job for one cell: launch, watch until a verdict, look, kill, decide; the record."""
+    refusal = conclusion.refused(spec, proc_shows_us())
+    if refusal:
+        return records.without_run(spec, *refusal)
     launched = records.base_record(spec)  # recorded_at: the launch
-    rec = {}  # what the run adds, as conclude() and the clean-up make it
     cell = Cell(spec)
     try:
         cell.launch()
-        rec.update(conclude(cell, spec, **watch_until_verdict(cell, spec)))
+        evidence, fields = look(cell, spec, watch_until_verdict(cell, spec))
     finally:
         kill_s, survivors = cell.kill_tree()
         if getattr(cell, "containment", None) is not None and getattr(cell, "layers", None):
             cell.containment["wrote_outside"] = cell.writes()
-        capped = (
-            contain.cap_hit(cell.cgroups, getattr(cell, "containment", {}), rec)
-            if getattr(cell, "cgroups", None)
-            else None
-        )
+        counted = (
+            contain.counted_cap(cell.cgroups, cell.containment) if getattr(cell, "cgroups", None) else None
+        )  # after the kill: the kernel's final count
         cleaned_at = time.monotonic()
         removed = cell.clean()
-        rec["cleanup"] = {
+        cleanup = {
             "kill_s": kill_s,
             "clean_s": round(time.monotonic() - cleaned_at, 3),
             "survivors": survivors,
@@ -438,26 +424,29 @@ def supervise(spec):
             "cgroups_left": cell.cgroups_left,
             "shm_left_alone": getattr(cell, "shm_left_alone", []),
         }
-        rec["containment"] = getattr(cell, "containment", {})
-        if capped:  # the cap decided how the cell ended, whatever the watch saw
-            rec["proof"] = dict(
-                rec.get("proof") or {}, before_cap={"verdict": rec.get("verdict"), "signature": rec.get("signature")}
-            )
-            rec.update(verdict="error", signature=capped)
-        rec["cpu_s"] = {
+        cpu_s = {
             "cell": round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3),
             "watch": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 3),
         }
-    return launched.replace(**rec)
+    decided = conclusion.decide(dataclasses.replace(evidence, counted_cap=counted))
+    return launched.replace(
+        verdict=decided.name,
+        signature=decided.signature,
+        proof=decided.proof,
+        cleanup=cleanup,
+        containment=getattr(cell, "containment", {}),
+        cpu_s=cpu_s,
+        **fields,
+    )
 
 
 def watch_until_verdict(cell, spec):
     """Sample the tree until the program ends, a verdict is proven, a limit is hit or the timeout runs
     out. In fixed-timeout mode (detect off) the same observation runs, but the verdict waits for the
-    timeout. Returns how the watch ended, for conclude()."""
+    timeout. Returns how the watch ended (a conclusion.Ending), for look()."""
     detector = verdict.Detector(endless=spec.case.endless)
     marks = verdict.Marks()
-    snap, code, result, proof = None, None, None, {}
+    snap, code, how, found_name, proof = None, None, "", "", {}
     quiet_at = fixed_mode_found = proven_diag = look = None
     recheck_at = 0.0
     dump_path = settings.dump_samples()  # recorded samples for the classifier's tests
@@ -473,18 +462,18 @@ def watch_until_verdict(cell, spec):
                 dump.write(json.dumps({"sample": watch.to_json(snap), "marks": vars(marks)}) + "\n")
             code = cell.proc.poll()
             if code is not None:
-                result = "ended"
+                how = conclusion.EXITED
                 break
             if not snap.procs and not proc_shows_us():
-                result, proof = "env-error", {"why": BLIND}
+                how, proof = conclusion.BLIND, {"why": conclusion.BLIND_WHY}
                 break
             if STOP:
-                result = "interrupted"
+                how = conclusion.STOPPED
                 break
             if marks.output > OUTPUT_CAP:
                 cell.trim_output()  # keeps the head and the tail on disk: the cap never decides the verdict
             if len(snap.procs) > MAX_PROCESSES:
-                result, proof = "error", {"why": "more than %d processes in the tree" % MAX_PROCESSES}
+                how, proof = conclusion.LIMIT, {"why": "more than %d processes in the tree" % MAX_PROCESSES}
                 break
             io_total = sum(p.rchar + p.wchar for p in snap.procs.values())
             found = detector.feed(snap, marks, io_total)
@@ -515,23 +504,16 @@ def watch_until_verdict(cell, spec):
                 look = (full, ahead, _unproven("deadlock", {}, ahead))
             if found:
                 proof.pop("unproven", None)  # an earlier look's, no longer true: this look proved it
-                result, proof = found[0], dict(proof, **found[1])
-                quiet_at = round(detector.quiet_since - cell.launched, 3) if result == "deadlock" else None
+                how, found_name, proof = conclusion.PROVEN, found[0], dict(proof, **found[1])
+                quiet_at = round(detector.quiet_since - cell.launched, 3) if found_name == "deadlock" else None
                 break
             if elapsed > spec.timeout:
-                result = "timeout"
+                how = conclusion.TIMEOUT
                 if not spec.detect and fixed_mode_found:
-                    result, proof = fixed_mode_found[0], dict(proof, **fixed_mode_found[1])
+                    found_name, proof = fixed_mode_found[0], dict(proof, **fixed_mode_found[1])
                 break
             cell.wait_exit(schedule.next_sample_in(elapsed, detector, time.monotonic()) if spec.detect else 0.25)
-    return {
-        "result": result,
-        "proof": proof,
-        "snap": snap,
-        "code": code,
-        "quiet_at": quiet_at,
-        "proven_diag": proven_diag,
-    }
+    return conclusion.Ending(how, found_name, proof, code, quiet_at, proven_diag, snap)
 
 
 LOOK_AHEAD_SAMPLES = 2  # still samples after which the deadlock proof's look is made, before the proof is due
@@ -556,39 +538,48 @@ def _look_holds(look, detector, snap):
     return look is not None and look[0].t >= detector.quiet_since and verdict.still(look[0], snap)
 
 
-def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
-    """From how the watch ended to the record's verdict, signature and diagnosis (stacks included),
-    taken while the tree is still there to look at. A verdict whose record the store keeps as a summary of
-    its tree (a cell that worked, under --keep compact) gets only that: no look outside the tree, no stacks."""
+def look(cell, spec, end):
+    """The look at the cell after the watch ended `end`, while the tree is still there: the evidence the
+    verdict is decided on (conclusion.decide, after the kill) and the record's fields that do not depend on
+    it (diagnosis and stacks, tails, events). How deep it looks depends on what the verdict would be: a
+    cell whose record the store keeps as a summary of its tree (one that worked, under --keep compact)
+    gets only that, with no look outside the tree and no stacks."""
     elapsed = round(time.monotonic() - cell.launched, 3)
     cell.read_events()  # what the program reported just before it ended (a patch point, say)
     out_at, err_at = (os.path.getsize(cell.paths[k]) for k in ("stdout", "stderr"))
     stdout, stderr = cell.tail("stdout", out_at), cell.tail("stderr", err_at)
     point = _patch_point(cell.events, cell.proc.pid)
-    unapplied = configs.needs_patch_point(spec.config) and point is None
-    if result == "ended":
-        name, sig = _ended(cell, spec, code, stdout, stderr, unapplied)
-    summary = (
-        result in ("ended", "running")
-        and compact.summarized(name if result == "ended" else "running", spec.keep)
-        and not (
-            getattr(cell, "cgroups", None) and contain.counted_cap(cell.cgroups, cell.containment)
-        )  # a cap hit turns it into an error (supervise), which keeps its whole diagnosis
+    ev = conclusion.Evidence(
+        ending=end,
+        detect=spec.detect,
+        endless=spec.case.endless,
+        expect=spec.case.expect,
+        config=spec.config["name"],
+        needs_patch_point=configs.needs_patch_point(spec.config),
+        patch_point=point,
+        stdout=stdout,
+        stderr=stderr,
+        running_tests=tuple(running_tests(cell.events)),
+        memory=cell.containment.get("memory") or "",
+        memory_cap=cell.containment.get("memory_cap"),
     )
+    if end.how == conclusion.EXITED:
+        ev = dataclasses.replace(ev, **_exit_evidence(cell, spec))
+    counted = contain.counted_cap(cell.cgroups, cell.containment)  # a cap hit makes it an error: a full look
+    summary = compact.summarized(conclusion.provisional(ev, counted_cap=counted).name, spec.keep)
     diag, fields = {}, {}
-    if snap is not None and snap.procs and result != "interrupted":  # interrupted: kill at once
-        cell.note_shm(snap.procs)
-        diag = proven_diag if result in verdicts.PROVEN_HANG and proven_diag else cell.diagnose(summary=summary)
-        if result in verdicts.PROVEN_HANG and not spec.detect:  # fixed-timeout mode decides here
-            diag = _look_while_awake(cell, diag, [(p["pid"], p["tid"]) for p in proof.get("pollers", [])])
-            unproven = _unproven(result, proof, diag)
-            if unproven:
-                result, proof["unproven"] = "timeout", unproven
-        if result == "timeout":
+    if end.snap is not None and end.snap.procs and end.how != conclusion.STOPPED:  # stopped: kill at once
+        cell.note_shm(end.snap.procs)
+        proven = end.found in verdicts.PROVEN_HANG
+        diag = end.proven_diag if proven and end.proven_diag else cell.diagnose(summary=summary)
+        if proven and not spec.detect:  # fixed-timeout mode: the proof's look is made now
+            diag = _look_while_awake(cell, diag, [(p["pid"], p["tid"]) for p in end.proof.get("pollers", [])])
+            ev = dataclasses.replace(ev, hang_unproven=tuple(_unproven(end.found, end.proof, diag)))
+        if conclusion.provisional(ev, diagnosis=diag).watched == "timeout":
             root = diag["processes"][0]["pid"] if diag.get("processes") else None
             diag = _look_while_awake(cell, diag, [(root, root)] if root else [])  # the signature names its wait
-            proof.setdefault("unproven", _unproven(result, proof, diag))
-        if result != "ended" and not summary:
+            ev = dataclasses.replace(ev, timeout_unproven=tuple(_unproven("timeout", end.proof, diag)))
+        if end.how != conclusion.EXITED and not summary:
             pids = [p["pid"] for p in diag["processes"]]
             diag["python_stacks"], diag["greenlets"] = stacks.python_stacks(
                 pids,
@@ -596,51 +587,35 @@ def conclude(cell, spec, result, proof, snap, code, quiet_at, proven_diag):
                 cell.paths["greenlets"],
                 faulthandler=not versions.python2(spec.provenance.python),
             )
-    if result == "ended":
+    facts = {}
+    if end.how == conclusion.EXITED:
         left = [{"pid": p["pid"], "role": p["role"]} for p in diag.get("processes", []) if p["pid"] != cell.proc.pid]
         if left:
-            proof["left_running_at_exit"] = left
-        fields["exit_code"] = code
-    elif result in ("error", "interrupted", "env-error"):
-        name = "env-error" if result == "env-error" else "error"
-        sig = proof.get("why", "the harness stopped before a verdict")
-    elif result == "running":
-        name, sig = "running", ""
-    else:
-        name, sig = result, verdict.signature(result, diag, proof, stderr)
-    if name in verdicts.PROVEN_HANG and diag.get("processes"):  # why it hangs: named once, after the proof
-        fields["cause"] = cause.name(diag, cell.events, name, functools.partial(_source_line, cell), stderr)
-        sig = cause.lead(fields["cause"], sig)
-    elif name == "timeout" and diag.get("processes") and not summary:  # a spin: the one cause a timeout gets
+            facts["left_running_at_exit"] = left
+        fields["exit_code"] = end.code
+    if cell.trimmed:
+        facts["output_trimmed"] = dict(cell.trimmed, cap_bytes=OUTPUT_CAP)
+    ev = dataclasses.replace(ev, diagnosis=diag, facts=facts)
+    watched = conclusion.provisional(ev).watched
+    if watched in verdicts.PROVEN_HANG and diag.get("processes"):  # why it hangs: named once, after the proof
+        found = cause.name(diag, cell.events, watched, functools.partial(_source_line, cell), stderr)
+        ev = dataclasses.replace(ev, cause=found)
+        fields["cause"] = found
+    elif watched == "timeout" and diag.get("processes") and not summary:  # a spin: the one cause a timeout gets
         spun = spin.evidence(diag["processes"][0]["pid"], cell.paths["stacks"])
         fields["cause"] = cause.busy_loop(spun, diag["processes"][0]) if spun else None
-        sig = cause.lead(fields["cause"], sig) if fields["cause"] else sig
-    if unapplied and result not in (
-        "ended",
-        "interrupted",
-    ):  # no proof it never patches: the verdict stands, with that said
-        proof["patch_point"] = "not reached before the verdict: %s was never applied" % spec.config["name"]
-        sig = (sig + "; " if sig else "") + "before any patch_all() call (%s not applied)" % spec.config["name"]
-    if cell.trimmed:
-        proof["output_trimmed"] = dict(cell.trimmed, cap_bytes=OUTPUT_CAP)
-    tests = running_tests(cell.events) if name in verdicts.PROVEN_HANG + ("timeout",) else []
-    if tests:  # the test the hang is in: pytest's node id, unittest's `test_x (module.Class)`
-        proof["running_tests"] = tests
-        sig = (sig + "; " if sig else "") + "in test %s" % ", ".join(tests)
-    fields["patch_point"] = point
+        ev = dataclasses.replace(ev, cause=fields["cause"])
     fields.update(
-        verdict=name,
-        signature=sig,
+        patch_point=point,
         elapsed_s=elapsed,
         diagnosis=diag,
-        proof=proof,
         stdout_tail=stdout,
         stderr_tail=stderr,
-        quiescent_at_s=quiet_at,
+        quiescent_at_s=end.quiet_at,
         events=_event_summary(cell.events),
         start_used=_start_used(spec, cell.events, diag),
     )
-    return fields
+    return ev, fields
 
 
 AWAKE_RELOOKS = 5  # looks again, AWAKE_RELOOK_S apart, while a thread that matters is caught awake
@@ -666,31 +641,22 @@ def _look_while_awake(cell, diag, threads):
     return diag
 
 
-def _ended(cell, spec, code, stdout, stderr, unapplied):
-    """(verdict, signature) of a cell whose program ended by itself."""
-    unsupported = next((e["reason"] for e in cell.events if e["ev"] == "unsupported"), "")
-    if code == cellside.UNSUPPORTED_EXIT and unsupported:
-        return "unsupported", unsupported
-    name, sig = verdict.ended(code, spec.case.endless, spec.case.expect, stdout, stderr)
-    if name == "error":  # a module the environment lacks is its defect, not the program's
-        program = spec.case.path or os.path.join(spec.case.cwd or "/", "-")  # a command's: its working folder's
-        missing = deps.missing_module(_uncaught(cell), program, _env_python(spec))
-        read_only = (
+def _exit_evidence(cell, spec):
+    """What a program that ended by itself leaves to judge it by, beyond its exit status and output: the
+    reason its injected code refused the configuration, the exception it died of, and whether that names a
+    module its environment lacks or a write the cell's filesystem refused."""
+    uncaught = _uncaught(cell)
+    program = spec.case.path or os.path.join(spec.case.cwd or "/", "-")  # a command's: its working folder's
+    return dict(
+        unsupported=next((e["reason"] for e in cell.events if e["ev"] == "unsupported"), ""),
+        uncaught=uncaught,
+        missing_module=deps.missing_module(uncaught, program, _env_python(spec)) if uncaught else "",
+        read_only=bool(
             cell.containment.get("filesystem") == contain.seal_mechanism()
             or contain.overlay_fallback(cell.dir)
             or contain.overlay_refused(cell.dir)  # a mount the view left read-only
-        )
-        if not missing and read_only:  # a write the read-only seal refused is ours (under the view: as at home)
-            missing = contain.refused_by_seal(_uncaught(cell))
-        name, sig = ("env-error", missing) if missing else (name, sig)
-    if unapplied and name != "env-error":  # observed: the run made no patch_all() call to replace
-        name, sig = (
-            "unsupported",
-            "the program never called gevent.monkey.patch_all() (it ran to its end "
-            "without one: %s%s), so %s had nothing to replace; its verdicts are under none and as-written"
-            % (name, ": " + sig if sig else "", spec.config["name"]),
-        )
-    return name, sig
+        ),
+    )
 
 
 def running_tests(events):
