@@ -9,7 +9,7 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hangmatrix.observe import verdict, waits, watch
+from hangmatrix.observe import verdict, waits, wakers, watch
 from hangmatrix.observe.watch import Proc, Sample, Thread
 from hangmatrix.run import conclusion
 
@@ -210,14 +210,12 @@ def _poller_diag(wake):
 def test_a_stall_whose_poller_was_caught_awake_is_not_proven_yet():
     """The CI run where outside_tcp_poll got `stall`: the look caught the poller between polls, so what it
     watched (a TCP socket an outside server answers) went unseen and nothing stood in the proof's way."""
-    from hangmatrix.run import supervisor
-
     proof = {"pollers": [{"pid": 7531, "tid": 7531, "name": "python", "syscall": "pselect6", "wakeups": 19}]}
-    awake = supervisor._unproven("stall", proof, _poller_diag(None))
+    awake = wakers.unproven("stall", proof, _poller_diag(None))
     assert awake and "awake when looked at" in awake[0]
-    seen_inside = supervisor._unproven("stall", proof, _poller_diag({"inside": [], "outside": []}))
+    seen_inside = wakers.unproven("stall", proof, _poller_diag({"inside": [], "outside": []}))
     assert seen_inside == []
-    seen_outside = supervisor._unproven("stall", proof, _poller_diag({"inside": [], "outside": ["peer outside"]}))
+    seen_outside = wakers.unproven("stall", proof, _poller_diag({"inside": [], "outside": ["peer outside"]}))
     assert seen_outside == ["parent (thread 7531) in pselect6(): peer outside"]
 
 
@@ -245,7 +243,7 @@ def test_a_look_made_ahead_speaks_for_the_proof_only_if_nothing_moved_since():
     """The supervisor looks at who can end the tree's waits while the deadlock proof's window runs; the
     proof may use that look only if it was made during the same still run and every thread is still
     asleep in the same call without having run since (else it looks again, after the proof)."""
-    from hangmatrix.run import supervisor
+    from hangmatrix.run import watching
 
     det = verdict.Detector()
     for t in (1.0, 1.05):
@@ -253,21 +251,21 @@ def test_a_look_made_ahead_speaks_for_the_proof_only_if_nothing_moved_since():
     look = (dataclasses.replace(_timerfd_reader(), t=1.06), {"processes": []}, [])
     proof_sample = dataclasses.replace(_timerfd_reader(), t=1.1)
     assert det.feed(proof_sample, verdict.Marks())[0] == "deadlock"
-    assert supervisor._look_holds(look, det, proof_sample)
-    assert not supervisor._look_holds(look, det, dataclasses.replace(_timerfd_reader(run_ns=5_000_001), t=1.1))
-    assert not supervisor._look_holds(look, det, dataclasses.replace(_timerfd_reader(state="R"), t=1.1))
+    assert watching._look_holds(look, det, proof_sample)
+    assert not watching._look_holds(look, det, dataclasses.replace(_timerfd_reader(run_ns=5_000_001), t=1.1))
+    assert not watching._look_holds(look, det, dataclasses.replace(_timerfd_reader(state="R"), t=1.1))
     before_the_run = (dataclasses.replace(_timerfd_reader(), t=0.99), {"processes": []}, [])
-    assert not supervisor._look_holds(before_the_run, det, proof_sample)
-    assert not supervisor._look_holds(None, det, proof_sample)
-    assert not supervisor._look_ahead(look, det, recheck_at=0.0)  # this still run has its look already
-    assert supervisor._look_ahead(before_the_run, det, recheck_at=0.0)
-    assert not supervisor._look_ahead(None, det, recheck_at=time.monotonic() + 60)  # a recheck is pending
+    assert not watching._look_holds(before_the_run, det, proof_sample)
+    assert not watching._look_holds(None, det, proof_sample)
+    assert not watching._look_ahead(look, det, recheck_at=0.0)  # this still run has its look already
+    assert watching._look_ahead(before_the_run, det, recheck_at=0.0)
+    assert not watching._look_ahead(None, det, recheck_at=time.monotonic() + 60)  # a recheck is pending
 
 
 def test_a_timed_out_parent_caught_awake_is_looked_at_again():
     """The CI run where outside_tcp_poll's timeout read `parent blocked in running()`: the final look caught
     the poller between two polls, so the TCP peer outside, which the signature names, went unseen."""
-    from hangmatrix.run import supervisor
+    from hangmatrix.run import evidence
 
     class Looks:
         def __init__(self, *diags):
@@ -277,9 +275,9 @@ def test_a_timed_out_parent_caught_awake_is_looked_at_again():
             return self.diags.pop(0)
 
     asleep = _poller_diag({"inside": [], "outside": ["TCP 127.0.0.1:1 → 127.0.0.1:2 (peer outside the tree)"]})
-    assert supervisor._look_while_awake(Looks(_poller_diag(None), asleep), _poller_diag(None), [(7531, 7531)]) is asleep
-    spinning = Looks(*[_poller_diag(None)] * supervisor.AWAKE_RELOOKS)
-    last = supervisor._look_while_awake(spinning, _poller_diag(None), [(7531, 7531)])
+    assert evidence._look_while_awake(Looks(_poller_diag(None), asleep), _poller_diag(None), [(7531, 7531)]) is asleep
+    spinning = Looks(*[_poller_diag(None)] * evidence.AWAKE_RELOOKS)
+    last = evidence._look_while_awake(spinning, _poller_diag(None), [(7531, 7531)])
     assert not last["processes"][0]["threads"][0].get("wake") and not spinning.diags  # gave up after its looks
 
 

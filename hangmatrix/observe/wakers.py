@@ -612,3 +612,16 @@ def unseen_waits(diag, threads):
                 % (procs[pid]["role"], tid)
             )
     return reasons
+
+
+def unproven(name, proof, diag):
+    """Why a deadlock or stall is not proven (or what a timeout waited on): the waits on its chain (the
+    parent's, and a stall's pollers') that something outside the tree can end, what the pollers (and a timed
+    out parent) may try between two timed waits that something outside can make ready, and pollers caught
+    awake, whose waits went unseen; each a line."""
+    pollers = proof.get("pollers", []) if name == "stall" else []
+    tries = [p["pid"] for p in pollers]  # what they may try between two waits counts too
+    if name == "timeout" and diag.get("processes"):
+        tries.append(diag["processes"][0]["pid"])  # so does the parent's, for a timeout
+    reasons = [text for _, _, text in outside_reachable(diag, tries)]
+    return reasons + unseen_waits(diag, [(p["pid"], p["tid"]) for p in pollers])

@@ -15,15 +15,14 @@ import os
 import re
 import signal
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 from ..model import verdicts
 from ..model.cause import Cause
 from ..model.cellspec import CellSpec
+from ..model.record import JSON
 from ..observe import cause, verdict
 from . import cellside, contain
-
-JSON = Dict[str, Any]
 
 # How the watch ended (Ending.how)
 EXITED = "exited"  # the program ended by itself: its exit code says how

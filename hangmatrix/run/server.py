@@ -22,7 +22,7 @@ import traceback
 
 from ..model.cellspec import CellSpec
 from ..observe import watch
-from . import conclusion, contain, records, supervisor
+from . import conclusion, contain, lifecycle, records, supervisor, watching
 
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 
@@ -73,11 +73,11 @@ def handle(conn, server_pid, notes_fd=None):
     Whatever happens, the harness gets a record (a supervisor failure is `error`)."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if notes_fd is not None:
-        supervisor.NOTES.append(notes_fd)
+        lifecycle.NOTES.append(notes_fd)
     if os.getppid() != server_pid:
         return  # the server is already gone
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    signal.signal(signal.SIGTERM, lambda *_: supervisor.STOP.append(True))
+    signal.signal(signal.SIGTERM, lambda *_: watching.STOP.append(True))
     with conn.makefile("rb") as request:
         data = json.loads(request.read().decode())
     os.environ.clear()  # the harness's environment when it asked, not the server's when it started
@@ -141,7 +141,7 @@ def serve(listen_fd, harness_pid):
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    deadline, dead = time.monotonic() + supervisor.KILL_S + 5, []  # a supervisor kills its tree within KILL_S
+    deadline, dead = time.monotonic() + lifecycle.KILL_S + 5, []  # a supervisor kills its tree within KILL_S
     while live and time.monotonic() < deadline:
         time.sleep(0.02)
         dead += _reap(live)
