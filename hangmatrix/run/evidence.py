@@ -12,7 +12,7 @@ import linecache
 import os
 import time
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from ..envs import deps
 from ..model import configs, verdicts, versions
@@ -156,7 +156,7 @@ def _exit_evidence(cell, spec):
     )
 
 
-def running_tests(events):
+def running_tests(events: List[JSON]) -> List[str]:
     """The tests still running when the cell was looked at (a `test` event without its `test_end`), pytest's
     node ids where pytest runs them (its unittest cases report both), in the order they began."""
     began = {}

@@ -18,8 +18,10 @@ import signal
 import subprocess
 import tempfile
 import time
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from ..model import settings
+from ..model.cellspec import CellSpec
 from ..observe import diagnosis, wakers, watch
 from . import cellside, contain
 
@@ -41,34 +43,35 @@ def _note(**made):
 class Cell:
     """One supervised run of a case: its folder, its process, what it printed and reported."""
 
-    def __init__(self, spec):
+    def __init__(self, spec: CellSpec) -> None:
         self.spec = spec
         self.root = spec.root
         os.makedirs(spec.tmp_base, exist_ok=True)
         self.dir = tempfile.mkdtemp(prefix="hangmatrix-cell-", dir=spec.tmp_base)
         self.paths = {k: os.path.join(self.dir, k) for k in ("stdout", "stderr", "events", "stacks", "greenlets")}
         os.mkdir(os.path.join(self.dir, "tmp"))
-        self.proc = None
-        self.events = []
+        self.proc: Any = None  # a contain.Namespace, or a subprocess.Popen where there is none
+        self.events: List[Dict[str, Any]] = []
         self.progress_events = 0
-        self.ticks = {}
+        self.ticks: Dict[Tuple[int, str], int] = {}
         self._events_offset = 0
-        self.shm_seen = set()
+        self.shm_seen: Set[str] = set()
         self.private_shm = False
-        self.cgroups_left = []
+        self.cgroups_left: List[str] = []
         self._pidfd = None
-        self.trimmed = {}  # stdout/stderr whose middle was freed (trim_output): their head, their size then
+        # stdout/stderr whose middle was freed (trim_output): their head, their size then
+        self.trimmed: Dict[str, Dict[str, Any]] = {}
         self.layers = None  # the copy-on-write view's (contain.overlay_layers), when the cell has one
-        self.cgroups = None  # the cell's (contain.Cgroups), from its launch on
-        self.containment = {}  # how the cell is contained, for the record (launch fills it)
-        self.shm_left_alone = []  # /dev/shm entries the tree mapped but did not create (clean)
+        self.cgroups: Any = None  # the cell's (contain.Cgroups), from its launch on
+        self.containment: Dict[str, Any] = {}  # how the cell is contained, for the record (launch fills it)
+        self.shm_left_alone: List[str] = []  # /dev/shm entries the tree mapped but did not create (clean)
         self.launched = 0.0  # time.monotonic() at the launch
 
-    def inside(self, path):
+    def inside(self, path: str) -> str:
         """The path as the cell sees it (inside the chroot, for Debian-root interpreters)."""
         return path[len(self.root) :] if self.root and path.startswith(self.root) else path
 
-    def launch(self):
+    def launch(self) -> None:
         began = time.monotonic()
         spec = self.spec
         cell_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HANGMATRIX", "VIRTUAL_ENV"))}
@@ -81,9 +84,8 @@ class Cell:
         overlay = contain.overlay_mechanism(self.root) if seal else None
         self.layers = contain.overlay_layers(self.dir, spec.writable) if overlay else None
         _note(dir=self.dir, cgroups=self.cgroups.dirs, events=self.paths["events"], root=self.root, names=not shm)
-        told = functools.partial(
-            cellside.cell_env, spec, *(self.inside(self.paths[k]) for k in ("events", "stacks", "greenlets"))
-        )
+        events, stacks, greenlets = (self.inside(self.paths[k]) for k in ("events", "stacks", "greenlets"))
+        told = functools.partial(cellside.cell_env, spec, events, stacks, greenlets)
         cell_env.update(dict(spec.case.env))
         cell_env.update(self._activated(cell_env.get("PATH", os.defpath)))
         cell_env.update(
@@ -159,7 +161,7 @@ class Cell:
             out["VIRTUAL_ENV"] = os.path.dirname(bin_dir)
         return out
 
-    def writes(self):
+    def writes(self) -> Optional[Dict[str, Any]]:
         """What the case wrote outside its folder (its overlays' upper layers), for the record; None unless
         the cell ran in a copy-on-write view."""
         fallback = contain.overlay_fallback(self.dir) if self.layers else ""
@@ -175,12 +177,12 @@ class Cell:
             self.containment["overlay_refused"] = refused
         return {"paths": found, "more": more}
 
-    def sample(self, full=False, previous=None):
+    def sample(self, full: bool = False, previous: Optional[watch.Sample] = None) -> watch.Sample:
         """The cell's tree as the host sees it: below the namespace's init, or below us (previous: the last
         sample, whose threads' waits are taken over where they cannot have changed, see watch.sample)."""
         return watch.sample(getattr(self.proc, "init_pid", None) or os.getpid(), full=full, previous=previous)
 
-    def wait_exit(self, seconds):
+    def wait_exit(self, seconds: float) -> None:
         """Sleep up to `seconds`, waking at once when the case parent exits, so the record of a program that
         ended is not a sampling interval late (and its slot is free that much sooner)."""
         fd = self._exit_fd()
@@ -208,7 +210,7 @@ class Cell:
             f.write(self.spec.case.stdin.encode("utf-8"))
         return open(path, "rb")
 
-    def read_events(self):
+    def read_events(self) -> None:
         try:
             with open(self.paths["events"], "rb") as f:
                 f.seek(self._events_offset)
@@ -234,7 +236,7 @@ class Cell:
                     event[key + "_in_ns"], event[key] = event[key], host if host else event[key]
         return event
 
-    def diagnose(self, snap=None, summary=False):
+    def diagnose(self, snap: Optional[watch.Sample] = None, summary: bool = False) -> Dict[str, Any]:
         """The full look at the tree (fds, pipes and their holders, decoded waits, who can end each wait),
         as diagnosis.diagnose with wakers.annotate, of `snap` (a full sample) or of a fresh one. summary: only
         the tree, its fds and decoded waits, for a record the store keeps as a summary (store.compact):
@@ -253,10 +255,10 @@ class Cell:
         diag["t"] = time.time()  # recorded: wall time (samples carry the monotonic clock)
         return diag
 
-    def output_size(self):
+    def output_size(self) -> int:
         return sum(os.path.getsize(self.paths[k]) for k in ("stdout", "stderr") if os.path.exists(self.paths[k]))
 
-    def trim_output(self):
+    def trim_output(self) -> None:
         """Each of stdout and stderr whose disk use is over OUTPUT_CAP gets its middle freed (a hole: its size
         and the writer's offset stay), keeping its first and last KEEP_ENDS bytes, or, where the filesystem
         cannot punch holes, is emptied after its head is kept. What was dropped is in self.trimmed."""
@@ -275,7 +277,7 @@ class Cell:
             except OSError:
                 continue
 
-    def tail(self, key, upto=None):
+    def tail(self, key: str, upto: Optional[int] = None) -> str:
         """The end of stdout or stderr as it was at the verdict (upto), capped."""
         try:
             with open(self.paths[key], "rb") as f:
@@ -285,7 +287,7 @@ class Cell:
         except OSError:
             return ""
 
-    def reap_orphans(self):
+    def reap_orphans(self) -> None:
         """Reap zombies that were re-parented to us (we are their subreaper), never the root's status."""
         for pid in watch.children(os.getpid()):
             if self.proc and pid == self.proc.pid:
@@ -296,7 +298,7 @@ class Cell:
                 except ChildProcessError:
                     pass
 
-    def note_shm(self, pids):
+    def note_shm(self, pids: Iterable[int]) -> None:
         """Without a private /dev/shm: the named semaphores and shared memory the tree has mapped, to report
         those the cell did not create and leaves behind."""
         if self.private_shm:
@@ -307,7 +309,7 @@ class Cell:
                 if i >= 0:
                     self.shm_seen.add(line[i:].replace(" (deleted)", ""))
 
-    def kill_tree(self):
+    def kill_tree(self) -> Tuple[float, List[int]]:
         """SIGKILL every descendant until none is left; returns (seconds taken, survivors)."""
         t0 = time.monotonic()
         me = os.getpid()
@@ -344,7 +346,7 @@ class Cell:
                 self.proc.kill()  # by the pid we hold unreaped: never someone else's
         return round(time.monotonic() - t0, 3), survivors
 
-    def clean(self):
+    def clean(self) -> List[str]:
         """Unlink exactly the /dev/shm entries the cell created (named by the injected code) that are still
         there, remove its cgroups and its folder; returns the entries removed. Entries the tree mapped but
         did not create may be another program's: they are reported (shm_left_alone), never touched."""
@@ -385,7 +387,7 @@ def _zombie(pid):
     return ") Z " in (watch._read("/proc/%d/stat" % pid) or "")
 
 
-def proc_shows_us():
+def proc_shows_us() -> bool:
     """Whether /proc is this process's PID namespace's: every look at the tree, and its kill, rely on it."""
     return os.path.exists("/proc/%d/stat" % os.getpid())
 

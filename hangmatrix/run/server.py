@@ -19,6 +19,7 @@ import struct
 import sys
 import time
 import traceback
+from typing import Dict, Optional
 
 from ..model.cellspec import CellSpec
 from ..observe import watch
@@ -68,7 +69,7 @@ def _clean_after(notes):
         shutil.rmtree(made["dir"], ignore_errors=True)
 
 
-def handle(conn, server_pid, notes_fd=None):
+def handle(conn: socket.socket, server_pid: int, notes_fd: Optional[int] = None) -> None:
     """In a forked child of the server: read the spec from the connection, supervise, write the record.
     Whatever happens, the harness gets a record (a supervisor failure is `error`)."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -91,7 +92,7 @@ def handle(conn, server_pid, notes_fd=None):
     conn.sendall((json.dumps(rec.to_json(), default=str) + "\n").encode())
 
 
-def serve(listen_fd, harness_pid):
+def serve(listen_fd: int, harness_pid: int) -> int:
     """Accept one connection per cell and fork a supervisor for it, until the harness closes our stdin
     (done, or dead) or SIGTERM comes; then stop the supervisors still running and wait for them, so
     their cells are killed before the server is gone."""
@@ -102,7 +103,8 @@ def serve(listen_fd, harness_pid):
     signal.signal(signal.SIGTERM, _stopped)
     listener = socket.socket(fileno=listen_fd)
     records.host()  # platform.platform() once, before the forks
-    me, live = os.getpid(), {}  # supervisor pid -> the read end of its notes pipe
+    me = os.getpid()
+    live: Dict[int, int] = {}  # supervisor pid -> the read end of its notes pipe
     try:
         while True:
             ready = select.select([listener, sys.stdin], [], [], 1.0)[0]
