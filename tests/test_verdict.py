@@ -9,8 +9,9 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hangmatrix.observe import verdict, waits, watch
+from hangmatrix.observe import verdict, waits, wakers, watch
 from hangmatrix.observe.watch import Proc, Sample, Thread
+from hangmatrix.run import conclusion
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
@@ -152,10 +153,10 @@ def test_exception_of_a_helper_thread_is_found_on_stderr():
         "    g()\ngevent.exceptions.LoopExit: This operation would block forever\n"
     )
     assert verdict.last_exception(err) == "gevent.exceptions.LoopExit: This operation would block forever"
-    assert verdict.ended(1, False, "", "", err)[1].endswith("LoopExit: This operation would block forever")
-    assert verdict.ended(-11, False, "", "", "")[0] == "crash"
-    assert verdict.ended(0, False, "^done$", "nope\n", "")[0] == "error"
-    assert verdict.ended(0, False, "^done$", "done\n", "") == ("ok", "")
+    assert conclusion.ended(1, False, "", "", err)[1].endswith("LoopExit: This operation would block forever")
+    assert conclusion.ended(-11, False, "", "", "")[0] == "crash"
+    assert conclusion.ended(0, False, "^done$", "nope\n", "")[0] == "error"
+    assert conclusion.ended(0, False, "^done$", "done\n", "") == ("ok", "")
 
 
 # opentelemetry-python#3897's stderr as the reporter posted it (Python 3.12.3, gevent 24.2.1): the program exits 0
@@ -169,7 +170,7 @@ AssertionError: (None, <callback at 0x7f72a5936040 args=([],)>)
 
 
 def test_a_failure_the_hub_swallowed_is_an_error_not_ok():
-    name, sig = verdict.ended(0, False, "", "", OTEL_3897_STDERR)
+    name, sig = conclusion.ended(0, False, "", "", OTEL_3897_STDERR)
     assert name == "error"
     assert sig == (
         "exit 0, but the hub reported <callback at 0x7f72a5936040 args=([],)> failed with "
@@ -177,8 +178,9 @@ def test_a_failure_the_hub_swallowed_is_an_error_not_ok():
     )
     greenlet = "Traceback (most recent call last):\nZeroDivisionError: division by zero\n"
     greenlet += "<Greenlet at 0x7f: f> failed with ZeroDivisionError\n"
-    assert verdict.ended(0, False, "", "", greenlet * 2)[1].endswith("ZeroDivisionError: division by zero (and 1 more)")
-    assert verdict.ended(0, False, "", "", "a line that says failed with nothing\n") == ("ok", "")
+    twice = conclusion.ended(0, False, "", "", greenlet * 2)[1]
+    assert twice.endswith("ZeroDivisionError: division by zero (and 1 more)")
+    assert conclusion.ended(0, False, "", "", "a line that says failed with nothing\n") == ("ok", "")
 
 
 def test_a_run_records_its_samples_and_they_replay_to_its_verdict(run_one, tmp_path, monkeypatch):
@@ -208,14 +210,12 @@ def _poller_diag(wake):
 def test_a_stall_whose_poller_was_caught_awake_is_not_proven_yet():
     """The CI run where outside_tcp_poll got `stall`: the look caught the poller between polls, so what it
     watched (a TCP socket an outside server answers) went unseen and nothing stood in the proof's way."""
-    from hangmatrix.run import supervisor
-
     proof = {"pollers": [{"pid": 7531, "tid": 7531, "name": "python", "syscall": "pselect6", "wakeups": 19}]}
-    awake = supervisor._unproven("stall", proof, _poller_diag(None))
+    awake = wakers.unproven("stall", proof, _poller_diag(None))
     assert awake and "awake when looked at" in awake[0]
-    seen_inside = supervisor._unproven("stall", proof, _poller_diag({"inside": [], "outside": []}))
+    seen_inside = wakers.unproven("stall", proof, _poller_diag({"inside": [], "outside": []}))
     assert seen_inside == []
-    seen_outside = supervisor._unproven("stall", proof, _poller_diag({"inside": [], "outside": ["peer outside"]}))
+    seen_outside = wakers.unproven("stall", proof, _poller_diag({"inside": [], "outside": ["peer outside"]}))
     assert seen_outside == ["parent (thread 7531) in pselect6(): peer outside"]
 
 
@@ -243,7 +243,7 @@ def test_a_look_made_ahead_speaks_for_the_proof_only_if_nothing_moved_since():
     """The supervisor looks at who can end the tree's waits while the deadlock proof's window runs; the
     proof may use that look only if it was made during the same still run and every thread is still
     asleep in the same call without having run since (else it looks again, after the proof)."""
-    from hangmatrix.run import supervisor
+    from hangmatrix.run import watching
 
     det = verdict.Detector()
     for t in (1.0, 1.05):
@@ -251,21 +251,21 @@ def test_a_look_made_ahead_speaks_for_the_proof_only_if_nothing_moved_since():
     look = (dataclasses.replace(_timerfd_reader(), t=1.06), {"processes": []}, [])
     proof_sample = dataclasses.replace(_timerfd_reader(), t=1.1)
     assert det.feed(proof_sample, verdict.Marks())[0] == "deadlock"
-    assert supervisor._look_holds(look, det, proof_sample)
-    assert not supervisor._look_holds(look, det, dataclasses.replace(_timerfd_reader(run_ns=5_000_001), t=1.1))
-    assert not supervisor._look_holds(look, det, dataclasses.replace(_timerfd_reader(state="R"), t=1.1))
+    assert watching._look_holds(look, det, proof_sample)
+    assert not watching._look_holds(look, det, dataclasses.replace(_timerfd_reader(run_ns=5_000_001), t=1.1))
+    assert not watching._look_holds(look, det, dataclasses.replace(_timerfd_reader(state="R"), t=1.1))
     before_the_run = (dataclasses.replace(_timerfd_reader(), t=0.99), {"processes": []}, [])
-    assert not supervisor._look_holds(before_the_run, det, proof_sample)
-    assert not supervisor._look_holds(None, det, proof_sample)
-    assert not supervisor._look_ahead(look, det, recheck_at=0.0)  # this still run has its look already
-    assert supervisor._look_ahead(before_the_run, det, recheck_at=0.0)
-    assert not supervisor._look_ahead(None, det, recheck_at=time.monotonic() + 60)  # a recheck is pending
+    assert not watching._look_holds(before_the_run, det, proof_sample)
+    assert not watching._look_holds(None, det, proof_sample)
+    assert not watching._look_ahead(look, det, recheck_at=0.0)  # this still run has its look already
+    assert watching._look_ahead(before_the_run, det, recheck_at=0.0)
+    assert not watching._look_ahead(None, det, recheck_at=time.monotonic() + 60)  # a recheck is pending
 
 
 def test_a_timed_out_parent_caught_awake_is_looked_at_again():
     """The CI run where outside_tcp_poll's timeout read `parent blocked in running()`: the final look caught
     the poller between two polls, so the TCP peer outside, which the signature names, went unseen."""
-    from hangmatrix.run import supervisor
+    from hangmatrix.run import evidence
 
     class Looks:
         def __init__(self, *diags):
@@ -275,7 +275,34 @@ def test_a_timed_out_parent_caught_awake_is_looked_at_again():
             return self.diags.pop(0)
 
     asleep = _poller_diag({"inside": [], "outside": ["TCP 127.0.0.1:1 → 127.0.0.1:2 (peer outside the tree)"]})
-    assert supervisor._look_while_awake(Looks(_poller_diag(None), asleep), _poller_diag(None), [(7531, 7531)]) is asleep
-    spinning = Looks(*[_poller_diag(None)] * supervisor.AWAKE_RELOOKS)
-    last = supervisor._look_while_awake(spinning, _poller_diag(None), [(7531, 7531)])
+    assert evidence._look_while_awake(Looks(_poller_diag(None), asleep), _poller_diag(None), [(7531, 7531)]) is asleep
+    spinning = Looks(*[_poller_diag(None)] * evidence.AWAKE_RELOOKS)
+    last = evidence._look_while_awake(spinning, _poller_diag(None), [(7531, 7531)])
     assert not last["processes"][0]["threads"][0].get("wake") and not spinning.diags  # gave up after its looks
+
+
+def test_the_conclusion_decides_each_rule_of_docs_proof_once():
+    """run/conclusion.decide, the one place a verdict is decided, on evidence as the supervisor gathers it:
+    each rule of docs/proof.md that rewrites what the watch proposed, and the verdict before a cap kept."""
+    exited = conclusion.Ending(conclusion.EXITED, code=1)
+    oom = "Traceback (most recent call last):\nMemoryError\n"
+    capped = conclusion.decide(
+        conclusion.Evidence(exited, stderr=oom, memory="RLIMIT_DATA", memory_cap=256 << 20)
+    )  # the rlimit fallback: a failure of MemoryError is the cap's
+    assert (capped.name, capped.signature, capped.watched) == ("error", "out of memory (cap 256 MiB)", "error")
+    assert capped.proof["before_cap"] == {"verdict": "error", "signature": "exit 1: MemoryError"}
+    counted = conclusion.decide(conclusion.Evidence(conclusion.Ending(conclusion.EXITED, code=0), counted_cap="x"))
+    assert (counted.name, counted.signature, counted.watched) == ("error", "x", "ok")
+    unapplied = conclusion.Evidence(exited, config="patch_all", needs_patch_point=True)
+    assert conclusion.decide(unapplied).name == "unsupported"  # it never called patch_all(): nothing to replace
+    missing = dataclasses.replace(unapplied, missing_module="no module named 'x'")
+    assert (conclusion.decide(missing).name, conclusion.decide(missing).signature) == (
+        "env-error",
+        "no module named 'x'",
+    )
+    fixed = conclusion.Ending(conclusion.TIMEOUT, found="deadlock")  # fixed-timeout mode: proven at the backstop
+    unproven = conclusion.decide(conclusion.Evidence(fixed, detect=False, hang_unproven=("peer outside",)))
+    assert (unproven.name, unproven.proof["unproven"]) == ("timeout", ["peer outside"])
+    assert conclusion.decide(conclusion.Evidence(fixed, detect=False, hang_unproven=())).name == "deadlock"
+    stopped = conclusion.decide(conclusion.Evidence(conclusion.Ending(conclusion.STOPPED)))
+    assert (stopped.name, stopped.signature) == ("error", "the harness stopped before a verdict")

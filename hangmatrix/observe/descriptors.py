@@ -7,6 +7,7 @@ reads cost more than a sample may.
 import os
 import re
 import struct
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from . import watch
 
@@ -16,9 +17,9 @@ FDINFO_TFD = re.compile(r"^tfd:\s*(\d+).*?\bino:\s*([0-9a-f]+)", re.M)
 TIMER_VALUE = re.compile(r"\((\d+),\s*(\d+)\)")
 
 
-def fd_table(pid):
+def fd_table(pid: int) -> Dict[int, Tuple[str, str]]:
     """fd -> (target, mode) where mode is 'r', 'w' or 'rw'."""
-    table = {}
+    table: Dict[int, Tuple[str, str]] = {}
     try:
         fds = os.listdir("/proc/%d/fd" % pid)
     except OSError:
@@ -35,19 +36,19 @@ def fd_table(pid):
     return table
 
 
-def epoll_targets(pid, epfd):
+def epoll_targets(pid: int, epfd: int) -> List[int]:
     """fds registered in an epoll instance (from fdinfo 'tfd:' lines)."""
     return [fd for fd, _ in epoll_entries(pid, epfd)]
 
 
-def epoll_entries(pid, epfd):
+def epoll_entries(pid: int, epfd: int) -> List[Tuple[int, int]]:
     """(fd, inode) of each registration of an epoll instance: the fd number it was added under and the
     inode of the file it watches (the registration outlives a close while the file is open elsewhere)."""
     info = watch._read("/proc/%d/fdinfo/%d" % (pid, epfd), 65536) or ""
     return [(int(fd), int(ino, 16)) for fd, ino in FDINFO_TFD.findall(info)]
 
 
-def watched_fds(th):
+def watched_fds(th: watch.Thread) -> Optional[List[int]]:
     """The fds a poll, select or epoll wait watches: epoll's from fdinfo, poll's and select's read from the
     process's memory (the pollfd array, the fd_set bitmaps). None when they cannot be read."""
     sc, a = th.syscall, th.args
@@ -61,7 +62,8 @@ def watched_fds(th):
     if sc in ("select", "pselect6"):
         if a[0] > 65536:
             return None
-        fds, size = set(), (a[0] + 63) // 64 * 8
+        fds: Set[int] = set()
+        size = (a[0] + 63) // 64 * 8
         for ptr in a[1:4]:
             data = watch._read_mem(th.pid, ptr, size) if ptr and size else b""
             if data is None:
@@ -72,20 +74,22 @@ def watched_fds(th):
     return []
 
 
-def fdinfo_field(pid, fd, key):
+def fdinfo_field(pid: int, fd: int, key: str) -> Optional[str]:
     """One field of /proc/PID/fdinfo/FD (`eventfd-id`, `Pid`, `it_value`...), or None."""
     m = re.search(r"^%s:\s*(.*?)\s*$" % re.escape(key), watch._read("/proc/%d/fdinfo/%d" % (pid, fd)) or "", re.M)
     return m.group(1) if m else None
 
 
-def timerfd_left(pid, fd):
+def timerfd_left(pid: int, fd: int) -> Optional[float]:
     """Seconds until a timerfd fires, or None when it is disarmed."""
     m = TIMER_VALUE.match(fdinfo_field(pid, fd, "it_value") or "")
     left = int(m.group(1)) + int(m.group(2)) / 1e9 if m else 0
     return left or None
 
 
-def pipe_peers(inode_target, want_mode, tables):
+def pipe_peers(
+    inode_target: str, want_mode: str, tables: Dict[int, Dict[int, Tuple[str, str]]]
+) -> List[Tuple[int, int]]:
     """(pid, fd) of the processes whose fd tables hold pipe inode_target open for want_mode ('w' or 'r')."""
     peers = []
     for pid, table in sorted(tables.items()):
@@ -95,7 +99,7 @@ def pipe_peers(inode_target, want_mode, tables):
     return peers
 
 
-def outside_fd_tables(tree_pids, ours=()):
+def outside_fd_tables(tree_pids: Iterable[int], ours: Iterable[int] = ()) -> Dict[int, Dict[int, str]]:
     """pid -> {fd: target} of every process outside the tree (and not this one, nor `ours`: the cell's own
     machinery, such as its PID namespace's init): one pass over /proc, made only when a deadlock or stall
     is being proven (it reads every fd of the machine: each link is read relative to its process's fd
@@ -127,10 +131,10 @@ def outside_fd_tables(tree_pids, ours=()):
     return tables
 
 
-def outside_holders(targets, outside_tables):
+def outside_holders(targets: Set[str], outside_tables: Dict[int, Dict[int, str]]) -> Dict[str, List[int]]:
     """{pipe: [pid]} of processes outside the tree holding any of `targets` open: they could still wake
     a wait on it, so no deadlock proof."""
-    holders = {}
+    holders: Dict[str, List[int]] = {}
     for pid, table in sorted(outside_tables.items()):
         for target in set(table.values()) & targets:
             holders.setdefault(target, []).append(pid)

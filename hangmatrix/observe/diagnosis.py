@@ -5,9 +5,11 @@ after it; wakers.annotate adds who can end each wait.
 """
 
 import re
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 from .descriptors import epoll_targets, fd_table, outside_fd_tables, outside_holders, pipe_peers
 from .waits import FD_WAITS, FUTEX_WAITS, LONG_WAIT_S, NO_TIMEOUT, TIMED_BY_NATURE, wait_kind
+from .watch import Proc, Sample, Thread
 
 POOL_WORKER = re.compile(r"^\w*PoolWorker-(\d+)$")
 
@@ -16,7 +18,7 @@ def _signed(value):
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def describe_call(th, fds):
+def describe_call(th: Thread, fds: Dict[int, Tuple[str, str]]) -> str:
     """`read(fd=5 → pipe:[4745])`, `futex(FUTEX_WAIT_BITSET|PRIVATE, timeout=NULL)`..."""
     sc, a = th.syscall, th.args
     if not sc or sc == "running":
@@ -55,7 +57,7 @@ def _duration(seconds):
     return "%.3f s" % seconds
 
 
-def role_of(pid, proc, root_pid, names):
+def role_of(pid: int, proc: Proc, root_pid: int, names: Dict[int, str]) -> str:
     """A person's name for a process of the tree."""
     if pid == root_pid:
         return "parent"
@@ -75,7 +77,15 @@ def role_of(pid, proc, root_pid, names):
     return "child of %d" % proc.ppid
 
 
-def diagnose(snap, root_pid, names, harness_files=(), annotate=None, ours=(), outside=True):
+def diagnose(
+    snap: Sample,
+    root_pid: int,
+    names: Dict[int, str],
+    harness_files: Iterable[str] = (),
+    annotate: Optional[Callable[..., None]] = None,
+    ours: Iterable[int] = (),
+    outside: bool = True,
+) -> Dict[str, Any]:
     """The whole picture of a sample, as plain data for the record: processes, threads with decoded
     blocked calls, their fds, and for each blocked pipe read/write the holders of the other end.
     annotate(snap, fds, processes, outside_tables) may add to the threads (wakers.annotate: who can end
@@ -92,7 +102,7 @@ def diagnose(snap, root_pid, names, harness_files=(), annotate=None, ours=(), ou
     }
     pipes = {t for t in waited if t.startswith("pipe:")}
     outside_tables = outside_fd_tables(tree, ours) if outside and (pipes or annotate) else {}
-    outside = outside_holders(pipes, outside_tables)
+    held_outside = outside_holders(pipes, outside_tables)
     procs = []
     for pid in sorted(tree, key=lambda p: (p != root_pid, p)):
         proc = snap.procs[pid]
@@ -121,7 +131,7 @@ def diagnose(snap, root_pid, names, harness_files=(), annotate=None, ours=(), ou
                         {"pid": p, "fd": f, "role": roles[p], "blocked_in": _main_call(snap.procs[p], fds[p])}
                         for p, f in peers
                     ],
-                    "outside_holders": outside.get(target, []),
+                    "outside_holders": held_outside.get(target, []),
                 }
             threads.append(entry)
         procs.append(

@@ -14,6 +14,7 @@ import fcntl
 import os
 import re
 import struct
+from typing import Callable, Iterable, List, Literal, Set, Tuple, Union
 
 _QUERY = "=9Q4I2Q"  # struct procmap_query (include/uapi/linux/fs.h)
 _SIZE = struct.calcsize(_QUERY)
@@ -54,12 +55,12 @@ def _files(pid, flags):
         os.close(fd)
 
 
-def shared_files(pid):
+def shared_files(pid: int) -> Set[Tuple[str, int]]:
     """The files pid maps shared (see _files)."""
     return _files(pid, _SHARED)
 
 
-def mapping_at(pid, addr):
+def mapping_at(pid: int, addr: int) -> Union[Tuple[str, str, int, str], None, Literal[False]]:
     """(perms as maps writes them, dev, inode, path) of pid's mapping that contains addr; None when the
     process is gone; False when the kernel gives no answer (then the maps text is read instead)."""
     try:
@@ -80,7 +81,7 @@ def mapping_at(pid, addr):
     return perms, "%02x:%02x" % (f[9], f[10]), f[8], name.value.decode("utf-8", "replace") if f[11] else ""
 
 
-def mapped_shared(pids, dev, inode, maps_text):
+def mapped_shared(pids: Iterable[int], dev: str, inode: int, maps_text: Callable[[int], str]) -> List[int]:
     """The pids among pids that map the file dev:inode shared. maps_text(pid) is the fallback where the
     kernel cannot be asked (any mapping of the file counts there, as the text cannot be narrowed cheaply).
 

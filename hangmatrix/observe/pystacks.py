@@ -190,7 +190,7 @@ def calls_fork(frames: List[Frame]) -> bool:
     return any(fn in ("fork", "fork_and_watch", "_fork", "fork_exec") for _, _, fn in frames[-3:])
 
 
-def innermost(frames: List[Frame], skip=NOT_THE_PROGRAM) -> Optional[Frame]:
+def innermost(frames: List[Frame], skip: "re.Pattern[str]" = NOT_THE_PROGRAM) -> Optional[Frame]:
     """The innermost frame that is not in a file `skip` matches, else the innermost one."""
     for frame in reversed(frames):
         if not skip.search(frame[0]):

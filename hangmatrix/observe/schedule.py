@@ -13,6 +13,11 @@ progress marks only grow too. So the schedule only decides how soon a proof can 
 - otherwise the usual interval by the cell's age: fast while a verdict is likeliest, slower later.
 """
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .verdict import Detector
+
 # Each delays noticing that the tree became still by up to its length: on the default matrix, 0.1 / 0.075
 # made deadlock verdicts 67 ms later from launch (median 0.841 s against 0.774 s) for all the look-ahead won.
 MOVING_S = 0.06  # between samples while the progress marks move
@@ -21,13 +26,13 @@ SOONEST_S = 0.005  # never sooner than this after the last sample
 PAST_DUE_S = 0.001  # the proof's last sample aims this far past its due time: one a hair early costs a gap
 
 
-def interval(elapsed):
+def interval(elapsed: float) -> float:
     """The usual gap between samples, by the cell's age: fast while a verdict is likeliest (the seed
     deadlock is still at ~0.15 s), slower later."""
     return 0.025 if elapsed < 1.5 else 0.05 if elapsed < 4 else 0.1
 
 
-def next_sample_in(elapsed, detector, now):
+def next_sample_in(elapsed: float, detector: "Detector", now: float) -> float:
     """Seconds to wait before the next sample, given the Detector that was fed the last one, the cell's
     age and the time now (monotonic)."""
     slow = max(interval(elapsed), NOT_STILL_S)

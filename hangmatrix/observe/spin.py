@@ -4,6 +4,7 @@ to the process and a faulthandler dump); observe/cause.py names a `busy-loop` fr
 """
 
 import time
+from typing import Any, Dict, Optional
 
 from . import pystacks, stacks, watch
 
@@ -20,7 +21,7 @@ def _on_cpu_or_ready_ns(pid):
     return int(fields[0]) + int(fields[1]) if len(fields) >= 2 else None
 
 
-def evidence(pid, stacks_path):
+def evidence(pid: int, stacks_path: str) -> Optional[Dict[str, Any]]:
     """{cpu_share (on a CPU or ready for one), frames: [the program's own frame of each sample]} of pid's
     main thread, or None when it is gone, waits (under BUSY_SHARE), or a sample shows none of the program's
     own frames."""

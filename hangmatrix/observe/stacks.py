@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import time
+from typing import Dict, List, Tuple
 
 from . import syscalls, watch
 
@@ -31,7 +32,9 @@ def _wait_stable(path, before, limit):
     return os.path.getsize(path) if os.path.exists(path) else 0
 
 
-def python_stacks(pids, stacks_path, greenlets_path, faulthandler=True):
+def python_stacks(
+    pids: List[int], stacks_path: str, greenlets_path: str, faulthandler: bool = True
+) -> Tuple[Dict[str, str], Dict[str, str]]:
     """Every thread's stack (SIGUSR1) and gevent's greenlets (SIGUSR2), from inside each process. Only
     after the verdict: signals wake blocked calls, so this would disturb the observation it explains.
     faulthandler writes a dump in many small writes, so those processes are asked one at a time; the
@@ -46,7 +49,7 @@ def python_stacks(pids, stacks_path, greenlets_path, faulthandler=True):
     return stacks, _marked_blocks(pids, signal.SIGUSR2, greenlets_path, "greenlets")
 
 
-def thread_stacks(pid, stacks_path):
+def thread_stacks(pid: int, stacks_path: str) -> str:
     """One faulthandler dump of every thread of pid (SIGUSR1), as text, or why there is none."""
     if not watch.caught(pid, signal.SIGUSR1):
         return "(no faulthandler in this process)"

@@ -6,6 +6,7 @@ against the kernel headers. Any other architecture is refused in one line, never
 
 import functools
 import platform
+from typing import Dict, Optional
 
 X86_64 = {
     0: "read",
@@ -83,7 +84,7 @@ class UnsupportedMachine(ValueError):
 
 
 @functools.lru_cache(maxsize=None)
-def names(machine=None):
+def names(machine: Optional[str] = None) -> Dict[int, str]:
     """{number: name} for this machine's architecture (or the one named); asked for every sampled thread."""
     machine = machine or platform.machine()
     try:
@@ -94,6 +95,6 @@ def names(machine=None):
         ) from None
 
 
-def number(name, machine=None):
+def number(name: str, machine: Optional[str] = None) -> int:
     """The number of a syscall the harness calls through libc's syscall()."""
     return {v: k for k, v in names(machine).items()}[name]

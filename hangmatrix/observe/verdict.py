@@ -6,14 +6,17 @@
   wait again), every other thread waits untimed, and the program made no progress for a window.
 - running: an endless case whose progress functions were seen ticking.
 - timeout: the backstop ran out without either proof. ok / error / crash come from how the program ended.
+This module proposes (the Detector's proofs) and reads (a traceback, a failure the hub swallowed, the
+one-line signature of where a tree is stuck); the verdict is decided in one place, hangmatrix.run.conclusion.
 The names and their groups are hangmatrix.model.verdicts'.
 """
 
 import re
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Dict, Optional, Tuple
 
 from . import waits, wakers
+from .watch import Sample
 
 NAMED_SLEEP_S = 60.0  # a timed wait this long is what a timed-out tree waits for: the signature names it
 
@@ -26,7 +29,7 @@ class Marks:
     ticks: int = 0
     output: int = 0  # bytes on stdout + stderr
 
-    def key(self):
+    def key(self) -> Tuple[int, int]:
         return (self.events, self.output)
 
 
@@ -47,7 +50,7 @@ class Detector:
     _progress_t: float = 0.0
     _last_t: Optional[float] = None
 
-    def feed(self, snap, marks, io_total=0):
+    def feed(self, snap: Sample, marks: Marks, io_total: int = 0) -> Optional[Tuple[str, Dict[str, Any]]]:
         if self.endless and marks.ticks >= 2:
             return "running", {"ticks": marks.ticks, "events": marks.events}
         threads = {(pid, th.tid): th for pid, p in snap.procs.items() for th in p.threads.values()}
@@ -74,16 +77,16 @@ class Detector:
         return self._stall(snap.t)
 
     @property
-    def quiet_since(self):
+    def quiet_since(self) -> float:
         """When the current run of still, all-untimed samples began (its first sample's time)."""
         return self._quiet_since
 
     @property
-    def still_samples(self):
+    def still_samples(self) -> int:
         """How many consecutive samples so far were still and all-untimed (0: the last one was not)."""
         return self._quiet
 
-    def proof_due(self):
+    def proof_due(self) -> Optional[Tuple[float, int]]:
         """(time, samples) of the current still run: the first moment its samples can prove a deadlock
         (min_quiet_s after it began and after the last progress), and how many more samples that takes
         (one at least at that moment; 0 when the last sample completed it). None when the last sample was
@@ -91,9 +94,10 @@ class Detector:
         if not self._quiet:
             return None
         at = max(self._quiet_since, self._progress_t) + self.min_quiet_s
-        return at, max(self.quiet_samples - self._quiet, 1 if self._last_t < at else 0)
+        last = self._last_t if self._last_t is not None else at  # set: a still run has samples
+        return at, max(self.quiet_samples - self._quiet, 1 if last < at else 0)
 
-    def moving(self):
+    def moving(self) -> bool:
         """Whether the program's own progress (events, output, ticks, io, its set of threads) changed at the
         last sample: no deadlock or stall can be proven until min_quiet_s or stall_s after it stops."""
         return self._last_t is not None and self._progress_t == self._last_t
@@ -126,7 +130,7 @@ class Detector:
         return "stall", {"no_progress_for_s": round(now - self._progress_t, 2), "pollers": pollers}
 
 
-def still(before, after):
+def still(before: Sample, after: Sample) -> bool:
     """Whether every thread of `before` is in `after`, still asleep in the same wait, not having run since.
     Checked after a deadlock's look at who can end each wait: what the look read (a timerfd that has just
     fired reads as disarmed) proves nothing if a wait ended meanwhile. The state catches a thread woken but
@@ -148,12 +152,12 @@ def still(before, after):
     return True
 
 
-# ---------------------------------------------------------------- ending, and the one-line signature
+# ---------------------------------------------------------------- what an ending printed, and the one-line signature
 
 _EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Timeout)|[A-Za-z_][\w.]*)(: .*)?$")
 
 
-def last_exception(stderr):
+def last_exception(stderr: str) -> str:
     """`LoopExit: This operation would block forever` from the last traceback on stderr, or ''."""
     lines = stderr.splitlines()
     idx = max((i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")), default=None)
@@ -165,39 +169,11 @@ def last_exception(stderr):
     return ""
 
 
-def ended(returncode, endless, expect, stdout, stderr):
-    """Verdict of a cell whose program ended by itself."""
-    if returncode < 0:
-        import signal
-
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = "signal %d" % -returncode
-        return "crash", "killed by %s%s" % (name, _also(stderr))
-    if returncode != 0:
-        exc = last_exception(stderr) or (stderr.strip().splitlines() or ["no stderr"])[-1][:300]
-        return "error", "exit %d: %s" % (returncode, exc)
-    if endless:
-        return "error", "an endless case exited (code 0)" + _also(stderr)
-    if expect and not re.search(expect, stdout, re.M):
-        tail = stdout.strip().splitlines()[-1:] or ["(no output)"]
-        return "error", "output check failed: no line matches %r (last line: %s)%s" % (
-            expect,
-            tail[0][:200],
-            _also(stderr),
-        )
-    swallowed = hub_failure(stderr)
-    if swallowed:  # the program went on, but something it ran failed: not plain ok (docs/proof.md)
-        return "error", "exit 0, but the hub reported %s" % swallowed
-    return "ok", ""
-
-
 # gevent's Hub.print_exception: `<callback at 0x…> failed with AssertionError` (a timestamp first since 20.x)
 _HUB_FAILED = re.compile(r"^(?:\S+Z )?(<.+>) failed with ([A-Za-z_][\w.]*)\s*$", re.M)
 
 
-def hub_failure(stderr):
+def hub_failure(stderr: str) -> str:
     """`<callback …> failed with AssertionError: (None, …)` when gevent's hub printed that a greenlet or
     callback it ran failed (the exception is swallowed: the program goes on and may exit 0), else ''."""
     found = list(_HUB_FAILED.finditer(stderr))
@@ -219,7 +195,7 @@ def _call_name(call):
     return call.split("(", 1)[0] + "()"
 
 
-def signature(verdict, diag, proof, stderr=""):
+def signature(verdict: str, diag: Dict[str, Any], proof: Dict[str, Any], stderr: str = "") -> str:
     """One line naming where the tree is stuck: the parent's main-thread wait, and for a pipe, who holds
     the other end and what they are blocked in. A helper thread's exception is appended as the cause."""
     procs = diag.get("processes", []) if diag else []

@@ -18,15 +18,15 @@ NOT_COPIED, DIED = GONE + "not-copied/", GONE + "died/"
 HUB_LOOP_CALLS = ("epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "select", "pselect6", "ppoll")
 
 
-def process_node(pid) -> str:
+def process_node(pid: int) -> str:
     return "p%d" % pid
 
 
-def thread_node(pid, tid) -> str:
+def thread_node(pid: int, tid: int) -> str:
     return "p%d/t%d" % (pid, tid)
 
 
-def greenlet_node(pid, tid, name) -> str:
+def greenlet_node(pid: int, tid: int, name: str) -> str:
     return "p%d/t%d/%s" % (pid, tid, name)
 
 
@@ -189,11 +189,13 @@ def _inherited_lock_edges(node, t, proc, threads, nodes) -> List[Edge]:
     ]
 
 
-def lock_node(pid, name) -> str:
+def lock_node(pid: int, name: str) -> str:
     return "p%d/lock:%s" % (pid, name)
 
 
-def held_lock(proc: dict, diag: dict, blocked, source: Optional[SourceLine]):
+def held_lock(
+    proc: dict, diag: dict, blocked: tuple, source: Optional[SourceLine]
+) -> Optional[Tuple[str, pystacks.Greenlet, pystacks.Frame, int]]:
     """(lock, holder greenlet, the frame inside `with lock:` and that line's number) for a blocked hub whose
     thread waits on a lock (futex) while the injected dump found a module-level native lock locked and a
     suspended greenlet of the thread is inside `with` that lock; None when no such greenlet is seen."""
@@ -367,7 +369,7 @@ def path_to_cycle(graph: Graph, start: str) -> List[Edge]:
     done: set = set()
     longest: List[Edge] = []
 
-    def walk(node, path, on_path):
+    def walk(node: str, path: List[Edge], on_path: set) -> Optional[List[Edge]]:
         nonlocal longest
         if node in done:
             return None

@@ -4,6 +4,11 @@ proof rests on this classification, so it lives apart from how /proc is read (ob
 wait is explained (observe/diagnosis.py); it reads nothing itself.
 """
 
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from .watch import Thread
+
 FD_WAITS = {
     "read",
     "write",
@@ -28,7 +33,7 @@ LONG_WAIT_S = 7 * 86400.0
 LOCK_WAIT_CMDS = (7, 38)  # fcntl F_SETLKW, F_OFD_SETLKW: the fcntl calls that wait
 
 
-def wait_kind(th):
+def wait_kind(th: "Thread") -> Optional[str]:
     """'untimed' when the thread can only be woken by another thread or process (or not within an hour),
     'timed' when it will wake by itself, None when it is not waiting (running, or a call we cannot vouch for)."""
     if th.state not in ("S",) or not th.syscall or th.syscall == "running":
@@ -59,7 +64,7 @@ def wait_kind(th):
     return None
 
 
-def duration(seconds):
+def duration(seconds: float) -> str:
     """`0.5 s`, `12 min`, `2.0 h`, `17.4 days`: a wait's length as a person says it."""
     if seconds < 90:
         return "%.1f s" % seconds

@@ -16,6 +16,7 @@ import signal
 import socket
 import stat
 import struct
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from . import descriptors, procmap, syscalls, waits, watch
 
@@ -27,20 +28,31 @@ LOCK_LINE = re.compile(r"^(\d+):\s+(->\s+)?(\S+)\s+\S+\s+\S+\s+(-?\d+)\s+(\S+)")
 class World:
     """The kernel's tables for one look at the tree, each read at most once and only when needed."""
 
-    def __init__(self, snap, fds, outside_tables, cell_dir=None):
+    def __init__(
+        self,
+        snap: watch.Sample,
+        fds: Dict[int, Dict[int, Tuple[str, str]]],
+        outside_tables: Dict[int, Dict[int, str]],
+        cell_dir: Optional[str] = None,
+    ) -> None:
         self.procs = snap.procs
         self.cell_dir = cell_dir  # the cell's own folder (the harness's path), see _reachable_by_name
         self.tree = set(snap.procs)
         self.fds = fds  # pid -> {fd: (target, mode)} of the tree, as descriptors.fd_table
         self._outside_fds = outside_tables  # pid -> {fd: target} outside the tree, as descriptors.outside_fd_tables
-        self._unix = self._locks = None
-        self._inet, self._maps, self._namespaces, self._mapped_outside = {}, {}, None, {}
-        self._held_outside, self._mapped = {}, {}
+        self._unix: Optional[Dict[int, Any]] = None
+        self._locks: Optional[List[Tuple[Any, ...]]] = None
+        self._inet: Dict[int, List[Tuple[str, str, str, str, int]]] = {}
+        self._maps: Dict[int, str] = {}
+        self._namespaces: Optional[Dict[str, List[int]]] = None
+        self._mapped_outside: Dict[Tuple[str, int], List[int]] = {}
+        self._held_outside: Dict[str, List[int]] = {}
+        self._mapped: Dict[Any, List[int]] = {}
 
-    def outside_fds(self):
+    def outside_fds(self) -> Dict[int, Dict[int, str]]:
         return self._outside_fds
 
-    def held_outside(self, target):
+    def held_outside(self, target: str) -> List[int]:
         """The processes outside the tree holding target open (each target looked up once per look)."""
         if target not in self._held_outside:
             self._held_outside[target] = sorted(
@@ -48,7 +60,7 @@ class World:
             )
         return self._held_outside[target]
 
-    def holders(self, target, mode=None):
+    def holders(self, target: str, mode: Optional[str] = None) -> Tuple[List[int], List[int]]:
         """(inside pids, outside pids) holding target open (inside: for mode 'r' or 'w' when given)."""
         inside = sorted(
             {
@@ -60,7 +72,7 @@ class World:
         )
         return inside, self.held_outside(target)
 
-    def same_file_holders(self, pid, fd):
+    def same_file_holders(self, pid: int, fd: int) -> Optional[Tuple[List[int], List[int]]]:
         """Holders of the very file pid's fd refers to, for anonymous-inode files (eventfd, timerfd), which
         all read `anon_inode:[...]`: told apart with kcmp(KCMP_FILE). (inside pids, outside pids), or None
         when the kernel cannot compare."""
@@ -77,7 +89,7 @@ class World:
                 same.add(other)
         return sorted(same & self.tree), sorted(same - self.tree)
 
-    def by_inode(self, pid, fd, inode):
+    def by_inode(self, pid: int, fd: int, inode: Optional[int]) -> Tuple[int, int]:
         """(pid, fd) through which to examine an epoll registration: pid's own fd when it still is the file
         registered, else a tree process's fd on that inode (pid closed it; a forked child still has it)."""
         target = self.fds.get(pid, {}).get(fd, ("",))[0]
@@ -90,7 +102,7 @@ class World:
         return pid, fd
 
     # -- sockets
-    def unix(self):
+    def unix(self) -> Dict[int, Any]:
         """inode -> (type, state, name, peer inode) of every Unix socket, from sock_diag (as `ss -x`)."""
         if self._unix is None:
             try:
@@ -99,7 +111,7 @@ class World:
                 self._unix = {}
         return self._unix
 
-    def inet(self, pid):
+    def inet(self, pid: int) -> List[Tuple[str, str, str, str, int]]:
         """[(proto, local, remote, state, inode)] of the TCP and UDP sockets in pid's network namespace."""
         if pid not in self._inet:
             rows = []
@@ -113,8 +125,9 @@ class World:
         return self._inet[pid]
 
     # -- locks and mappings
-    def locks(self):
-        """[(blocker line id, pid, file, waiting)] from /proc/locks; `waiting` rows are blocked on the id."""
+    def locks(self) -> List[Tuple[Any, ...]]:
+        """[(blocker line id, pid, lock type, file, waiting)] from /proc/locks; `waiting` rows are
+        blocked on the id."""
         if self._locks is None:
             self._locks = []
             for line in (watch._read("/proc/locks", 1 << 22) or "").splitlines():
@@ -123,13 +136,13 @@ class World:
                     self._locks.append((m.group(1), int(m.group(4)), m.group(3), m.group(5), bool(m.group(2))))
         return self._locks
 
-    def maps_text(self, pid):
+    def maps_text(self, pid: int) -> str:
         """/proc/PID/maps as text (searched, not parsed: a tree of Python processes maps a lot)."""
         if pid not in self._maps:
             self._maps[pid] = watch._read("/proc/%d/maps" % pid, 1 << 24) or ""
         return self._maps[pid]
 
-    def mapping(self, pid, addr):
+    def mapping(self, pid: int, addr: int) -> Optional[Tuple[str, str, int, str]]:
         """(perms, dev, inode, path) of pid's mapping that contains addr, or None."""
         asked = procmap.mapping_at(pid, addr)
         if asked is not False:
@@ -141,7 +154,7 @@ class World:
                 return f[1], f[3], int(f[4]), f[5].strip() if len(f) > 5 else ""
         return None
 
-    def mapped_by(self, pids, dev, inode):
+    def mapped_by(self, pids: Iterable[int], dev: str, inode: int) -> List[int]:
         """The pids among pids that map the file dev:inode (a search of their maps text, which a few
         processes of the tree read faster than asking the kernel mapping by mapping)."""
         key = (tuple(sorted(pids)), dev, inode)
@@ -150,13 +163,13 @@ class World:
             self._mapped[key] = sorted(p for p in pids if found.search(self.maps_text(p)))
         return self._mapped[key]
 
-    def mapped_outside(self, dev, inode):
+    def mapped_outside(self, dev: str, inode: int) -> List[int]:
         """The processes outside the tree that map the file dev:inode shared (procmap says why shared)."""
         if (dev, inode) not in self._mapped_outside:
             self._mapped_outside[dev, inode] = procmap.mapped_shared(self.outside_fds(), dev, inode, self.maps_text)
         return self._mapped_outside[dev, inode]
 
-    def outside_in_namespace(self, pid):
+    def outside_in_namespace(self, pid: int) -> List[int]:
         """Processes outside the tree that share pid's mount namespace (and so its /dev/shm)."""
         if self._namespaces is None:
             self._namespaces = {}
@@ -233,13 +246,17 @@ def _unix_sockets():
 class Wake:
     """What one wait is on, who inside could end it, and what outside could (each a reason)."""
 
-    def __init__(self, ends_in_s=None):
-        self.on, self.inside, self.outside = [], set(), []
+    def __init__(self, ends_in_s: Optional[float] = None) -> None:
+        self.on: List[str] = []
+        self.inside: Set[int] = set()
+        self.outside: List[str] = []
         self.ends_in_s = ends_in_s  # a timed wait: it ends by itself within this long
-        self.between = []  # a timed wait's: what its process could try between two waits that outside can ready
+        self.between: List[
+            str
+        ] = []  # a timed wait's: what its process could try between two waits that outside can ready
 
-    def as_json(self):
-        data = {"on": self.on[:8], "inside": sorted(self.inside), "outside": self.outside[:8]}
+    def as_json(self) -> Dict[str, Any]:
+        data: Dict[str, Any] = {"on": self.on[:8], "inside": sorted(self.inside), "outside": self.outside[:8]}
         if self.ends_in_s is not None:
             data["ends_in_s"] = round(self.ends_in_s, 3)
         if self.between:
@@ -247,7 +264,7 @@ class Wake:
         return data
 
 
-def explain(th, pid, world):
+def explain(th: watch.Thread, pid: int, world: World) -> Optional[Wake]:
     """The Wake of a thread in a blocking wait, or None when it is not waiting on anything we examine."""
     kind = waits.wait_kind(th)
     if kind is None:
@@ -543,7 +560,13 @@ def _between_waits(pid, world):
     return between
 
 
-def annotate(snap, fds, procs, outside_tables, cell_dir=None):
+def annotate(
+    snap: watch.Sample,
+    fds: Dict[int, Dict[int, Tuple[str, str]]],
+    procs: List[Dict[str, Any]],
+    outside_tables: Dict[int, Dict[int, str]],
+    cell_dir: Optional[str] = None,
+) -> None:
     """Adds `wake` (what each waiting thread waits on, who could end it) to the diagnosis's threads; a timed
     wait also gets `between` (_between_waits). cell_dir: the cell's own folder, whose names nobody outside
     knows (None: every name is reachable)."""
@@ -568,7 +591,7 @@ def annotate(snap, fds, procs, outside_tables, cell_dir=None):
             t["wake"] = wake.as_json()
 
 
-def outside_reachable(diag, start_pids=()):
+def outside_reachable(diag: Dict[str, Any], start_pids: Iterable[int] = ()) -> List[Tuple[int, int, str]]:
     """Reasons something outside the tree can end a wait on the parent's chain: the parent's threads,
     then every process that could end one of those waits, and so on (plus the processes of start_pids,
     e.g. a stall's pollers, whose timed waits also count what they may try between two waits). Waits no
@@ -599,7 +622,7 @@ def outside_reachable(diag, start_pids=()):
     return reasons
 
 
-def unseen_waits(diag, threads):
+def unseen_waits(diag: Dict[str, Any], threads: Iterable[Tuple[int, int]]) -> List[str]:
     """Reasons a diagnosis cannot speak for threads (pid, tid) yet (a stall's pollers, a timed-out parent):
     they were awake when it looked, so what their wait watches, and who could end it, went unseen."""
     procs = {p["pid"]: p for p in diag.get("processes", [])}
@@ -612,3 +635,16 @@ def unseen_waits(diag, threads):
                 % (procs[pid]["role"], tid)
             )
     return reasons
+
+
+def unproven(name: str, proof: Dict[str, Any], diag: Dict[str, Any]) -> List[str]:
+    """Why a deadlock or stall is not proven (or what a timeout waited on): the waits on its chain (the
+    parent's, and a stall's pollers') that something outside the tree can end, what the pollers (and a timed
+    out parent) may try between two timed waits that something outside can make ready, and pollers caught
+    awake, whose waits went unseen; each a line."""
+    pollers = proof.get("pollers", []) if name == "stall" else []
+    tries = [p["pid"] for p in pollers]  # what they may try between two waits counts too
+    if name == "timeout" and diag.get("processes"):
+        tries.append(diag["processes"][0]["pid"])  # so does the parent's, for a timeout
+    reasons = [text for _, _, text in outside_reachable(diag, tries)]
+    return reasons + unseen_waits(diag, [(p["pid"], p["tid"]) for p in pollers])

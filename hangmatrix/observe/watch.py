@@ -12,7 +12,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Dict, List, Optional
 
 from . import syscalls
 from .waits import FUTEX_WAITS, NO_TIMEOUT
@@ -53,7 +53,7 @@ class Sample:
     procs: dict = field(default_factory=dict)  # pid -> Proc
 
 
-def to_json(snap):
+def to_json(snap: Sample) -> Dict[str, Any]:
     """A sample as plain data (recorded snapshots of real runs feed the classifier's tests)."""
     return {
         "t": snap.t,
@@ -61,7 +61,7 @@ def to_json(snap):
     }
 
 
-def from_json(data):
+def from_json(data: Dict[str, Any]) -> Sample:
     procs = {}
     for p in data["procs"]:
         threads = {t["tid"]: Thread(**dict(t, args=tuple(t["args"]))) for t in p["threads"]}
@@ -91,9 +91,9 @@ def _read(path, limit=4096):
         os.close(fd)
 
 
-def children(pid):
+def children(pid: int) -> List[int]:
     """Direct children of every thread of pid (needs a kernel with /proc/.../children, as here)."""
-    kids = []
+    kids: List[int] = []
     try:
         tids = os.listdir("/proc/%d/task" % pid)
     except OSError:
@@ -105,7 +105,7 @@ def children(pid):
     return kids
 
 
-def descendants(pid):
+def descendants(pid: int) -> List[int]:
     """All live descendants of pid (the supervisor is a subreaper, so orphans of the cell stay below it)."""
     found, todo = [], children(pid)
     while todo:
@@ -116,7 +116,7 @@ def descendants(pid):
     return found
 
 
-def read_thread(pid, tid, full=True, previous=None):
+def read_thread(pid: int, tid: int, full: bool = True, previous: Optional[Thread] = None) -> Optional[Thread]:
     """One thread; `full` adds what only the diagnosis needs (the kernel wait channel). previous: this
     thread in the last sample; if it was asleep then and is still asleep now without having run since (the
     same CPU time and times scheduled), it cannot have left or changed its syscall, which is then taken over
@@ -185,7 +185,7 @@ def _timespec(pid, addr, micro=False):
     return sec + frac / (1e6 if micro else 1e9)
 
 
-def timeout_of(th):
+def timeout_of(th: Thread) -> Optional[float]:
     """The longest a timed wait can still last, in seconds, or None when it has no timeout or is unknown."""
     sc, a = th.syscall, th.args
     if sc in ("epoll_wait", "epoll_pwait", "poll"):
@@ -211,7 +211,7 @@ def timeout_of(th):
     return None
 
 
-def read_proc(pid, full=True, previous=None):
+def read_proc(pid: int, full: bool = True, previous: Optional[Proc] = None) -> Optional[Proc]:
     """One process with all its threads and its children; a sample (full=False) skips what only the
     diagnosis needs: each read costs, and the supervisor samples every 5-100 ms. previous: this process
     in the last sample (see read_thread)."""
@@ -227,7 +227,8 @@ def read_proc(pid, full=True, previous=None):
         tids = sorted(int(t) for t in os.listdir("/proc/%d/task" % pid))
     except OSError:
         return None
-    threads, kids = {}, []
+    threads: Dict[int, Thread] = {}
+    kids: List[int] = []
     for tid in tids:
         th = read_thread(pid, tid, full, previous.threads.get(tid) if previous is not None else None)
         if th is not None:
@@ -252,7 +253,7 @@ def _none_ran(before, now):
     )
 
 
-def sample(root_parent, full=False, previous=None):
+def sample(root_parent: int, full: bool = False, previous: Optional[Sample] = None) -> Sample:
     """One look at every live process below root_parent (the supervisor) and every thread of each,
     walking the tree through each thread's children file as it goes. previous: the last sample, whose
     threads that have not run since keep their syscall (read_thread)."""
@@ -270,14 +271,14 @@ def sample(root_parent, full=False, previous=None):
     return snap
 
 
-def caught(pid, signum):
+def caught(pid: int, signum: int) -> bool:
     """Whether pid has a handler for signum (SigCgt)."""
     text = _read("/proc/%d/status" % pid) or ""
     m = SIG_CAUGHT.search(text)
-    return bool(m) and bool(int(m.group(1), 16) & (1 << (signum - 1)))
+    return m is not None and bool(int(m.group(1), 16) & (1 << (signum - 1)))
 
 
-def ns_pids(pid):
+def ns_pids(pid: int) -> List[int]:
     """NSpid of /proc/PID/status: the process's pid in each PID namespace, the host's first."""
     m = NS_PIDS.search(_read("/proc/%d/status" % pid) or "")
     return [int(p) for p in m.group(1).split()] if m else [pid]

@@ -30,7 +30,7 @@ import signal
 import stat
 import time
 
-from ..model import settings, verdicts
+from ..model import settings
 from ..observe import watch
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
@@ -803,21 +803,6 @@ def _exec_case(launch, go_r, status_w):
 
 
 # ---------------------------------------------------------------- after the cell
-
-
-def cap_hit(cgroups, containment, rec):
-    """The signature of a cap the cell ran into, or None: the kernel's own counts for a cgroup; under the
-    rlimit fallback, a cell that failed with the interpreter's MemoryError (or ENOMEM)."""
-    cap, stderr = containment.get("memory_cap"), rec.get("stderr_tail", "")
-    failed = verdicts.failed(rec.get("verdict"))
-    if (
-        containment.get("memory") == "RLIMIT_DATA"
-        and cap
-        and failed
-        and ("MemoryError" in stderr or "Cannot allocate memory" in stderr)
-    ):
-        return "out of memory (cap %s)" % human(cap)
-    return counted_cap(cgroups, containment)
 
 
 def counted_cap(cgroups, containment):

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import re
 import sys
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..envs.builders import kind as build_kind
 from ..envs.errors import EnvError
@@ -23,25 +24,25 @@ class PlanError(ValueError):
     """A selection that names nothing runnable; one line."""
 
 
-def default_jobs():
+def default_jobs() -> int:
     """Cells at once: blocked cells use no CPU, so more than the cores, but not so many that start-up
     (interpreter and gevent imports) thrashes."""
     return max(2, 3 * (os.cpu_count() or 1))  # 6 here: measured best in benchmarks/ (4 and 8 were slower)
 
 
 def make_item(
-    case,
-    config,
-    start,
-    interp,
-    gevent,
-    timeout=settings.DEFAULT_TIMEOUT,
-    detect=True,
-    requires=(),
-    requires_newest=False,
-    memory=None,
-    writable=None,
-):
+    case: Any,
+    config: Dict[str, Any],
+    start: str,
+    interp: Any,
+    gevent: str,
+    timeout: float = settings.DEFAULT_TIMEOUT,
+    detect: bool = True,
+    requires: Tuple[str, ...] = (),
+    requires_newest: bool = False,
+    memory: Optional[int] = None,
+    writable: Optional[Tuple[str, ...]] = None,
+) -> PlannedCell:
     """One planned cell (hangmatrix.model.planned.PlannedCell)."""
     return PlannedCell(
         case, config, start, interp, gevent, timeout, detect, requires, requires_newest, memory, writable
@@ -49,26 +50,26 @@ def make_item(
 
 
 def plan(
-    case_names=(),
-    config_names=(),
-    starts=(),
-    pythons=(),
-    gevents=(),
-    matrix=None,
-    matrix_file=None,
-    timeout=settings.DEFAULT_TIMEOUT,
-    detect=True,
-    warn=print,
-    note=None,
-    requires=(),
-    requires_newest=False,
-    memory=None,
-    writable=None,
-    commands=(),
-    args=(),
-    project="",
-    each_test=False,
-):
+    case_names: Iterable[str] = (),
+    config_names: Iterable[str] = (),
+    starts: Iterable[str] = (),
+    pythons: Iterable[str] = (),
+    gevents: Iterable[str] = (),
+    matrix: Optional[str] = None,
+    matrix_file: Optional[str] = None,
+    timeout: float = settings.DEFAULT_TIMEOUT,
+    detect: bool = True,
+    warn: Callable[[str], Any] = print,
+    note: Optional[Callable[[str], Any]] = None,
+    requires: Iterable[str] = (),
+    requires_newest: bool = False,
+    memory: Optional[int] = None,
+    writable: Optional[Iterable[str]] = None,
+    commands: Iterable[Any] = (),
+    args: Iterable[str] = (),
+    project: str = "",
+    each_test: bool = False,
+) -> List[PlannedCell]:
     """The cells a selection names: a matrix of matrix.toml (or, with none named, this interpreter and
     the gevent installed beside hangmatrix, else the newest release), any axis overridden by explicit
     options. A missing interpreter is reported in one line and the rest is still planned; an unknown gevent
@@ -134,7 +135,7 @@ def plan(
     return items
 
 
-def project_requirements(folder):
+def project_requirements(folder: str) -> List[str]:
     """What a project puts in its cell environments: itself, non-editable from a copy, when it is a package
     (its dependencies come with it), else its pyproject's dependencies. PlanError (one line) for a project
     that cannot be read."""
@@ -208,19 +209,19 @@ def _named_pairs(m, interps, say):
     return pairs
 
 
-def env_key(cell):
+def env_key(cell: PlannedCell) -> Tuple[Any, ...]:
     """The environment a planned cell runs in: (interpreter, gevent release, requirements, newest)."""
     return cell.env_key
 
 
-def memory_cap(memory=None, jobs=None):
+def memory_cap(memory: Optional[int] = None, jobs: Optional[int] = None) -> int:
     """A cell's memory cap in bytes: the one asked for (--memory), else its share of the machine at `jobs`
     cells at once (default_jobs()). The one place the default is decided: the spec carries the result and
     the supervisor applies it."""
     return memory or contain.default_memory(jobs or default_jobs())
 
 
-def build_order(keys):
+def build_order(keys: Iterable[Tuple[Any, ...]]) -> List[Tuple[Any, ...]]:
     """The environments in the order they are built, so cells begin at once (benchmarks/fresh_machine.py;
     docs/benchmarks.md): the newest gevent first (its wheels cover the interpreter on its release day, so
     no late wheel is searched for: 0.5-3 s from an empty cache), then the newest interpreter; the slow
@@ -229,14 +230,14 @@ def build_order(keys):
     return sorted(newest_first, key=slow_build)
 
 
-def slow_build(key):
+def slow_build(key: Tuple[Any, ...]) -> bool:
     """Whether an environment is built by virtualenv and pip (Python 2.7: 10-50 s from an empty cache, against
     uv's 1-10 s). These have two builders of their own, busy from the start beside the others, so neither
     do the first cells wait for them nor does the run's end."""
     return build_kind(key[0]) == "virtualenv"
 
 
-def case_argv(case, env):
+def case_argv(case: Any, env: Any) -> Tuple[str, ...]:
     """How the cell runs the case: the env's python on the (staged) program and its arguments, or the case's
     command with `python` (python3, python3.11) at its start the env's; any other word is found on the cell's
     PATH, the env's bin folder first (its console scripts), as in an activated environment."""

@@ -6,13 +6,15 @@ import functools
 import os
 import platform
 import time
+from typing import Any, Dict
 
 from .. import __version__
 from ..model import record
+from ..model.cellspec import CellSpec
 
 
 @functools.lru_cache(maxsize=None)
-def host():
+def host() -> Dict[str, Any]:
     """The machine, for provenance; platform.platform() reads the interpreter binary, so once per server."""
     return {
         "os": platform.platform(),
@@ -24,7 +26,7 @@ def host():
     }  # which machine ran the cell, when shards run on many
 
 
-def base_record(spec, verdict_name="", signature=""):
+def base_record(spec: CellSpec, verdict_name: str = "", signature: str = "") -> record.Record:
     """The Record of a cell with what the spec (a CellSpec) and the machine say; a run adds the rest."""
     prov = spec.provenance
     return record.Record(
@@ -58,6 +60,6 @@ def _at_home(case):
     return {k: v for k, v in given.items() if v}
 
 
-def without_run(spec, verdict_name, reason):
+def without_run(spec: CellSpec, verdict_name: str, reason: str) -> record.Record:
     """The Record of a cell decided before launch (unsupported start method, broken case, env-error)."""
     return base_record(spec, verdict_name, reason)

@@ -11,11 +11,14 @@ import subprocess
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..envs.build import ensure_env
 from ..envs.errors import EnvError
 from ..model import record, settings
+from ..model.cellspec import CellSpec
 from ..model.planned import PlannedCell
+from . import conclusion
 from .plan import (  # noqa: F401 (re-exported: checks/ and cli/ still plan through runner)
     PlanError,
     build_order,
@@ -41,16 +44,16 @@ PACKAGE_PARENT = os.path.dirname(PACKAGE_DIR)
 
 
 def make_spec(
-    case,
-    config,
-    start,
-    env,
-    timeout=settings.DEFAULT_TIMEOUT,
-    detect=True,
-    memory=None,
-    keep=record.KEEP_FULL,
-    writable=None,
-):
+    case: Any,
+    config: Dict[str, Any],
+    start: str,
+    env: Any,
+    timeout: float = settings.DEFAULT_TIMEOUT,
+    detect: bool = True,
+    memory: Optional[int] = None,
+    keep: str = record.KEEP_FULL,
+    writable: Optional[Tuple[str, ...]] = None,
+) -> CellSpec:
     """The CellSpec of one cell in a built environment (env is an envs.env.Env), planned on the spot from
     the env's interpreter and release. memory: the cell's memory cap in bytes (default: plan.memory_cap's);
     keep: what the store will keep of its record (the supervisor leaves out of a compact one's look what
@@ -60,7 +63,9 @@ def make_spec(
     return launch_spec(cell, env, memory_cap(memory), keep, writable)
 
 
-def launch_spec(cell, env, memory, keep=record.KEEP_FULL, writable=None):
+def launch_spec(
+    cell: PlannedCell, env: Any, memory: int, keep: str = record.KEEP_FULL, writable: Optional[Tuple[str, ...]] = None
+) -> CellSpec:
     """The CellSpec of a planned cell in its built environment, with the injected code staged and compiled
     there and the program staged (case_argv)."""
     inject = env.stage(INJECT_DIR)
@@ -85,7 +90,7 @@ class Supervisors:
     harness exits or is killed, the
     server's stdin (a pipe only the harness holds) closes, and it stops every supervisor still running."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.address = "\0hangmatrix-%d-%s" % (os.getpid(), uuid.uuid4().hex[:12])
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -101,7 +106,7 @@ class Supervisors:
         finally:
             listener.close()  # the server holds it now
 
-    def run(self, spec):
+    def run(self, spec: CellSpec) -> record.Record:
         """Run one cell; always returns a record (a supervisor failure is `error`)."""
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
@@ -118,9 +123,9 @@ class Supervisors:
                 if isinstance(exc, (ValueError, IndexError))
                 else str(exc)
             )
-            return without_run(spec, "error", "harness supervisor failed: %s" % why)
+            return without_run(spec, *conclusion.supervisor_failed(why))
 
-    def close(self):
+    def close(self) -> None:
         if self.proc.stdin:
             self.proc.stdin.close()
         try:
@@ -136,7 +141,7 @@ class Supervisors:
         self.close()
 
 
-def run_cell(spec, supervisors=None):
+def run_cell(spec: CellSpec, supervisors: Optional["Supervisors"] = None) -> record.Record:
     """Run one cell under its own supervisor; always returns a record. Pass a Supervisors to run many."""
     if supervisors is not None:
         return supervisors.run(spec)
@@ -147,7 +152,15 @@ def run_cell(spec, supervisors=None):
 # ---------------------------------------------------------------- executing a plan
 
 
-def execute(items, jobs=None, on_record=None, progress=False, ensure=None, server=None, keep=record.KEEP_FULL):
+def execute(
+    items: List[PlannedCell],
+    jobs: Optional[int] = None,
+    on_record: Optional[Callable[[record.Record], Any]] = None,
+    progress: bool = False,
+    ensure: Optional[Callable[..., Any]] = None,
+    server: Optional["Supervisors"] = None,
+    keep: str = record.KEEP_FULL,
+) -> List[record.Record]:
     """Build each (interpreter, gevent, requirements) environment once, in pools of their own (two builders,
     and two for the slow builds: build_order, slow_build), and start that env's cells as soon as it is
     ready, so builds overlap runs. Returns the records.
@@ -161,14 +174,14 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
     out = []
     display = _Progress(len(items)) if progress else None
 
-    def finish(rec):
+    def finish(rec: record.Record) -> None:
         out.append(rec)
         if display:
             display.advance(rec)
         if on_record:
             on_record(rec)
 
-    groups = {}
+    groups: Dict[Any, List[PlannedCell]] = {}
     for cell in items:
         groups.setdefault(cell.env_key, []).append(cell)
     try:
@@ -192,7 +205,7 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
                     env = fut.result()
                 except EnvError as exc:
                     for cell in group:
-                        finish(without_run(cell.unbuilt_spec(), "env-error", str(exc)))
+                        finish(without_run(cell.unbuilt_spec(), *conclusion.unbuilt(str(exc))))
                     continue
                 for cell in group:
                     decided = cell.decided_before_launch()
@@ -212,10 +225,10 @@ def execute(items, jobs=None, on_record=None, progress=False, ensure=None, serve
 class _Progress:
     """A live line on stderr (rich): cells done/total, verdict counts, ETA."""
 
-    def __init__(self, total):
+    def __init__(self, total: int) -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.counts = {}
+        self.counts: Dict[str, int] = {}
         self.bar = Progress(
             TextColumn("{task.completed}/{task.total} cells"),
             BarColumn(),
@@ -226,9 +239,9 @@ class _Progress:
         self.task = self.bar.add_task("", total=total)
         self.bar.start()
 
-    def advance(self, rec):
+    def advance(self, rec: record.Record) -> None:
         self.counts[rec.verdict] = self.counts.get(rec.verdict, 0) + 1
         self.bar.update(self.task, advance=1, description=" ".join("%s %d" % kv for kv in sorted(self.counts.items())))
 
-    def close(self):
+    def close(self) -> None:
         self.bar.stop()

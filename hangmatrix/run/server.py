@@ -19,10 +19,11 @@ import struct
 import sys
 import time
 import traceback
+from typing import Dict, Optional
 
 from ..model.cellspec import CellSpec
 from ..observe import watch
-from . import contain, records, supervisor
+from . import conclusion, contain, lifecycle, records, supervisor, watching
 
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 
@@ -68,16 +69,16 @@ def _clean_after(notes):
         shutil.rmtree(made["dir"], ignore_errors=True)
 
 
-def handle(conn, server_pid, notes_fd=None):
+def handle(conn: socket.socket, server_pid: int, notes_fd: Optional[int] = None) -> None:
     """In a forked child of the server: read the spec from the connection, supervise, write the record.
     Whatever happens, the harness gets a record (a supervisor failure is `error`)."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if notes_fd is not None:
-        supervisor.NOTES.append(notes_fd)
+        lifecycle.NOTES.append(notes_fd)
     if os.getppid() != server_pid:
         return  # the server is already gone
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    signal.signal(signal.SIGTERM, lambda *_: supervisor.STOP.append(True))
+    signal.signal(signal.SIGTERM, lambda *_: watching.STOP.append(True))
     with conn.makefile("rb") as request:
         data = json.loads(request.read().decode())
     os.environ.clear()  # the harness's environment when it asked, not the server's when it started
@@ -87,11 +88,11 @@ def handle(conn, server_pid, notes_fd=None):
         rec = supervisor.supervise(spec)
     except Exception as exc:
         line = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        rec = records.without_run(spec, "error", "harness supervisor failed: %s" % line[:300])
+        rec = records.without_run(spec, *conclusion.supervisor_failed(line[:300]))
     conn.sendall((json.dumps(rec.to_json(), default=str) + "\n").encode())
 
 
-def serve(listen_fd, harness_pid):
+def serve(listen_fd: int, harness_pid: int) -> int:
     """Accept one connection per cell and fork a supervisor for it, until the harness closes our stdin
     (done, or dead) or SIGTERM comes; then stop the supervisors still running and wait for them, so
     their cells are killed before the server is gone."""
@@ -102,7 +103,8 @@ def serve(listen_fd, harness_pid):
     signal.signal(signal.SIGTERM, _stopped)
     listener = socket.socket(fileno=listen_fd)
     records.host()  # platform.platform() once, before the forks
-    me, live = os.getpid(), {}  # supervisor pid -> the read end of its notes pipe
+    me = os.getpid()
+    live: Dict[int, int] = {}  # supervisor pid -> the read end of its notes pipe
     try:
         while True:
             ready = select.select([listener, sys.stdin], [], [], 1.0)[0]
@@ -141,7 +143,7 @@ def serve(listen_fd, harness_pid):
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    deadline, dead = time.monotonic() + supervisor.KILL_S + 5, []  # a supervisor kills its tree within KILL_S
+    deadline, dead = time.monotonic() + lifecycle.KILL_S + 5, []  # a supervisor kills its tree within KILL_S
     while live and time.monotonic() < deadline:
         time.sleep(0.02)
         dead += _reap(live)
