@@ -254,7 +254,7 @@ def check(new_records, old_records=None, expectations=None):
     unsupported cells are not comparable)."""
     cells, pythons = len(by_cell(new_records)), sorted({r.python_short for r in new_records}, key=version_key)
     if expectations is None:
-        result = compare(old_records or [], new_records, ignore=["gevent"])
+        result = compare(old_records or [], new_records, ignore=("gevent",))
         groups = [(d, [Finding.of_change(c) for c in group]) for d, group in result.groups]
         return Check("records", groups, result.unchanged, list(result.only_new), cells, pythons)
     failures = baseline.check(new_records, expectations)

@@ -18,7 +18,7 @@ diff_text(result, old_name="A", new_name="B") -> str
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..model import order, verdicts, versions
 from ..model.record import Record, newest
@@ -150,7 +150,9 @@ class Diff:
         }
 
 
-def compare(old_records: Iterable[Record], new_records: Iterable[Record], ignore=None) -> Diff:
+def compare(
+    old_records: Iterable[Record], new_records: Iterable[Record], ignore: Optional[Sequence[str]] = None
+) -> Diff:
     """Every cell whose verdict changed between two record sets, grouped by direction (see module doc)."""
     old_records, new_records = list(old_records), list(new_records)
     old_cells, new_cells = cells(old_records), cells(new_records)
@@ -160,7 +162,7 @@ def compare(old_records: Iterable[Record], new_records: Iterable[Record], ignore
             a = {_axis_value(c.record, axis) for c in old_cells}
             b = {_axis_value(c.record, axis) for c in new_cells}
             if len(a) == 1 and len(b) == 1 and a != b:
-                ignore.append(axis)
+                ignore = [*ignore, axis]
     matched_on = [a for a in AXES if a not in ignore]
 
     def key(rec):
