@@ -136,7 +136,7 @@ def test_start_method_without_a_patch_point_and_over_the_programs_own_choice(env
     forced = own[("as-written", "fork")]
     assert forced.verdict == "ok", forced.signature
     [asked] = notable(forced, "start_method_program")
-    assert asked["asked"] == "spawn" and asked.kept == "fork" and asked["line"] == 12
+    assert asked["asked"] == "spawn" and asked["kept"] == "fork" and asked["line"] == 12
     # a spawned process starts an interpreter (and our sitecustomize) afresh; a forked one does not
     assert forced.events["counts"]["start"] == 1
     left = own[("as-written", "default")]
