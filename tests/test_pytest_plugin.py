@@ -237,7 +237,7 @@ def test_the_fixture_runs_one_cell_for_a_hand_written_test(tmp_path):
             "def test_pool(hangmatrix_cell):\n"
             "    rec = hangmatrix_cell('cases/%s.py', start='fork', python='%s', gevent='%s')\n"
             "    assert rec.verdict == 'deadlock' and 'read()' in rec.signature\n"
-            "    assert rec['id'] == '%s'\n"
+            "    assert rec.id == '%s'\n"
             "def test_squares(hangmatrix_cell):\n"
             "    assert hangmatrix_cell('cases/%s.py', config='none', python='%s', gevent='%s').verdict == 'ok'\n"
             "def test_bad(hangmatrix_cell):\n"
