@@ -29,11 +29,9 @@ tempfile.tempdir = None
 def wait_of(rec):
     """A proven hang's signature without the cause it leads with (`kind at file:line (function): `): the
     tree's wait, as the signature read before causes were named."""
-    sig, found = rec["signature"], rec.get("cause")
+    sig, found = rec.signature, rec.cause
     if found:
-        from hangmatrix.model.cause import Cause
-
-        head = Cause.from_json(found).headline + ": "
+        head = found.headline + ": "
         assert sig.startswith(head), sig
         return sig[len(head) :]
     return sig

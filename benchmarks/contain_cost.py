@@ -56,8 +56,8 @@ recs = runner.execute(items, jobs=jobs)
 t1 = os.times()
 with open(out, "w") as f:
     json.dump({"below_cpu_s": (t1.children_user - t0.children_user) + (t1.children_system - t0.children_system),
-               "records": [{k: r.get(k) for k in ("id", "verdict", "elapsed_s", "cpu_s", "containment")}
-                           for r in recs]}, f)
+               "records": [{"id": r.id, "verdict": r.verdict, "elapsed_s": r.elapsed_s, "cpu_s": r.cpu_s,
+                            "containment": r.containment} for r in recs]}, f)
 """
 
 

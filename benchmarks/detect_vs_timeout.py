@@ -27,23 +27,22 @@ def pct(values, q):
 
 
 def one_mode(items, detect, timeout, jobs, store=None):
-    for item in items:
-        item.update(detect=detect, timeout=timeout)
+    items = [item.replace(detect=detect, timeout=timeout) for item in items]
     t0, c0 = time.time(), os.times()
     recs = runner.execute(items, jobs=jobs, on_record=(lambda r: records.append(store, r)) if store else None)
     wall, c1 = time.time() - t0, os.times()
     harness_cpu = (c1.user - c0.user) + (c1.system - c0.system)
     # everything below the harness once reaped: the supervisor server, every supervisor, every cell
     below_cpu = (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
-    cell_cpu = sum(r.get("cpu_s", {}).get("cell", 0) for r in recs)
-    watch_cpu = sum(r.get("cpu_s", {}).get("watch", 0) for r in recs)
+    cell_cpu = sum(r.timings["cpu_cell_s"] or 0 for r in recs)
+    watch_cpu = sum(r.timings["cpu_watch_s"] or 0 for r in recs)
     return {
         "wall_s": wall,
         "cell_cpu_s": cell_cpu,
         "watch_cpu_s": watch_cpu,
         "harness_cpu_s": harness_cpu,
         "all_cpu_s": harness_cpu + below_cpu,
-        "records": {r["id"]: r for r in recs},
+        "records": {r.id: r for r in recs},
     }
 
 
@@ -68,13 +67,13 @@ def main():
     if fixed is None:  # --detect-only, for tuning the detector: nothing to compare with
         fixed = {"wall_s": float("nan"), "records": detect["records"]}
     changed = [
-        (cid, fixed["records"][cid]["verdict"], r["verdict"])
+        (cid, fixed["records"][cid].verdict, r.verdict)
         for cid, r in detect["records"].items()
-        if fixed["records"][cid]["verdict"] != r["verdict"]
+        if fixed["records"][cid].verdict != r.verdict
     ]
-    hung = [r for r in detect["records"].values() if r["verdict"] in ("deadlock", "stall")]
-    dead = [r for r in hung if r["verdict"] == "deadlock"]
-    stall = [r for r in hung if r["verdict"] == "stall"]
+    hung = [r for r in detect["records"].values() if r.verdict in ("deadlock", "stall")]
+    dead = [r for r in hung if r.verdict == "deadlock"]
+    stall = [r for r in hung if r.verdict == "stall"]
     floor = (detect["cell_cpu_s"]) / cores
     report = {
         "machine": "%d cores, %s" % (cores, os.uname().release),
@@ -89,12 +88,12 @@ def main():
         "wall_over_all_cpu_per_core": round(detect["wall_s"] * cores / detect["all_cpu_s"], 2),
         "deadlocks": len(dead),
         "stalls": len(stall),
-        "deadlock_verdict_median_s": round(statistics.median([r["elapsed_s"] for r in dead]), 3) if dead else None,
-        "deadlock_verdict_p95_s": round(pct([r["elapsed_s"] for r in dead], 0.95), 3) if dead else None,
-        "quiescence_median_s": round(statistics.median([r["quiescent_at_s"] for r in dead]), 3) if dead else None,
-        "quiescence_p95_s": round(pct([r["quiescent_at_s"] for r in dead], 0.95), 3) if dead else None,
-        "stall_verdict_median_s": round(statistics.median([r["elapsed_s"] for r in stall]), 3) if stall else None,
-        "stall_verdict_p95_s": round(pct([r["elapsed_s"] for r in stall], 0.95), 3) if stall else None,
+        "deadlock_verdict_median_s": round(statistics.median([r.elapsed_s for r in dead]), 3) if dead else None,
+        "deadlock_verdict_p95_s": round(pct([r.elapsed_s for r in dead], 0.95), 3) if dead else None,
+        "quiescence_median_s": round(statistics.median([r.quiescent_at_s for r in dead]), 3) if dead else None,
+        "quiescence_p95_s": round(pct([r.quiescent_at_s for r in dead], 0.95), 3) if dead else None,
+        "stall_verdict_median_s": round(statistics.median([r.elapsed_s for r in stall]), 3) if stall else None,
+        "stall_verdict_p95_s": round(pct([r.elapsed_s for r in stall], 0.95), 3) if stall else None,
     }
     print(json.dumps(report, indent=1))
     if args.json:

@@ -84,8 +84,8 @@ def main():
             planned, cell_s, recs = cells(suite, args.python, args.gevent)
             plans.append(planned)
             per_cell.append(cell_s)
-            verdicts |= {r["verdict"] for r in recs}
-            per_cell_elapsed = [r["elapsed_s"] for r in recs]
+            verdicts |= {r.verdict for r in recs}
+            per_cell_elapsed = [r.elapsed_s for r in recs]
         report = {
             "tests": args.tests,
             "rounds": args.rounds,

@@ -40,7 +40,8 @@ ids, pythons, case, jobs, out = json.loads(sys.argv[1])
 items = [i for i in runner.plan([case], [], [], pythons, [], matrix="default") if i.id in set(ids)]
 with open(out, "w") as f:
     for r in runner.execute(items, jobs=jobs):
-        f.write(json.dumps({k: r.get(k) for k in ("id", "verdict", "elapsed_s", "quiescent_at_s")}) + "\n")
+        f.write(json.dumps({"id": r.id, "verdict": r.verdict, "elapsed_s": r.elapsed_s,
+                            "quiescent_at_s": r.quiescent_at_s}) + "\n")
 """
 
 

@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hangmatrix.checks import baseline  # noqa: E402
-from hangmatrix.model import packaged, settings, verdicts
+from hangmatrix.model import packaged, record, settings, verdicts
 from hangmatrix.model.text import listed  # noqa: E402
 from hangmatrix.run import runner
 from hangmatrix.store import records
@@ -53,24 +53,24 @@ def main():
         timeout=settings.DEFAULT_TIMEOUT,
     )
     if args.idle:
-        idle = {r["id"]: r for r in records.latest(records.read(args.idle))}
+        idle = {r.id: r.verdict for r in record.newest(records.read(args.idle)).values()}
     else:
-        idle = {r["id"]: r for r in runner.execute(list(items), jobs=args.jobs)}
+        idle = {r.id: r.verdict for r in runner.execute(list(items), jobs=args.jobs)}
     loaded, wall = saturated(list(items), args.jobs, args.records)
     rules = baseline.load(BASELINE)
     changed, false_hangs = [], []
     for rec in loaded:
-        before = idle.get(rec["id"], {}).get("verdict")
-        if before is None or before == rec["verdict"]:
+        before = idle.get(rec.id)
+        if before is None or before == rec.verdict:
             continue
         _, rule = rules.find(rec)
-        known_race = rule is not None and len(rule.verdicts) > 1 and rec["verdict"] in rule.verdicts
-        changed.append({"id": rec["id"], "idle": before, "loaded": rec["verdict"], "known_race": known_race})
-        if verdicts.is_hang(rec["verdict"]) and not verdicts.is_hang(before) and not known_race:
+        known_race = rule is not None and len(rule.verdicts) > 1 and rec.verdict in rule.verdicts
+        changed.append({"id": rec.id, "idle": before, "loaded": rec.verdict, "known_race": known_race})
+        if verdicts.is_hang(rec.verdict) and not verdicts.is_hang(before) and not known_race:
             false_hangs.append(changed[-1])
     counts = {}
     for rec in loaded:
-        counts[rec["verdict"]] = counts.get(rec["verdict"], 0) + 1
+        counts[rec.verdict] = counts.get(rec.verdict, 0) + 1
     report = {
         "cells": len(loaded),
         "cores_saturated": os.cpu_count(),

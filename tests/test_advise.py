@@ -35,15 +35,15 @@ def test_seed_fails_as_written_and_a_flag_change_fixes_it_everywhere(tmp_path, e
         "monkey.patch_all() on line 14 of cases/seed_original.py"
     ), lines[-1]
     recs = records.read(store)
-    written = [r for r in recs if r["config"] == "as-written"]
-    assert len(written) == 6 and all(r["verdict"] == "deadlock" and r["signature"] for r in written)
+    written = [r for r in recs if r.config == "as-written"]
+    assert len(written) == 6 and all(r.verdict == "deadlock" and r.signature for r in written)
     for rec in written:  # the as-written verdicts are printed with their signatures
-        assert any(rec["signature"] in line and rec["start"] in line for line in lines)
-    fixed = [r for r in recs if r["config"] == "flags:queue=0,thread=0"]
-    assert sorted((r["gevent"], r["start"]) for r in fixed) == sorted(  # each cell run, then run once more
+        assert any(rec.signature in line and rec.start in line for line in lines)
+    fixed = [r for r in recs if r.config == "flags:queue=0,thread=0"]
+    assert sorted((r.gevent, r.start) for r in fixed) == sorted(  # each cell run, then run once more
         (g, s) for g in ("24.11.1", "26.9.0") for s in ("fork", "spawn", "forkserver") for _ in range(2)
     )
-    assert all(r["verdict"] == "running" for r in fixed), [(r["id"], r["verdict"]) for r in fixed]
+    assert all(r.verdict == "running" for r in fixed), [(r.id, r.verdict) for r in fixed]
     assert "works in every cell asked for, and again in 1 more run of each" in out.stdout
 
 

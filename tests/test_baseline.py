@@ -65,7 +65,7 @@ def test_cell_meets_baseline(slice_records, cell_id, env311):
         case = cases.select([rec.case], [packaged.cases_dir()])[0]
         for _ in range(2):
             spec = runner.make_spec(case, configs.parse(rec.config), rec.start, env311, 30.0)
-            again.append(runner.run_cell(spec)["verdict"])
+            again.append(runner.run_cell(spec).verdict)
         pytest.fail("%s\n  re-runs of the cell: %s" % (failures[0], ", ".join(again)), pytrace=False)
 
 

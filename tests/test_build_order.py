@@ -53,7 +53,7 @@ def test_python_27_builds_run_beside_the_others_from_the_start():
         raise EnvError("not built in this test")
 
     records = runner.execute(_items(), jobs=2, ensure=ensure)
-    assert sorted(rec["verdict"] for rec in records) == ["env-error"] * len(PAIRS)
+    assert sorted(rec.verdict for rec in records) == ["env-error"] * len(PAIRS)
     assert sorted(asked) == sorted(PAIRS)
     assert state["waited_for_27"] == [True] * 4, "a quick build waited for the 2.7 builds to start"
     assert 1 <= state["most_27_at_once"] <= 2

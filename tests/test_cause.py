@@ -162,11 +162,11 @@ def test_a_real_lock_inherited_at_fork(run_one):
     """cases/fork_with_threads.py unpatched: the parent forks while its other thread holds a threading.Lock;
     the child takes it. Before causes its signature was only "parent blocked in wait4()"."""
     rec = run_one("fork_with_threads", "none", "fork")
-    assert rec["verdict"] == "deadlock", rec["signature"]
-    found = Cause.from_json(rec["cause"])
+    assert rec.verdict == "deadlock", rec.signature
+    found = rec.cause
     assert found.kind == "lock-inherited-at-fork", found.text
     head = "lock-inherited-at-fork at fork_with_threads.py:31 (<module>): parent blocked in"
-    assert rec["signature"].startswith(head)
+    assert rec.signature.startswith(head)
     assert "wait4" in found.chain[0].evidence and found.chain[-1].waits_for.startswith(waitfor.GONE)
     assert "`lock`" in found.text
 
@@ -193,12 +193,12 @@ def test_gevent_966_spin_is_a_busy_loop_whether_it_prints_or_not(run_one):
     printing = run_one("public_gevent_966_waitpid_wnohang_spin", "as-written", "fork", timeout=4.0)
     silent = run_one("spins_silently", "patch_all", "fork", timeout=4.0, folders=[CASES])
     for rec, loop in ((printing, range(20, 28)), (silent, range(15, 17))):
-        assert rec["verdict"] == "timeout", rec["signature"]
-        found = Cause.from_json(rec["cause"])
+        assert rec.verdict == "timeout", rec.signature
+        found = rec.cause
         assert found.kind == "busy-loop", found.text
         assert found.where.function == "<module>" and found.where.line in loop, found.where
-        assert rec["signature"].startswith("busy-loop at ")
-    assert printing["proof"]["output_trimmed"]["stdout"]["head"].startswith("Wtf child did not die from SIGKILL!")
+        assert rec.signature.startswith("busy-loop at ")
+    assert printing.proof["output_trimmed"]["stdout"]["head"].startswith("Wtf child did not die from SIGKILL!")
 
 
 def test_show_graph_from_the_command_line(tmp_path):

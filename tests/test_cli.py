@@ -1,5 +1,6 @@
 """The scriptable interface, end to end through the real `hangmatrix` command."""
 
+import json
 import os
 import signal
 import subprocess
@@ -40,15 +41,15 @@ def test_every_config_and_start_has_a_record_and_a_readable_diagnosis(tmp_path, 
     assert out.returncode == 0, out.stderr
     recs = records.read(store)
     expected = {records.cell_id(c, PY, GEVENT, k, s) for c in seeds for k in configs.NAMED for s in configs.STARTS}
-    assert {r["id"] for r in recs} == expected
+    assert {r.id for r in recs} == expected
     assert len(out.stdout.splitlines()) == len(expected)  # one line per cell
+    with open(store) as f:  # the file itself, read as JSON: every line carries the fields a record must
+        assert all(set(records.REQUIRED) <= set(json.loads(line)) for line in f)
     for rec in recs:
-        for key in records.REQUIRED:
-            assert key in rec
-        if rec["verdict"] not in ("ok", "running", "unsupported"):
-            shown = hm("show", rec["id"], "--records", store)
-            assert shown.returncode == 0 and rec["verdict"] in shown.stdout
-            if rec["verdict"] in ("deadlock", "stall", "timeout"):
+        if rec.verdict not in ("ok", "running", "unsupported"):
+            shown = hm("show", rec.id, "--records", store)
+            assert shown.returncode == 0 and rec.verdict in shown.stdout
+            if rec.verdict in ("deadlock", "stall", "timeout"):
                 assert "process tree" in shown.stdout and "thread" in shown.stdout
                 assert "python stacks" in shown.stdout
 
@@ -74,7 +75,7 @@ def test_options_are_repeatable_and_comma_separated(tmp_path, env311):
         "--quiet",
     )
     assert out.returncode == 0, out.stderr
-    got = {r["config"]: r["verdict"] for r in records.read(store)}
+    got = {r.config: r.verdict for r in records.read(store)}
     assert got == {"none": "ok", "patch_all": "deadlock", "flags:thread=0,queue=0": "ok"}
 
 
@@ -97,7 +98,7 @@ def test_unknown_flag_is_unsupported_not_an_error(tmp_path, env311):
         "--quiet",
     )
     rec = records.read(store)[0]
-    assert rec["verdict"] == "unsupported" and "nonesuch" in rec["signature"]
+    assert rec.verdict == "unsupported" and "nonesuch" in rec.signature
 
 
 def test_bad_input_gets_one_line_and_the_rest_still_runs(tmp_path, env311):
@@ -124,7 +125,7 @@ def test_bad_input_gets_one_line_and_the_rest_still_runs(tmp_path, env311):
     )
     assert out.returncode == 0
     assert "/nonexistent/python" in out.stderr
-    verdicts = {r["gevent"]: r["verdict"] for r in records.read(store)}
+    verdicts = {r.gevent: r.verdict for r in records.read(store)}
     assert verdicts == {GEVENT: "ok", "0.0.1": "env-error"}
     for bad in (["--config", "bogus"], ["--start", "vfork"], ["--case", "no_such_case"]):
         out = hm("run", "--python", PY, "--records", store, *bad)
@@ -161,7 +162,7 @@ def test_resume_after_the_harness_is_killed_gives_the_same_table(tmp_path, env31
     assert partial < 12
     out = hm("run", *selection, "--records", broken, "--resume")
     assert "resuming: %d of 12" % partial in out.stderr
-    table = lambda path: {cid: r["verdict"] for cid, r in record.newest(records.read(path)).items()}  # noqa: E731
+    table = lambda path: {cid: r.verdict for cid, r in record.newest(records.read(path)).items()}  # noqa: E731
     assert table(broken) == table(whole)
     assert len(records.read(broken)) == 12
 
@@ -191,8 +192,8 @@ def test_memory_option_caps_each_cell_and_bad_sizes_get_one_line(tmp_path, env31
     )
     assert out.returncode == 0, out.stderr
     rec = records.read(store)[0]
-    assert (rec["verdict"], rec["signature"]) == ("error", "out of memory (cap 300 MiB)"), rec["signature"]
-    assert rec["containment"]["memory_cap"] == 300 << 20
+    assert (rec.verdict, rec.signature) == ("error", "out of memory (cap 300 MiB)"), rec.signature
+    assert rec.containment["memory_cap"] == 300 << 20
     for bad in ("lots", "-1G", "0"):
         out = hm("run", "--python", PY, "--records", store, "--memory=" + bad)
         assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr

@@ -26,8 +26,8 @@ def spec_of(env, name, config="none", start="fork", timeout=20.0, memory=CAP):
 
 
 def assert_contained_cleanly(rec):
-    assert rec["cleanup"]["survivors"] == [] and rec["cleanup"]["cgroups_left"] == []
-    for path in rec["containment"].get("cgroup_dirs", []):
+    assert rec.cleanup["survivors"] == [] and rec.cleanup["cgroups_left"] == []
+    for path in rec.containment.get("cgroup_dirs", []):
         assert not os.path.exists(path), "the cell's cgroup %s outlived it" % path
 
 
@@ -36,11 +36,11 @@ def test_memory_bomb_gets_out_of_memory_within_its_cap_while_another_cell_runs_n
         bomb = pool.submit(server.run, spec_of(env311, "allocates_forever"))
         seed = pool.submit(server.run, spec_of(env311, "seed_original", "patch_all", memory=None))
         bomb, seed = bomb.result(), seed.result()
-    assert (bomb["verdict"], bomb["signature"]) == ("error", "out of memory (cap 256 MiB)"), bomb["signature"]
-    assert bomb["containment"]["memory_cap"] == CAP
-    assert seed["verdict"] == "deadlock", seed["signature"]
+    assert (bomb.verdict, bomb.signature) == ("error", "out of memory (cap 256 MiB)"), bomb.signature
+    assert bomb.containment["memory_cap"] == CAP
+    assert seed.verdict == "deadlock", seed.signature
     if ROOT:
-        assert bomb["containment"]["memory"].startswith("cgroup"), bomb["containment"]
+        assert bomb.containment["memory"].startswith("cgroup"), bomb.containment
     assert_contained_cleanly(bomb)
     assert_contained_cleanly(seed)
 
@@ -48,14 +48,14 @@ def test_memory_bomb_gets_out_of_memory_within_its_cap_while_another_cell_runs_n
 def test_without_a_memory_cgroup_the_rlimit_fallback_gives_the_same_verdict(env311, monkeypatch):
     monkeypatch.setenv("HANGMATRIX_CONTAIN_OFF", "cgroup")
     rec = runner.run_cell(spec_of(env311, "allocates_forever"))
-    assert rec["containment"]["memory"] == "RLIMIT_DATA" and rec["containment"]["cgroups"] is None
-    assert (rec["verdict"], rec["signature"]) == ("error", "out of memory (cap 256 MiB)"), rec["signature"]
-    assert rec["proof"]["before_cap"]["signature"].endswith("MemoryError")
+    assert rec.containment["memory"] == "RLIMIT_DATA" and rec.containment["cgroups"] is None
+    assert (rec.verdict, rec.signature) == ("error", "out of memory (cap 256 MiB)"), rec.signature
+    assert rec.proof["before_cap"]["signature"].endswith("MemoryError")
 
 
 def test_a_case_forking_until_stopped_is_stopped_by_the_process_cap(env311):
     rec = runner.run_cell(spec_of(env311, "forks_until_stopped", timeout=30.0, memory=None))
-    assert rec["verdict"] == "error" and "processes" in rec["signature"], rec["signature"]
+    assert rec.verdict == "error" and "processes" in rec.signature, rec.signature
     assert_contained_cleanly(rec)
 
 
@@ -64,20 +64,20 @@ def test_the_tree_runs_in_its_own_pid_namespace_and_roles_still_come_from_host_p
     """The watcher reads /proc from outside: event pids from inside (os.getpid()) are mapped to host pids,
     so the diagnosis still names the pool workers, and each worker's stack dump is found."""
     rec = runner.run_cell(spec_of(env311, "seed_original", "patch_all", "spawn", memory=None))
-    assert rec["containment"]["tree"] == "pid namespace (init as PID 1)"
-    assert rec["verdict"] == "deadlock", rec["signature"]
-    roles = {p["role"] for p in rec["diagnosis"]["processes"]}
+    assert rec.containment["tree"] == "pid namespace (init as PID 1)"
+    assert rec.verdict == "deadlock", rec.signature
+    roles = {p["role"] for p in rec.diagnosis["processes"]}
     assert {"parent", "pool worker 1", "pool worker 4", "resource tracker"} <= roles, roles
-    workers = [e for e in rec["events"]["notable"] if e["ev"] == "process"]
+    workers = [e for e in rec.events["notable"] if e["ev"] == "process"]
     assert workers and all(e["pid"] != e["pid_in_ns"] for e in workers)
-    assert all(not s.startswith("(no answer") for s in rec["diagnosis"]["greenlets"].values())
+    assert all(not s.startswith("(no answer") for s in rec.diagnosis["greenlets"].values())
 
 
 def test_with_containment_off_the_subreaper_runs_and_says_so(env311, monkeypatch):
     monkeypatch.setenv("HANGMATRIX_CONTAIN_OFF", "pidns,cgroup")
     rec = runner.run_cell(spec_of(env311, "seed_original", "patch_all", memory=None))
-    assert rec["containment"]["tree"] == "subreaper, kill loop"
-    assert rec["verdict"] == "deadlock", rec["signature"]
+    assert rec.containment["tree"] == "subreaper, kill loop"
+    assert rec.verdict == "deadlock", rec.signature
 
 
 # ---------------------------------------------------------------- hostile cases
@@ -86,21 +86,21 @@ def test_with_containment_off_the_subreaper_runs_and_says_so(env311, monkeypatch
 @pytest.mark.skipif(not ROOT, reason="needs the PID namespace (root): unreachable ancestors")
 def test_a_case_that_sigkills_its_supervisor_cannot_reach_it(env311):
     rec = runner.run_cell(spec_of(env311, "kills_its_supervisor"))
-    assert rec["verdict"] == "ok", rec["signature"]  # the record came from the supervisor it tried to kill
+    assert rec.verdict == "ok", rec.signature  # the record came from the supervisor it tried to kill
     # its only ancestor in view is the namespace's init, which the kernel shields from its own namespace
-    assert "ancestors signalled: [1]" in rec["stdout_tail"], rec["stdout_tail"]
+    assert "ancestors signalled: [1]" in rec.stdout_tail, rec.stdout_tail
     assert_contained_cleanly(rec)
 
 
 def test_a_case_that_sigkills_its_own_process_group_is_a_crash(env311):
     rec = runner.run_cell(spec_of(env311, "kills_its_process_group"))
-    assert (rec["verdict"], rec["signature"]) == ("crash", "killed by SIGKILL"), rec["signature"]
+    assert (rec.verdict, rec.signature) == ("crash", "killed by SIGKILL"), rec.signature
     assert_contained_cleanly(rec)
 
 
 def test_a_case_that_closes_every_fd_still_gets_its_verdict(env311):
     rec = runner.run_cell(spec_of(env311, "closes_every_fd"))
-    assert rec["verdict"] == "ok", rec["signature"]
+    assert rec.verdict == "ok", rec.signature
     assert_contained_cleanly(rec)
 
 
@@ -122,18 +122,18 @@ def test_a_case_writing_outside_through_proc_self_cwd(env311, tmp_path, monkeypa
     hostname = open("/proc/sys/kernel/hostname").read()
     before = set(os.listdir(env311.tmp_base))
     rec = runner.run_cell(spec_of(env311, "writes_outside"))
-    out = rec["stdout_tail"]
-    assert rec["verdict"] == "ok", rec["signature"]
+    out = rec.stdout_tail
+    assert rec.verdict == "ok", rec.signature
     escaped = out.split()[1]
     assert os.path.dirname(escaped) == env311.tmp_base  # two levels up from its tmp: outside the cell's folder
-    filesystem = rec["containment"]["filesystem"]
-    assert filesystem.startswith("copy-on-write" if view == "overlay" else "read-only") == ROOT, rec["containment"]
+    filesystem = rec.containment["filesystem"]
+    assert filesystem.startswith("copy-on-write" if view == "overlay" else "read-only") == ROOT, rec.containment
     try:
         if ROOT and view == "overlay":
             assert out.startswith("wrote ") and "write into the outside folder: done" in out, out
             assert "remount / writable: refused" in out and "write /proc/sys: refused" in out, out
             assert "write inside its folder: done" in out, out
-            wrote = {w["path"]: w for w in rec["containment"]["wrote_outside"]["paths"]}
+            wrote = {w["path"]: w for w in rec.containment["wrote_outside"]["paths"]}
             assert set(wrote) == {escaped, str(outside / "from-the-cell")}, wrote
             assert wrote[escaped]["kind"] == "file" and wrote[escaped]["size"] == len("written from a cell\n")
             assert not os.path.exists(escaped) and os.listdir(outside) == ["keep"]
@@ -159,10 +159,10 @@ def test_without_the_seal_a_root_case_writes_outside_and_the_record_says_so(env3
     monkeypatch.setenv("HANGMATRIX_CONTAIN_OFF", "fs")
     monkeypatch.setenv("CELL_TEST_OUTSIDE", env311.tmp_base)
     rec = runner.run_cell(spec_of(env311, "writes_outside"))
-    escaped = rec["stdout_tail"].split(" ", 2)[1]
+    escaped = rec.stdout_tail.split(" ", 2)[1]
     try:
-        assert rec["stdout_tail"].startswith("wrote "), rec["stdout_tail"]
-        assert rec["containment"]["filesystem"].startswith("the machine's"), rec["containment"]
+        assert rec.stdout_tail.startswith("wrote "), rec.stdout_tail
+        assert rec.containment["filesystem"].startswith("the machine's"), rec.containment
     finally:
         for path in (escaped, os.path.join(env311.tmp_base, "from-the-cell")):
             if os.path.exists(path):
@@ -208,8 +208,8 @@ def test_kill_minus_one_inside_the_namespace_touches_nothing_outside(env311):
         if not contained:
             pytest.skip("the cell is not in a PID namespace of its own here: kill(-1) is never run")
         assert canary.poll() is None, "a process outside the cell was killed"
-        assert rec["verdict"] == "ok", rec["signature"]
-        assert other["verdict"] == "deadlock", other["signature"]
+        assert rec.verdict == "ok", rec.signature
+        assert other.verdict == "deadlock", other.signature
         assert_contained_cleanly(rec)
     finally:
         canary.kill()
@@ -221,8 +221,8 @@ def test_without_a_pid_namespace_a_cgroup2_kill_takes_the_daemon_too(env311, mon
     hierarchy is there (here the hybrid layout's /sys/fs/cgroup/unified) cgroup.kill takes it at once."""
     monkeypatch.setenv("HANGMATRIX_CONTAIN_OFF", "pidns")
     rec = runner.run_cell(spec_of(env311, "daemonizes", memory=None))
-    assert rec["verdict"] == "ok" and rec["proof"]["left_running_at_exit"], rec["signature"]
+    assert rec.verdict == "ok" and rec.proof["left_running_at_exit"], rec.signature
     cgroup2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers") or os.path.isdir("/sys/fs/cgroup/unified")
     expected = "subreaper + cgroup.kill" if ROOT and cgroup2 else "subreaper, kill loop"
-    assert rec["containment"]["tree"] == expected, rec["containment"]
+    assert rec.containment["tree"] == expected, rec.containment
     assert_contained_cleanly(rec)

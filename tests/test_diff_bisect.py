@@ -347,3 +347,37 @@ def test_the_newest_run_is_the_last_in_store_order_whatever_the_clocks_say():
     twice = [hang.replace(recorded_at=late), hang.replace(verdict="ok", recorded_at=early)]  # one cell, run twice
     [change] = diff_mod.compare(twice, [old.replace(verdict="stall")], ignore=["gevent"]).changes
     assert change.old.verdict == "ok" and change.old.verdicts == ("deadlock", "ok")
+
+
+def test_upgrade_check_groups_alike_findings_and_counts_regressions_against_records_or_a_baseline():
+    """upgrade-check's typed result: against OLD's records, a hang on two start methods is one finding line
+    with both, a cell that got fixed is listed but is no regression; against a baseline, the rule that
+    expected otherwise is named. (Records built here: the comparison, not the cells, is under test.)"""
+    from hangmatrix.checks import baseline, upgrade
+
+    def rec(gevent, verdict, config="patch_all", start="fork", signature=""):
+        return Record.from_json(
+            {"case": "seed_original", "config": config, "start": start, "python": "3.11.7", "gevent": gevent}
+            | {"verdict": verdict, "signature": signature}
+        )
+
+    sig = "parent blocked in read() on pipe:[1]"
+    old = [rec("24.2.1", "running", start=s) for s in ("fork", "spawn")] + [rec("24.2.1", "error", "none")]
+    new = [rec("26.9.0", "deadlock", start=s, signature=sig) for s in ("fork", "spawn")] + [rec("26.9.0", "ok", "none")]
+    result = upgrade.check(new, old_records=old)
+    assert [d for d, _ in result.groups] == ["new hangs", "fixed"] and result.unchanged == 0
+    assert [(f.key, f.was, f.now) for f in result.regressions] == [
+        ("seed_original-patch_all-fork-3.11", "running", "deadlock"),
+        ("seed_original-patch_all-spawn-3.11", "running", "deadlock"),
+    ]
+    text = upgrade.report_text(result, "gevent 26.9.0", "gevent 24.2.1").splitlines()
+    assert "  seed_original patch_all py3.11 (fork, spawn): running -> deadlock" in text
+    assert "      now: " + sig in text and "  seed_original py3.11 none fork: error -> ok" in text
+    assert text[-1] == "REGRESSION: a new hang or failure in 2 cells (gevent 26.9.0 against gevent 24.2.1)"
+
+    rules = baseline.parse('expect = [ { case = "seed_*", verdict = ["ok", "running"] } ]', "rules.toml")
+    result = upgrade.check(new, expectations=rules)
+    assert result.compared_with == "baseline" and len(result.regressions) == 2 and result.unchanged == 1
+    text = upgrade.report_text(result, "gevent 26.9.0", "the baseline rules.toml")
+    assert "  seed_original patch_all py3.11 (fork, spawn): ok or running -> deadlock" in text.splitlines()
+    assert "      expected by: " in text and "As expected: 1 cell." in text

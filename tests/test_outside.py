@@ -193,7 +193,7 @@ def run_with_parties(monkeypatch, case_names, late, timeout, jobs=None):
                 ["26.9.0"],
                 timeout=timeout,
             )
-            found = {(r["case"], r["config"], r["start"]): r for r in runner.execute(items, jobs=jobs)}
+            found = {(r.case, r.config, r.start): r for r in runner.execute(items, jobs=jobs)}
             found["tcp port"] = parties.tcp.getsockname()[1]
             found["udp port"] = parties.udp.getsockname()[1]
             return found
@@ -238,10 +238,10 @@ def why(rec):
     """The evidence, for an assertion message: signature, proof, output, and every thread's wait."""
     waits = [
         "%s %s: %s %s" % (p["role"], t["tid"], t["call"][:120], t.get("wake"))
-        for p in rec.get("diagnosis", {}).get("processes", [])
+        for p in (rec.diagnosis or {}).get("processes", [])
         for t in p["threads"]
     ]
-    return "\n".join([rec["signature"], str(rec.get("proof")), "stdout: " + rec.get("stdout_tail", "")[-200:]] + waits)
+    return "\n".join([rec.signature, str(rec.proof), "stdout: " + (rec.stdout_tail or "")[-200:]] + waits)
 
 
 def cells(names):
@@ -251,27 +251,27 @@ def cells(names):
 @pytest.mark.parametrize("cell", cells([n for n in LATE if n.startswith("outside")]), ids="-".join)
 def test_a_wait_ended_from_outside_runs_to_its_end(answered_late, cell):
     rec = answered_late[cell]
-    assert rec["verdict"] == "ok", why(rec)
-    assert rec["elapsed_s"] >= 1.5  # it really waited (for the party, or for its timer or alarm)
+    assert rec.verdict == "ok", why(rec)
+    assert rec.elapsed_s >= 1.5  # it really waited (for the party, or for its timer or alarm)
 
 
 @pytest.mark.parametrize("cell", cells(INSIDE), ids="-".join)
 def test_the_all_inside_twins_are_still_deadlocks(answered_late, cell):
     rec = answered_late[cell]
-    assert rec["verdict"] == "deadlock", why(rec)
-    assert not rec["proof"].get("unproven")
+    assert rec.verdict == "deadlock", why(rec)
+    assert not rec.proof.get("unproven")
     call = "recvfrom()" if cell[1] == "none" else "epoll_wait()"  # patch_all: gevent's hub waits for the socket
     if cell[0] == "inside_flock":
         assert wait_of(rec).startswith("parent blocked in flock() on FLOCK lock on ")
         assert wait_of(rec).endswith("who could end it: child Process-1 (in futex())")
     elif cell[0] == "inside_listener":  # nobody outside knows the cell's folder, and nobody inside connects
         call = "accept4()" if cell[1] == "none" else call
-        assert wait_of(rec).startswith("parent blocked in %s on " % call), rec["signature"]
-        assert "/tmp/tmp" in rec["signature"] and "/listen (listening)" in rec["signature"], rec["signature"]
+        assert wait_of(rec).startswith("parent blocked in %s on " % call), rec.signature
+        assert "/tmp/tmp" in rec.signature and "/listen (listening)" in rec.signature, rec.signature
         assert wait_of(rec).endswith("who could end it: the parent itself")
     else:
         assert wait_of(rec).startswith("parent blocked in %s on " % call)
-        assert "Unix socket socket:[" in rec["signature"].split(";")[0]
+        assert "Unix socket socket:[" in rec.signature.split(";")[0]
         assert wait_of(rec).endswith("who could end it: child Process-1 (in %s)" % call)
 
 
@@ -296,30 +296,30 @@ EXPECTED_PEER = {
 @pytest.mark.parametrize("cell", cells(NEVER), ids="-".join)
 def test_a_wait_nobody_inside_ends_is_a_timeout_naming_it(never_answered, cell):
     rec = never_answered[cell]
-    assert rec["verdict"] == "timeout", why(rec)
+    assert rec.verdict == "timeout", why(rec)
     if cell[0] == "long_sleep":
-        assert "sleeping in" in rec["signature"] and "for 2.0 h" in rec["signature"], rec["signature"]
+        assert "sleeping in" in rec.signature and "for 2.0 h" in rec.signature, rec.signature
         return
-    assert EXPECTED_PEER[cell[0]] in rec["signature"], rec["signature"]
-    assert rec["proof"]["unproven"], rec["proof"]
+    assert EXPECTED_PEER[cell[0]] in rec.signature, rec.signature
+    assert rec.proof["unproven"], rec.proof
     if cell[0] in ("outside_tcp", "outside_tcp_poll", "outside_tcp_sleep_poll"):
-        assert "→ 127.0.0.1:%d (peer outside the tree)" % never_answered["tcp port"] in rec["signature"]
+        assert "→ 127.0.0.1:%d (peer outside the tree)" % never_answered["tcp port"] in rec.signature
     if cell[0] == "outside_udp":
-        assert "→ 127.0.0.1:%d (peer outside the tree)" % never_answered["udp port"] in rec["signature"]
+        assert "→ 127.0.0.1:%d (peer outside the tree)" % never_answered["udp port"] in rec.signature
     if cell[0] == "outside_lockf":
-        assert re.search(r"POSIX lock on \S+ held by \d+ \(outside the tree\)", rec["signature"]), rec["signature"]
+        assert re.search(r"POSIX lock on \S+ held by \d+ \(outside the tree\)", rec.signature), rec.signature
     if cell[0] == "outside_listener":  # a 0700 folder outside the cell's own: its owner and root can connect
-        assert wakers.NAMED_OUTSIDE in rec["signature"], rec["signature"]
+        assert wakers.NAMED_OUTSIDE in rec.signature, rec.signature
 
 
 @pytest.mark.parametrize("cell", cells(["inside_socketpair_poll"]), ids="-".join)
 def test_a_poller_of_an_all_inside_socket_is_a_stall(answered_late, cell):
     rec = answered_late[cell]
-    assert rec["verdict"] == "stall", why(rec)
-    assert not rec["proof"].get("unproven")
+    assert rec.verdict == "stall", why(rec)
+    assert not rec.proof.get("unproven")
     call = "pselect6()" if cell[1] == "none" else "epoll_wait()"
     assert re.match(r"no progress for 2\.\d s; only polling: parent python in %s" % re.escape(call), wait_of(rec))
-    assert "parent blocked in %s on " % call in rec["signature"] and "Unix socket socket:[" in rec["signature"]
+    assert "parent blocked in %s on " % call in rec.signature and "Unix socket socket:[" in rec.signature
     assert wait_of(rec).endswith(
         "who could end it: child Process-1 (in %s)" % ("recvfrom()" if cell[1] == "none" else call)
     )

@@ -227,7 +227,7 @@ def test_x_stops_and_stores_only_what_finished(tmp_path):
 
     stored = records.read(os.path.join(project, "r.jsonl"))
     assert 1 <= len(stored) < 24
-    assert not any("harness supervisor failed" in r["signature"] for r in stored), [r["signature"] for r in stored]
+    assert not any("harness supervisor failed" in r.signature for r in stored), [r.signature for r in stored]
 
 
 def test_the_fixture_runs_one_cell_for_a_hand_written_test(tmp_path):
@@ -237,7 +237,7 @@ def test_the_fixture_runs_one_cell_for_a_hand_written_test(tmp_path):
             "def test_pool(hangmatrix_cell):\n"
             "    rec = hangmatrix_cell('cases/%s.py', start='fork', python='%s', gevent='%s')\n"
             "    assert rec.verdict == 'deadlock' and 'read()' in rec.signature\n"
-            "    assert rec['id'] == '%s'\n"
+            "    assert rec.id == '%s'\n"
             "def test_squares(hangmatrix_cell):\n"
             "    assert hangmatrix_cell('cases/%s.py', config='none', python='%s', gevent='%s').verdict == 'ok'\n"
             "def test_bad(hangmatrix_cell):\n"
@@ -248,7 +248,7 @@ def test_the_fixture_runs_one_cell_for_a_hand_written_test(tmp_path):
     assert "test_bad FAILED" in done.stdout and "CellRequestError: hangmatrix_cell: no case named" in done.stdout
     from hangmatrix.store import records
 
-    assert {r["id"] for r in records.read(os.path.join(project, "results", "records.jsonl.gz"))} == {
+    assert {r.id for r in records.read(os.path.join(project, "results", "records.jsonl.gz"))} == {
         cell(HANGS),
         "%s-py%s-gevent%s-none-default" % (WORKS, PY, GEVENT),
     }
@@ -272,7 +272,7 @@ def test_repeat_gives_flake_rates_and_a_new_pass_is_reported_as_such(tmp_path):
     from hangmatrix.store import records
 
     stored = records.read(os.path.join(project, "results", "records.jsonl.gz"))
-    assert [r["id"] for r in stored] == [cell(WORKS)] * 3 and {r["verdict"] for r in stored} == {"ok"}
+    assert [r.id for r in stored] == [cell(WORKS)] * 3 and {r.verdict for r in stored} == {"ok"}
 
     acknowledge = re.search(r"hangmatrix baseline --update .*", done.stdout).group(0)
     hangmatrix = os.path.join(os.path.dirname(sys.executable), "hangmatrix")

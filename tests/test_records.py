@@ -36,7 +36,7 @@ def test_partial_line_is_closed_off_and_nothing_else_lost(tmp_path_factory, recs
     warnings = []
     back = records.read_many(path, warn=warnings.append)
     assert back == [Record.from_json(r).replace(schema=SCHEMA) for r in recs + [{"id": "after", "verdict": "ok"}]]
-    assert all(raw["schema"] == SCHEMA for raw in records.read(path, warn=lambda msg: None))
+    assert all(raw.schema == SCHEMA for raw in records.read(path, warn=lambda msg: None))
     assert len(warnings) == 1 and "damaged" in warnings[0]
 
 
@@ -85,7 +85,7 @@ def test_writer_killed_with_sigkill_mid_write_never_breaks_the_store(tmp_path):
     records.append(path, {"id": "last", "verdict": "ok"})
     warnings = []
     back = records.read(path, warn=warnings.append)
-    assert len(back) == intact + 1 and back[-1]["id"] == "last" and all(r["verdict"] == "ok" for r in back)
+    assert len(back) == intact + 1 and back[-1].id == "last" and all(r.verdict == "ok" for r in back)
     assert len(warnings) == 1 and "damaged" in warnings[0]
 
 

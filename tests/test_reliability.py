@@ -28,61 +28,61 @@ def run_test_case(run_one):
 
 def test_double_forked_setsid_daemon_is_killed(run_test_case):
     rec = run_test_case("daemonizes")
-    assert rec["verdict"] == "ok"
-    assert rec["proof"]["left_running_at_exit"], "the daemon was seen alive when the parent exited"
-    assert rec["cleanup"]["survivors"] == []
+    assert rec.verdict == "ok"
+    assert rec.proof["left_running_at_exit"], "the daemon was seen alive when the parent exited"
+    assert rec.cleanup["survivors"] == []
 
 
 def test_child_ignoring_sigterm_in_its_own_session_is_killed(run_test_case):
     rec = run_test_case("ignores_sigterm", timeout=2.0)
-    assert rec["verdict"] in ("timeout", "stall"), rec["signature"]
-    assert rec["cleanup"]["survivors"] == []
+    assert rec.verdict in ("timeout", "stall"), rec.signature
+    assert rec.cleanup["survivors"] == []
 
 
 def test_forkserver_and_resource_tracker_are_killed(run_one):
     rec = run_one("seed_original", "patch_all", "forkserver")
-    roles = {p["role"] for p in rec["diagnosis"]["processes"]}
+    roles = {p["role"] for p in rec.diagnosis["processes"]}
     assert {"forkserver", "resource tracker"} <= roles
-    assert rec["cleanup"]["survivors"] == []
+    assert rec.cleanup["survivors"] == []
 
 
 def test_named_semaphores_and_shared_memory_do_not_leak(run_test_case):
     before = shm_entries()
     rec = run_test_case("shm_hang", timeout=10.0)
-    assert rec["verdict"] == "deadlock", rec["signature"]
+    assert rec.verdict == "deadlock", rec.signature
     assert shm_entries() - before == set()
 
 
 def test_syntax_error_is_an_error_verdict(run_test_case):
     rec = run_test_case("syntax_error")
-    assert rec["verdict"] == "error" and "SyntaxError" in rec["signature"]
+    assert rec.verdict == "error" and "SyntaxError" in rec.signature
 
 
 def test_case_that_exits_at_once_is_ok(run_test_case):
-    assert run_test_case("exits_at_once")["verdict"] == "ok"
+    assert run_test_case("exits_at_once").verdict == "ok"
 
 
 def test_gigabytes_of_output_are_capped_and_never_the_verdict(run_test_case):
     """Over the cap the middle of the output is freed, its head and tail kept; the program's behaviour decides:
     an endless writer spins until the backstop."""
     rec = run_test_case("prints_gigabytes", timeout=4.0)
-    assert rec["verdict"] == "timeout", rec["signature"]
-    assert rec["cause"]["kind"] == "busy-loop" and rec["cause"]["where"]["line"] == 9, rec["cause"]
-    trimmed = rec["proof"]["output_trimmed"]["stdout"]
-    assert trimmed["size_at_trim"] > rec["proof"]["output_trimmed"]["cap_bytes"]
-    assert trimmed["head"].startswith("x" * 1023 + "\n") and len(rec["stdout_tail"]) <= 4000
-    assert rec["stdout_tail"].endswith("x\n") and "\0" not in rec["stdout_tail"]
+    assert rec.verdict == "timeout", rec.signature
+    assert rec.cause.kind == "busy-loop" and rec.cause.where.line == 9, rec.cause
+    trimmed = rec.proof["output_trimmed"]["stdout"]
+    assert trimmed["size_at_trim"] > rec.proof["output_trimmed"]["cap_bytes"]
+    assert trimmed["head"].startswith("x" * 1023 + "\n") and len(rec.stdout_tail) <= 4000
+    assert rec.stdout_tail.endswith("x\n") and "\0" not in rec.stdout_tail
 
 
 def test_a_thousand_forks_are_stopped_and_all_killed(run_test_case):
     rec = run_test_case("fork_bomb", timeout=30.0)
-    assert rec["verdict"] == "error" and "processes" in rec["signature"]
-    assert rec["cleanup"]["survivors"] == []
+    assert rec.verdict == "error" and "processes" in rec.signature
+    assert rec.cleanup["survivors"] == []
 
 
 def test_a_stopped_process_is_not_a_deadlock(run_test_case):
     rec = run_test_case("stops_itself", timeout=2.0)
-    assert rec["verdict"] == "timeout", rec["signature"]
+    assert rec.verdict == "timeout", rec.signature
 
 
 def test_harness_killed_with_sigkill_leaves_no_cell_behind(env311, tmp_path):
@@ -151,7 +151,7 @@ def test_a_supervisor_killed_outright_leaves_no_cell_behind(env311):
         while cell_processes() and time.time() - killed_at < 2.0:
             time.sleep(0.05)
         assert cell_processes() == [], "cell processes outlived their supervisor by 2 s"
-    assert rec["verdict"] == "error" and "harness supervisor failed" in rec["signature"], rec["signature"]
+    assert rec.verdict == "error" and "harness supervisor failed" in rec.signature, rec.signature
 
 
 def test_closing_the_supervisor_server_mid_run_stops_the_cell_and_kills_its_tree(env311):
@@ -161,8 +161,8 @@ def test_closing_the_supervisor_server_mid_run_stops_the_cell_and_kills_its_tree
         server.close()
         rec = pending.result(timeout=30)
     assert server.proc.returncode == 0
-    assert rec["verdict"] == "error" and "stopped before a verdict" in rec["signature"], rec["signature"]
-    assert rec["cleanup"]["survivors"] == []
+    assert rec.verdict == "error" and "stopped before a verdict" in rec.signature, rec.signature
+    assert rec.cleanup["survivors"] == []
     assert cell_processes() == []
 
 

@@ -41,7 +41,7 @@ def run(case_paths, python, gevent, **options):
         timeout=30.0,
         **options,
     )
-    return {rec["case"]: rec for rec in runner.execute(items)}
+    return {rec.case: rec for rec in runner.execute(items)}
 
 
 def installed_version(env, project):
@@ -62,12 +62,12 @@ def test_import_grequests_is_the_only_patching_and_it_runs():
     """The program's header says `requires = grequests`; it installs and runs, grequests patched socket at
     import, and the provenance names what was resolved, as of gevent 24.11.1's date."""
     rec = run([GREQUESTS], "3.11", "24.11.1")["grequests_pool"]
-    assert rec["verdict"] == "ok", (rec["verdict"], rec["signature"], rec.get("stderr_tail"))
-    assert "patched socket: True" in rec["stdout_tail"] and "squares [0, 1, 4, 9]" in rec["stdout_tail"]
-    point = rec["patch_point"]  # found inside the library, where grequests calls it at import
+    assert rec.verdict == "ok", (rec.verdict, rec.signature, rec.stderr_tail)
+    assert "patched socket: True" in rec.stdout_tail and "squares [0, 1, 4, 9]" in rec.stdout_tail
+    point = rec.patch_point  # found inside the library, where grequests calls it at import
     assert point["in"] == "library grequests" and point["file"].endswith("grequests.py"), point
     assert point["call"] == "patch_all(thread=False, select=False)"
-    prov = rec["provenance"]
+    prov = rec.provenance
     env = ensure_env(find_interpreter("3.11"), "24.11.1", requires=["grequests"])
     assert prov["env_path"] == env.path and "-req" in os.path.basename(env.path)
     assert prov["requires"] == ["grequests"] and prov["requires_newest"] is False
@@ -86,8 +86,8 @@ def test_grequests_program_deadlocks_on_gevent_26_with_its_own_flags():
     """The same unedited program on gevent 26.9.0: grequests's patch_all(thread=False) patches queue, and
     the Pool's handler thread dies with LoopExit (the README's thread_false finding, reached via a library)."""
     rec = run([GREQUESTS], "3.11", "26.9.0")["grequests_pool"]
-    assert rec["verdict"] == "deadlock" and "LoopExit" in rec["signature"], rec["signature"]
-    assert rec["provenance"]["requires_resolved"]["grequests"] == rec["provenance"]["packages"]["grequests"]
+    assert rec.verdict == "deadlock" and "LoopExit" in rec.signature, rec.signature
+    assert rec.provenance["requires_resolved"]["grequests"] == rec.provenance["packages"]["grequests"]
 
 
 def test_requirements_resolve_as_of_the_gevent_release_unless_newest(tmp_path):
@@ -133,10 +133,10 @@ def test_failed_install_is_env_error_with_the_installers_reason(
 ):
     monkeypatch.setenv("HANGMATRIX_CACHE", str(tmp_path))
     rec = run([case("uses_own_module")], python, gevent, requires=[requirement])["uses_own_module"]
-    assert rec["verdict"] == "env-error", rec
-    assert reason in rec["signature"] and "\n" not in rec["signature"] and "Traceback" not in rec["signature"]
-    assert rec["signature"].startswith("requires %s: " % requirement)
-    assert rec["provenance"]["requires"] == [requirement]
+    assert rec.verdict == "env-error", rec
+    assert reason in rec.signature and "\n" not in rec.signature and "Traceback" not in rec.signature
+    assert rec.signature.startswith("requires %s: " % requirement)
+    assert rec.provenance["requires"] == [requirement]
 
 
 @pytest.mark.parametrize("python, gevent", [("3.11", "26.9.0"), ("2.7", "1.2.2")])
@@ -157,22 +157,22 @@ def test_missing_module_is_env_error_and_a_programs_own_import_errors_are_not(py
         gevent,
     )
     missing = got["imports_missing"]
-    assert missing["verdict"] == "env-error", missing
-    assert "'hangmatrix_absent_dependency'" in missing["signature"] and "requires" in missing["signature"]
+    assert missing.verdict == "env-error", missing
+    assert "'hangmatrix_absent_dependency'" in missing.signature and "requires" in missing.signature
     # handled and re-raised as another error / deliberately raised for a module the env has / a missing
     # part of the program's own sibling module: the program's error, as it ended
-    assert got["handles_missing"]["verdict"] == "error" and "RuntimeError" in got["handles_missing"]["signature"]
-    assert got["raises_import_error"]["verdict"] == "error" and "json" in got["raises_import_error"]["signature"]
-    assert got["own_submodule_missing"]["verdict"] == "error"
-    assert "absent_part" in got["own_submodule_missing"]["signature"]
-    assert got["uses_own_module"]["verdict"] == "ok", got["uses_own_module"]  # its sibling module imports
+    assert got["handles_missing"].verdict == "error" and "RuntimeError" in got["handles_missing"].signature
+    assert got["raises_import_error"].verdict == "error" and "json" in got["raises_import_error"].signature
+    assert got["own_submodule_missing"].verdict == "error"
+    assert "absent_part" in got["own_submodule_missing"].signature
+    assert got["uses_own_module"].verdict == "ok", got["uses_own_module"]  # its sibling module imports
     # Python 2's own Queue: there it works; on Python 3 the program is written for another Python, and no
     # requirement would help, so it is the program's error, not a missing dependency
     queue = got["python2_queue"]
     if python.startswith("2."):
-        assert queue["verdict"] == "ok", queue
+        assert queue.verdict == "ok", queue
     else:
-        assert queue["verdict"] == "error" and "No module named 'Queue'" in queue["signature"], queue
+        assert queue.verdict == "error" and "No module named 'Queue'" in queue.signature, queue
 
 
 def test_cli_requires_combines_with_the_header(tmp_path):
@@ -203,11 +203,11 @@ def test_cli_requires_combines_with_the_header(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     rec = records.read(store)[0]
-    assert rec["verdict"] == "ok" and rec["provenance"]["requires"] == ["grequests", "requests<3,>=2"]
-    shown = subprocess.run(HM + ["show", rec["id"], "--records", store], capture_output=True, text=True).stdout
+    assert rec.verdict == "ok" and rec.provenance["requires"] == ["grequests", "requests<3,>=2"]
+    shown = subprocess.run(HM + ["show", rec.id, "--records", store], capture_output=True, text=True).stdout
     assert (
         "requires grequests, requests<3,>=2: installed grequests %s, requests %s, resolved as of 2024-11-14"
-        % (rec["provenance"]["packages"]["grequests"], rec["provenance"]["packages"]["requests"])
+        % (rec.provenance["packages"]["grequests"], rec.provenance["packages"]["requests"])
         in shown
     )
     newest = subprocess.run(
@@ -234,11 +234,11 @@ def test_cli_requires_combines_with_the_header(tmp_path):
         timeout=600,
     )
     assert newest.returncode == 0, newest.stderr
-    prov = records.read(store)[-1]["provenance"]
+    prov = records.read(store)[-1].provenance
     assert prov["requires"] == ["grequests"] and prov["requires_newest"] is True
     today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     assert prov["resolved_as_of"] < prov["requires_as_of"] <= today  # the env's build day (a cached env is reused)
-    assert Version(prov["packages"]["requests"]) > Version(rec["provenance"]["packages"]["requests"])
+    assert Version(prov["packages"]["requests"]) > Version(rec.provenance["packages"]["requests"])
     bad = subprocess.run(
         HM + ["run", "--case", GREQUESTS, "--requires", "not a requirement!", "--records", store],
         capture_output=True,
@@ -315,9 +315,9 @@ def test_debian_root_installs_requirements_and_stages_the_programs_folder(debian
     """Python 3.14 in the Debian root: grequests installed by uv for the root's tags, and a program that
     imports its own sibling module runs (its whole folder is staged into the root)."""
     got = run([GREQUESTS, case("uses_own_module"), case("imports_missing")], "3.14", "26.9.0")
-    assert got["uses_own_module"]["verdict"] == "ok", got["uses_own_module"]
-    assert got["grequests_pool"]["provenance"]["requires_resolved"]["grequests"]
-    assert "patched socket: True" in got["grequests_pool"]["stdout_tail"]
-    assert got["grequests_pool"]["verdict"] not in ("env-error", "error"), got["grequests_pool"]["signature"]
-    assert got["imports_missing"]["verdict"] == "env-error"
-    assert "'hangmatrix_absent_dependency'" in got["imports_missing"]["signature"]
+    assert got["uses_own_module"].verdict == "ok", got["uses_own_module"]
+    assert got["grequests_pool"].provenance["requires_resolved"]["grequests"]
+    assert "patched socket: True" in got["grequests_pool"].stdout_tail
+    assert got["grequests_pool"].verdict not in ("env-error", "error"), got["grequests_pool"].signature
+    assert got["imports_missing"].verdict == "env-error"
+    assert "'hangmatrix_absent_dependency'" in got["imports_missing"].signature

@@ -85,7 +85,7 @@ def test_an_unprivileged_user_cannot_make_the_server_run_a_command(env311, capfd
             time.sleep(1.0)  # a supervisor would have launched the forged cell within milliseconds
             assert not os.path.exists(proof), "the server ran a command for %s: %s" % (user, open(proof).read())
             rec = server.run(real)  # the run's own cells are unaffected
-        assert rec["verdict"] == "deadlock", rec["signature"]
+        assert rec.verdict == "deadlock", rec.signature
         assert "refused a connection from pid" in capfd.readouterr().err
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

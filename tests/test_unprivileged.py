@@ -162,7 +162,7 @@ with ThreadPoolExecutor(max_workers=1) as pool:
     rec = pending.result(timeout=60)
 time.sleep(3)  # the server adopts the orphans within a second
 server.close()
-print("record:", json.dumps({"verdict": rec["verdict"], "signature": rec["signature"]}))
+print("record:", json.dumps({"verdict": rec.verdict, "signature": rec.signature}))
 """
 
 

@@ -95,12 +95,12 @@ def test_records_of_both_releases_are_kept(regression, store):
     from hangmatrix.store import records
 
     recs = records.read(store)
-    ids = {r["id"] for r in recs}
+    ids = {r.id for r in recs}
     for gv in (OLD, NEW):
         for config in ("thread_false", "patch_all"):
             for start in ("fork", "spawn"):
                 assert "seed_original-py3.11-gevent%s-%s-%s" % (gv, config, start) in ids
-    assert all(r["cleanup"]["survivors"] == [] for r in recs)
+    assert all(r.cleanup["survivors"] == [] for r in recs)
 
 
 def test_existing_records_are_checked_without_running(regression, store):

@@ -68,9 +68,9 @@ def test_own_cases_run_and_make_the_table(project):
     feed = [
         r
         for r in records.read(os.path.join(proj, "results", "records.jsonl.gz"))
-        if r["case"] == "price_feed" and r["config"] == "as-written"
+        if r.case == "price_feed" and r.config == "as-written"
     ]
-    assert feed[0]["patch_point"]["in"] == "library grequests" and feed[0]["provenance"]["requires"] == ["grequests"]
+    assert feed[0].patch_point["in"] == "library grequests" and feed[0].provenance["requires"] == ["grequests"]
     done = sh([hangmatrix, "table", "--out", "results/table"], proj, env)
     assert done.returncode == 0, done.stderr
     md = open(os.path.join(proj, "results", "table", "compat.md"), encoding="utf-8").read()

@@ -19,7 +19,7 @@ hangmatrix.cli.upgrade_check; this module checks. Stable interface (CI calls it)
         [--matrix NAME] [--matrix-file FILE] [--case C] [--config K] [--start S] [--python P]
         [--records FILE] [--summary FILE] [--timeout S] [--jobs N]
     target(spec) -> Target;  newest_release(interpreters) -> str;  wheel_env(interpreter, wheels) -> envs.env.Env
-    check(new_records, old_records=None, expectations=None) -> dict   (see `check`)
+    check(new_records, old_records=None, expectations=None) -> Check   (see `check`)
     report_text(result, new_label, old_label, skipped=None, elapsed=None) -> str
     report_markdown(result, new_label, old_label, skipped=None) -> str
 """
@@ -28,6 +28,7 @@ import concurrent.futures
 import glob
 import os
 from dataclasses import dataclass, field
+from typing import List, Tuple
 
 from ..envs.build import ensure_env, ensure_wheel_env
 from ..envs.errors import EnvError
@@ -39,13 +40,14 @@ from ..model import matrix as matrix_mod
 from ..model.record import by_cell
 from ..model.text import say
 from ..model.versions import key as version_key
-from ..report.diff import DIRECTIONS, diff
+from ..report.diff import DIRECTIONS, compare
 from ..report.ranges import runs_of, span
 from ..report.signatures import normalize_signature
 from ..run import runner
 from . import baseline
 
 REGRESSIONS = ("new hangs", "new failures")  # the directions a regression (verdicts.change) is listed under
+NOT_COVERED = "not covered by the baseline"  # a cell no baseline rule names: listed after every direction
 
 
 # ---------------------------------------------------------------- what NEW and OLD are
@@ -162,83 +164,120 @@ def run_target(tgt, built, selection, jobs=None, on_record=None):
 # ---------------------------------------------------------------- comparing
 
 
-def check(new_records, old_records=None, expectations=None):
-    """Compare NEW's records with OLD's (matched on case, config, start and Python X.Y, as hangmatrix.report.diff does)
-    or with the baseline's expectations (baseline.check). Returns diff's shape ({"groups":
-    [{"direction", "changes"}] (new hangs first), "changes", "unchanged", "only_new", ...}; a baseline's
-    expectation stands in for the old side of a change) plus "cells" and "pythons" (NEW's), "compared_with"
-    ("records" or "baseline") and "regressions": the changes that are a regression (hangmatrix.model.verdicts.change:
-    a new hang or a new failure of a cell that ran; OLD's env-error and unsupported cells are not comparable)."""
-    if expectations is None:
-        result = diff(old_records or [], new_records, ignore=["gevent"])
-        result["compared_with"] = "records"
-        result["regressions"] = [
-            c
-            for c in result["changes"]
-            if verdicts.change(c["old"]["verdict"], c["new"]["verdict"]) == verdicts.REGRESSION
-        ]
-    else:
-        result = _from_failures(new_records, baseline.check(new_records, expectations))
-    result["cells"] = len(by_cell(new_records))
-    result["pythons"] = sorted({r.python_short for r in new_records}, key=version_key)
-    return result
+@dataclass(frozen=True)
+class Finding:
+    """A cell NEW does otherwise than it should: OLD's run of it did otherwise, or the baseline expected
+    otherwise. `was` is OLD's verdict or the expected verdicts ("ok or running"); `expectation` names the
+    baseline rule that expected them ("" against OLD's records)."""
 
+    key: str
+    direction: str
+    case: str
+    config: str
+    start: str
+    python: str  # X.Y
+    was: str
+    now: str
+    was_signature: str
+    now_signature: str
+    regression: bool  # a new hang or failure of a cell that ran (verdicts.change, or baseline.check's)
+    expectation: str = ""
 
-def _from_failures(new_records, failures):
-    """baseline.check's failures as diff's groups: the expectation is the old side."""
-    changes, regressions = [], []
-    for f in failures:
+    @classmethod
+    def of_change(cls, c):
+        """A cell whose verdict differs from OLD's run of it (hangmatrix.report.diff.Change)."""
+        return cls(
+            key=c.key,
+            direction=c.direction,
+            case=c.case,
+            config=c.config,
+            start=c.start,
+            python=c.python,
+            was=c.old.verdict,
+            now=c.new.verdict,
+            was_signature=c.old.signature,
+            now_signature=c.new.signature,
+            regression=verdicts.change(c.old.verdict, c.new.verdict) == verdicts.REGRESSION,
+        )
+
+    @classmethod
+    def of_failure(cls, f):
+        """A cell whose verdict the baseline did not expect (hangmatrix.checks.baseline.Failure)."""
         rec = f.record
         if f.kind == "regression":  # verdicts.change_from decided it
             direction = "new hangs" if rec.hangs else "new failures"
         elif f.kind == "new pass":
             direction = "no longer hang" if any(map(verdicts.is_hang, f.expected)) else "fixed"
         else:
-            direction = "other changes" if f.kind == "unexpected" else "not covered by the baseline"
-        where = str(f.rule) if f.rule is not None else "no rule matches"
-        change = {
-            "key": f.cell,
-            "direction": direction,
-            "case": rec.case,
-            "config": rec.config,
-            "start": rec.start,
-            "python": rec.python_short,
-            "gevent": rec.gevent,
-            "old": {"verdict": " or ".join(f.expected) or "-", "signature": "", "expectation": where},
-            "new": {"id": f.cell, "verdict": f.verdict, "signature": rec.signature},
-        }
-        changes.append(change)
-        if f.kind == "regression":
-            regressions.append(change)
-    order = DIRECTIONS + ("not covered by the baseline",)
-    groups = [{"direction": d, "changes": [c for c in changes if c["direction"] == d]} for d in order]
-    groups = [g for g in groups if g["changes"]]
-    return {
-        "groups": groups,
-        "changes": [c for g in groups for c in g["changes"]],
-        "unchanged": len(by_cell(new_records)) - len(failures),
-        "only_new": [],
-        "only_old": [],
-        "compared_with": "baseline",
-        "regressions": [c for g in groups for c in g["changes"] if any(c is r for r in regressions)],
-    }
-
-
-def _alike(changes):
-    """Changes that are one finding: same case, configuration, verdicts and signature (run-specific numbers
-    aside), whatever the Python and start method. [(first change, [changes])], in the given order."""
-    groups = {}
-    for c in changes:
-        key = (
-            c["case"],
-            c["config"],
-            c["old"]["verdict"],
-            c["new"]["verdict"],
-            c["old"].get("expectation"),
-            normalize_signature(c["new"]["signature"]),
-            normalize_signature(c["old"]["signature"]),
+            direction = "other changes" if f.kind == "unexpected" else NOT_COVERED
+        return cls(
+            key=f.cell,
+            direction=direction,
+            case=rec.case,
+            config=rec.config,
+            start=rec.start,
+            python=rec.python_short,
+            was=" or ".join(f.expected) or "-",
+            now=f.verdict,
+            was_signature="",
+            now_signature=rec.signature,
+            regression=f.kind == "regression",
+            expectation=str(f.rule) if f.rule is not None else "no rule matches",
         )
-        groups.setdefault(key, []).append(c)
+
+
+@dataclass(frozen=True)
+class Check:
+    """NEW's records checked: the findings by direction (new hangs first, non-empty groups only), how many
+    cells are as they were (or as expected), NEW's cells OLD has not, and what NEW covered."""
+
+    compared_with: str  # "records" (OLD's) or "baseline"
+    groups: List[Tuple[str, List[Finding]]]  # (direction, its findings)
+    unchanged: int
+    only_new: List[str]  # keys of cells OLD has no run of
+    cells: int
+    pythons: List[str]  # NEW's, X.Y
+
+    @property
+    def findings(self) -> List[Finding]:
+        return [f for _, group in self.groups for f in group]
+
+    @property
+    def regressions(self) -> List[Finding]:
+        return [f for f in self.findings if f.regression]
+
+
+def check(new_records, old_records=None, expectations=None):
+    """Compare NEW's records with OLD's (matched on case, config, start and Python X.Y, as
+    hangmatrix.report.diff does) or with the baseline's expectations (baseline.check): a Check. A regression
+    is a new hang or a new failure of a cell that ran (hangmatrix.model.verdicts.change; OLD's env-error and
+    unsupported cells are not comparable)."""
+    cells, pythons = len(by_cell(new_records)), sorted({r.python_short for r in new_records}, key=version_key)
+    if expectations is None:
+        result = compare(old_records or [], new_records, ignore=("gevent",))
+        groups = [(d, [Finding.of_change(c) for c in group]) for d, group in result.groups]
+        return Check("records", groups, result.unchanged, list(result.only_new), cells, pythons)
+    failures = baseline.check(new_records, expectations)
+    findings = [Finding.of_failure(f) for f in failures]
+    groups = [(d, [f for f in findings if f.direction == d]) for d in DIRECTIONS + (NOT_COVERED,)]
+    return Check("baseline", [(d, g) for d, g in groups if g], cells - len(failures), [], cells, pythons)
+
+
+def _alike(findings):
+    """Findings that are one: same case, configuration, verdicts and signature (run-specific numbers
+    aside), whatever the Python and start method. [(first finding, [findings])], in the given order."""
+    groups = {}
+    for f in findings:
+        key = (
+            f.case,
+            f.config,
+            f.was,
+            f.now,
+            f.expectation,
+            normalize_signature(f.now_signature),
+            normalize_signature(f.was_signature),
+        )
+        groups.setdefault(key, []).append(f)
     return [(members[0], members) for members in groups.values()]
 
 
@@ -247,10 +286,10 @@ def _where(members, pythons):
     those of the check) each with its start methods: `seed_original thread_false py3.9–3.13 (fork, spawn)`."""
     first = members[0]
     if len(members) == 1:
-        return "%s py%s %s %s" % (first["case"], first["python"], first["config"], first["start"])
+        return "%s py%s %s %s" % (first.case, first.python, first.config, first.start)
     starts = {}
-    for c in members:
-        starts.setdefault(c["python"], set()).add(c["start"])
+    for f in members:
+        starts.setdefault(f.python, set()).add(f.start)
     by_set = {}
     for py, sts in starts.items():
         by_set.setdefault(tuple(sorted(sts, key=(configs.STARTS + tuple(sorted(sts))).index)), set()).add(py)
@@ -258,7 +297,7 @@ def _where(members, pythons):
     for sts, pys in by_set.items():
         runs = ", ".join(span(lo, hi) for lo, hi, _ in runs_of(pythons, pys))
         parts.append("py%s (%s)" % (runs, ", ".join(sts)))
-    return "%s %s %s" % (first["case"], first["config"], "; ".join(parts))
+    return "%s %s %s" % (first.case, first.config, "; ".join(parts))
 
 
 def _n(count, word):
@@ -267,16 +306,16 @@ def _n(count, word):
 
 def _footer(result, skipped):
     """The closing sentences both reports share: what did not change, what was not compared or run."""
-    same = "As expected" if result["compared_with"] == "baseline" else "Unchanged"
-    out = ["%s: %s." % (same, _n(result["unchanged"], "cell"))]
-    if result["only_new"]:
-        out.append("Not compared (OLD has no such cell): %s." % _n(len(result["only_new"]), "cell"))
+    same = "As expected" if result.compared_with == "baseline" else "Unchanged"
+    out = ["%s: %s." % (same, _n(result.unchanged, "cell"))]
+    if result.only_new:
+        out.append("Not compared (OLD has no such cell): %s." % _n(len(result.only_new), "cell"))
     out += ["Not run on Python %s: %s" % kv for kv in (skipped or {}).items()]
     return out
 
 
 def _outcome(result, new_label, old_label):
-    n = len(result["regressions"])
+    n = len(result.regressions)
     if n:
         return "REGRESSION: a new hang or failure in %s (%s against %s)" % (_n(n, "cell"), new_label, old_label)
     return "OK: no new hang or failure (%s against %s)" % (new_label, old_label)
@@ -286,20 +325,18 @@ def report_text(result, new_label, old_label, skipped=None, elapsed=None):
     """The report as a person reads it in a terminal or a CI log: new hangs first, alike cells as one line."""
     lines = [
         "upgrade check: %s against %s, %s on Python %s"
-        % (new_label, old_label, _n(result["cells"], "cell"), ", ".join(result["pythons"]) or "-")
+        % (new_label, old_label, _n(result.cells, "cell"), ", ".join(result.pythons) or "-")
     ]
-    for group in result["groups"]:
-        lines += ["", "%s (%s):" % (group["direction"], _n(len(group["changes"]), "cell"))]
-        for c, members in _alike(group["changes"]):
-            lines.append(
-                "  %s: %s -> %s" % (_where(members, result["pythons"]), c["old"]["verdict"], c["new"]["verdict"])
-            )
-            if c["new"]["signature"]:
-                lines.append("      now: %s" % c["new"]["signature"])
-            if c["old"]["signature"] and c["direction"] not in REGRESSIONS:
-                lines.append("      was: %s" % c["old"]["signature"])
-            if c["old"].get("expectation"):
-                lines.append("      expected by: %s" % c["old"]["expectation"])
+    for direction, group in result.groups:
+        lines += ["", "%s (%s):" % (direction, _n(len(group), "cell"))]
+        for f, members in _alike(group):
+            lines.append("  %s: %s -> %s" % (_where(members, result.pythons), f.was, f.now))
+            if f.now_signature:
+                lines.append("      now: %s" % f.now_signature)
+            if f.was_signature and f.direction not in REGRESSIONS:
+                lines.append("      was: %s" % f.was_signature)
+            if f.expectation:
+                lines.append("      expected by: %s" % f.expectation)
     lines += [""] + _footer(result, skipped)
     lines.append(_outcome(result, new_label, old_label) + (" in %.0f s" % elapsed if elapsed is not None else ""))
     return "\n".join(lines)
@@ -312,21 +349,21 @@ def report_markdown(result, new_label, old_label, skipped=None):
         return text.replace("|", "\\|").replace("\n", " ")
 
     lines = ["## hangmatrix upgrade check", "", "**%s**" % _outcome(result, new_label, old_label), ""]
-    for group in result["groups"]:
+    for direction, group in result.groups:
         lines += [
-            "### %s (%s)" % (group["direction"], _n(len(group["changes"]), "cell")),
+            "### %s (%s)" % (direction, _n(len(group), "cell")),
             "",
             "| cells | was | now | signature |",
             "| --- | --- | --- | --- |",
         ]
-        for c, members in _alike(group["changes"]):
-            sig = c["new"]["signature"] or c["old"]["signature"]
+        for f, members in _alike(group):
+            sig = f.now_signature or f.was_signature
             lines.append(
                 "| `%s` | %s | %s | %s |"
                 % (
-                    _where(members, result["pythons"]),
-                    cell(c["old"]["verdict"]),
-                    c["new"]["verdict"],
+                    _where(members, result.pythons),
+                    cell(f.was),
+                    f.now,
                     "`%s`" % cell(sig) if sig else "",
                 )
             )

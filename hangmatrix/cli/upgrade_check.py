@@ -100,7 +100,7 @@ def _main(args, started):
     if summary:
         with open(summary, "a", encoding="utf-8") as f:
             f.write(upgrade.report_markdown(result, new_label, old_label, skipped))
-    return exits.FINDING if result["regressions"] else exits.OK
+    return exits.FINDING if result.regressions else exits.OK
 
 
 def _from_records(args, pythons, selection):

@@ -25,6 +25,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from . import packaged, requirements, settings
 
@@ -46,20 +47,20 @@ class Case:
     success: str = ""
     expect: str = ""
     endless: bool = False
-    progress: list = field(default_factory=list)
-    workers: list = field(default_factory=list)
+    progress: List[str] = field(default_factory=list)
+    workers: List[str] = field(default_factory=list)
     python: str = ""
-    requires: list = field(default_factory=list)  # requirement strings, as the header gives them
+    requires: List[str] = field(default_factory=list)  # requirement strings, as the header gives them
     stdin: str = ""  # what the program reads on its standard input (decoded)
     marked: bool = False  # a line marked as the patch point (else: the first patch_all() call)
     problem: str = ""  # set when the file cannot be run as a case: its cells are `error` without a run
     cwd: str = ""  # the working folder it runs in (at_home: where hangmatrix runs, or its project's)
-    cmd: list = field(default_factory=list)  # a command case's words (path is then "")
-    args: list = field(default_factory=list)  # a file case's arguments
-    env: dict = field(default_factory=dict)  # variables set in its environment
+    cmd: List[str] = field(default_factory=list)  # a command case's words (path is then "")
+    args: List[str] = field(default_factory=list)  # a file case's arguments
+    env: Dict[str, str] = field(default_factory=dict)  # variables set in its environment
     project: str = ""  # the project folder it runs in (its dependencies go into the cell environment)
 
-    def supports(self, version):
+    def supports(self, version: str) -> bool:
         """Whether a full Python version like '2.7.18' satisfies the case's `python = >=X.Y` or `<X[.Y]`."""
         from . import versions  # here, not at the top: the module's imports are another change's
 
@@ -68,7 +69,7 @@ class Case:
         return versions.in_range(version, self.python)  # on the bound's components: 3.11.7 >= 3.11
 
 
-def load(path):
+def load(path: str) -> Case:
     """Read one case file; problems are kept on the case (never raised) so the rest of a matrix runs."""
     name = os.path.splitext(os.path.basename(path))[0]
     try:
@@ -110,7 +111,7 @@ def load(path):
     return case
 
 
-def _header_command(value, path):
+def _header_command(value: str, path: str) -> List[str]:
     """A `cmd` header's words, {path} and {dir} replaced by the case file's and its folder's paths."""
     import shlex
 
@@ -121,12 +122,13 @@ def _header_command(value, path):
     return [w.replace("{path}", path).replace("{dir}", os.path.dirname(path)) for w in words]
 
 
-def dirs():
+def dirs() -> List[str]:
     """Case folders, first wins: $HANGMATRIX_CASES (os.pathsep-separated), ./cases, the built-in ones, then
     the public-record ones."""
     extra = settings.case_dirs()
     project = os.path.abspath("cases")
-    out, seen = [], set()
+    out: List[str] = []
+    seen: Set[str] = set()
     builtin = [packaged.cases_dir(), packaged.public_cases_dir()]
     for folder in extra + ([project] if os.path.isdir(project) else []) + builtin:
         if folder and os.path.realpath(folder) not in seen:
@@ -135,30 +137,32 @@ def dirs():
     return out
 
 
-def listing(folders=None):
+def listing(folders: Optional[Sequence[str]] = None) -> List[Tuple[str, List[Case]]]:
     """[(folder, [Case])] in the order names are looked up; the same name may be in several folders."""
-    out = []
+    out: List[Tuple[str, List[Case]]] = []
     for folder in folders or dirs():
         paths = sorted(glob.glob(os.path.join(folder, "*.py")))
         out.append((folder, [load(p) for p in paths if not os.path.basename(p).startswith("_")]))
     return out
 
 
-def discover(folders=None):
+def discover(folders: Optional[Sequence[str]] = None) -> Dict[str, Case]:
     """All cases by name; a case in an earlier folder wins over one of the same name in a later one."""
-    found = {}
+    found: Dict[str, Case] = {}
     for _, found_here in listing(folders):
         for case in found_here:
             found.setdefault(case.name, case)
     return found
 
 
-def select(patterns, folders=None):
+def select(
+    patterns: Optional[Iterable[Union[str, Mapping[str, Any]]]], folders: Optional[Sequence[str]] = None
+) -> List[Case]:
     """Cases matching names, globs or file paths; an unknown name is a CaseError."""
     available = discover(folders)
-    chosen = {}
+    chosen: Dict[str, Case] = {}
     for pattern in patterns or ["*"]:
-        if isinstance(pattern, dict):  # a matrix's case table
+        if not isinstance(pattern, str):  # a matrix's case table
             case = from_table(pattern)
             chosen[case.name] = case
             continue
@@ -174,20 +178,20 @@ def select(patterns, folders=None):
     return [chosen[n] for n in sorted(chosen)]
 
 
-def command(words, name="", **fields):
+def command(words: Union[str, Sequence[str]], name: str = "", **fields: Any) -> Case:
     """A command as a case: `python -m pytest tests -x`, `gunicorn app:app` (`python` at its start is the cell's
     interpreter, console scripts of the cell environment run by name). Its name is the one given, or one
     derived from the command (command_name); its sha256 is the command's."""
     import shlex
 
     try:
-        words = shlex.split(words) if isinstance(words, str) else list(words)
+        argv = shlex.split(words) if isinstance(words, str) else list(words)
     except ValueError as exc:
         raise CaseError("the command %r cannot be read: %s" % (words, exc)) from None
-    if not words:
+    if not argv:
         return Case(name or "command", "", "", problem="an empty command")
-    text = " ".join(shlex.quote(w) for w in words)
-    case = Case(name or command_name(words), "", hashlib.sha256(text.encode()).hexdigest(), cmd=words, **fields)
+    text = " ".join(shlex.quote(w) for w in argv)
+    case = Case(name or command_name(argv), "", hashlib.sha256(text.encode()).hexdigest(), cmd=argv, **fields)
     case.what = case.what or "the command `%s`" % text
     return case
 
@@ -195,10 +199,10 @@ def command(words, name="", **fields):
 VALUE_OPTIONS = {"-p", "-k", "-o", "-W", "-X", "-n", "--rootdir", "--level"}  # python's and pytest's
 
 
-def command_name(words):
+def command_name(words: Sequence[str]) -> str:
     """A readable cell name for a command: its module or script and the files or tests it names, e.g.
     `pytest-test_pool` for `python -m pytest tests/test_pool.py -x`."""
-    parts = []
+    parts: List[str] = []
     for i, word in enumerate(words):
         if word.startswith("-") or (i == 0 and re.match(r"^(.*/)?python[\d.]*$", word)):
             continue
@@ -211,7 +215,7 @@ def command_name(words):
     return name or "command"
 
 
-def at_home(case, cwd, args=()):
+def at_home(case: Case, cwd: str, args: Iterable[str] = ()) -> Case:
     """The case as it runs at home: in the working folder `cwd` (absolute), with `args` after the program."""
     case.cwd = os.path.abspath(cwd)
     case.args = list(args)
@@ -221,12 +225,12 @@ def at_home(case, cwd, args=()):
 TABLE_KEYS = ("name", "cmd", "path", "args", "project", "env", "stdin")
 
 
-def from_table(table):
+def from_table(table: Mapping[str, Any]) -> Case:
     """A case from a matrix's case table: `cmd` (a command) or `path` (a program) with `args`, and `name`,
     `project` (its working folder), `env` (variables) and `stdin`; paths as the matrix resolved them."""
     import shlex
 
-    fields = {"env": dict(table.get("env") or {}), "project": table.get("project", "")}
+    fields: Dict[str, Any] = {"env": dict(table.get("env") or {}), "project": table.get("project", "")}
     if fields["project"]:
         fields["cwd"] = fields["project"]
     if table.get("cmd"):

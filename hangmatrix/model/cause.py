@@ -37,7 +37,7 @@ class Where:
         return {"file": self.file, "line": self.line, "function": self.function}
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "Where":
+    def from_json(cls, data: Mapping[str, Any]) -> "Where":
         return cls(str(data.get("file", "")), int(data.get("line") or 0), str(data.get("function", "")))
 
     def __str__(self) -> str:
@@ -58,7 +58,7 @@ class Edge:
         return {"waiter": self.waiter, "waits_for": self.waits_for, "on": self.on, "evidence": self.evidence}
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "Edge":
+    def from_json(cls, data: Mapping[str, Any]) -> "Edge":
         return cls(*(str(data.get(k, "")) for k in ("waiter", "waits_for", "on", "evidence")))
 
 
@@ -73,7 +73,7 @@ class Graph:
         return {"nodes": dict(self.nodes), "edges": [e.as_json() for e in self.edges]}
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "Graph":
+    def from_json(cls, data: Mapping[str, Any]) -> "Graph":
         return cls(dict(data.get("nodes") or {}), tuple(Edge.from_json(e) for e in data.get("edges") or ()))
 
 

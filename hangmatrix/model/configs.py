@@ -6,9 +6,13 @@ leaves the program's call alone. The injected sitecustomize applies them; this m
 parses them, and says which of them need a patch point to mean anything.
 """
 
+from typing import Any, Dict
+
 from . import text
 
-NAMED = {
+Config = Dict[str, Any]  # what the injected code applies: {"kind", "name", "flags"?, "relative"?} (JSON)
+
+NAMED: Dict[str, Config] = {
     "as-written": {"kind": "as_written"},
     "none": {"kind": "none"},
     "patch_all": {"kind": "patch_all", "flags": {}},
@@ -35,12 +39,12 @@ class ConfigError(ValueError):
     """A configuration name that means nothing; one line."""
 
 
-def parse(name):
+def parse(name: str) -> Config:
     """Return the spec dict the injected code applies, for a named config or `flags:thread=0,queue=0`."""
     if name in NAMED:
         return dict(NAMED[name], name=name)
     if name.startswith("flags:"):
-        flags = {}
+        flags: Dict[str, bool] = {}
         for item in filter(None, name[len("flags:") :].split(",")):
             key, sep, value = item.partition("=")
             on = text.truth(value)
@@ -51,13 +55,13 @@ def parse(name):
     raise ConfigError("unknown configuration %r (known: %s, or flags:name=0|1,...)" % (name, ", ".join(NAMED)))
 
 
-def needs_patch_point(config):
+def needs_patch_point(config: Config) -> bool:
     """Whether the configuration replaces a patch_all() call: in a program that makes none it is
     `unsupported` (`none` and `as-written` mean the same thing with or without one)."""
     return config["kind"] not in ("none", "as_written")
 
 
-def check_start(start):
+def check_start(start: str) -> str:
     if start not in STARTS:
         raise ConfigError("unknown start method %r (known: %s)" % (start, ", ".join(STARTS)))
     return start

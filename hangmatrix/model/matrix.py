@@ -12,6 +12,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple, TypeVar, Union
 
 from . import cases, packaged, requirements
 from .configs import NAMED, STARTS, ConfigError
@@ -31,6 +32,21 @@ DEFAULT_NAME = "default"  # the matrix a command uses when none is named
 INSTALLED = "installed"
 
 
+class Interpreter(Protocol):
+    """What the pythons axis selects on (hangmatrix.envs.interpreters.Interpreter, which model/ cannot import)."""
+
+    @property
+    def short(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+
+
+Interp = TypeVar("Interp", bound=Interpreter)
+Cases = List[Union[str, Dict[str, Any]]]  # names (globs) and case tables (_case_table)
+
+
 class MatrixError(Exception):
     """One line: the file, the matrix and what is wrong."""
 
@@ -38,26 +54,26 @@ class MatrixError(Exception):
 @dataclass(frozen=True)
 class Matrix:
     name: str = DEFAULT_NAME
-    cases: list = field(default_factory=lambda: ["*"])
-    configs: list = field(default_factory=lambda: list(CONFIG_NAMES))
-    starts: list = field(default_factory=lambda: ["default"])
-    pythons: list = field(default_factory=lambda: ["discovered"])
-    gevents: list = field(default_factory=lambda: [INSTALLED])
+    cases: Cases = field(default_factory=lambda: ["*"])
+    configs: List[str] = field(default_factory=lambda: list(CONFIG_NAMES))
+    starts: List[str] = field(default_factory=lambda: ["default"])
+    pythons: List[str] = field(default_factory=lambda: ["discovered"])
+    gevents: List[str] = field(default_factory=lambda: [INSTALLED])
     debian_root: bool = False
     what: str = ""  # one line: what the matrix is for (`hangmatrix matrices` lists it)
-    requirements: list = field(default_factory=list)  # installed in every cell env, beside each case's own
+    requirements: List[str] = field(default_factory=list)  # installed in every cell env, beside each case's own
     requirements_file: str = ""  # absolute path; its requirements are added to `requirements`
     requires_newest: bool = False  # resolve them as of the build, not the gevent release's date
     path: str = ""
 
-    def requires(self):
+    def requires(self) -> List[str]:
         """Every requirement the matrix names: the list, then the file's."""
         from_file = requirements.read_file(self.requirements_file) if self.requirements_file else []
         return list(self.requirements) + from_file
 
-    def select(self, interpreters):
+    def select(self, interpreters: Iterable[Interp]) -> List[Interp]:
         """The interpreters the `pythons` axis names, in the given order, each once."""
-        chosen = []
+        chosen: List[Interp] = []
         for spec in self.pythons:
             for interp in interpreters:
                 if (
@@ -69,10 +85,12 @@ class Matrix:
                         chosen.append(interp)
         return chosen
 
-    def pairs(self, interpreters, releases):
+    def pairs(
+        self, interpreters: Iterable[Interp], releases: Callable[[Interp], List[str]]
+    ) -> List[Tuple[Interp, str]]:
         """(interpreter, gevent release) for every selected interpreter; releases(interp) lists the
         releases that install on it, oldest first (hangmatrix.envs.index.gevent_releases)."""
-        out = []
+        out: List[Tuple[Interp, str]] = []
         for interp in self.select(interpreters):
             available = releases(interp)
             if self.gevents == ["default"]:
@@ -84,7 +102,9 @@ class Matrix:
             out.extend((interp, g) for g in wanted)
         return out
 
-    def gevents_for(self, interpreter, releases, installed=None):
+    def gevents_for(
+        self, interpreter: Interp, releases: Callable[[Interp], List[str]], installed: Optional[str] = None
+    ) -> List[str]:
         """The gevents axis for one interpreter, each position (POSITIONS) replaced by its release among
         releases(interpreter), and INSTALLED by `installed` (the release beside hangmatrix) or, with none,
         by `new`; other entries as written. A position with no release to pick stays as written, so
@@ -96,7 +116,7 @@ class Matrix:
         named = {"old": picks[0], "mid": picks[len(picks) // 2], "new": picks[-1]} if picks else {}
         return _once(named.get(g, g) for g in wanted)
 
-    def to_toml(self):
+    def to_toml(self) -> str:
         """This matrix as a [matrix.NAME] table (load_matrix reads it back unchanged)."""
         lines = ["[matrix.%s]" % self.name]
         if self.what:
@@ -113,7 +133,7 @@ class Matrix:
         return "\n".join(lines) + "\n"
 
 
-def spread(releases):
+def spread(releases: Sequence[str]) -> List[str]:
     """The oldest, a middle and the newest of a sorted list, each once."""
     if not releases:
         return []
@@ -121,7 +141,7 @@ def spread(releases):
     return [r for i, r in enumerate(picks) if r not in picks[:i]]
 
 
-def files():
+def files() -> List[str]:
     """The matrix files a name is looked up in, first wins: ./matrix.toml (when there is one), the built-in."""
     here = os.path.abspath("matrix.toml")
     builtin = packaged.matrix_path()
@@ -130,7 +150,7 @@ def files():
     return [builtin]
 
 
-def tables(path):
+def tables(path: str) -> Dict[str, Any]:
     """The [matrix.NAME] tables of one file, unparsed, in file order; MatrixError when it has none."""
     try:
         with open(path, "rb") as f:
@@ -148,15 +168,15 @@ def tables(path):
     return found
 
 
-def listing(path=None):
+def listing(path: Optional[str] = None) -> List[Tuple[str, List[Matrix]]]:
     """[(file, [Matrix])] in lookup order: the named file alone, or files()."""
     return [(p, [parse(t, n, p) for n, t in tables(p).items()]) for p in ([path] if path else files())]
 
 
-def load_matrix(path=None, name=DEFAULT_NAME):
+def load_matrix(path: Optional[str] = None, name: str = DEFAULT_NAME) -> Matrix:
     """The named matrix from the file (or the first of files() that has it); MatrixError (one line) when it
     is missing or malformed."""
-    has = {}
+    has: Dict[str, str] = {}
     for p in [path] if path else files():
         found = tables(p)
         if name in found:
@@ -167,13 +187,13 @@ def load_matrix(path=None, name=DEFAULT_NAME):
     raise MatrixError("no matrix named %r (%s)" % (name, "; ".join("%s has: %s" % kv for kv in has.items())))
 
 
-def describe(m):
+def describe(m: Matrix) -> str:
     """One line naming the matrix and the file it came from: what `run` and `upgrade-check` print."""
     source = packaged.source(m.path)
     return "matrix %s from %s" % (m.name, "the built-in %s" % m.path if source == packaged.BUILTIN else m.path)
 
 
-def parse(table, name, path=""):
+def parse(table: object, name: str, path: str = "") -> Matrix:
     """A Matrix from one [matrix.NAME] table, every axis checked."""
     where = "%s: [matrix.%s]" % (path, name)
     if not isinstance(table, dict):
@@ -182,7 +202,7 @@ def parse(table, name, path=""):
     unknown = sorted(set(table) - known)
     if unknown:
         raise MatrixError("%s: unknown key %r (keys: %s)" % (where, unknown[0], ", ".join(sorted(known))))
-    values = {}
+    values: Dict[str, Any] = {}  # Matrix's keyword arguments, each checked
     for axis in AXES:
         if axis not in table:
             continue
@@ -216,7 +236,7 @@ def parse(table, name, path=""):
     )
 
 
-def _case_table(case, where, path):
+def _case_table(case: Dict[str, Any], where: str, path: str) -> Dict[str, Any]:
     """A case given as a table: `cmd` or `path` (with `args`), and `name`, `project`, `env`, `stdin`;
     `path` and `project` relative to the matrix file's folder, made absolute here."""
     unknown = sorted(set(case) - set(cases.TABLE_KEYS))
@@ -238,10 +258,10 @@ def _case_table(case, where, path):
     return out
 
 
-def _requirements(table, where, path):
+def _requirements(table: Dict[str, Any], where: str, path: str) -> Dict[str, Any]:
     """`requirements` (a list of requirement strings) and `requirements_file` (relative to the matrix
     file), each checked (the file read) now, so a bad one is one line before anything runs."""
-    out = {}
+    out: Dict[str, Any] = {}
     reqs = table.get("requirements", [])
     if not isinstance(reqs, list) or not all(isinstance(r, str) for r in reqs):
         raise MatrixError('%s: requirements must be a list of strings like "requests<3"' % where)
@@ -263,7 +283,7 @@ def _requirements(table, where, path):
     return out
 
 
-def _check(axis, value, items):
+def _check(axis: str, value: str, items: Sequence[str]) -> Optional[str]:
     """Why one axis value is invalid, or None."""
     if axis == "configs":
         try:
@@ -282,21 +302,21 @@ def _check(axis, value, items):
     return None
 
 
-def _once(values):
+def _once(values: Iterable[str]) -> List[str]:
     """The values in order, each once."""
-    out = []
+    out: List[str] = []
     for v in values:
         if v not in out:
             out.append(v)
     return out
 
 
-def _toml_str(value):
+def _toml_str(value: object) -> str:
     """A TOML basic string (JSON's escapes are TOML's, except that DEL must be escaped too)."""
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def _toml_value(value):
+def _toml_value(value: object) -> str:
     """A string, list or inline table (a case table) in TOML."""
     if isinstance(value, dict):
         return "{%s}" % ", ".join("%s = %s" % (k, _toml_value(v)) for k, v in value.items())

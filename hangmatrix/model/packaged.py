@@ -13,12 +13,13 @@ hangmatrix.model.matrix (matrix.toml) and hangmatrix.checks.baseline (expectatio
 import importlib.resources
 import importlib.util
 import os
+from typing import Optional
 
 PACKAGE = __package__.split(".")[0]  # hangmatrix: the data lives beside its top-level modules
 BUILTIN = "built-in"  # how listings and run output name the packaged files as a source
 
 
-def cases_dir():
+def cases_dir() -> Optional[str]:
     """The folder of the built-in cases, or None when the package does not carry them (hangmatrix imported
     from a bare source tree that was never installed)."""
     spec = importlib.util.find_spec(PACKAGE + ".builtin_cases")
@@ -27,31 +28,31 @@ def cases_dir():
     return os.path.realpath(list(spec.submodule_search_locations)[0])
 
 
-def public_cases_dir():
+def public_cases_dir() -> str:
     """The folder of the cases taken from the public record (docs/public-cases.md)."""
     return _data("public_cases")
 
 
-def _data(name):
+def _data(name: str) -> str:
     return os.path.realpath(str(importlib.resources.files(PACKAGE).joinpath("data", name)))
 
 
-def matrix_path():
+def matrix_path() -> str:
     """The built-in matrix file (default, full, patterns)."""
     return _data("matrix.toml")
 
 
-def baseline_path():
+def baseline_path() -> str:
     """The built-in expectations baseline."""
     return _data("expectations.toml")
 
 
-def public_baseline_path():
+def public_baseline_path() -> str:
     """The expectations of the public-record cases (tests/test_public_cases.py checks and rewrites it)."""
     return _data("public_expectations.toml")
 
 
-def source(path):
+def source(path: str) -> str:
     """`built-in` for a packaged file or folder, else the path itself: what listings and `run` print."""
     real = os.path.realpath(path)
     return (

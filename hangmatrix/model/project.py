@@ -7,7 +7,7 @@ import configparser
 import os
 import tomllib
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Any, Dict, Tuple
 
 from . import requirements
 
@@ -24,12 +24,12 @@ class Project:
     dependencies: Tuple[str, ...] = ()  # [project].dependencies of its pyproject.toml, canonical
 
 
-def read(folder):
+def read(folder: str) -> Project:
     """The project in folder (ProjectError: not a folder, a pyproject.toml that is no TOML, a bad dependency)."""
     folder = os.path.abspath(folder)
     if not os.path.isdir(folder):
         raise ProjectError("the project %s is not a folder" % folder)
-    data = {}
+    data: Dict[str, Any] = {}  # the pyproject's TOML
     pyproject = os.path.join(folder, "pyproject.toml")
     if os.path.exists(pyproject):
         try:
@@ -37,7 +37,8 @@ def read(folder):
                 data = tomllib.load(f)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ProjectError("%s: %s" % (pyproject, exc)) from None
-    meta = data.get("project") if isinstance(data.get("project"), dict) else {}
+    table = data.get("project")
+    meta: Dict[str, Any] = table if isinstance(table, dict) else {}
     setup = os.path.exists(os.path.join(folder, "setup.py"))
     name = meta.get("name") or (_setup_cfg_name(folder) if setup else "")
     try:
@@ -48,7 +49,7 @@ def read(folder):
     return Project(folder, str(name), package, dependencies)
 
 
-def _setup_cfg_name(folder):
+def _setup_cfg_name(folder: str) -> str:
     """The name a setup.py project's setup.cfg gives, else its folder's."""
     parser = configparser.ConfigParser()
     parser.read(os.path.join(folder, "setup.cfg"))

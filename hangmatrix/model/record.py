@@ -15,7 +15,7 @@ Schema versions (the `schema` field; a record without one is version 1):
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Hashable, Iterable, List, Mapping, Optional, TypeVar, overload
 
 from . import verdicts, versions
 from .cause import Cause
@@ -73,10 +73,8 @@ class Record:
     # ------------------------------------------------------------ JSON
 
     @classmethod
-    def from_json(cls, data: Any) -> "Record":
+    def from_json(cls, data: object) -> "Record":
         """A record from its JSON object, of any schema version. ValueError (one line) if it is none."""
-        if isinstance(data, Record):  # TRANSITIONAL, with the key access below
-            return data
         if not isinstance(data, Mapping) or not isinstance(data.get("verdict"), str):
             raise ValueError("not a record (no verdict)")
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
@@ -114,32 +112,6 @@ class Record:
                 out[f.name] = value.as_json() if isinstance(value, Cause) else value
         out["schema"] = SCHEMA
         return out
-
-    # ------------------------------------------------------------ TRANSITIONAL: read by key, as a JSON object
-    # Readers move to the fields; these go once none reads a record by key (issue 24).
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in _FIELDS:
-            return self.extra[key]
-        value = getattr(self, key)
-        if value is None and _FIELDS[key] is None:
-            raise KeyError(key)
-        return value.as_json() if isinstance(value, Cause) else value
-
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-    def __contains__(self, key: object) -> bool:
-        return self.get(str(key)) is not None if key in _FIELDS else key in self.extra
-
-    def keys(self) -> List[str]:
-        return list(self.to_json())
-
-    def items(self) -> Any:
-        return self.to_json().items()
 
     # ------------------------------------------------------------ what readers ask of a record
 
@@ -190,7 +162,7 @@ class Record:
         return self.kept == KEEP_COMPACT
 
     @property
-    def processes(self) -> list:
+    def processes(self) -> List[JSON]:
         """The process tree as sampled before the kill (each with its threads), [] when none was."""
         return list(self.diagnosis.get("processes") or [])
 
@@ -211,35 +183,31 @@ class Record:
         return dataclasses.replace(self, **changes)
 
 
-_FIELDS = {f.name: f.default for f in dataclasses.fields(Record) if f.name != "extra"}
-
-
-def _short(python: str, provenance: Mapping) -> str:
+def _short(python: str, provenance: Mapping[str, object]) -> str:
     return str(provenance.get("python_short") or versions.short(python))
 
 
 # ------------------------------------------------------------ the record of a cell
 
-AnyRecord = Union[Record, Mapping]  # a Record or its JSON object, as the store keeps it
 
-
-def python_short(rec: AnyRecord) -> str:
+def python_short(rec: Record) -> str:
     """X.Y of a record's Python (`3.11` of `3.11.7`), as the run recorded it or from its version."""
-    if isinstance(rec, Record):
-        return rec.python_short
-    return _short(rec.get("python", ""), rec.get("provenance") or {})
+    return rec.python_short
 
 
-def id_of(rec: AnyRecord) -> str:
-    """A record's cell id (records before ids were written get theirs from their axes)."""
-    if isinstance(rec, Record):
-        return rec.id
-    if rec.get("id"):
-        return rec["id"]
-    return cell_id(rec.get("case"), python_short(rec), rec.get("gevent"), rec.get("config"), rec.get("start"))  # type: ignore[arg-type]
+def id_of(rec: Record) -> str:
+    """A record's cell id (records before ids were written got theirs from their axes when read)."""
+    return rec.id
 
 
-def by_cell(records: Iterable[AnyRecord], key: Callable[[Any], Any] = id_of) -> Dict[Any, List[AnyRecord]]:
+K = TypeVar("K", bound=Hashable)  # what cells are told apart by: the id, or the axes a diff matches on
+
+
+@overload
+def by_cell(records: Iterable[Record]) -> Dict[str, List[Record]]: ...
+@overload
+def by_cell(records: Iterable[Record], key: Callable[[Record], K]) -> Dict[K, List[Record]]: ...
+def by_cell(records: Iterable[Record], key: Callable[[Record], Any] = id_of) -> Dict[Any, List[Record]]:
     """Every run of each cell, by cell id (or by `key`, such as the axes a diff matches cells on), oldest
     first as the store has them (cells in the order their first run came). The record of a cell is its
     newest run, the last: what tables show, baselines check and diffs compare.
@@ -249,15 +217,17 @@ def by_cell(records: Iterable[AnyRecord], key: Callable[[Any], Any] = id_of) -> 
     file name), while `recorded_at` is the wall clock of whichever machine ran the cell (shards on machines
     whose clocks differ, records that lack it), so ordering by it would let a diff disagree with the tables
     it compares."""
-    out: Dict[Any, List[AnyRecord]] = {}
+    out: Dict[Any, List[Record]] = {}
     for rec in records:
         out.setdefault(key(rec), []).append(rec)
     return out
 
 
-def newest(
-    records: Iterable[AnyRecord], oldest: bool = False, key: Callable[[Any], Any] = id_of
-) -> Dict[Any, AnyRecord]:
+@overload
+def newest(records: Iterable[Record], oldest: bool = False) -> Dict[str, Record]: ...
+@overload
+def newest(records: Iterable[Record], oldest: bool = False, *, key: Callable[[Record], K]) -> Dict[K, Record]: ...
+def newest(records: Iterable[Record], oldest: bool = False, key: Callable[[Record], Any] = id_of) -> Dict[Any, Record]:
     """{cell id (or `key`): the record of the cell}: its newest run (its first, when oldest is asked for);
     newest as by_cell says."""
     return {k: runs[0] if oldest else runs[-1] for k, runs in by_cell(records, key).items()}

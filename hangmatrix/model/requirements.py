@@ -5,6 +5,7 @@ envs/deps.py keys and builds environments from them.
 """
 
 import re
+from typing import Iterable, List, Tuple
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -16,10 +17,10 @@ class RequirementError(ValueError):
     """A requirement that cannot be read; one line."""
 
 
-def split(text):
+def split(text: str) -> List[str]:
     """'grequests, requests>=2,<3, urllib3[socks,secure]' -> the three requirements: commas inside
     brackets belong to extras, and a piece starting with a version operator continues the one before."""
-    out = []
+    out: List[str] = []
     for piece in split_top_level(text, "[", "]"):
         if out and re.match(r"[<>=!~]", piece):
             out[-1] += "," + piece
@@ -28,14 +29,14 @@ def split(text):
     return out
 
 
-def canonical(text):
+def canonical(text: str) -> str:
     """One requirement in a normal form (name canonicalized, extras and specifiers sorted), so equal sets
     of requirements key the same environment."""
     try:
         req = Requirement(text.strip())
     except InvalidRequirement as exc:
         raise RequirementError("%r is not a requirement: %s" % (text.strip(), str(exc).splitlines()[0])) from None
-    out = canonicalize_name(req.name)
+    out: str = canonicalize_name(req.name)
     if req.extras:
         out += "[%s]" % ",".join(sorted(canonicalize_name(e) for e in req.extras))
     if req.url:
@@ -47,17 +48,17 @@ def canonical(text):
     return out
 
 
-def normalize(requirements):
+def normalize(requirements: Iterable[str]) -> Tuple[str, ...]:
     """The sorted set of canonical requirements (RequirementError for one that cannot be read)."""
     return tuple(sorted({canonical(r) for r in requirements if r.strip()}))
 
 
-def names(requirements):
+def names(requirements: Iterable[str]) -> List[str]:
     """The canonical project names of requirements."""
     return sorted({canonicalize_name(Requirement(r).name) for r in requirements})
 
 
-def read_file(path):
+def read_file(path: str) -> List[str]:
     """The requirements of a requirements file: one a line, `#` comments; pip options are refused (one
     line naming the line), since the environment decides the index and the resolution date."""
     try:
@@ -65,7 +66,7 @@ def read_file(path):
             lines = f.read().splitlines()
     except OSError as exc:
         raise RequirementError("cannot read %s: %s" % (path, exc.strerror or exc)) from None
-    out = []
+    out: List[str] = []
     for number, line in enumerate(lines, 1):
         line = re.sub(r"(^|\s)#.*$", "", line).strip()
         if not line:
@@ -79,7 +80,7 @@ def read_file(path):
     return out
 
 
-def without_gevent(requires):
+def without_gevent(requires: Iterable[str]) -> List[str]:
     """Requirements a project names, but gevent's: the gevent axis decides which release a cell runs (a
     requirements.txt that pins the team's gevent is tried with the release under test)."""
     return [r for r in requires if canonicalize_name(Requirement(r).name) != "gevent"]

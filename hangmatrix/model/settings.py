@@ -9,6 +9,7 @@ inject/sitecustomize.py reads inside the cell (an interpreter that cannot import
 
 import os
 import re
+from typing import Callable, Iterable, List, Optional, Set, Tuple, Union
 
 from . import text
 
@@ -25,7 +26,7 @@ class SettingError(ValueError):
     """A setting with a value that cannot be used; one line naming where the value came from."""
 
 
-def _bad(name, value, wanted):
+def _bad(name: str, value: str, wanted: str) -> SettingError:
     return SettingError("%s=%r (environment variable): %s" % (name, value, wanted))
 
 
@@ -34,14 +35,14 @@ def _bad(name, value, wanted):
 # that option in its one-line error, as pytest-timeout validates its settings.
 
 
-def detect(value, option="--detect"):
+def detect(value: str, option: str = "--detect") -> bool:
     """on|off -> whether verdicts are proven from observation (off: wait out the timeout)."""
     if value not in ("on", "off"):
         raise SettingError("%s: %r is not on or off" % (option, value))
     return value == "on"
 
 
-def memory(value, option="--memory"):
+def memory(value: Union[str, int, None], option: str = "--memory") -> Optional[int]:
     """A cell's memory cap: '2G', '512M', '2GiB', '1.5g' or bytes -> bytes; None when not given."""
     if value is None or value == "":
         return None
@@ -51,18 +52,18 @@ def memory(value, option="--memory"):
     return int(float(m.group(1)) * 1024 ** "bkmgt".index((m.group(2) or "b").lower()))
 
 
-def _get(name):
+def _get(name: str) -> str:
     return os.environ.get(name, "").strip()
 
 
-def cache_dir():
+def cache_dir() -> str:
     """HANGMATRIX_CACHE: where cell environments, the package index's metadata and the Debian root are kept
     (default ~/.cache/hangmatrix), shared between runs and users of the machine."""
     value = _get("HANGMATRIX_CACHE")
     return os.path.abspath(value) if value else os.path.join(os.path.expanduser("~"), ".cache", "hangmatrix")
 
 
-def debian_root(asked=False):
+def debian_root(asked: bool = False) -> Optional[bool]:
     """Whether Python 3.14/3.15 come from the Debian unstable root (built with debootstrap when missing).
     True: asked for (a command's --debian-root, a matrix's `debian_root = true`) or HANGMATRIX_DEBIAN_ROOT=1;
     False: HANGMATRIX_DEBIAN_ROOT=0 (never build it; an already built root is still used for its versions);
@@ -74,7 +75,7 @@ def debian_root(asked=False):
     return True if asked else said
 
 
-def index_json():
+def index_json() -> Optional[str]:
     """HANGMATRIX_INDEX_JSON: the base URL of a package index's JSON API (default: pip's own index)."""
     value = _get("HANGMATRIX_INDEX_JSON")
     if value and not value.startswith(("http://", "https://", "file://")):
@@ -82,7 +83,7 @@ def index_json():
     return value or None
 
 
-def writable(named=(), option="--writable"):
+def writable(named: Iterable[str] = (), option: str = "--writable") -> List[str]:
     """The folders a sealed cell may write besides its own: where a program shares lock files, FIFOs or logs
     with the world outside it. HANGMATRIX_WRITABLE's (os.pathsep-separated, absolute), then those `named` on
     a command line (`option`, relative to the current folder); each must be an existing folder."""
@@ -98,12 +99,12 @@ def writable(named=(), option="--writable"):
     return sorted(set(found), key=found.index)
 
 
-def case_dirs():
+def case_dirs() -> List[str]:
     """HANGMATRIX_CASES: folders of cases (os.pathsep-separated), looked up before ./cases and the built-in."""
     return [d for d in os.environ.get("HANGMATRIX_CASES", "").split(os.pathsep) if d.strip()]
 
 
-def contain_off():
+def contain_off() -> Set[str]:
     """HANGMATRIX_CONTAIN_OFF: containment mechanisms switched off (comma-separated: pidns, cgroup, userns, fs),
     to compare with them on or to test a fallback."""
     value = _get("HANGMATRIX_CONTAIN_OFF")
@@ -114,20 +115,30 @@ def contain_off():
     return off
 
 
-def owner():
+def owner() -> Optional[str]:
     """HANGMATRIX_OWNER: a tag passed on to every cell's environment, so a test session can tell its own
     cells' processes from other sessions' (conftest.py's leak guard)."""
     return _get("HANGMATRIX_OWNER") or None
 
 
-def dump_samples():
+def dump_samples() -> Optional[str]:
     """HANGMATRIX_DUMP_SAMPLES: a file every /proc sample of the watched cells is appended to (how the
     classifier's test data was recorded)."""
     return _get("HANGMATRIX_DUMP_SAMPLES") or None
 
 
-def check():
+def check() -> None:
     """Read every setting once, so a bad one stops a command before anything runs (the supervisor and the
     builders read them again later, where an error could not be said in one line)."""
-    for read in (cache_dir, debian_root, index_json, case_dirs, contain_off, owner, dump_samples, writable):
+    readers: Tuple[Callable[[], object], ...] = (
+        cache_dir,
+        debian_root,
+        index_json,
+        case_dirs,
+        contain_off,
+        owner,
+        dump_samples,
+        writable,
+    )
+    for read in readers:
         read()

@@ -2,27 +2,29 @@
 repeatable options of the command line and the pytest plugin, the words for yes and no)."""
 
 import sys
+from typing import Iterable, List, Optional
 
 PREFIX = "hangmatrix: "  # every message the command and the plugin say carries it, once
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 
 
-def truth(word):
+def truth(word: str) -> Optional[bool]:
     """True or False for a yes/no word in any case (`flags:thread=0`, HANGMATRIX_DEBIAN_ROOT=1), None for any
     other text: the one reading of such words, for patch flags and settings alike."""
     word = word.strip().lower()
     return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
 
 
-def say(msg):
+def say(msg: str) -> None:
     """One message line on stderr, with the one prefix; the messages themselves never carry it."""
     print(PREFIX + msg, file=sys.stderr, flush=True)
 
 
-def split_top_level(text, opening="(", closing=")"):
+def split_top_level(text: str, opening: str = "(", closing: str = ")") -> List[str]:
     """Split at commas that stand outside brackets: 'a(b, c), d' -> ['a(b, c)', 'd'] (pieces stripped)."""
-    parts, depth, current = [], 0, ""
+    parts: List[str] = []
+    depth, current = 0, ""
     for ch in text:
         depth += (ch == opening) - (ch == closing)
         if ch == "," and depth == 0:
@@ -34,10 +36,10 @@ def split_top_level(text, opening="(", closing=")"):
     return parts
 
 
-def listed(values):
+def listed(values: Optional[Iterable[str]]) -> List[str]:
     """Repeatable and comma-separated options, flattened (`--config a,b --config c`). A `flags:` config
     keeps its commas: `flags:thread=0,queue=0` is one configuration."""
-    out = []
+    out: List[str] = []
     for value in values or []:
         if value.startswith("flags:"):
             out.append(value)

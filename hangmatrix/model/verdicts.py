@@ -5,6 +5,7 @@ one-letter code for text grids, the HTML glyph and colour). observe/ decides ver
 """
 
 from dataclasses import dataclass
+from typing import Iterable, Optional
 
 # The order records, baselines and messages list verdicts in.
 NAMES = ("ok", "running", "deadlock", "stall", "error", "timeout", "crash", "env-error", "unsupported")
@@ -51,19 +52,19 @@ MISSING = Look("·", ".", "", "#ffffff", "#000", "no record")
 FLAKY_MARK = "±"  # after a cell's symbol: its runs disagree
 
 
-def is_hang(verdict):
+def is_hang(verdict: Optional[str]) -> bool:
     return verdict in HANG
 
 
-def failed(verdict):
+def failed(verdict: Optional[str]) -> bool:
     return verdict in FAIL
 
 
-def works(verdict):
+def works(verdict: Optional[str]) -> bool:
     return verdict in WORKS
 
 
-def untested(verdict):
+def untested(verdict: Optional[str]) -> bool:
     return verdict in UNTESTED
 
 
@@ -72,7 +73,7 @@ def untested(verdict):
 SAME, REGRESSION, IMPROVEMENT, CHANGE = "same", "regression", "improvement", "change"
 
 
-def change(old, new):
+def change(old: Optional[str], new: str) -> str:
     """What going from verdict old to verdict new is: a REGRESSION (a new hang, or a failure of what worked),
     an IMPROVEMENT (what hung or failed now works), another CHANGE, or SAME. From an untested verdict
     (unsupported, env-error) nothing is a regression or an improvement: it said nothing about gevent."""
@@ -87,18 +88,18 @@ def change(old, new):
     return CHANGE
 
 
-def change_from(expected, new):
+def change_from(expected: Iterable[str], new: str) -> str:
     """What verdict new is against a set of expected ones (a baseline rule's): a REGRESSION from every one,
     an IMPROVEMENT from one of them, SAME when expected, else a CHANGE."""
-    expected = tuple(expected)
-    if new in expected:
+    options = tuple(expected)
+    if new in options:
         return SAME
-    steps = [change(old, new) for old in expected]
+    steps = [change(old, new) for old in options]
     if steps and all(step == REGRESSION for step in steps):
         return REGRESSION
     return IMPROVEMENT if IMPROVEMENT in steps else CHANGE
 
 
-def look(verdict):
+def look(verdict: str) -> Look:
     """How a verdict is drawn; an unknown name (a newer record) gets a question mark, never an error."""
     return LOOKS.get(verdict) or Look("?", "?", "?", "#ffffff", "#000", "unknown verdict %r" % (verdict,))

@@ -88,8 +88,7 @@ class TableCell:
 def cells(records: Iterable[Record]) -> List[TableCell]:
     """One cell per id (hangmatrix.model.record.by_cell): the newest record, how many runs it had and every
     verdict they gave."""
-    # TRANSITIONAL: Record.from_json lets checks/ (and its tests) still hand JSON objects; a Record is itself
-    return [TableCell.of(cid, [Record.from_json(r) for r in runs]) for cid, runs in by_cell(records).items()]
+    return [TableCell.of(cid, runs) for cid, runs in by_cell(records).items()]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Two record sets compared: every cell whose verdict changed, grouped by direction (new hangs first).
 
-compare(old_records, new_records, ignore=None) -> Diff (typed; diff() is its JSON, as `diff --json` prints)
+compare(old_records, new_records, ignore=None) -> Diff (typed; Diff.as_json() is what `diff --json` prints:)
     {"matched_on": [axes], "ignored": [axes], "old": summary, "new": summary,
      "groups": [{"direction", "changes": [change]}]  (new hangs first; only non-empty groups),
      "changes": [change], "unchanged": int, "only_old": [key], "only_new": [key]}
@@ -18,7 +18,7 @@ diff_text(result, old_name="A", new_name="B") -> str
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..model import order, verdicts, versions
 from ..model.record import Record, newest
@@ -150,15 +150,11 @@ class Diff:
         }
 
 
-def diff(old_records, new_records, ignore=None):
-    """compare()'s result as JSON (`diff --json`, and what checks/upgrade.py extends)."""
-    return compare(old_records, new_records, ignore).as_json()
-
-
-def compare(old_records, new_records, ignore=None) -> Diff:
+def compare(
+    old_records: Iterable[Record], new_records: Iterable[Record], ignore: Optional[Sequence[str]] = None
+) -> Diff:
     """Every cell whose verdict changed between two record sets, grouped by direction (see module doc)."""
-    # TRANSITIONAL: checks/ may still pass JSON objects (Record.from_json returns a Record as it is)
-    old_records, new_records = [Record.from_json(r) for r in old_records], [Record.from_json(r) for r in new_records]
+    old_records, new_records = list(old_records), list(new_records)
     old_cells, new_cells = cells(old_records), cells(new_records)
     if ignore is None:
         ignore = []
@@ -166,7 +162,7 @@ def compare(old_records, new_records, ignore=None) -> Diff:
             a = {_axis_value(c.record, axis) for c in old_cells}
             b = {_axis_value(c.record, axis) for c in new_cells}
             if len(a) == 1 and len(b) == 1 and a != b:
-                ignore.append(axis)
+                ignore = [*ignore, axis]
     matched_on = [a for a in AXES if a not in ignore]
 
     def key(rec):

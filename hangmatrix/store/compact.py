@@ -6,6 +6,8 @@ are most of a full record's size. Every other verdict (a hang, an error, a crash
 whole diagnosis. `hangmatrix run --keep full` keeps everything for every cell.
 """
 
+from typing import Any, Dict
+
 from ..model import verdicts
 from ..model.record import KEEP_COMPACT, KEEP_FULL, Record
 
@@ -32,7 +34,7 @@ def summarized(verdict: str, keep: str) -> bool:
     return keep == KEEP_COMPACT and verdict in NOTHING_TO_EXPLAIN
 
 
-def tree_summary(rec: Record) -> dict:
+def tree_summary(rec: Record) -> Dict[str, Any]:
     """The diagnosis cut to its tree: processes (pid, ppid, role, command line) and their threads (state,
     blocked call, kernel wait), with diagnosis["compact"] saying what was left out."""
     diag = rec.diagnosis

@@ -14,6 +14,7 @@ import json
 import os
 import stat
 import zlib
+from typing import Callable, Iterable, List, Mapping, Optional, Union
 
 from ..model.record import KEEP_COMPACT, Record, by_cell, cell_id  # noqa: F401  (cell_id: the reports import it here)
 from ..model.text import say
@@ -23,8 +24,11 @@ REQUIRED = ("case", "config", "start", "python", "gevent", "greenlet", "verdict"
 GZIP_MAGIC = b"\x1f\x8b\x08"
 STORE_SUFFIXES = (".jsonl", ".jsonl.gz")
 
+Warn = Callable[[str], None]  # where a damaged line or an unreadable store is reported (one line)
+PathLike = Union[str, "os.PathLike[str]"]
 
-def append(path, record, keep=KEEP_COMPACT):
+
+def append(path: str, record: Union[Record, Mapping[str, object]], keep: str = KEEP_COMPACT) -> None:
     """Append one record (a Record or its JSON object) in the current schema, kept as `keep` says
     (compact.KEEPS). A path ending in .gz gets one gzip member, any other one line."""
     rec = compact.kept(record if isinstance(record, Record) else Record.from_json(record), keep)
@@ -47,13 +51,13 @@ def append(path, record, keep=KEEP_COMPACT):
         os.close(fd)
 
 
-def _zipped(path, head=b""):
+def _zipped(path: str, head: bytes = b"") -> bool:
     """Whether a store holds gzip members: by its name (`.gz`: how append() decides), or by its first bytes
     (a gzip store renamed)."""
     return path.endswith(".gz") or head.startswith(GZIP_MAGIC)
 
 
-def read(path, warn=None):
+def read(path: str, warn: Optional[Warn] = None) -> List[Record]:
     """Every intact record of a store (plain or gzip: a `.gz` name or gzip's first bytes), in the order
     stored; a damaged line or member, or an object that is no record, is reported through warn (default:
     stderr) and skipped."""
@@ -63,11 +67,12 @@ def read(path, warn=None):
     except OSError as exc:
         warn("cannot read records %s: %s" % (path, exc.strerror))
         return []
-    records = []
+    records: List[Record] = []
     with f:
         zipped = _zipped(path, f.read(len(GZIP_MAGIC)))
         f.seek(0)
-        for n, raw in enumerate(_gzip_lines(path, f.read(), warn) if zipped else f, 1):
+        lines: Iterable[bytes] = _gzip_lines(path, f.read(), warn) if zipped else f
+        for n, raw in enumerate(lines, 1):
             if not raw.strip():
                 continue
             try:
@@ -77,10 +82,11 @@ def read(path, warn=None):
     return records
 
 
-def _gzip_lines(path, data, warn):
+def _gzip_lines(path: str, data: bytes, warn: Warn) -> List[bytes]:
     """The lines of a store of gzip members. A damaged member (a writer killed mid-write) is skipped up to
     the next member that decompresses whole, and reported once."""
-    lines, at, damaged_at = [], 0, None
+    lines: List[bytes] = []
+    at, damaged_at = 0, None
     while at < len(data):
         inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
@@ -103,7 +109,7 @@ def _gzip_lines(path, data, warn):
     return lines
 
 
-def _json_document(path, warn):
+def _json_document(path: str, warn: Warn) -> List[Record]:
     """The records of a JSON document written by the table (compat.json: {"records": [...]}) or a list."""
     try:
         with open(path, encoding="utf-8") as f:
@@ -114,11 +120,15 @@ def _json_document(path, warn):
     return json_records(data, warn)
 
 
-def json_records(data, warn=None):
+def json_records(data: object, warn: Optional[Warn] = None) -> List[Record]:
     """The records in a JSON document: a list of records, or the table's {"records": [...]}."""
     warn = warn or say
-    out = []
-    for raw in data.get("records", []) if isinstance(data, dict) else data:
+    out: List[Record] = []
+    listed = data.get("records", []) if isinstance(data, dict) else data
+    if not isinstance(listed, list):
+        warn('no records: a JSON document of records is a list or {"records": [...]}')
+        return out
+    for raw in listed:
         try:
             out.append(Record.from_json(raw))
         except ValueError as exc:
@@ -126,12 +136,12 @@ def json_records(data, warn=None):
     return out
 
 
-def read_many(paths, warn=None):
+def read_many(paths: Union[PathLike, Iterable[PathLike]], warn: Optional[Warn] = None) -> List[Record]:
     """Records of several stores, folders (every store inside: *.jsonl, *.jsonl.gz) or JSON documents
     (*.json, as compat.json); one path may be given alone."""
-    out = []
-    for path in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
-        path = os.fspath(path)
+    out: List[Record] = []
+    for given in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
+        path = os.fspath(given)
         if os.path.isdir(path):
             for name in sorted(os.listdir(path)):
                 if name.endswith(STORE_SUFFIXES):
