@@ -158,14 +158,13 @@ class Rule:
         return self.matches(rec.case, rec.config, rec.start, rec.python, rec.gevent)
 
     def as_dict(self):
+        """The rule as a baseline file writes it: a one-value axis as its value, a pattern "*" left out."""
+        axes = tuple(k for k in PATTERN_KEYS if getattr(self, k) != ("*",))
+        shown = axes + ("verdict", "cause") if self.cause else axes + ("verdict",)
         d = {}
-        for k in PATTERN_KEYS:
+        for k in shown:
             v = getattr(self, k)
-            if v != ("*",):
-                d[k] = v[0] if len(v) == 1 else list(v)
-        d["verdict"] = self.verdict[0] if len(self.verdict) == 1 else list(self.verdict)
-        if self.cause:
-            d["cause"] = self.cause[0] if len(self.cause) == 1 else list(self.cause)
+            d[k] = v[0] if len(v) == 1 else list(v)
         if self.note:
             d["note"] = self.note
         return d

@@ -75,8 +75,9 @@ class Cell:
         began = time.monotonic()
         spec = self.spec
         cell_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HANGMATRIX", "VIRTUAL_ENV"))}
-        if settings.owner():  # lets a test suite tell its own cells from others'
-            cell_env["HANGMATRIX_OWNER"] = settings.owner()
+        owner = settings.owner()
+        if owner:  # lets a test suite tell its own cells from others'
+            cell_env["HANGMATRIX_OWNER"] = owner
         memory = spec.memory  # decided by the harness (hangmatrix.run.plan.memory_cap): never guessed here
         self.cgroups = contain.Cgroups(os.path.basename(self.dir), memory).setup()
         shm = contain.shm_mechanism(self.root)

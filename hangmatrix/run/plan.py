@@ -96,7 +96,8 @@ def plan(
             configs=list(configs.NAMED),
         )
     overrides = {"cases": case_names, "configs": config_names, "starts": starts, "pythons": pythons, "gevents": gevents}
-    m = dataclasses.replace(m, **{axis: list(v) for axis, v in overrides.items() if v})
+    chosen: Dict[str, Any] = {axis: list(v) for axis, v in overrides.items() if v}
+    m = dataclasses.replace(m, **chosen)
     chosen_cases = list(commands) + ([] if commands and not case_names else cases.select(m.cases))
     for case in chosen_cases:
         case.cwd = os.path.abspath(project or case.cwd or os.getcwd())

@@ -55,7 +55,7 @@ function render(){
   for (r = 0; r < D.rows.length; r++) if (sel.python.has(D.rows[r][0]) && sel.gevent.has(D.rows[r][1])) rows.push(r);
   for (c = 0; c < D.cols.length; c++) {
     var k = D.cols[c];
-    if (!(sel["case"].has(k[0]) && sel.config.has(k[1]) && sel.start.has(k[2]))) continue;
+    if (!(sel.case.has(k[0]) && sel.config.has(k[1]) && sel.start.has(k[2]))) continue;
     if (state.onlyProblems && !rows.some(function(r){ return D.problem.indexOf(verdictOf(D.grid[r][c])) >= 0; })) continue;
     cols.push(c);
   }
@@ -162,7 +162,7 @@ function openDetail(i){
   if (d.signature) body.appendChild(el("p", {cls:"sig", id:"detail-signature"}, d.signature));
   if (d.cause) drawCause(body, d.cause);
   var dl = el("dl");
-  kv(dl, "case", d["case"]); kv(dl, "configuration", d.config + ((D.info.config||{})[d.config] ? " — " + D.info.config[d.config] : ""));
+  kv(dl, "case", d.case); kv(dl, "configuration", d.config + ((D.info.config||{})[d.config] ? " — " + D.info.config[d.config] : ""));
   kv(dl, "patched", O(d.patched).join("; "));
   var su = O(d.start_used);
   kv(dl, "start method", "requested " + d.start + "; reported " + (su.reported || "?") + "; seen in tree " + (su.seen_in_tree || "?") + (su.refused ? "; set_start_method refused: " + su.refused : ""));
