@@ -21,7 +21,7 @@ from hangmatrix.model import cases, configs, record, results
 from hangmatrix.model.cellspec import CellSpec
 from hangmatrix.model.record import KEEP_COMPACT, KEEP_FULL, SCHEMA, Record
 from hangmatrix.report import show
-from hangmatrix.run import cellside, contain, runner
+from hangmatrix.run import cellside, conclusion, contain, runner
 from hangmatrix.store import compact, records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -415,7 +415,7 @@ def test_a_planned_cell_keeps_its_id_and_its_spec_carries_it_and_the_memory_cap(
     assert spec.id == cell.id and spec.provenance.gevent == env311.gevent != "installed"
     assert spec.memory == contain.default_memory(4) and runner.memory_cap(123, 4) == 123
     assert runner.make_spec(case, configs.parse("none"), "fork", env311).memory == runner.memory_cap()
-    assert cell.env_key == (env311.interpreter, "installed", (), False) and cell.decided_before_launch() is None
+    assert cell.env_key == (env311.interpreter, "installed", (), False) and conclusion.needs_no_run(cell) is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         cell.gevent = "1.0"
 

@@ -46,18 +46,6 @@ class PlannedCell:
         """The environment it runs in: (interpreter, gevent release, requirements, newest)."""
         return self.interpreter, self.gevent, self.requires, self.requires_newest
 
-    def decided_before_launch(self) -> Optional[Tuple[str, str]]:
-        """(verdict, why) of a cell that needs no run: a broken case, a case or start method the
-        interpreter cannot have. None for a cell to run."""
-        case, interp = self.case, self.interpreter
-        if case.problem:
-            return "error", case.problem
-        if not case.supports(interp.version):
-            return "unsupported", "%s needs Python %s" % (case.name, case.python)
-        if self.start in ("spawn", "forkserver") and interp.python2:
-            return "unsupported", "Python %s has no %s start method (fork only)" % (interp.version, self.start)
-        return None
-
     def spec(
         self,
         env: Any,

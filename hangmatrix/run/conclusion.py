@@ -20,6 +20,7 @@ from typing import Any, Optional, Tuple
 from ..model import verdicts
 from ..model.cause import Cause
 from ..model.cellspec import CellSpec
+from ..model.planned import PlannedCell
 from ..model.record import JSON
 from ..observe import cause, verdict
 from . import cellside, contain
@@ -199,6 +200,19 @@ def provisional(ev: Evidence, **more: Any) -> Verdict:
 
 
 # ---------------------------------------------------------------- cells decided without a run
+
+
+def needs_no_run(cell: PlannedCell) -> Optional[Tuple[str, str]]:
+    """(verdict, signature) of a planned cell that needs no run: a broken case, a case or start method the
+    interpreter cannot have. None for a cell to run."""
+    case, interp = cell.case, cell.interpreter
+    if case.problem:
+        return "error", case.problem
+    if not case.supports(interp.version):
+        return "unsupported", "%s needs Python %s" % (case.name, case.python)
+    if cell.start in ("spawn", "forkserver") and interp.python2:
+        return "unsupported", "Python %s has no %s start method (fork only)" % (interp.version, cell.start)
+    return None
 
 
 def refused(spec: CellSpec, sees_itself: bool) -> Optional[Tuple[str, str]]:

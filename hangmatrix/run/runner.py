@@ -208,7 +208,7 @@ def execute(
                         finish(without_run(cell.unbuilt_spec(), *conclusion.unbuilt(str(exc))))
                     continue
                 for cell in group:
-                    decided = cell.decided_before_launch()
+                    decided = conclusion.needs_no_run(cell)
                     if decided:
                         finish(without_run(cell.unbuilt_spec(), *decided).replace(greenlet=env.greenlet))
                         continue
