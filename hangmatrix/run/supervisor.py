@@ -84,7 +84,7 @@ class Cell:
         shm = contain.shm_mechanism(self.root)
         seal = contain.seal_mechanism()
         overlay = contain.overlay_mechanism(self.root) if seal else None
-        self.layers = contain.overlay_layers(self.dir, spec.writable) if overlay else None
+        self.layers = contain.overlay_layers(self.dir, spec.writable, memory) if overlay else None
         _note(dir=self.dir, cgroups=self.cgroups.dirs, events=self.paths["events"], root=self.root, names=not shm)
         told = functools.partial(
             cellside.cell_env, spec, *(self.inside(self.paths[k]) for k in ("events", "stacks", "greenlets"))
@@ -138,6 +138,8 @@ class Cell:
                     self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare_to_exec, **kwargs)
                 except (OSError, subprocess.SubprocessError) as exc:  # no namespace: the exact-names fallback
                     self.containment["shm_failed"] = str(exc)
+                    if self.layers:
+                        self.layers.close()
                     launch.shm = shm = launch.writable = seal = launch.layers = self.layers = None
                     cell_env["HANGMATRIX_CELL"] = told(shm_names=True)
                     self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare_to_exec, **kwargs)
@@ -167,18 +169,17 @@ class Cell:
     def writes(self):
         """What the case wrote outside its folder (its overlays' upper layers), for the record; None unless
         the cell ran in a copy-on-write view."""
-        fallback = contain.overlay_fallback(self.dir) if self.layers else ""
+        fallback = contain.overlay_fallback(self.layers)
         if fallback:
             self.containment["filesystem"] = contain.seal_mechanism()
             self.containment["overlay_failed"] = fallback
             return None
         if not self.layers:
             return None
-        found, more = contain.overlay_writes(self.dir, self.layers)
-        refused = contain.overlay_refused(self.dir)
+        refused = contain.overlay_refused(self.layers)
         if refused:
             self.containment["overlay_refused"] = refused
-        return {"paths": found, "more": more}
+        return contain.overlay_writes(self.layers)
 
     def sample(self, full=False, previous=None):
         """The cell's tree as the host sees it: below the namespace's init, or below us (previous: the last
@@ -368,6 +369,8 @@ class Cell:
                     removed.append(path)
                 except OSError:
                     pass
+        if self.layers:
+            self.layers.close()  # frees the tmpfs before its pages' cgroup goes
         self.cgroups_left = self.cgroups.remove() if getattr(self, "cgroups", None) else []
         shutil.rmtree(self.dir, ignore_errors=True)
         return removed
@@ -677,8 +680,8 @@ def _ended(cell, spec, code, stdout, stderr, unapplied):
         missing = deps.missing_module(_uncaught(cell), program, _env_python(spec))
         read_only = (
             cell.containment.get("filesystem") == contain.seal_mechanism()
-            or contain.overlay_fallback(cell.dir)
-            or contain.overlay_refused(cell.dir)  # a mount the view left read-only
+            or contain.overlay_fallback(cell.layers)
+            or contain.overlay_refused(cell.layers)  # a mount the view left read-only
         )
         if not missing and read_only:  # a write the read-only seal refused is ours (under the view: as at home)
             missing = contain.refused_by_seal(_uncaught(cell))
