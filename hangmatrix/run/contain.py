@@ -172,10 +172,12 @@ class Cgroups:
         except OSError:
             return False
 
-    def join(self):
-        """In the cell's first process, before anything else: every process it starts is inside."""
+    def join(self, pid=0):
+        """Put a process (0: the calling one, the cell's first, before anything else) in every cgroup made:
+        every process it starts later is inside. The first move waits for an RCU grace period (about 10 ms
+        here, cgroup v1's threadgroup lock), so a namespace's supervisor makes it while init mounts."""
         for path in self.dirs:
-            _write(os.path.join(path, "cgroup.procs"), 0)
+            _write(os.path.join(path, "cgroup.procs"), pid)
 
     def oom_kills(self):
         """Processes the kernel killed for the memory cap (v2 memory.events, v1 memory.oom_control)."""
@@ -692,10 +694,11 @@ class Launch:
         self.layers = layers  # the copy-on-write view's (overlay_layers; None: the read-only seal)
         self.outer = mount_namespace()  # the supervisor's (the machine's): nothing is ever mounted there
 
-    def prepare(self):
+    def prepare(self, join=True):
         """Before exec, in the cell's first process (the namespace's init, or preexec_fn through
-        prepare_to_exec)."""
-        self.cgroups.join()
+        prepare_to_exec). join=False: the supervisor puts it in its cgroups (Namespace)."""
+        if join:
+            self.cgroups.join()
         if self.rlimit:
             memory_rlimit(self.rlimit)
         if self.writable and self.layers:
@@ -762,6 +765,11 @@ class Namespace:
         os.close(go_r)
         self._status = status_r
         os.set_blocking(status_r, False)
+        refused = None  # why the cell's processes could not join its cgroups
+        try:
+            launch.cgroups.join(self.init_pid)  # while init mounts the cell's filesystem
+        except OSError as exc:
+            refused = exc
         deadline = time.monotonic() + 10
         kids = []
         while not kids and time.monotonic() < deadline:  # the case parent waits for `go` before its exec,
@@ -771,15 +779,23 @@ class Namespace:
                     self.init_pid = None
                     break
                 time.sleep(0.001)
-        try:
-            os.write(go_w, b"g")
-        except BrokenPipeError:  # init is gone
-            kids = []
-        os.close(go_w)
-        if not kids:
+        if kids and refused is None:
+            try:
+                launch.cgroups.join(kids[0])  # forked before init was in them, maybe: in them before its exec
+                os.write(go_w, b"g")
+            except BrokenPipeError:  # init is gone
+                kids = []
+            except OSError as exc:
+                refused = exc
+        os.close(go_w)  # without `go`, the case parent exits without its exec
+        if not kids or refused is not None:
             self.kill()
             os.close(status_r)
-            raise OSError("the namespace's init did not start the case")
+            raise OSError(
+                "the cell's processes could not join its cgroups: %s" % refused
+                if refused is not None
+                else "the namespace's init did not start the case"
+            )
         self.pid = kids[0]
         self._inner.update({1: self.init_pid, 2: self.pid})
 
@@ -848,7 +864,7 @@ class Namespace:
 def _init(launch, status_w, go_r):
     """PID 1 of the cell's namespace: caps and mounts, a fresh /proc, the case parent, then reap until
     the case is over. Returns init's exit code (it only exits when it has no child left)."""
-    launch.prepare()
+    launch.prepare(join=False)  # the supervisor joins us meanwhile, and the case parent before its exec
     if not launch.root:  # the case sees its own namespace's pids under /proc (chroot cells keep theirs),
         if mount_namespace() == launch.outer:  # in a mount namespace of its own, whatever the launch asked
             own_mount_namespace()
