@@ -11,7 +11,7 @@ Each mechanism is a small setup/teardown pair, chosen by what the machine allows
 - /dev/shm: a private tmpfs in a mount namespace (as root; unprivileged inside a user namespace of its own),
   else the injected code names every semaphore and segment the cell creates and those are unlinked after;
 - the filesystem (as root): in that mount namespace a copy-on-write view of the machine (overlays whose upper
-  layers on a tmpfs of the cell's own, pivoted into: overlay_filesystem), so every write the program makes
+  layers are on a tmpfs of the cell's own, pivoted into: overlay_filesystem), so every write the program makes
   succeeds and none reaches the machine but in its own folder and the writable ones; else (a chroot cell,
   no overlayfs) every mount read-only, nosuid and nodev but those folders (sealed_filesystem); either way
   a fresh /dev of its own, and the case started with a bounded set of capabilities, so a case running as
