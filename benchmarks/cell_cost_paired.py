@@ -19,6 +19,7 @@ versions at the same moment, as a whole-matrix comparison does: each version's w
 supervisors' CPU, launch and clean-up medians over its cells, and whether the verdicts agree cell by cell.
 
     .venv/bin/python benchmarks/cell_cost_paired.py --before 8cb5794 --slice 3.11 --jobs 3
+    .venv/bin/python benchmarks/cell_cost_paired.py --before 8cb5794 --slice all --jobs 3   # the whole matrix
 
 `--before` and `--after` are git revisions, each exported to a temporary folder (no worktree); without
 --after, the after version is this working tree as it is.
@@ -125,8 +126,8 @@ def run_slice(tree, python, jobs, out):
 
     env = dict(os.environ, PYTHONPATH=tree)
     env.pop("HANGMATRIX_CONTAIN_OFF", None)
-    argv = [sys.executable, "-m", "hangmatrix.cli", "run", "--matrix", "default", "--python", python]
-    argv += ["--jobs", str(jobs), "--records", out, "--quiet"]
+    argv = [sys.executable, "-m", "hangmatrix.cli", "run", "--matrix", "default", "--jobs", str(jobs)]
+    argv += (["--python", python] if python != "all" else []) + ["--records", out, "--quiet"]
     began = time.monotonic()
     subprocess.run(argv, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL)
     wall = time.monotonic() - began
@@ -180,7 +181,7 @@ def main():
     ap.add_argument("--python", default="3.11")
     ap.add_argument("--gevent", default="26.9.0")
     ap.add_argument("--pytest", action="store_true", help="the cell: one trivial pytest test, as --each-test runs one")
-    ap.add_argument("--slice", help="a slice of the default matrix (this Python), both versions at once, instead")
+    ap.add_argument("--slice", help="a slice of the default matrix (a Python, or all), both versions at once")
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="hangmatrix-paired-")
