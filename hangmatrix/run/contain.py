@@ -506,10 +506,16 @@ class Layers:
         return (st.f_blocks - st.f_bfree) * st.f_frsize
 
     def names(self):
-        """The names at the layers' top (their fd is fsmount's O_PATH one, which cannot be listed itself)."""
-        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.fd)
+        """The names at the layers' top (their fd is fsmount's O_PATH one, which cannot be listed itself);
+        none where they cannot be read: the record loses a note, the clean-up still runs."""
+        try:
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.fd)
+        except OSError:
+            return []
         try:
             return os.listdir(fd)
+        except OSError:
+            return []
         finally:
             os.close(fd)
 
