@@ -154,6 +154,32 @@ def test_a_case_writing_outside_through_proc_self_cwd(env311, tmp_path, monkeypa
     assert_contained_cleanly(rec)
 
 
+@pytest.mark.skipif(not ROOT, reason="the copy-on-write view needs root")
+@pytest.mark.parametrize("caps", ["cgroup", "rlimit"])
+def test_unbounded_writes_outside_the_folder_hit_the_memory_cap_and_the_verdict_says_so(env311, monkeypatch, caps):
+    """The view's upper layers are a tmpfs of the cell's, as large as its memory cap, whose pages are charged
+    to the writer's memory cgroup: a program filling /var/tmp is stopped by its cap (an OOM kill, or with the
+    rlimit fallback a full tmpfs), its verdict says which, and nothing of it reaches the machine's disk."""
+    if caps == "rlimit":
+        monkeypatch.setenv("HANGMATRIX_CONTAIN_OFF", "cgroup")
+    cap = 128 << 20
+    rec = runner.run_cell(spec_of(env311, "writes_outside_forever", memory=cap))
+    wrote = rec["containment"]["wrote_outside"]
+    assert [w["path"].startswith("/var/tmp/hangmatrix-fills-") for w in wrote["paths"]] == [True], wrote
+    assert rec["verdict"] == "error", rec["signature"]
+    if caps == "cgroup":
+        assert rec["signature"].startswith("out of memory (cap 128 MiB), "), rec["signature"]
+        assert rec["signature"].endswith(" of it the program's writes outside its folder"), rec["signature"]
+    else:
+        assert rec["signature"] == (
+            "the program's writes outside its folder filled the 128 MiB its copy-on-write view may hold (the "
+            "cell's memory cap)"
+        ), rec["signature"]
+        assert wrote["full"] and wrote["bytes"] >= cap - (1 << 20), wrote
+    assert not [n for n in os.listdir("/var/tmp") if n.startswith("hangmatrix-fills-")]
+    assert_contained_cleanly(rec)
+
+
 @pytest.mark.skipif(not ROOT, reason="the seal needs root (a mount namespace and the capability bounding set)")
 def test_without_the_seal_a_root_case_writes_outside_and_the_record_says_so(env311, monkeypatch):
     monkeypatch.setenv("HANGMATRIX_CONTAIN_OFF", "fs")

@@ -11,7 +11,7 @@ Each mechanism is a small setup/teardown pair, chosen by what the machine allows
 - /dev/shm: a private tmpfs in a mount namespace (as root; unprivileged inside a user namespace of its own),
   else the injected code names every semaphore and segment the cell creates and those are unlinked after;
 - the filesystem (as root): in that mount namespace a copy-on-write view of the machine (overlays whose upper
-  layers are in the cell's folder, pivoted into: overlay_filesystem), so every write the program makes
+  layers are on a tmpfs of the cell's own, pivoted into: overlay_filesystem), so every write the program makes
   succeeds and none reaches the machine but in its own folder and the writable ones; else (a chroot cell,
   no overlayfs) every mount read-only, nosuid and nodev but those folders (sealed_filesystem); either way
   a fresh /dev of its own, and the case started with a bounded set of capabilities, so a case running as
@@ -172,10 +172,12 @@ class Cgroups:
         except OSError:
             return False
 
-    def join(self):
-        """In the cell's first process, before anything else: every process it starts is inside."""
+    def join(self, pid=0):
+        """Put a process (0: the calling one, the cell's first, before anything else) in every cgroup made:
+        every process it starts later is inside. The first move waits for an RCU grace period (about 10 ms
+        here, cgroup v1's threadgroup lock), so a namespace's supervisor makes it while init mounts."""
         for path in self.dirs:
-            _write(os.path.join(path, "cgroup.procs"), 0)
+            _write(os.path.join(path, "cgroup.procs"), pid)
 
     def oom_kills(self):
         """Processes the kernel killed for the memory cap (v2 memory.events, v1 memory.oom_control)."""
@@ -274,11 +276,16 @@ def mount_over(source, target, fstype, flags, data, outer):
     machine's) and only where the mount cannot propagate: the one way this module mounts over a path. A
     fresh /proc mounted in the machine's namespace hides every process of the machine from everyone
     (it happened once, from a launch that had not made a namespace of its own): refused, never tried."""
-    if mount_namespace() == outer:
-        raise OSError("refused to mount %s on %s in the supervisor's own mount namespace" % (fstype, target))
-    if _shared(target):
-        raise OSError("refused to mount %s on %s: the mount there propagates to other namespaces" % (fstype, target))
+    _may_mount(fstype, target, outer)
     _mount(source, target, fstype, flags, data)
+
+
+def _may_mount(what, target, outer):
+    """Refuse (OSError) a mount of `what` on target in the namespace `outer`, or where it would propagate."""
+    if mount_namespace() == outer:
+        raise OSError("refused to mount %s on %s in the supervisor's own mount namespace" % (what, target))
+    if _shared(target):
+        raise OSError("refused to mount %s on %s: the mount there propagates to other namespaces" % (what, target))
 
 
 def private_shm(root, outer, as_user=False):
@@ -402,8 +409,11 @@ PSEUDO_FS = frozenset(
     "proc sysfs devtmpfs devpts cgroup cgroup2 mqueue debugfs tracefs securityfs pstore bpf configfs fusectl "
     "binfmt_misc autofs hugetlbfs nsfs efivarfs rpc_pipefs nfsd selinuxfs ramfs".split()
 )
-LAYERS = ".layers"  # in the cell's folder: the overlay's upper and work folders, hidden from the case
+LAYERS = ".layers"  # in the cell's folder: where its layers' tmpfs is attached in its namespace, hidden from the case
 SYS_PIVOT_ROOT, MNT_DETACH = 155, 2
+SYS_MOVE_MOUNT, SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 429, 430, 431, 432
+FSOPEN_CLOEXEC, FSMOUNT_CLOEXEC, MOVE_MOUNT_F_EMPTY_PATH = 1, 1, 4
+FSCONFIG_SET_STRING, FSCONFIG_CMD_CREATE = 1, 6
 
 
 def _unescape(field):
@@ -427,19 +437,110 @@ def _under(path, folder):
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def overlay_layers(cell_dir, writable=()):
+def view_plan(cell_dir, writable=()):
     """The cell's view, planned from the machine's mounts: [(mount point, "overlay" | "read-only")], parents
     first. Every writable data filesystem gets a copy-on-write overlay (an overlay of / holds only the root
     filesystem: /tmp or /home on mounts of their own need theirs); a read-only one stays read-only, as it is at
     home; /proc, /sys, /dev, the cell's folder and the writable folders are made apart (overlay_filesystem)."""
     apart = ["/proc", "/sys", "/dev", cell_dir, *writable]
-    layers = [
+    plan = [
         (point, "read-only" if ro else "overlay")
         for point, fstype, ro in mounts()
         if fstype not in PSEUDO_FS and not any(_under(point, a) for a in apart)
     ]
-    layers.sort(key=lambda layer: (layer[0] != "/", layer[0].count("/"), layer[0]))
-    return layers if layers and layers[0] == ("/", "overlay") else None
+    plan.sort(key=lambda layer: (layer[0] != "/", layer[0].count("/"), layer[0]))
+    return plan if plan and plan[0] == ("/", "overlay") else None
+
+
+def overlay_layers(cell_dir, writable, size):
+    """The cell's copy-on-write view (Layers), or None where the machine's mounts or the kernel give none."""
+    plan = view_plan(cell_dir, writable)
+    if not plan:
+        return None
+    try:
+        return Layers(plan, size)
+    except OSError:
+        return None
+
+
+def _check(result, what):
+    if result < 0:
+        _fail(what)
+    return result
+
+
+class Layers:
+    """The view's plan and its upper and work layers: a tmpfs of the cell's own, made detached here in the
+    supervisor (fsopen/fsmount: mounted in no namespace, so never in the machine's), attached in the cell's
+    namespace at LAYERS in its folder (overlay_filesystem), and read through its fd once the cell is gone
+    (overlay_writes). Closing the fd frees it all at once, where layers in folders on disk cost a journaled
+    rmdir each. Its size is the cell's memory cap; its pages are charged to the memory cgroup of the process
+    that writes them, so the cell's cap bounds its writes outside its folder either way."""
+
+    def __init__(self, plan, size):
+        self.plan = plan  # [(mount point, "overlay" | "read-only")], parents first (view_plan)
+        self.size = size
+        fs = _check(_libc.syscall(SYS_FSOPEN, b"tmpfs", FSOPEN_CLOEXEC), "fsopen(tmpfs)")
+        try:
+            for key, value in (("size", str(size)), ("mode", "0700")):
+                _check(_libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_SET_STRING, key.encode(), value.encode(), 0), key)
+            _check(_libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_CMD_CREATE, None, None, 0), "fsconfig(create)")
+            # no mount flags: the overlays mounted on it are nosuid and nodev, and programs run what they write
+            self.fd = _check(_libc.syscall(SYS_FSMOUNT, fs, FSMOUNT_CLOEXEC, 0), "fsmount(tmpfs)")
+        finally:
+            os.close(fs)
+        os.mkdir("root", dir_fd=self.fd)  # the new root's mount point
+        for i, (_, how) in enumerate(plan):
+            if how == "overlay":
+                os.mkdir("upper%d" % i, dir_fd=self.fd)
+                os.mkdir("work%d" % i, dir_fd=self.fd)
+
+    def full(self):
+        """Whether the program's writes filled the tmpfs (under 1 MiB or no inode left)."""
+        st = os.fstatvfs(self.fd)
+        return st.f_bavail * st.f_frsize < 1 << 20 or st.f_favail == 0
+
+    def held(self):
+        """Bytes the layers hold: what the program wrote outside its folder, in memory."""
+        st = os.fstatvfs(self.fd)
+        return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+    def names(self):
+        """The names at the layers' top (their fd is fsmount's O_PATH one, which cannot be listed itself);
+        none where they cannot be read: the record loses a note, the clean-up still runs."""
+        try:
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.fd)
+        except OSError:
+            return []
+        try:
+            return os.listdir(fd)
+        except OSError:
+            return []
+        finally:
+            os.close(fd)
+
+    def read(self, name):
+        """A note overlay_filesystem left in the layers ('' when there is none). Everything the supervisor
+        reads of the layers goes through their fd, never through /proc (which a case may hide from it)."""
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=self.fd)
+        except OSError:
+            return ""
+        with open(fd) as f:
+            return f.read()
+
+    def close(self):
+        """Free the layers (the cell's namespace, where they were attached, is gone by now)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _attach(fd, target, outer):
+    """Attach a detached mount (Layers.fd) on target, under mount_over's rules."""
+    _may_mount("the cell's layers", target, outer)
+    if _libc.syscall(SYS_MOVE_MOUNT, fd, b"", AT_FDCWD, target.encode(), MOVE_MOUNT_F_EMPTY_PATH) != 0:
+        _fail("move_mount the cell's layers on %s" % target)
 
 
 def overlay_mechanism(root):
@@ -447,7 +548,7 @@ def overlay_mechanism(root):
     (a Debian root's chroot keeps the read-only seal), where the kernel has overlayfs."""
     if root or not seal_mechanism() or "overlay" in switched_off() or "overlay" not in _read("/proc/filesystems"):
         return None
-    return "copy-on-write overlay of the machine's filesystems, upper layers in the cell's folder"
+    return "copy-on-write overlay of the machine's filesystems, upper layers on a tmpfs of the cell's own"
 
 
 def _option_path(path):
@@ -456,8 +557,8 @@ def _option_path(path):
 
 def overlay_filesystem(cell_dir, layers, writable, cwd, outer):
     """In the cell's own mount namespace: a new root whose filesystems are overlays of the machine's (their
-    upper layers in the cell's folder, LAYERS), so every write succeeds and none reaches the machine; the
-    cell's folder and the writable folders bound in as they are (shared with the world); /proc and /sys
+    upper layers on the cell's tmpfs, Layers, attached at LAYERS), so every write succeeds and none reaches
+    the machine; the cell's folder and the writable folders bound in as they are (shared with the world); /proc and /sys
     read-only, a /dev of its own (_own_dev). The new root is pivoted into and the old one detached, so nothing
     of the machine's own mounts stays reachable. Where the overlay of / itself cannot be mounted, the read-only
     seal instead (sealed_filesystem), and why in LAYERS/fallback for the record."""
@@ -465,13 +566,12 @@ def overlay_filesystem(cell_dir, layers, writable, cwd, outer):
         raise OSError("refused to give the supervisor's own mount namespace a new root")
     base = os.path.join(cell_dir, LAYERS)
     new = base + "/root"
-    os.makedirs(new)  # as few folders as can be: each mkdir and rmdir is a journaled disk write
-    for i, (point, how) in enumerate(layers):
+    os.mkdir(base)  # the one folder on disk: the layers are on their tmpfs
+    _attach(layers.fd, base, outer)
+    for i, (point, how) in enumerate(layers.plan):
         target = new + point.rstrip("/")
         if how == "overlay":
-            upper, work = "%s/upper%d" % (base, i), "%s/work%d" % (base, i)
-            os.mkdir(upper)
-            os.mkdir(work)  # volatile: the upper layer is thrown away, so its unmount syncs nothing
+            upper, work = "%s/upper%d" % (base, i), "%s/work%d" % (base, i)  # made with the tmpfs (Layers)
             data = "lowerdir=%s,upperdir=%s,workdir=%s,volatile" % tuple(map(_option_path, (point, upper, work)))
             try:
                 mount_over("overlay", target or new, "overlay", MS_NOSUID | MS_NODEV, data, outer)
@@ -499,31 +599,40 @@ def overlay_filesystem(cell_dir, layers, writable, cwd, outer):
     os.chdir(cwd if os.path.isdir(cwd) else "/")
 
 
-def overlay_writes(cell_dir, layers, limit=200):
+def overlay_writes(layers, limit=200):
     """What the cell wrote outside its folder and the writable ones, read from its overlays' upper layers:
     [{"path", "kind", "size"}] sorted by path (kind: file, symlink, socket, fifo, deleted, device), at most
-    `limit`, and how many more. Read without following a link, and only below LAYERS/upperN."""
+    `limit`, and how many more (`more`); the bytes the layers hold in memory (`bytes`), and whether the
+    program's writes filled them (`full`: a cap it ran into, counted_cap). Read without following a link,
+    and only below the layers' upperN."""
     found = []
-    for i, (point, how) in enumerate(layers or ()):
-        upper = "%s/%s/upper%d" % (cell_dir, LAYERS, i)
-        if how != "overlay" or os.path.islink(upper) or not os.path.isdir(upper):
+    for i, (point, how) in enumerate(layers.plan):
+        upper = "upper%d" % i
+        if how != "overlay" or not _is_dir(upper, layers.fd):
             continue
-        for top, dirs, names in os.walk(upper):
-            for name in names + [d for d in dirs if os.path.islink(os.path.join(top, d))]:
-                full = os.path.join(top, name)
+        for top, dirs, names, top_fd in os.fwalk(upper, dir_fd=layers.fd):
+            for name in names + [d for d in dirs if not _is_dir(d, top_fd)]:
                 try:
-                    st = os.lstat(full)
+                    st = os.stat(name, dir_fd=top_fd, follow_symlinks=False)
                 except OSError:
                     continue
                 found.append(
                     {
-                        "path": os.path.join(point, os.path.relpath(full, upper)),
+                        "path": os.path.join(point, os.path.relpath(os.path.join(top, name), upper)),
                         "kind": _kind(st),
                         "size": st.st_size if stat.S_ISREG(st.st_mode) else 0,
                     }
                 )
     found.sort(key=lambda w: w["path"])
-    return found[:limit], max(0, len(found) - limit)
+    return {"paths": found[:limit], "more": max(0, len(found) - limit), "bytes": layers.held(), "full": layers.full()}
+
+
+def _is_dir(name, dir_fd):
+    """Whether name (below dir_fd) is a folder itself, not a link to one."""
+    try:
+        return stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _kind(st):
@@ -549,16 +658,16 @@ def refused_by_seal(uncaught):
     )
 
 
-def overlay_fallback(cell_dir):
-    """Why the cell's overlay gave way to the read-only seal ('' when it did not)."""
-    return _read(os.path.join(cell_dir, LAYERS, "fallback"))
+def overlay_fallback(layers):
+    """Why the cell's overlay gave way to the read-only seal ('' when it did not, or it had no view)."""
+    return layers.read("fallback") if layers and layers.fd is not None else ""
 
 
-def overlay_refused(cell_dir):
+def overlay_refused(layers):
     """The mounts the cell's view left read-only because the kernel refused their overlay (each a line)."""
-    base = os.path.join(cell_dir, LAYERS)
-    names = sorted(n for n in os.listdir(base) if n.startswith("refused-")) if os.path.isdir(base) else []
-    return [_read(os.path.join(base, n)) for n in names]
+    if not layers or layers.fd is None:
+        return []
+    return [layers.read(n) for n in sorted(layers.names()) if n.startswith("refused-")]
 
 
 def bound_capabilities():
@@ -591,10 +700,11 @@ class Launch:
         self.layers = layers  # the copy-on-write view's (overlay_layers; None: the read-only seal)
         self.outer = mount_namespace()  # the supervisor's (the machine's): nothing is ever mounted there
 
-    def prepare(self):
+    def prepare(self, join=True):
         """Before exec, in the cell's first process (the namespace's init, or preexec_fn through
-        prepare_to_exec)."""
-        self.cgroups.join()
+        prepare_to_exec). join=False: the supervisor puts it in its cgroups (Namespace)."""
+        if join:
+            self.cgroups.join()
         if self.rlimit:
             memory_rlimit(self.rlimit)
         if self.writable and self.layers:
@@ -661,6 +771,11 @@ class Namespace:
         os.close(go_r)
         self._status = status_r
         os.set_blocking(status_r, False)
+        refused = None  # why the cell's processes could not join its cgroups
+        try:
+            launch.cgroups.join(self.init_pid)  # while init mounts the cell's filesystem
+        except OSError as exc:
+            refused = exc
         deadline = time.monotonic() + 10
         kids = []
         while not kids and time.monotonic() < deadline:  # the case parent waits for `go` before its exec,
@@ -670,15 +785,23 @@ class Namespace:
                     self.init_pid = None
                     break
                 time.sleep(0.001)
-        try:
-            os.write(go_w, b"g")
-        except BrokenPipeError:  # init is gone
-            kids = []
-        os.close(go_w)
-        if not kids:
+        if kids and refused is None:
+            try:
+                launch.cgroups.join(kids[0])  # forked before init was in them, maybe: in them before its exec
+                os.write(go_w, b"g")
+            except BrokenPipeError:  # init is gone
+                kids = []
+            except OSError as exc:
+                refused = exc
+        os.close(go_w)  # without `go`, the case parent exits without its exec
+        if not kids or refused is not None:
             self.kill()
             os.close(status_r)
-            raise OSError("the namespace's init did not start the case")
+            raise OSError(
+                "the cell's processes could not join its cgroups: %s" % refused
+                if refused is not None
+                else "the namespace's init did not start the case"
+            )
         self.pid = kids[0]
         self._inner.update({1: self.init_pid, 2: self.pid})
 
@@ -747,7 +870,7 @@ class Namespace:
 def _init(launch, status_w, go_r):
     """PID 1 of the cell's namespace: caps and mounts, a fresh /proc, the case parent, then reap until
     the case is over. Returns init's exit code (it only exits when it has no child left)."""
-    launch.prepare()
+    launch.prepare(join=False)  # the supervisor joins us meanwhile, and the case parent before its exec
     if not launch.root:  # the case sees its own namespace's pids under /proc (chroot cells keep theirs),
         if mount_namespace() == launch.outer:  # in a mount namespace of its own, whatever the launch asked
             own_mount_namespace()
@@ -806,12 +929,24 @@ def _exec_case(launch, go_r, status_w):
 
 
 def counted_cap(cgroups, containment):
-    """The signature of a cap the kernel counted the cell running into (cgroup OOM kills, refused forks),
-    or None; whatever the cell's verdict would be."""
+    """The signature of a cap the kernel counted the cell running into (cgroup OOM kills, refused forks, the
+    copy-on-write view's tmpfs filled), or None; whatever the cell's verdict would be. The view's layers are
+    memory charged to the cell, so an OOM kill says how much of the cap they held."""
+    wrote = containment.get("wrote_outside") or {}
+    cap = human(containment.get("memory_cap") or 0)
     if cgroups.oom_kills():
-        return "out of memory (cap %s)" % human(containment.get("memory_cap"))
+        held = wrote.get("bytes") or 0
+        return "out of memory (cap %s)%s" % (
+            cap,
+            ", %s of it the program's writes outside its folder" % human(held) if held >= 1 << 20 else "",
+        )
     if cgroups.fork_refusals():
         return "process cap: forks refused beyond %d processes and threads (%s)" % (cgroups.pids_cap, cgroups.pids)
+    if wrote.get("full"):
+        return (
+            "the program's writes outside its folder filled the %s its copy-on-write view may hold (the "
+            "cell's memory cap)" % cap
+        )
     return None
 
 

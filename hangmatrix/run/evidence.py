@@ -150,8 +150,8 @@ def _exit_evidence(cell, spec):
         missing_module=deps.missing_module(uncaught, program, _env_python(spec)) if uncaught else "",
         read_only=bool(
             cell.containment.get("filesystem") == contain.seal_mechanism()
-            or contain.overlay_fallback(cell.dir)
-            or contain.overlay_refused(cell.dir)  # a mount the view left read-only
+            or contain.overlay_fallback(cell.layers)
+            or contain.overlay_refused(cell.layers)  # a mount the view left read-only
         ),
     )
 

@@ -83,7 +83,7 @@ class Cell:
         shm = contain.shm_mechanism(self.root)
         seal = contain.seal_mechanism()
         overlay = contain.overlay_mechanism(self.root) if seal else None
-        self.layers = contain.overlay_layers(self.dir, spec.writable) if overlay else None
+        self.layers = contain.overlay_layers(self.dir, spec.writable, memory) if overlay else None
         _note(dir=self.dir, cgroups=self.cgroups.dirs, events=self.paths["events"], root=self.root, names=not shm)
         events, stacks, greenlets = (self.inside(self.paths[k]) for k in ("events", "stacks", "greenlets"))
         told = functools.partial(cellside.cell_env, spec, events, stacks, greenlets)
@@ -136,6 +136,8 @@ class Cell:
                     self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare_to_exec, **kwargs)
                 except (OSError, subprocess.SubprocessError) as exc:  # no namespace: the exact-names fallback
                     self.containment["shm_failed"] = str(exc)
+                    if self.layers:
+                        self.layers.close()
                     launch.shm = shm = launch.writable = seal = launch.layers = self.layers = None
                     cell_env["HANGMATRIX_CELL"] = told(shm_names=True)
                     self.proc = subprocess.Popen(argv, preexec_fn=launch.prepare_to_exec, **kwargs)
@@ -165,18 +167,17 @@ class Cell:
     def writes(self) -> Optional[Dict[str, Any]]:
         """What the case wrote outside its folder (its overlays' upper layers), for the record; None unless
         the cell ran in a copy-on-write view."""
-        fallback = contain.overlay_fallback(self.dir) if self.layers else ""
+        fallback = contain.overlay_fallback(self.layers)
         if fallback:
             self.containment["filesystem"] = contain.seal_mechanism()
             self.containment["overlay_failed"] = fallback
             return None
         if not self.layers:
             return None
-        found, more = contain.overlay_writes(self.dir, self.layers)
-        refused = contain.overlay_refused(self.dir)
+        refused = contain.overlay_refused(self.layers)
         if refused:
             self.containment["overlay_refused"] = refused
-        return {"paths": found, "more": more}
+        return contain.overlay_writes(self.layers)
 
     def sample(self, full: bool = False, previous: Optional[watch.Sample] = None) -> watch.Sample:
         """The cell's tree as the host sees it: below the namespace's init, or below us (previous: the last
@@ -366,6 +367,8 @@ class Cell:
                     removed.append(path)
                 except OSError:
                     pass
+        if self.layers:
+            self.layers.close()  # frees the tmpfs before its pages' cgroup goes
         self.cgroups_left = self.cgroups.remove() if getattr(self, "cgroups", None) else []
         shutil.rmtree(self.dir, ignore_errors=True)
         return removed
