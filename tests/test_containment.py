@@ -164,17 +164,17 @@ def test_unbounded_writes_outside_the_folder_hit_the_memory_cap_and_the_verdict_
         monkeypatch.setenv("HANGMATRIX_CONTAIN_OFF", "cgroup")
     cap = 128 << 20
     rec = runner.run_cell(spec_of(env311, "writes_outside_forever", memory=cap))
-    wrote = rec["containment"]["wrote_outside"]
+    wrote = rec.containment["wrote_outside"]
     assert [w["path"].startswith("/var/tmp/hangmatrix-fills-") for w in wrote["paths"]] == [True], wrote
-    assert rec["verdict"] == "error", rec["signature"]
+    assert rec.verdict == "error", rec.signature
     if caps == "cgroup":
-        assert rec["signature"].startswith("out of memory (cap 128 MiB), "), rec["signature"]
-        assert rec["signature"].endswith(" of it the program's writes outside its folder"), rec["signature"]
+        assert rec.signature.startswith("out of memory (cap 128 MiB), "), rec.signature
+        assert rec.signature.endswith(" of it the program's writes outside its folder"), rec.signature
     else:
-        assert rec["signature"] == (
+        assert rec.signature == (
             "the program's writes outside its folder filled the 128 MiB its copy-on-write view may hold (the "
             "cell's memory cap)"
-        ), rec["signature"]
+        ), rec.signature
         assert wrote["full"] and wrote["bytes"] >= cap - (1 << 20), wrote
     assert not [n for n in os.listdir("/var/tmp") if n.startswith("hangmatrix-fills-")]
     assert_contained_cleanly(rec)
