@@ -29,6 +29,7 @@ import resource
 import signal
 import stat
 import time
+from typing import Any, Dict, Iterable, List, NoReturn, Optional, Sequence, Set, Tuple, cast
 
 from ..model import settings
 from ..observe import watch
@@ -44,7 +45,7 @@ PIDS_MAX = 1000  # tasks (threads count): above the watch's 400-process guard, b
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def switched_off():
+def switched_off() -> Set[str]:
     """Mechanisms switched off through HANGMATRIX_CONTAIN_OFF (comma-separated: pidns, cgroup, userns)."""
     return settings.contain_off()
 
@@ -52,7 +53,7 @@ def switched_off():
 # ---------------------------------------------------------------- sizes
 
 
-def memory_total():
+def memory_total() -> int:
     with open("/proc/meminfo") as f:
         for line in f:
             if line.startswith("MemTotal:"):
@@ -60,12 +61,12 @@ def memory_total():
     return 0
 
 
-def default_memory(jobs):
+def default_memory(jobs: int) -> int:
     """A cell's share of the machine: its memory divided by the cells running at once."""
     return memory_total() // max(1, jobs)
 
 
-def human(size):
+def human(size: int) -> str:
     for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
         if size >= 1 << shift:
             value = size / float(1 << shift)
@@ -76,9 +77,9 @@ def human(size):
 # ---------------------------------------------------------------- cgroups
 
 
-def _own_cgroups():
+def _own_cgroups() -> Dict[str, str]:
     """{hierarchy: path} of this process, from /proc/self/cgroup ('' is the unified cgroup2 one)."""
-    found = {}
+    found: Dict[str, str] = {}
     with open("/proc/self/cgroup") as f:
         for line in f:
             _, names, path = line.rstrip("\n").split(":", 2)
@@ -87,12 +88,12 @@ def _own_cgroups():
     return found
 
 
-def _write(path, value):
+def _write(path: str, value: object) -> None:
     with open(path, "w") as f:
         f.write(str(value))
 
 
-def _read(path):
+def _read(path: str) -> str:
     try:
         with open(path) as f:
             return f.read()
@@ -100,7 +101,7 @@ def _read(path):
         return ""
 
 
-def _counter(path, key):
+def _counter(path: str, key: str) -> int:
     m = re.search(r"^%s (\d+)$" % re.escape(key), _read(path), re.M)
     return int(m.group(1)) if m else 0
 
@@ -109,14 +110,20 @@ class Cgroups:
     """The cell's own cgroups: made before launch, joined by the cell's first process, removed after.
     `memory`/`pids` say which mechanism caps each (None: no cgroup could), `kill_file` is cgroup.kill."""
 
-    def __init__(self, name, memory, pids=PIDS_MAX):
+    memory: Optional[str]
+    pids: Optional[str]
+    memory_dir: Optional[str]
+    pids_dir: Optional[str]
+    kill_file: Optional[str]
+
+    def __init__(self, name: str, memory: Optional[int], pids: int = PIDS_MAX) -> None:
         self.name, self.memory_cap, self.pids_cap = name, memory, pids
-        self.dirs = []  # every cgroup made, to join and to remove
+        self.dirs: List[str] = []  # every cgroup made, to join and to remove
         self.memory = self.pids = None
         self.memory_dir = self.pids_dir = self.kill_file = None
         self.layout = ""
 
-    def setup(self):
+    def setup(self) -> "Cgroups":
         if "cgroup" in switched_off() or os.geteuid() != 0 and not os.access(CGROUP, os.W_OK):
             return self
         own = _own_cgroups()
@@ -136,7 +143,7 @@ class Cgroups:
                 self._v2(os.path.join(CGROUP, "unified", own.get("", "/").lstrip("/")), controllers=False)
         return self
 
-    def _v2(self, parent, controllers):
+    def _v2(self, parent: str, controllers: bool) -> None:
         """A cgroup2 child: cgroup.kill always; memory.max and pids.max where the parent delegates them
         (enabling them in the parent's subtree_control fails where the parent holds processes)."""
         if controllers:
@@ -155,7 +162,7 @@ class Cgroups:
         if controllers and self._try(os.path.join(made, "pids.max"), self.pids_cap):
             self.pids, self.pids_dir = "cgroup v2 pids.max", made
 
-    def _make(self, parent):
+    def _make(self, parent: str) -> Optional[str]:
         path = os.path.join(parent, self.name)
         try:
             os.mkdir(path)
@@ -165,39 +172,39 @@ class Cgroups:
         return path
 
     @staticmethod
-    def _try(path, value):
+    def _try(path: str, value: object) -> bool:
         try:
             _write(path, value)
             return True
         except OSError:
             return False
 
-    def join(self, pid=0):
+    def join(self, pid: int = 0) -> None:
         """Put a process (0: the calling one, the cell's first, before anything else) in every cgroup made:
         every process it starts later is inside. The first move waits for an RCU grace period (about 10 ms
         here, cgroup v1's threadgroup lock), so a namespace's supervisor makes it while init mounts."""
         for path in self.dirs:
             _write(os.path.join(path, "cgroup.procs"), pid)
 
-    def oom_kills(self):
+    def oom_kills(self) -> int:
         """Processes the kernel killed for the memory cap (v2 memory.events, v1 memory.oom_control)."""
         if not self.memory_dir:
             return 0
-        if self.memory.startswith("cgroup v2"):
+        if cast(str, self.memory).startswith("cgroup v2"):  # set with memory_dir
             return _counter(os.path.join(self.memory_dir, "memory.events"), "oom_kill")
         return _counter(os.path.join(self.memory_dir, "memory.oom_control"), "oom_kill")
 
-    def fork_refusals(self):
+    def fork_refusals(self) -> int:
         """Forks refused by pids.max."""
         return _counter(os.path.join(self.pids_dir, "pids.events"), "max") if self.pids_dir else 0
 
-    def kill(self):
+    def kill(self) -> bool:
         """Every process of the cgroup at once (cgroup.kill: atomic, no fork can escape it)."""
         return self.kill_file is not None and self._try(self.kill_file, 1)
 
-    def remove(self):
+    def remove(self) -> List[str]:
         """rmdir each cgroup, once its last process is gone (a killed task leaves within milliseconds)."""
-        left = []
+        left: List[str] = []
         for path in reversed(self.dirs):
             deadline = time.monotonic() + 2
             while True:
@@ -217,11 +224,11 @@ class Cgroups:
 # ---------------------------------------------------------------- namespaces and the first process
 
 
-def _fail(what):
+def _fail(what: str) -> NoReturn:
     raise OSError(ctypes.get_errno(), what)
 
 
-def _mount(source, target, fstype, flags, data=None):
+def _mount(source: str, target: str, fstype: Optional[str], flags: int, data: Optional[str] = None) -> None:
     if (
         _libc.mount(
             source.encode(),
@@ -235,13 +242,13 @@ def _mount(source, target, fstype, flags, data=None):
         _fail("mount %s on %s" % (source, target))
 
 
-def mount_namespace():
+def mount_namespace() -> Tuple[int, int]:
     """(st_dev, st_ino) of the calling process's mount namespace."""
     st = os.stat("/proc/self/ns/mnt")
     return st.st_dev, st.st_ino
 
 
-def own_mount_namespace(as_user=False):
+def own_mount_namespace(as_user: bool = False) -> None:
     """A mount namespace of the calling process's own, every mount in it private, so nothing mounted here
     propagates back to the machine. as_user: in a user namespace of its own too, our uid and gid mapped to
     themselves (how an unprivileged user may mount; the case still sees its own uid)."""
@@ -257,10 +264,11 @@ def own_mount_namespace(as_user=False):
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
 
 
-def _shared(target):
+def _shared(target: str) -> bool:
     """Whether a mount on target would propagate to peers: the mount holding target (the longest mount
     point above it; of equals, the last, on top) has a `shared:` field in /proc/self/mountinfo."""
     target = os.path.realpath(target)
+    fields: Optional[List[str]]
     best, fields = -1, None
     with open("/proc/self/mountinfo") as f:
         for line in f:
@@ -271,7 +279,9 @@ def _shared(target):
     return fields is None or any(opt.startswith("shared:") for opt in fields[6:])
 
 
-def mount_over(source, target, fstype, flags, data, outer):
+def mount_over(
+    source: str, target: str, fstype: Optional[str], flags: int, data: Optional[str], outer: Tuple[int, int]
+) -> None:
     """Mount over target only in a mount namespace other than `outer` (the supervisor's, which is the
     machine's) and only where the mount cannot propagate: the one way this module mounts over a path. A
     fresh /proc mounted in the machine's namespace hides every process of the machine from everyone
@@ -280,7 +290,7 @@ def mount_over(source, target, fstype, flags, data, outer):
     _mount(source, target, fstype, flags, data)
 
 
-def _may_mount(what, target, outer):
+def _may_mount(what: Optional[str], target: str, outer: Tuple[int, int]) -> None:
     """Refuse (OSError) a mount of `what` on target in the namespace `outer`, or where it would propagate."""
     if mount_namespace() == outer:
         raise OSError("refused to mount %s on %s in the supervisor's own mount namespace" % (what, target))
@@ -288,19 +298,19 @@ def _may_mount(what, target, outer):
         raise OSError("refused to mount %s on %s: the mount there propagates to other namespaces" % (what, target))
 
 
-def private_shm(root, outer, as_user=False):
+def private_shm(root: str, outer: Tuple[int, int], as_user: bool = False) -> None:
     """A mount namespace of the calling process's own with a fresh tmpfs on /dev/shm: every named semaphore
     and segment of the tree vanishes with it."""
     own_mount_namespace(as_user)
     _shm_tmpfs(root + "/dev/shm", outer)
 
 
-def _shm_tmpfs(target, outer):
+def _shm_tmpfs(target: str, outer: Tuple[int, int]) -> None:
     """The cell's own /dev/shm: a fresh tmpfs (private_shm's, or inside the sealed filesystem's /dev)."""
     mount_over("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m", outer)
 
 
-def shm_mechanism(root):
+def shm_mechanism(root: str) -> Optional[str]:
     """How the cell's /dev/shm will be private, or None (then the injected code names what it creates)."""
     if os.geteuid() == 0:
         return "mount namespace (root)"
@@ -346,20 +356,20 @@ class _MountAttr(ctypes.Structure):
     _fields_ = [(name, ctypes.c_uint64) for name in ("attr_set", "attr_clr", "propagation", "userns_fd")]
 
 
-def _mount_setattr(path, attr_set, attr_clr, flags=0):
+def _mount_setattr(path: str, attr_set: int, attr_clr: int, flags: int = 0) -> None:
     attr = _MountAttr(attr_set, attr_clr, 0, 0)
     if _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), flags, ctypes.byref(attr), ctypes.sizeof(attr)):
         _fail("mount_setattr %s" % path)
 
 
 @functools.cache
-def _mount_setattr_exists():
+def _mount_setattr_exists() -> bool:
     """Whether the kernel has mount_setattr (5.12+): asked with an empty path, which it refuses otherwise."""
     _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"", 0, None, 0)
     return ctypes.get_errno() != errno.ENOSYS
 
 
-def seal_mechanism():
+def seal_mechanism() -> Optional[str]:
     """How the cell's filesystem will be sealed, or None (then it writes wherever its user may): only as
     root, where a mount namespace of the cell's own holds the seal and the capabilities can be bounded."""
     if os.geteuid() != 0 or "fs" in switched_off() or not _mount_setattr_exists():
@@ -367,7 +377,7 @@ def seal_mechanism():
     return "read-only but its folder, a /dev of its own, capabilities bounded"
 
 
-def sealed_filesystem(root, writable, outer):
+def sealed_filesystem(root: str, writable: Sequence[str], outer: Tuple[int, int]) -> None:
     """In the cell's own mount namespace: every mount read-only, nosuid and nodev, but the folders in
     `writable` (the cell's own, then any the user named; each bound onto itself); a fresh /dev (under the
     chroot `root`, if any) with the usual devices, a private /dev/shm and a new devpts instance; nothing
@@ -386,7 +396,7 @@ def sealed_filesystem(root, writable, outer):
         pass  # one that is gone (the supervisor's own may be): the case's is set after
 
 
-def _own_dev(dev, outer):
+def _own_dev(dev: str, outer: Tuple[int, int]) -> None:
     """A fresh /dev on `dev`: the usual devices, a private /dev/shm, a new devpts instance, read-only."""
     mount_over("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k", outer)
     for name, (major, minor) in DEVICES.items():
@@ -416,13 +426,13 @@ FSOPEN_CLOEXEC, FSMOUNT_CLOEXEC, MOVE_MOUNT_F_EMPTY_PATH = 1, 1, 4
 FSCONFIG_SET_STRING, FSCONFIG_CMD_CREATE = 1, 6
 
 
-def _unescape(field):
+def _unescape(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
-def mounts():
+def mounts() -> List[Tuple[str, str, bool]]:
     """[(mount point, fstype, read-only)] of this mount namespace, the one on top where several share a point."""
-    found = {}
+    found: Dict[str, Tuple[str, str, bool]] = {}
     with open("/proc/self/mountinfo") as f:
         for line in f:
             left, _, right = line.partition(" - ")
@@ -433,11 +443,11 @@ def mounts():
     return list(found.values())
 
 
-def _under(path, folder):
+def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def view_plan(cell_dir, writable=()):
+def view_plan(cell_dir: str, writable: Sequence[str] = ()) -> Optional[List[Tuple[str, str]]]:
     """The cell's view, planned from the machine's mounts: [(mount point, "overlay" | "read-only")], parents
     first. Every writable data filesystem gets a copy-on-write overlay (an overlay of / holds only the root
     filesystem: /tmp or /home on mounts of their own need theirs); a read-only one stays read-only, as it is at
@@ -452,7 +462,7 @@ def view_plan(cell_dir, writable=()):
     return plan if plan and plan[0] == ("/", "overlay") else None
 
 
-def overlay_layers(cell_dir, writable, size):
+def overlay_layers(cell_dir: str, writable: Sequence[str], size: Optional[int]) -> Optional["Layers"]:
     """The cell's copy-on-write view (Layers), or None where the machine's mounts or the kernel give none."""
     plan = view_plan(cell_dir, writable)
     if not plan:
@@ -463,7 +473,7 @@ def overlay_layers(cell_dir, writable, size):
         return None
 
 
-def _check(result, what):
+def _check(result: int, what: str) -> int:
     if result < 0:
         _fail(what)
     return result
@@ -477,7 +487,9 @@ class Layers:
     rmdir each. Its size is the cell's memory cap; its pages are charged to the memory cgroup of the process
     that writes them, so the cell's cap bounds its writes outside its folder either way."""
 
-    def __init__(self, plan, size):
+    fd: Optional[int]  # None once closed
+
+    def __init__(self, plan: List[Tuple[str, str]], size: Optional[int]) -> None:
         self.plan = plan  # [(mount point, "overlay" | "read-only")], parents first (view_plan)
         self.size = size
         fs = _check(_libc.syscall(SYS_FSOPEN, b"tmpfs", FSOPEN_CLOEXEC), "fsopen(tmpfs)")
@@ -495,17 +507,17 @@ class Layers:
                 os.mkdir("upper%d" % i, dir_fd=self.fd)
                 os.mkdir("work%d" % i, dir_fd=self.fd)
 
-    def full(self):
+    def full(self) -> bool:
         """Whether the program's writes filled the tmpfs (under 1 MiB or no inode left)."""
-        st = os.fstatvfs(self.fd)
+        st = os.fstatvfs(cast(int, self.fd))  # open: read before close()
         return st.f_bavail * st.f_frsize < 1 << 20 or st.f_favail == 0
 
-    def held(self):
+    def held(self) -> int:
         """Bytes the layers hold: what the program wrote outside its folder, in memory."""
-        st = os.fstatvfs(self.fd)
+        st = os.fstatvfs(cast(int, self.fd))  # open: read before close()
         return (st.f_blocks - st.f_bfree) * st.f_frsize
 
-    def names(self):
+    def names(self) -> List[str]:
         """The names at the layers' top (their fd is fsmount's O_PATH one, which cannot be listed itself);
         none where they cannot be read: the record loses a note, the clean-up still runs."""
         try:
@@ -519,7 +531,7 @@ class Layers:
         finally:
             os.close(fd)
 
-    def read(self, name):
+    def read(self, name: str) -> str:
         """A note overlay_filesystem left in the layers ('' when there is none). Everything the supervisor
         reads of the layers goes through their fd, never through /proc (which a case may hide from it)."""
         try:
@@ -529,21 +541,21 @@ class Layers:
         with open(fd) as f:
             return f.read()
 
-    def close(self):
+    def close(self) -> None:
         """Free the layers (the cell's namespace, where they were attached, is gone by now)."""
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
 
 
-def _attach(fd, target, outer):
+def _attach(fd: Optional[int], target: str, outer: Tuple[int, int]) -> None:
     """Attach a detached mount (Layers.fd) on target, under mount_over's rules."""
     _may_mount("the cell's layers", target, outer)
     if _libc.syscall(SYS_MOVE_MOUNT, fd, b"", AT_FDCWD, target.encode(), MOVE_MOUNT_F_EMPTY_PATH) != 0:
         _fail("move_mount the cell's layers on %s" % target)
 
 
-def overlay_mechanism(root):
+def overlay_mechanism(root: str) -> Optional[str]:
     """How the cell's filesystem will be a copy-on-write view, or None: as root (seal_mechanism), on the host
     (a Debian root's chroot keeps the read-only seal), where the kernel has overlayfs."""
     if root or not seal_mechanism() or "overlay" in switched_off() or "overlay" not in _read("/proc/filesystems"):
@@ -551,11 +563,13 @@ def overlay_mechanism(root):
     return "copy-on-write overlay of the machine's filesystems, upper layers on a tmpfs of the cell's own"
 
 
-def _option_path(path):
+def _option_path(path: str) -> str:
     return re.sub(r"([,:\\])", r"\\\1", path)
 
 
-def overlay_filesystem(cell_dir, layers, writable, cwd, outer):
+def overlay_filesystem(
+    cell_dir: str, layers: Layers, writable: Sequence[str], cwd: str, outer: Tuple[int, int]
+) -> None:
     """In the cell's own mount namespace: a new root whose filesystems are overlays of the machine's (their
     upper layers on the cell's tmpfs, Layers, attached at LAYERS), so every write succeeds and none reaches
     the machine; the cell's folder and the writable folders bound in as they are (shared with the world); /proc and /sys
@@ -599,13 +613,13 @@ def overlay_filesystem(cell_dir, layers, writable, cwd, outer):
     os.chdir(cwd if os.path.isdir(cwd) else "/")
 
 
-def overlay_writes(layers, limit=200):
+def overlay_writes(layers: Layers, limit: int = 200) -> Dict[str, Any]:
     """What the cell wrote outside its folder and the writable ones, read from its overlays' upper layers:
     [{"path", "kind", "size"}] sorted by path (kind: file, symlink, socket, fifo, deleted, device), at most
     `limit`, and how many more (`more`); the bytes the layers hold in memory (`bytes`), and whether the
     program's writes filled them (`full`: a cap it ran into, counted_cap). Read without following a link,
     and only below the layers' upperN."""
-    found = []
+    found: List[Dict[str, Any]] = []
     for i, (point, how) in enumerate(layers.plan):
         upper = "upper%d" % i
         if how != "overlay" or not _is_dir(upper, layers.fd):
@@ -627,7 +641,7 @@ def overlay_writes(layers, limit=200):
     return {"paths": found[:limit], "more": max(0, len(found) - limit), "bytes": layers.held(), "full": layers.full()}
 
 
-def _is_dir(name, dir_fd):
+def _is_dir(name: str, dir_fd: Optional[int]) -> bool:
     """Whether name (below dir_fd) is a folder itself, not a link to one."""
     try:
         return stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
@@ -635,7 +649,7 @@ def _is_dir(name, dir_fd):
         return False
 
 
-def _kind(st):
+def _kind(st: os.stat_result) -> str:
     if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
         return "deleted"  # an overlay whiteout
     for test, name in ((stat.S_ISREG, "file"), (stat.S_ISLNK, "symlink"), (stat.S_ISSOCK, "socket")):
@@ -644,7 +658,7 @@ def _kind(st):
     return "fifo" if stat.S_ISFIFO(st.st_mode) else "device"
 
 
-def refused_by_seal(uncaught):
+def refused_by_seal(uncaught: Optional[Dict[str, Any]]) -> str:
     """The env-error signature of a program that died of a write the read-only seal refused (an uncaught
     EROFS naming its path), or '': the harness's doing, never the program's error."""
     message = (uncaught or {}).get("message") or ""
@@ -658,19 +672,19 @@ def refused_by_seal(uncaught):
     )
 
 
-def overlay_fallback(layers):
+def overlay_fallback(layers: Optional[Layers]) -> str:
     """Why the cell's overlay gave way to the read-only seal ('' when it did not, or it had no view)."""
     return layers.read("fallback") if layers and layers.fd is not None else ""
 
 
-def overlay_refused(layers):
+def overlay_refused(layers: Optional[Layers]) -> List[str]:
     """The mounts the cell's view left read-only because the kernel refused their overlay (each a line)."""
     if not layers or layers.fd is None:
         return []
     return [layers.read(n) for n in sorted(layers.names()) if n.startswith("refused-")]
 
 
-def bound_capabilities():
+def bound_capabilities() -> None:
     """Last before the case's exec: drop every capability outside CAPS_KEPT from the bounding set (a root
     exec gets its permitted set from it) and clear the ambient set."""
     with open("/proc/sys/kernel/cap_last_cap") as f:
@@ -681,7 +695,7 @@ def bound_capabilities():
     _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
 
 
-def memory_rlimit(cap):
+def memory_rlimit(cap: int) -> None:
     """The fallback cap without a memory cgroup: RLIMIT_DATA per process (writable private mappings,
     so reserved thread stacks and malloc arenas do not count as RLIMIT_AS would)."""
     resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
@@ -692,7 +706,21 @@ class Launch:
     seal (the folders it writes through to the machine, its own first; None: not sealed), as a copy-on-write
     view (layers) or read-only."""
 
-    def __init__(self, argv, env, cwd, stdin, stdout, stderr, root, cgroups, rlimit, shm, writable=None, layers=None):
+    def __init__(
+        self,
+        argv: List[str],
+        env: Dict[str, str],
+        cwd: str,
+        stdin: int,
+        stdout: int,
+        stderr: int,
+        root: str,
+        cgroups: Cgroups,
+        rlimit: Optional[int],
+        shm: Optional[str],
+        writable: Optional[List[str]] = None,
+        layers: Optional[Layers] = None,
+    ) -> None:
         self.argv, self.env, self.cwd = argv, env, cwd
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.root, self.cgroups, self.rlimit, self.shm = root, cgroups, rlimit, shm
@@ -700,7 +728,7 @@ class Launch:
         self.layers = layers  # the copy-on-write view's (overlay_layers; None: the read-only seal)
         self.outer = mount_namespace()  # the supervisor's (the machine's): nothing is ever mounted there
 
-    def prepare(self, join=True):
+    def prepare(self, join: bool = True) -> None:
         """Before exec, in the cell's first process (the namespace's init, or preexec_fn through
         prepare_to_exec). join=False: the supervisor puts it in its cgroups (Namespace)."""
         if join:
@@ -717,12 +745,12 @@ class Launch:
             private_shm(self.root, self.outer, as_user=self.shm.startswith("user"))
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # last: entering a user namespace clears it
 
-    def bound(self):
+    def bound(self) -> None:
         """The very last step before the case's exec."""
         if self.writable:
             bound_capabilities()
 
-    def prepare_to_exec(self):
+    def prepare_to_exec(self) -> None:
         """preexec_fn of a cell without a PID namespace: the first process is the case."""
         self.prepare()
         self.bound()
@@ -738,9 +766,9 @@ class Namespace:
 
     mechanism = "pid namespace (init as PID 1)"
 
-    def __init__(self, launch):
-        self.returncode = None
-        self._inner = {}  # pid inside -> pid on the host
+    def __init__(self, launch: Launch) -> None:
+        self.returncode: Optional[int] = None
+        self._inner: Dict[int, int] = {}  # pid inside -> pid on the host
         status_r, status_w = os.pipe()
         go_r, go_w = os.pipe()
         # unshare(CLONE_NEWPID) puts every later child of the supervisor in the new namespace, and once init
@@ -751,7 +779,7 @@ class Namespace:
             for fd in (status_r, status_w, go_r, go_w, own):
                 os.close(fd)
             _fail("unshare(CLONE_NEWPID)")
-        self.init_pid = None
+        self.init_pid: Optional[int] = None
         try:
             self.init_pid = os.fork()
             if self.init_pid == 0:
@@ -771,13 +799,13 @@ class Namespace:
         os.close(go_r)
         self._status = status_r
         os.set_blocking(status_r, False)
-        refused = None  # why the cell's processes could not join its cgroups
+        refused: Optional[OSError] = None  # why the cell's processes could not join its cgroups
         try:
             launch.cgroups.join(self.init_pid)  # while init mounts the cell's filesystem
         except OSError as exc:
             refused = exc
         deadline = time.monotonic() + 10
-        kids = []
+        kids: List[int] = []
         while not kids and time.monotonic() < deadline:  # the case parent waits for `go` before its exec,
             kids = watch.children(self.init_pid)  # so it is init's only child here
             if not kids:
@@ -803,9 +831,9 @@ class Namespace:
                 else "the namespace's init did not start the case"
             )
         self.pid = kids[0]
-        self._inner.update({1: self.init_pid, 2: self.pid})
+        self._inner.update({1: cast(int, self.init_pid), 2: self.pid})  # init is alive: it started the case
 
-    def poll(self):
+    def poll(self) -> Optional[int]:
         if self.returncode is None:
             try:
                 data = os.read(self._status, 64)
@@ -817,7 +845,7 @@ class Namespace:
                 self.returncode = -signal.SIGKILL
         return self.returncode
 
-    def wait(self, timeout=None):
+    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
         deadline = time.monotonic() + (timeout or 0)
         while self.poll() is None:
             if timeout is not None and time.monotonic() > deadline:
@@ -827,7 +855,7 @@ class Namespace:
             time.sleep(0.005)
         return self.returncode
 
-    def kill(self):
+    def kill(self) -> None:
         """End the namespace in one act: SIGTERM asks init to kill(-1) everything in it and reap it all (so
         the cell's CPU time reaches the supervisor's children times, which a namespace torn down by init's
         death loses); SIGKILL to init is the backstop, and the kernel then kills whatever is left."""
@@ -847,17 +875,17 @@ class Namespace:
                 break
         self.init_pid = None
 
-    def close(self):
+    def close(self) -> None:
         try:
             os.close(self._status)
         except OSError:
             pass
 
-    def exit_fd(self):
+    def exit_fd(self) -> int:
         """An fd that turns readable once the case parent has exited (or init is gone): the status pipe."""
         return self._status
 
-    def host_pid(self, inner):
+    def host_pid(self, inner: int) -> Optional[int]:
         """The host's pid of a process the cell names by its pid inside, or None once it is gone."""
         if inner not in self._inner and self.init_pid:
             for pid in watch.descendants(self.init_pid):
@@ -867,7 +895,7 @@ class Namespace:
         return self._inner.get(inner)
 
 
-def _init(launch, status_w, go_r):
+def _init(launch: Launch, status_w: int, go_r: int) -> int:
     """PID 1 of the cell's namespace: caps and mounts, a fresh /proc, the case parent, then reap until
     the case is over. Returns init's exit code (it only exits when it has no child left)."""
     launch.prepare(join=False)  # the supervisor joins us meanwhile, and the case parent before its exec
@@ -903,7 +931,7 @@ def _init(launch, status_w, go_r):
             reported = True
 
 
-def _exec_case(launch, go_r, status_w):
+def _exec_case(launch: Launch, go_r: int, status_w: int) -> NoReturn:
     """The case parent: wait until the supervisor has seen our pid, then become the case."""
     code = 127
     try:
@@ -928,7 +956,7 @@ def _exec_case(launch, go_r, status_w):
 # ---------------------------------------------------------------- after the cell
 
 
-def counted_cap(cgroups, containment):
+def counted_cap(cgroups: Cgroups, containment: Dict[str, Any]) -> Optional[str]:
     """The signature of a cap the kernel counted the cell running into (cgroup OOM kills, refused forks, the
     copy-on-write view's tmpfs filled), or None; whatever the cell's verdict would be. The view's layers are
     memory charged to the cell, so an OOM kill says how much of the cap they held."""
@@ -950,11 +978,11 @@ def counted_cap(cgroups, containment):
     return None
 
 
-def created_shm(events, root=""):
+def created_shm(events: Iterable[Dict[str, Any]], root: str = "") -> Set[str]:
     """/dev/shm paths of the named semaphores and segments the cell reported creating (injected code,
     `shm_created` events). Only plain names are taken: an event line is written by the case's processes,
     and must never make the supervisor unlink anything outside /dev/shm."""
-    paths = set()
+    paths: Set[str] = set()
     for event in events:
         name = event.get("name") if event.get("ev") == "shm_created" else None
         if isinstance(name, str) and name and "/" not in name and name not in (".", ".."):

@@ -6,10 +6,14 @@ home: it imports the test modules, and writes no cache)."""
 import os
 import re
 import subprocess
+from typing import Callable, List, Sequence
 
 from ..envs.build import ensure_env
+from ..envs.env import Env
 from ..envs.errors import EnvError
+from ..envs.interpreters import Interpreter
 from ..model import cases, requirements
+from ..model.cases import Case
 
 COLLECT_TIMEOUT = 300.0
 
@@ -18,11 +22,18 @@ class EachTestError(ValueError):
     """A command whose tests cannot be collected; one line."""
 
 
-def expand(chosen, interp, gevent, shared, newest, argv_of):
+def expand(
+    chosen: Sequence[Case],
+    interp: Interpreter,
+    gevent: str,
+    shared: List[str],
+    newest: bool,
+    argv_of: Callable[[Case, Env], Sequence[str]],
+) -> List[Case]:
     """The cases, each pytest command replaced by one command per test it collects (in the environment of
     `interp` and `gevent`, with the case's requirements and `shared`); argv_of(case, env) is how the
     cell runs a case (plan.case_argv). Other cases as they are."""
-    out = []
+    out: List[Case] = []
     for case in chosen:
         if not runs_pytest(case):
             out.append(case)
@@ -36,11 +47,11 @@ def expand(chosen, interp, gevent, shared, newest, argv_of):
     return out
 
 
-def runs_pytest(case):
+def runs_pytest(case: Case) -> bool:
     return bool(case.cmd) and "pytest" in [os.path.basename(w) for w in case.cmd[:3]]
 
 
-def collect(case, env, argv_of):
+def collect(case: Case, env: Env, argv_of: Callable[[Case, Env], Sequence[str]]) -> List[str]:
     """pytest's node ids the command collects."""
     argv = list(argv_of(case, env)) + ["--collect-only", "-p", "no:cacheprovider"] + _one_id_a_line(case.cmd)
     bin_dir = os.path.dirname(env.python)
@@ -61,7 +72,7 @@ def collect(case, env, argv_of):
     return nodes
 
 
-def _one_id_a_line(words):
+def _one_id_a_line(words: List[str]) -> List[str]:
     """The -q or -v options that bring the command's verbosity to -1, where --collect-only prints one node
     id a line (at -2 it prints counts per file)."""
     level = sum(w.count("v") for w in words if re.match(r"^-v+$", w)) + words.count("--verbose")
@@ -69,7 +80,7 @@ def _one_id_a_line(words):
     return ["-q"] * (level + 1) if level >= 0 else ["-v"] * (-1 - level)
 
 
-def one_test(case, node):
+def one_test(case: Case, node: str) -> Case:
     """The command running only `node`: its words without the paths it names (they would run theirs
     again), the node id after them; named from that command (`pytest-test_pool-test_map`), or after the
     case's given name (`NAME-test_pool-test_map`)."""
@@ -82,5 +93,5 @@ def one_test(case, node):
     return test
 
 
-def _text(case):
+def _text(case: Case) -> str:
     return " ".join(case.cmd)

@@ -61,7 +61,7 @@ class Cell:
         self._pidfd = None
         # stdout/stderr whose middle was freed (trim_output): their head, their size then
         self.trimmed: Dict[str, Dict[str, Any]] = {}
-        self.layers = None  # the copy-on-write view's (contain.overlay_layers), when the cell has one
+        self.layers: Optional[contain.Layers] = None  # the copy-on-write view (overlay_layers), if any
         self.cgroups: Any = None  # the cell's (contain.Cgroups), from its launch on
         self.containment: Dict[str, Any] = {}  # how the cell is contained, for the record (launch fills it)
         self.shm_left_alone: List[str] = []  # /dev/shm entries the tree mapped but did not create (clean)
