@@ -189,12 +189,12 @@ def test_a_run_records_its_samples_and_they_replay_to_its_verdict(run_one, tmp_p
     dump = tmp_path / "samples.jsonl"
     monkeypatch.setenv("HANGMATRIX_DUMP_SAMPLES", str(dump))
     rec = run_one("seed_original", "patch_all", "fork")
-    assert rec["verdict"] == "deadlock"
+    assert rec.verdict == "deadlock"
     rows = [json.loads(line) for line in open(dump)]
     det = verdict.Detector(endless=True)
     found = [det.feed(watch.from_json(r["sample"]), verdict.Marks(**r["marks"])) for r in rows]
     assert found[-1] and found[-1][0] == "deadlock" and not any(found[:-1])
-    assert found[-1][1]["quiet_samples"] == rec["proof"]["quiet_samples"]
+    assert found[-1][1]["quiet_samples"] == rec.proof["quiet_samples"]
 
 
 # ---------------------------------------------------------------- a stall's proof is checked on every poller

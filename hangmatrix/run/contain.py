@@ -4,7 +4,7 @@ its own /dev/shm), so a runaway or hostile case cannot harm the harness, the oth
 Each mechanism is a small setup/teardown pair, chosen by what the machine allows and recorded per cell:
 - caps: a cgroup per cell (cgroup v2 `memory.max`/`pids.max` where delegated; cgroup v1
   `memory.limit_in_bytes` and `pids.max` on hybrid machines), else RLIMIT_DATA per process; the watch's
-  process guard (supervisor.MAX_PROCESSES) stays in any case;
+  process guard (lifecycle.MAX_PROCESSES) stays in any case;
 - the tree: a PID namespace whose init (PID 1, a fork of the supervisor) starts the case as its first child,
   so ending the namespace ends everything at once; else the supervisor's subreaper loop (with `cgroup.kill` when a
   cgroup2 hierarchy is there);
