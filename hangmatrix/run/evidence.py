@@ -148,11 +148,7 @@ def _exit_evidence(cell, spec):
         unsupported=next((e["reason"] for e in cell.events if e["ev"] == "unsupported"), ""),
         uncaught=uncaught,
         missing_module=deps.missing_module(uncaught, program, _env_python(spec)) if uncaught else "",
-        read_only=bool(
-            cell.containment.get("filesystem") == contain.seal_mechanism()
-            or contain.overlay_fallback(cell.layers)
-            or contain.overlay_refused(cell.layers)  # a mount the view left read-only
-        ),
+        read_only=cell.read_only(),
     )
 
 

@@ -164,6 +164,15 @@ class Cell:
             out["VIRTUAL_ENV"] = os.path.dirname(bin_dir)
         return out
 
+    def read_only(self) -> bool:
+        """Whether some of the filesystem was read-only to the program: the seal, the view fallen back to it,
+        or a mount whose overlay the kernel refused (a write refused there is the harness's, not the program's)."""
+        return bool(
+            self.containment.get("filesystem") == contain.seal_mechanism()
+            or contain.overlay_fallback(self.layers)
+            or contain.overlay_refused(self.layers)
+        )
+
     def writes(self) -> Optional[Dict[str, Any]]:
         """What the case wrote outside its folder (its overlays' upper layers), for the record; None unless
         the cell ran in a copy-on-write view."""
